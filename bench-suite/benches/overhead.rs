@@ -1,0 +1,230 @@
+//! The profiler's own cost, measured side by side in one run:
+//! - the counting allocator against the system allocator on allocation-heavy loops, 1 and 2
+//!   threads (the global allocator of this binary switches between the two at run time, so
+//!   both sides pay the same switch);
+//! - one full sample (heap counters + RSS + fds + threads), /proc fast path against sysinfo;
+//! - the verdict on 20, 160 and 10,000 samples.
+//!
+//! Run: `cargo bench --bench overhead`; the ratios are printed at the end.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group};
+use profiler::probe::{Backend, Probe, Target};
+use profiler::verdict::{Thresholds, judge};
+
+/// Forwards to profiler::Alloc or to System, chosen at run time.
+struct Switch;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static PROFILER: profiler::Alloc = profiler::Alloc::new();
+
+unsafe impl GlobalAlloc for Switch {
+    #[inline]
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            unsafe { PROFILER.alloc(l) }
+        } else {
+            unsafe { System.alloc(l) }
+        }
+    }
+    #[inline]
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            unsafe { PROFILER.alloc_zeroed(l) }
+        } else {
+            unsafe { System.alloc_zeroed(l) }
+        }
+    }
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // Both sides free through System: profiler::Alloc forwards there too.
+        if COUNTING.load(Ordering::Relaxed) {
+            unsafe { PROFILER.dealloc(p, l) }
+        } else {
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            unsafe { PROFILER.realloc(p, l, n) }
+        } else {
+            unsafe { System.realloc(p, l, n) }
+        }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Switch = Switch;
+
+/// 20,000 allocations of 8..512 B with a rotating live set of 256 blocks.
+fn mixed_sizes(seed: u64) {
+    let mut live: Vec<Option<Vec<u8>>> = (0..256).map(|_| None).collect();
+    let mut x = seed | 1;
+    for i in 0..20_000usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let size = 8 + (x % 505) as usize;
+        live[i % 256] = Some(Vec::with_capacity(size));
+        black_box(&live[i % 256]);
+    }
+}
+
+/// A HashMap of 1,000 String values with 10,000 inserts and removes.
+fn hashmap_churn(seed: u64) {
+    let mut map: HashMap<u64, String> = HashMap::new();
+    for i in 0..10_000u64 {
+        map.insert(i ^ seed, format!("value number {i}"));
+        if i >= 1_000 {
+            map.remove(&((i - 1_000) ^ seed));
+        }
+    }
+    black_box(map.len());
+}
+
+/// Time `iters` rounds of `work` on `threads` threads under the chosen allocator.
+fn timed(counting: bool, threads: usize, iters: u64, work: fn(u64)) -> Duration {
+    COUNTING.store(counting, Ordering::SeqCst);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for i in 0..iters {
+                    work(i * 31 + t as u64);
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    COUNTING.store(false, Ordering::SeqCst);
+    elapsed
+}
+
+fn allocator(c: &mut Criterion) {
+    type Loop = (&'static str, fn(u64));
+    let loops: [Loop; 2] = [
+        ("mixed_8_512", mixed_sizes),
+        ("hashmap_churn", hashmap_churn),
+    ];
+    for (name, work) in loops {
+        let mut group = c.benchmark_group(format!("allocator/{name}"));
+        for threads in [1usize, 2] {
+            for (label, counting) in [("system", false), ("profiler", true)] {
+                group.bench_with_input(
+                    BenchmarkId::new(label, format!("{threads}_threads")),
+                    &threads,
+                    |b, &threads| b.iter_custom(|iters| timed(counting, threads, iters, work)),
+                );
+            }
+        }
+        group.finish();
+    }
+}
+
+fn sample(c: &mut Criterion) {
+    COUNTING.store(true, Ordering::SeqCst);
+    let mut group = c.benchmark_group("sample");
+    let mut procfs = Probe::with_backend(Target::Current, Backend::Procfs);
+    group.bench_function("full_procfs", |b| {
+        b.iter(|| {
+            let heap = profiler::alloc::heap();
+            let stats = procfs.read();
+            profiler::alloc::reset_peak();
+            black_box((heap, stats))
+        })
+    });
+    let mut sysinfo = Probe::with_backend(Target::Current, Backend::Sysinfo);
+    group.bench_function("full_sysinfo", |b| {
+        b.iter(|| {
+            let heap = profiler::alloc::heap();
+            let stats = sysinfo.read();
+            profiler::alloc::reset_peak();
+            black_box((heap, stats))
+        })
+    });
+    group.bench_function("heap_counters_only", |b| {
+        b.iter(|| black_box(profiler::alloc::heap()))
+    });
+    group.finish();
+    COUNTING.store(false, Ordering::SeqCst);
+}
+
+fn verdict(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verdict");
+    for n in [20usize, 160, 10_000] {
+        // A noisy plateau: the most common series, and the one that exercises every rule.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let series: Vec<f64> = (0..=n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1e6 + (x % 65_536) as f64
+            })
+            .collect();
+        let th = Thresholds::heap_bytes(1e6);
+        group.bench_with_input(BenchmarkId::new("judge", n), &series, |b, s| {
+            b.iter(|| black_box(judge(s, &th, None)))
+        });
+    }
+    group.finish();
+}
+
+/// Print System vs profiler::Alloc ratios from criterion's estimates.
+fn ratios() {
+    let root = criterion_dir();
+    println!("\nallocator cost, profiler::Alloc / System (median time ratio):");
+    for name in ["mixed_8_512", "hashmap_churn"] {
+        for threads in ["1_threads", "2_threads"] {
+            let read =
+                |side: &str| median_ns(&root.join(format!("allocator_{name}/{side}/{threads}")));
+            if let (Some(sys), Some(prof)) = (read("system"), read("profiler")) {
+                println!("  {name:<14} {threads:<10} {:.3}x", prof / sys);
+            }
+        }
+    }
+    for (name, dir) in [
+        ("one sample (/proc)", "sample/full_procfs"),
+        ("one sample (sysinfo)", "sample/full_sysinfo"),
+        ("judge 160 samples", "verdict/judge/160"),
+    ] {
+        if let Some(ns) = median_ns(&root.join(dir)) {
+            println!("  {name:<22} {:.1} us", ns / 1e3);
+        }
+    }
+}
+
+fn criterion_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("criterion")
+}
+
+fn median_ns(dir: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args()
+}
+
+criterion_group! { name = benches; config = config(); targets = allocator, sample, verdict }
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    ratios();
+}

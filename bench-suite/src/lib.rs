@@ -1,0 +1,14 @@
+//! The workload catalog: realistic Rust code that holds steady, and code that leaks on
+//! purpose, each with its expected verdict. `profile` runs it; `cargo bench` times it; the
+//! end-to-end tests check every verdict against [`profiler::Expected`].
+
+mod workloads;
+
+use profiler::Workload;
+
+/// Every workload of the catalog: the clean ones first, then the leaking ones.
+pub fn catalog() -> Vec<Workload> {
+    let mut all = workloads::clean();
+    all.extend(workloads::leaking());
+    all
+}

@@ -1,0 +1,279 @@
+// Owns the `profile` command line: clap declarations, turning them into Settings, dispatch.
+// Must never hold logic a library user would miss: running and judging live in session.rs.
+
+//! The `profile` command line, for any crate's own binary:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static ALLOC: profiler::Alloc = profiler::Alloc::new();
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let catalog = vec![/* profiler::Workload::new(...) */];
+//!     profiler::cli::main(catalog)
+//! }
+//! ```
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::options::{Outputs, Settings};
+use crate::report::{Report, TextOptions};
+use crate::run::{MAX_ITERATIONS, Progress};
+use crate::session::{self, Outcome};
+use crate::workload::{Expected, Workload};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  nothing found (clean, or inconclusive without --fail-on-inconclusive)
+  1  a leak in heap bytes, heap blocks, fds or threads (RSS only warns)
+  2  bad usage or bad input
+  3  a workload failed (panicked, or its setup failed); the report is still written
+
+Environment:
+  RUST_LOG   log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too
+  NO_COLOR   no colours in the table";
+
+/// Find memory, fd and thread leaks: run workloads for N iterations, sample heap, RSS, open
+/// files and threads at every iteration boundary, and judge each metric.
+#[derive(Debug, Parser)]
+#[command(
+    name = "profile",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the workloads of the catalog with their expected verdicts.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Run only this workload (repeat for several; default: the whole catalog).
+    #[arg(short, long = "workload", value_name = "NAME")]
+    workloads: Vec<String>,
+
+    /// Iterations before the first verdict; the run may extend (see --no-extend).
+    #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true, default_value_t = crate::run::DEFAULT_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
+    iterations: u32,
+
+    /// Leave exactly N leading iterations out of the analysis (default: automatic).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    warmup: Option<u32>,
+
+    /// Also sample heap and RSS every MS milliseconds between iteration boundaries.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    interval: Option<u64>,
+
+    /// Upper bound when a run extends to confirm a leak or resolve an inconclusive metric
+    /// (default: 8 x --iterations).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
+    max_iterations: Option<u32>,
+
+    /// Run exactly --iterations: no extension, no confirmation of a leak at twice the count.
+    #[arg(long)]
+    no_extend: bool,
+
+    /// Exit 1 when a verdict is inconclusive, not only on a leak.
+    #[arg(long)]
+    fail_on_inconclusive: bool,
+
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Write one CSV row per sample to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Log more to stderr (-v: progress of each run, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// Parse the command line, run, print, write the outputs and return the documented exit code.
+pub fn main(catalog: Vec<Workload>) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Outcome::Usage as u8
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(cli.run.quiet, cli.run.verbose);
+    let code = match cli.command {
+        Some(Command::List) => list(&catalog),
+        None => run(&catalog, &cli.run),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = if verbose > 0 || quiet {
+        EnvFilter::new(default)
+    } else {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn list(catalog: &[Workload]) -> Outcome {
+    let width = catalog.iter().map(|w| w.name().len()).max().unwrap_or(0);
+    for w in catalog {
+        let expected = match w.expected() {
+            Expected::Clean => "clean".to_string(),
+            Expected::Leak(metrics) => format!(
+                "leak ({})",
+                metrics
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        println!("{:width$}  {:22}  {}", w.name(), expected, w.description());
+    }
+    Outcome::Clean
+}
+
+impl RunArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            workloads: self.workloads.clone(),
+            iterations: self.iterations,
+            warmup: self.warmup,
+            interval: self.interval.map(Duration::from_millis),
+            extend: !self.no_extend,
+            max_iterations: self.max_iterations,
+            fail_on_inconclusive: self.fail_on_inconclusive,
+            outputs: Outputs {
+                json: self.json.clone(),
+                csv: self.csv.clone(),
+            },
+        }
+    }
+}
+
+fn usage_error(message: impl std::fmt::Display) -> Outcome {
+    eprintln!("error: {message}");
+    Outcome::Usage
+}
+
+fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
+    let settings = args.settings();
+    if let (Some(max), true) = (settings.max_iterations, settings.extend)
+        && max < settings.iterations
+    {
+        return usage_error(format!(
+            "invalid --max-iterations: {max} is below --iterations {}",
+            settings.iterations
+        ));
+    }
+    let chosen = match session::select(catalog, &settings.workloads) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if chosen.is_empty() {
+        return usage_error("the catalog has no workloads to run");
+    }
+    if let Err(e) = session::check_outputs(&settings.outputs) {
+        return usage_error(e);
+    }
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut runs = Vec::new();
+    for workload in chosen {
+        tracing::info!("running {}", workload.name());
+        let run = session::run_workload(
+            workload,
+            &settings,
+            progress_bar(workload.name(), show_progress),
+        );
+        tracing::info!(
+            "{}: {} iterations, verdict {:?}",
+            run.workload,
+            run.iterations,
+            run.verdict
+        );
+        runs.push(run);
+    }
+    let report = Report::new(runs);
+    if !args.quiet {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", report.to_text(&TextOptions { color }));
+    }
+    if let Err(e) = session::write_outputs(&report, &settings.outputs) {
+        eprintln!("error: {e}");
+        return Outcome::Usage;
+    }
+    session::outcome(&report, settings.fail_on_inconclusive)
+}
+
+/// A progress callback drawing an indicatif bar on stderr once a run passes one second.
+fn progress_bar(name: &str, enabled: bool) -> impl FnMut(Progress) + 'static {
+    let name = name.to_string();
+    let mut bar = Bar(None);
+    move |p: Progress| {
+        if !enabled || (bar.0.is_none() && p.elapsed < Duration::from_secs(1)) {
+            return;
+        }
+        let bar = bar.0.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(u64::from(p.target)),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} iterations, {elapsed}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(name.clone());
+            bar
+        });
+        bar.set_length(u64::from(p.target));
+        bar.set_position(u64::from(p.done));
+    }
+}
+
+/// Clears the bar when the run drops its progress callback.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

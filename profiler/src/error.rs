@@ -1,0 +1,26 @@
+// Owns the library's error type: every failure names the file or argument and what is wrong.
+// Must never hold a bare I/O error without the path it concerns.
+
+use std::path::PathBuf;
+
+/// Errors of the profiler library. Each message is one sentence naming the file or argument.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not write '{path}': {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not read '{path}': {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("'{path}' is not a valid report: {reason}")]
+    InvalidReport { path: PathBuf, reason: String },
+    #[error("invalid {argument}: {reason}")]
+    InvalidArgument {
+        argument: &'static str,
+        reason: String,
+    },
+}

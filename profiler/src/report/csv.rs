@@ -1,0 +1,84 @@
+// Owns the CSV form of a Report: one row per sample, boundary and interval samples alike.
+// Must never reorder or drop samples; an unmeasured field is an empty cell, never 0.
+
+use std::fmt::Write;
+
+use super::Report;
+
+const HEADER: &str = "workload,kind,iteration,elapsed_ms,heap_bytes,heap_blocks,heap_peak_bytes,\
+allocated_bytes,allocations,rss_bytes,vsize_bytes,fds,threads,duration_ms,cpu_ms";
+
+pub(super) fn render(report: &Report) -> Vec<u8> {
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    for run in &report.runs {
+        let name = quote(&run.workload);
+        for s in &run.samples {
+            let _ = writeln!(
+                out,
+                "{name},boundary,{},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
+                s.iteration,
+                s.elapsed_ms,
+                cell(s.heap_bytes),
+                cell(s.heap_blocks),
+                cell(s.heap_peak_bytes),
+                cell(s.allocated_bytes),
+                cell(s.allocations),
+                cell(s.rss_bytes),
+                cell(s.vsize_bytes),
+                cell(s.fds),
+                cell(s.threads),
+                cell(s.duration_ms.map(|v| format!("{v:.3}"))),
+                cell(s.cpu_ms.map(|v| format!("{v:.3}"))),
+            );
+        }
+        for s in &run.interval_samples {
+            let _ = writeln!(
+                out,
+                "{name},interval,{},{:.3},{},,,,,{},,,,,",
+                s.iteration,
+                s.elapsed_ms,
+                cell(s.heap_bytes),
+                cell(s.rss_bytes),
+            );
+        }
+    }
+    out.into_bytes()
+}
+
+fn cell<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// RFC 4180 quoting when the field needs it.
+fn quote(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(quote("plain"), "plain");
+        assert_eq!(quote("a,b"), "\"a,b\"");
+        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn header_and_rows_have_the_same_number_of_columns() {
+        let columns = HEADER.split(',').count();
+        assert_eq!(columns, 15);
+        assert_eq!(
+            format!("w,interval,1,0.000,{},,,,,{},,,,,", 1, 2)
+                .split(',')
+                .count(),
+            columns
+        );
+    }
+}

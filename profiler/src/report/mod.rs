@@ -1,0 +1,403 @@
+// Owns `Report`, the one data model every output reads, plus reading and atomically writing it.
+// Must never measure anything: a saved report can be re-judged and re-exported without a run.
+
+//! The report: runs of samples plus per-metric verdicts, and its exporters.
+//!
+//! Every output (terminal table, JSON, CSV, exit code) is a function of a [`Report`], so a
+//! report saved as JSON can be read back with [`Report::read_json`] and exported again.
+
+mod csv;
+mod json;
+mod text;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::sample::{Metric, Sample};
+use crate::verdict::{Verdict, format_bytes};
+
+pub use text::TextOptions;
+
+/// Version of the JSON layout; readers refuse any other.
+pub const SCHEMA_VERSION: u32 = 1;
+/// `tool.name` of reports this crate writes; readers refuse reports of other tools.
+pub const TOOL_NAME: &str = "profiler";
+
+/// Everything one invocation measured and decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub host: Host,
+    pub runs: Vec<Run>,
+    /// `leak` if any run leaks, else `inconclusive` if any run is, else `clean`.
+    pub verdict: Verdict,
+    /// Things the reader should know about how numbers were measured (e.g. no heap counters).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Which program wrote the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// The machine the report was measured on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub os: String,
+    pub arch: String,
+    pub cpus: u32,
+    pub kernel: Option<String>,
+}
+
+/// One workload run for some iterations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub workload: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Iterations completed (samples 1..=iterations).
+    pub iterations: u32,
+    /// Warm-up iterations left out of the analysis (the largest of the metrics' warm-ups).
+    pub warmup: u32,
+    /// How the heap was counted: `process` (every thread), `thread` (the calling thread only),
+    /// or `none` (no `profiler::Alloc` installed: heap fields are null).
+    pub heap_scope: HeapScope,
+    /// One sample before the first iteration and one after each iteration.
+    pub samples: Vec<Sample>,
+    /// Samples taken by the background sampler between boundaries (with `interval`).
+    #[serde(default)]
+    pub interval_samples: Vec<IntervalSample>,
+    /// Verdict and numbers per metric (metrics that could not be measured are absent).
+    pub metrics: BTreeMap<Metric, MetricReport>,
+    /// Why the run went on past the iterations asked for, in order.
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
+    /// Set when the workload panicked: the samples before it are kept.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    pub verdict: Verdict,
+}
+
+/// Which allocations the heap metrics count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeapScope {
+    Process,
+    Thread,
+    None,
+}
+
+/// A background sample between iteration boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSample {
+    pub elapsed_ms: f64,
+    /// The iteration in progress (1-based; 0 before the first).
+    pub iteration: u32,
+    pub heap_bytes: Option<i64>,
+    pub rss_bytes: Option<u64>,
+}
+
+/// The verdict on one metric, with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricReport {
+    pub verdict: Verdict,
+    /// Whether a leak of this metric fails the run (RSS only warns).
+    pub gating: bool,
+    /// Theil-Sen slope over the analysed samples, per iteration.
+    pub slope_per_iteration: Option<f64>,
+    /// 95% confidence bounds of the slope, [lo, hi].
+    pub ci: Option<[f64; 2]>,
+    /// Leading iterations left out as warm-up for this metric.
+    pub warmup: u32,
+    /// Mann-Kendall one-sided p-value of an upward trend.
+    pub p_value: Option<f64>,
+    /// Which rule decided (linear, flat, plateau, steps, sawtooth, ...).
+    pub shape: String,
+    /// Value after the warm-up and at the end; `growth` = end - after warm-up.
+    pub after_warmup: f64,
+    pub end: f64,
+    pub growth: f64,
+    /// One sentence a person can check against the plot.
+    pub reason: String,
+}
+
+/// Why a run continued past the iterations first asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub from: u32,
+    pub to: u32,
+    pub reason: String,
+}
+
+/// A workload that panicked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The iteration that panicked (1-based).
+    pub iteration: u32,
+    pub message: String,
+}
+
+impl Report {
+    /// A report of these runs on this machine, with the overall verdict derived from them.
+    pub fn new(runs: Vec<Run>) -> Self {
+        let mut report = Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: TOOL_NAME.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            host: Host::current(),
+            runs,
+            verdict: Verdict::Clean,
+            notes: Vec::new(),
+        };
+        report.refresh();
+        report
+    }
+
+    /// Recompute derived fields (overall verdict, notes) after runs changed.
+    pub fn refresh(&mut self) {
+        self.verdict = combine(self.runs.iter().map(|r| r.verdict));
+        self.notes.retain(|n| n != NO_ALLOC_NOTE);
+        if self.runs.iter().any(|r| r.heap_scope == HeapScope::None) {
+            self.notes.push(NO_ALLOC_NOTE.to_string());
+        }
+    }
+
+    /// The overall verdict: `Leak` if any run leaks.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// `true` if any workload panicked.
+    pub fn failed(&self) -> bool {
+        self.runs.iter().any(|r| r.failure.is_some())
+    }
+
+    /// Panic with the sentences of every leaking metric (for use in tests).
+    ///
+    /// ```should_panic
+    /// # use profiler::Profiler;
+    /// let mut kept = Vec::new();
+    /// // Without `profiler::Alloc` installed only fds and threads are judged; leak threads:
+    /// Profiler::new("threads")
+    ///     .run(|| kept.push(std::thread::spawn(|| std::thread::park())))
+    ///     .assert_no_leaks();
+    /// ```
+    #[track_caller]
+    pub fn assert_no_leaks(&self) {
+        let mut problems = Vec::new();
+        for run in &self.runs {
+            if let Some(f) = &run.failure {
+                problems.push(format!(
+                    "{}: the workload panicked in iteration {}: {}",
+                    run.workload, f.iteration, f.message
+                ));
+            }
+            for (metric, m) in &run.metrics {
+                if m.gating && m.verdict == Verdict::Leak {
+                    problems.push(format!("{}: {metric} leaks: {}", run.workload, m.reason));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            panic!("profiler: leak check failed\n  {}", problems.join("\n  "));
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        json::render(self)
+    }
+
+    /// One CSV row per sample.
+    pub fn to_csv(&self) -> Vec<u8> {
+        csv::render(self)
+    }
+
+    /// The terminal table.
+    pub fn to_text(&self, options: &TextOptions) -> String {
+        text::render(self, options)
+    }
+
+    /// Write the report as JSON, atomically (a temp file renamed over `path`).
+    pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        write_atomic(path.as_ref(), &self.to_json())
+    }
+
+    /// Write one CSV row per sample, atomically.
+    pub fn write_csv(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        write_atomic(path.as_ref(), &self.to_csv())
+    }
+
+    /// Read a report written by [`Report::write_json`], checking tool, schema and numbers.
+    pub fn read_json(path: impl AsRef<Path>) -> Result<Report, Error> {
+        json::read(path.as_ref())
+    }
+}
+
+const NO_ALLOC_NOTE: &str = "heap metrics are null: the binary does not install profiler::Alloc \
+     (add `#[global_allocator] static ALLOC: profiler::Alloc = profiler::Alloc::new();`)";
+
+/// `Leak` beats `Inconclusive` beats `Clean`.
+pub(crate) fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    verdicts
+        .into_iter()
+        .fold(Verdict::Clean, |acc, v| match (acc, v) {
+            (Verdict::Leak, _) | (_, Verdict::Leak) => Verdict::Leak,
+            (Verdict::Inconclusive, _) | (_, Verdict::Inconclusive) => Verdict::Inconclusive,
+            _ => Verdict::Clean,
+        })
+}
+
+impl Host {
+    fn current() -> Self {
+        Host {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            kernel: kernel_release(),
+        }
+    }
+}
+
+fn kernel_release() -> Option<String> {
+    #[cfg(unix)]
+    {
+        // SAFETY: zeroed utsname is a valid out-buffer; release is NUL-terminated.
+        let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+        if unsafe { libc::uname(&mut uts) } != 0 {
+            return None;
+        }
+        let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) };
+        Some(release.to_string_lossy().into_owned())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+impl Run {
+    /// The series of one metric over the boundary samples, if it was measured in every sample.
+    pub fn series(&self, metric: Metric) -> Option<Vec<f64>> {
+        self.samples.iter().map(|s| metric.of(s)).collect()
+    }
+
+    /// Mean bytes allocated per iteration (0 if unknown).
+    pub fn allocated_per_iteration(&self) -> f64 {
+        mean(self.samples.iter().filter_map(|s| s.allocated_bytes))
+    }
+
+    /// Mean allocations per iteration (0 if unknown).
+    pub fn allocations_per_iteration(&self) -> f64 {
+        mean(self.samples.iter().filter_map(|s| s.allocations))
+    }
+
+    /// Median wall time of an iteration in milliseconds.
+    pub fn median_duration_ms(&self) -> Option<f64> {
+        let mut d: Vec<f64> = self.samples.iter().filter_map(|s| s.duration_ms).collect();
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_by(f64::total_cmp);
+        Some(d[d.len() / 2])
+    }
+
+    /// Highest per-iteration heap peak.
+    pub fn heap_peak_bytes(&self) -> Option<i64> {
+        self.samples.iter().filter_map(|s| s.heap_peak_bytes).max()
+    }
+}
+
+fn mean(values: impl Iterator<Item = i64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v as f64, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// Format a metric's value: bytes in KiB/MiB, counts as integers.
+pub fn format_value(metric: Metric, value: f64) -> String {
+    if metric.is_bytes() {
+        format_bytes(value)
+    } else if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// Format a change (with its sign) of a metric.
+pub fn format_delta(metric: Metric, value: f64) -> String {
+    let sign = if value > 0.0 { "+" } else { "" };
+    format!("{sign}{}", format_value(metric, value))
+}
+
+/// Write `bytes` to `path` so that `path` only ever holds a complete file: write a temp file
+/// in the same directory, flush it to disk, then rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let io = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_orders_leak_over_inconclusive_over_clean() {
+        use Verdict::*;
+        assert_eq!(combine([]), Clean);
+        assert_eq!(combine([Clean, Inconclusive]), Inconclusive);
+        assert_eq!(combine([Inconclusive, Leak, Clean]), Leak);
+    }
+
+    #[test]
+    fn atomic_write_replaces_only_with_a_complete_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        // A directory that does not exist: error names the file, nothing is left behind.
+        let bad = dir.path().join("missing/r.json");
+        let err = write_atomic(&bad, b"x").unwrap_err().to_string();
+        assert!(err.contains("missing/r.json"), "{err}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+}

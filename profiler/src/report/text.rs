@@ -1,0 +1,185 @@
+// Owns the terminal table of a Report: one block per run, one row per metric, verdicts coloured.
+// Must never decide anything: it prints what the Report holds.
+
+use std::fmt::Write;
+
+use super::{Report, Run, format_delta, format_value};
+use crate::sample::Metric;
+use crate::verdict::{Verdict, format_bytes};
+
+/// How to print the table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// ANSI colours (for a terminal).
+    pub color: bool,
+}
+
+pub(super) fn render(report: &Report, options: &TextOptions) -> String {
+    let mut out = String::new();
+    for run in &report.runs {
+        render_run(&mut out, run, options);
+        out.push('\n');
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(
+        out,
+        "overall: {}",
+        paint(report.verdict, options, &verdict_word(report.verdict))
+    );
+    out
+}
+
+fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
+    let _ = writeln!(
+        out,
+        "{}  {}",
+        bold(&run.workload, options),
+        paint(run.verdict, options, &verdict_word(run.verdict))
+    );
+    if let Some(d) = &run.description {
+        let _ = writeln!(out, "  {d}");
+    }
+    let mut facts = vec![format!(
+        "{} iterations, warm-up {}",
+        run.iterations, run.warmup
+    )];
+    if let Some(d) = run.median_duration_ms() {
+        facts.push(format!("{} per iteration", format_ms(d)));
+    }
+    if run.heap_scope != super::HeapScope::None {
+        facts.push(format!(
+            "{} allocated in {:.0} allocations per iteration",
+            format_bytes(run.allocated_per_iteration()),
+            run.allocations_per_iteration()
+        ));
+        if let Some(peak) = run.heap_peak_bytes() {
+            facts.push(format!("heap peak {}", format_bytes(peak as f64)));
+        }
+    }
+    let _ = writeln!(out, "  {}", facts.join(" · "));
+    for e in &run.extensions {
+        let _ = writeln!(out, "  extended {} -> {}: {}", e.from, e.to, e.reason);
+    }
+    if let Some(f) = &run.failure {
+        let _ = writeln!(
+            out,
+            "  {} the workload panicked in iteration {}: {}",
+            paint(Verdict::Leak, options, "FAILED:"),
+            f.iteration,
+            f.message
+        );
+    }
+    let header = [
+        "metric",
+        "after warm-up",
+        "end",
+        "growth",
+        "per iteration",
+        "verdict",
+    ];
+    let mut rows: Vec<([String; 6], Verdict, String)> = Vec::new();
+    for metric in Metric::ALL {
+        let Some(m) = run.metrics.get(&metric) else {
+            continue;
+        };
+        let slope = match (m.slope_per_iteration, m.ci) {
+            (Some(s), Some([lo, hi])) => format!(
+                "{} [{}, {}]",
+                format_delta(metric, s),
+                format_value(metric, lo),
+                format_value(metric, hi)
+            ),
+            (Some(s), None) => format_delta(metric, s),
+            _ => "-".to_string(),
+        };
+        let mut word = verdict_word(m.verdict);
+        if !m.gating && m.verdict == Verdict::Leak {
+            word = "warning".to_string();
+        }
+        rows.push((
+            [
+                metric.name().to_string(),
+                format_value(metric, m.after_warmup),
+                format_value(metric, m.end),
+                format_delta(metric, m.growth),
+                slope,
+                word,
+            ],
+            m.verdict,
+            m.reason.clone(),
+        ));
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "  no metric could be judged");
+        return;
+    }
+    let mut widths = header.map(str::len);
+    for (cells, _, _) in &rows {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String; 6], verdict: Option<Verdict>, reason: &str| {
+        let mut s = String::from("  ");
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count();
+            let cell = match (i, verdict) {
+                (5, Some(v)) => paint(v, options, c),
+                _ => c.clone(),
+            };
+            if i == 0 || i == 5 {
+                let _ = write!(s, "{cell}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(s, "{}{cell}  ", " ".repeat(pad));
+            }
+        }
+        s.push_str(reason);
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(&header.map(String::from), None, "reason"));
+    for (cells, verdict, reason) in &rows {
+        let _ = writeln!(out, "{}", line(cells, Some(*verdict), reason));
+    }
+}
+
+fn verdict_word(v: Verdict) -> String {
+    match v {
+        Verdict::Leak => "leak",
+        Verdict::Clean => "clean",
+        Verdict::Inconclusive => "inconclusive",
+    }
+    .to_string()
+}
+
+fn paint(v: Verdict, options: &TextOptions, text: &str) -> String {
+    if !options.color {
+        return text.to_string();
+    }
+    let code = match v {
+        Verdict::Leak => "1;31",
+        Verdict::Clean => "32",
+        Verdict::Inconclusive => "33",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn bold(text: &str, options: &TextOptions) -> String {
+    if options.color {
+        format!("\x1b[1m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Milliseconds in a human unit (us, ms, s).
+pub fn format_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} us", ms * 1e3)
+    } else if ms < 1e3 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1e3)
+    }
+}

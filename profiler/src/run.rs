@@ -1,0 +1,327 @@
+// Owns the `Profiler` builder and the iteration loop: warm-up, boundary and interval sampling,
+// extension and confirmation, panics. Must never allocate tracked memory between samples.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::alloc::{self, untracked};
+use crate::judge::{self, Next};
+use crate::probe::{Probe, Target};
+use crate::report::{Extension, Failure, HeapScope, IntervalSample, Report, Run};
+use crate::sample::{Metric, Sample, Sampler, ms};
+use crate::verdict::Verdict;
+
+/// Iterations run when none are asked for.
+pub const DEFAULT_ITERATIONS: u32 = 20;
+/// A run never extends past this many times the iterations asked for, unless told otherwise.
+pub const DEFAULT_EXTENSION_FACTOR: u32 = 8;
+/// The most iterations a run accepts.
+pub const MAX_ITERATIONS: u32 = 10_000_000;
+
+/// Progress of a run, given to the callback set with [`Profiler::on_progress`].
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Iterations completed.
+    pub done: u32,
+    /// Iterations the run currently intends to reach (grows when the run extends).
+    pub target: u32,
+    pub elapsed: Duration,
+}
+
+type ProgressFn = Box<dyn FnMut(Progress)>;
+
+/// Runs a workload for a number of iterations and samples it at every boundary.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: profiler::Alloc = profiler::Alloc::new();
+///
+/// let report = profiler::Profiler::new("parse")
+///     .iterations(20)
+///     .run(|| "1,2,3".split(',').map(|s| s.parse::<u32>().unwrap()).sum::<u32>());
+/// report.assert_no_leaks();
+/// ```
+pub struct Profiler {
+    name: String,
+    description: Option<String>,
+    iterations: u32,
+    warmup: Option<u32>,
+    interval: Option<Duration>,
+    extend: bool,
+    max_iterations: Option<u32>,
+    progress: Option<ProgressFn>,
+}
+
+impl Profiler {
+    /// A profiler for the workload called `name`, with the defaults: 20 iterations, automatic
+    /// warm-up, extension and confirmation on, no interval sampling.
+    pub fn new(name: impl Into<String>) -> Self {
+        Profiler {
+            name: name.into(),
+            description: None,
+            iterations: DEFAULT_ITERATIONS,
+            warmup: None,
+            interval: None,
+            extend: true,
+            max_iterations: None,
+            progress: None,
+        }
+    }
+
+    /// A sentence saying what the workload does (shown in reports).
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Iterations to run before the first verdict (default 20; at least 1). The run may go on
+    /// to confirm a leak or resolve an inconclusive metric, see [`Profiler::extend`].
+    pub fn iterations(mut self, n: u32) -> Self {
+        self.iterations = n.clamp(1, MAX_ITERATIONS);
+        self
+    }
+
+    /// Leave out exactly this many leading iterations from the analysis (default: automatic).
+    pub fn warmup(mut self, n: u32) -> Self {
+        self.warmup = Some(n);
+        self
+    }
+
+    /// Also sample heap and RSS every `period` in the background, between boundaries.
+    pub fn interval(mut self, period: Duration) -> Self {
+        self.interval = (!period.is_zero()).then_some(period);
+        self
+    }
+
+    /// Whether the run may go on past `iterations` (default true): doubling while a gating
+    /// metric is inconclusive, and once more to confirm a leak. Off: exactly `iterations`.
+    pub fn extend(mut self, on: bool) -> Self {
+        self.extend = on;
+        self
+    }
+
+    /// Upper bound of iterations when extending (default 8 x `iterations`).
+    pub fn max_iterations(mut self, n: u32) -> Self {
+        self.max_iterations = Some(n.clamp(1, MAX_ITERATIONS));
+        self
+    }
+
+    /// Called after every iteration, outside the measured heap.
+    pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Run `workload` and judge it. Its result is dropped before each boundary sample. A
+    /// panicking workload ends the run; the report keeps the samples so far and the message.
+    pub fn run<R>(self, workload: impl FnMut() -> R) -> Report {
+        Report::new(vec![self.run_one(workload)])
+    }
+
+    /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
+    pub fn run_one<R>(mut self, mut workload: impl FnMut() -> R) -> Run {
+        let max_iterations = self.max_iterations.unwrap_or(
+            self.iterations
+                .saturating_mul(DEFAULT_EXTENSION_FACTOR)
+                .min(MAX_ITERATIONS),
+        );
+        let max_iterations = max_iterations.max(self.iterations);
+        let capacity = if self.extend {
+            max_iterations
+        } else {
+            self.iterations
+        };
+        let heap_scope = if alloc::is_installed() {
+            HeapScope::Process
+        } else {
+            HeapScope::None
+        };
+
+        let started = Instant::now();
+        let (mut sampler, mut samples, background) = untracked(|| {
+            let samples: Vec<Sample> = Vec::with_capacity(capacity.min(1 << 20) as usize + 1);
+            let background = self
+                .interval
+                .map(|period| BackgroundSampler::start(period, started));
+            let mut sampler = Sampler::new(Probe::new(Target::Current), started);
+            sampler.set_own_threads(background.is_some() as u64);
+            (sampler, samples, background)
+        });
+        let first = sampler.boundary(0);
+        untracked(|| samples.push(first));
+
+        let mut target = self.iterations;
+        let mut done = 0u32;
+        let mut failure = None;
+        let mut extensions = Vec::new();
+        let mut leaks_before: Vec<Metric> = Vec::new();
+        let mut metrics;
+        loop {
+            while done < target {
+                CURRENT_ITERATION.store(done + 1, Ordering::Relaxed);
+                let outcome = catch_unwind(AssertUnwindSafe(|| drop(workload())));
+                if let Err(payload) = outcome {
+                    failure = Some(untracked(|| Failure {
+                        iteration: done + 1,
+                        message: panic_message(payload.as_ref()),
+                    }));
+                    // The payload was allocated by the workload: freeing it is the workload's.
+                    drop(payload);
+                    break;
+                }
+                done += 1;
+                let sample = sampler.boundary(done);
+                untracked(|| {
+                    samples.push(sample);
+                    if let Some(progress) = self.progress.as_mut() {
+                        progress(Progress {
+                            done,
+                            target,
+                            elapsed: started.elapsed(),
+                        });
+                    }
+                });
+            }
+            let (judged, next) = untracked(|| {
+                let judged = judge::judge_samples(&samples, self.warmup);
+                let next = if failure.is_some() || !self.extend {
+                    Next::Stop
+                } else {
+                    judge::next_step(&judged, &leaks_before, done, max_iterations)
+                };
+                (judged, next)
+            });
+            match next {
+                Next::Stop => {
+                    metrics = judged;
+                    break;
+                }
+                Next::ExtendTo(to, reason) => untracked(|| {
+                    leaks_before = judged
+                        .iter()
+                        .filter(|(_, m)| m.verdict == Verdict::Leak)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    extensions.push(Extension {
+                        from: done,
+                        to,
+                        reason,
+                    });
+                    drop(judged);
+                    target = to;
+                }),
+            }
+        }
+        CURRENT_ITERATION.store(0, Ordering::Relaxed);
+        // The last sample is taken: from here on allocations are the report's own, tracked
+        // normally so that whoever drops the report frees them consistently.
+        let interval_samples = background.map(|b| untracked(|| b.stop()));
+        untracked(|| {
+            drop(sampler);
+            drop(self.progress.take());
+        });
+        if failure.is_none() {
+            untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, self.extend));
+        }
+        let run = Run {
+            workload: self.name.clone(),
+            description: self.description.clone(),
+            iterations: done,
+            warmup: 0,
+            heap_scope,
+            samples: alloc::adopt(samples),
+            interval_samples: interval_samples.map(alloc::adopt).unwrap_or_default(),
+            metrics: adopt_map(metrics),
+            extensions: alloc::adopt(extensions),
+            failure: failure.map(|f| {
+                let adopted = f.clone();
+                untracked(move || drop(f));
+                adopted
+            }),
+            verdict: Verdict::Clean,
+        };
+        finish(run)
+    }
+}
+
+/// Derive the run's warm-up and verdict from its metrics (a failed run is at best inconclusive).
+fn finish(mut run: Run) -> Run {
+    run.warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
+    run.verdict = judge::run_verdict(&run.metrics);
+    if run.failure.is_some() && run.verdict == Verdict::Clean {
+        run.verdict = Verdict::Inconclusive;
+    }
+    run
+}
+
+fn adopt_map<K: Ord + Clone, V: Clone>(
+    map: std::collections::BTreeMap<K, V>,
+) -> std::collections::BTreeMap<K, V> {
+    let adopted = map.clone();
+    untracked(move || drop(map));
+    adopted
+}
+
+/// The iteration in progress, for the background sampler (0 when no run is going on).
+static CURRENT_ITERATION: AtomicU32 = AtomicU32::new(0);
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// The profiler's own thread sampling heap and RSS every period. Everything it allocates is
+/// untracked; the owner starts and stops it untracked too.
+struct BackgroundSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<IntervalSample>>,
+}
+
+impl BackgroundSampler {
+    fn start(period: Duration, start: Instant) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("profiler-sampler".into())
+            .spawn(move || {
+                untracked(|| {
+                    let mut probe = Probe::new(Target::Current);
+                    let mut out = Vec::new();
+                    let _ = ready_tx.send(());
+                    while !flag.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(period);
+                        if flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let heap = alloc::heap();
+                        let stats = probe.read();
+                        out.push(IntervalSample {
+                            elapsed_ms: ms(start.elapsed()),
+                            iteration: CURRENT_ITERATION.load(Ordering::Relaxed),
+                            heap_bytes: heap.map(|h| h.live_bytes),
+                            rss_bytes: stats.rss_bytes,
+                        });
+                    }
+                    out
+                })
+            })
+            .expect("profiler: could not start the sampler thread");
+        // Wait until the thread runs inside `untracked`, so its start-up is not in sample 0.
+        let _ = ready_rx.recv();
+        BackgroundSampler { stop, handle }
+    }
+
+    fn stop(self) -> Vec<IntervalSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
+        self.handle.join().unwrap_or_default()
+    }
+}

@@ -1,0 +1,195 @@
+// Owns `Sample`, the one record everything downstream reads, and taking one (heap + probe).
+// Must never allocate while sampling: it runs between a workload's iterations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::{self, HeapCounters};
+use crate::probe::{Probe, ProcessStats};
+
+/// The state of the process at one iteration boundary. A field that could not be measured is
+/// `None` (JSON `null`), never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Iterations completed when the sample was taken; 0 is the state before the first one.
+    pub iteration: u32,
+    /// Milliseconds since the run started (after setup).
+    pub elapsed_ms: f64,
+    /// Live heap bytes of the process (null without `profiler::Alloc`).
+    pub heap_bytes: Option<i64>,
+    /// Live heap blocks (allocations not yet freed).
+    pub heap_blocks: Option<i64>,
+    /// Peak of live heap bytes during this iteration.
+    pub heap_peak_bytes: Option<i64>,
+    /// Bytes allocated during this iteration (freed or not).
+    pub allocated_bytes: Option<i64>,
+    /// Allocations made during this iteration.
+    pub allocations: Option<i64>,
+    /// Resident set size of the process.
+    pub rss_bytes: Option<u64>,
+    /// Virtual memory size of the process.
+    pub vsize_bytes: Option<u64>,
+    /// Open file descriptors (handles) of the process.
+    pub fds: Option<u64>,
+    /// Threads of the process, the profiler's own excluded.
+    pub threads: Option<u64>,
+    /// Wall time of this iteration (null for iteration 0).
+    pub duration_ms: Option<f64>,
+    /// CPU time (user + system) of the process during this iteration (null for iteration 0).
+    pub cpu_ms: Option<f64>,
+}
+
+/// The metrics a verdict is given for, in the order reports show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    HeapBytes,
+    HeapBlocks,
+    RssBytes,
+    Fds,
+    Threads,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::HeapBytes,
+        Metric::HeapBlocks,
+        Metric::RssBytes,
+        Metric::Fds,
+        Metric::Threads,
+    ];
+
+    /// The JSON name, as in `metrics.<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::HeapBytes => "heap_bytes",
+            Metric::HeapBlocks => "heap_blocks",
+            Metric::RssBytes => "rss_bytes",
+            Metric::Fds => "fds",
+            Metric::Threads => "threads",
+        }
+    }
+
+    /// Does a leak of this metric fail the run? RSS only warns (allocator arenas, fragmentation).
+    pub fn gates(self) -> bool {
+        self != Metric::RssBytes
+    }
+
+    /// Measured in bytes (formatted as KiB/MiB) rather than a count.
+    pub fn is_bytes(self) -> bool {
+        matches!(self, Metric::HeapBytes | Metric::RssBytes)
+    }
+
+    /// This metric's value in a sample.
+    pub fn of(self, s: &Sample) -> Option<f64> {
+        match self {
+            Metric::HeapBytes => s.heap_bytes.map(|v| v as f64),
+            Metric::HeapBlocks => s.heap_blocks.map(|v| v as f64),
+            Metric::RssBytes => s.rss_bytes.map(|v| v as f64),
+            Metric::Fds => s.fds.map(|v| v as f64),
+            Metric::Threads => s.threads.map(|v| v as f64),
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown metric '{s}'"))
+    }
+}
+
+/// Takes samples of the current process: heap counters, probe, clocks.
+pub(crate) struct Sampler {
+    probe: Probe,
+    start: std::time::Instant,
+    last_heap: Option<HeapCounters>,
+    last_time: std::time::Instant,
+    last_cpu_ms: Option<f64>,
+    /// Threads the profiler itself runs (sampler, progress), subtracted from the count.
+    own_threads: u64,
+}
+
+impl Sampler {
+    pub(crate) fn new(probe: Probe, start: std::time::Instant) -> Self {
+        Sampler {
+            probe,
+            start,
+            last_heap: None,
+            last_time: start,
+            last_cpu_ms: None,
+            own_threads: 0,
+        }
+    }
+
+    pub(crate) fn set_own_threads(&mut self, n: u64) {
+        self.own_threads = n;
+    }
+
+    /// A boundary sample: deltas since the previous boundary, then a new peak window.
+    pub(crate) fn boundary(&mut self, iteration: u32) -> Sample {
+        let now = std::time::Instant::now();
+        let heap = alloc::heap();
+        let stats = self.probe.read();
+        let first = iteration == 0;
+        let delta = |f: fn(&HeapCounters) -> i64| match (heap.as_ref(), self.last_heap.as_ref()) {
+            (Some(h), Some(prev)) if !first => Some(f(h) - f(prev)),
+            _ => None,
+        };
+        let sample = Sample {
+            iteration,
+            elapsed_ms: ms(now - self.start),
+            heap_bytes: heap.map(|h| h.live_bytes),
+            heap_blocks: heap.map(|h| h.live_blocks),
+            heap_peak_bytes: if first {
+                None
+            } else {
+                heap.map(|h| h.peak_bytes)
+            },
+            allocated_bytes: delta(|h| h.allocated_bytes),
+            allocations: delta(|h| h.allocations),
+            duration_ms: (!first).then(|| ms(now - self.last_time)),
+            cpu_ms: match (stats.cpu_ms, self.last_cpu_ms) {
+                (Some(c), Some(prev)) if !first => Some((c - prev).max(0.0)),
+                _ => None,
+            },
+            ..self.process_fields(stats)
+        };
+        self.last_heap = heap;
+        self.last_time = now;
+        self.last_cpu_ms = stats.cpu_ms;
+        alloc::reset_peak();
+        sample
+    }
+
+    fn process_fields(&self, stats: ProcessStats) -> Sample {
+        Sample {
+            iteration: 0,
+            elapsed_ms: 0.0,
+            heap_bytes: None,
+            heap_blocks: None,
+            heap_peak_bytes: None,
+            allocated_bytes: None,
+            allocations: None,
+            rss_bytes: stats.rss_bytes,
+            vsize_bytes: stats.vsize_bytes,
+            fds: stats.fds,
+            threads: stats.threads.map(|t| t.saturating_sub(self.own_threads)),
+            duration_ms: None,
+            cpu_ms: None,
+        }
+    }
+}
+
+/// Milliseconds of a duration, as a float.
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

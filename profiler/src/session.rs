@@ -1,0 +1,163 @@
+// Owns running a set of catalog workloads with `Settings` into one Report, writing the
+// outputs, and the exit status. Must never parse arguments or print tables: cli.rs does.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use crate::error::Error;
+use crate::options::{Outputs, Settings};
+use crate::report::{Failure, HeapScope, Report, Run};
+use crate::run::Progress;
+use crate::verdict::Verdict;
+use crate::workload::Workload;
+
+/// How a session ended, as the documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: nothing found.
+    Clean = 0,
+    /// 1: a leak (or, when asked, an inconclusive verdict).
+    Leak = 1,
+    /// 2: bad usage or bad input.
+    Usage = 2,
+    /// 3: a workload failed (panic, failed setup).
+    WorkloadFailed = 3,
+}
+
+/// Find the workloads named in `names` (all of them if empty), in catalog order for "all" and
+/// in the order given otherwise. An unknown name is an error naming it and the known ones.
+pub fn select<'a>(catalog: &'a [Workload], names: &[String]) -> Result<Vec<&'a Workload>, Error> {
+    if names.is_empty() {
+        return Ok(catalog.iter().collect());
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        let w = catalog.iter().find(|w| w.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = catalog.iter().map(|w| w.name()).collect();
+            Error::InvalidArgument {
+                argument: "--workload",
+                reason: format!(
+                    "no workload is called '{name}' (known: {}; see `profile list`)",
+                    known.join(", ")
+                ),
+            }
+        })?;
+        if !chosen.iter().any(|c: &&Workload| c.name() == w.name()) {
+            chosen.push(w);
+        }
+    }
+    Ok(chosen)
+}
+
+/// Run one workload: its setup (unmeasured), then the iterations. A setup that fails or
+/// panics becomes a failed run with no samples.
+pub fn run_workload(
+    workload: &Workload,
+    settings: &Settings,
+    progress: impl FnMut(Progress) + 'static,
+) -> Run {
+    let setup = catch_unwind(AssertUnwindSafe(|| workload.setup()));
+    let iteration = match setup {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return failed_setup(workload, e.to_string()),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            return failed_setup(workload, message);
+        }
+    };
+    settings
+        .profiler(workload.name())
+        .description(workload.description())
+        .on_progress(progress)
+        .run_one(iteration)
+}
+
+fn failed_setup(workload: &Workload, message: String) -> Run {
+    Run {
+        workload: workload.name().to_string(),
+        description: Some(workload.description().to_string()),
+        iterations: 0,
+        warmup: 0,
+        heap_scope: if crate::alloc::is_installed() {
+            HeapScope::Process
+        } else {
+            HeapScope::None
+        },
+        samples: Vec::new(),
+        interval_samples: Vec::new(),
+        metrics: Default::default(),
+        extensions: Vec::new(),
+        failure: Some(Failure {
+            iteration: 0,
+            message: format!("setup failed: {message}"),
+        }),
+        verdict: Verdict::Inconclusive,
+    }
+}
+
+/// Check up front that every output can be written, so a long run never ends in a lost
+/// result: the directory exists and accepts a new file, and the path is not a directory.
+pub fn check_outputs(outputs: &Outputs) -> Result<(), Error> {
+    for (flag, path) in outputs.all() {
+        check_writable(flag, path)?;
+    }
+    Ok(())
+}
+
+/// Check that `path` (given with `flag`) can be written.
+pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), Error> {
+    let bad = |reason: String| Error::InvalidArgument {
+        argument: flag,
+        reason,
+    };
+    if path.is_dir() {
+        return Err(bad(format!("'{}' is a directory", path.display())));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(bad(format!(
+            "cannot write '{}': directory '{}' does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let probe = dir.join(format!(".profile-write-check.{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(bad(format!("cannot write '{}': {e}", path.display()))),
+    }
+}
+
+/// Write every output asked for (each atomically).
+pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<(), Error> {
+    if let Some(p) = &outputs.json {
+        report.write_json(p)?;
+    }
+    if let Some(p) = &outputs.csv {
+        report.write_csv(p)?;
+    }
+    Ok(())
+}
+
+/// The exit status a report earns: a failed workload beats a leak beats clean.
+pub fn outcome(report: &Report, fail_on_inconclusive: bool) -> Outcome {
+    if report.failed() {
+        Outcome::WorkloadFailed
+    } else if report.verdict() == Verdict::Leak
+        || (fail_on_inconclusive && report.verdict() == Verdict::Inconclusive)
+    {
+        Outcome::Leak
+    } else {
+        Outcome::Clean
+    }
+}

@@ -1,0 +1,193 @@
+// Jumps between consecutive samples: the noise scale of the deltas, short excursions, up-steps, drops.
+// Never judges growth or decides a verdict; it only classifies deltas against the noise and the quantum.
+
+use super::stats::{median, robust_sigma};
+
+/// A delta is a jump when it departs from the typical delta by this many robust sigmas: Gaussian
+/// noise essentially never does (the deltas of i.i.d. noise have sigma * sqrt 2, so this is ~7
+/// sigma of the samples), a spike or a cleared cache does.
+const JUMP_SIGMAS: f64 = 5.0;
+
+/// An excursion lasts at most this many samples before the opposite jump.
+const MAX_EXCURSION: usize = 3;
+
+/// What an ordinary delta looks like, so that jumps can be told apart from steady growth and noise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JumpScale {
+    /// median delta between consecutive samples (the steady growth per sample)
+    pub typical: f64,
+    /// how far a delta must depart from `typical` to count as a jump
+    pub threshold: f64,
+}
+
+impl JumpScale {
+    /// The scale of the deltas of `y`: at least one quantum (a counter moves by whole units), at
+    /// least `JUMP_SIGMAS` robust sigmas of the deltas, and at least half the typical delta, so that
+    /// jitter on a steady leak (1000 B, 1040 B, 1024 B...) is not mistaken for steps.
+    pub fn of(y: &[f64], quantum: f64) -> Self {
+        let d = deltas(y);
+        let typical = median(&d);
+        let threshold = quantum
+            .max(JUMP_SIGMAS * robust_sigma(&d))
+            .max(0.5 * typical.abs());
+        JumpScale { typical, threshold }
+    }
+
+    /// A positive delta that departs upward from the typical delta by at least the threshold.
+    fn is_up_step(&self, delta: f64) -> bool {
+        let excess = delta - self.typical;
+        delta > 0.0 && excess > 0.0 && excess >= self.threshold
+    }
+
+    /// A real decrease (not merely less growth than usual) that departs by at least the threshold.
+    fn is_drop(&self, delta: f64) -> bool {
+        let excess = delta - self.typical;
+        delta < 0.0 && excess < 0.0 && -excess >= self.threshold
+    }
+}
+
+/// `y[i] - y[i-1]` for i = 1..len.
+pub fn deltas(y: &[f64]) -> Vec<f64> {
+    y.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// Removes short excursions in place: a jump into sample i and an opposite jump out of sample
+/// j - 1 <= i + 2 (at most three samples away) that cancel, i.e. what is left after both, beyond the
+/// typical growth, is at most half the smaller jump. The excursion samples are replaced by a straight
+/// line between their neighbours, so a spike neither adds a step nor hides growth. Returns how many
+/// excursions were removed. An excursion that has not returned by the last sample is left alone: it
+/// cannot be told from a step.
+pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
+    let n = y.len();
+    let mut removed = 0;
+    let mut i = 1;
+    while i < n {
+        let into = y[i] - y[i - 1] - scale.typical;
+        let mut next = i + 1;
+        if into != 0.0 && into.abs() >= scale.threshold {
+            for len in 1..=MAX_EXCURSION {
+                let j = i + len;
+                if j >= n {
+                    break;
+                }
+                let out = y[j] - y[j - 1] - scale.typical;
+                if out.signum() != -into.signum() || out.abs() < scale.threshold {
+                    continue;
+                }
+                let net = y[j] - y[i - 1] - scale.typical * (len + 1) as f64;
+                if net.abs() <= 0.5 * into.abs().min(out.abs()) {
+                    let (from, to) = (y[i - 1], y[j]);
+                    for k in i..j {
+                        let f = (k - (i - 1)) as f64 / (len + 1) as f64;
+                        y[k] = from + (to - from) * f;
+                    }
+                    removed += 1;
+                    next = j;
+                    break;
+                }
+            }
+        }
+        i = next;
+    }
+    removed
+}
+
+/// Up-steps: `(i, size)` for every sample i whose delta from sample i - 1 is an upward jump.
+pub fn up_steps(y: &[f64], scale: &JumpScale) -> Vec<(usize, f64)> {
+    y.windows(2)
+        .enumerate()
+        .filter_map(|(k, w)| {
+            let d = w[1] - w[0];
+            scale.is_up_step(d).then_some((k + 1, d))
+        })
+        .collect()
+}
+
+/// Drops: every sample i that is a real, jump-sized decrease from sample i - 1.
+pub fn drops(y: &[f64], scale: &JumpScale) -> Vec<usize> {
+    y.windows(2)
+        .enumerate()
+        .filter_map(|(k, w)| scale.is_drop(w[1] - w[0]).then_some(k + 1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_counter_has_quantum_threshold() {
+        let y = [3.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 5.0, 5.0];
+        let s = JumpScale::of(&y, 1.0);
+        assert_eq!((s.typical, s.threshold), (0.0, 1.0));
+        assert_eq!(up_steps(&y, &s), vec![(2, 1.0), (7, 1.0)]);
+        assert!(drops(&y, &s).is_empty());
+    }
+
+    #[test]
+    fn steady_growth_is_not_a_step() {
+        let y: Vec<f64> = (0..20)
+            .map(|i| 1024.0 * i as f64 + if i % 3 == 0 { 16.0 } else { 0.0 })
+            .collect();
+        let s = JumpScale::of(&y, 1.0);
+        assert!(up_steps(&y, &s).is_empty(), "{s:?}");
+        assert!(drops(&y, &s).is_empty());
+    }
+
+    #[test]
+    fn spike_is_replaced_by_its_neighbours() {
+        let mut y = vec![10.0, 10.0, 10.0, 5000.0, 10.0, 10.0, 10.0];
+        let s = JumpScale::of(&y, 1.0);
+        assert_eq!(remove_excursions(&mut y, &s), 1);
+        assert_eq!(y, vec![10.0; 7]);
+    }
+
+    #[test]
+    fn three_sample_excursion_on_a_leak_keeps_the_leak() {
+        // +1 per sample, with samples 4..=6 lifted by 1000 (a transient buffer).
+        let mut y: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        for v in &mut y[4..7] {
+            *v += 1000.0;
+        }
+        let s = JumpScale::of(&y, 1.0);
+        assert_eq!(remove_excursions(&mut y, &s), 1);
+        let expected: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-9, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_and_a_long_lived_level_are_not_excursions() {
+        // returns after 4 samples: too long to be a spike
+        let mut y = vec![0.0, 0.0, 9.0, 9.0, 9.0, 9.0, 0.0, 0.0];
+        let s = JumpScale::of(&y, 1.0);
+        assert_eq!(remove_excursions(&mut y, &s), 0);
+        // a step that stays
+        let mut z = vec![0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0, 9.0];
+        let s = JumpScale::of(&z, 1.0);
+        assert_eq!(remove_excursions(&mut z, &s), 0);
+        // up 10, down 4: does not cancel
+        let mut w = vec![0.0, 0.0, 10.0, 6.0, 6.0, 6.0, 6.0];
+        let s = JumpScale::of(&w, 1.0);
+        assert_eq!(remove_excursions(&mut w, &s), 0);
+    }
+
+    #[test]
+    fn sawtooth_drops_are_found() {
+        let y: Vec<f64> = (0..20).map(|i| (i % 5) as f64 * 100.0).collect();
+        let s = JumpScale::of(&y, 1.0);
+        assert_eq!(drops(&y, &s), vec![5, 10, 15]);
+        assert!(up_steps(&y, &s).is_empty());
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        for y in [&[][..], &[1.0][..], &[1.0, 1.0][..]] {
+            let s = JumpScale::of(y, 0.0);
+            let mut v = y.to_vec();
+            assert_eq!(remove_excursions(&mut v, &s), 0);
+            assert!(up_steps(y, &s).is_empty() && drops(y, &s).is_empty());
+        }
+    }
+}

@@ -1,0 +1,548 @@
+// Leak verdicts for one series of one metric: warm-up, robust slope, effect size, exonerating shapes.
+// Never does I/O and never knows about workloads, metric names or the engine's N -> 2N confirmation.
+
+//! Does a metric keep growing after warm-up? The procedure of LEAK-VERDICT.md, items 1-4.
+//!
+//! ```
+//! use profiler::verdict::{Thresholds, Verdict, judge};
+//!
+//! // open file descriptors after each of 20 iterations: one more every iteration
+//! let fds: Vec<f64> = (0..=20).map(|i| 3.0 + i as f64).collect();
+//! let j = judge(&fds, &Thresholds::count(), None);
+//! assert_eq!(j.verdict, Verdict::Leak);
+//! assert_eq!(j.reason, "grows 1 per iteration after 4 warm-up iterations (95% bounds [1, 1], p < 0.001)");
+//! ```
+//!
+//! The steps, in order (each one can end the judgement):
+//! 1. non-finite values or fewer than [`MIN_TAIL`] samples after the warm-up: inconclusive;
+//! 2. short excursions (a jump and an opposite jump within 3 samples that cancel) are replaced by
+//!    a straight line between their neighbours;
+//! 3. warm-up: max(2, ceil(0.2 N)) iterations, or the user's, extended by up to max(2, ceil(0.1 N))
+//!    while the tail is significantly concave (growth decelerating);
+//! 4. Theil-Sen slope, Sen's 95% bounds and the Mann-Kendall one-sided p-value of the tail;
+//! 5. two or more drops in the tail (sawtooth, periodic clear): the floors between drops are
+//!    judged instead, leak only if they rise significantly;
+//! 6. clean if not significant (p >= [`ALPHA`]) and the upper bound is <= `tau_ok`;
+//! 7. still decelerating at the end of the extension: inconclusive ("decelerating"); a single drop:
+//!    inconclusive ("sawtooth", too few floors);
+//! 8. three or more up-steps: a leak candidate if none is more than half of the step growth and
+//!    they have not stopped, else inconclusive ("steps"); one or two level shifts that beat a line
+//!    by BIC: inconclusive ("steps"). "Beat" means by more than 10 (very strong evidence), or by
+//!    any amount when the jump detector itself sees one or two jumps: the search over change-point
+//!    positions overfits noise, and a noisy line would otherwise be excused a third of the time;
+//! 9. leak if significant and both the slope and its lower bound exceed `tau`; otherwise
+//!    inconclusive, saying which condition failed.
+
+mod format;
+mod jumps;
+mod sawtooth;
+mod stats;
+mod steps;
+mod warmup;
+
+#[cfg(test)]
+mod simulation;
+#[cfg(test)]
+mod tests;
+
+pub use format::format_bytes;
+
+use jumps::JumpScale;
+
+/// One-sided significance level of the Mann-Kendall test for an upward trend.
+pub const ALPHA: f64 = 1e-3;
+
+/// Fewer samples than this after the warm-up: "too-short".
+pub const MIN_TAIL: usize = 4;
+
+/// Longer tails are thinned to this many evenly spaced samples (first and last kept) before the
+/// O(n^2) steps: pairwise slopes, Mann-Kendall and the two-change-point fit. Spikes, drops and
+/// up-steps are still found on every sample. Judging 10,000 samples then costs a few milliseconds.
+pub const MAX_PAIRWISE: usize = 1000;
+
+/// Value ranges beyond this are refused (their squares would overflow the fits).
+const MAX_RANGE: f64 = 1e150;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Leak,
+    Clean,
+    Inconclusive,
+}
+
+/// Effect-size thresholds for one metric (units of the series per iteration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// a leak needs the slope and its 95% lower bound above this
+    pub tau: f64,
+    /// clean needs the 95% upper bound at or below this (and no significant trend)
+    pub tau_ok: f64,
+    /// the resolution of the metric (1 for exact counters, a page for RSS); exact series still get
+    /// quantum^2/12 of residual variance, so that a noise-free fit is not infinitely sure
+    pub quantum: f64,
+    pub unit: Unit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Count,
+}
+
+impl Thresholds {
+    /// tau = max(128 B, 1e-4 x bytes allocated per iteration), tau_ok = 1 KiB, quantum 1
+    pub fn heap_bytes(allocated_bytes_per_iteration: f64) -> Self {
+        Thresholds {
+            tau: 128f64.max(1e-4 * allocated_bytes_per_iteration),
+            tau_ok: 1024.0,
+            quantum: 1.0,
+            unit: Unit::Bytes,
+        }
+    }
+
+    /// blocks, fds, threads: tau = 0, tau_ok = 0, quantum 1
+    pub fn count() -> Self {
+        Thresholds {
+            tau: 0.0,
+            tau_ok: 0.0,
+            quantum: 1.0,
+            unit: Unit::Count,
+        }
+    }
+
+    /// RSS: pages and allocator arenas make it coarse: tau = max(4 KiB, 1e-4 x allocated/iter), tau_ok = 64 KiB, quantum 4096
+    pub fn rss_bytes(allocated_bytes_per_iteration: f64) -> Self {
+        Thresholds {
+            tau: 4096f64.max(1e-4 * allocated_bytes_per_iteration),
+            tau_ok: 64.0 * 1024.0,
+            quantum: 4096.0,
+            unit: Unit::Bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// Theil-Sen slope per iteration over the analysed tail (None if too few points); for the
+    /// "sawtooth" shape with at least two drops, the slope of the floors between drops
+    pub slope_per_iteration: Option<f64>,
+    /// 95% Sen bounds [lo, hi] (of the floors for "sawtooth", like the slope)
+    pub ci: Option<[f64; 2]>,
+    /// iterations (leading samples) dropped as warm-up
+    pub warmup: usize,
+    /// Mann-Kendall one-sided p-value for an upward trend (of the floors for "sawtooth")
+    pub p_value: Option<f64>,
+    /// which rule decided: "linear", "plateau", "decelerating", "steps", "recurring-steps",
+    /// "sawtooth", "flat", "noisy", "too-short" or "non-finite"
+    pub shape: String,
+    /// one sentence a person understands, with numbers in human units
+    pub reason: String,
+}
+
+/// Judges whether `series` keeps growing after warm-up.
+///
+/// `series[i]` is the metric after iteration i; `series[0]` may be the value before the first
+/// iteration, so a run of N iterations gives N + 1 samples and N = `series.len() - 1`.
+///
+/// `min_warmup`: `None` drops the automatic max(2, ceil(0.2 N)) leading samples; `Some(w)` drops
+/// *at least* `w` instead: `w` replaces the automatic base, and the extension for decelerating
+/// growth (up to max(2, ceil(0.1 N)) more) still applies on top, because a cache still filling
+/// after the user's warm-up must not be reported as a leak. `Judgement::warmup` says what was used.
+///
+/// Never panics: NaN or infinite samples give an inconclusive "non-finite" judgement.
+pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judgement {
+    if let Some(i) = series.iter().position(|v| !v.is_finite()) {
+        let reason = format!(
+            "sample {i} is {}, not a finite number: no verdict",
+            series[i]
+        );
+        return Judgement::bare(0, "non-finite", reason);
+    }
+    let n_iterations = series.len().saturating_sub(1);
+    let base = min_warmup.unwrap_or_else(|| warmup::base(n_iterations));
+    if series.len() < base.saturating_add(MIN_TAIL) {
+        let reason = format!(
+            "too short: {} samples after {}, at least {MIN_TAIL} needed; run more iterations",
+            series.len().saturating_sub(base),
+            format::warmup(base)
+        );
+        return Judgement::bare(base.min(series.len()), "too-short", reason);
+    }
+    // Work relative to the first sample: exact for integer counters, and keeps sums of squares small.
+    let origin = series[0];
+    let mut y: Vec<f64> = series.iter().map(|v| v - origin).collect();
+    let lowest = y.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let range = highest - lowest;
+    if !(range <= MAX_RANGE) {
+        let reason = format!("values span {range:e}, too wide to judge: no verdict");
+        return Judgement::bare(0, "non-finite", reason);
+    }
+    let quantum = if th.quantum.is_finite() && th.quantum > 0.0 {
+        th.quantum
+    } else {
+        0.0
+    };
+    let var_floor = quantum * quantum / 12.0 + (range * 1e-12).powi(2) + f64::MIN_POSITIVE;
+
+    let whole_scale = JumpScale::of(&y, quantum);
+    jumps::remove_excursions(&mut y, &whole_scale);
+
+    let base_scale = JumpScale::of(&y[base..], quantum);
+    let base_drops: Vec<usize> = jumps::drops(&y[base..], &base_scale)
+        .into_iter()
+        .map(|i| i + base)
+        .collect();
+    let wu = warmup::choose(
+        &y,
+        base,
+        warmup::max_extension(n_iterations),
+        &base_drops,
+        var_floor,
+        MIN_TAIL,
+    );
+    let w = wu.iterations;
+    let tail = &y[w..];
+    let x: Vec<f64> = (w..y.len()).map(|i| i as f64).collect();
+    let (tx, ty) = thinned(&x, tail);
+    let Some(trend) = Trend::of(&tx, &ty) else {
+        return Judgement::bare(w, "too-short", "too short to fit a slope".to_string());
+    };
+    let ctx = Context {
+        th,
+        w,
+        unit: th.unit,
+    };
+
+    let scale = JumpScale::of(tail, quantum);
+    let drops = jumps::drops(tail, &scale);
+    let ups: Vec<(f64, f64)> = jumps::up_steps(tail, &scale)
+        .into_iter()
+        .map(|(i, size)| (x[i], size))
+        .collect();
+
+    // 5. Two or more drops: a sawtooth or periodic clear, judged by the floors between drops.
+    if drops.len() >= 2 {
+        let saw = ctx.sawtooth(&x, tail, &drops, &trend);
+        if saw.verdict == Verdict::Inconclusive && trend.clean(th.tau_ok) {
+            let reason = format!(
+                "sawtooth with {} drops and no significant growth: at most {} per iteration \
+                 (95% upper bound, {})",
+                drops.len(),
+                ctx.amount(trend.hi),
+                format::p_value(trend.p)
+            );
+            return ctx.judgement(&trend, Verdict::Clean, "sawtooth", reason);
+        }
+        return saw;
+    }
+
+    // 6. Clean: no significant trend and growth bounded by tau_ok.
+    if trend.clean(th.tau_ok) {
+        let flat = tail.iter().all(|&v| v == tail[0]);
+        let bound = format!(
+            "at most {} per iteration (95% upper bound, {})",
+            ctx.amount(trend.hi),
+            format::p_value(trend.p)
+        );
+        if w > wu.base {
+            let stopped = jumps::up_steps(&y, &base_scale)
+                .last()
+                .map_or(w, |&(i, _)| i);
+            let flat_since = y[stopped.min(y.len() - 1)..]
+                .iter()
+                .all(|&v| v == y[y.len() - 1]);
+            let after = if flat_since {
+                "flat after".to_string()
+            } else {
+                format!("since then {bound}")
+            };
+            let reason =
+                format!("growth stopped after iteration {stopped}: a cache filling, {after}");
+            return ctx.judgement(&trend, Verdict::Clean, "plateau", reason);
+        }
+        let reason = if flat {
+            format!("flat after {}", format::warmup(w))
+        } else {
+            let steps = match ups.as_slice() {
+                [(at, size)] => format!(
+                    "one step at iteration {} ({}), otherwise ",
+                    format::format_count(*at),
+                    ctx.signed(*size)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{steps}no significant growth after {}: {bound}",
+                format::warmup(w)
+            )
+        };
+        return ctx.judgement(&trend, Verdict::Clean, "flat", reason);
+    }
+
+    // 7. Growth still slowing down when the warm-up extension ran out.
+    if wu.still_decelerating {
+        let reason = format!(
+            "growth decelerating: still slowing after {} (now {} per iteration, 95% bounds {}), \
+             like a cache still filling; run longer",
+            format::warmup(w),
+            ctx.amount(trend.slope),
+            ctx.bounds(&trend)
+        );
+        return ctx.judgement(&trend, Verdict::Inconclusive, "decelerating", reason);
+    }
+
+    // One drop: too few to judge floors.
+    if !drops.is_empty() {
+        return ctx.sawtooth(&x, tail, &drops, &trend);
+    }
+
+    // 8. Steps.
+    let end = x[x.len() - 1];
+    let mut recurring = None;
+    if let Some(r) = steps::recurrence(&ups, end) {
+        if !r.looks_like_a_leak() {
+            let reason = if r.stopped {
+                format!(
+                    "{} steps, the last at iteration {}, none since: growth that stopped; run longer",
+                    r.steps,
+                    format::format_count(r.last_step)
+                )
+            } else {
+                format!(
+                    "{} steps, the largest {:.0}% of their growth: level shifts, not steady growth",
+                    r.steps,
+                    100.0 * r.largest_share
+                )
+            };
+            return ctx.judgement(&trend, Verdict::Inconclusive, "steps", reason);
+        }
+        recurring = Some(r);
+    } else if let Some(fit) = steps::step_fit(&tx, &ty, var_floor)
+        && (fit.beats_line_clearly() || (!ups.is_empty() && fit.beats_line()))
+    {
+        let reason = ctx.describe_steps(&tx, &fit);
+        return ctx.judgement(&trend, Verdict::Inconclusive, "steps", reason);
+    }
+
+    // 9. The trend and its effect size.
+    let (shape, growth) = match recurring {
+        Some(r) => (
+            "recurring-steps",
+            format!(
+                "{} every {} iterations ({} steps), after {}",
+                ctx.signed(r.median_size),
+                format::format_count(r.median_gap),
+                r.steps,
+                format::warmup(w)
+            ),
+        ),
+        None => (
+            "linear",
+            format!(
+                "grows {} per iteration after {} (95% bounds {}, {})",
+                ctx.amount(trend.slope),
+                format::warmup(w),
+                ctx.bounds(&trend),
+                format::p_value(trend.p)
+            ),
+        ),
+    };
+    if trend.leak(th.tau) {
+        return ctx.judgement(&trend, Verdict::Leak, shape, growth);
+    }
+    let (shape, why) = if !trend.significant() {
+        let why = format!(
+            "no significant growth ({}), but the 95% upper bound {} per iteration is above the \
+             {} clean limit: too noisy to tell; run longer",
+            format::p_value(trend.p),
+            ctx.amount(trend.hi),
+            ctx.amount(th.tau_ok)
+        );
+        (if recurring.is_some() { shape } else { "noisy" }, why)
+    } else if trend.slope <= 0.0 {
+        let why = format!(
+            "rises overall ({}) but the median slope is {} per iteration: the growth sits in a few \
+             iterations; run longer",
+            format::p_value(trend.p),
+            ctx.amount(trend.slope)
+        );
+        (shape, why)
+    } else if trend.slope <= th.tau {
+        let why = format!(
+            "grows {} per iteration, not above the {} per iteration leak threshold (95% bounds {}, {})",
+            ctx.amount(trend.slope),
+            ctx.amount(th.tau),
+            ctx.bounds(&trend),
+            format::p_value(trend.p)
+        );
+        (shape, why)
+    } else {
+        let why = format!(
+            "grows {} per iteration, but the 95% lower bound {} is not above the {} per iteration \
+             leak threshold ({}); run longer",
+            ctx.amount(trend.slope),
+            ctx.amount(trend.lo),
+            ctx.amount(th.tau),
+            format::p_value(trend.p)
+        );
+        (shape, why)
+    };
+    let reason = match recurring {
+        Some(_) => format!("{growth}, but {why}"),
+        None => why,
+    };
+    ctx.judgement(&trend, Verdict::Inconclusive, shape, reason)
+}
+
+/// The robust trend of a series: Theil-Sen slope, Sen's 95% bounds, Mann-Kendall p (upward).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Trend {
+    slope: f64,
+    lo: f64,
+    hi: f64,
+    p: f64,
+}
+
+impl Trend {
+    fn of(x: &[f64], y: &[f64]) -> Option<Self> {
+        let mk = stats::mann_kendall(y);
+        let sen = stats::theil_sen(x, y, mk.var_s)?;
+        Some(Trend {
+            slope: sen.slope,
+            lo: sen.lo,
+            hi: sen.hi,
+            p: mk.p_up,
+        })
+    }
+
+    fn significant(&self) -> bool {
+        self.p < ALPHA
+    }
+
+    fn leak(&self, tau: f64) -> bool {
+        self.significant() && self.slope > tau && self.lo > tau
+    }
+
+    fn clean(&self, tau_ok: f64) -> bool {
+        !self.significant() && self.hi <= tau_ok
+    }
+}
+
+/// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.
+fn thinned(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let keep = stats::thin_indices(x.len().min(y.len()), MAX_PAIRWISE);
+    (
+        keep.iter().map(|&i| x[i]).collect(),
+        keep.iter().map(|&i| y[i]).collect(),
+    )
+}
+
+/// What every judgement of one series shares, and the sentences built from it.
+struct Context<'a> {
+    th: &'a Thresholds,
+    w: usize,
+    unit: Unit,
+}
+
+impl Context<'_> {
+    fn judgement(&self, t: &Trend, verdict: Verdict, shape: &str, reason: String) -> Judgement {
+        Judgement {
+            verdict,
+            slope_per_iteration: Some(t.slope),
+            ci: Some([t.lo, t.hi]),
+            warmup: self.w,
+            p_value: Some(t.p),
+            shape: shape.to_string(),
+            reason,
+        }
+    }
+
+    fn amount(&self, v: f64) -> String {
+        format::amount(v, self.unit)
+    }
+
+    fn signed(&self, v: f64) -> String {
+        let sign = if v >= 0.0 { "+" } else { "" };
+        format!("{sign}{}", self.amount(v))
+    }
+
+    fn bounds(&self, t: &Trend) -> String {
+        format::bounds(t.lo, t.hi, self.unit)
+    }
+
+    /// Floors between drops: leak only if they rise significantly (and by more than tau).
+    fn sawtooth(&self, x: &[f64], y: &[f64], drops: &[usize], tail: &Trend) -> Judgement {
+        let floors = sawtooth::floors(x, y, drops);
+        let n = drops.len();
+        let floor_trend = if floors.y.len() >= 2 {
+            let (fx, fy) = thinned(&floors.x, &floors.y);
+            Trend::of(&fx, &fy)
+        } else {
+            None
+        };
+        let Some(t) = floor_trend else {
+            let at = format::format_count(x[drops[0]]);
+            let reason = format!(
+                "one drop, at iteration {at}: too few drops to tell whether the floors between \
+                 them rise; run longer"
+            );
+            return self.judgement(tail, Verdict::Inconclusive, "sawtooth", reason);
+        };
+        if t.leak(self.th.tau) {
+            let reason = format!(
+                "sawtooth whose floors rise {} per iteration ({n} drops, 95% bounds {}, {})",
+                self.amount(t.slope),
+                self.bounds(&t),
+                format::p_value(t.p)
+            );
+            return self.judgement(&t, Verdict::Leak, "sawtooth", reason);
+        }
+        if t.clean(self.th.tau_ok) {
+            let reason = format!("sawtooth: floors between drops do not rise ({n} drops)");
+            return self.judgement(&t, Verdict::Clean, "sawtooth", reason);
+        }
+        let reason = format!(
+            "sawtooth: the floors between {n} drops move {} per iteration (95% bounds {}, {}): \
+             neither flat nor a significant rise; run longer",
+            self.amount(t.slope),
+            self.bounds(&t),
+            format::p_value(t.p)
+        );
+        self.judgement(&t, Verdict::Inconclusive, "sawtooth", reason)
+    }
+
+    fn describe_steps(&self, x: &[f64], fit: &steps::StepFit) -> String {
+        let shifts: Vec<(String, String)> = fit
+            .change_points
+            .iter()
+            .zip(fit.levels.windows(2))
+            .map(|(&c, l)| (format::format_count(x[c]), self.signed(l[1] - l[0])))
+            .collect();
+        match shifts.as_slice() {
+            [(at, size)] => format!("one step at iteration {at} ({size}), flat after"),
+            [(at1, size1), (at2, size2)] => format!(
+                "two steps, at iterations {at1} ({size1}) and {at2} ({size2}), flat between: \
+                 level shifts, not steady growth"
+            ),
+            _ => "level shifts, not steady growth".to_string(),
+        }
+    }
+}
+
+impl Judgement {
+    /// A judgement without numbers: too short, or not numbers at all.
+    fn bare(warmup: usize, shape: &str, reason: String) -> Self {
+        Judgement {
+            verdict: Verdict::Inconclusive,
+            slope_per_iteration: None,
+            ci: None,
+            warmup,
+            p_value: None,
+            shape: shape.to_string(),
+            reason,
+        }
+    }
+}

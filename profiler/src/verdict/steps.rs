@@ -1,0 +1,219 @@
+// Level shifts: the best fit by flat segments with at most two change points, scored by BIC against a
+// line, and whether up-steps keep recurring. Never decides a verdict; it only describes the steps.
+
+use super::stats::{least_squares, median};
+
+/// Flat segments separated by one or two change points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFit {
+    /// index of the first sample of each new level
+    pub change_points: Vec<usize>,
+    /// mean of each segment, in order
+    pub levels: Vec<f64>,
+    pub bic: f64,
+    /// BIC of the least-squares line on the same samples
+    pub line_bic: f64,
+}
+
+/// BIC lead that counts as very strong evidence (Kass and Raftery's scale). Searching every
+/// change-point position overfits: on a noisy straight line the best step fit "beats" the line by
+/// BIC a third of the time, by more than 10 about 1% of the time.
+pub const STRONG_BIC: f64 = 10.0;
+
+impl StepFit {
+    /// The steps explain the samples better than a line, after paying for their extra parameters.
+    pub fn beats_line(&self) -> bool {
+        self.bic < self.line_bic
+    }
+
+    /// The steps beat the line by more than [`STRONG_BIC`].
+    pub fn beats_line_clearly(&self) -> bool {
+        self.line_bic - self.bic > STRONG_BIC
+    }
+}
+
+/// BIC = n ln(RSS/n) + k ln n, with the residual variance floored at `var_floor` (the quantisation
+/// noise of an exact counter) so that a noise-free fit does not score minus infinity.
+fn bic(rss: f64, n: usize, params: usize, var_floor: f64) -> f64 {
+    let n_f = n as f64;
+    n_f * ((rss.max(0.0) + n_f * var_floor) / n_f).ln() + params as f64 * n_f.ln()
+}
+
+/// The best fit with one or with two change points (whichever has the lower BIC), segments of at
+/// least one sample, found exhaustively in O(n^2) with prefix sums. Parameters counted: a line 2,
+/// one step 3 (two levels, one position), two steps 5. None below 3 samples.
+pub fn step_fit(x: &[f64], y: &[f64], var_floor: f64) -> Option<StepFit> {
+    let n = x.len().min(y.len());
+    if n < 3 {
+        return None;
+    }
+    // Centre the values so that the prefix sums of squares do not cancel catastrophically.
+    let centre = median(&y[..n]);
+    let v: Vec<f64> = y[..n].iter().map(|y| y - centre).collect();
+    let mut s1 = vec![0.0; n + 1];
+    let mut s2 = vec![0.0; n + 1];
+    for i in 0..n {
+        s1[i + 1] = s1[i] + v[i];
+        s2[i + 1] = s2[i] + v[i] * v[i];
+    }
+    let cost = |a: usize, b: usize| {
+        let sum = s1[b] - s1[a];
+        (s2[b] - s2[a] - sum * sum / (b - a) as f64).max(0.0)
+    };
+    let mut one = (f64::INFINITY, 0);
+    for c in 1..n {
+        let rss = cost(0, c) + cost(c, n);
+        if rss < one.0 {
+            one = (rss, c);
+        }
+    }
+    let mut two = (f64::INFINITY, 0, 0);
+    for c1 in 1..n - 1 {
+        let head = cost(0, c1);
+        for c2 in c1 + 1..n {
+            let rss = head + cost(c1, c2) + cost(c2, n);
+            if rss < two.0 {
+                two = (rss, c1, c2);
+            }
+        }
+    }
+    // Score the winners with a direct two-pass residual sum, not the prefix-sum estimate.
+    let candidates = [vec![one.1], vec![two.1, two.2]];
+    let line = least_squares(&x[..n], &v);
+    let line_bic = bic(line.rss, n, 2, var_floor);
+    candidates
+        .into_iter()
+        .map(|cps| {
+            let (levels, rss) = segment_means(&v, &cps);
+            let params = 1 + 2 * cps.len();
+            StepFit {
+                bic: bic(rss, n, params, var_floor),
+                levels: levels.into_iter().map(|l| l + centre).collect(),
+                change_points: cps,
+                line_bic,
+            }
+        })
+        .min_by(|a, b| a.bic.total_cmp(&b.bic))
+}
+
+fn segment_means(v: &[f64], change_points: &[usize]) -> (Vec<f64>, f64) {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(change_points);
+    bounds.push(v.len());
+    let mut levels = Vec::new();
+    let mut rss = 0.0;
+    for w in bounds.windows(2) {
+        let seg = &v[w[0]..w[1]];
+        let mean = seg.iter().sum::<f64>() / seg.len().max(1) as f64;
+        rss += seg.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>();
+        levels.push(mean);
+    }
+    (levels, rss)
+}
+
+/// How regular the up-steps of a tail are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recurrence {
+    pub steps: usize,
+    /// median number of iterations between consecutive steps
+    pub median_gap: f64,
+    /// median step size
+    pub median_size: f64,
+    /// the largest step as a share of all the step growth
+    pub largest_share: f64,
+    /// iteration of the last step
+    pub last_step: f64,
+    /// the steps stopped: the time since the last one exceeds twice the median gap
+    pub stopped: bool,
+}
+
+impl Recurrence {
+    /// ">= 3 up-steps, none more than half of the total", and still going.
+    pub fn looks_like_a_leak(&self) -> bool {
+        self.steps >= 3 && self.largest_share <= 0.5 && !self.stopped
+    }
+}
+
+/// Describes up-steps given as `(iteration, size)` in time order, the tail ending at iteration
+/// `end`. None for fewer than three steps (one or two level shifts are the step fit's business).
+pub fn recurrence(steps: &[(f64, f64)], end: f64) -> Option<Recurrence> {
+    if steps.len() < 3 {
+        return None;
+    }
+    let gaps: Vec<f64> = steps.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let sizes: Vec<f64> = steps.iter().map(|s| s.1).collect();
+    let total: f64 = sizes.iter().sum();
+    let largest = sizes.iter().copied().fold(0.0, f64::max);
+    let median_gap = median(&gaps);
+    let last_step = steps[steps.len() - 1].0;
+    Some(Recurrence {
+        steps: steps.len(),
+        median_gap,
+        median_size: median(&sizes),
+        largest_share: if total > 0.0 { largest / total } else { 1.0 },
+        last_step,
+        stopped: end - last_step > 2.0 * median_gap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOOR: f64 = 1.0 / 12.0;
+
+    fn index(n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64).collect()
+    }
+
+    #[test]
+    fn one_step_beats_the_line() {
+        let y: Vec<f64> = (0..17).map(|i| if i < 5 { 0.0 } else { 1.0 }).collect();
+        let fit = step_fit(&index(17), &y, FLOOR).unwrap();
+        assert!(fit.beats_line(), "{fit:?}");
+        assert_eq!(fit.change_points[0], 5);
+    }
+
+    #[test]
+    fn two_doublings_beat_the_line() {
+        // a reused Vec: 4, 8, 16 KiB after warm-up
+        let y: Vec<f64> = (4..=20)
+            .map(|i: u32| 1024.0 * i.next_power_of_two() as f64)
+            .collect();
+        let fit = step_fit(&index(y.len()), &y, FLOOR).unwrap();
+        assert!(fit.beats_line(), "{fit:?}");
+        assert_eq!(fit.change_points.len(), 2);
+    }
+
+    #[test]
+    fn exact_line_and_fine_staircases_prefer_the_line() {
+        let line: Vec<f64> = (0..17).map(|i| 1024.0 * i as f64).collect();
+        assert!(!step_fit(&index(17), &line, FLOOR).unwrap().beats_line());
+        for k in 1..=4 {
+            for phase in 0..k {
+                let y: Vec<f64> = (0..17).map(|i| ((i + phase) / k) as f64).collect();
+                let fit = step_fit(&index(17), &y, FLOOR).unwrap();
+                assert!(!fit.beats_line(), "k {k} phase {phase}: {fit:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn recurring_steps_are_told_from_stopped_and_dominated_ones() {
+        let every5 = [(6.0, 1.0), (11.0, 1.0), (16.0, 1.0)];
+        let r = recurrence(&every5, 20.0).unwrap();
+        assert!(r.looks_like_a_leak(), "{r:?}");
+        assert_eq!((r.median_gap, r.median_size), (5.0, 1.0));
+        let stopped = [(5.0, 1.0), (6.0, 1.0), (7.0, 1.0)];
+        assert!(recurrence(&stopped, 20.0).unwrap().stopped);
+        let doubling = [(5.0, 1.0), (9.0, 2.0), (13.0, 4.0)];
+        assert!(!recurrence(&doubling, 16.0).unwrap().looks_like_a_leak());
+        assert_eq!(recurrence(&every5[..2], 20.0), None);
+    }
+
+    #[test]
+    fn short_inputs_do_not_panic() {
+        assert_eq!(step_fit(&[0.0, 1.0], &[0.0, 1.0], FLOOR), None);
+        assert!(step_fit(&index(3), &[1.0, 1.0, 1.0], FLOOR).is_some());
+    }
+}

@@ -1,0 +1,156 @@
+// Warm-up: how many leading samples to drop before judging growth, and whether growth is still slowing.
+// Never looks at effect sizes or decides a verdict; it only measures the curvature of the tail.
+
+use super::stats::{Z_99, quadratic_curvature, t_quantile, thin_indices};
+
+/// The curvature test needs this many points to say anything.
+const MIN_CURVE_POINTS: usize = 8;
+
+/// Longer tails are thinned for the curvature test: it runs once per candidate warm-up.
+const MAX_CURVE_POINTS: usize = 400;
+
+/// The automatic warm-up for `n_iterations`: max(2, ceil(0.2 N)).
+pub fn base(n_iterations: usize) -> usize {
+    2.max(n_iterations.div_ceil(5))
+}
+
+/// How far the warm-up may grow past its base while the tail still decelerates: max(2, ceil(0.1 N)).
+pub fn max_extension(n_iterations: usize) -> usize {
+    2.max(n_iterations.div_ceil(10))
+}
+
+/// The warm-up chosen for one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmUp {
+    /// leading samples dropped
+    pub iterations: usize,
+    /// where the search started (the automatic or user-given warm-up)
+    pub base: usize,
+    /// the tail still decelerated when the extension ran out: "growth decelerating"
+    pub still_decelerating: bool,
+}
+
+/// Starts at `base` and drops one more sample at a time, up to `extension` more, while the tail
+/// `y[w..]` is concave (growth slowing down, as a cache fills). Stops earlier so that at least
+/// `min_tail` samples remain. `drops` are the indices of drops in `y` (a tail with drops is a
+/// sawtooth, not a slowing curve). `var_floor` is the smallest residual variance believed.
+pub fn choose(
+    y: &[f64],
+    base: usize,
+    extension: usize,
+    drops: &[usize],
+    var_floor: f64,
+    min_tail: usize,
+) -> WarmUp {
+    let limit = base
+        .saturating_add(extension)
+        .min(y.len().saturating_sub(min_tail))
+        .max(base);
+    let mut w = base;
+    while w < limit && decelerating(y, w, drops, var_floor) {
+        w += 1;
+    }
+    let still_decelerating =
+        w == base.saturating_add(extension) && decelerating(y, w, drops, var_floor);
+    WarmUp {
+        iterations: w,
+        base,
+        still_decelerating,
+    }
+}
+
+/// Is the tail `y[w..]` growing and significantly concave (one-sided, 1%)?
+pub fn decelerating(y: &[f64], w: usize, drops: &[usize], var_floor: f64) -> bool {
+    let Some(tail) = y.get(w..) else {
+        return false;
+    };
+    if tail.len() < MIN_CURVE_POINTS || drops.iter().any(|&d| d > w) {
+        return false;
+    }
+    let keep = thin_indices(tail.len(), MAX_CURVE_POINTS);
+    let x: Vec<f64> = keep.iter().map(|&i| (w + i) as f64).collect();
+    let v: Vec<f64> = keep.iter().map(|&i| tail[i]).collect();
+    let Some(curve) = quadratic_curvature(&x, &v, var_floor) else {
+        return false;
+    };
+    curve.c < 0.0 && curve.slope_start > 0.0 && curve.c / curve.se_c < -t_quantile(Z_99, curve.df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOOR: f64 = 1.0 / 12.0;
+
+    #[test]
+    fn base_and_extension_follow_the_spec() {
+        assert_eq!((base(5), max_extension(5)), (2, 2));
+        assert_eq!((base(20), max_extension(20)), (4, 2));
+        assert_eq!((base(21), max_extension(21)), (5, 3));
+        assert_eq!((base(40), max_extension(40)), (8, 4));
+        assert_eq!((base(160), max_extension(160)), (32, 16));
+    }
+
+    #[test]
+    fn a_straight_line_keeps_the_base() {
+        let y: Vec<f64> = (0..21).map(|i| 1024.0 * i as f64).collect();
+        let w = choose(&y, 4, 2, &[], FLOOR, 4);
+        assert_eq!(
+            w,
+            WarmUp {
+                iterations: 4,
+                base: 4,
+                still_decelerating: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_ramp_that_stops_is_waited_out() {
+        // a pool that grows by one thread per iteration until iteration 6
+        let y: Vec<f64> = (0..21).map(|i| i.min(6) as f64).collect();
+        let w = choose(&y, 4, 2, &[], FLOOR, 4);
+        assert!(!w.still_decelerating, "{w:?}");
+        assert!(w.iterations > 4, "{w:?}");
+    }
+
+    #[test]
+    fn log_growth_is_still_decelerating_at_the_limit() {
+        let y: Vec<f64> = (0..21)
+            .map(|i| (65536.0 * (1.0 + i as f64).ln()).round())
+            .collect();
+        let w = choose(&y, 4, 2, &[], FLOOR, 4);
+        assert_eq!(
+            w,
+            WarmUp {
+                iterations: 6,
+                base: 4,
+                still_decelerating: true
+            }
+        );
+    }
+
+    #[test]
+    fn staircases_are_not_decelerating_in_any_phase() {
+        for n in [20usize, 40, 80] {
+            for k in 1..=10usize {
+                for phase in 0..k {
+                    let y: Vec<f64> = (0..=n).map(|i| ((i + phase) / k) as f64).collect();
+                    let b = base(n);
+                    let w = choose(&y, b, max_extension(n), &[], FLOOR, 4);
+                    assert!(!w.still_decelerating, "n {n} k {k} phase {phase}: {w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tail_with_drops_is_not_a_curve() {
+        let y: Vec<f64> = (0..21)
+            .map(|i| (65536.0 * (1.0 + i as f64).ln()).round())
+            .collect();
+        assert!(decelerating(&y, 4, &[], FLOOR));
+        assert!(!decelerating(&y, 4, &[10], FLOOR));
+        assert!(!decelerating(&y, 30, &[], FLOOR));
+    }
+}
