@@ -267,6 +267,7 @@ fn bad_arguments_exit_2_naming_the_argument() {
         (vec!["--iterations".into(), "ten".into()], "--iterations"),
         (vec!["--warmup".into(), "-1".into()], "--warmup"),
         (vec!["--interval".into(), "0".into()], "--interval"),
+        (vec!["--warmup".into(), "18".into()], "--warmup"),
         (
             vec!["--max-iterations".into(), "5".into()],
             "--max-iterations",

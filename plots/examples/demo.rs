@@ -51,7 +51,11 @@ fn stacked_figure() -> Figure {
     let heap: Vec<f64> = xs
         .iter()
         .map(|&x| {
-            let warmup = if x < 3.0 { (3.0 - x) * 150.0 * KIB } else { 0.0 };
+            let warmup = if x < 3.0 {
+                (3.0 - x) * 150.0 * KIB
+            } else {
+                0.0
+            };
             2.0 * MIB + 12.0 * KIB * x + warmup + 6.0 * KIB * noise.next()
         })
         .collect();
@@ -59,10 +63,7 @@ fn stacked_figure() -> Figure {
         .iter()
         .map(|h| h + 260.0 * KIB + 40.0 * KIB * noise.next())
         .collect();
-    let trend: Vec<f64> = xs
-        .iter()
-        .map(|&x| 2.0 * MIB + 12.0 * KIB * x)
-        .collect();
+    let trend: Vec<f64> = xs.iter().map(|&x| 2.0 * MIB + 12.0 * KIB * x).collect();
     let baseline: Vec<f64> = xs
         .iter()
         .map(|_| 2.1 * MIB + 4.0 * KIB * noise.next())
@@ -88,8 +89,13 @@ fn stacked_figure() -> Figure {
         )
         .series(Series::new("at iteration end", xs.clone(), heap, Color::BLUE).with_points())
         .series(
-            Series::new("fit", xs[3..].to_vec(), trend[3..].to_vec(), Color::VERMILLION)
-                .style(LineStyle::Dashed),
+            Series::new(
+                "fit",
+                xs[3..].to_vec(),
+                trend[3..].to_vec(),
+                Color::VERMILLION,
+            )
+            .style(LineStyle::Dashed),
         )
         .x_markers(xs.iter().copied())
         .note(format!(
@@ -107,7 +113,9 @@ fn stacked_figure() -> Figure {
         .collect();
     let rss: Vec<f64> = rss_x
         .iter()
-        .map(|&x| 38.0 * MIB + 14.0 * KIB * x + (x.fract() * 900.0 * KIB) + 20.0 * KIB * noise.next())
+        .map(|&x| {
+            38.0 * MIB + 14.0 * KIB * x + (x.fract() * 900.0 * KIB) + 20.0 * KIB * noise.next()
+        })
         .collect();
     let rss_panel = Panel::new("resident set size", Unit::Bytes)
         .title_color(Color::AMBER)
@@ -121,13 +129,28 @@ fn stacked_figure() -> Figure {
         .collect();
     let blocks_panel = Panel::new("live heap blocks", Unit::Count)
         .title_color(Color::RED)
-        .series(Series::new("blocks", xs.clone(), blocks, Color::REDDISH_PURPLE))
+        .series(Series::new(
+            "blocks",
+            xs.clone(),
+            blocks,
+            Color::REDDISH_PURPLE,
+        ))
         .x_markers(xs.iter().copied());
 
     let fds_panel = Panel::new("open file descriptors: clean", Unit::Count)
         .title_color(Color::GREEN)
-        .series(Series::new("fds", xs.clone(), vec![12.0; xs.len()], Color::ORANGE))
-        .series(Series::new("threads", xs.clone(), vec![3.0; xs.len()], Color::BLUE))
+        .series(Series::new(
+            "fds",
+            xs.clone(),
+            vec![12.0; xs.len()],
+            Color::ORANGE,
+        ))
+        .series(Series::new(
+            "threads",
+            xs.clone(),
+            vec![3.0; xs.len()],
+            Color::BLUE,
+        ))
         .x_markers(xs.iter().copied());
 
     Figure::new("parse_json: memory over 40 iterations")
@@ -168,14 +191,21 @@ fn grid_figure() -> Figure {
             })
             .collect();
         // Small multiples read best with one colour for the same measure everywhere.
-        let line = if unit == Unit::Millis { Color::ORANGE } else { Color::BLUE };
+        let line = if unit == Unit::Millis {
+            Color::ORANGE
+        } else {
+            Color::BLUE
+        };
         let mut panel = Panel::new(title, unit)
             .title_color(color)
             .series(Series::new("heap", xs.clone(), ys, line));
         if k == 1 {
             let trend = xs.iter().map(|&x| 1.0 * MIB + 40.0 * KIB * x).collect();
             panel = panel
-                .series(Series::new("fit", xs.clone(), trend, Color::VERMILLION).style(LineStyle::Dashed))
+                .series(
+                    Series::new("fit", xs.clone(), trend, Color::VERMILLION)
+                        .style(LineStyle::Dashed),
+                )
                 .note("+40 KiB/iteration");
         }
         if k == 3 {

@@ -206,7 +206,11 @@ mod tests {
             let (dx, dy) = decimate(&xs, &ys, max_points);
             assert!(dx.len() <= max_points, "{} > {max_points}", dx.len());
             assert_eq!(dx.len(), dy.len());
-            assert_eq!(extremes(&dy), (-1_000.0, 1_000.0), "max_points {max_points}");
+            assert_eq!(
+                extremes(&dy),
+                (-1_000.0, 1_000.0),
+                "max_points {max_points}"
+            );
         }
     }
 

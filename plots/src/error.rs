@@ -10,19 +10,37 @@ use std::path::{Path, PathBuf};
 pub enum PlotError {
     /// The extension is neither `.png` nor `.svg` (case-insensitive). Nothing was written.
     #[error("cannot write plot '{}': unsupported format (use a .png or .svg file name)", path.display())]
-    UnsupportedFormat { path: PathBuf },
+    UnsupportedFormat {
+        /// The path as given.
+        path: PathBuf,
+    },
 
     /// The figure cannot be drawn at this size (zero or too large). Nothing was written.
     #[error("cannot draw plot {}: {reason}", target(path))]
-    InvalidFigure { path: PathBuf, reason: String },
+    InvalidFigure {
+        /// The target file (empty for [`render_svg_string`](crate::render_svg_string)).
+        path: PathBuf,
+        /// What is wrong with the figure, e.g. "width and height must be at least 1 pixel".
+        reason: String,
+    },
 
     /// Drawing or encoding failed. Nothing was written.
     #[error("cannot draw plot {}: {message}", target(path))]
-    Draw { path: PathBuf, message: String },
+    Draw {
+        /// The target file (empty for [`render_svg_string`](crate::render_svg_string)).
+        path: PathBuf,
+        /// The drawing library's or the encoder's message.
+        message: String,
+    },
 
     /// The file (or the temporary file beside it) could not be created, written or renamed.
     #[error("cannot write plot '{}': {error}", path.display())]
-    Io { path: PathBuf, error: io::Error },
+    Io {
+        /// The target file.
+        path: PathBuf,
+        /// The underlying error; its text is part of this error's message.
+        error: io::Error,
+    },
 }
 
 /// How an error names its target; the empty path stands for an in-memory SVG.

@@ -65,11 +65,12 @@ impl Metrics {
     fn parse(data: &'static [u8]) -> Option<Metrics> {
         let tables = u16_at(data, 4)? as usize;
         let table = |tag: &[u8; 4]| -> Option<usize> {
-            (0..tables).find_map(|i| {
-                let rec = 12 + 16 * i;
-                (data.get(rec..rec + 4)? == tag).then(|| u32_at(data, rec + 8))?
-            })
-            .map(|o| o as usize)
+            (0..tables)
+                .find_map(|i| {
+                    let rec = 12 + 16 * i;
+                    (data.get(rec..rec + 4)? == tag).then(|| u32_at(data, rec + 8))?
+                })
+                .map(|o| o as usize)
         };
         let hhea = table(b"hhea")?;
         let height = i16_at(data, hhea + 4)? as f64 - i16_at(data, hhea + 6)? as f64;
@@ -216,7 +217,10 @@ mod tests {
         assert_ne!(n, 0);
         assert_eq!(m.h_metrics(n).0, 1298.0);
         assert_eq!(m.h_metrics(m.glyph(' ')).0, 651.0);
-        assert!(m.h_metrics(m.glyph('l')).1 > 150.0, "'l' has a wide left bearing");
+        assert!(
+            m.h_metrics(m.glyph('l')).1 > 150.0,
+            "'l' has a wide left bearing"
+        );
         assert_ne!(m.glyph('…'), 0);
         assert_ne!(m.glyph('µ'), 0);
         assert_eq!(m.glyph('\u{10FFFF}'), 0);

@@ -67,11 +67,13 @@
 //!
 //! Non-finite values are skipped and break a line. Long series are thinned with [`decimate`]
 //! (first, last, lowest and highest point per pixel column) before drawing, so peaks survive and
-//! a million points render to PNG in tens of milliseconds and to an SVG of a few hundred KB.
+//! a million points render to PNG in about 40 ms (release build) and to an SVG well under 1 MB.
 //!
 //! Text uses DejaVu Sans compiled into the binary (the `dejavu` crate), registered with plotters
 //! as "sans-serif" on first use; no system font or fontconfig is needed. PNG text is rasterized
 //! with that font; SVG text names "sans-serif" and is drawn by the viewer.
+
+#![warn(missing_docs)]
 
 mod decimate;
 mod draw;
@@ -156,8 +158,8 @@ pub fn render_svg_string(figure: &Figure) -> Result<String, PlotError> {
 fn svg_string(figure: &Figure) -> Result<String, String> {
     let mut out = String::new();
     {
-        let area = SVGBackend::with_string(&mut out, (figure.width, figure.height))
-            .into_drawing_area();
+        let area =
+            SVGBackend::with_string(&mut out, (figure.width, figure.height)).into_drawing_area();
         draw::figure(&area, figure, draw::Target::Vector)?;
         area.present().map_err(|e| e.to_string())?;
     }
@@ -169,9 +171,7 @@ fn check_size(figure: &Figure, path: &Path) -> Result<(), PlotError> {
     let reason = if w == 0 || h == 0 {
         format!("width and height must be at least 1 pixel, got {w}x{h}")
     } else if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
-        format!(
-            "{w}x{h} is too large (at most {MAX_SIDE} pixels a side and {MAX_PIXELS} in all)"
-        )
+        format!("{w}x{h} is too large (at most {MAX_SIDE} pixels a side and {MAX_PIXELS} in all)")
     } else {
         return Ok(());
     };

@@ -191,9 +191,13 @@ impl Panel {
 pub struct Series {
     /// Legend text. An empty label keeps the series out of the legend.
     pub label: String,
+    /// x of each point.
     pub xs: Vec<f64>,
+    /// y of each point, in the panel's [`Unit`].
     pub ys: Vec<f64>,
+    /// Line colour (see [`Color::PALETTE`]).
     pub color: Color,
+    /// Solid, dashed or thin.
     pub style: LineStyle,
     /// Also draw a dot at each point (skipped when points would be closer than a few pixels).
     pub points: bool,
@@ -244,8 +248,11 @@ pub enum LineStyle {
 pub struct Band {
     /// Legend text. An empty label keeps the band out of the legend.
     pub label: String,
+    /// x of each point, ascending.
     pub xs: Vec<f64>,
+    /// Lower edge at each x.
     pub lo: Vec<f64>,
+    /// Upper edge at each x.
     pub hi: Vec<f64>,
     /// Drawn translucent; pass the full-strength colour.
     pub color: Color,
@@ -254,7 +261,10 @@ pub struct Band {
 /// A shaded x range, e.g. a warm-up, drawn under everything else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct XSpan {
+    /// Start of the range (the order of `from` and `to` does not matter; infinities reach the
+    /// edge of the plot).
     pub from: f64,
+    /// End of the range.
     pub to: f64,
     /// Drawn translucent; pass the full-strength colour.
     pub color: Color,
@@ -266,21 +276,33 @@ pub struct XSpan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Color(pub u8, pub u8, pub u8);
 
+/// The Okabe-Ito palette: colours that stay distinct with the common forms of colour
+/// blindness. Then four status colours, dark enough to read as title text on white.
 impl Color {
-    // The Okabe-Ito palette: distinguishable with the common forms of colour blindness.
+    /// Okabe-Ito black.
     pub const BLACK: Color = Color(0, 0, 0);
+    /// Okabe-Ito orange.
     pub const ORANGE: Color = Color(230, 159, 0);
+    /// Okabe-Ito sky blue.
     pub const SKY_BLUE: Color = Color(86, 180, 233);
+    /// Okabe-Ito bluish green.
     pub const BLUISH_GREEN: Color = Color(0, 158, 115);
+    /// Okabe-Ito yellow (pale on white: for fills, not lines).
     pub const YELLOW: Color = Color(240, 228, 66);
+    /// Okabe-Ito blue.
     pub const BLUE: Color = Color(0, 114, 178);
+    /// Okabe-Ito vermillion.
     pub const VERMILLION: Color = Color(213, 94, 0);
+    /// Okabe-Ito reddish purple.
     pub const REDDISH_PURPLE: Color = Color(204, 121, 167);
 
-    // Status colours, dark enough to read as title text on white.
+    /// Status: something is wrong.
     pub const RED: Color = Color(192, 40, 40);
+    /// Status: all is well.
     pub const GREEN: Color = Color(30, 130, 60);
+    /// Status: cannot tell.
     pub const AMBER: Color = Color(190, 120, 0);
+    /// Status: not measured, or secondary.
     pub const GREY: Color = Color(110, 110, 110);
 
     /// Series colours in the order to use them: the Okabe-Ito palette without black and

@@ -5,6 +5,8 @@ use crate::units::Unit;
 
 /// Fraction of the data span added above (and below, unless the axis starts at zero).
 const PAD: f64 = 0.05;
+/// The same for flat data, drawn against zero.
+const FLAT_PAD: f64 = 0.15;
 
 /// The smallest and largest finite value among `values`, or `None` if there is none.
 pub(crate) fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
@@ -54,11 +56,13 @@ pub(crate) fn y_range(unit: Unit, extent: Option<(f64, f64)>) -> (f64, f64) {
         return (lo - magnitude * 0.1, hi + magnitude * 0.1);
     }
     let span = hi - lo;
+    // A flat line stretched to zero would sit on the frame: give it more room.
+    let pad = if flat { FLAT_PAD } else { PAD };
     if !(lo == 0.0 && min >= 0.0) {
-        lo -= PAD * span;
+        lo -= pad * span;
     }
     if !(hi == 0.0 && max <= 0.0) {
-        hi += PAD * span;
+        hi += pad * span;
     }
     (lo, hi)
 }
@@ -105,10 +109,13 @@ pub(crate) fn ticks(unit: Unit, lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let mut magnitude = 10f64.powf(raw.log10().floor());
     let whole_only = matches!(unit, Unit::Count | Unit::Bytes);
     let step = loop {
-        let found = [1.0, 2.0, 2.5, 5.0].iter().map(|m| m * magnitude * factor).find(|&s| {
-            s >= raw * factor * (1.0 - 1e-9)
-                && (!whole_only || s >= 1.0 && (s.fract() == 0.0 || s >= 1000.0))
-        });
+        let found = [1.0, 2.0, 2.5, 5.0]
+            .iter()
+            .map(|m| m * magnitude * factor)
+            .find(|&s| {
+                s >= raw * factor * (1.0 - 1e-9)
+                    && (!whole_only || s >= 1.0 && (s.fract() == 0.0 || s >= 1000.0))
+            });
         if let Some(s) = found {
             break s;
         }
@@ -139,7 +146,11 @@ mod tests {
         // A flat quantity is shown against zero, with room above.
         let (lo, hi) = y_range(Unit::Bytes, Some((3.0 * MIB, 3.0 * MIB)));
         assert_eq!(lo, 0.0);
-        assert!(hi > 3.0 * MIB);
+        assert!(
+            hi >= 3.3 * MIB,
+            "flat line too close to the top: {}",
+            hi / MIB
+        );
 
         // Flat at zero still gets a usable axis.
         for unit in [Unit::Bytes, Unit::Count, Unit::Millis, Unit::Plain] {
@@ -192,7 +203,11 @@ mod tests {
     fn count_and_byte_ticks_are_whole() {
         assert_eq!(ticks(Unit::Count, 0.0, 1.05, 5), [0.0, 1.0]);
         assert_eq!(ticks(Unit::Count, 0.0, 6.3, 4), [0.0, 2.0, 4.0, 6.0]);
-        assert!(ticks(Unit::Bytes, 0.0, 3.0, 10).iter().all(|t| t.fract() == 0.0));
+        assert!(
+            ticks(Unit::Bytes, 0.0, 3.0, 10)
+                .iter()
+                .all(|t| t.fract() == 0.0)
+        );
         // ... but large byte ranges still get several ticks (0.01 GiB is not a whole byte count).
         let gib = 1024.0 * MIB;
         assert!(ticks(Unit::Bytes, 1.47 * gib, 1.53 * gib, 6).len() >= 4);
@@ -211,9 +226,15 @@ mod tests {
 
     #[test]
     fn extents_skip_non_finite() {
-        assert_eq!(extent([f64::NAN, 3.0, -1.0, f64::INFINITY]), Some((-1.0, 3.0)));
+        assert_eq!(
+            extent([f64::NAN, 3.0, -1.0, f64::INFINITY]),
+            Some((-1.0, 3.0))
+        );
         assert_eq!(extent([f64::NAN]), None);
-        assert_eq!(union(Some((0.0, 1.0)), Some((-1.0, 0.5))), Some((-1.0, 1.0)));
+        assert_eq!(
+            union(Some((0.0, 1.0)), Some((-1.0, 0.5))),
+            Some((-1.0, 1.0))
+        );
         assert_eq!(union(None, Some((2.0, 3.0))), Some((2.0, 3.0)));
     }
 }

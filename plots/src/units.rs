@@ -23,24 +23,63 @@ pub(crate) struct Scale {
 }
 
 const BYTES: [Scale; 5] = [
-    Scale { factor: 1.0, suffix: " B" },
-    Scale { factor: 1024.0, suffix: " KiB" },
-    Scale { factor: 1048576.0, suffix: " MiB" },
-    Scale { factor: 1073741824.0, suffix: " GiB" },
-    Scale { factor: 1099511627776.0, suffix: " TiB" },
+    Scale {
+        factor: 1.0,
+        suffix: " B",
+    },
+    Scale {
+        factor: 1024.0,
+        suffix: " KiB",
+    },
+    Scale {
+        factor: 1048576.0,
+        suffix: " MiB",
+    },
+    Scale {
+        factor: 1073741824.0,
+        suffix: " GiB",
+    },
+    Scale {
+        factor: 1099511627776.0,
+        suffix: " TiB",
+    },
 ];
 const COUNT: [Scale; 5] = [
-    Scale { factor: 1.0, suffix: "" },
-    Scale { factor: 1e3, suffix: "k" },
-    Scale { factor: 1e6, suffix: "M" },
-    Scale { factor: 1e9, suffix: "G" },
-    Scale { factor: 1e12, suffix: "T" },
+    Scale {
+        factor: 1.0,
+        suffix: "",
+    },
+    Scale {
+        factor: 1e3,
+        suffix: "k",
+    },
+    Scale {
+        factor: 1e6,
+        suffix: "M",
+    },
+    Scale {
+        factor: 1e9,
+        suffix: "G",
+    },
+    Scale {
+        factor: 1e12,
+        suffix: "T",
+    },
 ];
 const MILLIS: [Scale; 2] = [
-    Scale { factor: 1.0, suffix: " ms" },
-    Scale { factor: 1e3, suffix: " s" },
+    Scale {
+        factor: 1.0,
+        suffix: " ms",
+    },
+    Scale {
+        factor: 1e3,
+        suffix: " s",
+    },
 ];
-const PLAIN: [Scale; 1] = [Scale { factor: 1.0, suffix: "" }];
+const PLAIN: [Scale; 1] = [Scale {
+    factor: 1.0,
+    suffix: "",
+}];
 
 impl Unit {
     fn ladder(self) -> &'static [Scale] {
@@ -171,7 +210,11 @@ fn significant(v: f64) -> String {
 fn trim_zeros(s: String) -> String {
     if s.contains('.') {
         let t = s.trim_end_matches('0').trim_end_matches('.');
-        if t == "-0" { "0".to_string() } else { t.to_string() }
+        if t == "-0" {
+            "0".to_string()
+        } else {
+            t.to_string()
+        }
     } else {
         s
     }
@@ -266,6 +309,9 @@ mod tests {
             Unit::Plain.tick_labels(&[-0.5, 0.0, 0.5]),
             ["-0.5", "0", "0.5"]
         );
-        assert_eq!(Unit::Plain.tick_labels(&[0.0, 2e7, 4e7]), ["0", "2e7", "4e7"]);
+        assert_eq!(
+            Unit::Plain.tick_labels(&[0.0, 2e7, 4e7]),
+            ["0", "2e7", "4e7"]
+        );
     }
 }

@@ -57,6 +57,21 @@ struct Cli {
 enum Command {
     /// List the workloads of the catalog with their expected verdicts.
     List,
+    /// Draw a saved JSON report again (PNG or SVG, by the extension).
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlotArgs {
+    /// A report written with --json.
+    #[arg(value_name = "REPORT.json")]
+    report: PathBuf,
+    /// The picture to write: FILE.png or FILE.svg (with several runs, one file per run beside it).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Another report whose series are drawn thin and grey under the current ones.
+    #[arg(long, value_name = "OTHER.json")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +114,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
 
+    /// Draw memory over iterations to FILE.png or FILE.svg; with several workloads also
+    /// FILE-<workload>.png per workload, FILE.png being the overview.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+
     /// Print nothing but errors.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -124,6 +144,7 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
     init_logging(cli.run.quiet, cli.run.verbose);
     let code = match cli.command {
         Some(Command::List) => list(&catalog),
+        Some(Command::Plot(args)) => plot(&args),
         None => run(&catalog, &cli.run),
     };
     ExitCode::from(code as u8)
@@ -182,6 +203,7 @@ impl RunArgs {
             outputs: Outputs {
                 json: self.json.clone(),
                 csv: self.csv.clone(),
+                plot: self.plot.clone(),
             },
         }
     }
@@ -199,6 +221,14 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
     {
         return usage_error(format!(
             "invalid --max-iterations: {max} is below --iterations {}",
+            settings.iterations
+        ));
+    }
+    if let Some(w) = settings.warmup
+        && w.saturating_add(4) > settings.iterations
+    {
+        return usage_error(format!(
+            "invalid --warmup: {w} leaves fewer than 4 of --iterations {} to judge",
             settings.iterations
         ));
     }
@@ -234,11 +264,43 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", report.to_text(&TextOptions { color }));
     }
-    if let Err(e) = session::write_outputs(&report, &settings.outputs) {
-        eprintln!("error: {e}");
-        return Outcome::Usage;
+    match session::write_outputs(&report, &settings.outputs) {
+        Ok(written) => {
+            for path in written {
+                tracing::info!("wrote {}", path.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Usage;
+        }
     }
     session::outcome(&report, settings.fail_on_inconclusive)
+}
+
+fn plot(args: &PlotArgs) -> Outcome {
+    let checked = crate::figure::check_plot_path("--output", &args.output)
+        .and_then(|()| session::check_writable("--output", &args.output));
+    if let Err(e) = checked {
+        return usage_error(e);
+    }
+    let report = match Report::read_json(&args.report) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let baseline = match args.baseline.as_ref().map(Report::read_json).transpose() {
+        Ok(b) => b,
+        Err(e) => return usage_error(e),
+    };
+    match crate::figure::write_plots(&report, &args.output, baseline.as_ref()) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            Outcome::Clean
+        }
+        Err(e) => usage_error(e),
+    }
 }
 
 /// A progress callback drawing an indicatif bar on stderr once a run passes one second.

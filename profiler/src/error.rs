@@ -18,6 +18,8 @@ pub enum Error {
     },
     #[error("'{path}' is not a valid report: {reason}")]
     InvalidReport { path: PathBuf, reason: String },
+    #[error("could not draw '{path}': {reason}")]
+    Plot { path: PathBuf, reason: String },
     #[error("invalid {argument}: {reason}")]
     InvalidArgument {
         argument: &'static str,

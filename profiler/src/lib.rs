@@ -43,6 +43,7 @@
 pub mod alloc;
 pub mod cli;
 mod error;
+pub mod figure;
 pub mod judge;
 pub mod options;
 pub mod probe;

@@ -26,15 +26,21 @@ pub struct Settings {
 pub struct Outputs {
     pub json: Option<PathBuf>,
     pub csv: Option<PathBuf>,
+    /// A PNG or SVG; with several runs also one file per run beside it.
+    pub plot: Option<PathBuf>,
 }
 
 impl Outputs {
     /// Every (flag, path) pair asked for, for up-front checks.
     pub fn all(&self) -> Vec<(&'static str, &PathBuf)> {
-        [("--json", &self.json), ("--csv", &self.csv)]
-            .into_iter()
-            .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
-            .collect()
+        [
+            ("--json", &self.json),
+            ("--csv", &self.csv),
+            ("--plot", &self.plot),
+        ]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
+        .collect()
     }
 }
 

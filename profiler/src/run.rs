@@ -147,6 +147,9 @@ impl Profiler {
                 .map(|period| BackgroundSampler::start(period, started));
             let mut sampler = Sampler::new(Probe::new(Target::Current), started);
             sampler.set_own_threads(background.is_some() as u64);
+            // Judge once before the first sample so that the verdict code's pages are
+            // resident: judging at a checkpoint must not show up as RSS growth.
+            judge::fault_in_code();
             (sampler, samples, background)
         });
         let first = sampler.boundary(0);

@@ -8,7 +8,7 @@ use crate::probe::{Probe, ProcessStats};
 
 /// The state of the process at one iteration boundary. A field that could not be measured is
 /// `None` (JSON `null`), never 0.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sample {
     /// Iterations completed when the sample was taken; 0 is the state before the first one.
     pub iteration: u32,

@@ -2,7 +2,7 @@
 // outputs, and the exit status. Must never parse arguments or print tables: cli.rs does.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::options::{Outputs, Settings};
@@ -105,6 +105,9 @@ pub fn check_outputs(outputs: &Outputs) -> Result<(), Error> {
     for (flag, path) in outputs.all() {
         check_writable(flag, path)?;
     }
+    if let Some(plot) = &outputs.plot {
+        crate::figure::check_plot_path("--plot", plot)?;
+    }
     Ok(())
 }
 
@@ -138,15 +141,21 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Write every output asked for (each atomically).
-pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<(), Error> {
+/// Write every output asked for (each atomically); returns the files written.
+pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
     if let Some(p) = &outputs.json {
         report.write_json(p)?;
+        written.push(p.clone());
     }
     if let Some(p) = &outputs.csv {
         report.write_csv(p)?;
+        written.push(p.clone());
     }
-    Ok(())
+    if let Some(p) = &outputs.plot {
+        written.extend(crate::figure::write_plots(report, p, None)?);
+    }
+    Ok(written)
 }
 
 /// The exit status a report earns: a failed workload beats a leak beats clean.

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use profiler::{Expected, Metric, Workload};
@@ -113,9 +114,8 @@ pub fn leaking() -> Vec<Workload> {
             "memoises rendered pages in a global HashMap keyed by request id: never evicted",
             Expected::Leak(vec![Metric::HeapBytes, Metric::HeapBlocks]),
             || {
-                let mut request = 0u64;
-                Ok(move || {
-                    request += 1;
+                Ok(|| {
+                    let request = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
                     std::hint::black_box(render_cached(request).len());
                 })
             },
@@ -127,6 +127,9 @@ struct Node {
     payload: Vec<u8>,
     next: RefCell<Option<Rc<Node>>>,
 }
+
+/// Request ids are unique for the life of the process, as a server's are.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 static RENDERED: LazyLock<Mutex<HashMap<String, String>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));

@@ -8,8 +8,8 @@ mod panel;
 use crate::model::{Figure, Layout, Panel};
 use crate::scale::{self, extent, union};
 use crate::units::Unit;
-use painter::{CENTER_MIDDLE, CENTER_TOP, INK, LEFT_TOP, MUTED, Painter, Rect, Res, Weight};
 pub(crate) use painter::Target;
+use painter::{CENTER_MIDDLE, CENTER_TOP, INK, LEFT_TOP, MUTED, Painter, Rect, Res, Weight};
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend, WHITE};
 
@@ -89,9 +89,9 @@ impl Axis {
     }
 
     fn widest_label<DB: DrawingBackend>(&self, p: &Painter<DB>, z: &Sizes) -> Res<i32> {
-        self.labels.iter().try_fold(0, |w, l| {
-            Ok(w.max(p.measure(l, z.tick, Weight::Normal)?.0))
-        })
+        self.labels
+            .iter()
+            .try_fold(0, |w, l| Ok(w.max(p.measure(l, z.tick, Weight::Normal)?.0)))
     }
 }
 
@@ -151,7 +151,7 @@ fn x_axis<DB: DrawingBackend>(
     range: (f64, f64),
     plot_w: i32,
 ) -> Res<Axis> {
-    let mut target = (plot_w as f64 / (z.scale * 75.0)).round().clamp(2.0, 12.0) as usize;
+    let mut target = (plot_w as f64 / (z.scale * 60.0)).round().clamp(2.0, 12.0) as usize;
     loop {
         let axis = Axis::new(unit, range, target);
         let step_px = match axis.ticks.as_slice() {
@@ -311,7 +311,13 @@ fn stacked<DB: DrawingBackend>(
         y = plot.y1 + gap;
     }
     if plot_h >= 4 {
-        draw_x_name(p, z, fig, (plot_x0, plot_x1), y - gap + x_ticks_h + z.px(4.0))?;
+        draw_x_name(
+            p,
+            z,
+            fig,
+            (plot_x0, plot_x1),
+            y - gap + x_ticks_h + z.px(4.0),
+        )?;
     }
     Ok(())
 }

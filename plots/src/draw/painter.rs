@@ -158,7 +158,10 @@ impl<'a, DB: DrawingBackend> Painter<'a, DB> {
         for g in placed.iter().filter(|g| !g.ch.is_whitespace()) {
             // ab_glyph rasterizes a glyph in a box starting at floor(bearing), keeping the
             // fraction inside the box; so the pen is rounded and the bearing floored.
-            let at = ((left + g.pen_x).round() as i32 + g.bearing.floor() as i32, y);
+            let at = (
+                (left + g.pen_x).round() as i32 + g.bearing.floor() as i32,
+                y,
+            );
             self.area
                 .draw_text(g.ch.encode_utf8(&mut buf), &style, at)
                 .map_err(err)?;

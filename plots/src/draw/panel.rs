@@ -156,11 +156,7 @@ fn markers<DB: DrawingBackend>(p: &Painter<DB>, z: &Sizes, map: &Map, xs: &[f64]
     }
     for &x in xs.iter().step_by(every) {
         let px = map.x(x);
-        p.polyline(
-            vec![(px, map.r.y0), (px, map.r.y1)],
-            rgba(MARKER, 0.22),
-            1,
-        )?;
+        p.polyline(vec![(px, map.r.y0), (px, map.r.y1)], rgba(MARKER, 0.22), 1)?;
     }
     Ok(())
 }
@@ -294,7 +290,10 @@ fn notes<DB: DrawingBackend>(
     let text_w = shown.iter().try_fold(0, |w, l| {
         Ok::<_, String>(w.max(p.measure(l, z.note, Weight::Normal)?.0))
     })?;
-    let (bw, bh) = (text_w + 2 * pad, shown.len() as i32 * line_h + 2 * pad - z.px(3.0));
+    let (bw, bh) = (
+        text_w + 2 * pad,
+        shown.len() as i32 * line_h + 2 * pad - z.px(3.0),
+    );
     let corners = [
         (plot.x0 + inset, plot.y0 + inset),
         (plot.x1 - inset - bw, plot.y0 + inset),
@@ -324,12 +323,7 @@ fn notes<DB: DrawingBackend>(
 
 /// Whether a segment passes through a rectangle (Liang-Barsky clipping).
 fn crosses(&((x0, y0), (x1, y1)): &Segment, r: &Rect) -> bool {
-    let (x0, y0, dx, dy) = (
-        x0 as f64,
-        y0 as f64,
-        (x1 - x0) as f64,
-        (y1 - y0) as f64,
-    );
+    let (x0, y0, dx, dy) = (x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64);
     let (mut t0, mut t1) = (0.0f64, 1.0f64);
     let edges = [
         (-dx, x0 - r.x0 as f64),

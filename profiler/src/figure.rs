@@ -1,0 +1,369 @@
+// Owns turning a Report into pictures: one figure per run (stacked panels) and an overview.
+// Must never measure or judge: every number drawn is read from the Report.
+
+//! Memory-over-time pictures of a [`Report`].
+//!
+//! A run's figure stacks one panel per metric (heap bytes with the per-iteration peak as a
+//! band, heap blocks, RSS, fds, threads) on a shared iteration axis: iteration boundaries are
+//! marked, the warm-up is shaded, the fitted trend over the analysed samples is dashed with its
+//! slope written on the panel, and each title is coloured by its verdict. The overview shows
+//! one small panel per run: heap growth since the run's start, titled with the verdict.
+
+use std::path::{Path, PathBuf};
+
+use plots::{Band, Color, Figure, Layout, LineStyle, Panel, Series, Unit, XSpan};
+
+use crate::error::Error;
+use crate::report::{MetricReport, Report, Run, format_delta, format_value};
+use crate::sample::Metric;
+use crate::verdict::Verdict;
+
+/// Colour of a verdict, as used in titles (RSS leaks are warnings: amber, not red).
+fn verdict_color(verdict: Verdict, gating: bool) -> Color {
+    match verdict {
+        Verdict::Leak if gating => Color::RED,
+        Verdict::Leak | Verdict::Inconclusive => Color::AMBER,
+        Verdict::Clean => Color::GREEN,
+    }
+}
+
+fn verdict_word(verdict: Verdict, gating: bool) -> &'static str {
+    match verdict {
+        Verdict::Leak if gating => "LEAK",
+        Verdict::Leak => "warning: grows",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Clean => "clean",
+    }
+}
+
+fn title_of(metric: Metric) -> &'static str {
+    match metric {
+        Metric::HeapBytes => "heap live bytes",
+        Metric::HeapBlocks => "heap live blocks",
+        Metric::RssBytes => "RSS",
+        Metric::Fds => "open file descriptors",
+        Metric::Threads => "threads",
+    }
+}
+
+fn unit_of(metric: Metric) -> Unit {
+    if metric.is_bytes() {
+        Unit::Bytes
+    } else {
+        Unit::Count
+    }
+}
+
+/// The stacked figure of one run; `baseline` (the same workload in another report) is drawn
+/// thin and grey under the current series.
+pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
+    let xs: Vec<f64> = run.samples.iter().map(|s| f64::from(s.iteration)).collect();
+    let mut figure = Figure::new(format!(
+        "{} — {}",
+        run.workload,
+        match run.verdict {
+            Verdict::Leak => "LEAK",
+            Verdict::Clean => "clean",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    ))
+    .subtitle(subtitle(run))
+    .x_axis("iteration", Unit::Count)
+    .size(1200, 260 + 190 * run.metrics.len().max(1) as u32);
+    for metric in Metric::ALL {
+        let Some(ys) = run.series(metric) else {
+            continue;
+        };
+        let mut panel = Panel::new(title_of(metric), unit_of(metric));
+        if let Some(m) = run.metrics.get(&metric) {
+            panel = annotate(panel, metric, m, &xs, &ys);
+        }
+        if let Some(base) = baseline.and_then(|b| b.series(metric).map(|ys| (b, ys))) {
+            let (b, bys) = base;
+            let bxs = b.samples.iter().map(|s| f64::from(s.iteration)).collect();
+            panel =
+                panel.series(Series::new("baseline", bxs, bys, Color::GREY).style(LineStyle::Thin));
+        }
+        if metric == Metric::HeapBytes {
+            panel = heap_extras(panel, run, &xs, &ys);
+        }
+        panel = panel.series(Series::new("at boundary", xs.clone(), ys, Color::BLUE).with_points());
+        if xs.len() <= 200 {
+            panel = panel.x_markers(xs.iter().copied());
+        }
+        figure = figure.panel(panel);
+    }
+    figure
+}
+
+fn subtitle(run: &Run) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = &run.description {
+        parts.push(d.clone());
+    }
+    parts.push(format!("{} iterations", run.iterations));
+    if let Some(e) = run.extensions.last() {
+        parts.push(format!("extended: {}", e.reason));
+    }
+    if let Some(f) = &run.failure {
+        parts.push(format!(
+            "FAILED in iteration {}: {}",
+            f.iteration, f.message
+        ));
+    }
+    parts.join(" · ")
+}
+
+/// Verdict colour, warm-up span, dashed trend and the slope note.
+fn annotate(mut panel: Panel, metric: Metric, m: &MetricReport, xs: &[f64], ys: &[f64]) -> Panel {
+    panel.title = format!(
+        "{} — {}",
+        title_of(metric),
+        verdict_word(m.verdict, m.gating)
+    );
+    panel = panel.title_color(verdict_color(m.verdict, m.gating));
+    let w = m.warmup as usize;
+    if w > 0 {
+        panel = panel.x_span(XSpan {
+            from: 0.0,
+            to: w as f64,
+            color: Color::GREY,
+            label: format!("warm-up ({w})"),
+        });
+    }
+    if let (Some(slope), true) = (m.slope_per_iteration, ys.len() > w + 1) {
+        let tail_x = &xs[w..];
+        let tail_y = &ys[w..];
+        let intercept = median(tail_x.iter().zip(tail_y).map(|(x, y)| y - slope * x));
+        let trend: Vec<f64> = tail_x.iter().map(|x| intercept + slope * x).collect();
+        let color = verdict_color(m.verdict, m.gating);
+        panel = panel
+            .series(Series::new("trend", tail_x.to_vec(), trend, color).style(LineStyle::Dashed));
+        let bounds =
+            m.ci.map(|[lo, hi]| {
+                format!(
+                    " [{}, {}]",
+                    format_value(metric, lo),
+                    format_value(metric, hi)
+                )
+            })
+            .unwrap_or_default();
+        panel = panel.note(format!(
+            "slope {}/iteration{bounds}",
+            format_delta(metric, slope)
+        ));
+    }
+    panel.note(format!(
+        "growth after warm-up {}",
+        format_delta(metric, m.growth)
+    ))
+}
+
+/// The per-iteration peak as a band over the boundary values, and interval samples if any.
+fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
+    let peaks: Vec<f64> = run
+        .samples
+        .iter()
+        .map(|s| s.heap_peak_bytes.map_or(f64::NAN, |p| p as f64))
+        .collect();
+    if peaks.iter().any(|p| p.is_finite()) {
+        panel = panel.band(Band {
+            label: "peak within the iteration".into(),
+            xs: xs.to_vec(),
+            lo: ys.to_vec(),
+            hi: peaks,
+            color: Color::SKY_BLUE,
+        });
+    }
+    let between: Vec<(f64, f64)> = run
+        .interval_samples
+        .iter()
+        .filter_map(|s| {
+            Some((
+                interval_x(run, s.elapsed_ms, s.iteration)?,
+                s.heap_bytes? as f64,
+            ))
+        })
+        .collect();
+    if !between.is_empty() {
+        let (ixs, iys) = between.into_iter().unzip();
+        panel = panel.series(
+            Series::new("between boundaries", ixs, iys, Color::SKY_BLUE).style(LineStyle::Thin),
+        );
+    }
+    panel
+}
+
+/// Place a background sample on the iteration axis by its time within the iteration.
+fn interval_x(run: &Run, elapsed_ms: f64, iteration: u32) -> Option<f64> {
+    let i = iteration as usize;
+    let start = run.samples.get(i.checked_sub(1)?)?.elapsed_ms;
+    let end = run.samples.get(i).map_or(start, |s| s.elapsed_ms);
+    let frac = if end > start {
+        ((elapsed_ms - start) / (end - start)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    Some((i - 1) as f64 + frac)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One small panel per run: heap growth since the run's start (or fds when there is no heap),
+/// titled with the workload and its verdict.
+pub fn overview(report: &Report) -> Figure {
+    let columns = match report.runs.len() {
+        0..=2 => report.runs.len().max(1),
+        3..=4 => 2,
+        5..=9 => 3,
+        _ => 4,
+    };
+    let rows = report.runs.len().div_ceil(columns).max(1) as u32;
+    let mut figure = Figure::new(format!(
+        "memory over iterations — {} workloads, overall {}",
+        report.runs.len(),
+        verdict_word(report.verdict, true)
+    ))
+    .subtitle(
+        "growth since each run's start of the leaking metric (else heap bytes); \
+         title colour = verdict: red leak, amber inconclusive, green clean",
+    )
+    .layout(Layout::Grid { columns })
+    .x_axis("iteration", Unit::Count)
+    .size(400 * columns as u32 + 80, 230 * rows + 120);
+    for run in &report.runs {
+        let xs: Vec<f64> = run.samples.iter().map(|s| f64::from(s.iteration)).collect();
+        // Show what leaks; else the heap; else fds (no profiler::Alloc).
+        let metric = run
+            .metrics
+            .iter()
+            .find(|(_, m)| m.gating && m.verdict == Verdict::Leak)
+            .map(|(k, _)| *k)
+            .or_else(|| run.series(Metric::HeapBytes).map(|_| Metric::HeapBytes))
+            .unwrap_or(Metric::Fds);
+        let unit = unit_of(metric);
+        let ys: Vec<f64> = run
+            .series(metric)
+            .map(|ys| {
+                let first = ys.first().copied().unwrap_or(0.0);
+                ys.into_iter().map(|y| y - first).collect()
+            })
+            .unwrap_or_default();
+        let leaking: Vec<&str> = run
+            .metrics
+            .iter()
+            .filter(|(_, m)| m.gating && m.verdict == Verdict::Leak)
+            .map(|(k, _)| k.name())
+            .collect();
+        let label = if leaking.is_empty() {
+            verdict_word(run.verdict, true).to_string()
+        } else {
+            format!("LEAK ({})", leaking.join(", "))
+        };
+        let mut panel = Panel::new(format!("{}: {label}", run.workload), unit)
+            .title_color(verdict_color(run.verdict, true))
+            .series(Series::new(
+                format!("{} growth", metric.name()),
+                xs,
+                ys,
+                Color::BLUE,
+            ));
+        if run.warmup > 0 {
+            panel = panel.x_span(XSpan {
+                from: 0.0,
+                to: f64::from(run.warmup),
+                color: Color::GREY,
+                label: String::new(),
+            });
+        }
+        figure = figure.panel(panel);
+    }
+    figure
+}
+
+/// Where each picture of `report` goes for `--plot path`: with one run, `path` itself; with
+/// several, `path` holds the overview and `<stem>-<workload>.<ext>` each run.
+pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)> {
+    if report.runs.len() == 1 {
+        return vec![(Some(0), path.to_path_buf())];
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plot".into());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = vec![(None, path.to_path_buf())];
+    for (i, run) in report.runs.iter().enumerate() {
+        let safe: String = run
+            .workload
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        out.push((Some(i), path.with_file_name(format!("{stem}-{safe}.{ext}"))));
+    }
+    out
+}
+
+/// Check that `path` names a picture format the plots crate writes.
+pub fn check_plot_path(flag: &'static str, path: &Path) -> Result<(), Error> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png") | Some("svg") => Ok(()),
+        _ => Err(Error::InvalidArgument {
+            argument: flag,
+            reason: format!(
+                "'{}' must end in .png or .svg (the format is chosen by the extension)",
+                path.display()
+            ),
+        }),
+    }
+}
+
+/// Write the pictures of `report` (see [`plot_paths`]); `baseline` runs are matched by workload.
+/// Returns the files written.
+pub fn write_plots(
+    report: &Report,
+    path: &Path,
+    baseline: Option<&Report>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    for (run, target) in plot_paths(report, path) {
+        let figure = match run {
+            Some(i) => {
+                let r = &report.runs[i];
+                let base = baseline.and_then(|b| b.runs.iter().find(|b| b.workload == r.workload));
+                run_figure(r, base)
+            }
+            None => overview(report),
+        };
+        plots::render(&figure, &target).map_err(|e| Error::Plot {
+            path: target.clone(),
+            reason: e.to_string(),
+        })?;
+        written.push(target);
+    }
+    Ok(written)
+}
