@@ -203,7 +203,7 @@ fn a_panicking_workload_exits_3_and_keeps_its_samples() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out = run(
-        fixture("fixture_panic")
+        fixture("fixture_catalog")
             .args(["--workload", "panics-at-3", "--json"])
             .arg(&json),
         3,
@@ -223,7 +223,7 @@ fn a_panicking_workload_exits_3_and_keeps_its_samples() {
 #[test]
 fn a_failing_setup_exits_3_with_its_error() {
     let out = run(
-        fixture("fixture_panic").args(["--workload", "setup-fails"]),
+        fixture("fixture_catalog").args(["--workload", "setup-fails"]),
         3,
     );
     assert!(stdout(&out).contains("setup failed"), "{}", stdout(&out));

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::baseline::Tolerances;
+use crate::budget::Budgets;
 use crate::options::{Outputs, Settings};
 use crate::report::{Report, TextOptions};
 use crate::run::{MAX_ITERATIONS, Progress};
@@ -29,7 +31,8 @@ use crate::workload::{Expected, Workload};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  nothing found (clean, or inconclusive without --fail-on-inconclusive)
-  1  a leak in heap bytes, heap blocks, fds or threads (RSS only warns)
+  1  a leak in heap bytes, heap blocks, fds or threads (RSS only warns), a budget exceeded,
+     or a regression against --baseline
   2  bad usage or bad input
   3  a workload failed (panicked, or its setup failed); the report is still written
 
@@ -119,6 +122,38 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
 
+    /// Write a Markdown summary for a pull request to FILE (appended to $GITHUB_STEP_SUMMARY
+    /// too when that is set).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+
+    /// Fail (exit 1) if the heap peak of an iteration, above the run's starting heap, exceeds
+    /// SIZE (e.g. 64MiB, 512KB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_peak: Option<u64>,
+
+    /// Fail if one iteration allocates more than SIZE (freed or not).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_allocated: Option<u64>,
+
+    /// Fail if the process's RSS exceeds SIZE at any iteration boundary.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_rss: Option<u64>,
+
+    /// Compare with a report saved by --save-baseline: a regression beyond tolerance exits 1.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+
+    /// Save this report as a baseline to FILE, only if the run passes (exit 0).
+    #[arg(long, value_name = "FILE")]
+    save_baseline: Option<PathBuf>,
+
+    /// Tolerance of a baseline comparison, NAME=PCT% or NAME=AMOUNT (repeatable). NAME is one
+    /// of peak, allocated, allocations, retained, rss, fds, threads. Default: 10% with a floor
+    /// (4 KiB, 8 allocations, 2 MiB of RSS).
+    #[arg(long, value_name = "NAME=VALUE")]
+    tolerance: Vec<String>,
+
     /// Print nothing but errors.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -190,9 +225,22 @@ fn list(catalog: &[Workload]) -> Outcome {
     Outcome::Clean
 }
 
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::budget::parse_size(text)
+}
+
 impl RunArgs {
-    fn settings(&self) -> Settings {
-        Settings {
+    fn settings(&self) -> Result<Settings, String> {
+        let mut tolerances = Tolerances::default();
+        for spec in &self.tolerance {
+            tolerances
+                .apply(spec)
+                .map_err(|e| format!("invalid --tolerance: {e}"))?;
+        }
+        if !self.tolerance.is_empty() && self.baseline.is_none() {
+            return Err("--tolerance needs --baseline FILE to compare with".into());
+        }
+        Ok(Settings {
             workloads: self.workloads.clone(),
             iterations: self.iterations,
             warmup: self.warmup,
@@ -200,12 +248,24 @@ impl RunArgs {
             extend: !self.no_extend,
             max_iterations: self.max_iterations,
             fail_on_inconclusive: self.fail_on_inconclusive,
+            budgets: Budgets {
+                peak: self.max_peak,
+                allocated: self.max_allocated,
+                rss: self.max_rss,
+            },
+            baseline: self.baseline.clone(),
+            tolerances,
+            save_baseline: self.save_baseline.clone(),
             outputs: Outputs {
                 json: self.json.clone(),
                 csv: self.csv.clone(),
                 plot: self.plot.clone(),
+                markdown: self.markdown.clone(),
+                step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from),
             },
-        }
+        })
     }
 }
 
@@ -215,7 +275,10 @@ fn usage_error(message: impl std::fmt::Display) -> Outcome {
 }
 
 fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
-    let settings = args.settings();
+    let settings = match args.settings() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
     if let (Some(max), true) = (settings.max_iterations, settings.extend)
         && max < settings.iterations
     {
@@ -242,6 +305,15 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
     if let Err(e) = session::check_outputs(&settings.outputs) {
         return usage_error(e);
     }
+    if let Some(path) = &settings.save_baseline
+        && let Err(e) = session::check_writable("--save-baseline", path)
+    {
+        return usage_error(e);
+    }
+    let baseline = match session::load_baseline(&settings) {
+        Ok(b) => b,
+        Err(e) => return usage_error(format!("--baseline: {e}")),
+    };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut runs = Vec::new();
     for workload in chosen {
@@ -259,12 +331,15 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
         );
         runs.push(run);
     }
-    let report = Report::new(runs);
+    let mut report = Report::new(runs);
+    if let Some(base) = &baseline {
+        session::compare_with_baseline(&mut report, base, &settings);
+    }
     if !args.quiet {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", report.to_text(&TextOptions { color }));
     }
-    match session::write_outputs(&report, &settings.outputs) {
+    match session::write_outputs(&report, &settings.outputs, baseline.as_ref()) {
         Ok(written) => {
             for path in written {
                 tracing::info!("wrote {}", path.display());
@@ -275,7 +350,23 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
             return Outcome::Usage;
         }
     }
-    session::outcome(&report, settings.fail_on_inconclusive)
+    let outcome = session::outcome(&report, settings.fail_on_inconclusive);
+    match session::save_baseline(&report, &settings, outcome) {
+        Ok(true) => tracing::info!("saved the baseline"),
+        Ok(false) => {
+            if let Some(path) = &settings.save_baseline {
+                eprintln!(
+                    "baseline not saved: the run did not pass; {} is unchanged",
+                    path.display()
+                );
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Usage;
+        }
+    }
+    outcome
 }
 
 fn plot(args: &PlotArgs) -> Outcome {

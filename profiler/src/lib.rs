@@ -41,6 +41,8 @@
 //! RSS only warns. See [`verdict`].
 
 pub mod alloc;
+pub mod baseline;
+pub mod budget;
 pub mod cli;
 mod error;
 pub mod figure;

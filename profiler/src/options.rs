@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::baseline::Tolerances;
+use crate::budget::Budgets;
 use crate::run::Profiler;
 
 /// Everything a profiling session needs to know, independent of how it was asked for.
@@ -18,6 +20,12 @@ pub struct Settings {
     pub max_iterations: Option<u32>,
     /// Exit 1 on an inconclusive verdict too.
     pub fail_on_inconclusive: bool,
+    pub budgets: Budgets,
+    /// A saved report to compare with, and how far each quantity may move.
+    pub baseline: Option<PathBuf>,
+    pub tolerances: Tolerances,
+    /// Where to save this report as the next baseline, if the run passes.
+    pub save_baseline: Option<PathBuf>,
     pub outputs: Outputs,
 }
 
@@ -28,6 +36,9 @@ pub struct Outputs {
     pub csv: Option<PathBuf>,
     /// A PNG or SVG; with several runs also one file per run beside it.
     pub plot: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    /// A file the Markdown summary is appended to as well (GitHub's `GITHUB_STEP_SUMMARY`).
+    pub step_summary: Option<PathBuf>,
 }
 
 impl Outputs {
@@ -37,6 +48,7 @@ impl Outputs {
             ("--json", &self.json),
             ("--csv", &self.csv),
             ("--plot", &self.plot),
+            ("--markdown", &self.markdown),
         ]
         .into_iter()
         .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
@@ -54,6 +66,10 @@ impl Default for Settings {
             extend: true,
             max_iterations: None,
             fail_on_inconclusive: false,
+            budgets: Budgets::default(),
+            baseline: None,
+            tolerances: Tolerances::default(),
+            save_baseline: None,
             outputs: Outputs::default(),
         }
     }
@@ -64,7 +80,8 @@ impl Settings {
     pub fn profiler(&self, name: &str) -> Profiler {
         let mut p = Profiler::new(name)
             .iterations(self.iterations)
-            .extend(self.extend);
+            .extend(self.extend)
+            .budgets(self.budgets);
         if let Some(w) = self.warmup {
             p = p.warmup(w);
         }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::alloc::{self, untracked};
+use crate::budget::Budgets;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
 use crate::report::{Extension, Failure, HeapScope, IntervalSample, Report, Run};
@@ -51,6 +52,7 @@ pub struct Profiler {
     interval: Option<Duration>,
     extend: bool,
     max_iterations: Option<u32>,
+    budgets: Budgets,
     progress: Option<ProgressFn>,
 }
 
@@ -66,6 +68,7 @@ impl Profiler {
             interval: None,
             extend: true,
             max_iterations: None,
+            budgets: Budgets::default(),
             progress: None,
         }
     }
@@ -105,6 +108,31 @@ impl Profiler {
     /// Upper bound of iterations when extending (default 8 x `iterations`).
     pub fn max_iterations(mut self, n: u32) -> Self {
         self.max_iterations = Some(n.clamp(1, MAX_ITERATIONS));
+        self
+    }
+
+    /// Fail the run (exit 1, [`Report::assert_within_budget`]) if the heap peak of any
+    /// iteration, above the live heap at the run's start, exceeds `bytes`.
+    pub fn max_peak(mut self, bytes: u64) -> Self {
+        self.budgets.peak = Some(bytes);
+        self
+    }
+
+    /// Fail the run if any iteration allocates more than `bytes` (freed or not).
+    pub fn max_allocated(mut self, bytes: u64) -> Self {
+        self.budgets.allocated = Some(bytes);
+        self
+    }
+
+    /// Fail the run if the process's RSS exceeds `bytes` at any boundary.
+    pub fn max_rss(mut self, bytes: u64) -> Self {
+        self.budgets.rss = Some(bytes);
+        self
+    }
+
+    /// Set every budget at once.
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
         self
     }
 
@@ -243,9 +271,13 @@ impl Profiler {
                 untracked(move || drop(f));
                 adopted
             }),
+            budgets: Vec::new(),
+            baseline: None,
             verdict: Verdict::Clean,
         };
-        finish(run)
+        let mut run = finish(run);
+        run.budgets = self.budgets.check(&run);
+        run
     }
 }
 

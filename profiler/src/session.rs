@@ -91,6 +91,8 @@ fn failed_setup(workload: &Workload, message: String) -> Run {
         interval_samples: Vec::new(),
         metrics: Default::default(),
         extensions: Vec::new(),
+        budgets: Vec::new(),
+        baseline: None,
         failure: Some(Failure {
             iteration: 0,
             message: format!("setup failed: {message}"),
@@ -141,8 +143,46 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Write every output asked for (each atomically); returns the files written.
-pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<Vec<PathBuf>, Error> {
+/// Read and check the baseline named in the settings, before anything runs: a baseline that
+/// is missing, corrupt, truncated, of another tool or schema version is a usage error.
+pub fn load_baseline(settings: &Settings) -> Result<Option<Report>, Error> {
+    settings
+        .baseline
+        .as_ref()
+        .map(Report::read_json)
+        .transpose()
+}
+
+/// Compare `report` with `baseline` (loaded by [`load_baseline`]) as the settings say.
+pub fn compare_with_baseline(report: &mut Report, baseline: &Report, settings: &Settings) {
+    let path = settings
+        .baseline
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    crate::baseline::compare(report, baseline, &path, &settings.tolerances);
+}
+
+/// Save `report` as the next baseline if it passed; a failed run never replaces a baseline.
+/// Returns whether it was saved.
+pub fn save_baseline(
+    report: &Report,
+    settings: &Settings,
+    outcome: Outcome,
+) -> Result<bool, Error> {
+    match (&settings.save_baseline, outcome) {
+        (Some(path), Outcome::Clean) => report.write_json(path).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
+/// Write every output asked for (each atomically); returns the files written. `baseline`
+/// runs are drawn under the current ones in plots.
+pub fn write_outputs(
+    report: &Report,
+    outputs: &Outputs,
+    baseline: Option<&Report>,
+) -> Result<Vec<PathBuf>, Error> {
     let mut written = Vec::new();
     if let Some(p) = &outputs.json {
         report.write_json(p)?;
@@ -153,17 +193,41 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<Vec<PathBuf>,
         written.push(p.clone());
     }
     if let Some(p) = &outputs.plot {
-        written.extend(crate::figure::write_plots(report, p, None)?);
+        written.extend(crate::figure::write_plots(report, p, baseline)?);
+    }
+    if let Some(p) = &outputs.markdown {
+        report.write_markdown(p)?;
+        written.push(p.clone());
+        if let Some(summary) = &outputs.step_summary {
+            append(summary, report.to_markdown().as_bytes())?;
+        }
     }
     Ok(written)
 }
 
-/// The exit status a report earns: a failed workload beats a leak beats clean.
+/// Append to a file that others write too (a CI step summary): appending is its protocol.
+fn append(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The exit status a report earns: a failed workload beats a leak, an exceeded budget or a
+/// regression, which beat clean.
 pub fn outcome(report: &Report, fail_on_inconclusive: bool) -> Outcome {
     if report.failed() {
         Outcome::WorkloadFailed
     } else if report.verdict() == Verdict::Leak
         || (fail_on_inconclusive && report.verdict() == Verdict::Inconclusive)
+        || report.budgets_exceeded().next().is_some()
+        || report.regressions().next().is_some()
     {
         Outcome::Leak
     } else {

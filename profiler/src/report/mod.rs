@@ -8,6 +8,7 @@
 
 mod csv;
 mod json;
+mod markdown;
 mod text;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::baseline::{BaselineInfo, Change, Comparison};
+use crate::budget::BudgetCheck;
 use crate::error::Error;
 use crate::sample::{Metric, Sample};
 use crate::verdict::{Verdict, format_bytes};
@@ -38,6 +41,9 @@ pub struct Report {
     /// Things the reader should know about how numbers were measured (e.g. no heap counters).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The baseline this report was compared with (`--baseline`), if any.
+    #[serde(default)]
+    pub baseline: Option<BaselineInfo>,
 }
 
 /// Which program wrote the report.
@@ -82,6 +88,12 @@ pub struct Run {
     /// Set when the workload panicked: the samples before it are kept.
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// Budgets checked against this run (`--max-peak`, `--max-allocated`, `--max-rss`).
+    #[serde(default)]
+    pub budgets: Vec<BudgetCheck>,
+    /// This run against the same workload in the baseline (`--baseline`).
+    #[serde(default)]
+    pub baseline: Option<Comparison>,
     pub verdict: Verdict,
 }
 
@@ -157,6 +169,7 @@ impl Report {
             runs,
             verdict: Verdict::Clean,
             notes: Vec::new(),
+            baseline: None,
         };
         report.refresh();
         report
@@ -179,6 +192,36 @@ impl Report {
     /// `true` if any workload panicked.
     pub fn failed(&self) -> bool {
         self.runs.iter().any(|r| r.failure.is_some())
+    }
+
+    /// Every budget exceeded, with its run.
+    pub fn budgets_exceeded(&self) -> impl Iterator<Item = (&Run, &BudgetCheck)> {
+        self.runs
+            .iter()
+            .flat_map(|r| r.budgets.iter().map(move |b| (r, b)))
+            .filter(|(_, b)| b.exceeded)
+    }
+
+    /// Every regression against the baseline, with its run.
+    pub fn regressions(&self) -> impl Iterator<Item = (&Run, &Change)> {
+        self.runs.iter().flat_map(|r| {
+            r.baseline
+                .iter()
+                .flat_map(|c| c.regressions())
+                .map(move |c| (r, c))
+        })
+    }
+
+    /// Panic naming every budget exceeded (for use in tests).
+    #[track_caller]
+    pub fn assert_within_budget(&self) {
+        let over: Vec<String> = self
+            .budgets_exceeded()
+            .map(|(r, b)| format!("{}: {}", r.workload, b.message))
+            .collect();
+        if !over.is_empty() {
+            panic!("profiler: budget exceeded\n  {}", over.join("\n  "));
+        }
     }
 
     /// Panic with the sentences of every leaking metric (for use in tests).
@@ -220,6 +263,16 @@ impl Report {
     /// One CSV row per sample.
     pub fn to_csv(&self) -> Vec<u8> {
         csv::render(self)
+    }
+
+    /// The Markdown summary (for a pull-request comment or `GITHUB_STEP_SUMMARY`).
+    pub fn to_markdown(&self) -> String {
+        markdown::render(self)
+    }
+
+    /// Write the Markdown summary, atomically.
+    pub fn write_markdown(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        write_atomic(path.as_ref(), self.to_markdown().as_bytes())
     }
 
     /// The terminal table.

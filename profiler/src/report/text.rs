@@ -23,11 +23,49 @@ pub(super) fn render(report: &Report, options: &TextOptions) -> String {
     for note in &report.notes {
         let _ = writeln!(out, "note: {note}");
     }
-    let _ = writeln!(
-        out,
-        "overall: {}",
-        paint(report.verdict, options, &verdict_word(report.verdict))
-    );
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(out, "compared with baseline {}", b.path);
+        if !b.missing.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not run this time (in the baseline): {}",
+                b.missing.join(", ")
+            );
+        }
+        if !b.new.is_empty() {
+            let _ = writeln!(out, "  new (not in the baseline): {}", b.new.join(", "));
+        }
+    }
+    let mut overall = vec![paint(
+        report.verdict,
+        options,
+        &verdict_word(report.verdict),
+    )];
+    let regressions = report.regressions().count();
+    if regressions > 0 {
+        overall.push(paint(
+            Verdict::Leak,
+            options,
+            &format!("{regressions} regression(s) against the baseline"),
+        ));
+    }
+    let over = report.budgets_exceeded().count();
+    if over > 0 {
+        overall.push(paint(
+            Verdict::Leak,
+            options,
+            &format!("{over} budget(s) exceeded"),
+        ));
+    }
+    let failed = report.runs.iter().filter(|r| r.failure.is_some()).count();
+    if failed > 0 {
+        overall.push(paint(
+            Verdict::Leak,
+            options,
+            &format!("{failed} workload(s) failed"),
+        ));
+    }
+    let _ = writeln!(out, "overall: {}", overall.join(" · "));
     out
 }
 
@@ -141,6 +179,39 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     let _ = writeln!(out, "{}", line(&header.map(String::from), None, "reason"));
     for (cells, verdict, reason) in &rows {
         let _ = writeln!(out, "{}", line(cells, Some(*verdict), reason));
+    }
+    for b in &run.budgets {
+        let status = if b.exceeded {
+            paint(Verdict::Leak, options, "over budget:")
+        } else {
+            "budget:".to_string()
+        };
+        let _ = writeln!(out, "  {status} {}", b.message);
+    }
+    if let Some(c) = &run.baseline {
+        for ch in c.regressions() {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                paint(Verdict::Leak, options, "regression:"),
+                ch.sentence()
+            );
+        }
+        for ch in c.improvements() {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                paint(Verdict::Clean, options, "improvement:"),
+                ch.sentence()
+            );
+        }
+        if c.regressions().next().is_none() && c.improvements().next().is_none() {
+            let _ = writeln!(
+                out,
+                "  baseline: no change beyond tolerance ({} quantities compared)",
+                c.changes.len()
+            );
+        }
     }
 }
 

@@ -1,0 +1,221 @@
+//! The CI gate through real binaries: budgets, baselines (and what must never overwrite
+//! one), the Markdown summary and GITHUB_STEP_SUMMARY.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The fixture catalog: `allocates` allocates FIXTURE_BYTES per iteration (default 100,000).
+fn fixture() -> Command {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_profile"));
+    let path = bin
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("fixture_catalog");
+    let mut cmd = Command::new(path);
+    cmd.env("NO_COLOR", "1").env_remove("GITHUB_STEP_SUMMARY");
+    cmd
+}
+
+fn run(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("ran");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn allocates(bytes: u64) -> Command {
+    let mut cmd = fixture();
+    cmd.env("FIXTURE_BYTES", bytes.to_string())
+        .args(["--workload", "allocates", "-n", "10"]);
+    cmd
+}
+
+#[test]
+fn budgets_fail_the_run_with_the_iteration_and_the_amount() {
+    let out = run(allocates(100_000).args(["--max-peak", "50KB"]), 1);
+    let t = text(&out);
+    assert!(t.contains("exceeds --max-peak 48.8 KiB"), "{t}");
+    assert!(t.contains("in iteration "), "{t}");
+    let out = run(allocates(100_000).args(["--max-allocated", "64KiB"]), 1);
+    assert!(
+        text(&out).contains("bytes allocated in one iteration 97.7 KiB"),
+        "{}",
+        text(&out)
+    );
+    run(
+        allocates(100_000).args([
+            "--max-peak",
+            "1MiB",
+            "--max-allocated",
+            "1MiB",
+            "--max-rss",
+            "4GiB",
+        ]),
+        0,
+    );
+    run(allocates(100_000).args(["--max-rss", "1KB"]), 1);
+    let out = run(allocates(100_000).args(["--max-peak", "lots"]), 2);
+    assert!(text(&out).contains("--max-peak"), "{}", text(&out));
+}
+
+#[test]
+fn a_regression_against_the_baseline_exits_1_and_never_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    run(allocates(100_000).arg("--save-baseline").arg(&base), 0);
+    let saved = std::fs::read(&base).unwrap();
+
+    // 20% more per iteration: a regression, with the metric, old and new values.
+    let out = run(
+        allocates(120_000)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&base),
+        1,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("regression: bytes allocated per iteration 97.7 KiB -> 117.2 KiB (+20.0%"),
+        "{t}"
+    );
+    assert!(t.contains("baseline not saved"), "{t}");
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        saved,
+        "the failed run left the baseline alone"
+    );
+
+    // A wider tolerance lets the same change pass; a smaller amount is an improvement.
+    run(
+        allocates(120_000).arg("--baseline").arg(&base).args([
+            "--tolerance",
+            "allocated=25%",
+            "--tolerance",
+            "peak=25%",
+        ]),
+        0,
+    );
+    let out = run(allocates(50_000).arg("--baseline").arg(&base), 0);
+    assert!(
+        text(&out).contains("improvement: bytes allocated per iteration"),
+        "{}",
+        text(&out)
+    );
+
+    // Workloads on one side only are named, not errors.
+    let out = run(
+        fixture()
+            .args(["-w", "panics-at-3", "-n", "10", "--baseline"])
+            .arg(&base),
+        3,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("not run this time (in the baseline): allocates"),
+        "{t}"
+    );
+    assert!(t.contains("new (not in the baseline): panics-at-3"), "{t}");
+}
+
+#[test]
+fn a_bad_baseline_exits_2_naming_the_file_and_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    run(allocates(1_000).arg("--json").arg(&good), 0);
+    let good_text = std::fs::read_to_string(&good).unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("empty.json", String::new(), "empty"),
+        (
+            "truncated.json",
+            good_text[..good_text.len() / 2].to_string(),
+            "truncated",
+        ),
+        ("not-json.json", "plain words".into(), "not JSON"),
+        (
+            "other-version.json",
+            good_text.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1),
+            "schema_version 99",
+        ),
+        (
+            "other-tool.json",
+            good_text.replacen("\"name\": \"profiler\"", "\"name\": \"heaptrack\"", 1),
+            "heaptrack",
+        ),
+        (
+            "negative.json",
+            good_text.replacen("\"allocated_bytes\": 1000", "\"allocated_bytes\": -1000", 1),
+            "negative",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &content).unwrap();
+        let out = run(
+            allocates(1_000)
+                .arg("--baseline")
+                .arg(&path)
+                .arg("--save-baseline")
+                .arg(&path),
+            2,
+        );
+        let t = text(&out);
+        assert!(t.contains(name) && t.contains(expected), "{name}: {t}");
+        assert!(!t.contains("panicked"), "{name}: {t}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            content,
+            "{name} was modified"
+        );
+    }
+    let out = run(
+        allocates(1_000).args(["--baseline", "/nonexistent/base.json"]),
+        2,
+    );
+    assert!(text(&out).contains("/nonexistent/base.json"));
+    let out = run(
+        allocates(1_000)
+            .args(["--tolerance", "speed=5%", "--baseline"])
+            .arg(&good),
+        2,
+    );
+    assert!(text(&out).contains("--tolerance"));
+}
+
+#[test]
+fn the_markdown_summary_is_written_and_appended_to_the_step_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("summary.md");
+    let step: &Path = &dir.path().join("step.md");
+    std::fs::write(step, "# earlier step\n").unwrap();
+    run(
+        allocates(100_000)
+            .env("GITHUB_STEP_SUMMARY", step)
+            .args(["--max-peak", "50KB", "--markdown"])
+            .arg(&md),
+        1,
+    );
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(summary.contains("| workload | verdict |"), "{summary}");
+    assert!(summary.contains("`allocates`"), "{summary}");
+    assert!(summary.contains("❌ --max-peak"), "{summary}");
+    assert!(summary.contains("## Leak check: ❌ failed"), "{summary}");
+    let appended = std::fs::read_to_string(step).unwrap();
+    assert!(appended.starts_with("# earlier step\n") && appended.ends_with(&summary));
+}

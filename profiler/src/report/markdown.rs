@@ -1,0 +1,202 @@
+// Owns the Markdown summary of a Report, written for a pull-request comment or a CI summary.
+// Must never decide anything: verdicts, budgets and regressions are read from the Report.
+
+use std::fmt::Write;
+
+use super::{Report, Run, format_delta};
+use crate::baseline::Status;
+use crate::sample::Metric;
+use crate::verdict::{Verdict, format_bytes};
+
+pub(super) fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let failed = report.failed()
+        || report.verdict == Verdict::Leak
+        || report.budgets_exceeded().next().is_some()
+        || report.regressions().next().is_some();
+    let _ = writeln!(
+        out,
+        "## Leak check: {}\n",
+        if failed {
+            "❌ failed"
+        } else if report.verdict == Verdict::Inconclusive {
+            "⚠️ passed, some verdicts inconclusive"
+        } else {
+            "✅ passed"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| workload | verdict | heap growth / iteration | heap peak | allocated / iteration | vs baseline | budget |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for run in &report.runs {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            run.workload,
+            verdict_cell(run),
+            slope_cell(run),
+            peak_cell(run),
+            allocated_cell(run),
+            baseline_cell(run),
+            budget_cell(run),
+        );
+    }
+    let details: Vec<String> = report.runs.iter().filter_map(details).collect();
+    if !details.is_empty() {
+        let _ = writeln!(out, "\n### Why\n");
+        for d in details {
+            out.push_str(&d);
+        }
+    }
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(out, "\nCompared with baseline `{}`.", b.path);
+        if !b.missing.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not run this time (in the baseline): {}.",
+                ticked(&b.missing)
+            );
+        }
+        if !b.new.is_empty() {
+            let _ = writeln!(out, "New (not in the baseline): {}.", ticked(&b.new));
+        }
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n> {note}");
+    }
+    out
+}
+
+fn ticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verdict_cell(run: &Run) -> String {
+    if let Some(f) = &run.failure {
+        return format!("💥 failed in iteration {}", f.iteration);
+    }
+    let leaking: Vec<&str> = run
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.gating && m.verdict == Verdict::Leak)
+        .map(|(k, _)| k.name())
+        .collect();
+    match run.verdict {
+        Verdict::Leak => format!("❌ leak ({})", leaking.join(", ")),
+        Verdict::Inconclusive => "⚠️ inconclusive".into(),
+        Verdict::Clean => "✅ clean".into(),
+    }
+}
+
+fn slope_cell(run: &Run) -> String {
+    match run
+        .metrics
+        .get(&Metric::HeapBytes)
+        .and_then(|m| m.slope_per_iteration)
+    {
+        Some(s) => format_delta(Metric::HeapBytes, s),
+        None => "–".into(),
+    }
+}
+
+fn peak_cell(run: &Run) -> String {
+    crate::baseline::measure(run, crate::baseline::Compared::Peak).map_or("–".into(), format_bytes)
+}
+
+fn allocated_cell(run: &Run) -> String {
+    crate::baseline::measure(run, crate::baseline::Compared::Allocated)
+        .map_or("–".into(), format_bytes)
+}
+
+fn baseline_cell(run: &Run) -> String {
+    let Some(c) = &run.baseline else {
+        return "–".into();
+    };
+    let changed: Vec<String> = c
+        .changes
+        .iter()
+        .filter(|ch| ch.status != Status::Same)
+        .map(|ch| {
+            let mark = if ch.status == Status::Regression {
+                "🔺"
+            } else {
+                "🔻"
+            };
+            format!(
+                "{mark} {} {} → {}",
+                ch.metric.name(),
+                ch.metric.format(ch.old),
+                ch.metric.format(ch.new)
+            )
+        })
+        .collect();
+    if changed.is_empty() {
+        "no change".into()
+    } else {
+        changed.join("<br>")
+    }
+}
+
+fn budget_cell(run: &Run) -> String {
+    if run.budgets.is_empty() {
+        return "–".into();
+    }
+    let over: Vec<String> = run
+        .budgets
+        .iter()
+        .filter(|b| b.exceeded)
+        .map(|b| format!("❌ {}", b.kind.flag()))
+        .collect();
+    if over.is_empty() {
+        "within".into()
+    } else {
+        over.join("<br>")
+    }
+}
+
+/// The sentences behind a run that did not pass cleanly.
+fn details(run: &Run) -> Option<String> {
+    let mut lines = Vec::new();
+    if let Some(f) = &run.failure {
+        lines.push(format!(
+            "panicked in iteration {}: {}",
+            f.iteration, f.message
+        ));
+    }
+    for (metric, m) in &run.metrics {
+        if m.verdict != Verdict::Clean && (m.gating || m.verdict == Verdict::Leak) {
+            lines.push(format!("{metric}: {}", m.reason));
+        }
+    }
+    lines.extend(
+        run.budgets
+            .iter()
+            .filter(|b| b.exceeded)
+            .map(|b| b.message.clone()),
+    );
+    if let Some(c) = &run.baseline {
+        lines.extend(
+            c.regressions()
+                .map(|ch| format!("regression: {}", ch.sentence())),
+        );
+        lines.extend(
+            c.improvements()
+                .map(|ch| format!("improvement: {}", ch.sentence())),
+        );
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut out = format!("**`{}`**\n", run.workload);
+    for l in lines {
+        let _ = writeln!(out, "- {l}");
+    }
+    out.push('\n');
+    Some(out)
+}
