@@ -321,6 +321,48 @@ pub fn heap() -> Option<HeapCounters> {
     Some(total)
 }
 
+/// The counters of the calling thread alone: what it allocated and freed, whatever thread
+/// the memory came from or goes to. `None` if `profiler::Alloc` is not the global allocator.
+///
+/// A slot may have served an exited thread before: compare two reads, never a single value.
+pub fn thread_heap() -> Option<HeapCounters> {
+    if !is_installed() {
+        return None;
+    }
+    LOCAL
+        .try_with(|local| {
+            let mut slot = local.slot.get();
+            if slot.is_null() {
+                slot = claim_slot();
+                local.slot.set(slot);
+            }
+            // SAFETY: slots are never freed.
+            let slot = unsafe { &*slot };
+            let live = slot.live_bytes.load(Relaxed);
+            HeapCounters {
+                live_bytes: live,
+                live_blocks: slot.live_blocks.load(Relaxed),
+                allocations: slot.allocations.load(Relaxed),
+                allocated_bytes: slot.allocated_bytes.load(Relaxed),
+                peak_bytes: slot.peak_bytes.load(Relaxed).max(live),
+            }
+        })
+        .ok()
+}
+
+/// Start a new peak window for the calling thread's counters only.
+pub fn reset_thread_peak() {
+    let _ = LOCAL.try_with(|local| {
+        let slot = local.slot.get();
+        if !slot.is_null() {
+            // SAFETY: slots are never freed.
+            let slot = unsafe { &*slot };
+            slot.peak_bytes
+                .store(slot.live_bytes.load(Relaxed), Relaxed);
+        }
+    });
+}
+
 /// Start a new peak window: every slot's peak becomes its current live bytes.
 ///
 /// A thread allocating at this very moment may keep a peak set just before the reset; that

@@ -3,12 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::{MetricReport, Run, combine};
+use crate::report::{HeapScope, MetricReport, Run, combine};
 use crate::sample::{Metric, Sample};
 use crate::verdict::{self, Thresholds, Verdict};
 
+/// Does a leak of `metric` fail a run whose heap was counted in `scope`? RSS never does (it
+/// only warns); in thread scope fds and threads are process-wide, so other tests running in
+/// parallel move them: they are reported but do not gate.
+pub fn gates(metric: Metric, scope: HeapScope) -> bool {
+    metric.gates()
+        && (scope != HeapScope::Thread || matches!(metric, Metric::HeapBytes | Metric::HeapBlocks))
+}
+
 /// Judge every metric measured in all of `samples`.
-pub fn judge_samples(samples: &[Sample], warmup: Option<u32>) -> BTreeMap<Metric, MetricReport> {
+pub fn judge_samples(
+    samples: &[Sample],
+    warmup: Option<u32>,
+    scope: HeapScope,
+) -> BTreeMap<Metric, MetricReport> {
     let allocated = mean_allocated(samples);
     let mut metrics = BTreeMap::new();
     for metric in Metric::ALL {
@@ -34,7 +46,7 @@ pub fn judge_samples(samples: &[Sample], warmup: Option<u32>) -> BTreeMap<Metric
             metric,
             MetricReport {
                 verdict: j.verdict,
-                gating: metric.gates(),
+                gating: gates(metric, scope),
                 slope_per_iteration: j.slope_per_iteration,
                 ci: j.ci,
                 warmup: w as u32,
@@ -77,7 +89,7 @@ pub(crate) fn fault_in_code() {
             }
         })
         .collect();
-    std::hint::black_box(judge_samples(&samples, None));
+    std::hint::black_box(judge_samples(&samples, None, HeapScope::Process));
 }
 
 /// The run's verdict: from gating metrics only (RSS warns).
@@ -87,7 +99,7 @@ pub fn run_verdict(metrics: &BTreeMap<Metric, MetricReport>) -> Verdict {
 
 /// Re-judge a run (e.g. one read from a saved report) from its samples.
 pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
-    run.metrics = judge_samples(&run.samples, warmup);
+    run.metrics = judge_samples(&run.samples, warmup, run.heap_scope);
     run.warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
     run.verdict = run_verdict(&run.metrics);
 }

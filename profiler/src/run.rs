@@ -11,7 +11,7 @@ use crate::budget::Budgets;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
 use crate::report::{Extension, Failure, HeapScope, IntervalSample, Report, Run};
-use crate::sample::{Metric, Sample, Sampler, ms};
+use crate::sample::{Metric, Sample, Sampler, Scope, ms};
 use crate::verdict::Verdict;
 
 /// Iterations run when none are asked for.
@@ -53,6 +53,8 @@ pub struct Profiler {
     extend: bool,
     max_iterations: Option<u32>,
     budgets: Budgets,
+    scope: Scope,
+    isolated: bool,
     progress: Option<ProgressFn>,
 }
 
@@ -69,6 +71,8 @@ impl Profiler {
             extend: true,
             max_iterations: None,
             budgets: Budgets::default(),
+            scope: Scope::Process,
+            isolated: false,
             progress: None,
         }
     }
@@ -136,6 +140,26 @@ impl Profiler {
         self
     }
 
+    /// Whose allocations the heap metrics count (default [`Scope::Process`]). Use
+    /// [`Scope::Thread`] inside ordinary parallel `cargo test` when the workload allocates on
+    /// the calling thread only; see also [`Profiler::isolated`].
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Run the check alone in a child process, for a process-wide view (heap, fds, threads,
+    /// threads the workload spawns) inside parallel `cargo test`: the test binary is started
+    /// again filtered to the calling test, which runs this profile there and hands the report
+    /// back. Under `cargo nextest` (one process per test already) it runs in place.
+    ///
+    /// Must be called from a `#[test]` function (it finds the test by its thread's name);
+    /// elsewhere it runs in place.
+    pub fn isolated(mut self) -> Self {
+        self.isolated = true;
+        self
+    }
+
     /// Called after every iteration, outside the measured heap.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Self {
         self.progress = Some(Box::new(f));
@@ -145,7 +169,14 @@ impl Profiler {
     /// Run `workload` and judge it. Its result is dropped before each boundary sample. A
     /// panicking workload ends the run; the report keeps the samples so far and the message.
     pub fn run<R>(self, workload: impl FnMut() -> R) -> Report {
-        Report::new(vec![self.run_one(workload)])
+        if self.isolated
+            && let Some(report) = crate::isolate::in_child_process(&self.name)
+        {
+            return report;
+        }
+        let report = Report::new(vec![self.run_one(workload)]);
+        crate::isolate::hand_back(&report);
+        report
     }
 
     /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
@@ -161,10 +192,10 @@ impl Profiler {
         } else {
             self.iterations
         };
-        let heap_scope = if alloc::is_installed() {
-            HeapScope::Process
-        } else {
-            HeapScope::None
+        let heap_scope = match (alloc::is_installed(), self.scope) {
+            (false, _) => HeapScope::None,
+            (true, Scope::Process) => HeapScope::Process,
+            (true, Scope::Thread) => HeapScope::Thread,
         };
 
         let started = Instant::now();
@@ -172,8 +203,8 @@ impl Profiler {
             let samples: Vec<Sample> = Vec::with_capacity(capacity.min(1 << 20) as usize + 1);
             let background = self
                 .interval
-                .map(|period| BackgroundSampler::start(period, started));
-            let mut sampler = Sampler::new(Probe::new(Target::Current), started);
+                .map(|period| BackgroundSampler::start(period, started, self.scope));
+            let mut sampler = Sampler::new(Probe::new(Target::Current), self.scope, started);
             sampler.set_own_threads(background.is_some() as u64);
             // Judge once before the first sample so that the verdict code's pages are
             // resident: judging at a checkpoint must not show up as RSS growth.
@@ -216,7 +247,7 @@ impl Profiler {
                 });
             }
             let (judged, next) = untracked(|| {
-                let judged = judge::judge_samples(&samples, self.warmup);
+                let judged = judge::judge_samples(&samples, self.warmup, heap_scope);
                 let next = if failure.is_some() || !self.extend {
                     Next::Stop
                 } else {
@@ -320,7 +351,7 @@ struct BackgroundSampler {
 }
 
 impl BackgroundSampler {
-    fn start(period: Duration, start: Instant) -> Self {
+    fn start(period: Duration, start: Instant, scope: Scope) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -336,7 +367,8 @@ impl BackgroundSampler {
                         if flag.load(Ordering::Relaxed) {
                             break;
                         }
-                        let heap = alloc::heap();
+                        // Another thread's own counters cannot be read from here.
+                        let heap = (scope == Scope::Process).then(alloc::heap).flatten();
                         let stats = probe.read();
                         out.push(IntervalSample {
                             elapsed_ms: ms(start.elapsed()),

@@ -107,9 +107,26 @@ impl std::str::FromStr for Metric {
     }
 }
 
+/// Whose allocations the heap metrics count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every thread of the process (the default). Exact when nothing else runs in the
+    /// process: a binary, `cargo nextest`, `cargo test -- --test-threads=1`, or
+    /// [`Profiler::isolated`](crate::Profiler::isolated).
+    #[default]
+    Process,
+    /// Only the calling thread: what it allocates and frees. Safe beside other tests running
+    /// in parallel threads of the same process; blind to threads the workload spawns and to
+    /// memory they free for it. fds and threads stay process-wide.
+    Thread,
+}
+
 /// Takes samples of the current process: heap counters, probe, clocks.
 pub(crate) struct Sampler {
     probe: Probe,
+    scope: Scope,
+    /// Thread scope: the thread's counters at the first sample, subtracted from every read.
+    origin: Option<HeapCounters>,
     start: std::time::Instant,
     last_heap: Option<HeapCounters>,
     last_time: std::time::Instant,
@@ -119,9 +136,11 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    pub(crate) fn new(probe: Probe, start: std::time::Instant) -> Self {
+    pub(crate) fn new(probe: Probe, scope: Scope, start: std::time::Instant) -> Self {
         Sampler {
             probe,
+            scope,
+            origin: None,
             start,
             last_heap: None,
             last_time: start,
@@ -137,7 +156,7 @@ impl Sampler {
     /// A boundary sample: deltas since the previous boundary, then a new peak window.
     pub(crate) fn boundary(&mut self, iteration: u32) -> Sample {
         let now = std::time::Instant::now();
-        let heap = alloc::heap();
+        let heap = self.heap();
         let stats = self.probe.read();
         let first = iteration == 0;
         let delta = |f: fn(&HeapCounters) -> i64| match (heap.as_ref(), self.last_heap.as_ref()) {
@@ -166,8 +185,29 @@ impl Sampler {
         self.last_heap = heap;
         self.last_time = now;
         self.last_cpu_ms = stats.cpu_ms;
-        alloc::reset_peak();
+        match self.scope {
+            Scope::Process => alloc::reset_peak(),
+            Scope::Thread => alloc::reset_thread_peak(),
+        }
         sample
+    }
+
+    /// Heap counters in this sampler's scope (thread scope: relative to the first read).
+    fn heap(&mut self) -> Option<HeapCounters> {
+        match self.scope {
+            Scope::Process => alloc::heap(),
+            Scope::Thread => {
+                let now = alloc::thread_heap()?;
+                let origin = *self.origin.get_or_insert(now);
+                Some(HeapCounters {
+                    live_bytes: now.live_bytes - origin.live_bytes,
+                    live_blocks: now.live_blocks - origin.live_blocks,
+                    allocations: now.allocations - origin.allocations,
+                    allocated_bytes: now.allocated_bytes - origin.allocated_bytes,
+                    peak_bytes: now.peak_bytes - origin.live_bytes,
+                })
+            }
+        }
     }
 
     fn process_fields(&self, stats: ProcessStats) -> Sample {

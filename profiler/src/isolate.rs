@@ -1,0 +1,99 @@
+// Owns `Profiler::isolated`: re-running the calling test alone in a child process and reading
+// its report back. Must never run the workload in the parent process.
+
+//! Process scope inside parallel `cargo test`.
+//!
+//! libtest runs the tests of a binary on parallel threads of one process, so process-wide
+//! counters see other tests' allocations, files and threads. An isolated profile starts the
+//! test binary again as `<binary> <test name> --exact --test-threads=1 --nocapture`: in that
+//! child only the calling test runs, the profile runs in place with process scope (threads the
+//! workload spawns included) and writes its report to a file the parent then reads.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::report::Report;
+
+/// Set in the child: the directory where profiles write their reports for the parent.
+const REPORT_DIR_ENV: &str = "PROFILER_ISOLATED_REPORT_DIR";
+
+/// In the parent, run the calling test again in a child process and return the report of the
+/// profile called `name`. `None` means "run in place": this is the child already, the test
+/// runner gives every test its own process (cargo nextest), or this is not a libtest test.
+pub(crate) fn in_child_process(name: &str) -> Option<Report> {
+    if std::env::var_os(REPORT_DIR_ENV).is_some() {
+        return None;
+    }
+    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test") {
+        return None;
+    }
+    let thread = std::thread::current();
+    let test = thread.name().filter(|n| *n != "main")?.to_string();
+    let exe = std::env::current_exe().ok()?;
+    let dir = std::env::temp_dir().join(format!(
+        "profiler-isolated-{}-{}",
+        std::process::id(),
+        sanitize(&test)
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    let output = Command::new(&exe)
+        .args([
+            test.as_str(),
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+            "-q",
+        ])
+        .env(REPORT_DIR_ENV, &dir)
+        .output();
+    let path = report_path(&dir, name);
+    let report = Report::read_json(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    match (report, output) {
+        (Ok(report), _) => Some(report),
+        (Err(e), Ok(out)) => panic!(
+            "profiler: the isolated run of test `{test}` gave no report for `{name}` ({e}); \
+             it exited with {}. Its stderr ends with:\n{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
+        ),
+        (Err(_), Err(e)) => panic!(
+            "profiler: could not start '{}' again to isolate test `{test}`: {e}",
+            exe.display()
+        ),
+    }
+}
+
+/// In the child, write the report where the parent looks for it.
+pub(crate) fn hand_back(report: &Report) {
+    let Some(dir) = std::env::var_os(REPORT_DIR_ENV) else {
+        return;
+    };
+    for run in &report.runs {
+        let path = report_path(Path::new(&dir), &run.workload);
+        if let Err(e) = report.write_json(&path) {
+            eprintln!("profiler: could not hand the isolated report back: {e}");
+        }
+    }
+}
+
+fn report_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{}.json", sanitize(name)))
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
