@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
+use profiler::bench::{criterion_dir, criterion_median as median_ns};
 use profiler::probe::{Backend, Probe, Target};
 use profiler::verdict::{Thresholds, judge};
 
@@ -176,7 +177,7 @@ fn verdict(c: &mut Criterion) {
     group.finish();
 }
 
-/// Print System vs profiler::Alloc ratios from criterion's estimates.
+/// Print System vs profiler::Alloc ratios from criterion's estimates, and the report's size.
 fn ratios() {
     let root = criterion_dir();
     println!("\nallocator cost, profiler::Alloc / System (median time ratio):");
@@ -198,19 +199,21 @@ fn ratios() {
             println!("  {name:<22} {:.1} us", ns / 1e3);
         }
     }
-}
-
-fn criterion_dir() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("criterion")
-}
-
-fn median_ns(dir: &std::path::Path) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    // Report size: a real run's JSON, per boundary sample.
+    COUNTING.store(true, Ordering::SeqCst);
+    let report = profiler::Profiler::new("size")
+        .iterations(1000)
+        .extend(false)
+        .run(|| vec![0u8; 100]);
+    COUNTING.store(false, Ordering::SeqCst);
+    let json = report.to_json().len() as f64;
+    let samples = report.runs[0].samples.len() as f64;
+    println!(
+        "  report size            {:.0} B of JSON per sample ({} samples), {} B in memory per sample",
+        json / samples,
+        samples,
+        std::mem::size_of::<profiler::Sample>()
+    );
 }
 
 fn config() -> Criterion {

@@ -234,11 +234,15 @@ mod exit_hook {
     pub(super) fn register(_slot: *const super::Slot) {}
 }
 
-// SAFETY: every method forwards to System with the same arguments and only adds counting,
-// which neither allocates nor unwinds.
+// SAFETY: every method forwards to System (or, during attribution passes, to dhat::Alloc,
+// which forwards to System) with the same arguments and only adds counting, which neither
+// allocates nor unwinds.
 unsafe impl GlobalAlloc for Alloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ROUTE_TO_DHAT.load(Relaxed) {
+            return unsafe { dhat_route::alloc(layout, false) };
+        }
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             let size = layout.size() as i64;
@@ -249,6 +253,9 @@ unsafe impl GlobalAlloc for Alloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if ROUTE_TO_DHAT.load(Relaxed) {
+            return unsafe { dhat_route::alloc(layout, true) };
+        }
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             let size = layout.size() as i64;
@@ -259,13 +266,94 @@ unsafe impl GlobalAlloc for Alloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if ROUTE_TO_DHAT.load(Relaxed) {
+            return unsafe { dhat_route::dealloc(ptr, layout) };
+        }
         unsafe { System.dealloc(ptr, layout) };
         count(-(layout.size() as i64), -1, 0);
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ROUTE_TO_DHAT.load(Relaxed) {
+            return unsafe { dhat_route::realloc(ptr, layout, new_size) };
+        }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as i64 - layout.size() as i64, 0, new_size as i64);
+        }
+        p
+    }
+}
+
+/// Set only while an attribution pass runs (see `attribution.rs`): every call then also goes
+/// through dhat, which records a backtrace per allocation (23-48x slower). Off, the hot path
+/// pays one relaxed load of this flag, which no one writes.
+static ROUTE_TO_DHAT: AtomicBool = AtomicBool::new(false);
+
+/// Route allocations through dhat (`true`) or straight to the system allocator (`false`).
+/// Only the attribution pass switches it, around iterations run under a dhat profiler.
+pub(crate) fn route_to_dhat(on: bool) {
+    ROUTE_TO_DHAT.store(on, SeqCst);
+}
+
+mod dhat_route {
+    //! The slow path during attribution passes. Calls from the profiler's own untracked work
+    //! and from dhat's bookkeeping (which allocates through the global allocator while we
+    //! call into dhat) go straight to the system allocator and are not counted; the
+    //! workload's calls are counted exactly as on the fast path, then recorded by dhat.
+    use super::{LOCAL, count, untracked};
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    static DHAT: dhat::Alloc = dhat::Alloc;
+
+    fn is_untracked() -> bool {
+        LOCAL.try_with(|l| l.untracked.get() != 0).unwrap_or(true)
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
+        if is_untracked() {
+            return unsafe {
+                if zeroed {
+                    System.alloc_zeroed(layout)
+                } else {
+                    System.alloc(layout)
+                }
+            };
+        }
+        let p = untracked(|| unsafe {
+            if zeroed {
+                DHAT.alloc_zeroed(layout)
+            } else {
+                DHAT.alloc(layout)
+            }
+        });
+        if !p.is_null() {
+            let size = layout.size() as i64;
+            count(size, 1, size);
+        }
+        p
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+        if is_untracked() {
+            return unsafe { System.dealloc(ptr, layout) };
+        }
+        untracked(|| unsafe { DHAT.dealloc(ptr, layout) });
+        count(-(layout.size() as i64), -1, 0);
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if is_untracked() {
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        let p = untracked(|| unsafe { DHAT.realloc(ptr, layout, new_size) });
         if !p.is_null() {
             count(new_size as i64 - layout.size() as i64, 0, new_size as i64);
         }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::attribution::Attribute;
 use crate::baseline::Tolerances;
 use crate::budget::Budgets;
 use crate::options::{Outputs, Settings};
@@ -140,6 +141,13 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
 
+    /// Find the call sites that leak with dhat after the counting run: when the heap grows
+    /// (growth, the default) or always. Three short passes run under dhat (about 25-50x
+    /// slower per iteration); dhat's file of the longest is kept as <workload>.dhat-heap.json
+    /// beside --json (or in the current directory).
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "growth")]
+    attribute: Option<AttributeWhen>,
+
     /// Compare with a report saved by --save-baseline: a regression beyond tolerance exits 1.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
@@ -225,6 +233,15 @@ fn list(catalog: &[Workload]) -> Outcome {
     Outcome::Clean
 }
 
+/// `--attribute` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AttributeWhen {
+    /// When the heap grows (heap bytes or blocks not clean).
+    Growth,
+    /// After every run.
+    Always,
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     crate::budget::parse_size(text)
 }
@@ -248,6 +265,11 @@ impl RunArgs {
             extend: !self.no_extend,
             max_iterations: self.max_iterations,
             fail_on_inconclusive: self.fail_on_inconclusive,
+            attribute: match self.attribute {
+                None => Attribute::Off,
+                Some(AttributeWhen::Growth) => Attribute::OnGrowth,
+                Some(AttributeWhen::Always) => Attribute::Always,
+            },
             budgets: Budgets {
                 peak: self.max_peak,
                 allocated: self.max_allocated,

@@ -3,39 +3,68 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::{HeapScope, MetricReport, Run, combine};
+use crate::report::{HeapScope, MetricReport, Run, SourceKind, XAxis, combine};
 use crate::sample::{Metric, Sample};
-use crate::verdict::{self, Thresholds, Verdict};
+use crate::verdict::{self, Thresholds, Unit, Verdict, format_bytes};
 
-/// Does a leak of `metric` fail a run whose heap was counted in `scope`? RSS never does (it
-/// only warns); in thread scope fds and threads are process-wide, so other tests running in
-/// parallel move them: they are reported but do not gate.
-pub fn gates(metric: Metric, scope: HeapScope) -> bool {
-    metric.gates()
-        && (scope != HeapScope::Thread || matches!(metric, Metric::HeapBytes | Metric::HeapBlocks))
+/// Does a leak of `metric` fail a run whose heap was counted in `scope`, sampled from `source`?
+///
+/// In process, RSS never does (it only warns: the heap counters are the memory signal), and in
+/// thread scope fds and threads are process-wide, so other tests running in parallel move
+/// them: they are reported but do not gate. A program outside the process has no heap
+/// counters: its RSS is the memory signal and gates, like its fds and threads.
+pub fn gates(metric: Metric, scope: HeapScope, source: SourceKind) -> bool {
+    match source {
+        SourceKind::InProcess => {
+            metric.gates()
+                && (scope != HeapScope::Thread
+                    || matches!(metric, Metric::HeapBytes | Metric::HeapBlocks))
+        }
+        SourceKind::Command | SourceKind::Pid => true,
+    }
 }
 
-/// Judge every metric measured in all of `samples`.
+/// RSS thresholds per marked iteration of a program outside the process: tau = 16 KiB,
+/// tau_ok = 64 KiB, a page as quantum. A gating RSS needs a larger tau than the in-process
+/// warning's 4 KiB: an interpreter's RSS moves by whole arenas and pages of its own caches
+/// (a steady CPython loop showed 20 KiB level shifts), while a real leak small enough to hide
+/// under 16 KiB per iteration is beyond what RSS can resolve in 20-40 iterations anyway.
+pub fn program_rss_thresholds() -> Thresholds {
+    Thresholds {
+        tau: 16.0 * 1024.0,
+        ..Thresholds::rss_bytes(0.0)
+    }
+}
+
+/// RSS thresholds of a time series, per second: a leak needs growth above 8 KiB/s (28 MiB an
+/// hour) with its lower bound; clean needs the upper bound at or below 64 KiB/s.
+pub const RSS_TAU_PER_SECOND: f64 = 8.0 * 1024.0;
+/// See [`RSS_TAU_PER_SECOND`].
+pub const RSS_TAU_OK_PER_SECOND: f64 = 64.0 * 1024.0;
+
+/// Judge every metric measured in all of `samples`, for a workload run in this process.
 pub fn judge_samples(
     samples: &[Sample],
     warmup: Option<u32>,
     scope: HeapScope,
 ) -> BTreeMap<Metric, MetricReport> {
+    judge_samples_from(samples, warmup, scope, SourceKind::InProcess)
+}
+
+/// Judge every metric measured in all of `samples`, taken at iteration boundaries of a run
+/// whose samples came from `source` (which decides what gates, and RSS thresholds).
+pub fn judge_samples_from(
+    samples: &[Sample],
+    warmup: Option<u32>,
+    scope: HeapScope,
+    source: SourceKind,
+) -> BTreeMap<Metric, MetricReport> {
     let allocated = mean_allocated(samples);
     let mut metrics = BTreeMap::new();
-    for metric in Metric::ALL {
-        let Some(series) = samples
-            .iter()
-            .map(|s| metric.of(s))
-            .collect::<Option<Vec<f64>>>()
-        else {
-            continue;
-        };
-        if series.is_empty() {
-            continue;
-        }
+    for (metric, series) in measured(samples) {
         let thresholds = match metric {
             Metric::HeapBytes => Thresholds::heap_bytes(allocated),
+            Metric::RssBytes if source != SourceKind::InProcess => program_rss_thresholds(),
             Metric::RssBytes => Thresholds::rss_bytes(allocated),
             Metric::HeapBlocks | Metric::Fds | Metric::Threads => Thresholds::count(),
         };
@@ -46,8 +75,9 @@ pub fn judge_samples(
             metric,
             MetricReport {
                 verdict: j.verdict,
-                gating: gates(metric, scope),
+                gating: gates(metric, scope, source),
                 slope_per_iteration: j.slope_per_iteration,
+                slope_per_second: None,
                 ci: j.ci,
                 warmup: w as u32,
                 p_value: j.p_value,
@@ -60,6 +90,177 @@ pub fn judge_samples(
         );
     }
     metrics
+}
+
+/// The warm-up of a time series when none is given: max(1 s, 20% of the run).
+pub fn default_warmup_secs(run_secs: f64) -> f64 {
+    (0.2 * run_secs).max(1.0)
+}
+
+/// Judge a program's time series: `samples` evenly spaced in time (`elapsed_ms`), the first
+/// `warmup_secs` seconds left out (default [`default_warmup_secs`]). Growth is judged per
+/// sample by the same procedure as iterations, then expressed per second: slopes go to
+/// `slope_per_second` and `ci`, thresholds are per second, and the reason speaks in seconds.
+/// A time series is judged once, at its end: there is no confirmation run.
+pub fn judge_time_series(
+    samples: &[Sample],
+    warmup_secs: Option<f64>,
+    source: SourceKind,
+) -> BTreeMap<Metric, MetricReport> {
+    let mut metrics = BTreeMap::new();
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return metrics;
+    };
+    let span_secs = (last.elapsed_ms - first.elapsed_ms) / 1e3;
+    let steps = samples.len().saturating_sub(1).max(1) as f64;
+    // Seconds per sample: measured, so that sleep jitter does not bias the rate.
+    let dt = if span_secs > 0.0 {
+        span_secs / steps
+    } else {
+        1.0
+    };
+    let warmup_secs = warmup_secs.unwrap_or_else(|| default_warmup_secs(span_secs));
+    let warmup = samples
+        .iter()
+        .position(|s| (s.elapsed_ms - first.elapsed_ms) / 1e3 >= warmup_secs)
+        .unwrap_or(samples.len());
+    for (metric, series) in measured(samples) {
+        let thresholds = match metric {
+            Metric::RssBytes => Thresholds {
+                tau: RSS_TAU_PER_SECOND * dt,
+                tau_ok: RSS_TAU_OK_PER_SECOND * dt,
+                ..Thresholds::rss_bytes(0.0)
+            },
+            Metric::HeapBytes => Thresholds::heap_bytes(0.0),
+            Metric::HeapBlocks | Metric::Fds | Metric::Threads => Thresholds::count(),
+        };
+        let j = verdict::judge(&series, &thresholds, Some(warmup));
+        let w = j.warmup.min(series.len() - 1);
+        let end = *series.last().unwrap_or(&0.0);
+        let per_second = |v: f64| v / dt;
+        let slope = j.slope_per_iteration.map(per_second);
+        let ci = j.ci.map(|[lo, hi]| [per_second(lo), per_second(hi)]);
+        let warmup_used = (samples[w].elapsed_ms - first.elapsed_ms) / 1e3;
+        let reason = time_reason(&j, metric, slope, ci, warmup_used, &thresholds, dt);
+        metrics.insert(
+            metric,
+            MetricReport {
+                verdict: j.verdict,
+                gating: gates(metric, HeapScope::None, source),
+                slope_per_iteration: None,
+                slope_per_second: slope,
+                ci,
+                warmup: w as u32,
+                p_value: j.p_value,
+                shape: j.shape,
+                after_warmup: series[w],
+                end,
+                growth: end - series[w],
+                reason,
+            },
+        );
+    }
+    metrics
+}
+
+/// Every metric measured in all of `samples`, with its series.
+fn measured(samples: &[Sample]) -> Vec<(Metric, Vec<f64>)> {
+    Metric::ALL
+        .into_iter()
+        .filter_map(|metric| {
+            let series = samples
+                .iter()
+                .map(|s| metric.of(s))
+                .collect::<Option<Vec<f64>>>()?;
+            (!series.is_empty()).then_some((metric, series))
+        })
+        .collect()
+}
+
+/// The sentence behind a time-series verdict, in seconds. The verdict module words its
+/// reasons per iteration; on a time axis its numbers are per sample, so the sentence is
+/// rebuilt here from the judgement's numbers and shape.
+fn time_reason(
+    j: &verdict::Judgement,
+    metric: Metric,
+    slope: Option<f64>,
+    ci: Option<[f64; 2]>,
+    warmup_secs: f64,
+    th: &Thresholds,
+    dt: f64,
+) -> String {
+    let amount = |v: f64| match th.unit {
+        Unit::Bytes => format_bytes(v),
+        Unit::Count => crate::report::format_value(metric, (v * 100.0).round() / 100.0),
+    };
+    let rate = |v: f64| format!("{}/s", amount(v));
+    let after = format!("after {warmup_secs:.1} s of warm-up");
+    let p = match j.p_value {
+        Some(p) if p < 0.001 => "p < 0.001".to_string(),
+        Some(p) => format!("p = {p:.3}"),
+        None => String::new(),
+    };
+    let bounds = ci
+        .map(|[lo, hi]| format!("95% bounds [{}, {}]", rate(lo), rate(hi)))
+        .unwrap_or_default();
+    let (Some(slope), Some([_, hi])) = (slope, ci) else {
+        return match j.shape.as_str() {
+            "too-short" => format!(
+                "too short: fewer than {} samples {after}; sample longer",
+                verdict::MIN_TAIL
+            ),
+            _ => format!("no verdict: {}", j.reason),
+        };
+    };
+    match (j.verdict, j.shape.as_str()) {
+        (Verdict::Leak, "sawtooth") => {
+            format!(
+                "sawtooth whose floors rise {} {after} ({bounds}, {p})",
+                rate(slope)
+            )
+        }
+        (Verdict::Leak, "recurring-steps") => {
+            format!(
+                "grows in recurring steps, {} {after} ({bounds}, {p})",
+                rate(slope)
+            )
+        }
+        (Verdict::Leak, _) => format!("grows {} {after} ({bounds}, {p})", rate(slope)),
+        (Verdict::Clean, "plateau") => format!(
+            "growth stopped during the warm-up ({warmup_secs:.1} s), like a cache filling; \
+             since then at most {} (95% upper bound)",
+            rate(hi)
+        ),
+        (Verdict::Clean, "sawtooth") => "sawtooth: floors between drops do not rise".into(),
+        (Verdict::Clean, _) => format!(
+            "no significant growth {after}: at most {} (95% upper bound, {p})",
+            rate(hi)
+        ),
+        (Verdict::Inconclusive, "decelerating") => format!(
+            "growth decelerating: still slowing {after} (now {}, {bounds}), like a cache still \
+             filling; sample longer",
+            rate(slope)
+        ),
+        (Verdict::Inconclusive, "steps" | "recurring-steps") => format!(
+            "grows in level shifts rather than steadily ({} overall, {bounds}); sample longer",
+            rate(slope)
+        ),
+        (Verdict::Inconclusive, "sawtooth") => format!(
+            "sawtooth whose floors move {} ({bounds}): neither flat nor a clear rise; sample longer",
+            rate(slope)
+        ),
+        (Verdict::Inconclusive, "noisy") => format!(
+            "no significant growth ({p}), but the 95% upper bound {} is above the {} clean \
+             limit: too noisy to tell; sample longer",
+            rate(hi),
+            rate(th.tau_ok / dt)
+        ),
+        (Verdict::Inconclusive, _) => format!(
+            "grows {} ({bounds}, {p}), not clearly above the {} leak threshold; sample longer",
+            rate(slope),
+            rate(th.tau / dt)
+        ),
+    }
 }
 
 fn mean_allocated(samples: &[Sample]) -> f64 {
@@ -97,9 +298,15 @@ pub fn run_verdict(metrics: &BTreeMap<Metric, MetricReport>) -> Verdict {
     combine(metrics.values().filter(|m| m.gating).map(|m| m.verdict))
 }
 
-/// Re-judge a run (e.g. one read from a saved report) from its samples.
+/// Re-judge a run (e.g. one read from a saved report) from its samples. `warmup` is in
+/// iterations; on a time axis it is ignored and the default warm-up in seconds applies.
 pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
-    run.metrics = judge_samples(&run.samples, warmup, run.heap_scope);
+    run.metrics = match run.x_axis {
+        XAxis::Iteration => {
+            judge_samples_from(&run.samples, warmup, run.heap_scope, run.source.kind)
+        }
+        XAxis::Second => judge_time_series(&run.samples, None, run.source.kind),
+    };
     run.warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
     run.verdict = run_verdict(&run.metrics);
 }
@@ -197,6 +404,7 @@ mod tests {
             verdict,
             gating,
             slope_per_iteration: None,
+            slope_per_second: None,
             ci: None,
             warmup: 0,
             p_value: None,

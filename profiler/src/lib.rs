@@ -41,7 +41,10 @@
 //! RSS only warns. See [`verdict`].
 
 pub mod alloc;
+pub mod attribution;
 pub mod baseline;
+#[cfg(feature = "criterion")]
+pub mod bench;
 pub mod budget;
 pub mod cli;
 mod error;
@@ -58,6 +61,7 @@ pub mod verdict;
 mod workload;
 
 pub use alloc::Alloc;
+pub use attribution::Attribute;
 pub use error::Error;
 pub use report::{Report, Run};
 pub use run::{Profiler, Progress};

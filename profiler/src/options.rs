@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::attribution::Attribute;
 use crate::baseline::Tolerances;
 use crate::budget::Budgets;
 use crate::run::Profiler;
@@ -21,6 +22,8 @@ pub struct Settings {
     /// Exit 1 on an inconclusive verdict too.
     pub fail_on_inconclusive: bool,
     pub budgets: Budgets,
+    /// When to find leaking call sites with dhat after the counting run.
+    pub attribute: Attribute,
     /// A saved report to compare with, and how far each quantity may move.
     pub baseline: Option<PathBuf>,
     pub tolerances: Tolerances,
@@ -67,6 +70,7 @@ impl Default for Settings {
             max_iterations: None,
             fail_on_inconclusive: false,
             budgets: Budgets::default(),
+            attribute: Attribute::Off,
             baseline: None,
             tolerances: Tolerances::default(),
             save_baseline: None,
@@ -81,7 +85,12 @@ impl Settings {
         let mut p = Profiler::new(name)
             .iterations(self.iterations)
             .extend(self.extend)
-            .budgets(self.budgets);
+            .budgets(self.budgets)
+            .attribute(self.attribute)
+            .attribute_file(crate::attribution::dhat_path(
+                name,
+                self.outputs.json.as_deref(),
+            ));
         if let Some(w) = self.warmup {
             p = p.warmup(w);
         }

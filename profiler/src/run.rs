@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::alloc::{self, untracked};
+use crate::attribution::{self, Attribute};
 use crate::budget::Budgets;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
@@ -55,6 +56,9 @@ pub struct Profiler {
     budgets: Budgets,
     scope: Scope,
     isolated: bool,
+    attribute: Attribute,
+    attribute_iterations: u32,
+    attribute_file: Option<std::path::PathBuf>,
     progress: Option<ProgressFn>,
 }
 
@@ -73,6 +77,9 @@ impl Profiler {
             budgets: Budgets::default(),
             scope: Scope::Process,
             isolated: false,
+            attribute: Attribute::Off,
+            attribute_iterations: 4,
+            attribute_file: None,
             progress: None,
         }
     }
@@ -157,6 +164,27 @@ impl Profiler {
     /// elsewhere it runs in place.
     pub fn isolated(mut self) -> Self {
         self.isolated = true;
+        self
+    }
+
+    /// Find the call sites that leak with dhat after the counting run: [`Attribute::OnGrowth`]
+    /// when the heap grows, [`Attribute::Always`]. Passes of k, 2k and 4k iterations run
+    /// under dhat (23-48x slower); the sites land in `Run::leak_sites`.
+    pub fn attribute(mut self, when: Attribute) -> Self {
+        self.attribute = when;
+        self
+    }
+
+    /// k, the iterations of the first attribution pass (default 4; then 2k and 4k).
+    pub fn attribute_iterations(mut self, k: u32) -> Self {
+        self.attribute_iterations = k.max(1);
+        self
+    }
+
+    /// Where dhat's file of the longest attribution pass is kept (default
+    /// `./<workload>.dhat-heap.json`).
+    pub fn attribute_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.attribute_file = Some(path.into());
         self
     }
 
@@ -304,11 +332,65 @@ impl Profiler {
             }),
             budgets: Vec::new(),
             baseline: None,
+            source: Default::default(),
+            x_axis: Default::default(),
+            leak_sites: Vec::new(),
+            attribution: None,
+            attribution_note: None,
             verdict: Verdict::Clean,
         };
         let mut run = finish(run);
         run.budgets = self.budgets.check(&run);
+        self.attribute_sites(&mut run, &mut workload);
         run
+    }
+
+    /// The dhat passes, when asked for and (by default) only when the heap grows.
+    fn attribute_sites<R>(&self, run: &mut Run, workload: &mut impl FnMut() -> R) {
+        let heap_grows = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
+            run.metrics
+                .get(m)
+                .is_some_and(|m| m.verdict != Verdict::Clean)
+        });
+        let wanted = match self.attribute {
+            Attribute::Off => false,
+            Attribute::OnGrowth => heap_grows,
+            Attribute::Always => true,
+        };
+        if !wanted || run.failure.is_some() {
+            return;
+        }
+        if run.heap_scope != HeapScope::Process {
+            run.attribution_note =
+                Some("attribution skipped: it needs profiler::Alloc and the process scope".into());
+            return;
+        }
+        let keep = self
+            .attribute_file
+            .clone()
+            .unwrap_or_else(|| attribution::dhat_path(&run.workload, None));
+        let passes = catch_unwind(AssertUnwindSafe(|| {
+            attribution::attribute(
+                workload,
+                self.attribute_iterations,
+                &keep,
+                run.median_duration_ms(),
+            )
+        }));
+        match passes {
+            Ok(Ok((sites, info))) => {
+                run.leak_sites = sites;
+                run.attribution = Some(info);
+            }
+            Ok(Err(e)) => run.attribution_note = Some(format!("attribution failed: {e}")),
+            Err(payload) => {
+                alloc::route_to_dhat(false);
+                run.attribution_note = Some(format!(
+                    "attribution failed: the workload panicked under dhat: {}",
+                    panic_message(payload.as_ref())
+                ));
+            }
+        }
     }
 }
 

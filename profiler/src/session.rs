@@ -93,6 +93,11 @@ fn failed_setup(workload: &Workload, message: String) -> Run {
         extensions: Vec::new(),
         budgets: Vec::new(),
         baseline: None,
+        source: Default::default(),
+        x_axis: Default::default(),
+        leak_sites: Vec::new(),
+        attribution: None,
+        attribution_note: None,
         failure: Some(Failure {
             iteration: 0,
             message: format!("setup failed: {message}"),

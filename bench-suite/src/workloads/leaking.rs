@@ -19,8 +19,8 @@ pub fn leaking() -> Vec<Workload> {
             Expected::Leak(vec![Metric::HeapBytes, Metric::HeapBlocks]),
             || {
                 Ok(|| {
-                    let buffer: Box<[u8]> = vec![0u8; 1024].into_boxed_slice();
-                    std::hint::black_box(Box::leak(buffer));
+                    let leaked: &mut [u8] = Box::leak(vec![0u8; 1024].into_boxed_slice()); // leak site: box-leak
+                    std::hint::black_box(leaked);
                 })
             },
         ),
@@ -38,7 +38,7 @@ pub fn leaking() -> Vec<Workload> {
                         std::hint::black_box(vec![1u8; n]);
                         churn_bytes += n;
                     }
-                    history.push(Box::new([7u8; 64]));
+                    history.push(Box::new([7u8; 64])); // leak site: small-leak-under-churn
                 })
             },
         ),
@@ -97,11 +97,11 @@ pub fn leaking() -> Vec<Workload> {
             || {
                 Ok(|| {
                     let a = Rc::new(Node {
-                        payload: vec![0u8; 256],
+                        payload: vec![0u8; 256], // leak site: rc-cycle
                         next: RefCell::new(None),
                     });
                     let b = Rc::new(Node {
-                        payload: vec![1u8; 256],
+                        payload: vec![1u8; 256], // leak site: rc-cycle
                         next: RefCell::new(Some(Rc::clone(&a))),
                     });
                     *a.next.borrow_mut() = Some(Rc::clone(&b));
@@ -140,6 +140,6 @@ fn render_cached(request: u64) -> String {
     let mut cache = RENDERED.lock().unwrap_or_else(|e| e.into_inner());
     cache
         .entry(key)
-        .or_insert_with(|| format!("<ul>{}</ul>", "<li>order</li>".repeat(32)))
+        .or_insert_with(|| format!("<ul>{}</ul>", "<li>order</li>".repeat(32))) // leak site: global-cache
         .clone()
 }

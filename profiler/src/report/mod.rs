@@ -16,13 +16,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{AttributionInfo, LeakSite};
 use crate::baseline::{BaselineInfo, Change, Comparison};
 use crate::budget::BudgetCheck;
 use crate::error::Error;
 use crate::sample::{Metric, Sample};
 use crate::verdict::{Verdict, format_bytes};
 
-pub use text::TextOptions;
+pub use text::{TextOptions, format_ms};
 
 /// Version of the JSON layout; readers refuse any other.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -94,7 +95,157 @@ pub struct Run {
     /// This run against the same workload in the baseline (`--baseline`).
     #[serde(default)]
     pub baseline: Option<Comparison>,
+    /// Call sites whose retained memory grows with the iterations (`--attribute`), by bytes
+    /// retained per iteration.
+    #[serde(default)]
+    pub leak_sites: Vec<LeakSite>,
+    /// How the attribution passes went, if they ran.
+    #[serde(default)]
+    pub attribution: Option<AttributionInfo>,
+    /// Why attribution did not run or failed, if it was asked for.
+    #[serde(default)]
+    pub attribution_note: Option<String>,
+    /// What was measured: a workload in this process, a command started for the run, or a
+    /// running process attached to by pid (absent in older reports: in process).
+    #[serde(default)]
+    pub source: Source,
+    /// What one step of the samples is: an `iteration` (a workload's, or a marker line of a
+    /// program) or a `second` of a program's time series. Slopes are per that unit.
+    #[serde(default)]
+    pub x_axis: XAxis,
     pub verdict: Verdict,
+}
+
+/// Where a run's samples come from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Source {
+    pub kind: SourceKind,
+    /// The command line started (`kind: command`), program first; empty otherwise.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The process sampled: the started command's pid, or the one attached to.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// The regular expression whose matching output lines were iteration boundaries.
+    #[serde(default)]
+    pub marker: Option<String>,
+    /// Whether the process's descendants were summed into every sample.
+    #[serde(default)]
+    pub include_children: bool,
+    /// Milliseconds between two time samples.
+    #[serde(default)]
+    pub interval_ms: Option<f64>,
+    /// Why sampling stopped (null for a workload in process).
+    #[serde(default)]
+    pub end: Option<End>,
+    /// How the started command ended (null when it was not ours to wait for).
+    #[serde(default)]
+    pub exit: Option<Exit>,
+    /// Things to know about how the program was measured (e.g. output that came in bursts).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Where samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A workload run in this process (heap counters possible; RSS only warns).
+    #[default]
+    InProcess,
+    /// A command started by the profiler (no heap counters; RSS gates).
+    Command,
+    /// A running process attached to by pid, read-only (no heap counters; RSS gates).
+    Pid,
+}
+
+/// Why sampling of a program stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// The program exited (or was killed) on its own.
+    Exited,
+    /// Enough marked iterations were seen: the profiler stopped the program.
+    Iterations,
+    /// `--duration` elapsed (a started program is then stopped; an attached one is left alone).
+    Duration,
+    /// The profiler was interrupted (SIGINT or SIGTERM) and stopped the program.
+    Interrupted,
+    /// The attached process ended; its exit status belongs to its parent.
+    Vanished,
+}
+
+/// The exit status of a started program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && self.signal.is_none()
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (_, Some(sig)) => write!(f, "killed by signal {sig}{}", signal_name(sig)),
+            (Some(code), None) => write!(f, "exited with code {code}"),
+            (None, None) => f.write_str("ended"),
+        }
+    }
+}
+
+/// " (SIGABRT)" for the signals people meet, else "".
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => " (SIGHUP)",
+        2 => " (SIGINT)",
+        3 => " (SIGQUIT)",
+        4 => " (SIGILL)",
+        6 => " (SIGABRT)",
+        7 => " (SIGBUS)",
+        8 => " (SIGFPE)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        13 => " (SIGPIPE)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+/// The unit of a run's x axis, and so of its slopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XAxis {
+    /// Samples at iteration boundaries; slopes per iteration.
+    #[default]
+    Iteration,
+    /// Samples evenly spaced in time; slopes per second.
+    Second,
+}
+
+impl XAxis {
+    /// "iteration" or "second", as in "per iteration".
+    pub fn unit(self) -> &'static str {
+        match self {
+            XAxis::Iteration => "iteration",
+            XAxis::Second => "second",
+        }
+    }
+
+    /// The short suffix of a rate: "/iteration" or "/s".
+    pub fn per(self) -> &'static str {
+        match self {
+            XAxis::Iteration => "/iteration",
+            XAxis::Second => "/s",
+        }
+    }
 }
 
 /// Which allocations the heap metrics count.
@@ -122,9 +273,12 @@ pub struct MetricReport {
     pub verdict: Verdict,
     /// Whether a leak of this metric fails the run (RSS only warns).
     pub gating: bool,
-    /// Theil-Sen slope over the analysed samples, per iteration.
+    /// Theil-Sen slope over the analysed samples, per iteration (null on a time axis).
     pub slope_per_iteration: Option<f64>,
-    /// 95% confidence bounds of the slope, [lo, hi].
+    /// The slope per second, on a time axis (`x_axis: second`); else null.
+    #[serde(default)]
+    pub slope_per_second: Option<f64>,
+    /// 95% confidence bounds of the slope, [lo, hi], in the slope's unit.
     pub ci: Option<[f64; 2]>,
     /// Leading iterations left out as warm-up for this metric.
     pub warmup: u32,
@@ -178,10 +332,25 @@ impl Report {
     /// Recompute derived fields (overall verdict, notes) after runs changed.
     pub fn refresh(&mut self) {
         self.verdict = combine(self.runs.iter().map(|r| r.verdict));
-        self.notes.retain(|n| n != NO_ALLOC_NOTE);
-        if self.runs.iter().any(|r| r.heap_scope == HeapScope::None) {
+        self.notes
+            .retain(|n| n != NO_ALLOC_NOTE && n != PROGRAM_NOTE);
+        if self
+            .runs
+            .iter()
+            .any(|r| r.heap_scope == HeapScope::None && r.source.kind == SourceKind::InProcess)
+        {
             self.notes.push(NO_ALLOC_NOTE.to_string());
         }
+        if self.runs.iter().any(Run::is_program) {
+            self.notes.push(PROGRAM_NOTE.to_string());
+        }
+    }
+
+    /// `true` if the profiler was interrupted (SIGINT, SIGTERM) before a run finished.
+    pub fn interrupted(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.source.end == Some(End::Interrupted))
     }
 
     /// The overall verdict: `Leak` if any run leaks.
@@ -296,6 +465,9 @@ impl Report {
     }
 }
 
+const PROGRAM_NOTE: &str = "heap metrics are null for a program outside this process: RSS is \
+     its memory signal, and a leak in RSS fails the run like one in fds or threads";
+
 const NO_ALLOC_NOTE: &str = "heap metrics are null: the binary does not install profiler::Alloc \
      (add `#[global_allocator] static ALLOC: profiler::Alloc = profiler::Alloc::new();`)";
 
@@ -367,6 +539,38 @@ impl Run {
     /// Highest per-iteration heap peak.
     pub fn heap_peak_bytes(&self) -> Option<i64> {
         self.samples.iter().filter_map(|s| s.heap_peak_bytes).max()
+    }
+
+    /// `true` for a program sampled from outside (a started command or an attached pid).
+    pub fn is_program(&self) -> bool {
+        self.source.kind != SourceKind::InProcess
+    }
+
+    /// The x coordinate of every sample: the iteration, or seconds since the run started.
+    pub fn xs(&self) -> Vec<f64> {
+        self.samples
+            .iter()
+            .map(|s| match self.x_axis {
+                XAxis::Iteration => f64::from(s.iteration),
+                XAxis::Second => s.elapsed_ms / 1e3,
+            })
+            .collect()
+    }
+
+    /// Seconds of the run left out as warm-up (time axis only).
+    pub fn warmup_secs(&self) -> Option<f64> {
+        (self.x_axis == XAxis::Second).then(|| {
+            self.samples
+                .get(self.warmup as usize)
+                .map_or(0.0, |s| s.elapsed_ms / 1e3)
+        })
+    }
+}
+
+impl MetricReport {
+    /// The slope in the run's x-axis unit (per iteration or per second).
+    pub fn slope(&self) -> Option<f64> {
+        self.slope_per_second.or(self.slope_per_iteration)
     }
 }
 

@@ -180,6 +180,7 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     for (cells, verdict, reason) in &rows {
         let _ = writeln!(out, "{}", line(cells, Some(*verdict), reason));
     }
+    render_sites(out, run);
     for b in &run.budgets {
         let status = if b.exceeded {
             paint(Verdict::Leak, options, "over budget:")
@@ -212,6 +213,49 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
                 c.changes.len()
             );
         }
+    }
+}
+
+/// The call sites found by attribution, top 5.
+fn render_sites(out: &mut String, run: &Run) {
+    if let Some(note) = &run.attribution_note {
+        let _ = writeln!(out, "  {note}");
+    }
+    let Some(info) = &run.attribution else {
+        return;
+    };
+    let passes: Vec<String> = info.passes.iter().map(u32::to_string).collect();
+    let slowdown = info
+        .slowdown
+        .map(|s| format!(", {s:.0}x slower than counting"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  call sites (dhat passes of {} iterations{slowdown}; dhat file: {}):",
+        passes.join("/"),
+        info.dhat_file.as_deref().unwrap_or("-")
+    );
+    if run.leak_sites.is_empty() {
+        let _ = writeln!(
+            out,
+            "    none retains memory in proportion to the iterations"
+        );
+    }
+    for site in run.leak_sites.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "    {} and {:.1} blocks per iteration at {} in {}",
+            format_bytes(site.bytes_per_iteration),
+            site.blocks_per_iteration,
+            site.location,
+            site.function
+        );
+        for frame in site.backtrace.iter().skip(1).take(3) {
+            let _ = writeln!(out, "        called from {frame}");
+        }
+    }
+    if let Some(c) = &info.cross_check {
+        let _ = writeln!(out, "    warning: dhat and the counters disagree: {c}");
     }
 }
 

@@ -1,0 +1,109 @@
+//! `profile --attribute` through the real binary: on the leaking workloads the first site is
+//! the line marked `// leak site: <workload>` in the catalog's source; clean workloads report
+//! no site; the kept dhat file is dhat's format and names the same line.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const LEAKING_SOURCE: &str = include_str!("../src/workloads/leaking.rs");
+
+/// Lines marked `// leak site: <workload>`.
+fn marked_lines(workload: &str) -> Vec<usize> {
+    let mark = format!("// leak site: {workload}");
+    LEAKING_SOURCE
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(&mark))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+fn attribute(workloads: &[&str], when: &str) -> (Value, std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut cmd = Command::cargo_bin("profile").unwrap();
+    for w in workloads {
+        cmd.args(["--workload", w]);
+    }
+    let out = cmd
+        .args(["--attribute", when, "-q", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (report, dir.path().to_path_buf(), dir)
+}
+
+#[test]
+fn the_first_site_is_the_line_that_leaks() {
+    let leaking = [
+        "box-leak",
+        "small-leak-under-churn",
+        "rc-cycle",
+        "global-cache",
+    ];
+    let (report, dir, _keep) = attribute(&leaking, "growth");
+    for (i, workload) in leaking.iter().enumerate() {
+        let run = &report["runs"][i];
+        assert_eq!(run["workload"], *workload);
+        let lines = marked_lines(workload);
+        assert!(!lines.is_empty(), "no `// leak site: {workload}` mark");
+        let first = &run["leak_sites"][0];
+        let location = first["location"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{workload}: no site: {run}"));
+        let (file, line) = location.rsplit_once(':').unwrap();
+        assert!(
+            file.ends_with("workloads/leaking.rs"),
+            "{workload}: {location}"
+        );
+        let line: usize = line.parse().unwrap();
+        assert!(
+            lines.contains(&line),
+            "{workload}: first site {location}, marked {lines:?}"
+        );
+        assert!(first["bytes_per_iteration"].as_f64().unwrap() >= 64.0);
+        assert!(first["blocks_per_iteration"].as_f64().unwrap() >= 0.9);
+
+        // dhat's file of the longest pass: dhat's format, naming the same line.
+        let kept = dir.join(format!("{workload}.dhat-heap.json"));
+        assert_eq!(run["attribution"]["dhat_file"], kept.display().to_string());
+        let dhat: Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+        assert_eq!(dhat["dhatFileVersion"], 2);
+        assert_eq!(dhat["mode"], "rust-heap");
+        let needle = format!("workloads/leaking.rs:{line}:");
+        assert!(
+            dhat["ftbl"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f.as_str().unwrap().contains(&needle)),
+            "{workload}: dhat's ftbl does not name {needle}"
+        );
+        assert!(
+            run["attribution"]["cross_check"].is_null(),
+            "{}",
+            run["attribution"]
+        );
+    }
+}
+
+#[test]
+fn clean_workloads_report_no_leaking_site() {
+    let clean = ["hashmap-churn", "lru-cache", "buffer-regrow", "temp-files"];
+    let (report, _, _keep) = attribute(&clean, "always");
+    for (i, workload) in clean.iter().enumerate() {
+        let run = &report["runs"][i];
+        assert_eq!(run["workload"], *workload);
+        assert!(
+            run["attribution"].is_object(),
+            "{workload}: attribution did not run"
+        );
+        assert_eq!(run["leak_sites"], Value::Array(vec![]), "{workload}");
+    }
+}

@@ -1,0 +1,470 @@
+// Owns call-site attribution: dhat passes over a workload, and which sites retain memory that
+// grows with the number of iterations. Must never run outside an attribution request.
+
+//! Where is it leaking? Call-site attribution with dhat.
+//!
+//! After the counting run, the workload runs three more times under dhat's heap profiler, for
+//! k, 2k and 4k iterations (k = 4 by default). dhat records a backtrace per allocation (23-48x
+//! slower, which is why the passes are short) and writes, per call site, the bytes and blocks
+//! still live at the end of the pass (`eb`, `ebk`). A leaking site retains memory in
+//! proportion to the iterations: its growth from the 2k to the 4k pass is about twice its
+//! growth from k to 2k. A cache, a buffer or memory replaced as a cache turns over retains
+//! about the same at the end of every pass, or less and less more: not a leak. Sites are
+//! reported by bytes retained per iteration, first frame = the first frame of your code
+//! (the toolkit's, std's allocation plumbing and dhat's frames are trimmed).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::{self, untracked};
+use crate::error::Error;
+
+/// When attribution passes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attribute {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// When the counting run finds the heap growing (heap bytes or blocks leak or are
+    /// inconclusive).
+    OnGrowth,
+    /// Always.
+    Always,
+}
+
+/// A call site whose retained memory grows with the iterations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakSite {
+    /// The first function of your code on the allocation's stack.
+    pub function: String,
+    /// Its `file:line`.
+    pub location: String,
+    pub bytes_per_iteration: f64,
+    pub blocks_per_iteration: f64,
+    /// Your code's frames from the allocation outwards (`function (file:line)`), at most 6.
+    pub backtrace: Vec<String>,
+}
+
+/// How the attribution passes went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionInfo {
+    /// Iterations of each dhat pass.
+    pub passes: Vec<u32>,
+    /// dhat's own output of the longest pass (opens in DHAT's viewer, dh_view.html).
+    pub dhat_file: Option<String>,
+    /// Time per iteration under dhat divided by time per iteration in the counting run.
+    pub slowdown: Option<f64>,
+    /// dhat's count of bytes allocated during the passes against the profiler's counters:
+    /// `null` when they agree exactly, else what differed.
+    pub cross_check: Option<String>,
+}
+
+/// Per call site, what a dhat pass saw still live at its end.
+#[derive(Debug, Clone, Default)]
+struct Site {
+    eb: f64,
+    ebk: f64,
+    frames: Vec<Frame>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Frame {
+    function: String,
+    location: String,
+}
+
+/// Result of one pass.
+struct Pass {
+    sites: HashMap<String, Site>,
+    ms_per_iteration: f64,
+    mismatch: Option<String>,
+}
+
+/// Run the passes (k, 2k, 4k iterations) and find the leaking sites. `keep` is where dhat's
+/// file of the longest pass is kept. `counting_ms` is the counting run's median iteration time.
+pub fn attribute<R>(
+    workload: &mut impl FnMut() -> R,
+    k: u32,
+    keep: &Path,
+    counting_ms: Option<f64>,
+) -> Result<(Vec<LeakSite>, AttributionInfo), Error> {
+    let k = k.max(1);
+    let passes = [k, 2 * k, 4 * k];
+    let scratch = keep.with_extension("pass.json");
+    let mut results = Vec::new();
+    for (i, &n) in passes.iter().enumerate() {
+        let file = if i + 1 == passes.len() {
+            keep
+        } else {
+            &scratch
+        };
+        results.push(pass(workload, n, file)?);
+    }
+    let _ = std::fs::remove_file(&scratch);
+    let sites = leaking_sites(&results[0], &results[1], &results[2], k);
+    let slowdown = counting_ms
+        .filter(|ms| *ms > 0.0)
+        .map(|ms| results[2].ms_per_iteration / ms);
+    let mismatches: Vec<String> = results.iter().filter_map(|r| r.mismatch.clone()).collect();
+    Ok((
+        sites,
+        AttributionInfo {
+            passes: passes.to_vec(),
+            dhat_file: Some(keep.display().to_string()),
+            slowdown,
+            cross_check: (!mismatches.is_empty()).then(|| mismatches.join("; ")),
+        },
+    ))
+}
+
+/// One dhat pass of `n` iterations, dhat's file written atomically to `file`.
+fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass, Error> {
+    let tmp = file.with_extension("tmp");
+    let profiler = untracked(|| {
+        dhat::Profiler::builder()
+            .file_name(&tmp)
+            .trim_backtraces(Some(40))
+            .build()
+    });
+    let before = alloc::heap();
+    alloc::route_to_dhat(true);
+    let started = Instant::now();
+    for _ in 0..n {
+        drop(workload());
+    }
+    let elapsed = started.elapsed();
+    alloc::route_to_dhat(false);
+    let after = alloc::heap();
+    let mismatch = untracked(|| {
+        let stats = dhat::HeapStats::get();
+        let (before, after) = (before?, after?);
+        let ours = (after.allocated_bytes - before.allocated_bytes) as u64;
+        let blocks = (after.allocations - before.allocations) as u64;
+        (ours != stats.total_bytes || blocks != stats.total_blocks).then(|| {
+            format!(
+                "pass of {n}: dhat saw {} B in {} allocations, the counters {ours} B in {blocks}",
+                stats.total_bytes, stats.total_blocks
+            )
+        })
+    });
+    // dhat reports each pass on stderr; the toolkit reports the sites itself.
+    untracked(move || without_stderr(|| drop(profiler)));
+    let sites = untracked(|| -> Result<HashMap<String, Site>, Error> {
+        std::fs::rename(&tmp, file).map_err(|source| Error::Write {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        parse_dhat(file)
+    })?;
+    Ok(Pass {
+        sites,
+        ms_per_iteration: elapsed.as_secs_f64() * 1e3 / f64::from(n),
+        mismatch,
+    })
+}
+
+/// Run `f` with the process's stderr pointed at /dev/null.
+fn without_stderr(f: impl FnOnce()) {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
+        // SAFETY: plain descriptor juggling; stderr is restored before returning.
+        unsafe {
+            let saved = libc::dup(2);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if saved >= 0 && null >= 0 {
+                libc::dup2(null, 2);
+                libc::close(null);
+                f();
+                libc::dup2(saved, 2);
+                libc::close(saved);
+                return;
+            }
+            for fd in [saved, null] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    }
+    f()
+}
+
+/// Read dhat's JSON: per program point, `eb`/`ebk` and its frames (`fs` into `ftbl`).
+fn parse_dhat(path: &Path) -> Result<HashMap<String, Site>, Error> {
+    let bad = |reason: String| Error::InvalidReport {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not dhat JSON ({e})")))?;
+    if v["dhatFileVersion"].as_u64() != Some(2) {
+        return Err(bad("not a dhatFileVersion 2 file".into()));
+    }
+    let ftbl: Vec<&str> = v["ftbl"]
+        .as_array()
+        .ok_or_else(|| bad("no ftbl".into()))?
+        .iter()
+        .map(|f| f.as_str().unwrap_or(""))
+        .collect();
+    let mut sites: HashMap<String, Site> = HashMap::new();
+    for pp in v["pps"].as_array().ok_or_else(|| bad("no pps".into()))? {
+        let frames: Vec<Frame> = pp["fs"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|i| ftbl.get(i.as_u64()? as usize))
+                    .filter_map(|s| parse_frame(s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let user = user_frames(&frames);
+        // Sites are keyed by your code's frames: the same line reached through different
+        // std internals is one site.
+        let key = user
+            .iter()
+            .map(|f| format!("{} {}", f.function, f.location))
+            .collect::<Vec<_>>()
+            .join(" <- ");
+        let site = sites.entry(key).or_default();
+        site.eb += pp["eb"].as_f64().unwrap_or(0.0);
+        site.ebk += pp["ebk"].as_f64().unwrap_or(0.0);
+        if site.frames.is_empty() {
+            site.frames = user;
+        }
+    }
+    Ok(sites)
+}
+
+/// "0x55d1c2: crate::module::function (src/file.rs:12:5)" -> function and "src/file.rs:12".
+fn parse_frame(s: &str) -> Option<Frame> {
+    let rest = s.split_once(": ").map_or(s, |(_, r)| r);
+    let (function, location) = match rest.rfind(" (") {
+        Some(i) if rest.ends_with(')') => (&rest[..i], &rest[i + 2..rest.len() - 1]),
+        _ => (rest, ""),
+    };
+    // file:line:col -> file:line
+    let location = match location.rsplit_once(':') {
+        Some((file_line, col)) if col.chars().all(|c| c.is_ascii_digit()) => file_line,
+        _ => location,
+    };
+    Some(Frame {
+        function: function.to_string(),
+        location: location.to_string(),
+    })
+}
+
+/// Is this frame allocation plumbing (std, core, alloc, hashbrown), the toolkit or dhat?
+fn is_plumbing(function: &str) -> bool {
+    const PLUMBING: [&str; 9] = [
+        "std",
+        "core",
+        "alloc",
+        "hashbrown",
+        "profiler",
+        "dhat",
+        "backtrace",
+        "serde",
+        "serde_json",
+    ];
+    if function.starts_with("__rg_") || function.starts_with("__rust") || function == "[root]" {
+        return true;
+    }
+    // `<Type as Trait>::method`: judge by the type.
+    let subject = function.strip_prefix('<').unwrap_or(function);
+    let subject = subject.trim_start_matches('&').trim_start_matches("mut ");
+    if subject.starts_with('[') || subject.starts_with('(') {
+        return true;
+    }
+    let first = subject
+        .split([':', '<', ' ', '>'])
+        .next()
+        .unwrap_or("");
+    let primitive = matches!(
+        first,
+        "str"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "isize"
+            | "f32"
+            | "f64"
+            | "bool"
+            | "char"
+            | "T"
+    );
+    primitive || PLUMBING.contains(&first)
+}
+
+/// Your code's frames: from the first non-plumbing frame, skipping plumbing in between, up to
+/// the toolkit's run loop; at most 6.
+fn user_frames(frames: &[Frame]) -> Vec<Frame> {
+    let Some(start) = frames.iter().position(|f| !is_plumbing(&f.function)) else {
+        return Vec::new();
+    };
+    frames[start..]
+        .iter()
+        .take_while(|f| !f.function.starts_with("profiler::"))
+        .filter(|f| !is_plumbing(&f.function))
+        .take(6)
+        .cloned()
+        .collect()
+}
+
+/// Sites whose retained memory grows linearly with the iterations of the passes.
+fn leaking_sites(a: &Pass, b: &Pass, c: &Pass, k: u32) -> Vec<LeakSite> {
+    let k = f64::from(k);
+    let mut out: Vec<LeakSite> = c
+        .sites
+        .iter()
+        .filter_map(|(key, site_c)| {
+            let get = |p: &Pass| p.sites.get(key).cloned().unwrap_or_default();
+            let (site_a, site_b) = (get(a), get(b));
+            let first = user_frames_of(site_c)?;
+            // Growth per iteration from k to 2k, and from 2k to 4k (twice as many iterations).
+            let bytes1 = (site_b.eb - site_a.eb) / k;
+            let bytes2 = (site_c.eb - site_b.eb) / (2.0 * k);
+            let blocks1 = (site_b.ebk - site_a.ebk) / k;
+            let blocks2 = (site_c.ebk - site_b.ebk) / (2.0 * k);
+            // A leak keeps its rate; turnover and caches slow down or stop.
+            let keeps_rate = |r1: f64, r2: f64| r2 > 0.0 && r2 >= 0.6 * r1 && r1 > 0.0;
+            let grows = (blocks2 >= 0.5 && keeps_rate(blocks1, blocks2))
+                || (bytes2 >= 16.0 && keeps_rate(bytes1, bytes2));
+            grows.then(|| LeakSite {
+                function: first.function.clone(),
+                location: first.location.clone(),
+                bytes_per_iteration: site_c.eb / (4.0 * k),
+                blocks_per_iteration: site_c.ebk / (4.0 * k),
+                backtrace: site_c
+                    .frames
+                    .iter()
+                    .map(|f| format!("{} ({})", f.function, f.location))
+                    .collect(),
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| y.bytes_per_iteration.total_cmp(&x.bytes_per_iteration));
+    out
+}
+
+fn user_frames_of(site: &Site) -> Option<&Frame> {
+    site.frames.first()
+}
+
+/// Where `--attribute` keeps dhat's file for `workload`: beside `json` if given, else in the
+/// current directory.
+pub fn dhat_path(workload: &str, json: Option<&Path>) -> PathBuf {
+    let dir = json
+        .and_then(|p| p.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let safe: String = workload
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.dhat-heap.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_and_plumbing_is_trimmed() {
+        let f = parse_frame(
+            "0x55d1c2: bench_suite::leaky::{{closure}} (bench-suite/src/leaky.rs:12:5)",
+        )
+        .unwrap();
+        assert_eq!(f.function, "bench_suite::leaky::{{closure}}");
+        assert_eq!(f.location, "bench-suite/src/leaky.rs:12");
+        for plumbing in [
+            "alloc::alloc::exchange_malloc",
+            "<alloc::vec::Vec<T> as core::clone::Clone>::clone",
+            "<str as alloc::borrow::ToOwned>::to_owned",
+            "<[T] as alloc::slice::hack::ConvertVec>::to_vec",
+            "hashbrown::raw::RawTable<T,A>::reserve_rehash",
+            "profiler::alloc::dhat_route::alloc",
+            "std::collections::hash::map::HashMap<K,V,S>::insert",
+            "__rg_alloc",
+        ] {
+            assert!(is_plumbing(plumbing), "{plumbing}");
+        }
+        for user in [
+            "bench_suite::workloads::leaking::render_cached",
+            "<my_app::Config as core::clone::Clone>::clone",
+            "my_app::main",
+        ] {
+            assert!(!is_plumbing(user), "{user}");
+        }
+    }
+
+    fn pass_of(eb: f64, ebk: f64) -> Pass {
+        let mut sites = HashMap::new();
+        sites.insert(
+            "k".to_string(),
+            Site {
+                eb,
+                ebk,
+                frames: vec![Frame {
+                    function: "app::leak".into(),
+                    location: "src/app.rs:3".into(),
+                }],
+            },
+        );
+        Pass {
+            sites,
+            ms_per_iteration: 1.0,
+            mismatch: None,
+        }
+    }
+
+    #[test]
+    fn a_site_that_keeps_its_rate_leaks_and_a_turning_over_cache_does_not() {
+        // 1 KiB and one block per iteration: 4, 8, 16 iterations.
+        let leak = leaking_sites(
+            &pass_of(4096.0, 4.0),
+            &pass_of(8192.0, 8.0),
+            &pass_of(16384.0, 16.0),
+            4,
+        );
+        assert_eq!(leak.len(), 1);
+        assert_eq!(leak[0].bytes_per_iteration, 1024.0);
+        assert_eq!(leak[0].location, "src/app.rs:3");
+        // A cache of 2,000 entries turning over: 60%, 84%, 97% replaced.
+        let cache = leaking_sites(
+            &pass_of(1200.0 * 256.0, 1200.0),
+            &pass_of(1680.0 * 256.0, 1680.0),
+            &pass_of(1940.0 * 256.0, 1940.0),
+            4,
+        );
+        assert!(cache.is_empty(), "{cache:?}");
+        // The same memory at the end of every pass: a buffer, not a leak.
+        let flat = leaking_sites(
+            &pass_of(5e5, 1.0),
+            &pass_of(5e5, 1.0),
+            &pass_of(5e5, 1.0),
+            4,
+        );
+        assert!(flat.is_empty());
+    }
+}

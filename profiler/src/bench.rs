@@ -1,0 +1,389 @@
+// Owns the criterion integration: measurements of bytes and allocations per iteration, and a
+// memory profile of each benchmark written beside criterion's output. Must never time anything.
+
+//! Memory beside criterion's timings (feature `criterion`).
+//!
+//! ```no_run
+//! # use criterion::Criterion;
+//! #[global_allocator]
+//! static ALLOC: profiler::Alloc = profiler::Alloc::new();
+//!
+//! fn main() {
+//!     let mut c = Criterion::default().configure_from_args();
+//!     let mut memory = profiler::bench::MemoryBench::new("parsing");
+//!     memory.bench(&mut c, "parse", || "1,2,3".split(',').count());
+//!     memory.finish(); // prints the table, writes memory-summary.md
+//! }
+//! ```
+//!
+//! For each benchmark this gives criterion's time per iteration, criterion estimates of bytes
+//! allocated and allocations per iteration ([`AllocatedBytes`], [`Allocations`]: custom
+//! criterion measurements), and the toolkit's memory profile of the same code (20 iterations,
+//! verdicts, `report.json` and `memory.png`) in `target/criterion/<group>/<bench>/memory/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::Criterion;
+use criterion::Throughput;
+use criterion::measurement::{Measurement, ValueFormatter};
+
+use crate::alloc;
+use crate::report::{Report, write_atomic};
+use crate::run::Profiler;
+use crate::verdict::{Verdict, format_bytes};
+
+fn counters() -> alloc::HeapCounters {
+    alloc::heap().expect(
+        "profiler: bench measurements need `#[global_allocator] static ALLOC: profiler::Alloc = \
+         profiler::Alloc::new();` in the bench binary",
+    )
+}
+
+/// Criterion measurement: bytes allocated (freed or not) by the routine, all threads.
+pub struct AllocatedBytes;
+
+/// Criterion measurement: allocations made by the routine, all threads.
+pub struct Allocations;
+
+struct BytesFormatter;
+struct CountFormatter;
+
+impl Measurement for AllocatedBytes {
+    type Intermediate = i64;
+    type Value = i64;
+    fn start(&self) -> i64 {
+        counters().allocated_bytes
+    }
+    fn end(&self, start: i64) -> i64 {
+        counters().allocated_bytes - start
+    }
+    fn add(&self, a: &i64, b: &i64) -> i64 {
+        a + b
+    }
+    fn zero(&self) -> i64 {
+        0
+    }
+    fn to_f64(&self, v: &i64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &BytesFormatter
+    }
+}
+
+impl Measurement for Allocations {
+    type Intermediate = i64;
+    type Value = i64;
+    fn start(&self) -> i64 {
+        counters().allocations
+    }
+    fn end(&self, start: i64) -> i64 {
+        counters().allocations - start
+    }
+    fn add(&self, a: &i64, b: &i64) -> i64 {
+        a + b
+    }
+    fn zero(&self) -> i64 {
+        0
+    }
+    fn to_f64(&self, v: &i64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CountFormatter
+    }
+}
+
+/// Scale `values` by the unit `typical` falls in; returns the unit.
+fn scale(typical: f64, values: &mut [f64], units: &[(f64, &'static str)]) -> &'static str {
+    let (factor, unit) = units
+        .iter()
+        .rev()
+        .find(|(f, _)| typical.abs() >= *f)
+        .copied()
+        .unwrap_or(units[0]);
+    for v in values.iter_mut() {
+        *v /= factor;
+    }
+    unit
+}
+
+const BYTE_UNITS: [(f64, &str); 4] = [
+    (1.0, "B"),
+    (1024.0, "KiB"),
+    (1048576.0, "MiB"),
+    (1073741824.0, "GiB"),
+];
+const COUNT_UNITS: [(f64, &str); 3] = [(1.0, "allocs"), (1e3, "k allocs"), (1e6, "M allocs")];
+
+fn per_unit_of_throughput(throughput: &Throughput, values: &mut [f64]) -> &'static str {
+    let (n, unit) = match throughput {
+        Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n as f64, "/byte"),
+        Throughput::Elements(n) => (*n as f64, "/element"),
+        Throughput::Bits(n) => (*n as f64, "/bit"),
+        Throughput::ElementsAndBytes { elements, .. } => (*elements as f64, "/element"),
+    };
+    for v in values.iter_mut() {
+        *v /= n.max(1.0);
+    }
+    unit
+}
+
+impl ValueFormatter for BytesFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        scale(typical, values, &BYTE_UNITS)
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        match per_unit_of_throughput(t, values) {
+            "/byte" => "B allocated/byte",
+            "/bit" => "B allocated/bit",
+            _ => "B allocated/element",
+        }
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "bytes"
+    }
+}
+
+impl ValueFormatter for CountFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        scale(typical, values, &COUNT_UNITS)
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        match per_unit_of_throughput(t, values) {
+            "/byte" => "allocs/byte",
+            "/bit" => "allocs/bit",
+            _ => "allocs/element",
+        }
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "allocations"
+    }
+}
+
+/// Where criterion writes its results, found the way criterion finds it: `$CRITERION_HOME`,
+/// `$CARGO_TARGET_DIR/criterion`, cargo's target directory, or `target/criterion`.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    let from_cargo = std::env::var_os("CARGO").and_then(|cargo| {
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(PathBuf::from(v["target_directory"].as_str()?))
+    });
+    from_cargo
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion")
+}
+
+/// Criterion's median estimate of a benchmark, read from its `new/estimates.json`.
+pub fn criterion_median(dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone)]
+struct Row {
+    name: String,
+    time_ns: Option<f64>,
+    bytes: Option<f64>,
+    allocations: Option<f64>,
+    peak: Option<f64>,
+    verdict: Verdict,
+    note: String,
+}
+
+/// Benchmarks a group of routines for time (criterion), bytes and allocations per iteration
+/// (criterion, custom measurements) and profiles their memory over iterations.
+pub struct MemoryBench {
+    group: String,
+    dir: PathBuf,
+    bytes: Criterion<AllocatedBytes>,
+    allocations: Criterion<Allocations>,
+    filter: Option<String>,
+    iterations: u32,
+    rows: Vec<Row>,
+}
+
+impl MemoryBench {
+    /// A group called `group` (criterion's group name; results under `target/criterion/<group>`).
+    pub fn new(group: impl Into<String>) -> Self {
+        let dir = criterion_dir();
+        MemoryBench {
+            group: group.into(),
+            bytes: quick(Criterion::default().with_measurement(AllocatedBytes), &dir),
+            allocations: quick(Criterion::default().with_measurement(Allocations), &dir),
+            dir,
+            filter: bench_filter(),
+            iterations: crate::run::DEFAULT_ITERATIONS,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Iterations of the memory profile (default 20; the verdict may extend).
+    pub fn iterations(mut self, n: u32) -> Self {
+        self.iterations = n;
+        self
+    }
+
+    fn selected(&self, name: &str) -> bool {
+        let id = format!("{}/{name}", self.group);
+        self.filter.as_ref().is_none_or(|f| id.contains(f.as_str()))
+    }
+
+    /// Time `routine` with `c`, measure its bytes and allocations per iteration, and profile
+    /// its memory over iterations.
+    pub fn bench<R>(&mut self, c: &mut Criterion, name: &str, mut routine: impl FnMut() -> R) {
+        if !self.selected(name) {
+            return;
+        }
+        c.benchmark_group(&self.group)
+            .bench_function(name, |b| b.iter(&mut routine));
+        self.bytes
+            .benchmark_group(format!("{}/allocated", self.group))
+            .bench_function(name, |b| b.iter(&mut routine));
+        self.allocations
+            .benchmark_group(format!("{}/allocations", self.group))
+            .bench_function(name, |b| b.iter(&mut routine));
+        self.profile(name, routine, String::new());
+    }
+
+    /// Profile memory only, without criterion (for code that leaks threads or descriptors:
+    /// criterion would run it until the process runs out of them). `why` is shown in the table.
+    pub fn profile_only<R>(&mut self, name: &str, routine: impl FnMut() -> R, why: &str) {
+        if self.selected(name) {
+            self.profile(name, routine, why.to_string());
+        }
+    }
+
+    fn profile<R>(&mut self, name: &str, routine: impl FnMut() -> R, note: String) {
+        let report = Profiler::new(name).iterations(self.iterations).run(routine);
+        let out = self.dir.join(&self.group).join(name).join("memory");
+        if let Err(e) = write_memory(&report, &out) {
+            eprintln!("profiler: {e}");
+        }
+        let run = &report.runs[0];
+        let crit = |sub: &str| criterion_median(&self.dir.join(sub).join(name));
+        let group_dir = self.group.replace('/', "_");
+        self.rows.push(Row {
+            name: name.to_string(),
+            time_ns: crit(&group_dir),
+            bytes: crit(&format!("{group_dir}_allocated"))
+                .or_else(|| crate::baseline::measure(run, crate::baseline::Compared::Allocated)),
+            allocations: crit(&format!("{group_dir}_allocations"))
+                .or_else(|| crate::baseline::measure(run, crate::baseline::Compared::Allocations)),
+            peak: crate::baseline::measure(run, crate::baseline::Compared::Peak),
+            verdict: run.verdict,
+            note,
+        });
+    }
+
+    /// Print the summary table and write it as `target/criterion/<group>/memory-summary.md`.
+    pub fn finish(self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let table = summary(&self.group, &self.rows);
+        println!("\n{table}");
+        let path = self.dir.join(&self.group).join("memory-summary.md");
+        match write_atomic(&path, table.as_bytes()) {
+            Ok(()) => println!("memory summary: {}", path.display()),
+            Err(e) => eprintln!("profiler: {e}"),
+        }
+    }
+}
+
+/// Counted quantities of a deterministic routine vary little: short criterion runs suffice.
+fn quick<M: Measurement>(c: Criterion<M>, dir: &Path) -> Criterion<M> {
+    c.output_directory(dir)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(400))
+        .sample_size(10)
+        .without_plots()
+        .configure_from_args()
+}
+
+/// The benchmark filter criterion was given (`cargo bench -- <filter>`), if any.
+fn bench_filter() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            // Options of criterion's command line that take a value.
+            "--save-baseline"
+            | "--baseline"
+            | "--baseline-lenient"
+            | "--load-baseline"
+            | "--sample-size"
+            | "--warm-up-time"
+            | "--measurement-time"
+            | "--nresamples"
+            | "--noise-threshold"
+            | "--confidence-level"
+            | "--significance-level"
+            | "--profile-time"
+            | "--plotting-backend"
+            | "--output-format"
+            | "--color"
+            | "-c"
+            | "--format" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => filter = Some(a.to_string()),
+        }
+    }
+    filter
+}
+
+fn write_memory(report: &Report, dir: &Path) -> Result<(), crate::Error> {
+    std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    report.write_json(dir.join("report.json"))?;
+    crate::figure::write_plots(report, &dir.join("memory.png"), None)?;
+    Ok(())
+}
+
+fn summary(group: &str, rows: &[Row]) -> String {
+    let mut out = format!(
+        "## Memory beside time: {group}\n\n| benchmark | time / iteration | allocated / iteration | allocations / iteration | heap peak | verdict |\n|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let time = r.time_ns.map_or_else(
+            || {
+                if r.note.is_empty() {
+                    "–".to_string()
+                } else {
+                    format!("not timed: {}", r.note)
+                }
+            },
+            |ns| crate::report::format_ms(ns / 1e6),
+        );
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            r.name,
+            time,
+            r.bytes.map_or("–".into(), format_bytes),
+            r.allocations.map_or("–".into(), |a| format!("{a:.0}")),
+            r.peak.map_or("–".into(), format_bytes),
+            match r.verdict {
+                Verdict::Leak => "leak",
+                Verdict::Clean => "clean",
+                Verdict::Inconclusive => "inconclusive",
+            }
+        ));
+    }
+    out
+}
