@@ -4,9 +4,9 @@
 use super::stats::{median, robust_sigma};
 
 /// A delta is a jump when it departs from the typical delta by this many robust sigmas: Gaussian
-/// noise essentially never does (the deltas of i.i.d. noise have sigma * sqrt 2, so this is ~7
+/// noise essentially never does (the deltas of i.i.d. noise have sigma * sqrt 2, so this is ~8.5
 /// sigma of the samples), a spike or a cleared cache does.
-const JUMP_SIGMAS: f64 = 5.0;
+const JUMP_SIGMAS: f64 = 6.0;
 
 /// An excursion lasts at most this many samples before the opposite jump.
 const MAX_EXCURSION: usize = 3;
@@ -24,12 +24,16 @@ impl JumpScale {
     /// The scale of the deltas of `y`: at least one quantum (a counter moves by whole units), at
     /// least `JUMP_SIGMAS` robust sigmas of the deltas, and at least half the typical delta, so that
     /// jitter on a steady leak (1000 B, 1040 B, 1024 B...) is not mistaken for steps.
+    ///
+    /// The sigma is the smaller of two robust estimates: from the deltas, and from the second
+    /// differences / sqrt 3 (the same quantity for i.i.d. noise). The first is blind to a series
+    /// that switches regime (flat, then +42 KiB per iteration: the deltas are half 0, half 42 KiB);
+    /// the second to frequent steps (a staircase +1 every 3). Each is ~0 where the other misleads.
     pub fn of(y: &[f64], quantum: f64) -> Self {
         let d = deltas(y);
         let typical = median(&d);
-        let threshold = quantum
-            .max(JUMP_SIGMAS * robust_sigma(&d))
-            .max(0.5 * typical.abs());
+        let noise = robust_sigma(&d).min(robust_sigma(&deltas(&d)) / 3f64.sqrt());
+        let threshold = quantum.max(JUMP_SIGMAS * noise).max(0.5 * typical.abs());
         JumpScale { typical, threshold }
     }
 
@@ -77,9 +81,8 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
                 let net = y[j] - y[i - 1] - scale.typical * (len + 1) as f64;
                 if net.abs() <= 0.5 * into.abs().min(out.abs()) {
                     let (from, to) = (y[i - 1], y[j]);
-                    for k in i..j {
-                        let f = (k - (i - 1)) as f64 / (len + 1) as f64;
-                        y[k] = from + (to - from) * f;
+                    for (k, v) in y[i..j].iter_mut().enumerate() {
+                        *v = from + (to - from) * (k + 1) as f64 / (len + 1) as f64;
                     }
                     removed += 1;
                     next = j;

@@ -22,17 +22,20 @@
 //! 4. Theil-Sen slope, Sen's 95% bounds and the Mann-Kendall one-sided p-value of the tail;
 //! 5. two or more drops in the tail (sawtooth, periodic clear): the floors between drops are
 //!    judged instead, leak only if they rise significantly;
-//! 6. clean if not significant (p >= [`ALPHA`]) and the upper bound is <= `tau_ok`;
+//! 6. clean if not significant (p >= [`ALPHA`]), the upper bound is <= `tau_ok` and the lower
+//!    bound is not above `tau`;
 //! 7. still decelerating at the end of the extension: inconclusive ("decelerating"); a single drop:
 //!    inconclusive ("sawtooth", too few floors);
 //! 8. three or more up-steps: a leak candidate if none is more than half of the step growth and
-//!    they have not stopped, else inconclusive ("steps"); one or two level shifts that beat a line
+//!    they keep a rhythm (not stopped, no pause much longer than the usual gap), else inconclusive
+//!    ("steps"); one or two level shifts that beat a line
 //!    by BIC: inconclusive ("steps"). "Beat" means by more than 10 (very strong evidence), or by
 //!    any amount when the jump detector itself sees one or two jumps: the search over change-point
 //!    positions overfits noise, and a noisy line would otherwise be excused a third of the time;
 //! 9. leak if significant and both the slope and its lower bound exceed `tau`; otherwise
 //!    inconclusive, saying which condition failed.
 
+mod explain;
 mod format;
 mod jumps;
 mod sawtooth;
@@ -47,6 +50,7 @@ mod tests;
 
 pub use format::format_bytes;
 
+use explain::Explain;
 use jumps::JumpScale;
 
 /// One-sided significance level of the Mann-Kendall test for an upward trend.
@@ -176,7 +180,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
     let lowest = y.iter().copied().fold(f64::INFINITY, f64::min);
     let highest = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let range = highest - lowest;
-    if !(range <= MAX_RANGE) {
+    if !range.is_finite() || range > MAX_RANGE {
         let reason = format!("values span {range:e}, too wide to judge: no verdict");
         return Judgement::bare(0, "non-finite", reason);
     }
@@ -210,11 +214,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
     let Some(trend) = Trend::of(&tx, &ty) else {
         return Judgement::bare(w, "too-short", "too short to fit a slope".to_string());
     };
-    let ctx = Context {
-        th,
-        w,
-        unit: th.unit,
-    };
+    let explain = Explain { th, warmup: w };
 
     let scale = JumpScale::of(tail, quantum);
     let drops = jumps::drops(tail, &scale);
@@ -225,176 +225,81 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
 
     // 5. Two or more drops: a sawtooth or periodic clear, judged by the floors between drops.
     if drops.len() >= 2 {
-        let saw = ctx.sawtooth(&x, tail, &drops, &trend);
-        if saw.verdict == Verdict::Inconclusive && trend.clean(th.tau_ok) {
-            let reason = format!(
-                "sawtooth with {} drops and no significant growth: at most {} per iteration \
-                 (95% upper bound, {})",
-                drops.len(),
-                ctx.amount(trend.hi),
-                format::p_value(trend.p)
-            );
-            return ctx.judgement(&trend, Verdict::Clean, "sawtooth", reason);
-        }
-        return saw;
+        return judge_floors(&explain, &x, tail, &drops, &trend);
     }
 
-    // 6. Clean: no significant trend and growth bounded by tau_ok.
-    if trend.clean(th.tau_ok) {
-        let flat = tail.iter().all(|&v| v == tail[0]);
-        let bound = format!(
-            "at most {} per iteration (95% upper bound, {})",
-            ctx.amount(trend.hi),
-            format::p_value(trend.p)
-        );
+    // 6. Clean: no significant trend, growth bounded by tau_ok, not surely above tau.
+    if trend.clean(th.tau, th.tau_ok) {
         if w > wu.base {
             let stopped = jumps::up_steps(&y, &base_scale)
                 .last()
                 .map_or(w, |&(i, _)| i);
-            let flat_since = y[stopped.min(y.len() - 1)..]
-                .iter()
-                .all(|&v| v == y[y.len() - 1]);
-            let after = if flat_since {
-                "flat after".to_string()
-            } else {
-                format!("since then {bound}")
-            };
-            let reason =
-                format!("growth stopped after iteration {stopped}: a cache filling, {after}");
-            return ctx.judgement(&trend, Verdict::Clean, "plateau", reason);
+            let last = y[y.len() - 1];
+            let flat_since = y[stopped.min(y.len() - 1)..].iter().all(|&v| v == last);
+            return explain.plateau(&trend, stopped, flat_since);
         }
-        let reason = if flat {
-            format!("flat after {}", format::warmup(w))
-        } else {
-            let steps = match ups.as_slice() {
-                [(at, size)] => format!(
-                    "one step at iteration {} ({}), otherwise ",
-                    format::format_count(*at),
-                    ctx.signed(*size)
-                ),
-                _ => String::new(),
-            };
-            format!(
-                "{steps}no significant growth after {}: {bound}",
-                format::warmup(w)
-            )
+        if tail.iter().all(|&v| v == tail[0]) {
+            return explain.flat(&trend);
+        }
+        let one_step = match ups.as_slice() {
+            [step] => Some(*step),
+            _ => None,
         };
-        return ctx.judgement(&trend, Verdict::Clean, "flat", reason);
+        return explain.quiet(&trend, one_step);
     }
 
-    // 7. Growth still slowing down when the warm-up extension ran out.
+    // 7. Growth still slowing down when the warm-up extension ran out; or a single drop.
     if wu.still_decelerating {
-        let reason = format!(
-            "growth decelerating: still slowing after {} (now {} per iteration, 95% bounds {}), \
-             like a cache still filling; run longer",
-            format::warmup(w),
-            ctx.amount(trend.slope),
-            ctx.bounds(&trend)
-        );
-        return ctx.judgement(&trend, Verdict::Inconclusive, "decelerating", reason);
+        return explain.decelerating(&trend);
+    }
+    if let [drop] = drops.as_slice() {
+        return explain.one_drop(&trend, x[*drop]);
     }
 
-    // One drop: too few to judge floors.
-    if !drops.is_empty() {
-        return ctx.sawtooth(&x, tail, &drops, &trend);
-    }
-
-    // 8. Steps.
-    let end = x[x.len() - 1];
-    let mut recurring = None;
-    if let Some(r) = steps::recurrence(&ups, end) {
-        if !r.looks_like_a_leak() {
-            let reason = if r.stopped {
-                format!(
-                    "{} steps, the last at iteration {}, none since: growth that stopped; run longer",
-                    r.steps,
-                    format::format_count(r.last_step)
-                )
-            } else {
-                format!(
-                    "{} steps, the largest {:.0}% of their growth: level shifts, not steady growth",
-                    r.steps,
-                    100.0 * r.largest_share
-                )
-            };
-            return ctx.judgement(&trend, Verdict::Inconclusive, "steps", reason);
+    // 8. Steps: recurring ones are a leak candidate, a burst or one or two level shifts are not.
+    let recurring = steps::recurrence(&ups, x[0], x[x.len() - 1]);
+    match &recurring {
+        Some(r) if !r.looks_like_a_leak() => return explain.steps_not_recurring(&trend, r),
+        Some(_) => {}
+        None => {
+            if let Some(fit) = steps::step_fit(&tx, &ty, var_floor)
+                && (fit.beats_line_clearly() || (!ups.is_empty() && fit.beats_line()))
+            {
+                return explain.level_shifts(&trend, &tx, &fit);
+            }
         }
-        recurring = Some(r);
-    } else if let Some(fit) = steps::step_fit(&tx, &ty, var_floor)
-        && (fit.beats_line_clearly() || (!ups.is_empty() && fit.beats_line()))
-    {
-        let reason = ctx.describe_steps(&tx, &fit);
-        return ctx.judgement(&trend, Verdict::Inconclusive, "steps", reason);
     }
 
     // 9. The trend and its effect size.
-    let (shape, growth) = match recurring {
-        Some(r) => (
-            "recurring-steps",
-            format!(
-                "{} every {} iterations ({} steps), after {}",
-                ctx.signed(r.median_size),
-                format::format_count(r.median_gap),
-                r.steps,
-                format::warmup(w)
-            ),
-        ),
-        None => (
-            "linear",
-            format!(
-                "grows {} per iteration after {} (95% bounds {}, {})",
-                ctx.amount(trend.slope),
-                format::warmup(w),
-                ctx.bounds(&trend),
-                format::p_value(trend.p)
-            ),
-        ),
+    explain.growth(&trend, recurring.as_ref())
+}
+
+/// Floors between drops: leak only if they rise significantly and by more than tau.
+fn judge_floors(
+    explain: &Explain,
+    x: &[f64],
+    tail: &[f64],
+    drops: &[usize],
+    tail_trend: &Trend,
+) -> Judgement {
+    let th = explain.th;
+    let floors = sawtooth::floors(x, tail, drops);
+    let (fx, fy) = thinned(&floors.x, &floors.y);
+    let Some(t) = Trend::of(&fx, &fy) else {
+        return explain.one_drop(tail_trend, x[drops[0]]);
     };
-    if trend.leak(th.tau) {
-        return ctx.judgement(&trend, Verdict::Leak, shape, growth);
+    if t.leak(th.tau) {
+        return explain.floors_rise(&t, drops.len());
     }
-    let (shape, why) = if !trend.significant() {
-        let why = format!(
-            "no significant growth ({}), but the 95% upper bound {} per iteration is above the \
-             {} clean limit: too noisy to tell; run longer",
-            format::p_value(trend.p),
-            ctx.amount(trend.hi),
-            ctx.amount(th.tau_ok)
-        );
-        (if recurring.is_some() { shape } else { "noisy" }, why)
-    } else if trend.slope <= 0.0 {
-        let why = format!(
-            "rises overall ({}) but the median slope is {} per iteration: the growth sits in a few \
-             iterations; run longer",
-            format::p_value(trend.p),
-            ctx.amount(trend.slope)
-        );
-        (shape, why)
-    } else if trend.slope <= th.tau {
-        let why = format!(
-            "grows {} per iteration, not above the {} per iteration leak threshold (95% bounds {}, {})",
-            ctx.amount(trend.slope),
-            ctx.amount(th.tau),
-            ctx.bounds(&trend),
-            format::p_value(trend.p)
-        );
-        (shape, why)
-    } else {
-        let why = format!(
-            "grows {} per iteration, but the 95% lower bound {} is not above the {} per iteration \
-             leak threshold ({}); run longer",
-            ctx.amount(trend.slope),
-            ctx.amount(trend.lo),
-            ctx.amount(th.tau),
-            format::p_value(trend.p)
-        );
-        (shape, why)
-    };
-    let reason = match recurring {
-        Some(_) => format!("{growth}, but {why}"),
-        None => why,
-    };
-    ctx.judgement(&trend, Verdict::Inconclusive, shape, reason)
+    if t.clean(th.tau, th.tau_ok) {
+        return explain.floors_flat(&t, drops.len());
+    }
+    // Too few floors to bound their slope, but the whole tail shows no growth and the floors are
+    // not evidently rising faster than tau.
+    if tail_trend.clean(th.tau, th.tau_ok) && !t.surely_above(th.tau) {
+        return explain.sawtooth_quiet(tail_trend, drops.len());
+    }
+    explain.floors_unclear(&t, drops.len())
 }
 
 /// The robust trend of a series: Theil-Sen slope, Sen's 95% bounds, Mann-Kendall p (upward).
@@ -422,12 +327,19 @@ impl Trend {
         self.p < ALPHA
     }
 
-    fn leak(&self, tau: f64) -> bool {
-        self.significant() && self.slope > tau && self.lo > tau
+    /// 95% sure to grow faster than `tau`.
+    fn surely_above(&self, tau: f64) -> bool {
+        self.lo > tau
     }
 
-    fn clean(&self, tau_ok: f64) -> bool {
-        !self.significant() && self.hi <= tau_ok
+    fn leak(&self, tau: f64) -> bool {
+        self.significant() && self.slope > tau && self.surely_above(tau)
+    }
+
+    /// Not significant, growth bounded by `tau_ok`, and not 95% sure to exceed the leak threshold
+    /// (with tau < tau_ok a noisy series can have bounds [250, 850] B: that is no clean bill).
+    fn clean(&self, tau: f64, tau_ok: f64) -> bool {
+        !self.significant() && self.hi <= tau_ok && !self.surely_above(tau)
     }
 }
 
@@ -438,98 +350,6 @@ fn thinned(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
         keep.iter().map(|&i| x[i]).collect(),
         keep.iter().map(|&i| y[i]).collect(),
     )
-}
-
-/// What every judgement of one series shares, and the sentences built from it.
-struct Context<'a> {
-    th: &'a Thresholds,
-    w: usize,
-    unit: Unit,
-}
-
-impl Context<'_> {
-    fn judgement(&self, t: &Trend, verdict: Verdict, shape: &str, reason: String) -> Judgement {
-        Judgement {
-            verdict,
-            slope_per_iteration: Some(t.slope),
-            ci: Some([t.lo, t.hi]),
-            warmup: self.w,
-            p_value: Some(t.p),
-            shape: shape.to_string(),
-            reason,
-        }
-    }
-
-    fn amount(&self, v: f64) -> String {
-        format::amount(v, self.unit)
-    }
-
-    fn signed(&self, v: f64) -> String {
-        let sign = if v >= 0.0 { "+" } else { "" };
-        format!("{sign}{}", self.amount(v))
-    }
-
-    fn bounds(&self, t: &Trend) -> String {
-        format::bounds(t.lo, t.hi, self.unit)
-    }
-
-    /// Floors between drops: leak only if they rise significantly (and by more than tau).
-    fn sawtooth(&self, x: &[f64], y: &[f64], drops: &[usize], tail: &Trend) -> Judgement {
-        let floors = sawtooth::floors(x, y, drops);
-        let n = drops.len();
-        let floor_trend = if floors.y.len() >= 2 {
-            let (fx, fy) = thinned(&floors.x, &floors.y);
-            Trend::of(&fx, &fy)
-        } else {
-            None
-        };
-        let Some(t) = floor_trend else {
-            let at = format::format_count(x[drops[0]]);
-            let reason = format!(
-                "one drop, at iteration {at}: too few drops to tell whether the floors between \
-                 them rise; run longer"
-            );
-            return self.judgement(tail, Verdict::Inconclusive, "sawtooth", reason);
-        };
-        if t.leak(self.th.tau) {
-            let reason = format!(
-                "sawtooth whose floors rise {} per iteration ({n} drops, 95% bounds {}, {})",
-                self.amount(t.slope),
-                self.bounds(&t),
-                format::p_value(t.p)
-            );
-            return self.judgement(&t, Verdict::Leak, "sawtooth", reason);
-        }
-        if t.clean(self.th.tau_ok) {
-            let reason = format!("sawtooth: floors between drops do not rise ({n} drops)");
-            return self.judgement(&t, Verdict::Clean, "sawtooth", reason);
-        }
-        let reason = format!(
-            "sawtooth: the floors between {n} drops move {} per iteration (95% bounds {}, {}): \
-             neither flat nor a significant rise; run longer",
-            self.amount(t.slope),
-            self.bounds(&t),
-            format::p_value(t.p)
-        );
-        self.judgement(&t, Verdict::Inconclusive, "sawtooth", reason)
-    }
-
-    fn describe_steps(&self, x: &[f64], fit: &steps::StepFit) -> String {
-        let shifts: Vec<(String, String)> = fit
-            .change_points
-            .iter()
-            .zip(fit.levels.windows(2))
-            .map(|(&c, l)| (format::format_count(x[c]), self.signed(l[1] - l[0])))
-            .collect();
-        match shifts.as_slice() {
-            [(at, size)] => format!("one step at iteration {at} ({size}), flat after"),
-            [(at1, size1), (at2, size2)] => format!(
-                "two steps, at iterations {at1} ({size1}) and {at2} ({size2}), flat between: \
-                 level shifts, not steady growth"
-            ),
-            _ => "level shifts, not steady growth".to_string(),
-        }
-    }
 }
 
 impl Judgement {

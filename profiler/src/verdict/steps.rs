@@ -121,22 +121,29 @@ pub struct Recurrence {
     pub median_size: f64,
     /// the largest step as a share of all the step growth
     pub largest_share: f64,
+    /// shortest and longest number of iterations between consecutive steps
+    pub min_gap: f64,
+    pub max_gap: f64,
     /// iteration of the last step
     pub last_step: f64,
     /// the steps stopped: the time since the last one exceeds twice the median gap
     pub stopped: bool,
+    /// a burst and a long pause rather than a rhythm: the longest gap exceeds both three median
+    /// gaps and a third of the tail
+    pub irregular: bool,
 }
 
 impl Recurrence {
-    /// ">= 3 up-steps, none more than half of the total", and still going.
+    /// ">= 3 up-steps, none more than half of the total", still going and roughly regular.
     pub fn looks_like_a_leak(&self) -> bool {
-        self.steps >= 3 && self.largest_share <= 0.5 && !self.stopped
+        self.steps >= 3 && self.largest_share <= 0.5 && !self.stopped && !self.irregular
     }
 }
 
-/// Describes up-steps given as `(iteration, size)` in time order, the tail ending at iteration
-/// `end`. None for fewer than three steps (one or two level shifts are the step fit's business).
-pub fn recurrence(steps: &[(f64, f64)], end: f64) -> Option<Recurrence> {
+/// Describes up-steps given as `(iteration, size)` in time order, in a tail from iteration
+/// `start` to `end`. None for fewer than three steps (one or two level shifts are the step fit's
+/// business).
+pub fn recurrence(steps: &[(f64, f64)], start: f64, end: f64) -> Option<Recurrence> {
     if steps.len() < 3 {
         return None;
     }
@@ -145,14 +152,19 @@ pub fn recurrence(steps: &[(f64, f64)], end: f64) -> Option<Recurrence> {
     let total: f64 = sizes.iter().sum();
     let largest = sizes.iter().copied().fold(0.0, f64::max);
     let median_gap = median(&gaps);
+    let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let max_gap = gaps.iter().copied().fold(0.0, f64::max);
     let last_step = steps[steps.len() - 1].0;
     Some(Recurrence {
         steps: steps.len(),
         median_gap,
         median_size: median(&sizes),
         largest_share: if total > 0.0 { largest / total } else { 1.0 },
+        min_gap,
+        max_gap,
         last_step,
         stopped: end - last_step > 2.0 * median_gap,
+        irregular: max_gap > (3.0 * median_gap).max((end - start) / 3.0),
     })
 }
 
@@ -201,14 +213,22 @@ mod tests {
     #[test]
     fn recurring_steps_are_told_from_stopped_and_dominated_ones() {
         let every5 = [(6.0, 1.0), (11.0, 1.0), (16.0, 1.0)];
-        let r = recurrence(&every5, 20.0).unwrap();
+        let r = recurrence(&every5, 4.0, 20.0).unwrap();
         assert!(r.looks_like_a_leak(), "{r:?}");
         assert_eq!((r.median_gap, r.median_size), (5.0, 1.0));
         let stopped = [(5.0, 1.0), (6.0, 1.0), (7.0, 1.0)];
-        assert!(recurrence(&stopped, 20.0).unwrap().stopped);
+        assert!(recurrence(&stopped, 4.0, 20.0).unwrap().stopped);
         let doubling = [(5.0, 1.0), (9.0, 2.0), (13.0, 4.0)];
-        assert!(!recurrence(&doubling, 16.0).unwrap().looks_like_a_leak());
-        assert_eq!(recurrence(&every5[..2], 20.0), None);
+        assert!(
+            !recurrence(&doubling, 4.0, 16.0)
+                .unwrap()
+                .looks_like_a_leak()
+        );
+        // a burst of three, a long pause, one more
+        let burst = [(17.0, 1.0), (19.0, 1.0), (21.0, 1.0), (34.0, 1.0)];
+        let r = recurrence(&burst, 7.0, 34.0).unwrap();
+        assert!(r.irregular && !r.looks_like_a_leak(), "{r:?}");
+        assert_eq!(recurrence(&every5[..2], 4.0, 20.0), None);
     }
 
     #[test]
