@@ -284,10 +284,7 @@ fn is_plumbing(function: &str) -> bool {
     if subject.starts_with('[') || subject.starts_with('(') {
         return true;
     }
-    let first = subject
-        .split([':', '<', ' ', '>'])
-        .next()
-        .unwrap_or("");
+    let first = subject.split([':', '<', ' ', '>']).next().unwrap_or("");
     let primitive = matches!(
         first,
         "str"

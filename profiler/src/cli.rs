@@ -23,26 +23,37 @@ use clap::{Args, Parser, Subcommand};
 use crate::attribution::Attribute;
 use crate::baseline::Tolerances;
 use crate::budget::Budgets;
-use crate::options::{Outputs, Settings};
+use crate::external::Target;
+use crate::options::{Outputs, ProgramSettings, Settings};
 use crate::report::{Report, TextOptions};
 use crate::run::{MAX_ITERATIONS, Progress};
 use crate::session::{self, Outcome};
 use crate::workload::{Expected, Workload};
 
 const AFTER_HELP: &str = "\
+Profiling a program:
+  profile [OPTIONS] -- COMMAND ARGS...   start COMMAND and sample it until it exits: RSS,
+                                         virtual size, fds, threads, CPU (no heap counters)
+  profile --pid PID --duration SECS      sample a running process, read-only
+  With --marker REGEX each output line of COMMAND that matches ends an iteration, judged as
+  for workloads; without, growth per second is judged. A program's RSS leak fails the run.
+
 Exit codes:
-  0  nothing found (clean, or inconclusive without --fail-on-inconclusive)
-  1  a leak in heap bytes, heap blocks, fds or threads (RSS only warns), a budget exceeded,
-     or a regression against --baseline
-  2  bad usage or bad input
-  3  a workload failed (panicked, or its setup failed); the report is still written
+  0    nothing found (clean, or inconclusive without --fail-on-inconclusive)
+  1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
+       program RSS counts too), a budget exceeded, or a regression against --baseline
+  2    bad usage or bad input (a program that cannot be started, a pid that does not exist)
+  3    a workload failed (panicked, or its setup failed), or the program crashed or exited
+       non-zero; the report is still written
+  130  interrupted (Ctrl-C, SIGTERM): the program is stopped and the report still written
 
 Environment:
   RUST_LOG   log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too
   NO_COLOR   no colours in the table";
 
 /// Find memory, fd and thread leaks: run workloads for N iterations, sample heap, RSS, open
-/// files and threads at every iteration boundary, and judge each metric.
+/// files and threads at every iteration boundary, and judge each metric. Or do the same for
+/// any program: `profile [OPTIONS] -- COMMAND ARGS...`, `profile --pid PID`.
 #[derive(Debug, Parser)]
 #[command(
     name = "profile",
@@ -84,16 +95,19 @@ struct RunArgs {
     #[arg(short, long = "workload", value_name = "NAME")]
     workloads: Vec<String>,
 
-    /// Iterations before the first verdict; the run may extend (see --no-extend).
-    #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true, default_value_t = crate::run::DEFAULT_ITERATIONS,
+    /// Iterations before the first verdict (default 20); the run may extend (see
+    /// --no-extend). With --marker: marked iterations after the first marker line, then the
+    /// program is stopped (default: run it until it exits).
+    #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
-    iterations: u32,
+    iterations: Option<u32>,
 
     /// Leave exactly N leading iterations out of the analysis (default: automatic).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     warmup: Option<u32>,
 
-    /// Also sample heap and RSS every MS milliseconds between iteration boundaries.
+    /// Also sample heap and RSS every MS milliseconds between iteration boundaries. For a
+    /// program: its sampling period (default 100).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     interval: Option<u64>,
 
@@ -118,8 +132,9 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
 
-    /// Draw memory over iterations to FILE.png or FILE.svg; with several workloads also
-    /// FILE-<workload>.png per workload, FILE.png being the overview.
+    /// Draw memory over iterations (or seconds, for a program without --marker) to FILE.png
+    /// or FILE.svg; with several workloads also FILE-<workload>.png per workload, FILE.png
+    /// being the overview.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
 
@@ -137,7 +152,7 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_allocated: Option<u64>,
 
-    /// Fail if the process's RSS exceeds SIZE at any iteration boundary.
+    /// Fail if the process's RSS exceeds SIZE in any sample.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
 
@@ -169,6 +184,48 @@ struct RunArgs {
     /// Log more to stderr (-v: progress of each run, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// Each line of the program's stdout or stderr matching REGEX ends an iteration, the
+    /// first one its start-up; the output still passes through. The program must flush after
+    /// each such line.
+    #[arg(
+        long,
+        value_name = "REGEX",
+        help_heading = "Any program",
+        requires = "command"
+    )]
+    marker: Option<String>,
+
+    /// Sample the running process PID instead of starting one (read-only: never signalled).
+    #[arg(long, value_name = "PID", help_heading = "Any program",
+          conflicts_with_all = ["command", "workloads"])]
+    pid: Option<u32>,
+
+    /// Stop sampling after SECS seconds (a started program is then stopped with SIGTERM,
+    /// then SIGKILL after 2 s). Default: until the program exits.
+    #[arg(long, value_name = "SECS", help_heading = "Any program", value_parser = parse_secs)]
+    duration: Option<f64>,
+
+    /// Without --marker: leave the first SECS seconds out of the analysis (default: 20% of
+    /// the run, at least 1 s).
+    #[arg(long, value_name = "SECS", help_heading = "Any program", value_parser = parse_secs)]
+    warmup_secs: Option<f64>,
+
+    /// Sum the program's descendants (children, grandchildren, ...) into every sample.
+    #[arg(long, help_heading = "Any program")]
+    include_children: bool,
+
+    /// The program to start and sample, with its arguments.
+    #[arg(last = true, value_name = "COMMAND", help_heading = "Any program")]
+    command: Vec<std::ffi::OsString>,
+}
+
+/// Seconds as a non-negative number (fractions allowed).
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("'{text}' is not a number of seconds (e.g. 3, 0.5)")),
+    }
 }
 
 /// Parse the command line, run, print, write the outputs and return the documented exit code.
@@ -236,9 +293,7 @@ fn list(catalog: &[Workload]) -> Outcome {
 /// `--attribute` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum AttributeWhen {
-    /// When the heap grows (heap bytes or blocks not clean).
     Growth,
-    /// After every run.
     Always,
 }
 
@@ -257,9 +312,35 @@ impl RunArgs {
         if !self.tolerance.is_empty() && self.baseline.is_none() {
             return Err("--tolerance needs --baseline FILE to compare with".into());
         }
+        let target = match (self.pid, self.command.is_empty()) {
+            (Some(pid), _) => Some(Target::Pid(pid)),
+            (None, false) => Some(Target::Command(self.command.clone())),
+            (None, true) => None,
+        };
+        if target.is_none() {
+            let program_only = [
+                ("--duration", self.duration.is_some()),
+                ("--warmup-secs", self.warmup_secs.is_some()),
+                ("--include-children", self.include_children),
+            ];
+            if let Some((flag, _)) = program_only.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "{flag} applies to a program: give one after `--` (profile [OPTIONS] -- \
+                     COMMAND ARGS...) or attach with --pid PID"
+                ));
+            }
+        }
+        let program = target.map(|target| ProgramSettings {
+            target,
+            marker: self.marker.clone(),
+            iterations: self.iterations,
+            warmup_secs: self.warmup_secs,
+            duration: self.duration.map(Duration::from_secs_f64),
+            include_children: self.include_children,
+        });
         Ok(Settings {
             workloads: self.workloads.clone(),
-            iterations: self.iterations,
+            iterations: self.iterations.unwrap_or(crate::run::DEFAULT_ITERATIONS),
             warmup: self.warmup,
             interval: self.interval.map(Duration::from_millis),
             extend: !self.no_extend,
@@ -287,6 +368,7 @@ impl RunArgs {
                     .filter(|v| !v.is_empty())
                     .map(PathBuf::from),
             },
+            program,
         })
     }
 }
@@ -301,29 +383,37 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    if let (Some(max), true) = (settings.max_iterations, settings.extend)
-        && max < settings.iterations
-    {
-        return usage_error(format!(
-            "invalid --max-iterations: {max} is below --iterations {}",
-            settings.iterations
-        ));
+    if let Err(e) = session::check_program(&settings) {
+        return usage_error(e);
     }
-    if let Some(w) = settings.warmup
-        && w.saturating_add(4) > settings.iterations
-    {
-        return usage_error(format!(
-            "invalid --warmup: {w} leaves fewer than 4 of --iterations {} to judge",
-            settings.iterations
-        ));
-    }
-    let chosen = match session::select(catalog, &settings.workloads) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
+    // The first checkpoint: --iterations, unless a program runs until it exits.
+    let iterations = match &settings.program {
+        None => Some(settings.iterations),
+        Some(p) => p.iterations,
     };
-    if chosen.is_empty() {
-        return usage_error("the catalog has no workloads to run");
+    if let (Some(max), Some(n), true) = (settings.max_iterations, iterations, settings.extend)
+        && max < n
+    {
+        return usage_error(format!(
+            "invalid --max-iterations: {max} is below --iterations {n}"
+        ));
     }
+    if let (Some(w), Some(n)) = (settings.warmup, iterations)
+        && w.saturating_add(4) > n
+    {
+        return usage_error(format!(
+            "invalid --warmup: {w} leaves fewer than 4 of --iterations {n} to judge"
+        ));
+    }
+    let chosen = if settings.program.is_some() {
+        Vec::new()
+    } else {
+        match session::select(catalog, &settings.workloads) {
+            Ok(c) if c.is_empty() => return usage_error("the catalog has no workloads to run"),
+            Ok(c) => c,
+            Err(e) => return usage_error(e),
+        }
+    };
     if let Err(e) = session::check_outputs(&settings.outputs) {
         return usage_error(e);
     }
@@ -338,6 +428,12 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
     };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut runs = Vec::new();
+    if settings.program.is_some() {
+        match session::run_program(&settings) {
+            Ok(run) => runs.push(run),
+            Err(e) => return usage_error(e),
+        }
+    }
     for workload in chosen {
         tracing::info!("running {}", workload.name());
         let run = session::run_workload(

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use plots::{Band, Color, Figure, Layout, LineStyle, Panel, Series, Unit, XSpan};
 
 use crate::error::Error;
-use crate::report::{MetricReport, Report, Run, format_delta, format_value};
+use crate::report::{
+    End, IntervalSample, MetricReport, Report, Run, Source, SourceKind, XAxis, format_delta,
+    format_value,
+};
 use crate::sample::Metric;
 use crate::verdict::Verdict;
 
@@ -57,7 +60,11 @@ fn unit_of(metric: Metric) -> Unit {
 /// The stacked figure of one run; `baseline` (the same workload in another report) is drawn
 /// thin and grey under the current series.
 pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
-    let xs: Vec<f64> = run.samples.iter().map(|s| f64::from(s.iteration)).collect();
+    let xs = run.xs();
+    let (x_label, x_unit) = match run.x_axis {
+        XAxis::Iteration => ("iteration", Unit::Count),
+        XAxis::Second => ("seconds", Unit::Plain),
+    };
     let mut figure = Figure::new(format!(
         "{} — {}",
         run.workload,
@@ -68,7 +75,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         }
     ))
     .subtitle(subtitle(run))
-    .x_axis("iteration", Unit::Count)
+    .x_axis(x_label, x_unit)
     .size(1200, 260 + 190 * run.metrics.len().max(1) as u32);
     for metric in Metric::ALL {
         let Some(ys) = run.series(metric) else {
@@ -76,19 +83,37 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         };
         let mut panel = Panel::new(title_of(metric), unit_of(metric));
         if let Some(m) = run.metrics.get(&metric) {
-            panel = annotate(panel, metric, m, &xs, &ys);
+            panel = annotate(panel, metric, m, run.x_axis, &xs, &ys);
         }
-        if let Some(base) = baseline.and_then(|b| b.series(metric).map(|ys| (b, ys))) {
+        if let Some(base) = baseline.and_then(|b| b.series(metric).map(|ys| (b, ys)))
+            && base.0.x_axis == run.x_axis
+        {
             let (b, bys) = base;
-            let bxs = b.samples.iter().map(|s| f64::from(s.iteration)).collect();
+            let bxs = b.xs();
             panel =
                 panel.series(Series::new("baseline", bxs, bys, Color::GREY).style(LineStyle::Thin));
         }
         if metric == Metric::HeapBytes {
             panel = heap_extras(panel, run, &xs, &ys);
         }
-        panel = panel.series(Series::new("at boundary", xs.clone(), ys, Color::BLUE).with_points());
-        if xs.len() <= 200 {
+        // Only when they are denser than the marker lines: sparser, they would draw lines
+        // across several iterations that no sample saw.
+        if metric == Metric::RssBytes
+            && run.is_program()
+            && run.interval_samples.len() > run.samples.len()
+        {
+            panel = between_boundaries(panel, run, |s| s.rss_bytes.map(|v| v as f64));
+        }
+        let label = match run.x_axis {
+            XAxis::Iteration => "at boundary",
+            XAxis::Second => "sampled",
+        };
+        let mut series = Series::new(label, xs.clone(), ys, Color::BLUE);
+        if xs.len() <= 400 {
+            series = series.with_points();
+        }
+        panel = panel.series(series);
+        if xs.len() <= 200 && run.x_axis == XAxis::Iteration {
             panel = panel.x_markers(xs.iter().copied());
         }
         figure = figure.panel(panel);
@@ -101,21 +126,71 @@ fn subtitle(run: &Run) -> String {
     if let Some(d) = &run.description {
         parts.push(d.clone());
     }
-    parts.push(format!("{} iterations", run.iterations));
+    if let Some(sampling) = program_sampling(&run.source) {
+        parts.push(sampling);
+    }
+    match run.x_axis {
+        XAxis::Iteration if run.is_program() => {
+            parts.push(format!("{} marked iterations", run.iterations))
+        }
+        XAxis::Iteration => parts.push(format!("{} iterations", run.iterations)),
+        XAxis::Second => parts.push(format!(
+            "{} samples over {:.1} s",
+            run.samples.len(),
+            run.samples.last().map_or(0.0, |s| s.elapsed_ms / 1e3)
+        )),
+    }
     if let Some(e) = run.extensions.last() {
         parts.push(format!("extended: {}", e.reason));
     }
-    if let Some(f) = &run.failure {
-        parts.push(format!(
+    match (&run.failure, program_ending(&run.source)) {
+        (Some(_), Some(ending)) => parts.push(format!("FAILED: {ending}")),
+        (Some(f), None) => parts.push(format!(
             "FAILED in iteration {}: {}",
             f.iteration, f.message
-        ));
+        )),
+        (None, Some(ending)) => parts.push(ending),
+        (None, None) => {}
     }
     parts.join(" · ")
 }
 
+/// "pid 4242, at lines matching /done/" (short: the subtitle is one line).
+fn program_sampling(source: &Source) -> Option<String> {
+    let pid = source.pid.map(|p| format!("pid {p}"));
+    let how = match (&source.marker, source.interval_ms) {
+        (Some(m), _) => Some(format!("at lines matching /{m}/")),
+        (None, Some(ms)) => Some(format!("every {ms:.0} ms")),
+        (None, None) => None,
+    };
+    let children = source
+        .include_children
+        .then(|| "with descendants".to_string());
+    let parts: Vec<String> = [pid, how, children].into_iter().flatten().collect();
+    (source.kind != SourceKind::InProcess && !parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// "stopped by profile", "was killed by signal 6 (SIGABRT)", ... (short).
+fn program_ending(source: &Source) -> Option<String> {
+    Some(match (source.end?, source.exit) {
+        (End::Exited, Some(exit)) => exit.to_string(),
+        (End::Exited, None) => "ended".to_string(),
+        (End::Iterations, _) => "stopped by profile".to_string(),
+        (End::Duration, _) => "--duration ran out".to_string(),
+        (End::Interrupted, _) => "interrupted".to_string(),
+        (End::Vanished, _) => "the process ended".to_string(),
+    })
+}
+
 /// Verdict colour, warm-up span, dashed trend and the slope note.
-fn annotate(mut panel: Panel, metric: Metric, m: &MetricReport, xs: &[f64], ys: &[f64]) -> Panel {
+fn annotate(
+    mut panel: Panel,
+    metric: Metric,
+    m: &MetricReport,
+    axis: XAxis,
+    xs: &[f64],
+    ys: &[f64],
+) -> Panel {
     panel.title = format!(
         "{} — {}",
         title_of(metric),
@@ -123,15 +198,20 @@ fn annotate(mut panel: Panel, metric: Metric, m: &MetricReport, xs: &[f64], ys: 
     );
     panel = panel.title_color(verdict_color(m.verdict, m.gating));
     let w = m.warmup as usize;
-    if w > 0 {
+    if w > 0
+        && let (Some(&from), Some(&to)) = (xs.first(), xs.get(w))
+    {
         panel = panel.x_span(XSpan {
-            from: 0.0,
-            to: w as f64,
+            from,
+            to,
             color: Color::GREY,
-            label: format!("warm-up ({w})"),
+            label: match axis {
+                XAxis::Iteration => format!("warm-up ({w})"),
+                XAxis::Second => format!("warm-up ({:.1} s)", to - from),
+            },
         });
     }
-    if let (Some(slope), true) = (m.slope_per_iteration, ys.len() > w + 1) {
+    if let (Some(slope), true) = (m.slope(), ys.len() > w + 1) {
         let tail_x = &xs[w..];
         let tail_y = &ys[w..];
         let intercept = median(tail_x.iter().zip(tail_y).map(|(x, y)| y - slope * x));
@@ -149,8 +229,9 @@ fn annotate(mut panel: Panel, metric: Metric, m: &MetricReport, xs: &[f64], ys: 
             })
             .unwrap_or_default();
         panel = panel.note(format!(
-            "slope {}/iteration{bounds}",
-            format_delta(metric, slope)
+            "slope {}{}{bounds}",
+            format_delta(metric, slope),
+            axis.per()
         ));
     }
     panel.note(format!(
@@ -175,15 +256,19 @@ fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
             color: Color::SKY_BLUE,
         });
     }
+    between_boundaries(panel, run, |s| s.heap_bytes.map(|v| v as f64))
+}
+
+/// The interval samples of one quantity, placed between the iteration boundaries.
+fn between_boundaries(
+    mut panel: Panel,
+    run: &Run,
+    value: impl Fn(&IntervalSample) -> Option<f64>,
+) -> Panel {
     let between: Vec<(f64, f64)> = run
         .interval_samples
         .iter()
-        .filter_map(|s| {
-            Some((
-                interval_x(run, s.elapsed_ms, s.iteration)?,
-                s.heap_bytes? as f64,
-            ))
-        })
+        .filter_map(|s| Some((interval_x(run, s.elapsed_ms, s.iteration)?, value(s)?)))
         .collect();
     if !between.is_empty() {
         let (ixs, iys) = between.into_iter().unzip();
@@ -244,14 +329,15 @@ pub fn overview(report: &Report) -> Figure {
     .x_axis("iteration", Unit::Count)
     .size(400 * columns as u32 + 80, 230 * rows + 120);
     for run in &report.runs {
-        let xs: Vec<f64> = run.samples.iter().map(|s| f64::from(s.iteration)).collect();
-        // Show what leaks; else the heap; else fds (no profiler::Alloc).
+        let xs = run.xs();
+        // Show what leaks; else the heap; else RSS for a program; else fds (no profiler::Alloc).
         let metric = run
             .metrics
             .iter()
             .find(|(_, m)| m.gating && m.verdict == Verdict::Leak)
             .map(|(k, _)| *k)
             .or_else(|| run.series(Metric::HeapBytes).map(|_| Metric::HeapBytes))
+            .or_else(|| run.is_program().then_some(Metric::RssBytes))
             .unwrap_or(Metric::Fds);
         let unit = unit_of(metric);
         let ys: Vec<f64> = run
@@ -276,14 +362,16 @@ pub fn overview(report: &Report) -> Figure {
             .title_color(verdict_color(run.verdict, true))
             .series(Series::new(
                 format!("{} growth", metric.name()),
-                xs,
+                xs.clone(),
                 ys,
                 Color::BLUE,
             ));
-        if run.warmup > 0 {
+        if run.warmup > 0
+            && let (Some(&from), Some(&to)) = (xs.first(), xs.get(run.warmup as usize))
+        {
             panel = panel.x_span(XSpan {
-                from: 0.0,
-                to: f64::from(run.warmup),
+                from,
+                to,
                 color: Color::GREY,
                 label: String::new(),
             });

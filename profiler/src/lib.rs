@@ -39,6 +39,10 @@
 //! doubling, a sawtooth, one step) are recognised. A leak seen at N iterations is confirmed at
 //! 2N before it is reported; an inconclusive metric extends the run (20 -> 40 -> 80 -> 160).
 //! RSS only warns. See [`verdict`].
+//!
+//! # Any program
+//! [`external::Program`] profiles a program from outside: a command it starts, or a running
+//! process by pid. Without heap counters, RSS is the memory signal there, and it gates.
 
 pub mod alloc;
 pub mod attribution;
@@ -48,7 +52,9 @@ pub mod bench;
 pub mod budget;
 pub mod cli;
 mod error;
+pub mod external;
 pub mod figure;
+pub mod interrupt;
 mod isolate;
 pub mod judge;
 pub mod options;
@@ -57,6 +63,7 @@ pub mod report;
 mod run;
 pub mod sample;
 pub mod session;
+pub mod store;
 pub mod verdict;
 mod workload;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::attribution::Attribute;
 use crate::baseline::Tolerances;
 use crate::budget::Budgets;
+use crate::external::{ExternalError, Program, Target};
 use crate::run::Profiler;
 
 /// Everything a profiling session needs to know, independent of how it was asked for.
@@ -30,6 +31,25 @@ pub struct Settings {
     /// Where to save this report as the next baseline, if the run passes.
     pub save_baseline: Option<PathBuf>,
     pub outputs: Outputs,
+    /// A program to profile from outside instead of the catalog (`-- COMMAND`, `--pid`).
+    pub program: Option<ProgramSettings>,
+}
+
+/// What to profile outside the process, and how (see [`crate::external`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSettings {
+    pub target: Target,
+    /// A regular expression: each matching output line ends an iteration.
+    pub marker: Option<String>,
+    /// With a marker: marked iterations before the first verdict, when asked for (else the
+    /// program runs until it exits).
+    pub iterations: Option<u32>,
+    /// Without a marker: seconds left out of the analysis (default max(1 s, 20% of the run)).
+    pub warmup_secs: Option<f64>,
+    /// Stop sampling after this long.
+    pub duration: Option<Duration>,
+    /// Sum the process's descendants into every sample.
+    pub include_children: bool,
 }
 
 /// Files to write after the session.
@@ -75,11 +95,47 @@ impl Default for Settings {
             tolerances: Tolerances::default(),
             save_baseline: None,
             outputs: Outputs::default(),
+            program: None,
         }
     }
 }
 
 impl Settings {
+    /// The program to profile configured by these settings (`program` must be set), or
+    /// `None` for a catalog session.
+    pub fn external(&self) -> Option<Result<Program, ExternalError>> {
+        let p = self.program.as_ref()?;
+        let mut program = match &p.target {
+            Target::Command(cmd) => Program::command(cmd.iter().cloned()),
+            Target::Pid(pid) => Program::pid(*pid),
+        }
+        .extend(self.extend)
+        .include_children(p.include_children)
+        .budgets(self.budgets);
+        if let Some(d) = self.interval {
+            program = program.interval(d);
+        }
+        if let Some(n) = p.iterations {
+            program = program.iterations(n);
+        }
+        if let Some(m) = self.max_iterations {
+            program = program.max_iterations(m);
+        }
+        if let Some(w) = self.warmup {
+            program = program.warmup(w);
+        }
+        if let Some(w) = p.warmup_secs {
+            program = program.warmup_secs(w);
+        }
+        if let Some(d) = p.duration {
+            program = program.duration(d);
+        }
+        Some(match &p.marker {
+            Some(m) => program.marker(m),
+            None => Ok(program),
+        })
+    }
+
     /// A profiler for one workload configured by these settings.
     pub fn profiler(&self, name: &str) -> Profiler {
         let mut p = Profiler::new(name)

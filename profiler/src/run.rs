@@ -12,7 +12,8 @@ use crate::budget::Budgets;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
 use crate::report::{Extension, Failure, HeapScope, IntervalSample, Report, Run};
-use crate::sample::{Metric, Sample, Sampler, Scope, ms};
+use crate::sample::{Metric, Sampler, Scope, ms};
+use crate::store::{MAX_STORED_SAMPLES, SampleStore};
 use crate::verdict::Verdict;
 
 /// Iterations run when none are asked for.
@@ -228,7 +229,7 @@ impl Profiler {
 
         let started = Instant::now();
         let (mut sampler, mut samples, background) = untracked(|| {
-            let samples: Vec<Sample> = Vec::with_capacity(capacity.min(1 << 20) as usize + 1);
+            let samples = SampleStore::new(MAX_STORED_SAMPLES, capacity as usize + 1);
             let background = self
                 .interval
                 .map(|period| BackgroundSampler::start(period, started, self.scope));
@@ -275,7 +276,7 @@ impl Profiler {
                 });
             }
             let (judged, next) = untracked(|| {
-                let judged = judge::judge_samples(&samples, self.warmup, heap_scope);
+                let judged = judge::judge_samples(samples.as_slice(), self.warmup, heap_scope);
                 let next = if failure.is_some() || !self.extend {
                     Next::Stop
                 } else {
@@ -321,7 +322,7 @@ impl Profiler {
             iterations: done,
             warmup: 0,
             heap_scope,
-            samples: alloc::adopt(samples),
+            samples: alloc::adopt(untracked(|| samples.finish())),
             interval_samples: interval_samples.map(alloc::adopt).unwrap_or_default(),
             metrics: adopt_map(metrics),
             extensions: alloc::adopt(extensions),

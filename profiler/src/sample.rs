@@ -8,10 +8,15 @@ use crate::probe::{Probe, ProcessStats};
 
 /// The state of the process at one iteration boundary. A field that could not be measured is
 /// `None` (JSON `null`), never 0.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Iterations completed when the sample was taken; 0 is the state before the first one.
     pub iteration: u32,
+    /// Iterations this sample covers: 1, unless a very long run merged neighbours to stay
+    /// within its memory bound (then per-iteration fields are means over the span and the
+    /// peak is the highest within it).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub span: u32,
     /// Milliseconds since the run started (after setup).
     pub elapsed_ms: f64,
     /// Live heap bytes of the process (null without `profiler::Alloc`).
@@ -36,6 +41,36 @@ pub struct Sample {
     pub duration_ms: Option<f64>,
     /// CPU time (user + system) of the process during this iteration (null for iteration 0).
     pub cpu_ms: Option<f64>,
+}
+
+impl Default for Sample {
+    /// Iteration 0, span 1, nothing measured.
+    fn default() -> Self {
+        Sample {
+            iteration: 0,
+            span: 1,
+            elapsed_ms: 0.0,
+            heap_bytes: None,
+            heap_blocks: None,
+            heap_peak_bytes: None,
+            allocated_bytes: None,
+            allocations: None,
+            rss_bytes: None,
+            vsize_bytes: None,
+            fds: None,
+            threads: None,
+            duration_ms: None,
+            cpu_ms: None,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
 }
 
 /// The metrics a verdict is given for, in the order reports show them.
@@ -212,19 +247,11 @@ impl Sampler {
 
     fn process_fields(&self, stats: ProcessStats) -> Sample {
         Sample {
-            iteration: 0,
-            elapsed_ms: 0.0,
-            heap_bytes: None,
-            heap_blocks: None,
-            heap_peak_bytes: None,
-            allocated_bytes: None,
-            allocations: None,
             rss_bytes: stats.rss_bytes,
             vsize_bytes: stats.vsize_bytes,
             fds: stats.fds,
             threads: stats.threads.map(|t| t.saturating_sub(self.own_threads)),
-            duration_ms: None,
-            cpu_ms: None,
+            ..Sample::default()
         }
     }
 }

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::external::{ExternalError, Target};
 use crate::options::{Outputs, Settings};
 use crate::report::{Failure, HeapScope, Report, Run};
 use crate::run::Progress;
@@ -20,8 +21,10 @@ pub enum Outcome {
     Leak = 1,
     /// 2: bad usage or bad input.
     Usage = 2,
-    /// 3: a workload failed (panic, failed setup).
+    /// 3: a workload failed (panic, failed setup), or a program crashed or exited non-zero.
     WorkloadFailed = 3,
+    /// 130: interrupted (SIGINT, SIGTERM); the report of the samples so far is still written.
+    Interrupted = 130,
 }
 
 /// Find the workloads named in `names` (all of them if empty), in catalog order for "all" and
@@ -104,6 +107,99 @@ fn failed_setup(workload: &Workload, message: String) -> Run {
         }),
         verdict: Verdict::Inconclusive,
     }
+}
+
+/// Profile the program of `settings.program` (a command to start, or a pid to attach to).
+/// SIGINT and SIGTERM are caught for the run: they stop it (and the started program), and
+/// the samples so far still make a report ([`Outcome::Interrupted`]).
+pub fn run_program(settings: &Settings) -> Result<Run, ExternalError> {
+    let Some(program) = settings.external() else {
+        return Err(ExternalError::EmptyCommand);
+    };
+    let program = program?;
+    if let Err(e) = crate::interrupt::install() {
+        tracing::warn!("Ctrl-C will end profile without a report: {e}");
+    }
+    program.run()
+}
+
+/// Check that the settings of a program run make sense together, before anything starts:
+/// each error names the argument that does not apply and says what to use instead.
+pub fn check_program(settings: &Settings) -> Result<(), Error> {
+    let Some(p) = &settings.program else {
+        return Ok(());
+    };
+    let bad = |argument: &'static str, reason: &str| {
+        Err(Error::InvalidArgument {
+            argument,
+            reason: reason.to_string(),
+        })
+    };
+    let is_pid = matches!(p.target, Target::Pid(_));
+    if !settings.workloads.is_empty() {
+        return bad(
+            "--workload",
+            "a catalog workload cannot be combined with a program (-- COMMAND or --pid)",
+        );
+    }
+    if is_pid && p.marker.is_some() {
+        return bad(
+            "--marker",
+            "the output of a process attached with --pid cannot be read; start it with \
+             `profile --marker REGEX -- COMMAND` instead",
+        );
+    }
+    if p.marker.is_none() {
+        if p.iterations.is_some() {
+            return bad(
+                "--iterations",
+                "a program's iterations are the output lines matching --marker REGEX; \
+                 without one it is sampled in time (bound it with --duration SECS)",
+            );
+        }
+        if settings.warmup.is_some() {
+            return bad(
+                "--warmup",
+                "counts marked iterations (with --marker); in time use --warmup-secs SECS",
+            );
+        }
+    } else if p.warmup_secs.is_some() {
+        return bad(
+            "--warmup-secs",
+            "applies to a time series; with --marker use --warmup N (iterations)",
+        );
+    }
+    if settings.budgets.peak.is_some() || settings.budgets.allocated.is_some() {
+        return bad(
+            if settings.budgets.peak.is_some() {
+                "--max-peak"
+            } else {
+                "--max-allocated"
+            },
+            "needs heap counters, which a program outside this process does not have; \
+             --max-rss applies",
+        );
+    }
+    if settings.attribute != crate::attribution::Attribute::Off {
+        return bad(
+            "--attribute",
+            "finds Rust call sites with dhat in process; it cannot see into another program",
+        );
+    }
+    if let Some(d) = p.duration
+        && d.is_zero()
+    {
+        return bad("--duration", "must be more than 0 seconds");
+    }
+    if let (Some(w), Some(d)) = (p.warmup_secs, p.duration)
+        && w >= d.as_secs_f64()
+    {
+        return bad(
+            "--warmup-secs",
+            "leaves nothing of --duration to judge: make it shorter",
+        );
+    }
+    Ok(())
 }
 
 /// Check up front that every output can be written, so a long run never ends in a lost
@@ -227,7 +323,9 @@ fn append(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// The exit status a report earns: a failed workload beats a leak, an exceeded budget or a
 /// regression, which beat clean.
 pub fn outcome(report: &Report, fail_on_inconclusive: bool) -> Outcome {
-    if report.failed() {
+    if report.interrupted() {
+        Outcome::Interrupted
+    } else if report.failed() {
         Outcome::WorkloadFailed
     } else if report.verdict() == Verdict::Leak
         || (fail_on_inconclusive && report.verdict() == Verdict::Inconclusive)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, Run, format_delta};
+use super::{Report, Run, XAxis, format_delta};
 use crate::baseline::Status;
 use crate::sample::Metric;
 use crate::verdict::{Verdict, format_bytes};
@@ -27,7 +27,7 @@ pub(super) fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| workload | verdict | heap growth / iteration | heap peak | allocated / iteration | vs baseline | budget |"
+        "| workload | verdict | memory growth | heap peak | allocated / iteration | vs baseline | budget |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for run in &report.runs {
@@ -79,7 +79,10 @@ fn ticked(names: &[String]) -> String {
 
 fn verdict_cell(run: &Run) -> String {
     if let Some(f) = &run.failure {
-        return format!("💥 failed in iteration {}", f.iteration);
+        return match run.source.exit {
+            Some(exit) => format!("💥 {exit}"),
+            None => format!("💥 failed in iteration {}", f.iteration),
+        };
     }
     let leaking: Vec<&str> = run
         .metrics
@@ -94,13 +97,15 @@ fn verdict_cell(run: &Run) -> String {
     }
 }
 
+/// The heap's slope, or for a program (no heap counters) the RSS's, with its unit.
 fn slope_cell(run: &Run) -> String {
-    match run
-        .metrics
-        .get(&Metric::HeapBytes)
-        .and_then(|m| m.slope_per_iteration)
-    {
-        Some(s) => format_delta(Metric::HeapBytes, s),
+    let (metric, label) = if run.is_program() {
+        (Metric::RssBytes, "RSS ")
+    } else {
+        (Metric::HeapBytes, "heap ")
+    };
+    match run.metrics.get(&metric).and_then(|m| m.slope()) {
+        Some(s) => format!("{label}{}{}", format_delta(metric, s), run.x_axis.per()),
         None => "–".into(),
     }
 }
@@ -163,12 +168,18 @@ fn budget_cell(run: &Run) -> String {
 /// The sentences behind a run that did not pass cleanly.
 fn details(run: &Run) -> Option<String> {
     let mut lines = Vec::new();
-    if let Some(f) = &run.failure {
-        lines.push(format!(
+    match (&run.failure, run.source.ending(run.iterations)) {
+        (Some(f), Some(ending)) if run.x_axis == XAxis::Iteration => {
+            lines.push(format!("{ending}, during marked iteration {}", f.iteration));
+        }
+        (Some(_), Some(ending)) => lines.push(ending),
+        (Some(f), None) => lines.push(format!(
             "panicked in iteration {}: {}",
             f.iteration, f.message
-        ));
+        )),
+        (None, _) => {}
     }
+    lines.extend(run.source.notes.iter().cloned());
     for (metric, m) in &run.metrics {
         if m.verdict != Verdict::Clean && (m.gating || m.verdict == Verdict::Leak) {
             lines.push(format!("{metric}: {}", m.reason));
@@ -192,6 +203,9 @@ fn details(run: &Run) -> Option<String> {
     }
     if lines.is_empty() {
         return None;
+    }
+    if let Some(sampling) = run.source.sampling() {
+        lines.insert(0, sampling);
     }
     let mut out = format!("**`{}`**\n", run.workload);
     for l in lines {

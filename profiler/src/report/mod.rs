@@ -184,6 +184,57 @@ pub struct Exit {
     pub signal: Option<i32>,
 }
 
+impl Source {
+    /// How the program was sampled, e.g. "pid 4242 · at each output line matching /done/";
+    /// `None` for a workload in process.
+    pub fn sampling(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match self.kind {
+            SourceKind::InProcess => return None,
+            SourceKind::Command => parts.push(match self.pid {
+                Some(pid) => format!("started as pid {pid}"),
+                None => "started".to_string(),
+            }),
+            SourceKind::Pid => parts.push(match self.pid {
+                Some(pid) => format!("attached to pid {pid}, read-only"),
+                None => "attached read-only".to_string(),
+            }),
+        }
+        match (&self.marker, self.interval_ms) {
+            (Some(m), _) => parts.push(format!("sampled at each output line matching /{m}/")),
+            (None, Some(ms)) => parts.push(format!("sampled every {ms:.0} ms")),
+            (None, None) => {}
+        }
+        if self.include_children {
+            parts.push("with its descendants".to_string());
+        }
+        Some(parts.join(" · "))
+    }
+
+    /// How sampling ended, e.g. "stopped by profile after 40 marked iterations (killed by
+    /// signal 15 (SIGTERM))"; `None` for a workload in process.
+    pub fn ending(&self, iterations: u32) -> Option<String> {
+        let exit = self.exit.map(|e| format!("; it {e}")).unwrap_or_default();
+        let left = if self.kind == SourceKind::Pid {
+            " (left running)"
+        } else {
+            ""
+        };
+        Some(match self.end? {
+            End::Exited => match self.exit {
+                Some(e) => format!("the program {e}"),
+                None => "the program ended".to_string(),
+            },
+            End::Iterations => {
+                format!("stopped by profile after {iterations} marked iterations{exit}")
+            }
+            End::Duration => format!("--duration ran out{left}{exit}"),
+            End::Interrupted => format!("interrupted{left}{exit}"),
+            End::Vanished => "the process ended while it was sampled".to_string(),
+        })
+    }
+}
+
 impl Exit {
     /// Exited with code 0.
     pub fn success(&self) -> bool {
@@ -194,7 +245,7 @@ impl Exit {
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code, self.signal) {
-            (_, Some(sig)) => write!(f, "killed by signal {sig}{}", signal_name(sig)),
+            (_, Some(sig)) => write!(f, "was killed by signal {sig}{}", signal_name(sig)),
             (Some(code), None) => write!(f, "exited with code {code}"),
             (None, None) => f.write_str("ended"),
         }
@@ -463,6 +514,12 @@ impl Report {
     pub fn read_json(path: impl AsRef<Path>) -> Result<Report, Error> {
         json::read(path.as_ref())
     }
+
+    /// Parse and check a report from bytes (what [`Report::read_json`] does after reading);
+    /// the error says what is wrong.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
+        json::parse(bytes)
+    }
 }
 
 const PROGRAM_NOTE: &str = "heap metrics are null for a program outside this process: RSS is \
@@ -641,6 +698,61 @@ mod tests {
         assert_eq!(combine([]), Clean);
         assert_eq!(combine([Clean, Inconclusive]), Inconclusive);
         assert_eq!(combine([Inconclusive, Leak, Clean]), Leak);
+    }
+
+    #[test]
+    fn a_report_written_before_programs_existed_reads_as_in_process_per_iteration() {
+        let old = r#"{"schema_version": 1, "tool": {"name": "profiler", "version": "0.1.0"},
+            "host": {"os": "linux", "arch": "x86_64", "cpus": 2, "kernel": null},
+            "verdict": "clean",
+            "runs": [{"workload": "w", "iterations": 1, "warmup": 0, "heap_scope": "none",
+                "samples": [{"iteration": 0, "elapsed_ms": 0.0, "heap_bytes": null,
+                    "heap_blocks": null, "heap_peak_bytes": null, "allocated_bytes": null,
+                    "allocations": null, "rss_bytes": 4096, "vsize_bytes": null, "fds": 3,
+                    "threads": 1, "duration_ms": null, "cpu_ms": null}],
+                "metrics": {"fds": {"verdict": "clean", "gating": true,
+                    "slope_per_iteration": 0.0, "ci": [0.0, 0.0], "warmup": 0,
+                    "p_value": 1.0, "shape": "flat", "after_warmup": 3.0, "end": 3.0,
+                    "growth": 0.0, "reason": "flat"}},
+                "verdict": "clean"}]}"#;
+        let report = json::parse(old.as_bytes()).unwrap();
+        let run = &report.runs[0];
+        assert_eq!(run.source, Source::default());
+        assert_eq!(run.source.kind, SourceKind::InProcess);
+        assert_eq!(run.x_axis, XAxis::Iteration);
+        assert!(!run.is_program());
+        assert_eq!(run.metrics[&Metric::Fds].slope(), Some(0.0));
+        assert_eq!(run.metrics[&Metric::Fds].slope_per_second, None);
+    }
+
+    #[test]
+    fn exits_and_endings_read_as_sentences() {
+        let killed = Exit {
+            code: None,
+            signal: Some(6),
+        };
+        assert_eq!(killed.to_string(), "was killed by signal 6 (SIGABRT)");
+        assert!(!killed.success());
+        let source = Source {
+            kind: SourceKind::Command,
+            pid: Some(42),
+            marker: Some("done".into()),
+            end: Some(End::Iterations),
+            exit: Some(Exit {
+                code: None,
+                signal: Some(15),
+            }),
+            ..Source::default()
+        };
+        assert_eq!(
+            source.sampling().unwrap(),
+            "started as pid 42 · sampled at each output line matching /done/"
+        );
+        assert_eq!(
+            source.ending(40).unwrap(),
+            "stopped by profile after 40 marked iterations; it was killed by signal 15 (SIGTERM)"
+        );
+        assert_eq!(Source::default().ending(3), None);
     }
 
     #[test]

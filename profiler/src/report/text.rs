@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, Run, format_delta, format_value};
+use super::{Report, Run, XAxis, format_delta, format_value};
 use crate::sample::Metric;
 use crate::verdict::{Verdict, format_bytes};
 
@@ -79,11 +79,25 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     if let Some(d) = &run.description {
         let _ = writeln!(out, "  {d}");
     }
-    let mut facts = vec![format!(
-        "{} iterations, warm-up {}",
-        run.iterations, run.warmup
-    )];
-    if let Some(d) = run.median_duration_ms() {
+    if let Some(sampling) = run.source.sampling() {
+        let _ = writeln!(out, "  {sampling}");
+    }
+    let mut facts = match (run.x_axis, run.warmup_secs()) {
+        (XAxis::Second, Some(w)) => vec![format!(
+            "{} samples over {}, warm-up {w:.1} s",
+            run.samples.len(),
+            format_ms(run.samples.last().map_or(0.0, |s| s.elapsed_ms))
+        )],
+        _ if run.is_program() => vec![format!(
+            "{} marked iterations, warm-up {}",
+            run.iterations, run.warmup
+        )],
+        _ => vec![format!(
+            "{} iterations, warm-up {}",
+            run.iterations, run.warmup
+        )],
+    };
+    if let (Some(d), XAxis::Iteration) = (run.median_duration_ms(), run.x_axis) {
         facts.push(format!("{} per iteration", format_ms(d)));
     }
     if run.heap_scope != super::HeapScope::None {
@@ -100,29 +114,49 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     for e in &run.extensions {
         let _ = writeln!(out, "  extended {} -> {}: {}", e.from, e.to, e.reason);
     }
-    if let Some(f) = &run.failure {
-        let _ = writeln!(
-            out,
-            "  {} the workload panicked in iteration {}: {}",
-            paint(Verdict::Leak, options, "FAILED:"),
-            f.iteration,
-            f.message
-        );
+    match (&run.failure, run.source.ending(run.iterations)) {
+        (Some(f), Some(ending)) => {
+            let when = match run.x_axis {
+                XAxis::Iteration => format!("during marked iteration {}", f.iteration),
+                XAxis::Second => format!(
+                    "after {}",
+                    format_ms(run.samples.last().map_or(0.0, |s| s.elapsed_ms))
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {ending}, {when}",
+                paint(Verdict::Leak, options, "FAILED:")
+            );
+        }
+        (Some(f), None) => {
+            let _ = writeln!(
+                out,
+                "  {} the workload panicked in iteration {}: {}",
+                paint(Verdict::Leak, options, "FAILED:"),
+                f.iteration,
+                f.message
+            );
+        }
+        (None, Some(ending)) => {
+            let _ = writeln!(out, "  ended: {ending}");
+        }
+        (None, None) => {}
     }
-    let header = [
-        "metric",
-        "after warm-up",
-        "end",
-        "growth",
-        "per iteration",
-        "verdict",
-    ];
+    for note in &run.source.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    let per = match run.x_axis {
+        XAxis::Iteration => "per iteration",
+        XAxis::Second => "per second",
+    };
+    let header = ["metric", "after warm-up", "end", "growth", per, "verdict"];
     let mut rows: Vec<([String; 6], Verdict, String)> = Vec::new();
     for metric in Metric::ALL {
         let Some(m) = run.metrics.get(&metric) else {
             continue;
         };
-        let slope = match (m.slope_per_iteration, m.ci) {
+        let slope = match (m.slope(), m.ci) {
             (Some(s), Some([lo, hi])) => format!(
                 "{} [{}, {}]",
                 format_delta(metric, s),

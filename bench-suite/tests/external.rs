@@ -1,0 +1,477 @@
+//! End-to-end tests of `profile -- COMMAND` and `profile --pid`, through the real binary, on
+//! small Python programs written for the purpose (python3 is on every machine we run on).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn profile() -> Command {
+    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
+    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    cmd
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run and check the exit code, returning the output for further checks.
+fn expect_exit(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("ran");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("valid JSON")
+}
+
+/// Write a Python script into `dir`, returning its path.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).expect("script written");
+    path
+}
+
+/// A loop that prints "done" after each iteration; `body` is the iteration, `setup` before.
+/// It sleeps after the marker, so the sample falls between iterations rather than in the next
+/// one. Bounded, so that a profiler that fails to stop it does not hang the test.
+fn marked_loop(setup: &str, body: &str) -> String {
+    let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "import os, sys, time, threading\n{setup}\nfor i in range(300):\n{body}    print('done', flush=True)\n    time.sleep(0.008)\n"
+    )
+}
+
+fn alive(pid: u64) -> bool {
+    // A reaped process has no /proc entry; a zombie is not alive either.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn metric<'a>(report: &'a Value, name: &str) -> &'a Value {
+    &report["runs"][0]["metrics"][name]
+}
+
+#[test]
+fn a_script_retaining_100_kib_per_marker_is_an_rss_leak_in_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaky = script(
+        dir.path(),
+        "leaky.py",
+        &marked_loop(
+            "kept = []",
+            "kept.append(bytearray(100 * 1024))\njunk = [str(j) * 10 for j in range(2000)]\ndel junk",
+        ),
+    );
+    let json = dir.path().join("r.json");
+    let svg = dir.path().join("r.svg");
+    let md = dir.path().join("r.md");
+    let out = expect_exit(
+        profile()
+            .args(["--marker", "^done$", "--iterations", "20"])
+            .arg("--json")
+            .arg(&json)
+            .arg("--plot")
+            .arg(&svg)
+            .arg("--markdown")
+            .arg(&md)
+            .arg("--")
+            .arg("python3")
+            .arg(&leaky),
+        1,
+    );
+    // The program's output passed through, then the table.
+    let text = stdout(&out);
+    assert!(text.starts_with("done\ndone\n"), "{text}");
+    assert!(text.contains("rss_bytes"), "{text}");
+    assert!(text.contains("stopped by profile after"), "{text}");
+
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["source"]["kind"], "command");
+    assert_eq!(run["source"]["end"], "iterations");
+    assert_eq!(run["source"]["marker"], "^done$");
+    assert_eq!(run["x_axis"], "iteration");
+    assert_eq!(run["heap_scope"], "none");
+    let rss = metric(&report, "rss_bytes");
+    assert_eq!(rss["verdict"], "leak", "{rss}");
+    assert_eq!(rss["gating"], true);
+    let slope = rss["slope_per_iteration"].as_f64().unwrap();
+    assert!(
+        (80.0 * 1024.0..130.0 * 1024.0).contains(&slope),
+        "slope {slope}"
+    );
+    assert!(rss["slope_per_second"].is_null());
+    // Confirmed at twice the iterations, like a workload in process.
+    assert_eq!(run["iterations"], 40, "{}", run["extensions"]);
+    let samples = run["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 41);
+    assert!(samples.iter().all(|s| s["heap_bytes"].is_null()));
+    assert!(samples.iter().all(|s| s["rss_bytes"].as_u64().unwrap() > 0));
+    // The program was stopped, not left behind.
+    assert!(!alive(run["source"]["pid"].as_u64().unwrap()));
+
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(summary.contains("❌ leak (rss_bytes)"), "{summary}");
+    assert!(summary.contains("RSS +"), "{summary}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.contains("RSS — LEAK"),
+        "plot lacks the RSS leak title"
+    );
+    assert!(picture.contains("iteration"));
+}
+
+#[test]
+fn a_steady_script_allocating_and_freeing_is_not_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let steady = script(
+        dir.path(),
+        "steady.py",
+        &marked_loop(
+            "",
+            "buf = bytearray(100 * 1024)\njunk = [str(j) * 10 for j in range(2000)]\nd = {j: str(j) for j in range(1000)}\ndel buf, junk, d",
+        ),
+    );
+    let json = dir.path().join("r.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--marker", "done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg("python3")
+            .arg(&steady),
+        0,
+    );
+    let report = read_json(&json);
+    for name in ["rss_bytes", "fds", "threads"] {
+        assert_ne!(metric(&report, name)["verdict"], "leak", "{name}");
+    }
+}
+
+#[test]
+fn leaked_fds_and_threads_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "fds",
+            marked_loop("files = []", "files.append(open(os.devnull))"),
+        ),
+        (
+            "threads",
+            marked_loop(
+                "stop = threading.Event()",
+                "threading.Thread(target=stop.wait, daemon=True).start()",
+            ),
+        ),
+    ];
+    for (leaking, body) in cases {
+        let path = script(dir.path(), &format!("{leaking}.py"), &body);
+        let json = dir.path().join(format!("{leaking}.json"));
+        expect_exit(
+            profile()
+                .args(["-q", "--marker", "done", "--iterations", "10", "--json"])
+                .arg(&json)
+                .arg("--")
+                .arg("python3")
+                .arg(&path),
+            1,
+        );
+        let report = read_json(&json);
+        let m = metric(&report, leaking);
+        assert_eq!(m["verdict"], "leak", "{leaking}: {m}");
+        // One per iteration; a sample late enough to see the next iteration's start adds a bit.
+        let slope = m["slope_per_iteration"].as_f64().unwrap();
+        assert!((1.0..=1.2).contains(&slope), "{leaking}: {m}");
+    }
+}
+
+#[test]
+fn a_program_that_crashes_or_exits_non_zero_is_exit_3_with_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let aborts = script(
+        dir.path(),
+        "aborts.py",
+        "import os, time\nfor i in range(8):\n    time.sleep(0.02)\n    print('done', flush=True)\ntime.sleep(0.05)\nos.abort()\n",
+    );
+    let json = dir.path().join("abort.json");
+    let out = expect_exit(
+        profile()
+            .args(["--marker", "done", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg("python3")
+            .arg(&aborts),
+        3,
+    );
+    assert!(stdout(&out).contains("SIGABRT"), "{}", stdout(&out));
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["source"]["end"], "exited");
+    assert_eq!(run["source"]["exit"]["signal"], 6);
+    assert!(
+        run["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signal 6")
+    );
+    assert_eq!(run["samples"].as_array().unwrap().len(), 8, "{run}");
+
+    // Without a marker, in time: exit code 3 of the program is exit 3 of profile.
+    let exits = script(
+        dir.path(),
+        "exits.py",
+        "import sys, time\ntime.sleep(0.3)\nsys.exit(3)\n",
+    );
+    let json = dir.path().join("exit.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--interval", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg("python3")
+            .arg(&exits),
+        3,
+    );
+    let report = read_json(&json);
+    assert_eq!(report["runs"][0]["source"]["exit"]["code"], 3);
+    assert!(report["runs"][0]["samples"].as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn a_program_that_cannot_be_started_is_exit_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = expect_exit(
+        profile()
+            .arg("--json")
+            .arg(&json)
+            .args(["--", "no-such-program-xyz", "--flag"]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not start 'no-such-program-xyz'"),
+        "{err}"
+    );
+    assert!(!json.exists());
+}
+
+#[test]
+fn arguments_that_do_not_apply_to_a_program_are_usage_errors_naming_them() {
+    for (args, named) in [
+        (&["--iterations", "5", "--", "true"][..], "--iterations"),
+        (&["--marker", "(", "--", "true"][..], "--marker '('"),
+        (&["--max-peak", "1MiB", "--", "true"][..], "--max-peak"),
+        (
+            &["--warmup-secs", "1", "--marker", "x", "--", "true"][..],
+            "--warmup-secs",
+        ),
+        (&["--duration", "1"][..], "--duration"),
+        (&["--pid", "1", "--marker", "x"][..], "--marker"),
+    ] {
+        let out = expect_exit(profile().args(args), 2);
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_program_growing_in_time_is_judged_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 chunks of 256 KiB per second, paced by the clock (2 MiB/s), whatever the CPU does.
+    let grows = script(
+        dir.path(),
+        "grows.py",
+        "import time\nt0 = time.monotonic()\nkept = []\nwhile time.monotonic() - t0 < 30:\n    want = int((time.monotonic() - t0) * 8)\n    while len(kept) < want:\n        kept.append(bytearray(256 * 1024))\n    time.sleep(0.005)\n",
+    );
+    let json = dir.path().join("r.json");
+    let svg = dir.path().join("r.svg");
+    let out = expect_exit(
+        profile()
+            .args(["--duration", "2.5", "--interval", "20", "--json"])
+            .arg(&json)
+            .arg("--plot")
+            .arg(&svg)
+            .arg("--")
+            .arg("python3")
+            .arg(&grows),
+        1,
+    );
+    assert!(stdout(&out).contains("per second"), "{}", stdout(&out));
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["x_axis"], "second");
+    assert_eq!(run["source"]["end"], "duration");
+    let rss = metric(&report, "rss_bytes");
+    assert_eq!(rss["verdict"], "leak", "{rss}");
+    assert!(rss["slope_per_iteration"].is_null());
+    let per_second = rss["slope_per_second"].as_f64().unwrap();
+    let mib = 1024.0 * 1024.0;
+    assert!((1.5 * mib..2.5 * mib).contains(&per_second), "{per_second}");
+    assert!(rss["reason"].as_str().unwrap().contains("MiB/s"), "{rss}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.contains("seconds"),
+        "the plot's x axis is not in seconds"
+    );
+    assert!(picture.contains("/s"), "the plot's slope is not per second");
+}
+
+#[test]
+fn include_children_sums_the_process_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    // The parent stays flat; its child opens a file every 20 ms (and ends with its parent).
+    let child = "import os, time\nparent = os.getppid()\nkept = []\nwhile os.getppid() == parent:\n    kept.append(open(os.devnull))\n    time.sleep(0.02)\n";
+    let parent = script(
+        dir.path(),
+        "parent.py",
+        &format!("import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child:?}])\n"),
+    );
+    let mut fds_verdicts = Vec::new();
+    for (tree, code) in [(false, 0), (true, 1)] {
+        let json = dir.path().join(format!("tree-{tree}.json"));
+        let mut cmd = profile();
+        cmd.args(["-q", "--duration", "2", "--interval", "20", "--json"])
+            .arg(&json);
+        if tree {
+            cmd.arg("--include-children");
+        }
+        expect_exit(cmd.arg("--").arg("python3").arg(&parent), code);
+        let report = read_json(&json);
+        assert_eq!(report["runs"][0]["source"]["include_children"], tree);
+        fds_verdicts.push(metric(&report, "fds")["verdict"].clone());
+    }
+    assert_eq!(fds_verdicts, ["clean", "leak"]);
+}
+
+/// Start `sleep 30` for the pid tests; killed when dropped.
+struct Sleeper(Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn attaching_to_a_pid_samples_it_without_disturbing_it() {
+    let mut sleeper = Sleeper(
+        std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep"),
+    );
+    let pid = sleeper.0.id();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = expect_exit(
+        profile()
+            .args([
+                "--pid",
+                &pid.to_string(),
+                "--duration",
+                "1.5",
+                "--interval",
+                "20",
+            ])
+            .arg("--json")
+            .arg(&json),
+        0,
+    );
+    assert!(stdout(&out).contains("left running"), "{}", stdout(&out));
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["source"]["kind"], "pid");
+    assert_eq!(run["source"]["pid"], pid);
+    assert_eq!(run["source"]["end"], "duration");
+    assert!(run["source"]["exit"].is_null());
+    assert_eq!(run["x_axis"], "second");
+    assert!(run["workload"].as_str().unwrap().contains("sleep"));
+    assert!(run["samples"].as_array().unwrap().len() >= 60, "{run}");
+    assert_eq!(metric(&report, "rss_bytes")["verdict"], "clean");
+    // Still running, not stopped, never signalled.
+    assert!(sleeper.0.try_wait().unwrap().is_none(), "sleep ended");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let state = stat.rsplit_once(')').unwrap().1.split_whitespace().next();
+    assert_eq!(state, Some("S"), "{stat}");
+
+    // A pid that does not exist: exit 2 naming it.
+    let out = expect_exit(profile().args(["--pid", "999999999", "--duration", "1"]), 2);
+    assert!(
+        stderr(&out).contains("no process 999999999"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn sigint_stops_the_program_and_still_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let mut profiler = std::process::Command::new(env!("CARGO_BIN_EXE_profile"))
+        .args(["-q", "--json"])
+        .arg(&json)
+        .args(["--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("profile");
+    let me = profiler.id();
+    // The sleep appears once profile runs (and has its handlers installed).
+    let start = Instant::now();
+    let child = loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            break pid.parse::<u64>().unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no child started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &me.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = loop {
+        if let Some(status) = profiler.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = profiler.kill();
+            panic!("profile did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(!alive(child), "the program is still running");
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["source"]["end"], "interrupted");
+    assert_eq!(run["source"]["pid"], child);
+    assert_eq!(run["source"]["exit"]["signal"], 15);
+    assert!(run["failure"].is_null());
+    assert!(!run["samples"].as_array().unwrap().is_empty());
+}

@@ -1,0 +1,267 @@
+// Owns the started program: spawning it, passing its output through while spotting marker
+// lines, and stopping it. Must never alter a byte of its output nor hold it back for a line.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+
+use super::ExternalError;
+use crate::report::Exit;
+
+/// Longest part of a line matched against the marker; the rest of a longer line still passes
+/// through, unmatched, so a program writing megabytes without a newline costs no memory.
+const MAX_LINE: usize = 64 * 1024;
+
+/// What the output readers report to the sampling loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A line matching the marker was read, at this moment.
+    Marker(Instant),
+    /// One of the output streams reached its end.
+    Closed,
+}
+
+/// A program started for profiling.
+pub(crate) struct Started {
+    pub(crate) child: Child,
+    /// Marker lines and stream ends, when the output is read (with a marker).
+    pub(crate) events: Option<Receiver<Event>>,
+    /// Output streams still being read.
+    pub(crate) open_streams: usize,
+}
+
+/// Start `command` with stdin, stdout and stderr passed through. With a marker, stdout and
+/// stderr are read by two threads that forward every byte to ours as it arrives and report
+/// each line matching `marker`.
+pub(crate) fn start(
+    command: &[OsString],
+    marker: Option<&Regex>,
+) -> Result<Started, ExternalError> {
+    let (program, args) = command.split_first().ok_or(ExternalError::EmptyCommand)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::inherit());
+    if marker.is_some() {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    }
+    let mut child = cmd.spawn().map_err(|source| ExternalError::Start {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    let Some(marker) = marker else {
+        return Ok(Started {
+            child,
+            events: None,
+            open_streams: 0,
+        });
+    };
+    let (tx, rx) = channel();
+    let mut open_streams = 0;
+    if let Some(out) = child.stdout.take() {
+        spawn_pump("stdout", out, std::io::stdout(), marker.clone(), tx.clone());
+        open_streams += 1;
+    }
+    if let Some(err) = child.stderr.take() {
+        spawn_pump("stderr", err, std::io::stderr(), marker.clone(), tx);
+        open_streams += 1;
+    }
+    Ok(Started {
+        child,
+        events: Some(rx),
+        open_streams,
+    })
+}
+
+fn spawn_pump(
+    name: &str,
+    from: impl Read + Send + 'static,
+    to: impl Write + Send + 'static,
+    marker: Regex,
+    events: Sender<Event>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("profile-{name}"))
+        .spawn(move || {
+            pump(from, to, &marker, &events);
+            let _ = events.send(Event::Closed);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not read the program's {name}: {e}");
+    }
+}
+
+/// Copy `from` to `to` chunk by chunk as it arrives, and send a marker event for each line
+/// matching `marker` (without its line ending). Write errors (our stdout closed) do not stop
+/// the reading: the program must never block on a full pipe because of us.
+pub(crate) fn pump(
+    mut from: impl Read,
+    mut to: impl Write,
+    marker: &Regex,
+    events: &Sender<Event>,
+) {
+    let mut buf = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let mut forwarding = true;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buf[..n];
+        if forwarding && to.write_all(chunk).and_then(|()| to.flush()).is_err() {
+            forwarding = false;
+        }
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            push_capped(&mut line, &rest[..i]);
+            check(&line, marker, events);
+            line.clear();
+            rest = &rest[i + 1..];
+        }
+        push_capped(&mut line, rest);
+    }
+    if !line.is_empty() {
+        check(&line, marker, events);
+    }
+}
+
+fn push_capped(line: &mut Vec<u8>, bytes: &[u8]) {
+    let room = MAX_LINE.saturating_sub(line.len());
+    line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+fn check(line: &[u8], marker: &Regex, events: &Sender<Event>) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if marker.is_match(line) {
+        let _ = events.send(Event::Marker(Instant::now()));
+    }
+}
+
+/// Ask the program to stop: SIGTERM to it (and to `also`, its descendants), then SIGKILL to
+/// whatever is left after `grace`. Returns how it ended.
+pub(crate) fn stop(
+    child: &mut Child,
+    also: &[u32],
+    grace: Duration,
+) -> std::io::Result<ExitStatus> {
+    let mut status = child.try_wait()?;
+    if let Some(status) = status
+        && also.is_empty()
+    {
+        return Ok(status);
+    }
+    // A reaped child's pid may already belong to another process: signal only a live one.
+    if status.is_none() {
+        signal(child.id(), Signal::Term);
+    }
+    for &pid in also {
+        signal(pid, Signal::Term);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if status.is_none() {
+            status = child.try_wait()?;
+        }
+        if status.is_some() && !also.iter().any(|&pid| alive(pid)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &pid in also {
+        if alive(pid) {
+            signal(pid, Signal::Kill);
+        }
+    }
+    match status {
+        Some(status) => Ok(status),
+        None => {
+            child.kill()?;
+            child.wait()
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    super::tree::state(pid) == super::tree::State::Alive
+}
+
+enum Signal {
+    Term,
+    Kill,
+}
+
+fn signal(pid: u32, which: Signal) {
+    #[cfg(unix)]
+    {
+        let sig = match which {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        // SAFETY: plain FFI call; a pid that no longer exists gives ESRCH, ignored.
+        unsafe { libc::kill(pid as libc::pid_t, sig) };
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (pid, which);
+    }
+}
+
+/// The exit status as the report records it.
+pub(crate) fn exit_of(status: ExitStatus) -> Exit {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        Exit {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Exit {
+            code: status.code(),
+            signal: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn markers(input: &[u8], pattern: &str) -> (Vec<u8>, usize) {
+        let (tx, rx) = channel();
+        let mut out = Vec::new();
+        pump(input, &mut out, &Regex::new(pattern).unwrap(), &tx);
+        drop(tx);
+        (out, rx.iter().count())
+    }
+
+    #[test]
+    fn every_byte_passes_and_each_matching_line_is_a_marker() {
+        let input = b"start\ndone 1\r\nnoise\xff\ndone 2\npartial done";
+        let (out, n) = markers(input, "^done");
+        assert_eq!(out, input);
+        assert_eq!(n, 2);
+        // A last line without a newline still counts; `$` matches before "\r\n".
+        assert_eq!(markers(input, "done$").1, 1);
+        assert_eq!(markers(input, "partial done$").1, 1);
+    }
+
+    #[test]
+    fn a_huge_line_is_matched_on_its_start_and_forwarded_whole() {
+        let mut input = b"done".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * MAX_LINE));
+        input.extend(b"\ndone\n");
+        let (out, n) = markers(&input, "^done");
+        assert_eq!(out.len(), input.len());
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,804 @@
+// Owns profiling a program outside this process: a command it starts or a pid it attaches to,
+// sampled per marker line or in time, into a Run. Must never signal a process it did not start.
+
+//! Profile any program: its RSS, virtual size, fds, threads and CPU time, from outside.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! // Start a program; every output line matching the marker ends an iteration.
+//! let run = profiler::external::Program::command(["python3", "worker.py"])
+//!     .marker("^done")?
+//!     .iterations(20)
+//!     .run()?;
+//! let report = profiler::Report::new(vec![run]);
+//! println!("{:?}", report.verdict());
+//!
+//! // Or watch a running process for ten seconds, read-only.
+//! let run = profiler::external::Program::pid(4242)
+//!     .duration(Duration::from_secs(10))
+//!     .run()?;
+//! # Ok::<(), profiler::external::ExternalError>(())
+//! ```
+//!
+//! **With a marker**, the program's stdout and stderr are read (every byte is forwarded to
+//! ours as it arrives) and each line matching the regular expression is an iteration boundary,
+//! sampled at that moment (the first one ends the start-up: it is sample 0); the verdict is the in-process one, per iteration, with extension
+//! and confirmation (a leak seen at N iterations is confirmed at 2N before the program is
+//! stopped). The program must flush its output after each marker line: most runtimes buffer
+//! output that is not a terminal (Python: `print(..., flush=True)` or `PYTHONUNBUFFERED=1`).
+//!
+//! **Without a marker**, the process is sampled every interval (100 ms by default) and each
+//! metric's growth per second after a warm-up (max(1 s, 20% of the run)) is judged.
+//!
+//! There are no heap counters outside the process: RSS is the memory signal, and a leak in
+//! RSS fails the run (see [`crate::judge::gates`]). A program stopped by the profiler gets
+//! SIGTERM, then SIGKILL after a grace period (2 s); an attached pid is only ever read.
+
+mod child;
+mod tree;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+
+use crate::budget::Budgets;
+use crate::judge::{self, Next};
+use crate::probe::ProcessStats;
+use crate::report::{
+    End, Exit, Extension, Failure, HeapScope, IntervalSample, MetricReport, Run, Source,
+    SourceKind, XAxis,
+};
+use crate::sample::{Metric, Sample};
+use crate::verdict::Verdict;
+use child::Event;
+use tree::{State, TreeProbe};
+
+/// Sampling period of a program when none is given.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+/// Time a stopped program gets between SIGTERM and SIGKILL.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+/// Longest wait between two looks at the program, the interrupt flag and the clock.
+const POLL: Duration = Duration::from_millis(20);
+/// How long the output of a program that ended may keep arriving before the run closes.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Errors of profiling a program. Each names the program, pid or argument concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalError {
+    #[error("could not start '{program}': {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("no command to run: give one after `--`")]
+    EmptyCommand,
+    #[error("invalid --pid: no process {pid} is running")]
+    NoSuchProcess { pid: u32 },
+    #[error("invalid --marker '{pattern}': {reason}")]
+    InvalidMarker { pattern: String, reason: String },
+    #[error("could not wait for '{program}': {source}")]
+    Wait {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+/// What to profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Start this command line (program first).
+    Command(Vec<OsString>),
+    /// Attach to this running process, read-only.
+    Pid(u32),
+}
+
+/// A program to profile from outside, and how. Build with [`Program::command`] or
+/// [`Program::pid`], then [`Program::run`].
+#[derive(Debug, Clone)]
+pub struct Program {
+    target: Target,
+    interval: Duration,
+    marker: Option<Regex>,
+    iterations: Option<u32>,
+    max_iterations: Option<u32>,
+    extend: bool,
+    warmup: Option<u32>,
+    warmup_secs: Option<f64>,
+    duration: Option<Duration>,
+    include_children: bool,
+    grace: Duration,
+    budgets: Budgets,
+}
+
+impl Program {
+    /// Start `command` (program first, then its arguments) when the run begins.
+    pub fn command<I, S>(command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Self::new(Target::Command(
+            command.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Attach to the running process `pid`: sampled, never signalled.
+    pub fn pid(pid: u32) -> Self {
+        Self::new(Target::Pid(pid))
+    }
+
+    fn new(target: Target) -> Self {
+        Program {
+            target,
+            interval: DEFAULT_INTERVAL,
+            marker: None,
+            iterations: None,
+            max_iterations: None,
+            extend: true,
+            warmup: None,
+            warmup_secs: None,
+            duration: None,
+            include_children: false,
+            grace: DEFAULT_GRACE,
+            budgets: Budgets::default(),
+        }
+    }
+
+    /// Sample every `period` (default 100 ms): the time series without a marker, the samples
+    /// between iteration boundaries with one.
+    pub fn interval(mut self, period: Duration) -> Self {
+        if !period.is_zero() {
+            self.interval = period;
+        }
+        self
+    }
+
+    /// Each line of the program's stdout or stderr matching `pattern` (a regular expression,
+    /// `regex` crate syntax, matched without the line ending) ends an iteration. The first
+    /// such line ends the program's start-up, its setup: it is sample 0, as before the first
+    /// iteration in process. Only for a started command: an attached process's output cannot
+    /// be read.
+    pub fn marker(mut self, pattern: &str) -> Result<Self, ExternalError> {
+        let regex = Regex::new(pattern).map_err(|e| ExternalError::InvalidMarker {
+            pattern: pattern.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.marker = Some(regex);
+        Ok(self)
+    }
+
+    /// With a marker: judge after `n` marked iterations and stop the program once the verdict
+    /// is settled (extension and confirmation as in process). Default: until the program exits.
+    pub fn iterations(mut self, n: u32) -> Self {
+        self.iterations = Some(n.max(1));
+        self
+    }
+
+    /// Upper bound of marked iterations when extending (default 8 x `iterations`).
+    pub fn max_iterations(mut self, n: u32) -> Self {
+        self.max_iterations = Some(n.max(1));
+        self
+    }
+
+    /// Whether the run may go on past `iterations` to confirm a leak (default true).
+    pub fn extend(mut self, on: bool) -> Self {
+        self.extend = on;
+        self
+    }
+
+    /// With a marker: leave at least `n` leading iterations out of the analysis.
+    pub fn warmup(mut self, n: u32) -> Self {
+        self.warmup = Some(n);
+        self
+    }
+
+    /// Without a marker: leave the first `secs` seconds out (default max(1 s, 20% of the run)).
+    pub fn warmup_secs(mut self, secs: f64) -> Self {
+        self.warmup_secs = Some(secs.max(0.0));
+        self
+    }
+
+    /// Stop sampling after `d`; a started program is then stopped, an attached one left alone.
+    pub fn duration(mut self, d: Duration) -> Self {
+        self.duration = Some(d);
+        self
+    }
+
+    /// Sum the process's live descendants into every sample (children, grandchildren, ...).
+    pub fn include_children(mut self, on: bool) -> Self {
+        self.include_children = on;
+        self
+    }
+
+    /// Time between SIGTERM and SIGKILL when the profiler stops the program (default 2 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Budgets checked against the samples (only `rss` applies: there is no heap counter).
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
+    /// The name the run gets in reports: the command line, or "pid N (name)".
+    pub fn name(&self) -> String {
+        match &self.target {
+            Target::Command(cmd) => command_line(cmd),
+            Target::Pid(pid) => match tree::name(*pid) {
+                Some(comm) => format!("pid {pid} ({comm})"),
+                None => format!("pid {pid}"),
+            },
+        }
+    }
+
+    /// Start or attach, sample until the program ends, enough iterations were seen, the
+    /// duration passed or [`crate::interrupt::requested`] turns true, then judge.
+    ///
+    /// A program that exits non-zero or is killed by a signal on its own is a failed run
+    /// ([`Run::failure`]) with the samples taken so far; one the profiler stopped is not.
+    pub fn run(self) -> Result<Run, ExternalError> {
+        let name = self.name();
+        let (pid, started) = match &self.target {
+            Target::Command(cmd) => {
+                let started = child::start(cmd, self.marker.as_ref())?;
+                (started.child.id(), Some(started))
+            }
+            Target::Pid(pid) => {
+                if tree::state(*pid) != State::Alive {
+                    return Err(ExternalError::NoSuchProcess { pid: *pid });
+                }
+                (*pid, None)
+            }
+        };
+        tracing::info!("sampling {name} (pid {pid})");
+        let mut session = Session::new(self, pid, started);
+        session.sample_loop()?;
+        Ok(session.finish(name))
+    }
+}
+
+/// A run in progress.
+struct Session {
+    program: Program,
+    pid: u32,
+    started: Option<child::Started>,
+    probe: TreeProbe,
+    t0: Instant,
+    last_time: Instant,
+    last_cpu_ms: Option<f64>,
+    samples: Vec<Sample>,
+    interval_samples: Vec<IntervalSample>,
+    /// Marked iterations sampled (with a marker).
+    done: u32,
+    /// The iteration count of the next checkpoint (with a marker and `iterations`).
+    target: Option<u32>,
+    leaks_before: Vec<Metric>,
+    extensions: Vec<Extension>,
+    marker_times: Vec<Instant>,
+    /// Marker lines seen when the program could no longer be measured.
+    unsampled: u32,
+    end: End,
+    exit: Option<Exit>,
+}
+
+impl Session {
+    fn new(program: Program, pid: u32, started: Option<child::Started>) -> Self {
+        let t0 = Instant::now();
+        let target = program.marker.as_ref().and(program.iterations);
+        Session {
+            probe: TreeProbe::new(pid, program.include_children),
+            program,
+            pid,
+            started,
+            t0,
+            last_time: t0,
+            last_cpu_ms: None,
+            samples: Vec::new(),
+            interval_samples: Vec::new(),
+            done: 0,
+            target,
+            leaks_before: Vec::new(),
+            extensions: Vec::new(),
+            marker_times: Vec::new(),
+            unsampled: 0,
+            end: End::Exited,
+            exit: None,
+        }
+    }
+
+    fn marked(&self) -> bool {
+        self.program.marker.is_some()
+    }
+
+    fn sample_loop(&mut self) -> Result<(), ExternalError> {
+        // With a marker, the program's start-up is its setup: the first marker line is
+        // iteration 0, each later one ends an iteration. In time, start-up is warm-up.
+        if !self.marked()
+            && let Some(s) = self.boundary(0)
+        {
+            self.samples.push(s);
+        }
+        let interval = self.program.interval;
+        let deadline = self.program.duration.map(|d| self.t0 + d);
+        let mut next_tick = self.t0 + interval;
+        loop {
+            if crate::interrupt::requested() {
+                self.end = End::Interrupted;
+                break;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick();
+                while next_tick <= now {
+                    next_tick += interval;
+                }
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                self.end = End::Duration;
+                break;
+            }
+            // Markers already read are sampled before looking for the exit: a program that
+            // prints its last marker and exits is then still measurable.
+            if self.take_markers(Duration::ZERO) {
+                break;
+            }
+            if self.ended()? {
+                break;
+            }
+            let mut wake = next_tick.min(now + POLL);
+            if let Some(d) = deadline {
+                wake = wake.min(d);
+            }
+            if self.take_markers(wake.saturating_duration_since(Instant::now())) {
+                break;
+            }
+        }
+        self.stop_program()?;
+        // Ctrl-C in a terminal reaches the program too: if it died of it before our handler
+        // ran, the run was still interrupted, not a crash.
+        if self.end == End::Exited && crate::interrupt::requested() {
+            self.end = End::Interrupted;
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for output events, sampling each marker. `true` when the run has
+    /// seen enough iterations.
+    fn take_markers(&mut self, timeout: Duration) -> bool {
+        let Some(events) = self.started.as_ref().and_then(|s| s.events.as_ref()) else {
+            if !timeout.is_zero() {
+                std::thread::sleep(timeout);
+            }
+            return false;
+        };
+        let first = if timeout.is_zero() {
+            events.try_recv().map_err(|_| RecvTimeoutError::Timeout)
+        } else {
+            events.recv_timeout(timeout)
+        };
+        let mut pending = Vec::new();
+        match first {
+            Ok(e) => pending.push(e),
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Both streams closed: nothing more will come; wait like a time series.
+                if let Some(s) = self.started.as_mut() {
+                    s.events = None;
+                }
+                std::thread::sleep(timeout);
+                return false;
+            }
+        }
+        pending.extend(events.try_iter());
+        for event in pending {
+            match event {
+                Event::Closed => {
+                    if let Some(s) = self.started.as_mut() {
+                        s.open_streams = s.open_streams.saturating_sub(1);
+                    }
+                }
+                Event::Marker(at) => {
+                    if self.marker(at) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Sample a marked iteration boundary; `true` when the run should stop here.
+    fn marker(&mut self, at: Instant) -> bool {
+        self.marker_times.push(at);
+        let first = self.samples.is_empty();
+        let Some(sample) = self.boundary(if first { 0 } else { self.done + 1 }) else {
+            self.unsampled += 1;
+            return false;
+        };
+        self.samples.push(sample);
+        if first {
+            return false;
+        }
+        self.done += 1;
+        let max = self.max_iterations();
+        if self.target != Some(self.done) && self.done < max {
+            return false;
+        }
+        if self.done >= max {
+            self.end = End::Iterations;
+            return true;
+        }
+        let judged = self.judge_iterations();
+        let next = if self.program.extend {
+            judge::next_step(&judged, &self.leaks_before, self.done, max)
+        } else {
+            Next::Stop
+        };
+        match next {
+            Next::Stop => {
+                self.end = End::Iterations;
+                true
+            }
+            Next::ExtendTo(to, reason) => {
+                self.leaks_before = leaks(&judged);
+                self.extensions.push(Extension {
+                    from: self.done,
+                    to,
+                    reason,
+                });
+                self.target = Some(to);
+                false
+            }
+        }
+    }
+
+    fn max_iterations(&self) -> u32 {
+        match (self.program.max_iterations, self.program.iterations) {
+            (Some(m), Some(n)) => m.max(n),
+            (Some(m), None) => m,
+            (None, Some(n)) if self.program.extend => {
+                n.saturating_mul(crate::run::DEFAULT_EXTENSION_FACTOR)
+            }
+            (None, Some(n)) => n,
+            (None, None) => u32::MAX,
+        }
+    }
+
+    /// A time sample (without a marker) or a sample between boundaries (with one).
+    fn tick(&mut self) {
+        if self.marked() {
+            // Before the first marker the program is starting up: nothing to place.
+            if !self.samples.is_empty()
+                && let Some(stats) = self.probe.read()
+            {
+                self.interval_samples.push(IntervalSample {
+                    elapsed_ms: crate::sample::ms(self.t0.elapsed()),
+                    iteration: self.done + 1,
+                    heap_bytes: None,
+                    rss_bytes: stats.rss_bytes,
+                });
+            }
+        } else if let Some(s) = self.boundary(self.samples.len() as u32) {
+            self.samples.push(s);
+        }
+    }
+
+    /// `true` once the program ended: reaped (a started one) or gone (an attached one).
+    fn ended(&mut self) -> Result<bool, ExternalError> {
+        match self.started.as_mut() {
+            Some(s) => match s.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.exit = Some(child::exit_of(status));
+                    self.end = End::Exited;
+                    Ok(true)
+                }
+                Ok(None) => Ok(false),
+                Err(source) => Err(self.wait_error(source)),
+            },
+            None => {
+                let gone = tree::state(self.pid) != State::Alive;
+                if gone {
+                    self.end = End::Vanished;
+                }
+                Ok(gone)
+            }
+        }
+    }
+
+    fn wait_error(&self, source: std::io::Error) -> ExternalError {
+        ExternalError::Wait {
+            program: self.program.name(),
+            source,
+        }
+    }
+
+    /// Stop a started program that is still running (never an attached one), then let its
+    /// remaining output through.
+    fn stop_program(&mut self) -> Result<(), ExternalError> {
+        let include_children = self.program.include_children;
+        let grace = self.program.grace;
+        let Some(started) = self.started.as_mut() else {
+            return Ok(());
+        };
+        if self.exit.is_none() {
+            let also = if include_children {
+                tree::descendants(self.pid)
+            } else {
+                Vec::new()
+            };
+            match child::stop(&mut started.child, &also, grace) {
+                Ok(status) => self.exit = Some(child::exit_of(status)),
+                Err(source) => return Err(self.wait_error(source)),
+            }
+        }
+        // Let the last output through; a descendant still holding the pipes open is not
+        // waited for beyond DRAIN.
+        let drain_until = Instant::now() + DRAIN;
+        while let Some(s) = self.started.as_mut() {
+            let Some(events) = s.events.as_ref() else {
+                break;
+            };
+            if s.open_streams == 0 {
+                break;
+            }
+            let left = drain_until.saturating_duration_since(Instant::now());
+            match events.recv_timeout(left) {
+                Ok(Event::Closed) => s.open_streams -= 1,
+                Ok(Event::Marker(_)) => self.unsampled += 1,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// A sample of the process (tree), or `None` once it can no longer be measured.
+    fn boundary(&mut self, iteration: u32) -> Option<Sample> {
+        let stats = self.probe.read()?;
+        let now = Instant::now();
+        let first = self.samples.is_empty();
+        let sample = sample_of(
+            stats,
+            iteration,
+            crate::sample::ms(now - self.t0),
+            (!first).then(|| crate::sample::ms(now - self.last_time)),
+            match (stats.cpu_ms, self.last_cpu_ms) {
+                (Some(c), Some(prev)) if !first => Some((c - prev).max(0.0)),
+                _ => None,
+            },
+        );
+        self.last_time = now;
+        self.last_cpu_ms = stats.cpu_ms;
+        Some(sample)
+    }
+
+    fn judge_iterations(&self) -> BTreeMap<Metric, MetricReport> {
+        judge::judge_samples_from(
+            &self.samples,
+            self.program.warmup,
+            HeapScope::None,
+            self.kind(),
+        )
+    }
+
+    fn kind(&self) -> SourceKind {
+        match self.program.target {
+            Target::Command(_) => SourceKind::Command,
+            Target::Pid(_) => SourceKind::Pid,
+        }
+    }
+
+    fn finish(self, name: String) -> Run {
+        let kind = self.kind();
+        let marked = self.marked();
+        let mut metrics = if marked {
+            self.judge_iterations()
+        } else {
+            judge::judge_time_series(&self.samples, self.program.warmup_secs, kind)
+        };
+        // Stopped by the profiler at a checkpoint: a leak not seen at the previous one was
+        // not confirmed (as in process). Ended otherwise, every sample the program gave was
+        // judged: there is nothing more to confirm with.
+        if marked && self.end == End::Iterations && self.program.iterations.is_some() {
+            judge::settle_unconfirmed(&mut metrics, &self.leaks_before, self.program.extend);
+        }
+        let mut notes = Vec::new();
+        if let Some(marker) = &self.program.marker {
+            match self.marker_times.len() {
+                0 => notes.push(format!(
+                    "no output line matched --marker '{}': no iteration to judge",
+                    marker.as_str()
+                )),
+                1 => notes.push(
+                    "one output line matched --marker: it starts the first iteration, whose \
+                     end no line marked"
+                        .to_string(),
+                ),
+                _ => {}
+            }
+            if let Some(note) = bunched(&self.marker_times) {
+                notes.push(note);
+            }
+            if let (Some(to), End::Exited) = (self.target, self.end)
+                && self.done > 0
+                && self.done < to
+                && !self.extensions.is_empty()
+            {
+                notes.push(format!(
+                    "the program exited after {} marked iterations, before the {to} the run \
+                     extended to: judged on what it gave",
+                    self.done
+                ));
+            }
+        }
+        if self.unsampled > 0 {
+            notes.push(format!(
+                "{} marker line(s) arrived when the program could no longer be measured \
+                 (exiting or stopped): not sampled",
+                self.unsampled
+            ));
+        }
+        let failure = match (self.end, self.exit) {
+            (End::Exited, Some(exit)) if !exit.success() => Some(Failure {
+                iteration: if marked {
+                    self.done + 1
+                } else {
+                    self.samples.len() as u32
+                },
+                message: format!("the program {exit}"),
+            }),
+            _ => None,
+        };
+        let command = match &self.program.target {
+            Target::Command(cmd) => cmd
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            Target::Pid(_) => Vec::new(),
+        };
+        let iterations = if marked {
+            self.done
+        } else {
+            self.samples.len().saturating_sub(1) as u32
+        };
+        let mut run = Run {
+            workload: name,
+            description: None,
+            iterations,
+            warmup: metrics.values().map(|m| m.warmup).max().unwrap_or(0),
+            heap_scope: HeapScope::None,
+            samples: self.samples,
+            interval_samples: self.interval_samples,
+            verdict: judge::run_verdict(&metrics),
+            metrics,
+            extensions: self.extensions,
+            failure,
+            budgets: Vec::new(),
+            baseline: None,
+            leak_sites: Vec::new(),
+            attribution: None,
+            attribution_note: None,
+            source: Source {
+                kind,
+                command,
+                pid: Some(self.pid),
+                marker: self.program.marker.as_ref().map(|m| m.as_str().to_string()),
+                include_children: self.program.include_children,
+                interval_ms: Some(crate::sample::ms(self.program.interval)),
+                end: Some(self.end),
+                exit: self.exit,
+                notes,
+            },
+            x_axis: if marked {
+                XAxis::Iteration
+            } else {
+                XAxis::Second
+            },
+        };
+        if run.failure.is_some() && run.verdict == Verdict::Clean {
+            run.verdict = Verdict::Inconclusive;
+        }
+        run.budgets = self.program.budgets.check(&run);
+        run
+    }
+}
+
+fn sample_of(
+    stats: ProcessStats,
+    iteration: u32,
+    elapsed_ms: f64,
+    duration_ms: Option<f64>,
+    cpu_ms: Option<f64>,
+) -> Sample {
+    // Heap fields stay unmeasured (null): no counter sees into another process.
+    Sample {
+        iteration,
+        span: 1,
+        elapsed_ms,
+        rss_bytes: stats.rss_bytes,
+        vsize_bytes: stats.vsize_bytes,
+        fds: stats.fds,
+        threads: stats.threads,
+        duration_ms,
+        cpu_ms,
+        ..Sample::default()
+    }
+}
+
+fn leaks(metrics: &BTreeMap<Metric, MetricReport>) -> Vec<Metric> {
+    metrics
+        .iter()
+        .filter(|(_, m)| m.verdict == Verdict::Leak)
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+/// A note when most marker lines arrived within 2 ms of the previous one: the program very
+/// likely buffers its output, and the samples then do not fall at its iteration boundaries.
+fn bunched(times: &[Instant]) -> Option<String> {
+    if times.len() < 5 {
+        return None;
+    }
+    let gaps = times.len() - 1;
+    let close = times
+        .windows(2)
+        .filter(|w| w[1].saturating_duration_since(w[0]) < Duration::from_millis(2))
+        .count();
+    (close * 2 > gaps).then(|| {
+        format!(
+            "{close} of {gaps} marker lines arrived within 2 ms of the previous one: the program \
+             probably buffers its output when it is not a terminal, so samples miss its \
+             iteration boundaries; flush after each marker line (Python: print(..., \
+             flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout))"
+        )
+    })
+}
+
+/// A command line as a person would type it: arguments with spaces or quotes are quoted.
+fn command_line(cmd: &[OsString]) -> String {
+    cmd.iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_quote_what_a_shell_would_split() {
+        let cmd: Vec<OsString> = ["python3", "my script.py", "it's", ""]
+            .iter()
+            .map(Into::into)
+            .collect();
+        assert_eq!(command_line(&cmd), r#"python3 'my script.py' 'it'\''s' ''"#);
+    }
+
+    #[test]
+    fn markers_in_bursts_earn_a_note() {
+        let t = Instant::now();
+        let burst: Vec<Instant> = (0..10).map(|i| t + Duration::from_micros(i * 50)).collect();
+        assert!(bunched(&burst).unwrap().contains("flush"));
+        let paced: Vec<Instant> = (0..10).map(|i| t + Duration::from_millis(i * 20)).collect();
+        assert_eq!(bunched(&paced), None);
+    }
+
+    #[test]
+    fn a_bad_marker_is_an_error_naming_it() {
+        let err = Program::command(["true"]).marker("(").unwrap_err();
+        assert!(err.to_string().starts_with("invalid --marker '('"), "{err}");
+    }
+}

@@ -1,0 +1,228 @@
+// Owns reading a process and its descendants from outside: liveness, the tree, summed statistics.
+// Must never signal, trace or otherwise touch the processes it reads: /proc and the probe only.
+
+use crate::probe::{Probe, ProcessStats, Target};
+
+/// What /proc says about a process right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Running or sleeping: its numbers mean something.
+    Alive,
+    /// Exiting or a zombie: its memory is being (or has been) released; numbers are meaningless.
+    Ending,
+    /// No such process (or not readable).
+    Gone,
+}
+
+/// The state of `pid`. Off Linux, only alive or gone (by signal 0, which sends nothing).
+pub(crate) fn state(pid: u32) -> State {
+    #[cfg(target_os = "linux")]
+    {
+        match read_stat(pid) {
+            Some(stat) if stat.ending => State::Ending,
+            Some(_) => State::Alive,
+            None => State::Gone,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if Probe::new(Target::Pid(pid)).is_alive() {
+            State::Alive
+        } else {
+            State::Gone
+        }
+    }
+}
+
+/// The short command name of `pid` (/proc/<pid>/comm), if readable.
+pub(crate) fn name(pid: u32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim_end().to_string()).filter(|c| !c.is_empty())
+}
+
+/// The live descendants of `pid` (children, their children, ...), found through
+/// /proc/<pid>/task/<tid>/children, or by scanning every /proc/<n>/stat for parent links when
+/// the kernel does not offer that file. A descendant whose parent exited is re-parented
+/// (to init or a subreaper) and is no longer counted: it left the tree.
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut found = Vec::new();
+        let mut queue = vec![pid];
+        let mut parents: Option<Vec<(u32, u32)>> = None;
+        while let Some(p) = queue.pop() {
+            let children = match children_file(p) {
+                Some(c) => c,
+                None => {
+                    let table = parents.get_or_insert_with(parent_table);
+                    table
+                        .iter()
+                        .filter(|&&(_, ppid)| ppid == p)
+                        .map(|&(child, _)| child)
+                        .collect()
+                }
+            };
+            for c in children {
+                // A cycle is impossible in a process tree, but a reused pid could fake one.
+                if c != pid && !found.contains(&c) {
+                    found.push(c);
+                    queue.push(c);
+                }
+            }
+        }
+        found
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Vec::new()
+    }
+}
+
+/// Reads one process, or a process and its descendants summed.
+pub(crate) struct TreeProbe {
+    root: u32,
+    probe: Probe,
+    include_children: bool,
+}
+
+impl TreeProbe {
+    pub(crate) fn new(root: u32, include_children: bool) -> Self {
+        TreeProbe {
+            root,
+            probe: Probe::new(Target::Pid(root)),
+            include_children,
+        }
+    }
+
+    /// The statistics of the root (plus its live descendants), or `None` once the root is
+    /// ending or gone: a process tearing down its memory would show a fall that is not there.
+    pub(crate) fn read(&mut self) -> Option<ProcessStats> {
+        let mut total = self.probe.read();
+        total.rss_bytes?;
+        if self.include_children {
+            for pid in descendants(self.root) {
+                let one = Probe::new(Target::Pid(pid)).read();
+                // Skip a descendant that ended between listing and reading.
+                if one.rss_bytes.is_some() && state(pid) == State::Alive {
+                    total = add(total, one);
+                }
+            }
+        }
+        // Read the state after the numbers: alive now means alive while they were read.
+        (state(self.root) == State::Alive).then_some(total)
+    }
+}
+
+/// Field-wise sum; unknown stays unknown only if it was unknown in the root.
+fn add(a: ProcessStats, b: ProcessStats) -> ProcessStats {
+    fn sum<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, _) => a,
+        }
+    }
+    ProcessStats {
+        rss_bytes: sum(a.rss_bytes, b.rss_bytes),
+        vsize_bytes: sum(a.vsize_bytes, b.vsize_bytes),
+        fds: sum(a.fds, b.fds),
+        threads: sum(a.threads, b.threads),
+        cpu_ms: sum(a.cpu_ms, b.cpu_ms),
+    }
+}
+
+#[cfg(target_os = "linux")]
+struct Stat {
+    ppid: u32,
+    /// Zombie, dead, or flagged PF_EXITING.
+    ending: bool,
+}
+
+/// State, parent and flags from /proc/<pid>/stat.
+#[cfg(target_os = "linux")]
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+#[cfg(target_os = "linux")]
+fn parse_stat(text: &[u8]) -> Option<Stat> {
+    const PF_EXITING: u64 = 0x4;
+    // The command name (field 2) may hold spaces and parentheses: start after the last ')'.
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&text[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?; // field 3
+    let ppid: u32 = fields.next()?.parse().ok()?; // field 4
+    let flags: u64 = fields.nth(4)?.parse().ok()?; // field 9, after pgrp, session, tty, tpgid
+    let ending = matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0;
+    Some(Stat { ppid, ending })
+}
+
+/// Children of every thread of `pid`, or `None` if the kernel offers no `children` files
+/// (CONFIG_PROC_CHILDREN off). A process that is gone has no children.
+#[cfg(target_os = "linux")]
+fn children_file(pid: u32) -> Option<Vec<u32>> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Some(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut readable = false;
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            readable = true;
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    readable.then_some(out)
+}
+
+/// (pid, parent) of every process, from /proc/<n>/stat.
+#[cfg(target_os = "linux")]
+fn parent_table() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?.ppid)))
+        .collect()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_give_parent_and_ending() {
+        let alive = b"42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 250 50";
+        let s = parse_stat(alive).unwrap();
+        assert_eq!(s.ppid, 7);
+        assert!(!s.ending);
+        let zombie = b"42 (x) Z 7 42 42 0 -1 4194560 0";
+        assert!(parse_stat(zombie).unwrap().ending);
+        let exiting = b"42 (x) R 7 42 42 0 -1 4194564 0";
+        assert!(parse_stat(exiting).unwrap().ending);
+    }
+
+    #[test]
+    fn a_child_is_found_among_the_descendants_and_summed() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let found = descendants(me);
+        let mut probe = TreeProbe::new(me, true);
+        let alone = TreeProbe::new(me, false).read().unwrap();
+        let tree = probe.read().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found.contains(&child.id()), "{found:?}");
+        assert!(tree.threads.unwrap() > alone.threads.unwrap());
+        assert_eq!(state(child.id()), State::Gone);
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Flakiness check of the gate: the clean catalog through `profile` N times in a row (default
+# 100). Every run must exit 0; prints how many runs had an inconclusive workload and which.
+#
+#   scripts/flake-check.sh [N] [extra profile arguments...]
+#
+# Reports of runs that failed are kept in target/flake-check/.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+runs="${1:-100}"
+shift || true
+out="$root/target/flake-check"
+mkdir -p "$out"
+cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin profile || exit 2
+profile="${CARGO_TARGET_DIR:-$root/target}/release/profile"
+
+args=()
+while read -r name expected _; do
+    [[ "$expected" == clean ]] && args+=(--workload "$name")
+done < <("$profile" list)
+
+failures=0
+inconclusive=0
+declare -A by_workload=()
+for ((i = 1; i <= runs; i++)); do
+    json="$out/run-$i.json"
+    "$profile" -q --json "$json" "${args[@]}" "$@"
+    code=$?
+    if [[ $code -ne 0 ]]; then
+        failures=$((failures + 1))
+        echo "run $i: exit $code (report kept: ${json#"$root"/})"
+        continue
+    fi
+    names=$(python3 - "$json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+print(" ".join(r["workload"] for r in report["runs"] if r["verdict"] == "inconclusive"))
+PY
+)
+    if [[ -n "$names" ]]; then
+        inconclusive=$((inconclusive + 1))
+        for n in $names; do by_workload[$n]=$(( ${by_workload[$n]:-0} + 1 )); done
+    fi
+    rm -f "$json"
+done
+
+echo "flake-check: $runs runs of $(( ${#args[@]} / 2 )) clean workloads: $failures failed (exit != 0), $inconclusive had an inconclusive workload"
+for n in "${!by_workload[@]}"; do
+    echo "  $n: inconclusive in ${by_workload[$n]} runs"
+done
+[[ $failures -eq 0 ]]
