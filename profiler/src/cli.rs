@@ -120,6 +120,11 @@ struct RunArgs {
     #[arg(long)]
     no_extend: bool,
 
+    /// End a workload's run after SECS seconds (its samples so far are judged); an iteration
+    /// that is still running a second later is abandoned and reported as hung (exit 3).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<f64>,
+
     /// Exit 1 when a verdict is inconclusive, not only on a leak.
     #[arg(long)]
     fail_on_inconclusive: bool,
@@ -242,6 +247,7 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
         }
     };
     init_logging(cli.run.quiet, cli.run.verbose);
+    let catalog = std::sync::Arc::new(catalog);
     let code = match cli.command {
         Some(Command::List) => list(&catalog),
         Some(Command::Plot(args)) => plot(&args),
@@ -295,6 +301,15 @@ fn list(catalog: &[Workload]) -> Outcome {
 enum AttributeWhen {
     Growth,
     Always,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 604_800.0 => Ok(v),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds between 0 and 604800"
+        )),
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -351,6 +366,7 @@ impl RunArgs {
                 Some(AttributeWhen::Growth) => Attribute::OnGrowth,
                 Some(AttributeWhen::Always) => Attribute::Always,
             },
+            timeout: self.timeout.map(Duration::from_secs_f64),
             budgets: Budgets {
                 peak: self.max_peak,
                 allocated: self.max_allocated,
@@ -378,7 +394,7 @@ fn usage_error(message: impl std::fmt::Display) -> Outcome {
     Outcome::Usage
 }
 
-fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
+fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
     let settings = match args.settings() {
         Ok(s) => s,
         Err(e) => return usage_error(e),
@@ -408,7 +424,7 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
     let chosen = if settings.program.is_some() {
         Vec::new()
     } else {
-        match session::select(catalog, &settings.workloads) {
+        match session::select_indices(catalog, &settings.workloads) {
             Ok(c) if c.is_empty() => return usage_error("the catalog has no workloads to run"),
             Ok(c) => c,
             Err(e) => return usage_error(e),
@@ -434,10 +450,20 @@ fn run(catalog: &[Workload], args: &RunArgs) -> Outcome {
             Err(e) => return usage_error(e),
         }
     }
-    for workload in chosen {
+    if !chosen.is_empty()
+        && let Err(e) = crate::interrupt::install()
+    {
+        tracing::warn!("Ctrl-C will end profile without a report: {e}");
+    }
+    for index in chosen {
+        let workload = &catalog[index];
+        if crate::interrupt::requested() {
+            break;
+        }
         tracing::info!("running {}", workload.name());
-        let run = session::run_workload(
-            workload,
+        let run = session::run_workload_guarded(
+            catalog,
+            index,
             &settings,
             progress_bar(workload.name(), show_progress),
         );

@@ -23,6 +23,9 @@ pub struct Settings {
     /// Exit 1 on an inconclusive verdict too.
     pub fail_on_inconclusive: bool,
     pub budgets: Budgets,
+    /// End a workload's run once it has taken this long (an iteration that never returns is
+    /// abandoned a second later and reported as hung).
+    pub timeout: Option<Duration>,
     /// When to find leaking call sites with dhat after the counting run.
     pub attribute: Attribute,
     /// A saved report to compare with, and how far each quantity may move.
@@ -90,6 +93,7 @@ impl Default for Settings {
             max_iterations: None,
             fail_on_inconclusive: false,
             budgets: Budgets::default(),
+            timeout: None,
             attribute: Attribute::Off,
             baseline: None,
             tolerances: Tolerances::default(),

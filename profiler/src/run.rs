@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use crate::alloc::{self, untracked};
 use crate::attribution::{self, Attribute};
 use crate::budget::Budgets;
+use crate::interrupt;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
-use crate::report::{Extension, Failure, HeapScope, IntervalSample, Report, Run};
-use crate::sample::{Metric, Sampler, Scope, ms};
+use crate::report::{End, Extension, Failure, HeapScope, IntervalSample, Report, Run};
+use crate::sample::{Metric, Sample, Sampler, Scope, ms};
 use crate::store::{MAX_STORED_SAMPLES, SampleStore};
 use crate::verdict::Verdict;
 
@@ -31,6 +32,8 @@ pub struct Progress {
     /// Iterations the run currently intends to reach (grows when the run extends).
     pub target: u32,
     pub elapsed: Duration,
+    /// The boundary sample just taken.
+    pub sample: Sample,
 }
 
 type ProgressFn = Box<dyn FnMut(Progress)>;
@@ -60,6 +63,7 @@ pub struct Profiler {
     attribute: Attribute,
     attribute_iterations: u32,
     attribute_file: Option<std::path::PathBuf>,
+    timeout: Option<Duration>,
     progress: Option<ProgressFn>,
 }
 
@@ -81,6 +85,7 @@ impl Profiler {
             attribute: Attribute::Off,
             attribute_iterations: 4,
             attribute_file: None,
+            timeout: None,
             progress: None,
         }
     }
@@ -189,6 +194,14 @@ impl Profiler {
         self
     }
 
+    /// End the run after the iteration during which `limit` passed: a failure saying so, with
+    /// the samples so far judged. (An iteration that never returns is the caller's to abandon:
+    /// `session::run_workload_guarded` does.)
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
     /// Called after every iteration, outside the measured heap.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Self {
         self.progress = Some(Box::new(f));
@@ -241,11 +254,22 @@ impl Profiler {
             (sampler, samples, background)
         });
         let first = sampler.boundary(0);
-        untracked(|| samples.push(first));
+        untracked(|| {
+            samples.push(first);
+            if let Some(progress) = self.progress.as_mut() {
+                progress(Progress {
+                    done: 0,
+                    target: self.iterations,
+                    elapsed: started.elapsed(),
+                    sample: first,
+                });
+            }
+        });
 
         let mut target = self.iterations;
         let mut done = 0u32;
         let mut failure = None;
+        let mut interrupted = false;
         let mut extensions = Vec::new();
         let mut leaks_before: Vec<Metric> = Vec::new();
         let mut metrics;
@@ -271,13 +295,30 @@ impl Profiler {
                             done,
                             target,
                             elapsed: started.elapsed(),
+                            sample,
                         });
                     }
                 });
+                if interrupt::requested() {
+                    interrupted = true;
+                    break;
+                }
+                if let Some(limit) = self.timeout
+                    && started.elapsed() > limit
+                {
+                    failure = Some(untracked(|| Failure {
+                        iteration: done,
+                        message: format!(
+                            "timed out: the run passed --timeout {} s after {done} iterations",
+                            limit.as_secs_f64()
+                        ),
+                    }));
+                    break;
+                }
             }
             let (judged, next) = untracked(|| {
                 let judged = judge::judge_samples(samples.as_slice(), self.warmup, heap_scope);
-                let next = if failure.is_some() || !self.extend {
+                let next = if failure.is_some() || interrupted || !self.extend {
                     Next::Stop
                 } else {
                     judge::next_step(&judged, &leaks_before, done, max_iterations)
@@ -314,7 +355,9 @@ impl Profiler {
             drop(self.progress.take());
         });
         if failure.is_none() {
-            untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, self.extend));
+            // Interrupted, a new leak could not be confirmed either: settle it the same way.
+            let extend = self.extend || interrupted;
+            untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, extend));
         }
         let run = Run {
             workload: self.name.clone(),
@@ -341,6 +384,10 @@ impl Profiler {
             verdict: Verdict::Clean,
         };
         let mut run = finish(run);
+        if interrupted {
+            run.source.end = Some(End::Interrupted);
+            return run;
+        }
         run.budgets = self.budgets.check(&run);
         self.attribute_sites(&mut run, &mut workload);
         run

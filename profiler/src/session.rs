@@ -3,12 +3,15 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::external::{ExternalError, Target};
 use crate::options::{Outputs, Settings};
-use crate::report::{Failure, HeapScope, Report, Run};
+use crate::report::{End, Failure, HeapScope, Report, Run};
 use crate::run::Progress;
+use crate::sample::Sample;
 use crate::verdict::Verdict;
 use crate::workload::Workload;
 
@@ -52,6 +55,14 @@ pub fn select<'a>(catalog: &'a [Workload], names: &[String]) -> Result<Vec<&'a W
     Ok(chosen)
 }
 
+/// Like [`select`], as indices into `catalog`.
+pub fn select_indices(catalog: &[Workload], names: &[String]) -> Result<Vec<usize>, Error> {
+    Ok(select(catalog, names)?
+        .into_iter()
+        .filter_map(|w| catalog.iter().position(|c| std::ptr::eq(c, w)))
+        .collect())
+}
+
 /// Run one workload: its setup (unmeasured), then the iterations. A setup that fails or
 /// panics becomes a failed run with no samples.
 pub fn run_workload(
@@ -72,11 +83,116 @@ pub fn run_workload(
             return failed_setup(workload, message);
         }
     };
-    settings
+    let mut profiler = settings
         .profiler(workload.name())
         .description(workload.description())
-        .on_progress(progress)
-        .run_one(iteration)
+        .on_progress(progress);
+    if let Some(limit) = settings.timeout {
+        profiler = profiler.timeout(limit);
+    }
+    profiler.run_one(iteration)
+}
+
+/// Run one workload of `catalog` on a worker thread, so that it can be abandoned: on SIGINT
+/// or SIGTERM (after [`crate::interrupt::install`]) the run stops after the current
+/// iteration, and if that iteration has not returned within a second the samples so far make
+/// the run (marked interrupted) while the worker is left behind; with `settings.timeout`, an
+/// iteration still running a second past the limit is reported as hung (a failure). The
+/// caller should end the process soon after an abandoned run.
+pub fn run_workload_guarded(
+    catalog: &Arc<Vec<Workload>>,
+    index: usize,
+    settings: &Settings,
+    mut progress: impl FnMut(Progress) + Send + 'static,
+) -> Run {
+    const GRACE: Duration = Duration::from_secs(1);
+    let seen: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let (catalog, settings, seen) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
+        std::thread::Builder::new()
+            .name("profile-workload".into())
+            .spawn(move || {
+                let run = run_workload(&catalog[index], &settings, move |p: Progress| {
+                    // Called untracked by the run loop: this copy never shows in the heap.
+                    if let Ok(mut s) = seen.lock() {
+                        s.push(p.sample);
+                    }
+                    progress(p);
+                });
+                let _ = tx.send(run);
+            })
+    };
+    let workload = &catalog[index];
+    let Ok(worker) = worker else {
+        return run_workload(workload, settings, |_| {});
+    };
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(run) => {
+                let _ = worker.join();
+                break Ok(run);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err("the worker thread ended without a report".to_string());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if crate::interrupt::requested() {
+            let at = *interrupted_at.get_or_insert_with(Instant::now);
+            if at.elapsed() > GRACE {
+                break Err(String::new());
+            }
+        }
+        if let Some(limit) = settings.timeout
+            && started.elapsed() > limit + GRACE
+        {
+            break Err(format!(
+                "hung: an iteration was still running {} s after --timeout {} s; abandoned",
+                GRACE.as_secs(),
+                limit.as_secs_f64()
+            ));
+        }
+    };
+    let samples = || crate::alloc::untracked(|| seen.lock().map(|s| s.clone()).unwrap_or_default());
+    match outcome {
+        Ok(run) => {
+            crate::alloc::untracked(move || drop(seen));
+            run
+        }
+        Err(why) if why.is_empty() => {
+            let mut run = partial_run(workload, settings, crate::alloc::adopt(samples()));
+            run.source.end = Some(End::Interrupted);
+            run.source.notes.push(format!(
+                "interrupted while iteration {} was running; abandoned after {} s",
+                run.iterations + 1,
+                GRACE.as_secs()
+            ));
+            run
+        }
+        Err(why) => {
+            let mut run = partial_run(workload, settings, crate::alloc::adopt(samples()));
+            run.failure = Some(Failure {
+                iteration: run.iterations + 1,
+                message: why,
+            });
+            run
+        }
+    }
+}
+
+/// A run made of the samples an abandoned worker had published.
+fn partial_run(workload: &Workload, settings: &Settings, samples: Vec<Sample>) -> Run {
+    let mut run = failed_setup(workload, String::new());
+    run.failure = None;
+    run.iterations = samples.last().map_or(0, |s| s.iteration);
+    run.samples = samples;
+    if !run.samples.is_empty() {
+        crate::judge::rejudge(&mut run, settings.warmup);
+    }
+    run
 }
 
 fn failed_setup(workload: &Workload, message: String) -> Run {

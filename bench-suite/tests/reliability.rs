@@ -1,0 +1,283 @@
+//! A profiler runs code that misbehaves: signals, hangs, timeouts, crashing threads, outputs
+//! that cannot be written, and bad input files, each through the real binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn fixture_path() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_profile"));
+    bin.parent()
+        .unwrap()
+        .join("examples")
+        .join("fixture_catalog")
+}
+
+fn fixture() -> Command {
+    let mut cmd = Command::new(fixture_path());
+    cmd.env("NO_COLOR", "1").env_remove("GITHUB_STEP_SUMMARY");
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON")
+}
+
+/// Start `cmd`, send `signal` after `after`, and return its output and how long it took to
+/// end after the signal.
+fn signal_after(mut cmd: Command, signal: &str, after: Duration) -> (Output, Duration) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    (out, sent.elapsed())
+}
+
+#[test]
+fn sigint_and_sigterm_end_the_run_with_every_output_written() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = fixture();
+        cmd.args(["-w", "slow", "-n", "100", "--json"])
+            .arg(dir.path().join("r.json"))
+            .arg("--markdown")
+            .arg(dir.path().join("s.md"))
+            .arg("--plot")
+            .arg(dir.path().join("p.png"));
+        let (out, took) = signal_after(cmd, signal, Duration::from_millis(1200));
+        assert_eq!(out.status.code(), Some(130), "{signal}: {}", text(&out));
+        assert!(
+            took < Duration::from_millis(1500),
+            "{signal}: took {took:?}"
+        );
+        let report = read(&dir.path().join("r.json"));
+        let run = &report["runs"][0];
+        assert_eq!(run["source"]["end"], "interrupted", "{signal}");
+        let n = run["iterations"].as_u64().unwrap();
+        assert!((2..100).contains(&n), "{signal}: {n} iterations");
+        assert_eq!(run["samples"].as_array().unwrap().len() as u64, n + 1);
+        assert!(std::fs::metadata(dir.path().join("s.md")).unwrap().len() > 0);
+        assert!(std::fs::metadata(dir.path().join("p.png")).unwrap().len() > 0);
+    }
+}
+
+#[test]
+fn an_interrupted_hung_iteration_is_abandoned_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = fixture();
+    cmd.args(["-w", "hangs-at-3", "--json"])
+        .arg(dir.path().join("r.json"));
+    let (out, took) = signal_after(cmd, "-INT", Duration::from_millis(800));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(took < Duration::from_millis(2000), "took {took:?}");
+    let run = &read(&dir.path().join("r.json"))["runs"][0];
+    assert_eq!(run["source"]["end"], "interrupted");
+    assert_eq!(run["iterations"], 2, "the samples before the hang are kept");
+    let notes = run["source"]["notes"].to_string();
+    assert!(notes.contains("iteration 3 was running"), "{notes}");
+}
+
+#[test]
+fn a_hung_workload_is_reported_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = fixture()
+        .args(["-w", "hangs-at-3", "--timeout", "1", "--json"])
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(text(&out).contains("hung"), "{}", text(&out));
+    let run = &read(&dir.path().join("r.json"))["runs"][0];
+    assert_eq!(run["failure"]["iteration"], 3);
+    assert!(
+        run["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("hung")
+    );
+    assert_eq!(run["samples"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_slow_run_ends_at_the_timeout_with_its_samples_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fixture()
+        .args(["-w", "slow", "-n", "100", "--timeout", "0.5", "--json"])
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let run = &read(&dir.path().join("r.json"))["runs"][0];
+    assert!(
+        run["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--timeout")
+    );
+    assert!(run["iterations"].as_u64().unwrap() < 10);
+    assert!(
+        run["metrics"]["fds"].is_object(),
+        "the samples so far are judged"
+    );
+}
+
+#[test]
+fn a_worker_thread_that_panics_fails_the_run_with_its_message() {
+    let out = fixture().args(["-w", "worker-panics"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("panicked in iteration 2: the worker thread panicked"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// An output that fails in the middle of being written (here: the file size limit is hit,
+/// as on a full disk) leaves the previous file untouched and no temp file behind: outputs go
+/// to a temp file that is renamed over the target only when complete.
+#[test]
+fn a_failed_write_leaves_the_previous_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    std::fs::write(&json, b"previous report").unwrap();
+    // ulimit -f: writes past 2 blocks fail with EFBIG (SIGXFSZ ignored), even for root.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 2 && trap '' XFSZ && exec \"$0\" \"$@\"")
+        .arg(fixture_path())
+        .args(["-w", "allocates", "-n", "40", "--no-extend", "--json"])
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not write") && err.contains("r.json"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&json).unwrap(), b"previous report");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("r.json")],
+        "no temp file left behind"
+    );
+}
+
+/// An output directory that does not exist is refused before anything runs.
+#[test]
+fn an_unwritable_output_is_refused_before_the_run() {
+    let started = Instant::now();
+    let out = fixture()
+        .args([
+            "-w",
+            "slow",
+            "-n",
+            "100",
+            "--json",
+            "/nonexistent-dir/r.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it ran before refusing"
+    );
+    assert!(text(&out).contains("--json"));
+}
+
+/// `profile plot` on reports that are empty, truncated, of another schema version, with
+/// negative or NaN numbers, or not JSON: exit 2 and one sentence naming the file.
+#[test]
+fn bad_reports_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    let out = fixture()
+        .args(["-w", "allocates", "-n", "10", "--json"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let good_text = std::fs::read_to_string(&good).unwrap();
+    let cases = [
+        ("empty.json", String::new()),
+        (
+            "truncated.json",
+            good_text[..good_text.len() / 3].to_string(),
+        ),
+        (
+            "version.json",
+            good_text.replacen("\"schema_version\": 1", "\"schema_version\": 2", 1),
+        ),
+        (
+            "negative.json",
+            good_text.replacen("\"duration_ms\": ", "\"duration_ms\": -", 1),
+        ),
+        (
+            "nan.json",
+            good_text.replacen("\"elapsed_ms\": ", "\"elapsed_ms\": NaN, \"was\": ", 1),
+        ),
+        ("words.txt", "hello".to_string()),
+    ];
+    for (name, content) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = fixture()
+            .arg("plot")
+            .arg(&path)
+            .arg("-o")
+            .arg(dir.path().join("out.png"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one sentence: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    assert!(!dir.path().join("out.png").exists());
+    // A good report draws; a picture format other than png/svg is refused.
+    let out = fixture()
+        .arg("plot")
+        .arg(&good)
+        .args(["-o"])
+        .arg(dir.path().join("out.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = fixture()
+        .arg("plot")
+        .arg(&good)
+        .args(["-o"])
+        .arg(dir.path().join("out.jpg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("out.jpg"));
+}
