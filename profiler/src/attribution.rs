@@ -74,6 +74,8 @@ struct Site {
 struct Frame {
     function: String,
     location: String,
+    /// The full source path, when the address could be resolved again.
+    file: Option<PathBuf>,
 }
 
 /// Result of one pass.
@@ -215,17 +217,18 @@ fn parse_dhat(path: &Path) -> Result<HashMap<String, Site>, Error> {
         .iter()
         .map(|f| f.as_str().unwrap_or(""))
         .collect();
+    let mut resolver = Resolver::default();
     let mut sites: HashMap<String, Site> = HashMap::new();
     for pp in v["pps"].as_array().ok_or_else(|| bad("no pps".into()))? {
-        let frames: Vec<Frame> = pp["fs"]
+        let strings: Vec<&str> = pp["fs"]
             .as_array()
             .map(|fs| {
                 fs.iter()
-                    .filter_map(|i| ftbl.get(i.as_u64()? as usize))
-                    .filter_map(|s| parse_frame(s))
+                    .filter_map(|i| ftbl.get(i.as_u64()? as usize).copied())
                     .collect()
             })
             .unwrap_or_default();
+        let frames = resolver.frames(&strings);
         let user = user_frames(&frames);
         // Sites are keyed by your code's frames: the same line reached through different
         // std internals is one site.
@@ -244,6 +247,82 @@ fn parse_dhat(path: &Path) -> Result<HashMap<String, Site>, Error> {
     Ok(sites)
 }
 
+/// Turns dhat's frame strings back into frames with full source paths. dhat shortens paths
+/// to their last three components and, in release builds, inlined functions have short
+/// names: neither tells std's `src/vec/mod.rs` from yours. Each distinct address is resolved
+/// again (with the `backtrace` crate dhat itself uses, so its symbol cache is warm), which
+/// gives the full path of every inlined frame; dhat's string is the fallback.
+#[derive(Default)]
+struct Resolver {
+    cache: HashMap<usize, Vec<Frame>>,
+}
+
+impl Resolver {
+    fn frames(&mut self, strings: &[&str]) -> Vec<Frame> {
+        let mut out = Vec::new();
+        let mut last_ip = None;
+        for s in strings {
+            let ip = s
+                .split_once(": ")
+                .and_then(|(ip, _)| usize::from_str_radix(ip.trim_start_matches("0x"), 16).ok());
+            match ip {
+                // dhat lists each inlined frame of an address with the same address.
+                Some(ip) if last_ip == Some(ip) => continue,
+                Some(ip) => {
+                    last_ip = Some(ip);
+                    let resolved = self.cache.entry(ip).or_insert_with(|| resolve(ip));
+                    if resolved.is_empty() {
+                        out.extend(parse_frame(s));
+                    } else {
+                        out.extend(resolved.iter().cloned());
+                    }
+                }
+                None => out.extend(parse_frame(s)),
+            }
+        }
+        out
+    }
+}
+
+/// Every (inlined) frame at the call site before return address `ip`, innermost first.
+fn resolve(ip: usize) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    // A return address points after the call: look one byte back to land on the call.
+    backtrace::resolve(ip.saturating_sub(1) as *mut std::ffi::c_void, |symbol| {
+        let function = symbol
+            .name()
+            .map_or_else(|| "???".to_string(), |n| format!("{n:#}"));
+        let (location, file) = match (symbol.filename(), symbol.lineno()) {
+            (Some(f), Some(line)) => (format!("{}:{line}", shown_path(f)), Some(f.to_path_buf())),
+            (Some(f), None) => (shown_path(f), Some(f.to_path_buf())),
+            _ => (String::new(), None),
+        };
+        frames.push(Frame {
+            function,
+            location,
+            file,
+        });
+    });
+    frames
+}
+
+/// A path as people read it: relative to the current directory when under it, else its last
+/// three components (as dhat shows them).
+fn shown_path(path: &Path) -> String {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.display().to_string();
+    }
+    let parts: Vec<_> = path.components().collect();
+    let keep = parts.len().saturating_sub(3);
+    parts[keep..]
+        .iter()
+        .collect::<PathBuf>()
+        .display()
+        .to_string()
+}
+
 /// "0x55d1c2: crate::module::function (src/file.rs:12:5)" -> function and "src/file.rs:12".
 fn parse_frame(s: &str) -> Option<Frame> {
     let rest = s.split_once(": ").map_or(s, |(_, r)| r);
@@ -259,7 +338,28 @@ fn parse_frame(s: &str) -> Option<Frame> {
     Some(Frame {
         function: function.to_string(),
         location: location.to_string(),
+        file: None,
     })
+}
+
+/// Where a frame's code lives, by its full source path.
+fn origin(file: &Path) -> Option<bool> {
+    let p = file.to_string_lossy();
+    let std = p.starts_with("/rustc/")
+        || p.contains("/lib/rustlib/src/rust/")
+        || p.contains("/library/std/src/")
+        || p.contains("/library/core/src/")
+        || p.contains("/library/alloc/src/");
+    let toolkit = file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let dhat = p.contains("/dhat-") || p.contains("/backtrace-");
+    // Some(true): plumbing; Some(false): code to show; None: cannot tell from the path.
+    if std || toolkit || dhat {
+        Some(true)
+    } else if file.is_absolute() {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Is this frame allocation plumbing (std, core, alloc, hashbrown), the toolkit or dhat?
@@ -307,16 +407,34 @@ fn is_plumbing(function: &str) -> bool {
     primitive || PLUMBING.contains(&first)
 }
 
-/// Your code's frames: from the first non-plumbing frame, skipping plumbing in between, up to
-/// the toolkit's run loop; at most 6.
+/// Your code's frames: from the first frame that is not plumbing (by its source path when
+/// known, else by its name), skipping plumbing in between, up to the toolkit's run loop; at
+/// most 6.
 fn user_frames(frames: &[Frame]) -> Vec<Frame> {
-    let Some(start) = frames.iter().position(|f| !is_plumbing(&f.function)) else {
+    let plumbing = |f: &Frame| {
+        // The compiler's allocator shims sit at the `#[global_allocator]` line of the binary.
+        let shim = ["__rust", "__rg_", "__rdl_", "__rustc::"]
+            .iter()
+            .any(|p| f.function.starts_with(p));
+        shim || f
+            .file
+            .as_deref()
+            .and_then(origin)
+            .unwrap_or_else(|| is_plumbing(&f.function))
+    };
+    let toolkit = |f: &Frame| {
+        f.file
+            .as_deref()
+            .is_some_and(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src")))
+            || f.function.starts_with("profiler::")
+    };
+    let Some(start) = frames.iter().position(|f| !plumbing(f)) else {
         return Vec::new();
     };
     frames[start..]
         .iter()
-        .take_while(|f| !f.function.starts_with("profiler::"))
-        .filter(|f| !is_plumbing(&f.function))
+        .take_while(|f| !toolkit(f))
+        .filter(|f| !plumbing(f))
         .take(6)
         .cloned()
         .collect()
@@ -425,6 +543,7 @@ mod tests {
                 frames: vec![Frame {
                     function: "app::leak".into(),
                     location: "src/app.rs:3".into(),
+                    file: None,
                 }],
             },
         );
