@@ -455,3 +455,122 @@ pub fn write_plots(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge;
+    use crate::report::{HeapScope, Report, Run};
+    use crate::sample::Sample;
+
+    /// A run of `n` iterations leaking 1 KiB and one block per iteration, fds flat.
+    fn leaking_run(name: &str, n: u32) -> Run {
+        let samples: Vec<Sample> = (0..=n)
+            .map(|i| Sample {
+                iteration: i,
+                elapsed_ms: f64::from(i),
+                heap_bytes: Some(10_000 + 1024 * i64::from(i)),
+                heap_blocks: Some(50 + i64::from(i)),
+                heap_peak_bytes: (i > 0).then_some(12_000 + 1024 * i64::from(i)),
+                allocated_bytes: (i > 0).then_some(1024),
+                rss_bytes: Some(8 << 20),
+                fds: Some(5),
+                threads: Some(1),
+                ..Sample::default()
+            })
+            .collect();
+        let mut run = Run {
+            iterations: n,
+            samples,
+            ..Run::new(name, HeapScope::Process)
+        };
+        judge::rejudge(&mut run, None);
+        run
+    }
+
+    #[test]
+    fn a_run_figure_has_a_panel_per_metric_with_verdicts_trend_and_warm_up() {
+        let run = leaking_run("box-leak", 40);
+        let fig = run_figure(&run, None);
+        let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "heap live bytes — LEAK",
+                "heap live blocks — LEAK",
+                "RSS — clean",
+                "open file descriptors — clean",
+                "threads — clean"
+            ]
+        );
+        let heap = &fig.panels[0];
+        assert_eq!(heap.title_color, Color::RED);
+        assert_eq!(fig.panels[3].title_color, Color::GREEN);
+        let warmup = run.metrics[&Metric::HeapBytes].warmup;
+        assert_eq!(heap.x_spans[0].to, f64::from(warmup), "warm-up shaded");
+        let trend = heap
+            .series
+            .iter()
+            .find(|s| s.label == "trend")
+            .expect("trend");
+        assert_eq!(trend.style, LineStyle::Dashed);
+        assert_eq!(
+            trend.xs.len(),
+            41 - warmup as usize,
+            "over the analysed tail"
+        );
+        assert!(
+            heap.notes
+                .iter()
+                .any(|n| n == "slope +1.0 KiB/iteration [1.0 KiB, 1.0 KiB]")
+        );
+        assert_eq!(heap.bands.len(), 1, "per-iteration peak band");
+        assert_eq!(heap.x_markers.len(), 41, "iteration boundaries marked");
+        let data = heap
+            .series
+            .iter()
+            .find(|s| s.label == "at boundary")
+            .unwrap();
+        assert_eq!(data.ys.len(), 41);
+        assert!(fig.title.contains("LEAK"));
+    }
+
+    #[test]
+    fn the_overview_has_one_panel_per_run_showing_what_leaks() {
+        let mut fd_run = leaking_run("fd-leak", 20);
+        for (i, s) in fd_run.samples.iter_mut().enumerate() {
+            s.heap_bytes = Some(10_000);
+            s.heap_blocks = Some(50);
+            s.fds = Some(5 + i as u64);
+        }
+        judge::rejudge(&mut fd_run, None);
+        let report = Report::new(vec![leaking_run("box-leak", 20), fd_run]);
+        let fig = overview(&report);
+        assert_eq!(fig.layout, Layout::Grid { columns: 2 });
+        assert_eq!(fig.panels.len(), 2);
+        assert_eq!(fig.panels[1].title, "fd-leak: LEAK (fds)");
+        assert_eq!(fig.panels[1].series[0].label, "fds growth");
+        assert_eq!(fig.panels[1].series[0].ys.last(), Some(&20.0));
+    }
+
+    #[test]
+    fn pictures_are_written_per_run_plus_an_overview_as_png_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = Report::new(vec![leaking_run("a", 20), leaking_run("b/c", 20)]);
+        let written = write_plots(&report, &dir.path().join("out.png"), None).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["out.png", "out-a.png", "out-b_c.png"]);
+        let png = std::fs::read(&written[1]).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert_eq!(width, run_figure(&report.runs[0], None).width);
+        let single = Report::new(vec![leaking_run("a", 20)]);
+        let svg = dir.path().join("one.svg");
+        assert_eq!(write_plots(&single, &svg, None).unwrap(), vec![svg.clone()]);
+        assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+        assert!(check_plot_path("--plot", Path::new("x.jpg")).is_err());
+    }
+}

@@ -360,11 +360,8 @@ impl Profiler {
             untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, extend));
         }
         let run = Run {
-            workload: self.name.clone(),
             description: self.description.clone(),
             iterations: done,
-            warmup: 0,
-            heap_scope,
             samples: alloc::adopt(untracked(|| samples.finish())),
             interval_samples: interval_samples.map(alloc::adopt).unwrap_or_default(),
             metrics: adopt_map(metrics),
@@ -374,14 +371,7 @@ impl Profiler {
                 untracked(move || drop(f));
                 adopted
             }),
-            budgets: Vec::new(),
-            baseline: None,
-            source: Default::default(),
-            x_axis: Default::default(),
-            leak_sites: Vec::new(),
-            attribution: None,
-            attribution_note: None,
-            verdict: Verdict::Clean,
+            ..Run::new(self.name.clone(), heap_scope)
         };
         let mut run = finish(run);
         if interrupted {

@@ -185,8 +185,7 @@ pub fn run_workload_guarded(
 
 /// A run made of the samples an abandoned worker had published.
 fn partial_run(workload: &Workload, settings: &Settings, samples: Vec<Sample>) -> Run {
-    let mut run = failed_setup(workload, String::new());
-    run.failure = None;
+    let mut run = blank_run(workload);
     run.iterations = samples.last().map_or(0, |s| s.iteration);
     run.samples = samples;
     if !run.samples.is_empty() {
@@ -197,31 +196,25 @@ fn partial_run(workload: &Workload, settings: &Settings, samples: Vec<Sample>) -
 
 fn failed_setup(workload: &Workload, message: String) -> Run {
     Run {
-        workload: workload.name().to_string(),
-        description: Some(workload.description().to_string()),
-        iterations: 0,
-        warmup: 0,
-        heap_scope: if crate::alloc::is_installed() {
-            HeapScope::Process
-        } else {
-            HeapScope::None
-        },
-        samples: Vec::new(),
-        interval_samples: Vec::new(),
-        metrics: Default::default(),
-        extensions: Vec::new(),
-        budgets: Vec::new(),
-        baseline: None,
-        source: Default::default(),
-        x_axis: Default::default(),
-        leak_sites: Vec::new(),
-        attribution: None,
-        attribution_note: None,
         failure: Some(Failure {
             iteration: 0,
             message: format!("setup failed: {message}"),
         }),
         verdict: Verdict::Inconclusive,
+        ..blank_run(workload)
+    }
+}
+
+/// The run of `workload` before anything was measured.
+fn blank_run(workload: &Workload) -> Run {
+    let scope = if crate::alloc::is_installed() {
+        HeapScope::Process
+    } else {
+        HeapScope::None
+    };
+    Run {
+        description: Some(workload.description().to_string()),
+        ..Run::new(workload.name(), scope)
     }
 }
 

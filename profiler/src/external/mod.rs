@@ -667,22 +667,14 @@ impl Session {
             self.samples.len().saturating_sub(1) as u32
         };
         let mut run = Run {
-            workload: name,
-            description: None,
             iterations,
             warmup: metrics.values().map(|m| m.warmup).max().unwrap_or(0),
-            heap_scope: HeapScope::None,
             samples: self.samples,
             interval_samples: self.interval_samples,
             verdict: judge::run_verdict(&metrics),
             metrics,
             extensions: self.extensions,
             failure,
-            budgets: Vec::new(),
-            baseline: None,
-            leak_sites: Vec::new(),
-            attribution: None,
-            attribution_note: None,
             source: Source {
                 kind,
                 command,
@@ -699,6 +691,7 @@ impl Session {
             } else {
                 XAxis::Second
             },
+            ..Run::new(name, HeapScope::None)
         };
         if run.failure.is_some() && run.verdict == Verdict::Clean {
             run.verdict = Verdict::Inconclusive;

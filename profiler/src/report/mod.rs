@@ -568,6 +568,31 @@ fn kernel_release() -> Option<String> {
 }
 
 impl Run {
+    /// A run of `workload` with nothing measured yet: no samples, no verdicts (clean until
+    /// judged), in process. Constructors fill in what they know with `..Run::new(..)`.
+    pub fn new(workload: impl Into<String>, heap_scope: HeapScope) -> Self {
+        Run {
+            workload: workload.into(),
+            description: None,
+            iterations: 0,
+            warmup: 0,
+            heap_scope,
+            samples: Vec::new(),
+            interval_samples: Vec::new(),
+            metrics: BTreeMap::new(),
+            extensions: Vec::new(),
+            failure: None,
+            budgets: Vec::new(),
+            baseline: None,
+            leak_sites: Vec::new(),
+            attribution: None,
+            attribution_note: None,
+            source: Source::default(),
+            x_axis: XAxis::default(),
+            verdict: Verdict::Clean,
+        }
+    }
+
     /// The series of one metric over the boundary samples, if it was measured in every sample.
     pub fn series(&self, metric: Metric) -> Option<Vec<f64>> {
         self.samples.iter().map(|s| metric.of(s)).collect()
