@@ -53,11 +53,10 @@ fn budgets_fail_the_run_with_the_iteration_and_the_amount() {
     assert!(t.contains("exceeds --max-peak 48.8 KiB"), "{t}");
     assert!(t.contains("in iteration "), "{t}");
     let out = run(allocates(100_000).args(["--max-allocated", "64KiB"]), 1);
-    assert!(
-        text(&out).contains("bytes allocated in one iteration 97.7 KiB"),
-        "{}",
-        text(&out)
-    );
+    let t = text(&out);
+    // 100,000 B per iteration (the first iteration may add a few bytes of lazy setup).
+    assert!(t.contains("bytes allocated in one iteration 97."), "{t}");
+    assert!(t.contains("exceeds --max-allocated 64.0 KiB"), "{t}");
     run(
         allocates(100_000).args([
             "--max-peak",
