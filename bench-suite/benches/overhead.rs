@@ -6,6 +6,12 @@
 //! - the verdict on 20, 160 and 10,000 samples.
 //!
 //! Run: `cargo bench --bench overhead`; the ratios are printed at the end.
+//!
+//! Instruction counts, repeatable where timings are noisy: `OVERHEAD_CALLGRIND=system` or
+//! `=profiler` runs only `OVERHEAD_ITERS` (default 100) rounds of the mixed loop on one thread
+//! on that side, without criterion. Under `valgrind --tool=callgrind`, the difference of two
+//! runs with different `OVERHEAD_ITERS` over 20,000 x their difference is the instructions per
+//! allocation+free pair (the bench binary is `target/release/deps/overhead-*`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -227,6 +233,14 @@ fn config() -> Criterion {
 criterion_group! { name = benches; config = config(); targets = allocator, sample, verdict }
 
 fn main() {
+    if let Ok(side) = std::env::var("OVERHEAD_CALLGRIND") {
+        let iters = std::env::var("OVERHEAD_ITERS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100);
+        timed(side == "profiler", 1, iters, mixed_sizes);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     ratios();

@@ -5,21 +5,36 @@
 //!
 //! Every thread gets a *slot* of counters the first time it allocates. Only that thread writes
 //! its slot, with plain relaxed loads and stores (no `lock`-prefixed instruction), so counting
-//! costs a few adds on a cache line nobody else writes. A read sums every slot. Slots are never
-//! freed: when a thread exits its slot is handed to the next new thread, which keeps adding to
-//! the same totals, so the bytes of exited threads are never lost and the list stays as long as
-//! the largest number of threads alive at once. Memory freed on another thread than the one that
+//! costs a few adds on a cache line nobody else writes. A slot counts live bytes, allocations,
+//! allocated bytes and frees; live blocks are allocations minus frees, so a free adds to two
+//! counters and never looks at the peak. A read sums every slot. Slots are never freed: when a
+//! thread exits its slot is handed to the next new thread, which keeps adding to the same
+//! totals, so the bytes of exited threads are never lost and the list stays as long as the
+//! largest number of threads alive at once. Memory freed on another thread than the one that
 //! allocated it makes the freeing thread's slot go negative; the sum nets out.
+//!
+//! **Fast path.** A thread's whole state for the fast path is one thread-local pointer to its
+//! slot: an allocator call loads it, tests it and adds to the slot (a free is counted before
+//! it is handed to the system allocator, so `free` stays a tail call). The pointer is null
+//! while the thread runs [`untracked`] work, before its first allocation, after its exit, and
+//! during attribution passes: switching the route to dhat on nulls every thread's pointer, so
+//! the fast path never reads the route flag. A null pointer sends the call to a cold path that
+//! sorts those cases out and sets the pointer again when the thread is back to plain counting.
+//! Clearing another thread's pointer is safe because a thread waits, when it claims or
+//! releases a slot, for a clearing in progress on that slot to end: a few instructions, on
+//! those cold paths only.
 //!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
 //! boundary of a single-threaded workload is, or after the workload's threads were joined) a
-//! read is exact. While other threads run, a read is a sum of per-thread values taken one after
-//! another: each is exact, the sum may mix moments a few nanoseconds apart.
+//! read is exact. While other threads run, a read is a sum of per-thread counters taken one
+//! after another: each counter is exact, but live blocks (allocations minus frees) and the sum
+//! may mix moments a few nanoseconds apart.
 //!
 //! **Peak.** Each slot also keeps the peak of its own live bytes since the last
-//! [`reset_peak`]. The reported peak is the sum of those per-thread peaks. When one thread
-//! allocates during an iteration it is exact; when several do it is an upper bound of the true
-//! peak (the threads need not have peaked at the same moment), never below it.
+//! [`reset_peak`], checked on every allocation and `realloc` (a free can only lower it). The
+//! reported peak is the sum of those per-thread peaks. When one thread allocates during an
+//! iteration it is exact; when several do it is an upper bound of the true peak (the threads
+//! need not have peaked at the same moment), never below it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -54,58 +69,170 @@ impl Default for Alloc {
 }
 
 /// Counters of one thread. Written by its owner only (relaxed load + store), read by anyone.
+/// Wrapping i64s: the ever-growing ones take centuries to wrap at any real allocation rate.
 #[repr(align(64))]
 struct Slot {
+    /// Bytes allocated minus bytes freed by this thread.
     live_bytes: AtomicI64,
-    live_blocks: AtomicI64,
     allocations: AtomicI64,
     allocated_bytes: AtomicI64,
+    /// Live blocks are `allocations - frees`.
+    frees: AtomicI64,
+    /// Peak of `live_bytes` since the last reset.
     peak_bytes: AtomicI64,
     in_use: AtomicBool,
+    /// The `fast` pointer of the thread that owns this slot, for [`route_to_dhat`] to clear;
+    /// null when no thread does, [`BUSY`] while `route_to_dhat` clears it.
+    owner: AtomicPtr<AtomicPtr<Slot>>,
     next: AtomicPtr<Slot>,
+}
+
+/// `Slot::owner` while a `route_to_dhat` call writes through it: the owner waits before it
+/// exits, so the pointer stays valid meanwhile.
+const BUSY: *mut AtomicPtr<Slot> = ptr::dangling_mut();
+
+#[inline(always)]
+fn add(counter: &AtomicI64, n: i64) -> i64 {
+    let value = counter.load(Relaxed).wrapping_add(n);
+    counter.store(value, Relaxed);
+    value
 }
 
 impl Slot {
     const fn new() -> Self {
         Slot {
             live_bytes: AtomicI64::new(0),
-            live_blocks: AtomicI64::new(0),
             allocations: AtomicI64::new(0),
             allocated_bytes: AtomicI64::new(0),
+            frees: AtomicI64::new(0),
             peak_bytes: AtomicI64::new(0),
             in_use: AtomicBool::new(false),
+            owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
-    /// Owner-only update: plain loads and stores, no read-modify-write.
+    // Owner-only updates: plain loads and stores, no read-modify-write.
+
+    /// An allocation of `bytes`, or a `realloc` to `bytes` from `realloc_from` bytes (one free
+    /// and one allocation: live blocks stay the same).
     #[inline(always)]
-    fn add_owned(&self, bytes: i64, blocks: i64, allocated: i64) {
-        let live = self.live_bytes.load(Relaxed) + bytes;
-        self.live_bytes.store(live, Relaxed);
-        self.live_blocks
-            .store(self.live_blocks.load(Relaxed) + blocks, Relaxed);
-        if allocated != 0 {
-            self.allocations
-                .store(self.allocations.load(Relaxed) + 1, Relaxed);
-            self.allocated_bytes
-                .store(self.allocated_bytes.load(Relaxed) + allocated, Relaxed);
+    fn alloc_owned(&self, bytes: i64, realloc_from: Option<i64>) {
+        let mut grow = bytes;
+        if let Some(old) = realloc_from {
+            grow = grow.wrapping_sub(old);
+            add(&self.frees, 1);
         }
+        let live = add(&self.live_bytes, grow);
+        add(&self.allocations, 1);
+        add(&self.allocated_bytes, bytes);
         if live > self.peak_bytes.load(Relaxed) {
             self.peak_bytes.store(live, Relaxed);
         }
     }
 
+    /// A free of `bytes`: it can only lower live bytes, so the peak is not looked at.
+    #[inline(always)]
+    fn free_owned(&self, bytes: i64) {
+        add(&self.live_bytes, bytes.wrapping_neg());
+        add(&self.frees, 1);
+    }
+
     /// Shared update, for the slot of threads that already ran their exit destructor.
-    #[cold]
-    fn add_shared(&self, bytes: i64, blocks: i64, allocated: i64) {
-        let live = self.live_bytes.fetch_add(bytes, Relaxed) + bytes;
-        self.live_blocks.fetch_add(blocks, Relaxed);
-        if allocated != 0 {
-            self.allocations.fetch_add(1, Relaxed);
-            self.allocated_bytes.fetch_add(allocated, Relaxed);
+    fn alloc_shared(&self, bytes: i64, realloc_from: Option<i64>) {
+        let mut grow = bytes;
+        if let Some(old) = realloc_from {
+            grow = grow.wrapping_sub(old);
+            self.frees.fetch_add(1, Relaxed);
         }
+        let live = self.live_bytes.fetch_add(grow, Relaxed).wrapping_add(grow);
+        self.allocations.fetch_add(1, Relaxed);
+        self.allocated_bytes.fetch_add(bytes, Relaxed);
         self.peak_bytes.fetch_max(live, Relaxed);
+    }
+
+    fn free_shared(&self, bytes: i64) {
+        self.live_bytes.fetch_sub(bytes, Relaxed);
+        self.frees.fetch_add(1, Relaxed);
+    }
+
+    /// This slot's counters (read by any thread; see "Exactness" for a running owner).
+    fn counters(&self) -> HeapCounters {
+        let frees = self.frees.load(Relaxed);
+        let live_bytes = self.live_bytes.load(Relaxed);
+        let allocations = self.allocations.load(Relaxed);
+        HeapCounters {
+            live_bytes,
+            live_blocks: allocations.wrapping_sub(frees),
+            allocations,
+            allocated_bytes: self.allocated_bytes.load(Relaxed),
+            peak_bytes: self.peak_bytes.load(Relaxed).max(live_bytes),
+        }
+    }
+
+    /// Start a new peak window: the peak becomes the current live bytes.
+    fn reset_peak(&self) {
+        self.peak_bytes
+            .store(self.live_bytes.load(Relaxed), Relaxed);
+    }
+
+    /// Record the `fast` pointer of the thread that just claimed this slot.
+    fn set_owner(&self, fast: &AtomicPtr<Slot>) {
+        let fast = fast as *const AtomicPtr<Slot> as *mut AtomicPtr<Slot>;
+        let mut waited = 0;
+        while self
+            .owner
+            .compare_exchange_weak(ptr::null_mut(), fast, AcqRel, Relaxed)
+            .is_err()
+        {
+            back_off(&mut waited);
+        }
+    }
+
+    /// Forget the owner's `fast` pointer (its thread exits), waiting out a `route_to_dhat`
+    /// that may be writing through it.
+    fn clear_owner(&self) {
+        let mut waited = 0;
+        loop {
+            let owner = self.owner.load(Acquire);
+            if owner != BUSY
+                && self
+                    .owner
+                    .compare_exchange_weak(owner, ptr::null_mut(), AcqRel, Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            back_off(&mut waited);
+        }
+    }
+
+    /// Send the owner thread to the cold path: null its `fast` pointer.
+    fn disarm_owner(&self) {
+        let mut waited = 0;
+        let owner = loop {
+            let owner = self.owner.swap(BUSY, Acquire);
+            if owner != BUSY {
+                break owner;
+            }
+            back_off(&mut waited);
+        };
+        if !owner.is_null() {
+            // SAFETY: the owner thread is alive: it waits in `clear_owner` for BUSY to go.
+            unsafe { &*owner }.store(ptr::null_mut(), SeqCst);
+        }
+        self.owner.store(owner, Release);
+    }
+}
+
+/// Wait for another thread to finish with a slot's `owner` (a few instructions, unless that
+/// thread was descheduled meanwhile: then give it the CPU). Never on the hot path.
+fn back_off(waited: &mut u32) {
+    *waited += 1;
+    if *waited < 64 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
     }
 }
 
@@ -116,44 +243,148 @@ static EXITED: Slot = Slot::new();
 /// Set when the first thread claims a slot: proof that `Alloc` is the global allocator.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+fn for_each_slot(mut f: impl FnMut(&Slot)) {
+    let mut cursor = SLOTS.load(Acquire);
+    while !cursor.is_null() {
+        // SAFETY: list nodes are never freed.
+        let slot = unsafe { &*cursor };
+        f(slot);
+        cursor = slot.next.load(Acquire);
+    }
+}
+
 struct Local {
-    slot: Cell<*const Slot>,
+    /// The slot the fast path counts into, or null for the cold path: while the thread runs
+    /// untracked work, before its first allocation, after its exit, and after
+    /// [`route_to_dhat`] switched the route on (it nulls every thread's pointer; the cold path
+    /// sets it again once the route is off). Atomic because `route_to_dhat` writes it.
+    fast: AtomicPtr<Slot>,
+    /// This thread's slot: null until its first allocation, `&EXITED` after its exit.
+    owned: Cell<*const Slot>,
+    /// `owned` knows this thread's `fast` pointer, so the fast path may be used.
+    armable: Cell<bool>,
     /// > 0 while the profiler does its own work on this thread: not counted.
     untracked: Cell<u32>,
 }
 
 thread_local! {
-    // Const-initialised and without Drop: access never allocates nor registers a destructor.
+    // Const-initialised and without Drop: access never allocates nor registers a destructor,
+    // and compiles to a plain thread-local address.
     static LOCAL: Local = const {
-        Local { slot: Cell::new(ptr::null()), untracked: Cell::new(0) }
+        Local {
+            fast: AtomicPtr::new(ptr::null_mut()),
+            owned: Cell::new(ptr::null()),
+            armable: Cell::new(false),
+            untracked: Cell::new(0),
+        }
     };
 }
 
+/// The slot the fast path counts into, null for the cold path.
 #[inline(always)]
-fn count(bytes: i64, blocks: i64, allocated: i64) {
-    let _ = LOCAL.try_with(|local| {
-        if local.untracked.get() != 0 {
+fn fast_slot() -> *const Slot {
+    LOCAL
+        .try_with(|local| local.fast.load(Relaxed) as *const Slot)
+        .unwrap_or(ptr::null())
+}
+
+impl Local {
+    /// Make `owned` the fast slot again, unless the thread is untracked or routed to dhat.
+    ///
+    /// Against a concurrent `route_to_dhat(true)`: either it sees our store and nulls it, or
+    /// our SeqCst load after the store sees the route on and we null it ourselves.
+    fn arm(&self) {
+        if !self.armable.get() || self.untracked.get() != 0 || ROUTE_TO_DHAT.load(Relaxed) {
             return;
         }
-        let mut slot = local.slot.get();
-        if slot.is_null() {
-            slot = claim_slot();
-            local.slot.set(slot);
+        self.fast.store(self.owned.get() as *mut Slot, SeqCst);
+        if ROUTE_TO_DHAT.load(SeqCst) {
+            self.fast.store(ptr::null_mut(), Relaxed);
         }
-        // SAFETY: slots are never freed; only this thread owns `slot` unless it is EXITED.
-        let slot = unsafe { &*slot };
-        if ptr::eq(slot, &EXITED) {
-            slot.add_shared(bytes, blocks, allocated);
-        } else {
-            slot.add_owned(bytes, blocks, allocated);
+    }
+
+    /// The slot to count into on the cold path: `None` while untracked; claims one first, and
+    /// makes it the fast one again when it can.
+    fn cold_slot(&self) -> Option<*const Slot> {
+        if self.untracked.get() != 0 {
+            return None;
         }
+        if self.owned.get().is_null() {
+            claim_slot(self);
+        }
+        self.arm();
+        Some(self.owned.get())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_alloc_cold(bytes: i64, realloc_from: Option<i64>) {
+    let _ = LOCAL.try_with(|local| match local.cold_slot() {
+        None => {}
+        Some(slot) if ptr::eq(slot, &EXITED) => EXITED.alloc_shared(bytes, realloc_from),
+        // SAFETY: slots are never freed; only this thread owns `slot`.
+        Some(slot) => unsafe { &*slot }.alloc_owned(bytes, realloc_from),
     });
 }
 
-/// Give this thread a slot: reuse one released by an exited thread, or create one.
 #[cold]
 #[inline(never)]
-fn claim_slot() -> *const Slot {
+fn count_free_cold(bytes: i64) {
+    let _ = LOCAL.try_with(|local| match local.cold_slot() {
+        None => {}
+        Some(slot) if ptr::eq(slot, &EXITED) => EXITED.free_shared(bytes),
+        // SAFETY: slots are never freed; only this thread owns `slot`.
+        Some(slot) => unsafe { &*slot }.free_owned(bytes),
+    });
+}
+
+/// Count an allocation (or a `realloc` from `realloc_from` bytes) off the fast path.
+fn count_alloc(bytes: usize, realloc_from: Option<usize>) {
+    let (bytes, realloc_from) = (bytes as i64, realloc_from.map(|old| old as i64));
+    let slot = fast_slot();
+    if slot.is_null() {
+        count_alloc_cold(bytes, realloc_from);
+    } else {
+        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
+        unsafe { &*slot }.alloc_owned(bytes, realloc_from);
+    }
+}
+
+/// Count a free off the fast path.
+fn count_free(bytes: usize) {
+    let slot = fast_slot();
+    if slot.is_null() {
+        count_free_cold(bytes as i64);
+    } else {
+        // SAFETY: as in `count_alloc`.
+        unsafe { &*slot }.free_owned(bytes as i64);
+    }
+}
+
+/// Give this thread a slot (reuse one released by an exited thread, or create one), make it
+/// the thread's `owned` slot and, when the thread can be found again at its exit, record
+/// where its `fast` pointer is so that the fast path may be used.
+#[cold]
+#[inline(never)]
+fn claim_slot(local: &Local) {
+    let slot = find_or_create_slot();
+    local.owned.set(slot);
+    if ptr::eq(slot, &EXITED) {
+        return;
+    }
+    // SAFETY: slots are never freed.
+    unsafe { &*slot }.set_owner(&local.fast);
+    if exit_hook::register(slot) {
+        local.armable.set(true);
+    } else {
+        // Never released, so never cleared: `route_to_dhat` must not write to this thread
+        // once it is gone. Without the fast path the thread still counts, on the cold path.
+        unsafe { &*slot }.clear_owner();
+    }
+}
+
+fn find_or_create_slot() -> *const Slot {
     INSTALLED.store(true, Relaxed);
     let mut cursor = SLOTS.load(Acquire);
     while !cursor.is_null() {
@@ -164,7 +395,6 @@ fn claim_slot() -> *const Slot {
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
         {
-            exit_hook::register(cursor);
             return cursor;
         }
         cursor = slot.next.load(Acquire);
@@ -186,25 +416,31 @@ fn claim_slot() -> *const Slot {
             Err(now) => head = now,
         }
     }
-    exit_hook::register(fresh);
     fresh
 }
 
 /// Called when a thread exits: later allocations of this thread go to the shared EXITED slot,
 /// and its own slot becomes free for the next new thread (its counts stay in the sums).
 fn release_slot(slot: *const Slot) {
-    let _ = LOCAL.try_with(|local| local.slot.set(&EXITED));
-    if !slot.is_null() && !ptr::eq(slot, &EXITED) {
-        // SAFETY: slots are never freed.
-        unsafe { &*slot }.in_use.store(false, Release);
+    if slot.is_null() || ptr::eq(slot, &EXITED) {
+        return;
     }
+    // SAFETY: slots are never freed.
+    let slot = unsafe { &*slot };
+    slot.clear_owner();
+    let _ = LOCAL.try_with(|local| {
+        local.armable.set(false);
+        local.owned.set(&EXITED);
+        local.fast.store(ptr::null_mut(), Relaxed);
+    });
+    slot.in_use.store(false, Release);
 }
 
 #[cfg(unix)]
 mod exit_hook {
     //! A pthread key whose destructor releases the thread's slot. pthread_setspecific does not
-    //! allocate for the first keys of a process; if it ever does, the recursion finds the slot
-    //! already set and simply counts that allocation.
+    //! allocate for the first keys of a process, and when it does it calls libc's allocator
+    //! directly, never Rust's global one.
     use super::Slot;
     use std::sync::OnceLock;
 
@@ -214,95 +450,170 @@ mod exit_hook {
         super::release_slot(slot as *const Slot);
     }
 
-    pub(super) fn register(slot: *const Slot) {
+    /// `true` if the slot will be released when the thread exits.
+    pub(super) fn register(slot: *const Slot) -> bool {
         let key = KEY.get_or_init(|| {
             let mut key: libc::pthread_key_t = 0;
             // SAFETY: plain FFI call with a valid out-pointer and an extern "C" destructor.
             let rc = unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) };
             (rc == 0).then_some(key)
         });
-        if let Some(key) = key {
-            // SAFETY: key was created above; the value is only read back by our destructor.
-            unsafe { libc::pthread_setspecific(*key, slot as *const libc::c_void) };
-        }
+        // SAFETY: key was created above; the value is only read back by our destructor.
+        key.is_some_and(|key| unsafe {
+            libc::pthread_setspecific(key, slot as *const libc::c_void) == 0
+        })
     }
 }
 
 #[cfg(not(unix))]
 mod exit_hook {
-    //! Without pthread keys a slot stays with its thread forever: exact, only never reused.
-    pub(super) fn register(_slot: *const super::Slot) {}
+    //! Without pthread keys a slot stays with its thread forever: exact, only never reused,
+    //! and its thread always counts on the cold path (see `claim_slot`).
+    pub(super) fn register(_slot: *const super::Slot) -> bool {
+        false
+    }
 }
 
 // SAFETY: every method forwards to System (or, during attribution passes, to dhat::Alloc,
 // which forwards to System) with the same arguments and only adds counting, which neither
 // allocates nor unwinds.
 unsafe impl GlobalAlloc for Alloc {
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ROUTE_TO_DHAT.load(Relaxed) {
-            return unsafe { dhat_route::alloc(layout, false) };
+        let slot = fast_slot();
+        if slot.is_null() {
+            return unsafe { cold::alloc(layout, false) };
         }
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            let size = layout.size() as i64;
-            count(size, 1, size);
+            // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
+            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         }
         p
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if ROUTE_TO_DHAT.load(Relaxed) {
-            return unsafe { dhat_route::alloc(layout, true) };
+        let slot = fast_slot();
+        if slot.is_null() {
+            return unsafe { cold::alloc(layout, true) };
         }
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            let size = layout.size() as i64;
-            count(size, 1, size);
+            // SAFETY: as in `alloc`.
+            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         }
         p
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ROUTE_TO_DHAT.load(Relaxed) {
-            return unsafe { dhat_route::dealloc(ptr, layout) };
+        let slot = fast_slot();
+        if slot.is_null() {
+            return unsafe { cold::dealloc(ptr, layout) };
         }
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as i64), -1, 0);
+        // Counted first: a free cannot fail, and `free` then stays a tail call.
+        // SAFETY: as in `alloc`.
+        unsafe { &*slot }.free_owned(layout.size() as i64);
+        unsafe { System.dealloc(ptr, layout) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ROUTE_TO_DHAT.load(Relaxed) {
+        let slot = fast_slot();
+        if slot.is_null() {
+            return unsafe { cold::realloc(ptr, layout, new_size) };
+        }
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            // SAFETY: as in `alloc`.
+            unsafe { &*slot }.alloc_owned(new_size as i64, Some(layout.size() as i64));
+        }
+        p
+    }
+}
+
+mod cold {
+    //! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
+    //! thread's first allocation, an exited thread.
+    use super::{ROUTE_TO_DHAT, count_alloc, count_free, dhat_route};
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{Ordering::*, fence};
+
+    /// Whether calls go to dhat. The fence pairs with `route_to_dhat`'s SeqCst store of null
+    /// into our `fast` pointer: having read that null, we see the flag it was stored after.
+    fn routed() -> bool {
+        fence(Acquire);
+        ROUTE_TO_DHAT.load(Relaxed)
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
+        if routed() {
+            return unsafe { dhat_route::alloc(layout, zeroed) };
+        }
+        let p = unsafe {
+            if zeroed {
+                System.alloc_zeroed(layout)
+            } else {
+                System.alloc(layout)
+            }
+        };
+        if !p.is_null() {
+            count_alloc(layout.size(), None);
+        }
+        p
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+        if routed() {
+            return unsafe { dhat_route::dealloc(ptr, layout) };
+        }
+        count_free(layout.size());
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if routed() {
             return unsafe { dhat_route::realloc(ptr, layout, new_size) };
         }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            count(new_size as i64 - layout.size() as i64, 0, new_size as i64);
+            count_alloc(new_size, Some(layout.size()));
         }
         p
     }
 }
 
 /// Set only while an attribution pass runs (see `attribution.rs`): every call then also goes
-/// through dhat, which records a backtrace per allocation (23-48x slower). Off, the hot path
-/// pays one relaxed load of this flag, which no one writes.
+/// through dhat, which records a backtrace per allocation (23-48x slower). Switching it on
+/// nulls every thread's `fast` pointer, so the hot path never looks at this flag: the cold
+/// path does.
 static ROUTE_TO_DHAT: AtomicBool = AtomicBool::new(false);
 
 /// Route allocations through dhat (`true`) or straight to the system allocator (`false`).
 /// Only the attribution pass switches it, around iterations run under a dhat profiler.
+/// A call another thread is making at that very moment may still go the old way.
 pub(crate) fn route_to_dhat(on: bool) {
     ROUTE_TO_DHAT.store(on, SeqCst);
+    if on {
+        // Every thread to the cold path, which sees the flag. Off, threads find their way
+        // back to the fast path on their next cold call.
+        for_each_slot(Slot::disarm_owner);
+    }
 }
 
 mod dhat_route {
-    //! The slow path during attribution passes. Calls from the profiler's own untracked work
+    //! The cold path during attribution passes. Calls from the profiler's own untracked work
     //! and from dhat's bookkeeping (which allocates through the global allocator while we
     //! call into dhat) go straight to the system allocator and are not counted; the
     //! workload's calls are counted exactly as on the fast path, then recorded by dhat.
-    use super::{LOCAL, count, untracked};
+    use super::{LOCAL, count_alloc, count_free, untracked};
     use std::alloc::{GlobalAlloc, Layout, System};
 
     static DHAT: dhat::Alloc = dhat::Alloc;
@@ -311,8 +622,6 @@ mod dhat_route {
         LOCAL.try_with(|l| l.untracked.get() != 0).unwrap_or(true)
     }
 
-    #[cold]
-    #[inline(never)]
     pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
         if is_untracked() {
             return unsafe {
@@ -331,31 +640,26 @@ mod dhat_route {
             }
         });
         if !p.is_null() {
-            let size = layout.size() as i64;
-            count(size, 1, size);
+            count_alloc(layout.size(), None);
         }
         p
     }
 
-    #[cold]
-    #[inline(never)]
     pub(super) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
         if is_untracked() {
             return unsafe { System.dealloc(ptr, layout) };
         }
         untracked(|| unsafe { DHAT.dealloc(ptr, layout) });
-        count(-(layout.size() as i64), -1, 0);
+        count_free(layout.size());
     }
 
-    #[cold]
-    #[inline(never)]
     pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if is_untracked() {
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
         let p = untracked(|| unsafe { DHAT.realloc(ptr, layout, new_size) });
         if !p.is_null() {
-            count(new_size as i64 - layout.size() as i64, 0, new_size as i64);
+            count_alloc(new_size, Some(layout.size()));
         }
         p
     }
@@ -389,23 +693,15 @@ pub fn heap() -> Option<HeapCounters> {
     }
     let mut total = HeapCounters::default();
     let mut add = |slot: &Slot| {
-        total.live_bytes += slot.live_bytes.load(Relaxed);
-        total.live_blocks += slot.live_blocks.load(Relaxed);
-        total.allocations += slot.allocations.load(Relaxed);
-        total.allocated_bytes += slot.allocated_bytes.load(Relaxed);
-        total.peak_bytes += slot
-            .peak_bytes
-            .load(Relaxed)
-            .max(slot.live_bytes.load(Relaxed));
+        let c = slot.counters();
+        total.live_bytes += c.live_bytes;
+        total.live_blocks += c.live_blocks;
+        total.allocations += c.allocations;
+        total.allocated_bytes += c.allocated_bytes;
+        total.peak_bytes += c.peak_bytes;
     };
     add(&EXITED);
-    let mut cursor = SLOTS.load(Acquire);
-    while !cursor.is_null() {
-        // SAFETY: list nodes are never freed.
-        let slot = unsafe { &*cursor };
-        add(slot);
-        cursor = slot.next.load(Acquire);
-    }
+    for_each_slot(add);
     Some(total)
 }
 
@@ -419,21 +715,12 @@ pub fn thread_heap() -> Option<HeapCounters> {
     }
     LOCAL
         .try_with(|local| {
-            let mut slot = local.slot.get();
-            if slot.is_null() {
-                slot = claim_slot();
-                local.slot.set(slot);
+            if local.owned.get().is_null() {
+                claim_slot(local);
+                local.arm();
             }
             // SAFETY: slots are never freed.
-            let slot = unsafe { &*slot };
-            let live = slot.live_bytes.load(Relaxed);
-            HeapCounters {
-                live_bytes: live,
-                live_blocks: slot.live_blocks.load(Relaxed),
-                allocations: slot.allocations.load(Relaxed),
-                allocated_bytes: slot.allocated_bytes.load(Relaxed),
-                peak_bytes: slot.peak_bytes.load(Relaxed).max(live),
-            }
+            unsafe { &*local.owned.get() }.counters()
         })
         .ok()
 }
@@ -441,12 +728,10 @@ pub fn thread_heap() -> Option<HeapCounters> {
 /// Start a new peak window for the calling thread's counters only.
 pub fn reset_thread_peak() {
     let _ = LOCAL.try_with(|local| {
-        let slot = local.slot.get();
+        let slot = local.owned.get();
         if !slot.is_null() {
             // SAFETY: slots are never freed.
-            let slot = unsafe { &*slot };
-            slot.peak_bytes
-                .store(slot.live_bytes.load(Relaxed), Relaxed);
+            unsafe { &*slot }.reset_peak();
         }
     });
 }
@@ -456,18 +741,8 @@ pub fn reset_thread_peak() {
 /// A thread allocating at this very moment may keep a peak set just before the reset; that
 /// only makes the next peak an over-estimate, never an under-estimate.
 pub fn reset_peak() {
-    let reset = |slot: &Slot| {
-        slot.peak_bytes
-            .store(slot.live_bytes.load(Relaxed), Relaxed)
-    };
-    reset(&EXITED);
-    let mut cursor = SLOTS.load(Acquire);
-    while !cursor.is_null() {
-        // SAFETY: list nodes are never freed.
-        let slot = unsafe { &*cursor };
-        reset(slot);
-        cursor = slot.next.load(Acquire);
-    }
+    EXITED.reset_peak();
+    for_each_slot(Slot::reset_peak);
 }
 
 /// Run `f` without counting what it allocates or frees on this thread.
@@ -479,10 +754,19 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     struct Guard;
     impl Drop for Guard {
         fn drop(&mut self) {
-            let _ = LOCAL.try_with(|l| l.untracked.set(l.untracked.get() - 1));
+            let _ = LOCAL.try_with(|local| {
+                let depth = local.untracked.get() - 1;
+                local.untracked.set(depth);
+                if depth == 0 {
+                    local.arm();
+                }
+            });
         }
     }
-    let _ = LOCAL.try_with(|l| l.untracked.set(l.untracked.get() + 1));
+    let _ = LOCAL.try_with(|local| {
+        local.untracked.set(local.untracked.get() + 1);
+        local.fast.store(ptr::null_mut(), Relaxed);
+    });
     let _guard = Guard;
     f()
 }
@@ -493,4 +777,179 @@ pub(crate) fn adopt<T: Clone>(untracked_vec: Vec<T>) -> Vec<T> {
     let adopted = untracked_vec.clone();
     untracked(move || drop(untracked_vec));
     adopted
+}
+
+#[cfg(test)]
+mod tests {
+    //! The slot arithmetic and the fast pointer's states, on slots of the tests' own (this test
+    //! binary does not install `Alloc`, so nothing here touches the process-wide list).
+    use super::*;
+
+    fn counters(
+        live_bytes: i64,
+        live_blocks: i64,
+        allocations: i64,
+        allocated_bytes: i64,
+        peak_bytes: i64,
+    ) -> HeapCounters {
+        HeapCounters {
+            live_bytes,
+            live_blocks,
+            allocations,
+            allocated_bytes,
+            peak_bytes,
+        }
+    }
+
+    #[test]
+    fn live_values_are_differences_across_realloc() {
+        let slot = Slot::new();
+        slot.alloc_owned(100, None);
+        slot.alloc_owned(50, None);
+        slot.alloc_owned(300, Some(100)); // realloc 100 -> 300: one free, one allocation
+        slot.free_owned(50);
+        assert_eq!(slot.counters(), counters(300, 1, 3, 450, 350));
+        slot.alloc_owned(10, Some(300)); // shrinking realloc
+        assert_eq!(slot.counters(), counters(10, 1, 4, 460, 350));
+        slot.free_owned(10);
+        assert_eq!(slot.counters(), counters(0, 0, 4, 460, 350));
+    }
+
+    #[test]
+    fn the_shared_path_counts_like_the_owned_one() {
+        let (owned, shared) = (Slot::new(), Slot::new());
+        for (bytes, realloc_from) in [(64, None), (4096, None), (8192, Some(4096)), (16, Some(64))]
+        {
+            owned.alloc_owned(bytes, realloc_from);
+            shared.alloc_shared(bytes, realloc_from);
+        }
+        owned.free_owned(16);
+        shared.free_shared(16);
+        assert_eq!(owned.counters(), shared.counters());
+        assert_eq!(owned.counters(), counters(8192, 1, 4, 12368, 8256));
+    }
+
+    #[test]
+    fn frees_on_another_slot_net_out() {
+        let (a, b) = (Slot::new(), Slot::new());
+        a.alloc_owned(64, None);
+        b.free_owned(64);
+        let (a, b) = (a.counters(), b.counters());
+        assert_eq!((b.live_bytes, b.live_blocks), (-64, -1));
+        assert_eq!(
+            (a.live_bytes + b.live_bytes, a.live_blocks + b.live_blocks),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn a_reset_starts_a_new_peak_window() {
+        let slot = Slot::new();
+        slot.alloc_owned(1000, None);
+        slot.free_owned(1000);
+        slot.alloc_owned(10, None);
+        assert_eq!(slot.counters().peak_bytes, 1000);
+        slot.reset_peak();
+        assert_eq!(slot.counters().peak_bytes, 10);
+        slot.alloc_owned(20, None);
+        slot.free_owned(20);
+        assert_eq!(
+            slot.counters().peak_bytes,
+            30,
+            "below the old peak, above the reset"
+        );
+    }
+
+    /// What `claim_slot` does, on a slot outside the process-wide list.
+    fn adopt_slot(local: &Local, slot: &'static Slot) {
+        local.owned.set(slot);
+        slot.set_owner(&local.fast);
+        local.armable.set(true);
+        local.arm();
+    }
+
+    /// One test for every use of the process-wide route flag, so none runs concurrently.
+    #[test]
+    fn the_fast_pointer_follows_untracked_work_the_route_and_the_exit() {
+        std::thread::spawn(|| {
+            let slot: &'static Slot = Box::leak(Box::new(Slot::new()));
+            assert!(
+                fast_slot().is_null(),
+                "a new thread starts on the cold path"
+            );
+            LOCAL.with(|local| adopt_slot(local, slot));
+            assert!(ptr::eq(fast_slot(), slot));
+
+            untracked(|| {
+                assert!(fast_slot().is_null());
+                untracked(|| assert!(fast_slot().is_null()));
+                assert!(
+                    fast_slot().is_null(),
+                    "still untracked after the inner call"
+                );
+            });
+            assert!(ptr::eq(fast_slot(), slot));
+
+            // route_to_dhat(true) nulls the pointer of every slot's owner, here this one's.
+            ROUTE_TO_DHAT.store(true, SeqCst);
+            slot.disarm_owner();
+            assert!(fast_slot().is_null());
+            LOCAL.with(Local::arm);
+            untracked(|| {});
+            assert!(
+                fast_slot().is_null(),
+                "nothing re-arms while the route is on"
+            );
+            ROUTE_TO_DHAT.store(false, SeqCst);
+            LOCAL.with(Local::arm);
+            assert!(
+                ptr::eq(fast_slot(), slot),
+                "the cold path re-arms once it is off"
+            );
+
+            // Thread exit: the slot forgets its owner, which stays on the cold path.
+            release_slot(slot);
+            assert!(fast_slot().is_null());
+            assert!(slot.owner.load(SeqCst).is_null());
+            assert!(!slot.in_use.load(SeqCst));
+            slot.disarm_owner(); // no owner to write to any more
+            LOCAL.with(Local::arm);
+            assert!(fast_slot().is_null());
+            LOCAL.with(|local| assert!(ptr::eq(local.owned.get(), &EXITED)));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn disarming_races_thread_exits_safely() {
+        let slots: Vec<&'static Slot> =
+            (0..4).map(|_| &*Box::leak(Box::new(Slot::new()))).collect();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    slots.iter().for_each(|slot| slot.disarm_owner());
+                }
+            });
+            for round in 0..200 {
+                let slot = slots[round % slots.len()];
+                std::thread::scope(|t| {
+                    t.spawn(|| {
+                        LOCAL.with(|local| adopt_slot(local, slot));
+                        std::hint::black_box(fast_slot());
+                        release_slot(slot);
+                    });
+                });
+                slot.in_use.store(false, SeqCst);
+            }
+            stop.store(true, Relaxed);
+        });
+        for slot in slots {
+            assert!(
+                slot.owner.load(SeqCst).is_null(),
+                "every exit cleared its owner"
+            );
+        }
+    }
 }
