@@ -21,8 +21,13 @@ profile="${CARGO_TARGET_DIR:-$root/target}/release/profile"
 
 mkdir -p "$out" || exit 2
 rm -f "$out"/plot*.png
-args=(--json "$out/report.json" --markdown "$out/summary.md" --plot "$out/plot.png")
-if [[ -f "$baseline" ]]; then
+# Our outputs and baseline, unless the caller chose their own.
+given() { local flag="$1"; shift; for a in "$@"; do [[ "$a" == "$flag" || "$a" == "$flag="* ]] && return 0; done; return 1; }
+args=()
+given --json "$@" || args+=(--json "$out/report.json")
+given --markdown "$@" || args+=(--markdown "$out/summary.md")
+given --plot "$@" || args+=(--plot "$out/plot.png")
+if [[ -f "$baseline" ]] && ! given --baseline "$@"; then
     args+=(--baseline "$baseline")
 fi
 if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]]; then

@@ -212,7 +212,7 @@ fn ratios() {
         .extend(false)
         .run(|| vec![0u8; 100]);
     COUNTING.store(false, Ordering::SeqCst);
-    let json = report.to_json().len() as f64;
+    let json = report.to_json().map_or(0, |j| j.len()) as f64;
     let samples = report.runs[0].samples.len() as f64;
     println!(
         "  report size            {:.0} B of JSON per sample ({} samples), {} B in memory per sample",

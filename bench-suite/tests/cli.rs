@@ -159,7 +159,11 @@ fn fd_and_thread_leaks_show_as_counts() {
     assert_eq!(growth(1, "threads"), Some(10.0));
     // A thread still starting when the last sample is taken may hold a descriptor for a
     // moment (seen under load): at most one, never a trend.
-    assert!(growth(1, "fds").is_some_and(|g| g <= 1.0), "{:?}", growth(1, "fds"));
+    assert!(
+        growth(1, "fds").is_some_and(|g| g <= 1.0),
+        "{:?}",
+        growth(1, "fds")
+    );
     assert_ne!(report["runs"][1]["metrics"]["fds"]["verdict"], "leak");
 }
 

@@ -294,6 +294,123 @@ fn arguments_that_do_not_apply_to_a_program_are_usage_errors_naming_them() {
 }
 
 #[test]
+fn a_bad_marker_is_one_line_naming_the_flag_the_position_and_the_fault() {
+    let out = expect_exit(profile().args(["--marker", "ab(c", "--", "true"]), 2);
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--marker 'ab(c'"), "{err}");
+    assert!(err.contains("unclosed group"), "{err}");
+    assert!(err.contains("position 3"), "{err}");
+}
+
+#[test]
+fn the_first_sample_of_a_started_program_is_taken_once_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // With no warm-up, a first sample taken while the program is still being loaded would
+    // show its loading as growth. (Three runs: a sample taken too early is not always caught.)
+    for run in 0..3 {
+        let json = dir.path().join(format!("sleep-{run}.json"));
+        expect_exit(
+            profile()
+                .args(["-q", "--interval", "20", "--warmup-secs", "0"])
+                .args(["--duration", "0.3", "--json"])
+                .arg(&json)
+                .args(["--", "sleep", "5"]),
+            0,
+        );
+        let report = read_json(&json);
+        let samples = report["runs"][0]["samples"].as_array().unwrap();
+        let rss: Vec<u64> = samples
+            .iter()
+            .map(|s| s["rss_bytes"].as_u64().unwrap())
+            .collect();
+        let last = *rss.last().unwrap();
+        assert!(
+            rss[0] * 10 >= last * 9,
+            "sample 0 is not the running program: {rss:?}"
+        );
+        assert_ne!(metric(&report, "rss_bytes")["verdict"], "leak");
+    }
+
+    // A program that is gone at once: nothing it did not measure is recorded as 0.
+    let json = dir.path().join("exit.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--json"])
+            .arg(&json)
+            .args(["--", "sh", "-c", "exit 3"]),
+        3,
+    );
+    let report = read_json(&json);
+    for s in report["runs"][0]["samples"].as_array().unwrap() {
+        for field in ["rss_bytes", "vsize_bytes", "threads"] {
+            assert_ne!(s[field], 0, "{field} recorded as 0: {s}");
+        }
+    }
+}
+
+#[test]
+fn a_time_run_shows_one_warmup_in_its_header_and_its_reasons() {
+    for (duration, program) in [("0.5", "3"), ("2", "5")] {
+        let out = expect_exit(
+            profile().args([
+                "--duration",
+                duration,
+                "--interval",
+                "20",
+                "--",
+                "sleep",
+                program,
+            ]),
+            0,
+        );
+        let text = stdout(&out);
+        let header = text
+            .split("warm-up ")
+            .nth(1)
+            .and_then(|rest| rest.split(" s").next())
+            .unwrap_or_else(|| panic!("no warm-up in the header: {text}"));
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                ["rss_bytes", "fds", "threads"]
+                    .iter()
+                    .any(|m| l.trim_start().starts_with(m))
+            })
+            .collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        for row in rows {
+            assert!(
+                row.contains(&format!("{header} s")),
+                "header says {header} s: {row}\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_program_run_with_nothing_judged_is_inconclusive_and_says_why() {
+    let run = |fail_on_inconclusive: bool, code: i32| {
+        let mut cmd = profile();
+        if fail_on_inconclusive {
+            cmd.arg("--fail-on-inconclusive");
+        }
+        let out = expect_exit(
+            cmd.args(["--marker", "done", "--", "sh", "-c", "echo hi"]),
+            code,
+        );
+        let text = stdout(&out);
+        assert!(text.contains("inconclusive"), "{text}");
+        assert!(
+            text.contains("no output line matched --marker 'done'"),
+            "{text}"
+        );
+    };
+    run(true, 1);
+    run(false, 0);
+}
+
+#[test]
 fn a_program_growing_in_time_is_judged_per_second() {
     let dir = tempfile::tempdir().unwrap();
     // 8 chunks of 256 KiB per second, paced by the clock (2 MiB/s), whatever the CPU does.

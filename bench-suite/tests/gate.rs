@@ -218,3 +218,54 @@ fn the_markdown_summary_is_written_and_appended_to_the_step_summary() {
     let appended = std::fs::read_to_string(step).unwrap();
     assert!(appended.starts_with("# earlier step\n") && appended.ends_with(&summary));
 }
+
+/// A budget already exceeded ends the run at once: no extension to 8x the iterations.
+#[test]
+fn an_exceeded_budget_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = Command::cargo_bin("profile")
+        .unwrap()
+        .args(["-w", "box-leak", "-n", "20", "--max-peak", "8KiB", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let run = &report["runs"][0];
+    let n = run["iterations"].as_u64().unwrap();
+    assert!(
+        n < 20,
+        "stopped when the peak passed 8 KiB, not after {n} iterations"
+    );
+    assert_eq!(run["budgets"][0]["exceeded"], true);
+}
+
+/// --max-iterations equal to --iterations leaves no room to confirm: the leak is reported as
+/// found (saying it is unconfirmed), as with --no-extend; the two flags together are refused.
+#[test]
+fn no_room_to_extend_reports_the_leak_unconfirmed() {
+    let out = run(
+        Command::cargo_bin("profile").unwrap().args([
+            "-w",
+            "box-leak",
+            "-n",
+            "10",
+            "--max-iterations",
+            "10",
+        ]),
+        1,
+    );
+    assert!(text(&out).contains("not confirmed"), "{}", text(&out));
+    let out = run(
+        Command::cargo_bin("profile").unwrap().args([
+            "-w",
+            "box-leak",
+            "--no-extend",
+            "--max-iterations",
+            "50",
+        ]),
+        2,
+    );
+    assert!(text(&out).contains("--max-iterations"), "{}", text(&out));
+}

@@ -281,3 +281,54 @@ fn bad_reports_are_refused_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("out.jpg"));
 }
+
+/// One output failing does not cost the others: the Markdown is still written when the JSON
+/// write fails half-way, and the exit status says an output was lost (2).
+#[test]
+fn a_failed_output_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let md = dir.path().join("s.md");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 2 && trap '' XFSZ && exec \"$0\" \"$@\"")
+        .arg(fixture_path())
+        .args(["-w", "allocates", "-n", "40", "--no-extend", "--json"])
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!json.exists(), "the JSON could not be written whole");
+    let summary = std::fs::read_to_string(&md).expect("the Markdown was still written");
+    assert!(summary.contains("`allocates`"));
+}
+
+/// What ended a run is said in words and in the JSON: a setup error, a timeout, a hang.
+#[test]
+fn failures_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = fixture()
+        .args([
+            "-w",
+            "setup-fails",
+            "-w",
+            "hangs-at-3",
+            "--timeout",
+            "0.5",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("FAILED: the workload's setup failed: "), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    let report = read(&json);
+    assert_eq!(report["runs"][0]["failure"]["kind"], "setup");
+    assert_eq!(report["runs"][1]["failure"]["kind"], "hung");
+    assert_eq!(report["runs"][1]["verdict"], "inconclusive");
+}

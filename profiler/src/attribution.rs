@@ -4,7 +4,7 @@
 //! Where is it leaking? Call-site attribution with dhat.
 //!
 //! After the counting run, the workload runs three more times under dhat's heap profiler, for
-//! k, 2k and 4k iterations (k = 4 by default). dhat records a backtrace per allocation (23-48x
+//! k, 2k and 4k iterations (k = 4 by default). dhat records a backtrace per allocation (about 20-30x
 //! slower, which is why the passes are short) and writes, per call site, the bytes and blocks
 //! still live at the end of the pass (`eb`, `ebk`). A leaking site retains memory in
 //! proportion to the iterations: its growth from the 2k to the 4k pass is about twice its
@@ -487,17 +487,10 @@ pub fn dhat_path(workload: &str, json: Option<&Path>) -> PathBuf {
         .and_then(|p| p.parent())
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let safe: String = workload
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dir.join(format!("{safe}.dhat-heap.json"))
+    dir.join(format!(
+        "{}.dhat-heap.json",
+        crate::report::file_safe(workload)
+    ))
 }
 
 #[cfg(test)]

@@ -238,17 +238,10 @@ pub struct BaselineInfo {
 pub fn measure(run: &Run, c: Compared) -> Option<f64> {
     let first = run.samples.first()?;
     let last = run.samples.last()?;
-    let iterations = || run.samples.iter().skip(1);
     match c {
-        Compared::Peak => {
-            let start = first.heap_bytes?;
-            iterations()
-                .filter_map(|s| s.heap_peak_bytes)
-                .max()
-                .map(|p| (p - start) as f64)
-        }
-        Compared::Allocated => median(iterations().filter_map(|s| s.allocated_bytes)),
-        Compared::Allocations => median(iterations().filter_map(|s| s.allocations)),
+        Compared::Peak => run.peak_above_start(),
+        Compared::Allocated => run.allocated_per_iteration(),
+        Compared::Allocations => run.allocations_per_iteration(),
         Compared::Retained => Some((last.heap_bytes? - first.heap_bytes?) as f64),
         Compared::Rss => run
             .samples
@@ -259,20 +252,6 @@ pub fn measure(run: &Run, c: Compared) -> Option<f64> {
         Compared::Fds => last.fds.map(|v| v as f64),
         Compared::Threads => last.threads.map(|v| v as f64),
     }
-}
-
-fn median(values: impl Iterator<Item = i64>) -> Option<f64> {
-    let mut v: Vec<i64> = values.collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable();
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2] as f64
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
-    })
 }
 
 /// Compare one run with its baseline run.

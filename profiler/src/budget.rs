@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::report::Run;
+use crate::sample::Sample;
 use crate::verdict::format_bytes;
 
 /// Limits a run must stay within. `None` means no limit.
@@ -61,6 +62,20 @@ pub struct BudgetCheck {
 impl Budgets {
     pub fn is_empty(&self) -> bool {
         self.peak.is_none() && self.allocated.is_none() && self.rss.is_none()
+    }
+
+    /// Does this one boundary sample already exceed a budget? `start_heap` is the live heap
+    /// of the run's first sample. Cheap enough to ask after every iteration.
+    pub fn exceeded_by(&self, s: &Sample, start_heap: Option<i64>) -> bool {
+        let over = |limit: Option<u64>, value: Option<i64>| match (limit, value) {
+            (Some(l), Some(v)) => v > l as i64,
+            _ => false,
+        };
+        over(
+            self.peak,
+            s.heap_peak_bytes.map(|p| p - start_heap.unwrap_or(0)),
+        ) || over(self.allocated, s.allocated_bytes)
+            || over(self.rss, s.rss_bytes.map(|r| r as i64))
     }
 
     /// Check every budget set against the run's boundary samples.

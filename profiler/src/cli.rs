@@ -27,7 +27,7 @@ use crate::external::Target;
 use crate::options::{Outputs, ProgramSettings, Settings};
 use crate::report::{Report, TextOptions};
 use crate::run::{MAX_ITERATIONS, Progress};
-use crate::session::{self, Outcome};
+use crate::session::{self, Outcome, Session};
 use crate::workload::{Expected, Workload};
 
 const AFTER_HELP: &str = "\
@@ -43,9 +43,9 @@ Exit codes:
   1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
        program RSS counts too), a budget exceeded, or a regression against --baseline
   2    bad usage or bad input (a program that cannot be started, a pid that does not exist)
-  3    a workload failed (panicked, or its setup failed), or the program crashed or exited
-       non-zero; the report is still written
-  130  interrupted (Ctrl-C, SIGTERM): the program is stopped and the report still written
+  3    a workload failed (panicked, its setup failed, it passed --timeout or hung), or the
+       program crashed or exited non-zero; the report is still written
+  130  interrupted (Ctrl-C, SIGTERM): the run or program is stopped, the report still written
 
 Environment:
   RUST_LOG   log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too
@@ -102,7 +102,8 @@ struct RunArgs {
           value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
     iterations: Option<u32>,
 
-    /// Leave exactly N leading iterations out of the analysis (default: automatic).
+    /// Leave at least N leading iterations out of the analysis (default: automatic, 20% of
+    /// the iterations or more while growth is still slowing down).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     warmup: Option<u32>,
 
@@ -162,7 +163,7 @@ struct RunArgs {
     max_rss: Option<u64>,
 
     /// Find the call sites that leak with dhat after the counting run: when the heap grows
-    /// (growth, the default) or always. Three short passes run under dhat (about 25-50x
+    /// (growth, the default) or always. Three short passes run under dhat (about 20-30x
     /// slower per iteration); dhat's file of the longest is kept as <workload>.dhat-heap.json
     /// beside --json (or in the current directory).
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "growth")]
@@ -272,6 +273,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .try_init();
@@ -279,6 +281,7 @@ fn init_logging(quiet: bool, verbose: u8) {
 
 fn list(catalog: &[Workload]) -> Outcome {
     let width = catalog.iter().map(|w| w.name().len()).max().unwrap_or(0);
+    let mut rows = Vec::new();
     for w in catalog {
         let expected = match w.expected() {
             Expected::Clean => "clean".to_string(),
@@ -291,7 +294,11 @@ fn list(catalog: &[Workload]) -> Outcome {
                     .join(", ")
             ),
         };
-        println!("{:width$}  {:22}  {}", w.name(), expected, w.description());
+        rows.push((w.name(), expected, w.description()));
+    }
+    let expected_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (name, expected, description) in rows {
+        println!("{name:width$}  {expected:expected_width$}  {description}");
     }
     Outcome::Clean
 }
@@ -399,118 +406,35 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    if let Err(e) = session::check_program(&settings) {
-        return usage_error(e);
-    }
-    // The first checkpoint: --iterations, unless a program runs until it exits.
-    let iterations = match &settings.program {
-        None => Some(settings.iterations),
-        Some(p) => p.iterations,
-    };
-    if let (Some(max), Some(n), true) = (settings.max_iterations, iterations, settings.extend)
-        && max < n
-    {
-        return usage_error(format!(
-            "invalid --max-iterations: {max} is below --iterations {n}"
-        ));
-    }
-    if let (Some(w), Some(n)) = (settings.warmup, iterations)
-        && w.saturating_add(4) > n
-    {
-        return usage_error(format!(
-            "invalid --warmup: {w} leaves fewer than 4 of --iterations {n} to judge"
-        ));
-    }
-    let chosen = if settings.program.is_some() {
-        Vec::new()
-    } else {
-        match session::select_indices(catalog, &settings.workloads) {
-            Ok(c) if c.is_empty() => return usage_error("the catalog has no workloads to run"),
-            Ok(c) => c,
-            Err(e) => return usage_error(e),
-        }
-    };
-    if let Err(e) = session::check_outputs(&settings.outputs) {
-        return usage_error(e);
-    }
-    if let Some(path) = &settings.save_baseline
-        && let Err(e) = session::check_writable("--save-baseline", path)
-    {
-        return usage_error(e);
-    }
-    let baseline = match session::load_baseline(&settings) {
-        Ok(b) => b,
-        Err(e) => return usage_error(format!("--baseline: {e}")),
+    let session = match Session::prepare(catalog, settings) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
     };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let mut runs = Vec::new();
-    if settings.program.is_some() {
-        match session::run_program(&settings) {
-            Ok(run) => runs.push(run),
-            Err(e) => return usage_error(e),
-        }
-    }
-    if !chosen.is_empty()
-        && let Err(e) = crate::interrupt::install()
-    {
-        tracing::warn!("Ctrl-C will end profile without a report: {e}");
-    }
-    for index in chosen {
-        let workload = &catalog[index];
-        if crate::interrupt::requested() {
-            break;
-        }
-        tracing::info!("running {}", workload.name());
-        let run = session::run_workload_guarded(
-            catalog,
-            index,
-            &settings,
-            progress_bar(workload.name(), show_progress),
-        );
-        tracing::info!(
-            "{}: {} iterations, verdict {:?}",
-            run.workload,
-            run.iterations,
-            run.verdict
-        );
-        runs.push(run);
-    }
-    let mut report = Report::new(runs);
-    if let Some(base) = &baseline {
-        session::compare_with_baseline(&mut report, base, &settings);
-    }
+    let report = match session.run(|name| progress_bar(name, show_progress)) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
     if !args.quiet {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", report.to_text(&TextOptions { color }));
     }
-    match session::write_outputs(&report, &settings.outputs, baseline.as_ref()) {
-        Ok(written) => {
-            for path in written {
-                tracing::info!("wrote {}", path.display());
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::Usage;
-        }
+    let finished = session.finish(&report);
+    for path in &finished.written {
+        tracing::info!("wrote {}", path.display());
     }
-    let outcome = session::outcome(&report, settings.fail_on_inconclusive);
-    match session::save_baseline(&report, &settings, outcome) {
-        Ok(true) => tracing::info!("saved the baseline"),
-        Ok(false) => {
-            if let Some(path) = &settings.save_baseline {
-                eprintln!(
-                    "baseline not saved: the run did not pass; {} is unchanged",
-                    path.display()
-                );
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::Usage;
-        }
+    for e in &finished.errors {
+        eprintln!("error: {e}");
     }
-    outcome
+    if finished.baseline_kept
+        && let Some(path) = &session.settings().save_baseline
+    {
+        eprintln!(
+            "baseline not saved: the run did not pass; {} is unchanged",
+            path.display()
+        );
+    }
+    finished.outcome
 }
 
 fn plot(args: &PlotArgs) -> Outcome {
@@ -525,7 +449,7 @@ fn plot(args: &PlotArgs) -> Outcome {
     };
     let baseline = match args.baseline.as_ref().map(Report::read_json).transpose() {
         Ok(b) => b,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(format!("--baseline: {e}")),
     };
     match crate::figure::write_plots(&report, &args.output, baseline.as_ref()) {
         Ok(written) => {
@@ -539,7 +463,7 @@ fn plot(args: &PlotArgs) -> Outcome {
 }
 
 /// A progress callback drawing an indicatif bar on stderr once a run passes one second.
-fn progress_bar(name: &str, enabled: bool) -> impl FnMut(Progress) + 'static {
+fn progress_bar(name: &str, enabled: bool) -> impl FnMut(Progress) + Send + use<> {
     let name = name.to_string();
     let mut bar = Bar(None);
     move |p: Progress| {

@@ -20,6 +20,8 @@ pub enum Error {
     InvalidReport { path: PathBuf, reason: String },
     #[error("could not draw '{path}': {reason}")]
     Plot { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Program(#[from] crate::external::ExternalError),
     #[error("invalid {argument}: {reason}")]
     InvalidArgument {
         argument: &'static str,

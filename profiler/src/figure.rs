@@ -1,5 +1,5 @@
 // Owns turning a Report into pictures: one figure per run (stacked panels) and an overview.
-// Must never measure or judge: every number drawn is read from the Report.
+// Must never measure or judge: every number written on a picture is read from the Report.
 
 //! Memory-over-time pictures of a [`Report`].
 //!
@@ -214,7 +214,14 @@ fn annotate(
     if let (Some(slope), true) = (m.slope(), ys.len() > w + 1) {
         let tail_x = &xs[w..];
         let tail_y = &ys[w..];
-        let intercept = median(tail_x.iter().zip(tail_y).map(|(x, y)| y - slope * x));
+        // The line through the analysed samples with the report's slope (Theil-Sen's
+        // intercept: the median offset), drawn only: no number on the panel comes from it.
+        let offsets: Vec<f64> = tail_x
+            .iter()
+            .zip(tail_y)
+            .map(|(x, y)| y - slope * x)
+            .collect();
+        let intercept = crate::verdict::median(&offsets);
         let trend: Vec<f64> = tail_x.iter().map(|x| intercept + slope * x).collect();
         let color = verdict_color(m.verdict, m.gating);
         panel = panel
@@ -290,20 +297,6 @@ fn interval_x(run: &Run, elapsed_ms: f64, iteration: u32) -> Option<f64> {
         0.0
     };
     Some((i - 1) as f64 + frac)
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// One small panel per run: heap growth since the run's start (or fds when there is no heap),
@@ -397,17 +390,7 @@ pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)>
         .unwrap_or_default();
     let mut out = vec![(None, path.to_path_buf())];
     for (i, run) in report.runs.iter().enumerate() {
-        let safe: String = run
-            .workload
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = crate::report::file_safe(&run.workload);
         out.push((Some(i), path.with_file_name(format!("{stem}-{safe}.{ext}"))));
     }
     out

@@ -128,32 +128,51 @@ pub fn default_warmup_secs(run_secs: f64) -> f64 {
     (0.2 * run_secs).max(1.0)
 }
 
-/// Judge a program's time series: `samples` evenly spaced in time (`elapsed_ms`), the first
-/// `warmup_secs` seconds left out (default [`default_warmup_secs`]). Growth is judged per
-/// sample by the same procedure as iterations, then expressed per second: slopes go to
-/// `slope_per_second` and `ci`, thresholds are per second, and the reason speaks in seconds.
-/// A time series is judged once, at its end: there is no confirmation run.
+/// Judge a program's time series: `samples` evenly spaced in time (`elapsed_ms`, since the
+/// run started), the first `warmup_secs` seconds of the run left out (default
+/// [`default_warmup_secs`]). Growth is judged per sample by the same procedure as iterations,
+/// then expressed per second: slopes go to `slope_per_second` and `ci`, thresholds are per
+/// second, and the reason speaks in seconds. A long run's samples may be merged (see
+/// store.rs): each then stands for `span` intervals, and per second is per sample divided by
+/// `span` intervals. A time series is judged once, at its end: there is no confirmation run.
 pub fn judge_time_series(
     samples: &[Sample],
     warmup_secs: Option<f64>,
     source: SourceKind,
 ) -> BTreeMap<Metric, MetricReport> {
     let mut metrics = BTreeMap::new();
+    // Merged samples are judged as they are, evenly spaced; a partly filled last bucket is
+    // closer to its neighbour than the others and is left out. Indices are unchanged.
+    let span = samples.get(1).map_or(1, |s| s.span.max(1));
+    let evenly: Vec<Sample>;
+    let samples = if span > 1 {
+        evenly = samples
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i == 0 || s.span == span)
+            .map(|(_, s)| *s)
+            .collect();
+        &evenly[..]
+    } else {
+        samples
+    };
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return metrics;
     };
-    let span_secs = (last.elapsed_ms - first.elapsed_ms) / 1e3;
     let steps = samples.len().saturating_sub(1).max(1) as f64;
-    // Seconds per sample: measured, so that sleep jitter does not bias the rate.
-    let dt = if span_secs > 0.0 {
-        span_secs / steps
+    // Seconds per stored sample (interval x span): measured, so that sleep jitter does not
+    // bias the rate.
+    let dt = if last.elapsed_ms > first.elapsed_ms {
+        (last.elapsed_ms - first.elapsed_ms) / 1e3 / steps
     } else {
         1.0
     };
-    let warmup_secs = warmup_secs.unwrap_or_else(|| default_warmup_secs(span_secs));
+    // Counted from the run's start, like the warm-up the report shows (a started program's
+    // first sample comes an interval in).
+    let warmup_secs = warmup_secs.unwrap_or_else(|| default_warmup_secs(last.elapsed_ms / 1e3));
     let warmup = samples
         .iter()
-        .position(|s| (s.elapsed_ms - first.elapsed_ms) / 1e3 >= warmup_secs)
+        .position(|s| s.elapsed_ms / 1e3 >= warmup_secs)
         .unwrap_or(samples.len());
     for (metric, series) in measured(samples) {
         let thresholds = match metric {
@@ -165,22 +184,43 @@ pub fn judge_time_series(
             Metric::HeapBytes => Thresholds::heap_bytes(0.0),
             Metric::HeapBlocks | Metric::Fds | Metric::Threads => Thresholds::count(),
         };
+        // Effect sizes not already per second are per interval; a sample may stand for several.
+        let thresholds = match metric {
+            Metric::RssBytes => thresholds,
+            _ => Thresholds {
+                tau: thresholds.tau * f64::from(span),
+                tau_ok: thresholds.tau_ok * f64::from(span),
+                ..thresholds
+            },
+        };
         let j = verdict::judge(&series, &thresholds, Some(warmup));
         let w = j.warmup.min(series.len() - 1);
         let end = *series.last().unwrap_or(&0.0);
         let per_second = |v: f64| v / dt;
         let slope = j.slope_per_iteration.map(per_second);
         let ci = j.ci.map(|[lo, hi]| [per_second(lo), per_second(hi)]);
-        let warmup_used = (samples[w].elapsed_ms - first.elapsed_ms) / 1e3;
-        let reason = if j.shape == "too-short" {
-            format!(
-                "too short: fewer than {} samples after {warmup_secs:.1} s of warm-up; sample \
-                 longer",
+        // The warm-up as used, clamped to the run: the same number the report's header shows.
+        let warmup_used = samples[w].elapsed_ms / 1e3;
+        let mut reason = match series.len().saturating_sub(j.warmup) {
+            _ if j.shape != "too-short" => {
+                time_reason(&j, metric, slope, ci, warmup_used, &thresholds, dt)
+            }
+            0 => format!(
+                "too short: the whole run ({warmup_used:.1} s) was warm-up, and at least {} \
+                 samples are needed after it; sample longer",
                 verdict::MIN_TAIL
-            )
-        } else {
-            time_reason(&j, metric, slope, ci, warmup_used, &thresholds, dt)
+            ),
+            after => format!(
+                "too short: {after} samples after {warmup_used:.1} s of warm-up, at least {} \
+                 needed; sample longer",
+                verdict::MIN_TAIL
+            ),
         };
+        if span > 1 {
+            reason.push_str(&format!(
+                " (judged on samples of {span} intervals each, merged to bound memory)"
+            ));
+        }
         metrics.insert(
             metric,
             MetricReport {
@@ -327,8 +367,15 @@ pub(crate) fn fault_in_code() {
 }
 
 /// The run's verdict: from gating metrics only (RSS warns).
+///
+/// A run in which no gating metric could be judged (no samples: a marker that never
+/// matched, a setup that failed) is inconclusive, never clean.
 pub fn run_verdict(metrics: &BTreeMap<Metric, MetricReport>) -> Verdict {
-    combine(metrics.values().filter(|m| m.gating).map(|m| m.verdict))
+    let mut gating = metrics.values().filter(|m| m.gating).peekable();
+    if gating.peek().is_none() {
+        return Verdict::Inconclusive;
+    }
+    combine(gating.map(|m| m.verdict))
 }
 
 /// Re-judge a run (e.g. one read from a saved report) from its samples. `warmup` is in
@@ -562,5 +609,35 @@ mod tests {
         // 1 KiB/s: below the 4 KiB/s threshold, whatever the sampling interval.
         let slow = judge_time_series(&timed(1024.0, 60.0), None, SourceKind::Pid);
         assert_ne!(slow[&Metric::RssBytes].verdict, Verdict::Leak);
+    }
+
+    /// `samples` through a store keeping at most `cap` of them, merged pairwise past it.
+    fn merged(samples: Vec<Sample>, cap: usize) -> Vec<Sample> {
+        let mut store = crate::store::SampleStore::new(cap, cap);
+        samples.into_iter().for_each(|s| store.push(s));
+        store.finish()
+    }
+
+    #[test]
+    fn merged_time_samples_are_judged_per_second_of_what_they_span() {
+        // 121 intervals of 50 ms kept in 16: 15 samples of 8 intervals, then a bucket of 1.
+        let samples = merged(timed(1e6, 6.06), 16);
+        assert_eq!(samples.len(), 17);
+        assert_eq!((samples[1].span, samples[16].span), (8, 1));
+        let leak = judge_time_series(&samples, None, SourceKind::Pid);
+        let rss = &leak[&Metric::RssBytes];
+        assert_eq!(rss.verdict, Verdict::Leak, "{}", rss.reason);
+        let slope = rss.slope_per_second.unwrap();
+        assert!((0.97e6..1.03e6).contains(&slope), "{slope}");
+        assert!(rss.reason.contains("merged"), "{}", rss.reason);
+        // The default warm-up, 20% of the 6 s judged, ends at the merged sample at 1.2 s.
+        assert!((samples[rss.warmup as usize].elapsed_ms - 1200.0).abs() < 1e-6);
+
+        // Below the threshold per second stays below it, however many intervals a sample holds.
+        let slow = judge_time_series(&merged(timed(1024.0, 120.0), 16), None, SourceKind::Pid);
+        assert_ne!(slow[&Metric::RssBytes].verdict, Verdict::Leak);
+        let flat = judge_time_series(&merged(timed(0.0, 60.0), 16), None, SourceKind::Pid);
+        assert_eq!(flat[&Metric::RssBytes].verdict, Verdict::Clean);
+        assert_eq!(flat[&Metric::Fds].verdict, Verdict::Clean);
     }
 }

@@ -12,7 +12,7 @@ use crate::budget::Budgets;
 use crate::interrupt;
 use crate::judge::{self, Next};
 use crate::probe::{Probe, Target};
-use crate::report::{End, Extension, Failure, HeapScope, IntervalSample, Report, Run};
+use crate::report::{End, Extension, Failure, FailureKind, HeapScope, IntervalSample, Report, Run};
 use crate::sample::{Metric, Sample, Sampler, Scope, ms};
 use crate::store::{MAX_STORED_SAMPLES, SampleStore};
 use crate::verdict::Verdict;
@@ -103,7 +103,8 @@ impl Profiler {
         self
     }
 
-    /// Leave out exactly this many leading iterations from the analysis (default: automatic).
+    /// Leave at least this many leading iterations out of the analysis (default: automatic;
+    /// the warm-up still grows past it while growth is slowing down, like a cache filling).
     pub fn warmup(mut self, n: u32) -> Self {
         self.warmup = Some(n);
         self
@@ -175,7 +176,7 @@ impl Profiler {
 
     /// Find the call sites that leak with dhat after the counting run: [`Attribute::OnGrowth`]
     /// when the heap grows, [`Attribute::Always`]. Passes of k, 2k and 4k iterations run
-    /// under dhat (23-48x slower); the sites land in `Run::leak_sites`.
+    /// under dhat (about 20-30x slower per iteration); the sites land in `Run::leak_sites`.
     pub fn attribute(mut self, when: Attribute) -> Self {
         self.attribute = when;
         self
@@ -229,6 +230,9 @@ impl Profiler {
                 .min(MAX_ITERATIONS),
         );
         let max_iterations = max_iterations.max(self.iterations);
+        // No room to run on is the same as no extension: a leak is then reported unconfirmed
+        // (saying so) rather than turned inconclusive for want of room.
+        self.extend &= max_iterations > self.iterations;
         let capacity = if self.extend {
             max_iterations
         } else {
@@ -240,12 +244,14 @@ impl Profiler {
             (true, Scope::Thread) => HeapScope::Thread,
         };
 
+        // The iteration in progress, for the background sampler's labels.
+        let in_progress = untracked(|| Arc::new(AtomicU32::new(0)));
         let started = Instant::now();
         let (mut sampler, mut samples, background) = untracked(|| {
             let samples = SampleStore::new(MAX_STORED_SAMPLES, capacity as usize + 1);
-            let background = self
-                .interval
-                .map(|period| BackgroundSampler::start(period, started, self.scope));
+            let background = self.interval.map(|period| {
+                BackgroundSampler::start(period, started, self.scope, Arc::clone(&in_progress))
+            });
             let mut sampler = Sampler::new(Probe::new(Target::Current), self.scope, started);
             sampler.set_own_threads(background.is_some() as u64);
             // Judge once before the first sample so that the verdict code's pages are
@@ -270,17 +276,21 @@ impl Profiler {
         let mut done = 0u32;
         let mut failure = None;
         let mut interrupted = false;
+        let mut over_budget = false;
         let mut extensions = Vec::new();
         let mut leaks_before: Vec<Metric> = Vec::new();
         let mut metrics;
         loop {
             while done < target {
-                CURRENT_ITERATION.store(done + 1, Ordering::Relaxed);
+                in_progress.store(done + 1, Ordering::Relaxed);
                 let outcome = catch_unwind(AssertUnwindSafe(|| drop(workload())));
                 if let Err(payload) = outcome {
-                    failure = Some(untracked(|| Failure {
-                        iteration: done + 1,
-                        message: panic_message(payload.as_ref()),
+                    failure = Some(untracked(|| {
+                        Failure::new(
+                            FailureKind::Panic,
+                            done + 1,
+                            panic_message(payload.as_ref()),
+                        )
                     }));
                     // The payload was allocated by the workload: freeing it is the workload's.
                     drop(payload);
@@ -303,22 +313,38 @@ impl Profiler {
                     interrupted = true;
                     break;
                 }
+                // A budget exceeded fails the run whatever comes next: stop extending.
+                if self.budgets.exceeded_by(&sample, first.heap_bytes) {
+                    over_budget = true;
+                    break;
+                }
                 if let Some(limit) = self.timeout
                     && started.elapsed() > limit
                 {
-                    failure = Some(untracked(|| Failure {
-                        iteration: done,
-                        message: format!(
-                            "timed out: the run passed --timeout {} s after {done} iterations",
-                            limit.as_secs_f64()
-                        ),
+                    failure = Some(untracked(|| {
+                        Failure::new(
+                            FailureKind::Timeout,
+                            done,
+                            format!(
+                                "timed out: the run passed --timeout {} s after {done} iterations",
+                                limit.as_secs_f64()
+                            ),
+                        )
                     }));
                     break;
                 }
             }
             let (judged, next) = untracked(|| {
                 let judged = judge::judge_samples(samples.as_slice(), self.warmup, heap_scope);
-                let next = if failure.is_some() || interrupted || !self.extend {
+                for (metric, m) in &judged {
+                    tracing::debug!(
+                        "{}: {metric} at {done}: {:?}, {}",
+                        self.name,
+                        m.verdict,
+                        m.reason
+                    );
+                }
+                let next = if failure.is_some() || interrupted || over_budget || !self.extend {
                     Next::Stop
                 } else {
                     judge::next_step(&judged, &leaks_before, done, max_iterations)
@@ -331,6 +357,7 @@ impl Profiler {
                     break;
                 }
                 Next::ExtendTo(to, reason) => untracked(|| {
+                    tracing::info!("{}: extending to {to} iterations: {reason}", self.name);
                     leaks_before = judged
                         .iter()
                         .filter(|(_, m)| m.verdict == Verdict::Leak)
@@ -346,12 +373,12 @@ impl Profiler {
                 }),
             }
         }
-        CURRENT_ITERATION.store(0, Ordering::Relaxed);
         // The last sample is taken: from here on allocations are the report's own, tracked
         // normally so that whoever drops the report frees them consistently.
         let interval_samples = background.map(|b| untracked(|| b.stop()));
         untracked(|| {
             drop(sampler);
+            drop(in_progress);
             drop(self.progress.take());
         });
         if failure.is_none() {
@@ -374,11 +401,11 @@ impl Profiler {
             ..Run::new(self.name.clone(), heap_scope)
         };
         let mut run = finish(run);
+        run.budgets = self.budgets.check(&run);
         if interrupted {
             run.source.end = Some(End::Interrupted);
             return run;
         }
-        run.budgets = self.budgets.check(&run);
         self.attribute_sites(&mut run, &mut workload);
         run
     }
@@ -450,9 +477,6 @@ fn adopt_map<K: Ord + Clone, V: Clone>(
     adopted
 }
 
-/// The iteration in progress, for the background sampler (0 when no run is going on).
-static CURRENT_ITERATION: AtomicU32 = AtomicU32::new(0);
-
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s.to_string()
@@ -471,7 +495,7 @@ struct BackgroundSampler {
 }
 
 impl BackgroundSampler {
-    fn start(period: Duration, start: Instant, scope: Scope) -> Self {
+    fn start(period: Duration, start: Instant, scope: Scope, in_progress: Arc<AtomicU32>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -492,7 +516,7 @@ impl BackgroundSampler {
                         let stats = probe.read();
                         out.push(IntervalSample {
                             elapsed_ms: ms(start.elapsed()),
-                            iteration: CURRENT_ITERATION.load(Ordering::Relaxed),
+                            iteration: in_progress.load(Ordering::Relaxed),
                             heap_bytes: heap.map(|h| h.live_bytes),
                             rss_bytes: stats.rss_bytes,
                         });

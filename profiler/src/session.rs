@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::external::{ExternalError, Target};
 use crate::options::{Outputs, Settings};
-use crate::report::{End, Failure, HeapScope, Report, Run};
+use crate::report::{End, Failure, FailureKind, HeapScope, Report, Run};
 use crate::run::Progress;
 use crate::sample::Sample;
 use crate::verdict::Verdict;
@@ -28,6 +28,163 @@ pub enum Outcome {
     WorkloadFailed = 3,
     /// 130: interrupted (SIGINT, SIGTERM); the report of the samples so far is still written.
     Interrupted = 130,
+}
+
+/// A profiling session: settings checked, workloads chosen and baseline read before anything
+/// runs, then [`Session::run`] and [`Session::finish`]. Everything the `profile` command
+/// does between parsing its arguments and printing, usable from any binary.
+pub struct Session {
+    catalog: Arc<Vec<Workload>>,
+    settings: Settings,
+    chosen: Vec<usize>,
+    baseline: Option<Report>,
+}
+
+/// What [`Session::finish`] did.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status the session earned (a failed output write makes it at least 2).
+    pub outcome: Outcome,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Outputs that could not be written (the others were still written).
+    pub errors: Vec<Error>,
+    /// `--save-baseline` was asked for but the run did not pass: the old file is untouched.
+    pub baseline_kept: bool,
+}
+
+impl Session {
+    /// Check everything that can be checked before running: arguments that do not go
+    /// together, the workloads named, every output's directory, the baseline file.
+    pub fn prepare(catalog: &Arc<Vec<Workload>>, settings: Settings) -> Result<Session, Error> {
+        let bad =
+            |argument: &'static str, reason: String| Error::InvalidArgument { argument, reason };
+        check_program(&settings)?;
+        if settings.max_iterations.is_some() && !settings.extend {
+            return Err(bad(
+                "--max-iterations",
+                "it bounds extension, which --no-extend turns off: use one or the other".into(),
+            ));
+        }
+        // The first checkpoint: --iterations, unless a program runs until it exits.
+        let iterations = match &settings.program {
+            None => Some(settings.iterations),
+            Some(p) => p.iterations,
+        };
+        if let (Some(max), Some(n)) = (settings.max_iterations, iterations)
+            && max < n
+        {
+            return Err(bad(
+                "--max-iterations",
+                format!("{max} is below --iterations {n}"),
+            ));
+        }
+        if let (Some(w), Some(n)) = (settings.warmup, iterations)
+            && w.saturating_add(crate::verdict::MIN_TAIL as u32) > n
+        {
+            return Err(bad(
+                "--warmup",
+                format!(
+                    "{w} leaves fewer than {} of --iterations {n} to judge",
+                    crate::verdict::MIN_TAIL
+                ),
+            ));
+        }
+        let chosen = if settings.program.is_some() {
+            Vec::new()
+        } else {
+            let chosen = select_indices(catalog, &settings.workloads)?;
+            if chosen.is_empty() {
+                return Err(bad(
+                    "--workload",
+                    "the catalog has no workloads to run".into(),
+                ));
+            }
+            chosen
+        };
+        check_outputs(&settings.outputs)?;
+        if let Some(path) = &settings.save_baseline {
+            check_writable("--save-baseline", path)?;
+        }
+        let baseline = load_baseline(&settings).map_err(|e| bad("--baseline", e.to_string()))?;
+        Ok(Session {
+            catalog: Arc::clone(catalog),
+            settings,
+            chosen,
+            baseline,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Run the program or every chosen workload (each on a worker thread, see
+    /// [`run_workload_guarded`]; SIGINT and SIGTERM stop the session and still make a
+    /// report), compare with the baseline. `progress` makes a progress callback per workload.
+    pub fn run<P>(&self, progress: impl Fn(&str) -> P) -> Result<Report, Error>
+    where
+        P: FnMut(Progress) + Send + 'static,
+    {
+        let mut runs = Vec::new();
+        if self.settings.program.is_some() {
+            let run = run_program(&self.settings)?;
+            runs.push(run);
+        }
+        if !self.chosen.is_empty()
+            && let Err(e) = crate::interrupt::install()
+        {
+            tracing::warn!("Ctrl-C will end profile without a report: {e}");
+        }
+        for &index in &self.chosen {
+            if crate::interrupt::requested() {
+                break;
+            }
+            let workload = &self.catalog[index];
+            tracing::info!("running {}", workload.name());
+            let run = run_workload_guarded(
+                &self.catalog,
+                index,
+                &self.settings,
+                progress(workload.name()),
+            );
+            tracing::info!(
+                "{}: {} iterations, verdict {:?}",
+                run.workload,
+                run.iterations,
+                run.verdict
+            );
+            runs.push(run);
+        }
+        let mut report = Report::new(runs);
+        if let Some(base) = &self.baseline {
+            compare_with_baseline(&mut report, base, &self.settings);
+        }
+        Ok(report)
+    }
+
+    /// Write every output, decide the exit status, and save the baseline if the run passed.
+    pub fn finish(&self, report: &Report) -> Finished {
+        let (written, mut errors) =
+            write_outputs(report, &self.settings.outputs, self.baseline.as_ref());
+        let mut outcome = outcome(report, self.settings.fail_on_inconclusive);
+        let mut baseline_kept = false;
+        match save_baseline(report, &self.settings, outcome) {
+            Ok(saved) => baseline_kept = self.settings.save_baseline.is_some() && !saved,
+            Err(e) => errors.push(e),
+        }
+        // Evidence that could not be written is an error of its own (exit 2), unless the run
+        // already ended worse: a failed workload (3) or an interruption (130).
+        if !errors.is_empty() && matches!(outcome, Outcome::Clean | Outcome::Leak) {
+            outcome = Outcome::Usage;
+        }
+        Finished {
+            outcome,
+            written,
+            errors,
+            baseline_kept,
+        }
+    }
 }
 
 /// Find the workloads named in `names` (all of them if empty), in catalog order for "all" and
@@ -174,10 +331,7 @@ pub fn run_workload_guarded(
         }
         Err(why) => {
             let mut run = partial_run(workload, settings, crate::alloc::adopt(samples()));
-            run.failure = Some(Failure {
-                iteration: run.iterations + 1,
-                message: why,
-            });
+            run.failure = Some(Failure::new(FailureKind::Hung, run.iterations + 1, why));
             run
         }
     }
@@ -196,10 +350,7 @@ fn partial_run(workload: &Workload, settings: &Settings, samples: Vec<Sample>) -
 
 fn failed_setup(workload: &Workload, message: String) -> Run {
     Run {
-        failure: Some(Failure {
-            iteration: 0,
-            message: format!("setup failed: {message}"),
-        }),
+        failure: Some(Failure::new(FailureKind::Setup, 0, message)),
         verdict: Verdict::Inconclusive,
         ..blank_run(workload)
     }
@@ -388,31 +539,36 @@ pub fn save_baseline(
 
 /// Write every output asked for (each atomically); returns the files written. `baseline`
 /// runs are drawn under the current ones in plots.
+///
+/// One output failing does not stop the others: the evidence that can be kept is kept. The
+/// result lists the files written and the errors, if any.
 pub fn write_outputs(
     report: &Report,
     outputs: &Outputs,
     baseline: Option<&Report>,
-) -> Result<Vec<PathBuf>, Error> {
+) -> (Vec<PathBuf>, Vec<Error>) {
     let mut written = Vec::new();
+    let mut errors = Vec::new();
+    let mut keep = |result: Result<Vec<PathBuf>, Error>| match result {
+        Ok(paths) => written.extend(paths),
+        Err(e) => errors.push(e),
+    };
     if let Some(p) = &outputs.json {
-        report.write_json(p)?;
-        written.push(p.clone());
+        keep(report.write_json(p).map(|()| vec![p.clone()]));
     }
     if let Some(p) = &outputs.csv {
-        report.write_csv(p)?;
-        written.push(p.clone());
+        keep(report.write_csv(p).map(|()| vec![p.clone()]));
     }
     if let Some(p) = &outputs.plot {
-        written.extend(crate::figure::write_plots(report, p, baseline)?);
+        keep(crate::figure::write_plots(report, p, baseline));
     }
     if let Some(p) = &outputs.markdown {
-        report.write_markdown(p)?;
-        written.push(p.clone());
+        keep(report.write_markdown(p).map(|()| vec![p.clone()]));
         if let Some(summary) = &outputs.step_summary {
-            append(summary, report.to_markdown().as_bytes())?;
+            keep(append(summary, report.to_markdown().as_bytes()).map(|()| Vec::new()));
         }
     }
-    Ok(written)
+    (written, errors)
 }
 
 /// Append to a file that others write too (a CI step summary): appending is its protocol.

@@ -23,7 +23,7 @@ fn heap_metrics_are_null_with_a_hint() {
         "{:?}",
         report.notes
     );
-    let json = String::from_utf8(report.to_json()).unwrap();
+    let json = String::from_utf8(report.to_json().unwrap()).unwrap();
     assert!(
         json.contains("\"heap_bytes\": null"),
         "null in JSON, never 0"

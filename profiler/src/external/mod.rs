@@ -28,8 +28,13 @@
 //! stopped). The program must flush its output after each marker line: most runtimes buffer
 //! output that is not a terminal (Python: `print(..., flush=True)` or `PYTHONUNBUFFERED=1`).
 //!
-//! **Without a marker**, the process is sampled every interval (100 ms by default) and each
-//! metric's growth per second after a warm-up (max(1 s, 20% of the run)) is judged.
+//! **Without a marker**, the process is sampled every interval (100 ms by default; a started
+//! program first one interval in, once it runs) and each metric's growth per second after a
+//! warm-up (max(1 s, 20% of the run)) is judged.
+//!
+//! Memory stays bounded however long the program runs: past 65,536 samples neighbours are
+//! merged pairwise (see [`crate::store`]), and the samples between marker lines are thinned
+//! to every other one past [`MAX_INTERVAL_SAMPLES`].
 //!
 //! There are no heap counters outside the process: RSS is the memory signal, and a leak in
 //! RSS fails the run (see [`crate::judge::gates`]). A program stopped by the profiler gets
@@ -53,6 +58,7 @@ use crate::report::{
     SourceKind, XAxis,
 };
 use crate::sample::{Metric, Sample};
+use crate::store::{MAX_STORED_SAMPLES, SampleStore};
 use crate::verdict::Verdict;
 use child::Event;
 use tree::{State, TreeProbe};
@@ -65,6 +71,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(20);
 /// How long the output of a program that ended may keep arriving before the run closes.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Samples between marker lines kept before every other one is dropped: 262,144 x 48 B =
+/// 12 MiB at most, like the boundary samples (see [`crate::store`]).
+pub const MAX_INTERVAL_SAMPLES: usize = 1 << 18;
 
 /// Errors of profiling a program. Each names the program, pid or argument concerned.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +121,16 @@ pub struct Program {
     include_children: bool,
     grace: Duration,
     budgets: Budgets,
+    caps: Caps,
+}
+
+/// How many samples a run keeps before thinning them: the memory bound of a run of any length.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    /// Boundary or time samples after the first (merged pairwise past it).
+    samples: usize,
+    /// Samples between marker lines (every other one dropped past it).
+    interval_samples: usize,
 }
 
 impl Program {
@@ -145,7 +164,21 @@ impl Program {
             include_children: false,
             grace: DEFAULT_GRACE,
             budgets: Budgets::default(),
+            caps: Caps {
+                samples: MAX_STORED_SAMPLES,
+                interval_samples: MAX_INTERVAL_SAMPLES,
+            },
         }
+    }
+
+    /// Lower memory bounds, so that a test reaches them in a second rather than in hours.
+    #[cfg(test)]
+    fn caps(mut self, samples: usize, interval_samples: usize) -> Self {
+        self.caps = Caps {
+            samples,
+            interval_samples,
+        };
+        self
     }
 
     /// Sample every `period` (default 100 ms): the time series without a marker, the samples
@@ -165,7 +198,7 @@ impl Program {
     pub fn marker(mut self, pattern: &str) -> Result<Self, ExternalError> {
         let regex = Regex::new(pattern).map_err(|e| ExternalError::InvalidMarker {
             pattern: pattern.to_string(),
-            reason: e.to_string(),
+            reason: regex_fault(&e),
         })?;
         self.marker = Some(regex);
         Ok(self)
@@ -272,15 +305,17 @@ struct Session {
     t0: Instant,
     last_time: Instant,
     last_cpu_ms: Option<f64>,
-    samples: Vec<Sample>,
-    interval_samples: Vec<IntervalSample>,
+    samples: SampleStore,
+    /// Time samples taken (without a marker), merged ones counted one by one.
+    taken: u32,
+    interval_samples: Thinned<IntervalSample>,
     /// Marked iterations sampled (with a marker).
     done: u32,
     /// The iteration count of the next checkpoint (with a marker and `iterations`).
     target: Option<u32>,
     leaks_before: Vec<Metric>,
     extensions: Vec<Extension>,
-    marker_times: Vec<Instant>,
+    pace: MarkerPace,
     /// Marker lines seen when the program could no longer be measured.
     unsampled: u32,
     end: End,
@@ -291,6 +326,7 @@ impl Session {
     fn new(program: Program, pid: u32, started: Option<child::Started>) -> Self {
         let t0 = Instant::now();
         let target = program.marker.as_ref().and(program.iterations);
+        let caps = program.caps;
         Session {
             probe: TreeProbe::new(pid, program.include_children),
             program,
@@ -299,13 +335,14 @@ impl Session {
             t0,
             last_time: t0,
             last_cpu_ms: None,
-            samples: Vec::new(),
-            interval_samples: Vec::new(),
+            samples: SampleStore::new(caps.samples, 1024),
+            taken: 0,
+            interval_samples: Thinned::new(caps.interval_samples),
             done: 0,
             target,
             leaks_before: Vec::new(),
             extensions: Vec::new(),
-            marker_times: Vec::new(),
+            pace: MarkerPace::default(),
             unsampled: 0,
             end: End::Exited,
             exit: None,
@@ -318,11 +355,12 @@ impl Session {
 
     fn sample_loop(&mut self) -> Result<(), ExternalError> {
         // With a marker, the program's start-up is its setup: the first marker line is
-        // iteration 0, each later one ends an iteration. In time, start-up is warm-up.
-        if !self.marked()
-            && let Some(s) = self.boundary(0)
-        {
-            self.samples.push(s);
+        // iteration 0, each later one ends an iteration. In time, start-up is warm-up. A
+        // started program is first sampled at the first tick, one interval in: at once it may
+        // still be in exec (no memory at all) or loading its libraries, which would show as
+        // growth. An attached process is already running.
+        if !self.marked() && matches!(self.program.target, Target::Pid(_)) {
+            self.time_sample();
         }
         let interval = self.program.interval;
         let deadline = self.program.duration.map(|d| self.t0 + d);
@@ -415,8 +453,8 @@ impl Session {
 
     /// Sample a marked iteration boundary; `true` when the run should stop here.
     fn marker(&mut self, at: Instant) -> bool {
-        self.marker_times.push(at);
-        let first = self.samples.is_empty();
+        self.pace.record(at);
+        let first = self.samples.as_slice().is_empty();
         let Some(sample) = self.boundary(if first { 0 } else { self.done + 1 }) else {
             self.unsampled += 1;
             return false;
@@ -474,7 +512,7 @@ impl Session {
     fn tick(&mut self) {
         if self.marked() {
             // Before the first marker the program is starting up: nothing to place.
-            if !self.samples.is_empty()
+            if !self.samples.as_slice().is_empty()
                 && let Some(stats) = self.probe.read()
             {
                 self.interval_samples.push(IntervalSample {
@@ -484,8 +522,15 @@ impl Session {
                     rss_bytes: stats.rss_bytes,
                 });
             }
-        } else if let Some(s) = self.boundary(self.samples.len() as u32) {
+        } else {
+            self.time_sample();
+        }
+    }
+
+    fn time_sample(&mut self) {
+        if let Some(s) = self.boundary(self.taken) {
             self.samples.push(s);
+            self.taken += 1;
         }
     }
 
@@ -561,7 +606,7 @@ impl Session {
     fn boundary(&mut self, iteration: u32) -> Option<Sample> {
         let stats = self.probe.read()?;
         let now = Instant::now();
-        let first = self.samples.is_empty();
+        let first = self.samples.as_slice().is_empty();
         let sample = sample_of(
             stats,
             iteration,
@@ -579,7 +624,7 @@ impl Session {
 
     fn judge_iterations(&self) -> BTreeMap<Metric, MetricReport> {
         judge::judge_samples_from(
-            &self.samples,
+            self.samples.as_slice(),
             self.program.warmup,
             HeapScope::None,
             self.kind(),
@@ -596,10 +641,13 @@ impl Session {
     fn finish(self, name: String) -> Run {
         let kind = self.kind();
         let marked = self.marked();
+        // The store's partly filled last bucket joins the samples here; the verdict leaves it
+        // out (it is not spaced like the others), the report keeps it.
+        let samples = self.samples.finish();
         let mut metrics = if marked {
-            self.judge_iterations()
+            judge::judge_samples_from(&samples, self.program.warmup, HeapScope::None, kind)
         } else {
-            judge::judge_time_series(&self.samples, self.program.warmup_secs, kind)
+            judge::judge_time_series(&samples, self.program.warmup_secs, kind)
         };
         // Stopped by the profiler at a checkpoint: a leak not seen at the previous one was
         // not confirmed (as in process). Ended otherwise, every sample the program gave was
@@ -609,7 +657,7 @@ impl Session {
         }
         let mut notes = Vec::new();
         if let Some(marker) = &self.program.marker {
-            match self.marker_times.len() {
+            match self.pace.count {
                 0 => notes.push(format!(
                     "no output line matched --marker '{}': no iteration to judge",
                     marker.as_str()
@@ -621,7 +669,7 @@ impl Session {
                 ),
                 _ => {}
             }
-            if let Some(note) = bunched(&self.marker_times) {
+            if let Some(note) = self.pace.bunched() {
                 notes.push(note);
             }
             if let (Some(to), End::Exited) = (self.target, self.end)
@@ -636,6 +684,18 @@ impl Session {
                 ));
             }
         }
+        if !marked && samples.is_empty() {
+            notes.push(match kind {
+                SourceKind::Pid => "the process could not be measured (it ended, or has no \
+                                    memory of its own): nothing to judge"
+                    .to_string(),
+                _ => format!(
+                    "the program ended before its first sample, taken one interval ({:.0} ms) \
+                     after its start: nothing to judge; a shorter --interval samples sooner",
+                    crate::sample::ms(self.program.interval)
+                ),
+            });
+        }
         if self.unsampled > 0 {
             notes.push(format!(
                 "{} marker line(s) arrived when the program could no longer be measured \
@@ -645,12 +705,9 @@ impl Session {
         }
         let failure = match (self.end, self.exit) {
             (End::Exited, Some(exit)) if !exit.success() => Some(Failure {
-                iteration: if marked {
-                    self.done + 1
-                } else {
-                    self.samples.len() as u32
-                },
+                iteration: if marked { self.done + 1 } else { self.taken },
                 message: format!("the program {exit}"),
+                kind: crate::report::FailureKind::Program,
             }),
             _ => None,
         };
@@ -664,13 +721,13 @@ impl Session {
         let iterations = if marked {
             self.done
         } else {
-            self.samples.len().saturating_sub(1) as u32
+            self.taken.saturating_sub(1)
         };
         let mut run = Run {
             iterations,
             warmup: metrics.values().map(|m| m.warmup).max().unwrap_or(0),
-            samples: self.samples,
-            interval_samples: self.interval_samples,
+            samples,
+            interval_samples: self.interval_samples.items,
             verdict: judge::run_verdict(&metrics),
             metrics,
             extensions: self.extensions,
@@ -731,25 +788,124 @@ fn leaks(metrics: &BTreeMap<Metric, MetricReport>) -> Vec<Metric> {
         .collect()
 }
 
-/// A note when most marker lines arrived within 2 ms of the previous one: the program very
-/// likely buffers its output, and the samples then do not fall at its iteration boundaries.
-fn bunched(times: &[Instant]) -> Option<String> {
-    if times.len() < 5 {
-        return None;
+/// How marker lines arrived: counted, not kept, so that a run of any length stays bounded.
+#[derive(Debug, Default)]
+struct MarkerPace {
+    /// Marker lines seen.
+    count: u64,
+    /// Marker lines that came within 2 ms of the previous one.
+    close: u64,
+    last: Option<Instant>,
+}
+
+impl MarkerPace {
+    fn record(&mut self, at: Instant) {
+        if self
+            .last
+            .is_some_and(|last| at.saturating_duration_since(last) < Duration::from_millis(2))
+        {
+            self.close += 1;
+        }
+        self.count += 1;
+        self.last = Some(at);
     }
-    let gaps = times.len() - 1;
-    let close = times
-        .windows(2)
-        .filter(|w| w[1].saturating_duration_since(w[0]) < Duration::from_millis(2))
-        .count();
-    (close * 2 > gaps).then(|| {
-        format!(
-            "{close} of {gaps} marker lines arrived within 2 ms of the previous one: the program \
-             probably buffers its output when it is not a terminal, so samples miss its \
-             iteration boundaries; flush after each marker line (Python: print(..., \
-             flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout))"
-        )
-    })
+
+    /// A note when most marker lines arrived within 2 ms of the previous one: the program
+    /// very likely buffers its output, and the samples then do not fall at its iteration
+    /// boundaries.
+    fn bunched(&self) -> Option<String> {
+        if self.count < 5 {
+            return None;
+        }
+        let (close, gaps) = (self.close, self.count - 1);
+        (close * 2 > gaps).then(|| {
+            format!(
+                "{close} of {gaps} marker lines arrived within 2 ms of the previous one: the \
+                 program probably buffers its output when it is not a terminal, so samples miss \
+                 its iteration boundaries; flush after each marker line (Python: print(..., \
+                 flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout))"
+            )
+        })
+    }
+}
+
+/// A stream of items kept within `cap`, evenly: when full, every other item is dropped and
+/// from then on only every other one offered is kept (the stride doubles).
+#[derive(Debug)]
+struct Thinned<T> {
+    items: Vec<T>,
+    cap: usize,
+    /// Items offered per item kept.
+    stride: u64,
+    offered: u64,
+}
+
+impl<T> Thinned<T> {
+    fn new(cap: usize) -> Self {
+        Thinned {
+            items: Vec::new(),
+            cap: cap.max(2),
+            stride: 1,
+            offered: 0,
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        // Item k offered is kept when k is a multiple of the stride: items[i] is the
+        // (i x stride)-th offered, so dropping the odd ones keeps that true at twice the stride.
+        let k = self.offered;
+        self.offered += 1;
+        if !k.is_multiple_of(self.stride) {
+            return;
+        }
+        if self.items.len() >= self.cap {
+            let mut i = 0;
+            self.items.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+            if !k.is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        self.items.push(item);
+    }
+}
+
+/// The regex crate words a syntax error over four lines (the pattern, carets under the fault,
+/// then what is wrong); an argument error is one sentence: where, and what is wrong.
+fn regex_fault(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(what) = lines.iter().rev().find_map(|l| l.strip_prefix("error: ")) else {
+        // Not a syntax error (e.g. the compiled pattern is too big): one line already.
+        let text = text.trim_end_matches('.');
+        let mut chars = text.chars();
+        return match chars.next() {
+            Some(c) => c.to_lowercase().chain(chars).collect(),
+            None => text.to_string(),
+        };
+    };
+    // The pattern is shown indented by four spaces, the carets under it: the last run of
+    // carets marks the fault (an earlier one, if any, what it clashes with).
+    let column = lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty() && l.trim().chars().all(|c| c == '^' || c == ' '))
+        .and_then(|carets| {
+            let chars: Vec<char> = carets.chars().collect();
+            let end = chars.iter().rposition(|&c| c == '^')?;
+            let start = chars[..end]
+                .iter()
+                .rposition(|&c| c != '^')
+                .map_or(0, |i| i + 1);
+            start.checked_sub(3)
+        });
+    match column {
+        Some(column) => format!("at position {column}, {what}"),
+        None => what.to_string(),
+    }
 }
 
 /// A command line as a person would type it: arguments with spaces or quotes are quoted.
@@ -783,15 +939,106 @@ mod tests {
     #[test]
     fn markers_in_bursts_earn_a_note() {
         let t = Instant::now();
-        let burst: Vec<Instant> = (0..10).map(|i| t + Duration::from_micros(i * 50)).collect();
-        assert!(bunched(&burst).unwrap().contains("flush"));
-        let paced: Vec<Instant> = (0..10).map(|i| t + Duration::from_millis(i * 20)).collect();
-        assert_eq!(bunched(&paced), None);
+        let pace = |times: &mut dyn Iterator<Item = Instant>| {
+            let mut pace = MarkerPace::default();
+            times.for_each(|at| pace.record(at));
+            pace.bunched()
+        };
+        let burst = pace(&mut (0..10).map(|i| t + Duration::from_micros(i * 50)));
+        assert!(burst.unwrap().contains("flush"));
+        assert_eq!(
+            pace(&mut (0..10).map(|i| t + Duration::from_millis(i * 20))),
+            None
+        );
     }
 
     #[test]
     fn a_bad_marker_is_an_error_naming_it() {
         let err = Program::command(["true"]).marker("(").unwrap_err();
         assert!(err.to_string().starts_with("invalid --marker '('"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_marker_is_one_sentence_saying_where_and_what() {
+        let fault = |pattern: &str| match Program::command(["true"]).marker(pattern) {
+            Err(ExternalError::InvalidMarker { reason, .. }) => reason,
+            other => panic!("{pattern}: {other:?}"),
+        };
+        assert_eq!(fault("ab(c"), "at position 3, unclosed group");
+        assert_eq!(fault("é("), "at position 2, unclosed group");
+        assert_eq!(
+            fault("a{2,1}"),
+            "at position 2, invalid repetition count range, the start must be <= the end"
+        );
+        assert_eq!(
+            fault("(?P<n>a)(?P<n>b)"),
+            "at position 13, duplicate capture group name"
+        );
+        assert_eq!(
+            fault("x{99999999}"),
+            "compiled regex exceeds size limit of 10485760 bytes"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_long_run_keeps_its_samples_bounded_and_judges_them_per_second() {
+        let run = Program::command(["sleep", "5"])
+            .interval(Duration::from_millis(2))
+            .duration(Duration::from_millis(800))
+            .warmup_secs(0.1)
+            .caps(16, 16)
+            .run()
+            .unwrap();
+        assert!(run.iterations > 100, "{} samples taken", run.iterations);
+        assert!(
+            run.samples.len() <= 18,
+            "{} samples kept",
+            run.samples.len()
+        );
+        let span = run.samples[1].span;
+        assert!(span >= 8, "span {span}");
+        let rss = &run.metrics[&Metric::RssBytes];
+        assert_eq!(rss.verdict, Verdict::Clean, "{}", rss.reason);
+        assert!(
+            rss.reason.contains(&format!("{span} intervals")),
+            "{}",
+            rss.reason
+        );
+        assert!(rss.slope_per_second.unwrap().abs() < 64.0 * 1024.0);
+
+        // Samples between marker lines are thinned too.
+        let run = Program::command(["sh", "-c", "echo done; sleep 0.5; echo done"])
+            .marker("^done$")
+            .unwrap()
+            .interval(Duration::from_millis(1))
+            .caps(16, 16)
+            .run()
+            .unwrap();
+        let kept = run.interval_samples.len();
+        assert!((8..=16).contains(&kept), "{kept} interval samples kept");
+        let last = run.interval_samples[kept - 1].elapsed_ms;
+        assert!(last > 300.0, "the latest ones are kept: {last} ms");
+    }
+
+    #[test]
+    fn thinned_items_stay_bounded_and_evenly_spaced() {
+        let mut kept = Thinned::new(8);
+        for i in 0..1000u64 {
+            kept.push(i);
+        }
+        assert!(kept.items.len() <= 8, "{:?}", kept.items);
+        let stride = kept.items[1] - kept.items[0];
+        assert_eq!(kept.items[0], 0);
+        assert!(
+            kept.items.windows(2).all(|w| w[1] - w[0] == stride),
+            "{:?}",
+            kept.items
+        );
+        assert!(
+            kept.items.last().unwrap() + stride >= 1000,
+            "{:?}",
+            kept.items
+        );
     }
 }

@@ -97,9 +97,14 @@ impl TreeProbe {
 
     /// The statistics of the root (plus its live descendants), or `None` once the root is
     /// ending or gone: a process tearing down its memory would show a fall that is not there.
+    /// Also `None` while the root has no memory at all (RSS 0: in the middle of exec, or a
+    /// kernel thread): its numbers then describe no program, and a 0 must never be recorded
+    /// for what was not measured.
     pub(crate) fn read(&mut self) -> Option<ProcessStats> {
         let mut total = self.probe.read();
-        total.rss_bytes?;
+        if total.rss_bytes? == 0 {
+            return None;
+        }
         if self.include_children {
             for pid in descendants(self.root) {
                 let one = Probe::new(Target::Pid(pid)).read();

@@ -6,14 +6,41 @@ use std::path::Path;
 use super::{Report, SCHEMA_VERSION, TOOL_NAME};
 use crate::error::Error;
 
-/// The report as pretty-printed JSON, ending with a newline.
-pub(super) fn render(report: &Report) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(report).unwrap_or_else(|e| {
-        // Only non-finite floats can fail here; they are never produced by the engine.
-        format!("{{\"error\": \"report not serialisable: {e}\"}}").into_bytes()
-    });
+/// The report as pretty-printed JSON, ending with a newline. A non-finite number (which the
+/// engine never produces, and which JSON cannot hold: serde_json would write `null` where a
+/// reader expects a number) is refused rather than written.
+pub(super) fn render(report: &Report) -> Result<Vec<u8>, String> {
+    let value = serde_json::to_value(report).map_err(|e| e.to_string())?;
+    if let Some(at) = first_null_float(report) {
+        return Err(format!("{at} is not a finite number"));
+    }
+    let mut out = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
     out.push(b'\n');
-    out
+    Ok(out)
+}
+
+/// Where a float that must be finite is not (samples' times; metric numbers may be absent).
+fn first_null_float(report: &Report) -> Option<String> {
+    for run in &report.runs {
+        for s in &run.samples {
+            let floats = [Some(s.elapsed_ms), s.duration_ms, s.cpu_ms];
+            if floats.iter().flatten().any(|v| !v.is_finite()) {
+                return Some(format!("run '{}' sample {}", run.workload, s.iteration));
+            }
+        }
+        for (metric, m) in &run.metrics {
+            let floats = [
+                Some(m.after_warmup),
+                Some(m.end),
+                Some(m.growth),
+                m.slope_per_iteration,
+            ];
+            if floats.iter().flatten().any(|v| !v.is_finite()) {
+                return Some(format!("run '{}' metric {metric}", run.workload));
+            }
+        }
+    }
+    None
 }
 
 /// Read and validate a report file.

@@ -81,6 +81,7 @@ fn verdict_cell(run: &Run) -> String {
     if let Some(f) = &run.failure {
         return match run.source.exit {
             Some(exit) => format!("💥 {exit}"),
+            None if f.kind == crate::report::FailureKind::Setup => "💥 setup failed".into(),
             None => format!("💥 failed in iteration {}", f.iteration),
         };
     }
@@ -173,10 +174,7 @@ fn details(run: &Run) -> Option<String> {
             lines.push(format!("{ending}, during marked iteration {}", f.iteration));
         }
         (Some(_), Some(ending)) => lines.push(ending),
-        (Some(f), None) => lines.push(format!(
-            "panicked in iteration {}: {}",
-            f.iteration, f.message
-        )),
+        (Some(f), None) => lines.push(f.sentence()),
         (None, _) => {}
     }
     lines.extend(run.source.notes.iter().cloned());

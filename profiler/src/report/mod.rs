@@ -353,12 +353,57 @@ pub struct Extension {
     pub reason: String,
 }
 
-/// A workload that panicked.
+/// A run that did not complete: the samples before it are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
-    /// The iteration that panicked (1-based).
+    /// The iteration that failed (1-based; 0 for a setup that failed).
     pub iteration: u32,
+    /// The panic message, the setup's error, or what timed out or crashed.
     pub message: String,
+    /// What went wrong (absent in older reports: a panic).
+    #[serde(default)]
+    pub kind: FailureKind,
+}
+
+/// What ended a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The workload panicked.
+    #[default]
+    Panic,
+    /// The workload's setup returned an error or panicked.
+    Setup,
+    /// The run passed `--timeout` (between iterations).
+    Timeout,
+    /// An iteration was still running a second after `--timeout`, and was abandoned.
+    Hung,
+    /// A started program crashed or exited non-zero.
+    Program,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, iteration: u32, message: impl Into<String>) -> Self {
+        Failure {
+            iteration,
+            message: message.into(),
+            kind,
+        }
+    }
+
+    /// One sentence saying what happened, for the table, the Markdown and test panics.
+    pub fn sentence(&self) -> String {
+        match self.kind {
+            FailureKind::Panic => format!(
+                "the workload panicked in iteration {}: {}",
+                self.iteration, self.message
+            ),
+            FailureKind::Setup => format!("the workload's setup failed: {}", self.message),
+            FailureKind::Timeout | FailureKind::Hung | FailureKind::Program => {
+                format!("{} (iteration {})", self.message, self.iteration)
+            }
+        }
+    }
 }
 
 impl Report {
@@ -459,10 +504,7 @@ impl Report {
         let mut problems = Vec::new();
         for run in &self.runs {
             if let Some(f) = &run.failure {
-                problems.push(format!(
-                    "{}: the workload panicked in iteration {}: {}",
-                    run.workload, f.iteration, f.message
-                ));
+                problems.push(format!("{}: {}", run.workload, f.sentence()));
             }
             for (metric, m) in &run.metrics {
                 if m.gating && m.verdict == Verdict::Leak {
@@ -475,8 +517,8 @@ impl Report {
         }
     }
 
-    /// The report as pretty JSON.
-    pub fn to_json(&self) -> Vec<u8> {
+    /// The report as pretty JSON; an error if it holds a number JSON cannot (NaN, infinity).
+    pub fn to_json(&self) -> Result<Vec<u8>, String> {
         json::render(self)
     }
 
@@ -502,7 +544,12 @@ impl Report {
 
     /// Write the report as JSON, atomically (a temp file renamed over `path`).
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        write_atomic(path.as_ref(), &self.to_json())
+        let path = path.as_ref();
+        let bytes = self.to_json().map_err(|reason| Error::Write {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+        })?;
+        write_atomic(path, &bytes)
     }
 
     /// Write one CSV row per sample, atomically.
@@ -598,29 +645,37 @@ impl Run {
         self.samples.iter().map(|s| metric.of(s)).collect()
     }
 
-    /// Mean bytes allocated per iteration (0 if unknown).
-    pub fn allocated_per_iteration(&self) -> f64 {
-        mean(self.samples.iter().filter_map(|s| s.allocated_bytes))
+    /// Median bytes allocated per iteration (what every output shows), if measured.
+    pub fn allocated_per_iteration(&self) -> Option<f64> {
+        median_of(
+            self.samples
+                .iter()
+                .skip(1)
+                .filter_map(|s| s.allocated_bytes),
+        )
     }
 
-    /// Mean allocations per iteration (0 if unknown).
-    pub fn allocations_per_iteration(&self) -> f64 {
-        mean(self.samples.iter().filter_map(|s| s.allocations))
+    /// Median allocations per iteration, if measured.
+    pub fn allocations_per_iteration(&self) -> Option<f64> {
+        median_of(self.samples.iter().skip(1).filter_map(|s| s.allocations))
     }
 
     /// Median wall time of an iteration in milliseconds.
     pub fn median_duration_ms(&self) -> Option<f64> {
-        let mut d: Vec<f64> = self.samples.iter().filter_map(|s| s.duration_ms).collect();
-        if d.is_empty() {
-            return None;
-        }
-        d.sort_by(f64::total_cmp);
-        Some(d[d.len() / 2])
+        let d: Vec<f64> = self.samples.iter().filter_map(|s| s.duration_ms).collect();
+        (!d.is_empty()).then(|| crate::verdict::median(&d))
     }
 
-    /// Highest per-iteration heap peak.
-    pub fn heap_peak_bytes(&self) -> Option<i64> {
-        self.samples.iter().filter_map(|s| s.heap_peak_bytes).max()
+    /// The highest heap peak of any iteration above the live heap at the run's start: what
+    /// the iterations needed on top of what was there before (budgets and baselines use it).
+    pub fn peak_above_start(&self) -> Option<f64> {
+        let start = self.samples.first()?.heap_bytes?;
+        self.samples
+            .iter()
+            .skip(1)
+            .filter_map(|s| s.heap_peak_bytes)
+            .max()
+            .map(|p| (p - start) as f64)
     }
 
     /// `true` for a program sampled from outside (a started command or an attached pid).
@@ -656,9 +711,9 @@ impl MetricReport {
     }
 }
 
-fn mean(values: impl Iterator<Item = i64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v as f64, n + 1));
-    if n == 0 { 0.0 } else { sum / n as f64 }
+fn median_of(values: impl Iterator<Item = i64>) -> Option<f64> {
+    let v: Vec<f64> = values.map(|v| v as f64).collect();
+    (!v.is_empty()).then(|| crate::verdict::median(&v))
 }
 
 /// Format a metric's value: bytes in KiB/MiB, counts as integers.
@@ -676,6 +731,20 @@ pub fn format_value(metric: Metric, value: f64) -> String {
 pub fn format_delta(metric: Metric, value: f64) -> String {
     let sign = if value > 0.0 { "+" } else { "" };
     format!("{sign}{}", format_value(metric, value))
+}
+
+/// A workload name as a piece of a file name: ASCII letters, digits, `-` and `_` kept, every
+/// other character `_`.
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Write `bytes` to `path` so that `path` only ever holds a complete file: write a temp file

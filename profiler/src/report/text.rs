@@ -100,15 +100,22 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     if let (Some(d), XAxis::Iteration) = (run.median_duration_ms(), run.x_axis) {
         facts.push(format!("{} per iteration", format_ms(d)));
     }
-    if run.heap_scope != super::HeapScope::None {
+    if let (Some(bytes), Some(n)) = (
+        run.allocated_per_iteration(),
+        run.allocations_per_iteration(),
+    ) {
         facts.push(format!(
-            "{} allocated in {:.0} allocations per iteration",
-            format_bytes(run.allocated_per_iteration()),
-            run.allocations_per_iteration()
+            "{} allocated per iteration ({n:.0} {})",
+            format_bytes(bytes),
+            if n == 1.0 {
+                "allocation"
+            } else {
+                "allocations"
+            }
         ));
-        if let Some(peak) = run.heap_peak_bytes() {
-            facts.push(format!("heap peak {}", format_bytes(peak as f64)));
-        }
+    }
+    if let Some(peak) = run.peak_above_start() {
+        facts.push(format!("heap peak {} above the start", format_bytes(peak)));
     }
     let _ = writeln!(out, "  {}", facts.join(" · "));
     for e in &run.extensions {
@@ -132,10 +139,9 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         (Some(f), None) => {
             let _ = writeln!(
                 out,
-                "  {} the workload panicked in iteration {}: {}",
+                "  {} {}",
                 paint(Verdict::Leak, options, "FAILED:"),
-                f.iteration,
-                f.message
+                f.sentence()
             );
         }
         (None, Some(ending)) => {

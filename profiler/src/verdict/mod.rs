@@ -40,6 +40,9 @@ mod format;
 mod jumps;
 mod sawtooth;
 mod stats;
+
+/// The median of a slice (mean of the middle two for an even length; 0 when empty).
+pub use stats::median;
 mod steps;
 mod warmup;
 
