@@ -254,7 +254,9 @@ fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
         .iter()
         .map(|s| s.heap_peak_bytes.map_or(f64::NAN, |p| p as f64))
         .collect();
-    if peaks.iter().any(|p| p.is_finite()) {
+    // Only when the peak rises above the boundary value somewhere: an invisible band would
+    // still take a place in the legend.
+    if peaks.iter().zip(ys).any(|(p, y)| p.is_finite() && p > y) {
         panel = panel.band(Band {
             label: "peak within the iteration".into(),
             xs: xs.to_vec(),

@@ -378,6 +378,19 @@ pub fn run_verdict(metrics: &BTreeMap<Metric, MetricReport>) -> Verdict {
     combine(gating.map(|m| m.verdict))
 }
 
+/// The run's warm-up as shown in its header: the largest of its gating metrics' warm-ups
+/// (RSS, which only warns in process, may have waited longer; its row says so).
+pub fn run_warmup(metrics: &BTreeMap<Metric, MetricReport>) -> u32 {
+    let gating = metrics
+        .values()
+        .filter(|m| m.gating)
+        .map(|m| m.warmup)
+        .max();
+    gating
+        .or_else(|| metrics.values().map(|m| m.warmup).max())
+        .unwrap_or(0)
+}
+
 /// Re-judge a run (e.g. one read from a saved report) from its samples. `warmup` is in
 /// iterations; on a time axis it is ignored and the default warm-up in seconds applies.
 pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
@@ -387,7 +400,7 @@ pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
         }
         XAxis::Second => judge_time_series(&run.samples, None, run.source.kind),
     };
-    run.warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
+    run.warmup = run_warmup(&run.metrics);
     run.verdict = run_verdict(&run.metrics);
 }
 

@@ -461,7 +461,7 @@ impl Profiler {
 
 /// Derive the run's warm-up and verdict from its metrics (a failed run is at best inconclusive).
 fn finish(mut run: Run) -> Run {
-    run.warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
+    run.warmup = judge::run_warmup(&run.metrics);
     run.verdict = judge::run_verdict(&run.metrics);
     if run.failure.is_some() && run.verdict == Verdict::Clean {
         run.verdict = Verdict::Inconclusive;

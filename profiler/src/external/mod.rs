@@ -725,7 +725,7 @@ impl Session {
         };
         let mut run = Run {
             iterations,
-            warmup: metrics.values().map(|m| m.warmup).max().unwrap_or(0),
+            warmup: judge::run_warmup(&metrics),
             samples,
             interval_samples: self.interval_samples.items,
             verdict: judge::run_verdict(&metrics),

@@ -83,6 +83,7 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         let _ = writeln!(out, "  {sampling}");
     }
     let mut facts = match (run.x_axis, run.warmup_secs()) {
+        (XAxis::Second, _) if run.samples.is_empty() => vec!["no sample taken".to_string()],
         (XAxis::Second, Some(w)) => vec![format!(
             "{} samples over {}, warm-up {w:.1} s",
             run.samples.len(),
@@ -125,10 +126,10 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         (Some(f), Some(ending)) => {
             let when = match run.x_axis {
                 XAxis::Iteration => format!("during marked iteration {}", f.iteration),
-                XAxis::Second => format!(
-                    "after {}",
-                    format_ms(run.samples.last().map_or(0.0, |s| s.elapsed_ms))
-                ),
+                XAxis::Second => match run.samples.last() {
+                    Some(s) => format!("after {}", format_ms(s.elapsed_ms)),
+                    None => "before its first sample".to_string(),
+                },
             };
             let _ = writeln!(
                 out,
