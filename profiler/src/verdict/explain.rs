@@ -29,7 +29,7 @@ impl Explain<'_> {
         format::amount(v, self.th.unit)
     }
 
-    fn signed(&self, v: f64) -> String {
+    pub fn signed(&self, v: f64) -> String {
         let sign = if v >= 0.0 { "+" } else { "" };
         format!("{sign}{}", self.amount(v))
     }

@@ -268,6 +268,26 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
             if let Some(fit) = steps::step_fit(&tx, &ty, var_floor)
                 && (fit.beats_line_clearly() || (!ups.is_empty() && fit.beats_line()))
             {
+                // Level shifts on top of steady growth (a hash table resizing while it leaks)
+                // are still a leak: judge what is left once the shifts are taken out.
+                if let Some(rest) = without_shifts(&x, tail, &ups, th.quantum)
+                    && rest.leak(th.tau)
+                {
+                    let mut j = explain.growth(&rest, None);
+                    j.reason = format!(
+                        "{}, besides {} level shift(s) of {}",
+                        j.reason,
+                        ups.len(),
+                        ups.iter()
+                            .map(|&(at, size)| format!(
+                                "{} at iteration {at:.0}",
+                                explain.signed(size)
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return j;
+                }
                 return explain.level_shifts(&trend, &tx, &fit);
             }
         }
@@ -275,6 +295,43 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
 
     // 9. The trend and its effect size.
     explain.growth(&trend, recurring.as_ref())
+}
+
+/// The trend of `tail` once each up-step's excess over the typical increment is taken out
+/// (at most two shifts: more are a burst or recurring steps, judged elsewhere). Only for a
+/// steady series, where every other increment equals the typical one within `quantum`: the
+/// exact counters of a deterministic workload. Under noise the shifts cannot be separated
+/// from the growth that way, and the level-shift rule stands.
+fn without_shifts(x: &[f64], tail: &[f64], ups: &[(f64, f64)], quantum: f64) -> Option<Trend> {
+    if ups.is_empty() || ups.len() > 2 {
+        return None;
+    }
+    let deltas: Vec<f64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
+    let typical = stats::median(&deltas);
+    let step_at = |k: usize| ups.iter().any(|&(at, _)| at == x[k + 1]);
+    let steady = typical > 0.0
+        && deltas
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| !step_at(k))
+            .all(|(_, d)| (d - typical).abs() <= quantum.max(1e-9 * typical));
+    if !steady {
+        return None;
+    }
+    let rest: Vec<f64> = x
+        .iter()
+        .zip(tail)
+        .map(|(&xi, &yi)| {
+            let removed: f64 = ups
+                .iter()
+                .filter(|&&(at, _)| at <= xi)
+                .map(|&(_, size)| size - typical)
+                .sum();
+            yi - removed
+        })
+        .collect();
+    let (tx, ty) = thinned(x, &rest);
+    Trend::of(&tx, &ty)
 }
 
 /// Floors between drops: leak only if they rise significantly and by more than tau.

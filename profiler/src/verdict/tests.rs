@@ -785,3 +785,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn steady_growth_with_level_shifts_is_still_a_leak() {
+    // global-cache late in a long process: 950 B per iteration, and its hash table resizing
+    // by 58.7 KiB at iteration 17 and 11.1 KiB at 29 (measured).
+    let y: Vec<f64> = (0..=40)
+        .map(|i| {
+            950.0 * i as f64
+                + if i >= 17 { 60_108.0 } else { 0.0 }
+                + if i >= 29 { 11_366.0 } else { 0.0 }
+        })
+        .collect();
+    let j = judge(&y, &Thresholds::heap_bytes(2400.0), None);
+    assert_eq!(j.verdict, Verdict::Leak, "{}", j.reason);
+    assert!(j.reason.contains("950 B per iteration"), "{}", j.reason);
+    assert!(j.reason.contains("level shift"), "{}", j.reason);
+    // The same shifts without the growth remain level shifts, not a leak.
+    let flat: Vec<f64> = (0..=40)
+        .map(|i| if i >= 17 { 60_108.0 } else { 0.0 } + if i >= 29 { 11_366.0 } else { 0.0 })
+        .collect();
+    assert_ne!(
+        judge(&flat, &Thresholds::heap_bytes(2400.0), None).verdict,
+        Verdict::Leak
+    );
+}
