@@ -342,12 +342,7 @@ pub fn overview(report: &Report) -> Figure {
                 ys.into_iter().map(|y| y - first).collect()
             })
             .unwrap_or_default();
-        let leaking: Vec<&str> = run
-            .metrics
-            .iter()
-            .filter(|(_, m)| m.gating && m.verdict == Verdict::Leak)
-            .map(|(k, _)| k.name())
-            .collect();
+        let leaking = run.leaking_metrics();
         let label = if leaking.is_empty() {
             verdict_word(run.verdict, true).to_string()
         } else {

@@ -7,6 +7,20 @@ use crate::report::{HeapScope, MetricReport, Run, SourceKind, XAxis, combine};
 use crate::sample::{Metric, Sample};
 use crate::verdict::{self, Thresholds, Unit, Verdict, format_bytes};
 
+/// The samples to judge and the span each stands for: all of them, or, when a long run
+/// merged neighbours (`Sample::span` > 1), the evenly spaced ones. A partly filled last
+/// bucket is closer to its neighbour than the others and is left out.
+fn evenly_spaced(samples: &[Sample]) -> (u32, Vec<Sample>) {
+    let span = samples.get(1).map_or(1, |s| s.span.max(1));
+    let kept = samples
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| span == 1 || *i == 0 || s.span == span)
+        .map(|(_, s)| *s)
+        .collect();
+    (span, kept)
+}
+
 /// Does a leak of `metric` fail a run whose heap was counted in `scope`, sampled from `source`?
 ///
 /// In process, RSS never does (it only warns: the heap counters are the memory signal), and in
@@ -60,20 +74,9 @@ pub fn judge_samples_from(
     source: SourceKind,
 ) -> BTreeMap<Metric, MetricReport> {
     // A very long run merges samples (see store.rs): judge the evenly spaced ones, per
-    // stored sample, then scale to iterations. A partly filled last bucket is left out.
-    let span = samples.get(1).map_or(1, |s| s.span.max(1));
-    let evenly: Vec<Sample>;
-    let samples = if span > 1 {
-        evenly = samples
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i == 0 || s.span == span)
-            .map(|(_, s)| *s)
-            .collect();
-        &evenly[..]
-    } else {
-        samples
-    };
+    // stored sample, then scale to iterations.
+    let (span, evenly) = evenly_spaced(samples);
+    let samples = &evenly[..];
     let per = f64::from(span);
     let warmup = warmup.map(|w| w.div_ceil(span));
     let allocated = mean_allocated(samples);
@@ -141,21 +144,9 @@ pub fn judge_time_series(
     source: SourceKind,
 ) -> BTreeMap<Metric, MetricReport> {
     let mut metrics = BTreeMap::new();
-    // Merged samples are judged as they are, evenly spaced; a partly filled last bucket is
-    // closer to its neighbour than the others and is left out. Indices are unchanged.
-    let span = samples.get(1).map_or(1, |s| s.span.max(1));
-    let evenly: Vec<Sample>;
-    let samples = if span > 1 {
-        evenly = samples
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i == 0 || s.span == span)
-            .map(|(_, s)| *s)
-            .collect();
-        &evenly[..]
-    } else {
-        samples
-    };
+    // Merged samples are judged as they are, evenly spaced (see store.rs).
+    let (span, evenly) = evenly_spaced(samples);
+    let samples = &evenly[..];
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return metrics;
     };

@@ -85,12 +85,7 @@ fn verdict_cell(run: &Run) -> String {
             None => format!("💥 failed in iteration {}", f.iteration),
         };
     }
-    let leaking: Vec<&str> = run
-        .metrics
-        .iter()
-        .filter(|(_, m)| m.gating && m.verdict == Verdict::Leak)
-        .map(|(k, _)| k.name())
-        .collect();
+    let leaking = run.leaking_metrics();
     match run.verdict {
         Verdict::Leak => format!("❌ leak ({})", leaking.join(", ")),
         Verdict::Inconclusive => "⚠️ inconclusive".into(),

@@ -640,6 +640,15 @@ impl Run {
         }
     }
 
+    /// The gating metrics that leak, by name.
+    pub fn leaking_metrics(&self) -> Vec<&'static str> {
+        self.metrics
+            .iter()
+            .filter(|(_, m)| m.gating && m.verdict == Verdict::Leak)
+            .map(|(k, _)| k.name())
+            .collect()
+    }
+
     /// The series of one metric over the boundary samples, if it was measured in every sample.
     pub fn series(&self, metric: Metric) -> Option<Vec<f64>> {
         self.samples.iter().map(|s| metric.of(s)).collect()
