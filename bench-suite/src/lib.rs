@@ -2,6 +2,7 @@
 //! purpose, each with its expected verdict. `profile` runs it; `cargo bench` times it; the
 //! end-to-end tests check every verdict against [`profiler::Expected`].
 
+pub mod alloc_loop;
 mod workloads;
 
 use profiler::Workload;

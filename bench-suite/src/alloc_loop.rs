@@ -1,0 +1,63 @@
+// Owns the allocation-heavy loops of the whole-process allocator comparison (two binaries,
+// one per global allocator, run side by side). Must never depend on which allocator is global.
+
+//! `examples/alloc_ab_system.rs` and `examples/alloc_ab_profiler.rs` are the same program
+//! with `System` and `profiler::Alloc` as their global allocator; `scripts/alloc-overhead.sh`
+//! runs them alternately and prints the ratios. Unlike `benches/overhead.rs` (one binary whose
+//! allocator switches at run time), nothing but the allocator differs between the two.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+/// `rounds` allocations of 8..512 B, each freeing the one made 256 rounds before.
+pub fn mixed(rounds: u64, seed: u64) {
+    let mut live: Vec<Option<Vec<u8>>> = (0..256).map(|_| None).collect();
+    let mut x = seed | 1;
+    for i in 0..rounds as usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let size = 8 + (x % 505) as usize;
+        live[i % 256] = Some(Vec::with_capacity(size));
+        black_box(&live[i % 256]);
+    }
+}
+
+/// `rounds` inserts into a HashMap of Strings kept at 1,000 entries.
+pub fn hashmap(rounds: u64, seed: u64) {
+    let mut map: HashMap<u64, String> = HashMap::new();
+    for i in 0..rounds {
+        map.insert(i ^ seed, format!("value number {i}"));
+        if i >= 1_000 {
+            map.remove(&((i - 1_000) ^ seed));
+        }
+    }
+    black_box(map.len());
+}
+
+/// Time each loop on 1 and 2 threads (best of 7) and print one line per case:
+/// `<label> <loop> <threads> <ns per round>`.
+pub fn run(label: &str) {
+    let rounds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(4_000_000);
+    type Loop = (&'static str, fn(u64, u64));
+    let loops: [Loop; 2] = [("mixed_8_512", mixed), ("hashmap_churn", hashmap)];
+    for (name, work) in loops {
+        for threads in [1u64, 2] {
+            let mut best = f64::MAX;
+            for _ in 0..7 {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        s.spawn(move || work(rounds, 0x9E37_79B9 + t));
+                    }
+                });
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            println!("{label} {name} {threads} {:.3}", best * 1e9 / rounds as f64);
+        }
+    }
+}
