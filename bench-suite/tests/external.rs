@@ -281,6 +281,7 @@ fn arguments_that_do_not_apply_to_a_program_are_usage_errors_naming_them() {
         (&["--iterations", "5", "--", "true"][..], "--iterations"),
         (&["--marker", "(", "--", "true"][..], "--marker '('"),
         (&["--max-peak", "1MiB", "--", "true"][..], "--max-peak"),
+        (&["--timeout", "2", "--", "sleep", "6"][..], "--timeout"),
         (
             &["--warmup-secs", "1", "--marker", "x", "--", "true"][..],
             "--warmup-secs",

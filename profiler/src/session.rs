@@ -440,6 +440,12 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
              --max-rss applies",
         );
     }
+    if settings.timeout.is_some() {
+        return bad(
+            "--timeout",
+            "bounds a workload's run; a program's is bounded with --duration SECS",
+        );
+    }
     if settings.attribute != crate::attribution::Attribute::Off {
         return bad(
             "--attribute",
