@@ -352,6 +352,7 @@ fn write_memory(report: &Report, dir: &Path) -> Result<(), crate::Error> {
         source,
     })?;
     report.write_json(dir.join("report.json"))?;
+    #[cfg(feature = "plot")]
     crate::figure::write_plots(report, &dir.join("memory.png"), None)?;
     Ok(())
 }

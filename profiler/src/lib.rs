@@ -50,9 +50,11 @@ pub mod baseline;
 #[cfg(feature = "criterion")]
 pub mod bench;
 pub mod budget;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod error;
 pub mod external;
+#[cfg(feature = "plot")]
 pub mod figure;
 pub mod interrupt;
 mod isolate;

@@ -475,7 +475,16 @@ pub fn check_outputs(outputs: &Outputs) -> Result<(), Error> {
         check_writable(flag, path)?;
     }
     if let Some(plot) = &outputs.plot {
+        #[cfg(feature = "plot")]
         crate::figure::check_plot_path("--plot", plot)?;
+        #[cfg(not(feature = "plot"))]
+        return Err(Error::InvalidArgument {
+            argument: "--plot",
+            reason: format!(
+                "cannot draw '{}': profiler was built without its `plot` feature",
+                plot.display()
+            ),
+        });
     }
     Ok(())
 }
@@ -565,9 +574,12 @@ pub fn write_outputs(
     if let Some(p) = &outputs.csv {
         keep(report.write_csv(p).map(|()| vec![p.clone()]));
     }
+    #[cfg(feature = "plot")]
     if let Some(p) = &outputs.plot {
         keep(crate::figure::write_plots(report, p, baseline));
     }
+    #[cfg(not(feature = "plot"))]
+    let _ = baseline;
     if let Some(p) = &outputs.markdown {
         keep(report.write_markdown(p).map(|()| vec![p.clone()]));
         if let Some(summary) = &outputs.step_summary {
