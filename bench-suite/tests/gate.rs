@@ -269,3 +269,64 @@ fn no_room_to_extend_reports_the_leak_unconfirmed() {
     );
     assert!(text(&out).contains("--max-iterations"), "{}", text(&out));
 }
+
+/// A run stopped by a budget reports the leak it saw (no checkpoint was reached, so nothing
+/// could be confirmed): the verdict stays leak, it is not turned inconclusive.
+#[test]
+fn a_budget_stop_keeps_the_leak_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    run(
+        Command::cargo_bin("profile")
+            .unwrap()
+            .args(["-w", "box-leak", "--max-peak", "12KiB", "--json"])
+            .arg(&json),
+        1,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        report["runs"][0]["metrics"]["heap_blocks"]["verdict"],
+        "leak"
+    );
+    assert_eq!(report["runs"][0]["verdict"], "leak");
+}
+
+/// One picture that cannot be written does not cost the others, and a run whose outputs
+/// failed (exit 2) never becomes the baseline.
+#[test]
+fn a_failed_picture_keeps_the_others_and_the_old_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p-allocates.png")).unwrap(); // in the way
+    let base = dir.path().join("base.json");
+    let out = fixture()
+        .args([
+            "-w",
+            "allocates",
+            "-w",
+            "slow",
+            "-n",
+            "5",
+            "--no-extend",
+            "-q",
+            "--plot",
+        ])
+        .arg(dir.path().join("p.png"))
+        .arg("--save-baseline")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("p-allocates.png"), "{}", text(&out));
+    assert!(
+        dir.path().join("p-slow.png").is_file(),
+        "the other picture is written"
+    );
+    assert!(
+        dir.path().join("p.png").is_file(),
+        "the overview is written"
+    );
+    assert!(
+        !base.exists(),
+        "a run that lost an output is not a baseline"
+    );
+}

@@ -332,3 +332,32 @@ fn failures_say_what_happened() {
     assert_eq!(report["runs"][1]["failure"]["kind"], "hung");
     assert_eq!(report["runs"][1]["verdict"], "inconclusive");
 }
+
+/// --timeout bounds the iterations only: a run that finished in time is not "hung" because
+/// its attribution passes (after the iterations) take longer than the timeout.
+#[test]
+fn attribution_after_the_iterations_is_not_counted_against_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = fixture()
+        .args([
+            "-w",
+            "slow",
+            "-n",
+            "5",
+            "--no-extend",
+            "--timeout",
+            "2",
+            "--attribute",
+            "always",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = &read(&json)["runs"][0];
+    assert!(run["failure"].is_null(), "{}", run["failure"]);
+    assert_eq!(run["attribution"]["passes"], serde_json::json!([4, 8, 16]));
+}

@@ -591,7 +591,7 @@ mod cold {
 }
 
 /// Set only while an attribution pass runs (see `attribution.rs`): every call then also goes
-/// through dhat, which records a backtrace per allocation (23-48x slower). Switching it on
+/// through dhat, which records a backtrace per allocation (about 20-30x slower per iteration). Switching it on
 /// nulls every thread's `fast` pointer, so the hot path never looks at this flag: the cold
 /// path does.
 static ROUTE_TO_DHAT: AtomicBool = AtomicBool::new(false);

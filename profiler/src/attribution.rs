@@ -134,7 +134,12 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
     let before = alloc::heap();
     alloc::route_to_dhat(true);
     let started = Instant::now();
+    let mut interrupted = false;
     for _ in 0..n {
+        if crate::interrupt::requested() {
+            interrupted = true;
+            break;
+        }
         drop(workload());
     }
     let elapsed = started.elapsed();
@@ -153,6 +158,11 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         })
     });
     // dhat reports each pass on stderr; the toolkit reports the sites itself.
+    if interrupted {
+        untracked(move || without_stderr(|| drop(profiler)));
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Interrupted);
+    }
     untracked(move || without_stderr(|| drop(profiler)));
     let sites = untracked(|| -> Result<HashMap<String, Site>, Error> {
         std::fs::rename(&tmp, file).map_err(|source| Error::Write {

@@ -427,10 +427,11 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
         eprintln!("error: {e}");
     }
     if finished.baseline_kept
+        && !args.quiet
         && let Some(path) = &session.settings().save_baseline
     {
         eprintln!(
-            "baseline not saved: the run did not pass; {} is unchanged",
+            "baseline not saved: the run did not pass, so {} was left as it was",
             path.display()
         );
     }

@@ -22,6 +22,8 @@ pub enum Error {
     Plot { path: PathBuf, reason: String },
     #[error(transparent)]
     Program(#[from] crate::external::ExternalError),
+    #[error("interrupted (SIGINT or SIGTERM)")]
+    Interrupted,
     #[error("invalid {argument}: {reason}")]
     InvalidArgument {
         argument: &'static str,

@@ -207,7 +207,8 @@ fn annotate(
             color: Color::GREY,
             label: match axis {
                 XAxis::Iteration => format!("warm-up ({w})"),
-                XAxis::Second => format!("warm-up ({:.1} s)", to - from),
+                // Counted from the run's start, as the table and the reasons count it.
+                XAxis::Second => format!("warm-up ({to:.1} s)"),
             },
         });
     }
@@ -411,13 +412,28 @@ pub fn check_plot_path(flag: &'static str, path: &Path) -> Result<(), Error> {
 }
 
 /// Write the pictures of `report` (see [`plot_paths`]); `baseline` runs are matched by workload.
-/// Returns the files written.
+/// Returns the files written, or the first error after trying every picture (one picture
+/// that cannot be written does not cost the others).
 pub fn write_plots(
     report: &Report,
     path: &Path,
     baseline: Option<&Report>,
 ) -> Result<Vec<PathBuf>, Error> {
+    let (written, mut errors) = write_plots_each(report, path, baseline);
+    match errors.is_empty() {
+        true => Ok(written),
+        false => Err(errors.remove(0)),
+    }
+}
+
+/// Every picture of `report`, each written or failed on its own.
+pub fn write_plots_each(
+    report: &Report,
+    path: &Path,
+    baseline: Option<&Report>,
+) -> (Vec<PathBuf>, Vec<Error>) {
     let mut written = Vec::new();
+    let mut errors = Vec::new();
     for (run, target) in plot_paths(report, path) {
         let figure = match run {
             Some(i) => {
@@ -427,13 +443,15 @@ pub fn write_plots(
             }
             None => overview(report),
         };
-        plots::render(&figure, &target).map_err(|e| Error::Plot {
-            path: target.clone(),
-            reason: e.to_string(),
-        })?;
-        written.push(target);
+        match plots::render(&figure, &target) {
+            Ok(()) => written.push(target),
+            Err(e) => errors.push(Error::Plot {
+                path: target,
+                reason: e.to_string(),
+            }),
+        }
     }
-    Ok(written)
+    (written, errors)
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub struct Progress {
     pub elapsed: Duration,
     /// The boundary sample just taken.
     pub sample: Sample,
+    /// The iterations are over (this repeats the last sample); what follows is judging and,
+    /// if asked for, attribution.
+    pub last: bool,
 }
 
 type ProgressFn = Box<dyn FnMut(Progress)>;
@@ -268,6 +271,7 @@ impl Profiler {
                     target: self.iterations,
                     elapsed: started.elapsed(),
                     sample: first,
+                    last: false,
                 });
             }
         });
@@ -306,6 +310,7 @@ impl Profiler {
                             target,
                             elapsed: started.elapsed(),
                             sample,
+                            last: false,
                         });
                     }
                 });
@@ -375,6 +380,19 @@ impl Profiler {
         }
         // The last sample is taken: from here on allocations are the report's own, tracked
         // normally so that whoever drops the report frees them consistently.
+        untracked(|| {
+            if let (Some(progress), Some(&sample)) =
+                (self.progress.as_mut(), samples.as_slice().last())
+            {
+                progress(Progress {
+                    done,
+                    target: done,
+                    elapsed: started.elapsed(),
+                    sample,
+                    last: true,
+                });
+            }
+        });
         let interval_samples = background.map(|b| untracked(|| b.stop()));
         untracked(|| {
             drop(sampler);
@@ -382,8 +400,9 @@ impl Profiler {
             drop(self.progress.take());
         });
         if failure.is_none() {
-            // Interrupted, a new leak could not be confirmed either: settle it the same way.
-            let extend = self.extend || interrupted;
+            // Interrupted, a new leak could not be confirmed either: settle it the same way. A run
+            // stopped by a budget never reached a checkpoint: report its leaks as seen.
+            let extend = (self.extend || interrupted) && !over_budget;
             untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, extend));
         }
         let run = Run {
@@ -447,7 +466,12 @@ impl Profiler {
                 run.leak_sites = sites;
                 run.attribution = Some(info);
             }
-            Ok(Err(e)) => run.attribution_note = Some(format!("attribution failed: {e}")),
+            Ok(Err(e)) => {
+                if matches!(e, crate::Error::Interrupted) {
+                    run.source.end = Some(End::Interrupted);
+                }
+                run.attribution_note = Some(format!("attribution failed: {e}"));
+            }
             Err(payload) => {
                 alloc::route_to_dhat(false);
                 run.attribution_note = Some(format!(

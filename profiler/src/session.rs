@@ -154,7 +154,30 @@ impl Session {
                 run.iterations,
                 run.verdict
             );
+            let abandoned = run
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.kind == FailureKind::Hung);
             runs.push(run);
+            if abandoned {
+                // Its iteration still runs in this process and would disturb the next
+                // workloads' process-wide numbers.
+                let left: Vec<&str> = self
+                    .chosen
+                    .iter()
+                    .map(|&i| self.catalog[i].name())
+                    .skip(runs.len() - usize::from(self.settings.program.is_some()))
+                    .collect();
+                if !left.is_empty()
+                    && let Some(last) = runs.last_mut()
+                {
+                    last.source.notes.push(format!(
+                        "not run, since this hung iteration still runs in the process: {}",
+                        left.join(", ")
+                    ));
+                }
+                break;
+            }
         }
         let mut report = Report::new(runs);
         if let Some(base) = &self.baseline {
@@ -168,15 +191,19 @@ impl Session {
         let (written, mut errors) =
             write_outputs(report, &self.settings.outputs, self.baseline.as_ref());
         let mut outcome = outcome(report, self.settings.fail_on_inconclusive);
-        let mut baseline_kept = false;
-        match save_baseline(report, &self.settings, outcome) {
-            Ok(saved) => baseline_kept = self.settings.save_baseline.is_some() && !saved,
-            Err(e) => errors.push(e),
-        }
         // Evidence that could not be written is an error of its own (exit 2), unless the run
         // already ended worse: a failed workload (3) or an interruption (130).
         if !errors.is_empty() && matches!(outcome, Outcome::Clean | Outcome::Leak) {
             outcome = Outcome::Usage;
+        }
+        // Only a run that passes, outputs included, becomes the baseline.
+        let mut baseline_kept = false;
+        match save_baseline(report, &self.settings, outcome) {
+            Ok(saved) => baseline_kept = self.settings.save_baseline.is_some() && !saved,
+            Err(e) => {
+                errors.push(e);
+                outcome = Outcome::Usage;
+            }
         }
         Finished {
             outcome,
@@ -263,15 +290,31 @@ pub fn run_workload_guarded(
     mut progress: impl FnMut(Progress) + Send + 'static,
 ) -> Run {
     const GRACE: Duration = Duration::from_secs(1);
-    let seen: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
+    // Allocated, grown (in the untracked progress callback) and freed untracked.
+    let seen: Arc<Mutex<Vec<Sample>>> =
+        crate::alloc::untracked(|| Arc::new(Mutex::new(Vec::new())));
+    // When the iterations began and whether they are over: only they can hang here (setup
+    // and attribution passes run before and after them, outside --timeout).
+    let phase: Arc<Mutex<(Option<Instant>, bool)>> =
+        crate::alloc::untracked(|| Arc::new(Mutex::new((None, false))));
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (catalog, settings, seen) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
+        let phase = Arc::clone(&phase);
         std::thread::Builder::new()
             .name("profile-workload".into())
             .spawn(move || {
                 let run = run_workload(&catalog[index], &settings, move |p: Progress| {
                     // Called untracked by the run loop: this copy never shows in the heap.
+                    if let Ok(mut ph) = phase.lock() {
+                        if p.done == 0 && !p.last {
+                            ph.0 = Some(Instant::now());
+                        }
+                        ph.1 |= p.last;
+                    }
+                    if p.last {
+                        return progress(p);
+                    }
                     if let Ok(mut s) = seen.lock() {
                         s.push(p.sample);
                     }
@@ -284,7 +327,6 @@ pub fn run_workload_guarded(
     let Ok(worker) = worker else {
         return run_workload(workload, settings, |_| {});
     };
-    let started = Instant::now();
     let mut interrupted_at: Option<Instant> = None;
     let outcome = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
@@ -297,14 +339,16 @@ pub fn run_workload_guarded(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if crate::interrupt::requested() {
+        let (began, over) = phase.lock().map(|p| *p).unwrap_or((None, false));
+        let iterating = began.is_some() && !over;
+        if crate::interrupt::requested() && iterating {
             let at = *interrupted_at.get_or_insert_with(Instant::now);
             if at.elapsed() > GRACE {
                 break Err(String::new());
             }
         }
-        if let Some(limit) = settings.timeout
-            && started.elapsed() > limit + GRACE
+        if let (Some(limit), Some(began), true) = (settings.timeout, began, iterating)
+            && began.elapsed() > limit + GRACE
         {
             break Err(format!(
                 "hung: an iteration was still running {} s after --timeout {} s; abandoned",
@@ -316,7 +360,7 @@ pub fn run_workload_guarded(
     let samples = || crate::alloc::untracked(|| seen.lock().map(|s| s.clone()).unwrap_or_default());
     match outcome {
         Ok(run) => {
-            crate::alloc::untracked(move || drop(seen));
+            crate::alloc::untracked(move || drop((seen, phase)));
             run
         }
         Err(why) if why.is_empty() => {
@@ -576,7 +620,11 @@ pub fn write_outputs(
     }
     #[cfg(feature = "plot")]
     if let Some(p) = &outputs.plot {
-        keep(crate::figure::write_plots(report, p, baseline));
+        let (paths, failed) = crate::figure::write_plots_each(report, p, baseline);
+        keep(Ok(paths));
+        for e in failed {
+            keep(Err(e));
+        }
     }
     #[cfg(not(feature = "plot"))]
     let _ = baseline;

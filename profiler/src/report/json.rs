@@ -28,15 +28,36 @@ fn first_null_float(report: &Report) -> Option<String> {
                 return Some(format!("run '{}' sample {}", run.workload, s.iteration));
             }
         }
+        if run
+            .interval_samples
+            .iter()
+            .any(|s| !s.elapsed_ms.is_finite())
+        {
+            return Some(format!("run '{}' interval samples", run.workload));
+        }
         for (metric, m) in &run.metrics {
+            let [lo, hi] = m.ci.map_or([None, None], |[lo, hi]| [Some(lo), Some(hi)]);
             let floats = [
                 Some(m.after_warmup),
                 Some(m.end),
                 Some(m.growth),
                 m.slope_per_iteration,
+                m.slope_per_second,
+                m.p_value,
+                lo,
+                hi,
             ];
             if floats.iter().flatten().any(|v| !v.is_finite()) {
                 return Some(format!("run '{}' metric {metric}", run.workload));
+            }
+        }
+        for c in run.baseline.iter().flat_map(|b| &b.changes) {
+            if ![c.old, c.new, c.allowed].iter().all(|v| v.is_finite()) {
+                return Some(format!(
+                    "run '{}' baseline {}",
+                    run.workload,
+                    c.metric.name()
+                ));
             }
         }
     }
