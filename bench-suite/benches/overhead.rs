@@ -14,11 +14,11 @@
 //! allocation+free pair (the bench binary is `target/release/deps/overhead-*`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bench_suite::alloc_loop;
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use profiler::bench::{criterion_dir, criterion_median as median_ns};
 use profiler::probe::{Backend, Probe, Target};
@@ -69,30 +69,15 @@ unsafe impl GlobalAlloc for Switch {
 #[global_allocator]
 static GLOBAL: Switch = Switch;
 
-/// 20,000 allocations of 8..512 B with a rotating live set of 256 blocks.
+/// 20,000 allocations of 8..512 B with a rotating live set of 256 blocks (the same loop as the
+/// whole-process comparison, `bench_suite::alloc_loop`).
 fn mixed_sizes(seed: u64) {
-    let mut live: Vec<Option<Vec<u8>>> = (0..256).map(|_| None).collect();
-    let mut x = seed | 1;
-    for i in 0..20_000usize {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let size = 8 + (x % 505) as usize;
-        live[i % 256] = Some(Vec::with_capacity(size));
-        black_box(&live[i % 256]);
-    }
+    alloc_loop::mixed(20_000, seed);
 }
 
 /// A HashMap of 1,000 String values with 10,000 inserts and removes.
 fn hashmap_churn(seed: u64) {
-    let mut map: HashMap<u64, String> = HashMap::new();
-    for i in 0..10_000u64 {
-        map.insert(i ^ seed, format!("value number {i}"));
-        if i >= 1_000 {
-            map.remove(&((i - 1_000) ^ seed));
-        }
-    }
-    black_box(map.len());
+    alloc_loop::hashmap(10_000, seed);
 }
 
 /// Time `iters` rounds of `work` on `threads` threads under the chosen allocator.
