@@ -153,6 +153,17 @@ fn a_worker_thread_that_panics_fails_the_run_with_its_message() {
     );
 }
 
+/// The fixture with writes past 2 blocks failing with EFBIG (ulimit -f; SIGXFSZ ignored), as
+/// on a full disk, even for root.
+fn fixture_with_small_files() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -f 2 && trap '' XFSZ && exec \"$0\" \"$@\"")
+        .arg(fixture_path())
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// An output that fails in the middle of being written (here: the file size limit is hit,
 /// as on a full disk) leaves the previous file untouched and no temp file behind: outputs go
 /// to a temp file that is renamed over the target only when complete.
@@ -161,14 +172,9 @@ fn a_failed_write_leaves_the_previous_output_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     std::fs::write(&json, b"previous report").unwrap();
-    // ulimit -f: writes past 2 blocks fail with EFBIG (SIGXFSZ ignored), even for root.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -f 2 && trap '' XFSZ && exec \"$0\" \"$@\"")
-        .arg(fixture_path())
+    let out = fixture_with_small_files()
         .args(["-w", "allocates", "-n", "40", "--no-extend", "--json"])
         .arg(&json)
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -289,10 +295,7 @@ fn a_failed_output_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let md = dir.path().join("s.md");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -f 2 && trap '' XFSZ && exec \"$0\" \"$@\"")
-        .arg(fixture_path())
+    let out = fixture_with_small_files()
         .args(["-w", "allocates", "-n", "40", "--no-extend", "--json"])
         .arg(&json)
         .arg("--markdown")

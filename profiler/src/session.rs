@@ -214,37 +214,33 @@ impl Session {
     }
 }
 
-/// Find the workloads named in `names` (all of them if empty), in catalog order for "all" and
-/// in the order given otherwise. An unknown name is an error naming it and the known ones.
-pub fn select<'a>(catalog: &'a [Workload], names: &[String]) -> Result<Vec<&'a Workload>, Error> {
+/// The workloads named in `names` (all of them if empty), as indices into `catalog`: in
+/// catalog order for "all", in the order given otherwise, each once. An unknown name is an
+/// error naming it and the known ones.
+pub fn select_indices(catalog: &[Workload], names: &[String]) -> Result<Vec<usize>, Error> {
     if names.is_empty() {
-        return Ok(catalog.iter().collect());
+        return Ok((0..catalog.len()).collect());
     }
     let mut chosen = Vec::new();
     for name in names {
-        let w = catalog.iter().find(|w| w.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = catalog.iter().map(|w| w.name()).collect();
-            Error::InvalidArgument {
-                argument: "--workload",
-                reason: format!(
-                    "no workload is called '{name}' (known: {}; see `profile list`)",
-                    known.join(", ")
-                ),
-            }
-        })?;
-        if !chosen.iter().any(|c: &&Workload| c.name() == w.name()) {
-            chosen.push(w);
+        let index = catalog
+            .iter()
+            .position(|w| w.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = catalog.iter().map(|w| w.name()).collect();
+                Error::InvalidArgument {
+                    argument: "--workload",
+                    reason: format!(
+                        "no workload is called '{name}' (known: {}; see `profile list`)",
+                        known.join(", ")
+                    ),
+                }
+            })?;
+        if !chosen.contains(&index) {
+            chosen.push(index);
         }
     }
     Ok(chosen)
-}
-
-/// Like [`select`], as indices into `catalog`.
-pub fn select_indices(catalog: &[Workload], names: &[String]) -> Result<Vec<usize>, Error> {
-    Ok(select(catalog, names)?
-        .into_iter()
-        .filter_map(|w| catalog.iter().position(|c| std::ptr::eq(c, w)))
-        .collect())
 }
 
 /// Run one workload: its setup (unmeasured), then the iterations. A setup that fails or
