@@ -17,10 +17,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use crate::alloc::{self, untracked};
 use crate::error::Error;
+use crate::model::{AttributionInfo, LeakSite};
 
 /// When attribution passes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,33 +32,6 @@ pub enum Attribute {
     OnGrowth,
     /// Always.
     Always,
-}
-
-/// A call site whose retained memory grows with the iterations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LeakSite {
-    /// The first function of your code on the allocation's stack.
-    pub function: String,
-    /// Its `file:line`.
-    pub location: String,
-    pub bytes_per_iteration: f64,
-    pub blocks_per_iteration: f64,
-    /// Your code's frames from the allocation outwards (`function (file:line)`), at most 6.
-    pub backtrace: Vec<String>,
-}
-
-/// How the attribution passes went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttributionInfo {
-    /// Iterations of each dhat pass.
-    pub passes: Vec<u32>,
-    /// dhat's own output of the longest pass (opens in DHAT's viewer, dh_view.html).
-    pub dhat_file: Option<String>,
-    /// Time per iteration under dhat divided by time per iteration in the counting run.
-    pub slowdown: Option<f64>,
-    /// dhat's count of bytes allocated during the passes against the profiler's counters:
-    /// `null` when they agree exactly, else what differed.
-    pub cross_check: Option<String>,
 }
 
 /// Per call site, what a dhat pass saw still live at its end.
@@ -499,7 +471,7 @@ pub fn dhat_path(workload: &str, json: Option<&Path>) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     dir.join(format!(
         "{}.dhat-heap.json",
-        crate::report::file_safe(workload)
+        crate::format::file_safe(workload)
     ))
 }
 

@@ -12,103 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::report::{Report, Run, format_value};
-use crate::sample::Metric;
-use crate::verdict::format_bytes;
-
-/// What a baseline comparison looks at (the names `--tolerance` takes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compared {
-    Peak,
-    Allocated,
-    Allocations,
-    Retained,
-    Rss,
-    Fds,
-    Threads,
-}
-
-impl Compared {
-    pub const ALL: [Compared; 7] = [
-        Compared::Peak,
-        Compared::Allocated,
-        Compared::Allocations,
-        Compared::Retained,
-        Compared::Rss,
-        Compared::Fds,
-        Compared::Threads,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compared::Peak => "peak",
-            Compared::Allocated => "allocated",
-            Compared::Allocations => "allocations",
-            Compared::Retained => "retained",
-            Compared::Rss => "rss",
-            Compared::Fds => "fds",
-            Compared::Threads => "threads",
-        }
-    }
-
-    /// What it measures, in a few words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Compared::Peak => "heap peak",
-            Compared::Allocated => "bytes allocated per iteration",
-            Compared::Allocations => "allocations per iteration",
-            Compared::Retained => "heap retained at the end",
-            Compared::Rss => "peak RSS",
-            Compared::Fds => "open fds at the end",
-            Compared::Threads => "threads at the end",
-        }
-    }
-
-    fn is_bytes(self) -> bool {
-        matches!(
-            self,
-            Compared::Peak | Compared::Allocated | Compared::Retained | Compared::Rss
-        )
-    }
-
-    /// Format a value of this quantity for people.
-    pub fn format(self, v: f64) -> String {
-        if self.is_bytes() {
-            format_bytes(v)
-        } else {
-            format_value(Metric::Fds, v.round())
-        }
-    }
-
-    fn default_tolerance(self) -> Tolerance {
-        let absolute = match self {
-            Compared::Peak | Compared::Allocated | Compared::Retained => 4096.0,
-            Compared::Allocations => 8.0,
-            Compared::Rss => 2.0 * 1024.0 * 1024.0,
-            Compared::Fds | Compared::Threads => 0.0,
-        };
-        Tolerance {
-            relative: 0.10,
-            absolute,
-        }
-    }
-}
-
-impl std::str::FromStr for Compared {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Compared::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Compared::ALL.iter().map(|c| c.name()).collect();
-                format!("unknown metric '{s}' (one of: {})", names.join(", "))
-            })
-    }
-}
+pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
+use crate::model::{Report, Run};
 
 /// How far a value may move before it counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,7 +35,7 @@ impl Tolerances {
         self.overrides
             .get(&c)
             .copied()
-            .unwrap_or_else(|| c.default_tolerance())
+            .unwrap_or_else(|| default_tolerance(c))
     }
 
     /// Apply `NAME=PCT%` (relative) or `NAME=AMOUNT` (absolute floor: a size for byte
@@ -165,73 +70,19 @@ impl Tolerances {
     }
 }
 
-/// Direction of a change beyond tolerance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Regression,
-    Improvement,
-    Same,
-}
-
-/// One quantity, then and now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    pub metric: Compared,
-    pub old: f64,
-    pub new: f64,
-    /// How far `new` could move from `old` without counting.
-    pub allowed: f64,
-    pub status: Status,
-}
-
-impl Change {
-    /// "bytes allocated per iteration 1.0 KiB -> 1.2 KiB (+20.0%, allowed ±10%)".
-    pub fn sentence(&self) -> String {
-        let pct = if self.old != 0.0 {
-            format!("{:+.1}%", 100.0 * (self.new - self.old) / self.old.abs())
-        } else {
-            format!("{:+}", self.metric.format(self.new - self.old))
-        };
-        format!(
-            "{} {} -> {} ({pct}, allowed ±{})",
-            self.metric.describe(),
-            self.metric.format(self.old),
-            self.metric.format(self.new),
-            self.metric.format(self.allowed)
-        )
+/// The tolerance of `c` unless `--tolerance` says otherwise: 10% with an absolute floor so a
+/// tiny number does not flap.
+fn default_tolerance(c: Compared) -> Tolerance {
+    let absolute = match c {
+        Compared::Peak | Compared::Allocated | Compared::Retained => 4096.0,
+        Compared::Allocations => 8.0,
+        Compared::Rss => 2.0 * 1024.0 * 1024.0,
+        Compared::Fds | Compared::Threads => 0.0,
+    };
+    Tolerance {
+        relative: 0.10,
+        absolute,
     }
-}
-
-/// A run compared with the same workload in the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    pub baseline_iterations: u32,
-    pub changes: Vec<Change>,
-}
-
-impl Comparison {
-    pub fn regressions(&self) -> impl Iterator<Item = &Change> {
-        self.changes
-            .iter()
-            .filter(|c| c.status == Status::Regression)
-    }
-
-    pub fn improvements(&self) -> impl Iterator<Item = &Change> {
-        self.changes
-            .iter()
-            .filter(|c| c.status == Status::Improvement)
-    }
-}
-
-/// Which baseline a report was compared with, and the workloads on one side only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BaselineInfo {
-    pub path: String,
-    /// Workloads in the baseline that this report did not run.
-    pub missing: Vec<String>,
-    /// Workloads this report ran that the baseline does not have.
-    pub new: Vec<String>,
 }
 
 /// The value of a compared quantity in a run, if it was measured.

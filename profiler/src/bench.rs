@@ -370,7 +370,7 @@ fn summary(group: &str, rows: &[Row]) -> String {
                     format!("not timed: {}", r.note)
                 }
             },
-            |ns| crate::report::format_ms(ns / 1e6),
+            |ns| crate::format::format_ms(ns / 1e6),
         );
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",

@@ -1,11 +1,9 @@
 // Owns memory budgets (heap peak, bytes allocated per iteration, RSS): parsing sizes and
 // checking a run's samples against limits. Must never look at anything but the samples.
 
-use serde::{Deserialize, Serialize};
-
-use crate::report::Run;
+use crate::format::format_bytes;
+use crate::model::{BudgetCheck, BudgetKind, Run};
 use crate::sample::Sample;
-use crate::verdict::format_bytes;
 
 /// Limits a run must stay within. `None` means no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,47 +14,6 @@ pub struct Budgets {
     pub allocated: Option<u64>,
     /// Resident set size of the process at any boundary.
     pub rss: Option<u64>,
-}
-
-/// Which budget a check is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BudgetKind {
-    Peak,
-    Allocated,
-    Rss,
-}
-
-impl BudgetKind {
-    /// The command-line flag that sets it.
-    pub fn flag(self) -> &'static str {
-        match self {
-            BudgetKind::Peak => "--max-peak",
-            BudgetKind::Allocated => "--max-allocated",
-            BudgetKind::Rss => "--max-rss",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            BudgetKind::Peak => "heap peak above the run's start",
-            BudgetKind::Allocated => "bytes allocated in one iteration",
-            BudgetKind::Rss => "RSS",
-        }
-    }
-}
-
-/// A run measured against one budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BudgetCheck {
-    pub kind: BudgetKind,
-    pub limit_bytes: u64,
-    /// The largest value seen, and the iteration it was seen in (None if never measured).
-    pub worst_bytes: Option<i64>,
-    pub iteration: Option<u32>,
-    pub exceeded: bool,
-    /// One sentence, e.g. "heap peak above the run's start 1.5 MiB in iteration 7 exceeds --max-peak 1.0 MiB".
-    pub message: String,
 }
 
 impl Budgets {

@@ -21,12 +21,33 @@ pub enum Error {
     #[error("could not draw '{path}': {reason}")]
     Plot { path: PathBuf, reason: String },
     #[error(transparent)]
-    Program(#[from] crate::external::ExternalError),
+    Program(#[from] ExternalError),
     #[error("interrupted (SIGINT or SIGTERM)")]
     Interrupted,
     #[error("invalid {argument}: {reason}")]
     InvalidArgument {
         argument: &'static str,
         reason: String,
+    },
+}
+
+/// Errors of profiling a program. Each names the program, pid or argument concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalError {
+    #[error("could not start '{program}': {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("no command to run: give one after `--`")]
+    EmptyCommand,
+    #[error("invalid --pid: no process {pid} is running")]
+    NoSuchProcess { pid: u32 },
+    #[error("invalid --marker '{pattern}': {reason}")]
+    InvalidMarker { pattern: String, reason: String },
+    #[error("could not wait for '{program}': {source}")]
+    Wait {
+        program: String,
+        source: std::io::Error,
     },
 }

@@ -388,7 +388,7 @@ pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)>
         .unwrap_or_default();
     let mut out = vec![(None, path.to_path_buf())];
     for (i, run) in report.runs.iter().enumerate() {
-        let safe = crate::report::file_safe(&run.workload);
+        let safe = crate::format::file_safe(&run.workload);
         out.push((Some(i), path.with_file_name(format!("{stem}-{safe}.{ext}"))));
     }
     out

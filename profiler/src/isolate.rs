@@ -33,7 +33,7 @@ pub(crate) fn in_child_process(name: &str) -> Option<Report> {
     let dir = std::env::temp_dir().join(format!(
         "profiler-isolated-{}-{}",
         std::process::id(),
-        crate::report::file_safe(&test)
+        crate::format::file_safe(&test)
     ));
     let _ = std::fs::create_dir_all(&dir);
     let output = Command::new(&exe)
@@ -78,7 +78,7 @@ pub(crate) fn hand_back(report: &Report) {
 }
 
 fn report_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{}.json", crate::report::file_safe(name)))
+    dir.join(format!("{}.json", crate::format::file_safe(name)))
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::{HeapScope, MetricReport, Run, SourceKind, XAxis, combine};
+use crate::model::{HeapScope, MetricReport, Run, SourceKind, XAxis, combine};
 use crate::sample::{Metric, Sample};
 use crate::verdict::{self, Thresholds, Unit, Verdict, format_bytes};
 
@@ -261,7 +261,7 @@ fn time_reason(
 ) -> String {
     let amount = |v: f64| match th.unit {
         Unit::Bytes => format_bytes(v),
-        Unit::Count => crate::report::format_value(metric, (v * 100.0).round() / 100.0),
+        Unit::Count => crate::format::format_value(metric, (v * 100.0).round() / 100.0),
     };
     let rate = |v: f64| format!("{}/s", amount(v));
     let after = format!("after {warmup_secs:.1} s of warm-up");

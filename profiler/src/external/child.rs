@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 
 use super::ExternalError;
-use crate::report::Exit;
+use crate::model::Exit;
 
 /// Longest part of a line matched against the marker; the rest of a longer line still passes
 /// through, unmatched, so a program writing megabytes without a newline costs no memory.

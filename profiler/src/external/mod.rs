@@ -52,11 +52,11 @@ use regex::bytes::Regex;
 
 use crate::budget::Budgets;
 use crate::judge::{self, Next};
-use crate::probe::ProcessStats;
-use crate::report::{
+use crate::model::{
     End, Exit, Extension, Failure, HeapScope, IntervalSample, MetricReport, Run, Source,
     SourceKind, XAxis,
 };
+use crate::probe::ProcessStats;
 use crate::sample::{Metric, Sample};
 use crate::store::{MAX_STORED_SAMPLES, SampleStore};
 use crate::verdict::Verdict;
@@ -75,26 +75,7 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// 12 MiB at most, like the boundary samples (see [`crate::store`]).
 pub const MAX_INTERVAL_SAMPLES: usize = 1 << 18;
 
-/// Errors of profiling a program. Each names the program, pid or argument concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ExternalError {
-    #[error("could not start '{program}': {source}")]
-    Start {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("no command to run: give one after `--`")]
-    EmptyCommand,
-    #[error("invalid --pid: no process {pid} is running")]
-    NoSuchProcess { pid: u32 },
-    #[error("invalid --marker '{pattern}': {reason}")]
-    InvalidMarker { pattern: String, reason: String },
-    #[error("could not wait for '{program}': {source}")]
-    Wait {
-        program: String,
-        source: std::io::Error,
-    },
-}
+pub use crate::error::ExternalError;
 
 /// What to profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -707,7 +688,7 @@ impl Session {
             (End::Exited, Some(exit)) if !exit.success() => Some(Failure {
                 iteration: if marked { self.done + 1 } else { self.taken },
                 message: format!("the program {exit}"),
-                kind: crate::report::FailureKind::Program,
+                kind: crate::model::FailureKind::Program,
             }),
             _ => None,
         };

@@ -1,9 +1,9 @@
 // The sentences a person reads: one judgement per rule, with numbers in the metric's own units.
 // Never decides anything; mod.rs picks the rule and this file only words its outcome.
 
-use super::format::{self, format_count};
 use super::steps::{Recurrence, StepFit};
 use super::{Judgement, Thresholds, Trend, Verdict};
+use crate::format::{self, format_count};
 
 /// What every judgement of one series shares.
 pub struct Explain<'a> {

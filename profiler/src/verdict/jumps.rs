@@ -1,7 +1,7 @@
 // Jumps between consecutive samples: the noise scale of the deltas, short excursions, up-steps, drops.
 // Never judges growth or decides a verdict; it only classifies deltas against the noise and the quantum.
 
-use super::stats::{median, robust_sigma};
+use crate::stats::{median, robust_sigma};
 
 /// A delta is a jump when it departs from the typical delta by this many robust sigmas: Gaussian
 /// noise essentially never does (the deltas of i.i.d. noise have sigma * sqrt 2, so this is ~8.5

@@ -36,13 +36,8 @@
 //!    inconclusive, saying which condition failed.
 
 mod explain;
-mod format;
 mod jumps;
 mod sawtooth;
-mod stats;
-
-/// The median of a slice (mean of the middle two for an even length; 0 when empty).
-pub use stats::median;
 mod steps;
 mod warmup;
 
@@ -51,7 +46,10 @@ mod simulation;
 #[cfg(test)]
 mod tests;
 
-pub use format::format_bytes;
+pub use crate::format::{Unit, format_bytes};
+pub use crate::model::Verdict;
+/// The median of a slice (mean of the middle two for an even length; 0 when empty).
+pub use crate::stats::median;
 
 use explain::Explain;
 use jumps::JumpScale;
@@ -70,14 +68,6 @@ pub const MAX_PAIRWISE: usize = 1000;
 /// Value ranges beyond this are refused (their squares would overflow the fits).
 const MAX_RANGE: f64 = 1e150;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Leak,
-    Clean,
-    Inconclusive,
-}
-
 /// Effect-size thresholds for one metric (units of the series per iteration).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -89,12 +79,6 @@ pub struct Thresholds {
     /// quantum^2/12 of residual variance, so that a noise-free fit is not infinitely sure
     pub quantum: f64,
     pub unit: Unit,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Bytes,
-    Count,
 }
 
 impl Thresholds {
@@ -173,7 +157,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
         let reason = format!(
             "too short: {} samples after {}, at least {MIN_TAIL} needed; run more iterations",
             series.len().saturating_sub(base),
-            format::warmup(base)
+            crate::format::warmup(base)
         );
         return Judgement::bare(base.min(series.len()), "too-short", reason);
     }
@@ -307,7 +291,7 @@ fn without_shifts(x: &[f64], tail: &[f64], ups: &[(f64, f64)], quantum: f64) -> 
         return None;
     }
     let deltas: Vec<f64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
-    let typical = stats::median(&deltas);
+    let typical = crate::stats::median(&deltas);
     let step_at = |k: usize| ups.iter().any(|&(at, _)| at == x[k + 1]);
     let steady = typical > 0.0
         && deltas
@@ -373,8 +357,8 @@ struct Trend {
 
 impl Trend {
     fn of(x: &[f64], y: &[f64]) -> Option<Self> {
-        let mk = stats::mann_kendall(y);
-        let sen = stats::theil_sen(x, y, mk.var_s)?;
+        let mk = crate::stats::mann_kendall(y);
+        let sen = crate::stats::theil_sen(x, y, mk.var_s)?;
         Some(Trend {
             slope: sen.slope,
             lo: sen.lo,
@@ -405,7 +389,7 @@ impl Trend {
 
 /// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.
 fn thinned(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let keep = stats::thin_indices(x.len().min(y.len()), MAX_PAIRWISE);
+    let keep = crate::stats::thin_indices(x.len().min(y.len()), MAX_PAIRWISE);
     (
         keep.iter().map(|&i| x[i]).collect(),
         keep.iter().map(|&i| y[i]).collect(),

@@ -1,7 +1,7 @@
 // Level shifts: the best fit by flat segments with at most two change points, scored by BIC against a
 // line, and whether up-steps keep recurring. Never decides a verdict; it only describes the steps.
 
-use super::stats::{least_squares, median};
+use crate::stats::{least_squares, median};
 
 /// Flat segments separated by one or two change points.
 #[derive(Debug, Clone, PartialEq)]

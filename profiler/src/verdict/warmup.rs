@@ -1,7 +1,7 @@
 // Warm-up: how many leading samples to drop before judging growth, and whether growth is still slowing.
 // Never looks at effect sizes or decides a verdict; it only measures the curvature of the tail.
 
-use super::stats::{Z_99, median, quadratic_curvature, t_quantile, thin_indices};
+use crate::stats::{Z_99, median, quadratic_curvature, t_quantile, thin_indices};
 
 /// The curvature test needs this many points to say anything.
 const MIN_CURVE_POINTS: usize = 8;

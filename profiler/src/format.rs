@@ -1,7 +1,14 @@
-// Numbers in reason sentences: bytes in B/KiB/MiB/GiB, counts as plain numbers, p-values.
-// Never decides anything and never prints; it only turns numbers into short strings.
+// Owns how the profiler writes numbers for people: sizes, counts, durations, p-values, the
+// words of a verdict. Never decides anything and never prints; it only turns numbers into text.
 
-use super::Unit;
+use crate::sample::Metric;
+
+/// What a series counts: bytes, or things (blocks, fds, threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Count,
+}
 
 const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
 
@@ -9,7 +16,7 @@ const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
 /// in the largest unit that keeps the number at or above 1 ("1.0 KiB", "-2.5 MiB", "3.0 GiB").
 ///
 /// ```
-/// # use profiler::verdict::format_bytes;
+/// # use profiler::format::format_bytes;
 /// assert_eq!(format_bytes(1024.0), "1.0 KiB");
 /// assert_eq!(format_bytes(96.0), "96 B");
 /// ```
@@ -76,6 +83,56 @@ pub fn warmup(iterations: usize) -> String {
     format!("{iterations} warm-up iteration{s}")
 }
 
+/// Format a metric's value: bytes in KiB/MiB, counts as integers.
+pub fn format_value(metric: Metric, value: f64) -> String {
+    if metric.is_bytes() {
+        format_bytes(value)
+    } else if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// Format a change (with its sign) of a metric.
+pub fn format_delta(metric: Metric, value: f64) -> String {
+    let sign = if value > 0.0 { "+" } else { "" };
+    format!("{sign}{}", format_value(metric, value))
+}
+
+/// A duration given in milliseconds: "340 ns", "12 us", "3.4 ms", "2.50 s".
+pub fn format_ms(ms: f64) -> String {
+    if ms < 1e-3 {
+        format!("{:.0} ns", ms * 1e6)
+    } else if ms < 1.0 {
+        format!("{:.0} us", ms * 1e3)
+    } else if ms < 1e3 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1e3)
+    }
+}
+
+/// The factor and name of the byte unit that `typical` is shown in ("KiB" for 2048).
+pub fn byte_unit(typical: f64) -> (f64, &'static str) {
+    let (_, unit) = scale(typical.abs());
+    (1024f64.powi(unit as i32), UNITS[unit])
+}
+
+/// A workload name as a piece of a file name: ASCII letters, digits, `-` and `_` kept, every
+/// other character `_`.
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn scale(abs: f64) -> (f64, usize) {
     let mut value = abs;
     let mut unit = 0;
@@ -133,5 +190,15 @@ mod tests {
         assert_eq!(p_value(0.0342), "p = 0.034");
         assert_eq!(warmup(1), "1 warm-up iteration");
         assert_eq!(warmup(4), "4 warm-up iterations");
+    }
+
+    #[test]
+    fn durations_from_nanoseconds_to_seconds() {
+        assert_eq!(format_ms(0.00034), "340 ns");
+        assert_eq!(format_ms(0.012), "12 us");
+        assert_eq!(format_ms(3.42), "3.4 ms");
+        assert_eq!(format_ms(2500.0), "2.50 s");
+        assert_eq!(byte_unit(2048.0), (1024.0, "KiB"));
+        assert_eq!(byte_unit(10.0), (1.0, "B"));
     }
 }

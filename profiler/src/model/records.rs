@@ -1,0 +1,224 @@
+// Owns the records a run carries beside its samples and verdicts: leak sites, budget checks,
+// baseline comparisons. Plain data with their sentences; never computed here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::{format_bytes, format_count};
+
+/// A call site whose retained memory grows with the iterations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakSite {
+    /// The first function of your code on the allocation's stack.
+    pub function: String,
+    /// Its `file:line`.
+    pub location: String,
+    pub bytes_per_iteration: f64,
+    pub blocks_per_iteration: f64,
+    /// Your code's frames from the allocation outwards (`function (file:line)`), at most 6.
+    pub backtrace: Vec<String>,
+}
+
+/// How the attribution passes went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionInfo {
+    /// Iterations of each dhat pass.
+    pub passes: Vec<u32>,
+    /// dhat's own output of the longest pass (opens in DHAT's viewer, dh_view.html).
+    pub dhat_file: Option<String>,
+    /// Time per iteration under dhat divided by time per iteration in the counting run.
+    pub slowdown: Option<f64>,
+    /// dhat's count of bytes allocated during the passes against the profiler's counters:
+    /// `null` when they agree exactly, else what differed.
+    pub cross_check: Option<String>,
+}
+
+/// Which budget a check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKind {
+    Peak,
+    Allocated,
+    Rss,
+}
+
+impl BudgetKind {
+    /// The command-line flag that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            BudgetKind::Peak => "--max-peak",
+            BudgetKind::Allocated => "--max-allocated",
+            BudgetKind::Rss => "--max-rss",
+        }
+    }
+
+    /// What it limits, in a few words.
+    pub fn what(self) -> &'static str {
+        match self {
+            BudgetKind::Peak => "heap peak above the run's start",
+            BudgetKind::Allocated => "bytes allocated in one iteration",
+            BudgetKind::Rss => "RSS",
+        }
+    }
+}
+
+/// A run measured against one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetCheck {
+    pub kind: BudgetKind,
+    pub limit_bytes: u64,
+    /// The largest value seen, and the iteration it was seen in (None if never measured).
+    pub worst_bytes: Option<i64>,
+    pub iteration: Option<u32>,
+    pub exceeded: bool,
+    /// One sentence, e.g. "heap peak above the run's start 1.5 MiB in iteration 7 exceeds --max-peak 1.0 MiB".
+    pub message: String,
+}
+
+/// What a baseline comparison looks at (the names `--tolerance` takes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compared {
+    Peak,
+    Allocated,
+    Allocations,
+    Retained,
+    Rss,
+    Fds,
+    Threads,
+}
+
+impl Compared {
+    pub const ALL: [Compared; 7] = [
+        Compared::Peak,
+        Compared::Allocated,
+        Compared::Allocations,
+        Compared::Retained,
+        Compared::Rss,
+        Compared::Fds,
+        Compared::Threads,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compared::Peak => "peak",
+            Compared::Allocated => "allocated",
+            Compared::Allocations => "allocations",
+            Compared::Retained => "retained",
+            Compared::Rss => "rss",
+            Compared::Fds => "fds",
+            Compared::Threads => "threads",
+        }
+    }
+
+    /// What it measures, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Compared::Peak => "heap peak",
+            Compared::Allocated => "bytes allocated per iteration",
+            Compared::Allocations => "allocations per iteration",
+            Compared::Retained => "heap retained at the end",
+            Compared::Rss => "peak RSS",
+            Compared::Fds => "open fds at the end",
+            Compared::Threads => "threads at the end",
+        }
+    }
+
+    /// Whether it is an amount of bytes (else a count).
+    pub fn is_bytes(self) -> bool {
+        matches!(
+            self,
+            Compared::Peak | Compared::Allocated | Compared::Retained | Compared::Rss
+        )
+    }
+
+    /// Format a value of this quantity for people.
+    pub fn format(self, v: f64) -> String {
+        if self.is_bytes() {
+            format_bytes(v)
+        } else {
+            format_count(v.round())
+        }
+    }
+}
+
+impl std::str::FromStr for Compared {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Compared::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Compared::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown metric '{s}' (one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// Direction of a change beyond tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Regression,
+    Improvement,
+    Same,
+}
+
+/// One quantity, then and now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub metric: Compared,
+    pub old: f64,
+    pub new: f64,
+    /// How far `new` could move from `old` without counting.
+    pub allowed: f64,
+    pub status: Status,
+}
+
+impl Change {
+    /// "bytes allocated per iteration 1.0 KiB -> 1.2 KiB (+20.0%, allowed ±10%)".
+    pub fn sentence(&self) -> String {
+        let pct = if self.old != 0.0 {
+            format!("{:+.1}%", 100.0 * (self.new - self.old) / self.old.abs())
+        } else {
+            format!("{:+}", self.metric.format(self.new - self.old))
+        };
+        format!(
+            "{} {} -> {} ({pct}, allowed ±{})",
+            self.metric.describe(),
+            self.metric.format(self.old),
+            self.metric.format(self.new),
+            self.metric.format(self.allowed)
+        )
+    }
+}
+
+/// A run compared with the same workload in the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub baseline_iterations: u32,
+    pub changes: Vec<Change>,
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.status == Status::Regression)
+    }
+
+    pub fn improvements(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.status == Status::Improvement)
+    }
+}
+
+/// Which baseline a report was compared with, and the workloads on one side only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineInfo {
+    pub path: String,
+    /// Workloads in the baseline that this report did not run.
+    pub missing: Vec<String>,
+    /// Workloads this report ran that the baseline does not have.
+    pub new: Vec<String>,
+}

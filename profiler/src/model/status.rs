@@ -1,0 +1,89 @@
+// Owns the one pass/fail decision: a Report's exit status, which every output words the same.
+// Must never look at anything but the report, so that a saved report reproduces its status.
+
+use super::{Report, Verdict};
+
+/// How a session ended, as the documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: nothing found.
+    Clean = 0,
+    /// 1: a leak, an exceeded budget, a regression (or, when asked, an inconclusive verdict).
+    Leak = 1,
+    /// 2: bad usage or bad input.
+    Usage = 2,
+    /// 3: a workload failed (panic, failed setup), or a program crashed or exited non-zero.
+    WorkloadFailed = 3,
+    /// 130: interrupted (SIGINT, SIGTERM); the report of the samples so far is still written.
+    Interrupted = 130,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// `true` only for exit 0.
+    pub fn passed(self) -> bool {
+        self == Outcome::Clean
+    }
+}
+
+/// A report's status and the sentence that explains it, as every output shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// "passed", "failed: a leak", "interrupted"...: the headline every output uses.
+    pub headline: String,
+}
+
+impl Report {
+    /// The exit status this report earns: interrupted beats a failed workload, which beats a
+    /// leak, an exceeded budget or a regression (and an inconclusive verdict under
+    /// `fail_on_inconclusive`), which beat clean. (Outputs that could not be written make the
+    /// session's exit 2 on top of this; that is not part of the report.)
+    pub fn outcome(&self) -> Outcome {
+        self.decision().outcome
+    }
+
+    /// [`Report::outcome`] with its headline.
+    pub fn decision(&self) -> Decision {
+        let (outcome, headline) = if self.interrupted() {
+            (
+                Outcome::Interrupted,
+                "interrupted: the samples so far are reported".to_string(),
+            )
+        } else if self.failed() {
+            (
+                Outcome::WorkloadFailed,
+                "failed: a workload or program failed".to_string(),
+            )
+        } else {
+            let mut why = Vec::new();
+            if self.verdict() == Verdict::Leak {
+                why.push("a leak");
+            }
+            if self.fail_on_inconclusive && self.verdict() == Verdict::Inconclusive {
+                why.push("an inconclusive verdict (--fail-on-inconclusive)");
+            }
+            if self.budgets_exceeded().next().is_some() {
+                why.push("a budget exceeded");
+            }
+            if self.regressions().next().is_some() {
+                why.push("a regression against the baseline");
+            }
+            if why.is_empty() {
+                let headline = if self.verdict() == Verdict::Inconclusive {
+                    "passed, some verdicts inconclusive"
+                } else {
+                    "passed"
+                };
+                (Outcome::Clean, headline.to_string())
+            } else {
+                (Outcome::Leak, format!("failed: {}", why.join(", ")))
+            }
+        };
+        Decision { outcome, headline }
+    }
+}
