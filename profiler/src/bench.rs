@@ -29,9 +29,10 @@ use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
 
 use crate::alloc;
+use crate::format::{byte_unit, format_bytes, format_count, format_ms};
+use crate::model::Verdict;
 use crate::report::{Report, write_atomic};
 use crate::run::Profiler;
-use crate::verdict::{Verdict, format_bytes};
 
 fn counters() -> alloc::HeapCounters {
     alloc::heap().expect(
@@ -95,27 +96,23 @@ impl Measurement for Allocations {
     }
 }
 
-/// Scale `values` by the unit `typical` falls in; returns the unit.
-fn scale(typical: f64, values: &mut [f64], units: &[(f64, &'static str)]) -> &'static str {
-    let (factor, unit) = units
-        .iter()
-        .rev()
-        .find(|(f, _)| typical.abs() >= *f)
-        .copied()
-        .unwrap_or(units[0]);
+/// Divide `values` by `factor`; returns `unit`.
+fn scale(values: &mut [f64], (factor, unit): (f64, &'static str)) -> &'static str {
     for v in values.iter_mut() {
         *v /= factor;
     }
     unit
 }
 
-const BYTE_UNITS: [(f64, &str); 4] = [
-    (1.0, "B"),
-    (1024.0, "KiB"),
-    (1048576.0, "MiB"),
-    (1073741824.0, "GiB"),
-];
-const COUNT_UNITS: [(f64, &str); 3] = [(1.0, "allocs"), (1e3, "k allocs"), (1e6, "M allocs")];
+/// Criterion's unit for a number of allocations around `typical` (the byte units are
+/// [`byte_unit`]'s, as in every other output).
+fn alloc_unit(typical: f64) -> (f64, &'static str) {
+    match typical.abs() {
+        t if t >= 1e6 => (1e6, "M allocs"),
+        t if t >= 1e3 => (1e3, "k allocs"),
+        _ => (1.0, "allocs"),
+    }
+}
 
 fn per_unit_of_throughput(throughput: &Throughput, values: &mut [f64]) -> &'static str {
     let (n, unit) = match throughput {
@@ -132,7 +129,7 @@ fn per_unit_of_throughput(throughput: &Throughput, values: &mut [f64]) -> &'stat
 
 impl ValueFormatter for BytesFormatter {
     fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        scale(typical, values, &BYTE_UNITS)
+        scale(values, byte_unit(typical))
     }
     fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         match per_unit_of_throughput(t, values) {
@@ -148,7 +145,7 @@ impl ValueFormatter for BytesFormatter {
 
 impl ValueFormatter for CountFormatter {
     fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        scale(typical, values, &COUNT_UNITS)
+        scale(values, alloc_unit(typical))
     }
     fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         match per_unit_of_throughput(t, values) {
@@ -370,20 +367,17 @@ fn summary(group: &str, rows: &[Row]) -> String {
                     format!("not timed: {}", r.note)
                 }
             },
-            |ns| crate::format::format_ms(ns / 1e6),
+            |ns| format_ms(ns / 1e6),
         );
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",
             r.name,
             time,
             r.bytes.map_or("–".into(), format_bytes),
-            r.allocations.map_or("–".into(), |a| format!("{a:.0}")),
+            r.allocations
+                .map_or("–".into(), |a| format_count(a.round())),
             r.peak.map_or("–".into(), format_bytes),
-            match r.verdict {
-                Verdict::Leak => "leak",
-                Verdict::Clean => "clean",
-                Verdict::Inconclusive => "inconclusive",
-            }
+            r.verdict.word()
         ));
     }
     out

@@ -28,6 +28,7 @@ use crate::options::{Outputs, ProgramSettings, Settings};
 use crate::report::{Report, TextOptions};
 use crate::run::{MAX_ITERATIONS, Progress};
 use crate::session::{self, Outcome, Session};
+use crate::verdict::Verdict;
 use crate::workload::{Expected, Workload};
 
 const AFTER_HELP: &str = "\
@@ -284,9 +285,10 @@ fn list(catalog: &[Workload]) -> Outcome {
     let mut rows = Vec::new();
     for w in catalog {
         let expected = match w.expected() {
-            Expected::Clean => "clean".to_string(),
+            Expected::Clean => Verdict::Clean.word().to_string(),
             Expected::Leak(metrics) => format!(
-                "leak ({})",
+                "{} ({})",
+                Verdict::Leak.word(),
                 metrics
                     .iter()
                     .map(|m| m.name())
@@ -415,11 +417,14 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
+    let finished = session.finish(&report);
+    // After the outputs: the overall line words the status the session ends with, which an
+    // output that could not be written makes worse than the report's own (exit 2).
     if !args.quiet {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", report.to_text(&TextOptions { color }));
+        let exit = Some(finished.outcome);
+        print!("{}", report.to_text(&TextOptions { color, exit }));
     }
-    let finished = session.finish(&report);
     for path in &finished.written {
         tracing::info!("wrote {}", path.display());
     }

@@ -16,7 +16,7 @@ use plots::{Band, Color, Figure, Layout, LineStyle, Panel, Series, Unit, XSpan};
 use crate::error::Error;
 use crate::report::{
     End, IntervalSample, MetricReport, Report, Run, Source, SourceKind, XAxis, format_delta,
-    format_value,
+    format_ms, format_value,
 };
 use crate::sample::Metric;
 use crate::verdict::Verdict;
@@ -30,12 +30,13 @@ fn verdict_color(verdict: Verdict, gating: bool) -> Color {
     }
 }
 
-fn verdict_word(verdict: Verdict, gating: bool) -> &'static str {
+/// A verdict's word ([`Verdict::word`]) on a picture: a leak that fails the run in capitals,
+/// one that only warns (RSS in process) as a warning.
+fn verdict_word(verdict: Verdict, gating: bool) -> String {
     match verdict {
-        Verdict::Leak if gating => "LEAK",
-        Verdict::Leak => "warning: grows",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Clean => "clean",
+        Verdict::Leak if gating => verdict.word().to_uppercase(),
+        Verdict::Leak => "warning: grows".to_string(),
+        Verdict::Inconclusive | Verdict::Clean => verdict.word().to_string(),
     }
 }
 
@@ -68,11 +69,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
     let mut figure = Figure::new(format!(
         "{} — {}",
         run.workload,
-        match run.verdict {
-            Verdict::Leak => "LEAK",
-            Verdict::Clean => "clean",
-            Verdict::Inconclusive => "inconclusive",
-        }
+        verdict_word(run.verdict, true)
     ))
     .subtitle(subtitle(run))
     .x_axis(x_label, x_unit)
@@ -135,9 +132,9 @@ fn subtitle(run: &Run) -> String {
         }
         XAxis::Iteration => parts.push(format!("{} iterations", run.iterations)),
         XAxis::Second => parts.push(format!(
-            "{} samples over {:.1} s",
+            "{} samples over {}",
             run.samples.len(),
-            run.samples.last().map_or(0.0, |s| s.elapsed_ms / 1e3)
+            format_ms(run.samples.last().map_or(0.0, |s| s.elapsed_ms))
         )),
     }
     if let Some(e) = run.extensions.last() {
@@ -312,10 +309,14 @@ pub fn overview(report: &Report) -> Figure {
         _ => 4,
     };
     let rows = report.runs.len().div_ceil(columns).max(1) as u32;
+    // The report's status as every output words it (a saved report keeps its own), first:
+    // a title too long for the picture loses the rest, never the status.
+    let decision = report.decision();
     let mut figure = Figure::new(format!(
-        "memory over iterations — {} workloads, overall {}",
-        report.runs.len(),
-        verdict_word(report.verdict, true)
+        "leak check: {} (exit {}) — memory over iterations of {} workloads",
+        decision.headline,
+        decision.outcome.code(),
+        report.runs.len()
     ))
     .subtitle(
         "growth since each run's start of the leaking metric (else heap bytes); \
@@ -345,9 +346,13 @@ pub fn overview(report: &Report) -> Figure {
             .unwrap_or_default();
         let leaking = run.leaking_metrics();
         let label = if leaking.is_empty() {
-            verdict_word(run.verdict, true).to_string()
+            verdict_word(run.verdict, true)
         } else {
-            format!("LEAK ({})", leaking.join(", "))
+            format!(
+                "{} ({})",
+                verdict_word(Verdict::Leak, true),
+                leaking.join(", ")
+            )
         };
         let mut panel = Panel::new(format!("{}: {label}", run.workload), unit)
             .title_color(verdict_color(run.verdict, true))

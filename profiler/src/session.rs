@@ -15,20 +15,8 @@ use crate::sample::Sample;
 use crate::verdict::Verdict;
 use crate::workload::Workload;
 
-/// How a session ended, as the documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// 0: nothing found.
-    Clean = 0,
-    /// 1: a leak (or, when asked, an inconclusive verdict).
-    Leak = 1,
-    /// 2: bad usage or bad input.
-    Usage = 2,
-    /// 3: a workload failed (panic, failed setup), or a program crashed or exited non-zero.
-    WorkloadFailed = 3,
-    /// 130: interrupted (SIGINT, SIGTERM); the report of the samples so far is still written.
-    Interrupted = 130,
-}
+/// How a session ended, as the documented exit codes (decided by [`Report::outcome`]).
+pub use crate::model::Outcome;
 
 /// A profiling session: settings checked, workloads chosen and baseline read before anything
 /// runs, then [`Session::run`] and [`Session::finish`]. Everything the `profile` command
@@ -180,6 +168,7 @@ impl Session {
             }
         }
         let mut report = Report::new(runs);
+        report.fail_on_inconclusive = self.settings.fail_on_inconclusive;
         if let Some(base) = &self.baseline {
             compare_with_baseline(&mut report, base, &self.settings);
         }
@@ -190,7 +179,7 @@ impl Session {
     pub fn finish(&self, report: &Report) -> Finished {
         let (written, mut errors) =
             write_outputs(report, &self.settings.outputs, self.baseline.as_ref());
-        let mut outcome = outcome(report, self.settings.fail_on_inconclusive);
+        let mut outcome = report.outcome();
         // Evidence that could not be written is an error of its own (exit 2), unless the run
         // already ended worse: a failed workload (3) or an interruption (130).
         if !errors.is_empty() && matches!(outcome, Outcome::Clean | Outcome::Leak) {
@@ -645,22 +634,4 @@ fn append(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// The exit status a report earns: a failed workload beats a leak, an exceeded budget or a
-/// regression, which beat clean.
-pub fn outcome(report: &Report, fail_on_inconclusive: bool) -> Outcome {
-    if report.interrupted() {
-        Outcome::Interrupted
-    } else if report.failed() {
-        Outcome::WorkloadFailed
-    } else if report.verdict() == Verdict::Leak
-        || (fail_on_inconclusive && report.verdict() == Verdict::Inconclusive)
-        || report.budgets_exceeded().next().is_some()
-        || report.regressions().next().is_some()
-    {
-        Outcome::Leak
-    } else {
-        Outcome::Clean
-    }
 }

@@ -5,25 +5,24 @@ use std::fmt::Write;
 
 use super::{Report, Run, XAxis, format_delta};
 use crate::baseline::Status;
+use crate::format::format_bytes;
+use crate::model::{Outcome, Verdict};
 use crate::sample::Metric;
-use crate::verdict::{Verdict, format_bytes};
 
 pub(super) fn render(report: &Report) -> String {
     let mut out = String::new();
-    let failed = report.failed()
-        || report.verdict == Verdict::Leak
-        || report.budgets_exceeded().next().is_some()
-        || report.regressions().next().is_some();
+    let decision = report.decision();
+    let mark = match decision.outcome {
+        Outcome::Clean if report.verdict == Verdict::Inconclusive => "⚠️",
+        Outcome::Clean => "✅",
+        Outcome::Interrupted => "⏹️",
+        Outcome::Leak | Outcome::Usage | Outcome::WorkloadFailed => "❌",
+    };
     let _ = writeln!(
         out,
-        "## Leak check: {}\n",
-        if failed {
-            "❌ failed"
-        } else if report.verdict == Verdict::Inconclusive {
-            "⚠️ passed, some verdicts inconclusive"
-        } else {
-            "✅ passed"
-        }
+        "## Leak check: {mark} {} (exit {})\n",
+        decision.headline,
+        decision.outcome.code()
     );
     let _ = writeln!(
         out,
@@ -86,10 +85,11 @@ fn verdict_cell(run: &Run) -> String {
         };
     }
     let leaking = run.leaking_metrics();
+    let word = run.verdict.word();
     match run.verdict {
-        Verdict::Leak => format!("❌ leak ({})", leaking.join(", ")),
-        Verdict::Inconclusive => "⚠️ inconclusive".into(),
-        Verdict::Clean => "✅ clean".into(),
+        Verdict::Leak => format!("❌ {word} ({})", leaking.join(", ")),
+        Verdict::Inconclusive => format!("⚠️ {word}"),
+        Verdict::Clean => format!("✅ {word}"),
     }
 }
 

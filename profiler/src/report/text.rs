@@ -4,14 +4,19 @@
 use std::fmt::Write;
 
 use super::{Report, Run, XAxis, format_delta, format_value};
+use crate::format::{format_bytes, format_count, format_ms};
+use crate::model::{Outcome, Verdict};
 use crate::sample::Metric;
-use crate::verdict::{Verdict, format_bytes};
 
 /// How to print the table.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TextOptions {
     /// ANSI colours (for a terminal).
     pub color: bool,
+    /// The session's exit status, when it ended worse than the report's own
+    /// ([`Report::outcome`]): an output that could not be written makes exit 2, and the
+    /// overall line then says so instead of "passed".
+    pub exit: Option<Outcome>,
 }
 
 pub(super) fn render(report: &Report, options: &TextOptions) -> String {
@@ -36,37 +41,36 @@ pub(super) fn render(report: &Report, options: &TextOptions) -> String {
             let _ = writeln!(out, "  new (not in the baseline): {}", b.new.join(", "));
         }
     }
-    let mut overall = vec![paint(
-        report.verdict,
-        options,
-        &verdict_word(report.verdict),
-    )];
-    let regressions = report.regressions().count();
-    if regressions > 0 {
-        overall.push(paint(
-            Verdict::Leak,
-            options,
-            &format!("{regressions} regression(s) against the baseline"),
-        ));
-    }
-    let over = report.budgets_exceeded().count();
-    if over > 0 {
-        overall.push(paint(
-            Verdict::Leak,
-            options,
-            &format!("{over} budget(s) exceeded"),
-        ));
-    }
-    let failed = report.runs.iter().filter(|r| r.failure.is_some()).count();
-    if failed > 0 {
-        overall.push(paint(
-            Verdict::Leak,
-            options,
-            &format!("{failed} workload(s) failed"),
-        ));
-    }
-    let _ = writeln!(out, "overall: {}", overall.join(" · "));
+    let (outcome, headline) = overall(report, options.exit);
+    let tone = match outcome {
+        Outcome::Clean => report.verdict,
+        Outcome::Interrupted => Verdict::Inconclusive,
+        Outcome::Leak | Outcome::Usage | Outcome::WorkloadFailed => Verdict::Leak,
+    };
+    let _ = writeln!(
+        out,
+        "overall: {} (exit {})",
+        paint(tone, options, &headline),
+        outcome.code()
+    );
     out
+}
+
+/// The status of the overall line: the report's own ([`Report::decision`]), unless the
+/// session ended worse because an output could not be written (exit 2).
+fn overall(report: &Report, exit: Option<Outcome>) -> (Outcome, String) {
+    let decision = report.decision();
+    match exit {
+        Some(Outcome::Usage) if decision.outcome != Outcome::Usage => {
+            let headline = if decision.outcome == Outcome::Clean {
+                "failed: an output could not be written".to_string()
+            } else {
+                format!("{}; an output could not be written", decision.headline)
+            };
+            (Outcome::Usage, headline)
+        }
+        _ => (decision.outcome, decision.headline),
+    }
 }
 
 fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
@@ -74,7 +78,7 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         out,
         "{}  {}",
         bold(&run.workload, options),
-        paint(run.verdict, options, &verdict_word(run.verdict))
+        paint(run.verdict, options, run.verdict.word())
     );
     if let Some(d) = &run.description {
         let _ = writeln!(out, "  {d}");
@@ -106,8 +110,9 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         run.allocations_per_iteration(),
     ) {
         facts.push(format!(
-            "{} allocated per iteration ({n:.0} {})",
+            "{} allocated per iteration ({} {})",
             format_bytes(bytes),
+            format_count(n.round()),
             if n == 1.0 {
                 "allocation"
             } else {
@@ -173,10 +178,11 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
             (Some(s), None) => format_delta(metric, s),
             _ => "-".to_string(),
         };
-        let mut word = verdict_word(m.verdict);
-        if !m.gating && m.verdict == Verdict::Leak {
-            word = "warning".to_string();
-        }
+        let word = if !m.gating && m.verdict == Verdict::Leak {
+            "warning".to_string()
+        } else {
+            m.verdict.word().to_string()
+        };
         rows.push((
             [
                 metric.name().to_string(),
@@ -285,9 +291,9 @@ fn render_sites(out: &mut String, run: &Run) {
     for site in run.leak_sites.iter().take(5) {
         let _ = writeln!(
             out,
-            "    {} and {:.1} blocks per iteration at {} in {}",
+            "    {} and {} blocks per iteration at {} in {}",
             format_bytes(site.bytes_per_iteration),
-            site.blocks_per_iteration,
+            format_count(site.blocks_per_iteration),
             site.location,
             site.function
         );
@@ -298,15 +304,6 @@ fn render_sites(out: &mut String, run: &Run) {
     if let Some(c) = &info.cross_check {
         let _ = writeln!(out, "    warning: dhat and the counters disagree: {c}");
     }
-}
-
-fn verdict_word(v: Verdict) -> String {
-    match v {
-        Verdict::Leak => "leak",
-        Verdict::Clean => "clean",
-        Verdict::Inconclusive => "inconclusive",
-    }
-    .to_string()
 }
 
 fn paint(v: Verdict, options: &TextOptions, text: &str) -> String {
@@ -326,16 +323,5 @@ fn bold(text: &str, options: &TextOptions) -> String {
         format!("\x1b[1m{text}\x1b[0m")
     } else {
         text.to_string()
-    }
-}
-
-/// Milliseconds in a human unit (us, ms, s).
-pub fn format_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{:.0} us", ms * 1e3)
-    } else if ms < 1e3 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.2} s", ms / 1e3)
     }
 }
