@@ -32,7 +32,7 @@ use crate::alloc;
 use crate::format::{byte_unit, format_bytes, format_count, format_ms};
 use crate::model::Verdict;
 use crate::report::{Report, write_atomic};
-use crate::run::Profiler;
+use crate::profiler::Profiler;
 
 fn counters() -> alloc::HeapCounters {
     alloc::heap().expect(
@@ -222,7 +222,7 @@ impl MemoryBench {
             allocations: quick(Criterion::default().with_measurement(Allocations), &dir),
             dir,
             filter: bench_filter(),
-            iterations: crate::run::DEFAULT_ITERATIONS,
+            iterations: crate::engine::DEFAULT_ITERATIONS,
             rows: Vec::new(),
         }
     }

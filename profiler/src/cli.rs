@@ -26,7 +26,7 @@ use crate::budget::Budgets;
 use crate::external::Target;
 use crate::options::{Outputs, ProgramSettings, Settings};
 use crate::report::{Report, TextOptions};
-use crate::run::{MAX_ITERATIONS, Progress};
+use crate::engine::{MAX_ITERATIONS, Progress};
 use crate::session::{self, Outcome, Session};
 use crate::verdict::Verdict;
 use crate::workload::{Expected, Workload};
@@ -364,7 +364,7 @@ impl RunArgs {
         });
         Ok(Settings {
             workloads: self.workloads.clone(),
-            iterations: self.iterations.unwrap_or(crate::run::DEFAULT_ITERATIONS),
+            iterations: self.iterations.unwrap_or(crate::engine::DEFAULT_ITERATIONS),
             warmup: self.warmup,
             interval: self.interval.map(Duration::from_millis),
             extend: !self.no_extend,

@@ -80,7 +80,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         };
         let mut panel = Panel::new(title_of(metric), unit_of(metric));
         if let Some(m) = run.metrics.get(&metric) {
-            panel = annotate(panel, metric, m, run.x_axis, &xs, &ys);
+            panel = annotate(panel, metric, m, run, &xs, &ys);
         }
         if let Some(base) = baseline.and_then(|b| b.series(metric).map(|ys| (b, ys)))
             && base.0.x_axis == run.x_axis
@@ -184,17 +184,18 @@ fn annotate(
     mut panel: Panel,
     metric: Metric,
     m: &MetricReport,
-    axis: XAxis,
+    run: &Run,
     xs: &[f64],
     ys: &[f64],
 ) -> Panel {
+    let axis = run.x_axis;
     panel.title = format!(
         "{} — {}",
         title_of(metric),
         verdict_word(m.verdict, m.gating)
     );
     panel = panel.title_color(verdict_color(m.verdict, m.gating));
-    let w = m.warmup as usize;
+    let w = run.warmup_index(m.warmup);
     if w > 0
         && let (Some(&from), Some(&to)) = (xs.first(), xs.get(w))
     {
@@ -203,7 +204,7 @@ fn annotate(
             to,
             color: Color::GREY,
             label: match axis {
-                XAxis::Iteration => format!("warm-up ({w})"),
+                XAxis::Iteration => format!("warm-up ({})", m.warmup),
                 // Counted from the run's start, as the table and the reasons count it.
                 XAxis::Second => format!("warm-up ({to:.1} s)"),
             },
@@ -363,7 +364,7 @@ pub fn overview(report: &Report) -> Figure {
                 Color::BLUE,
             ));
         if run.warmup > 0
-            && let (Some(&from), Some(&to)) = (xs.first(), xs.get(run.warmup as usize))
+            && let (Some(&from), Some(&to)) = (xs.first(), xs.get(run.warmup_index(run.warmup)))
         {
             panel = panel.x_span(XSpan {
                 from,
@@ -536,6 +537,53 @@ mod tests {
             .unwrap();
         assert_eq!(data.ys.len(), 41);
         assert!(fig.title.contains("LEAK"));
+    }
+
+    #[test]
+    fn a_merged_run_shades_its_warm_up_and_fits_its_trend_over_the_right_iterations() {
+        // 70,000 iterations leaking 1 KiB each: more than the store keeps, so every stored
+        // sample stands for two iterations (`span` 2) and sample k is iteration 2k.
+        let n = 70_000u32;
+        let mut store = crate::store::SampleStore::new(crate::store::MAX_STORED_SAMPLES, 0);
+        for i in 0..=n {
+            store.push(Sample {
+                iteration: i,
+                elapsed_ms: f64::from(i),
+                heap_bytes: Some(10_000 + 1024 * i64::from(i)),
+                heap_blocks: Some(50),
+                allocated_bytes: (i > 0).then_some(1024),
+                fds: Some(5),
+                threads: Some(1),
+                ..Sample::default()
+            });
+        }
+        let mut run = Run {
+            iterations: n,
+            samples: store.finish(),
+            ..Run::new("merged", HeapScope::Process)
+        };
+        assert_eq!(run.samples[1].span, 2, "the run was merged");
+        judge::rejudge(&mut run, None);
+        let m = &run.metrics[&Metric::HeapBytes];
+        assert_eq!(m.verdict, Verdict::Leak, "{}", m.reason);
+        assert_eq!(m.slope_per_iteration, Some(1024.0), "per iteration, not per sample");
+        // The automatic warm-up is 20% of the iterations, however they are stored.
+        assert!(
+            (14_000..=14_100).contains(&m.warmup),
+            "warm-up {} iterations",
+            m.warmup
+        );
+        let fig = run_figure(&run, None);
+        let heap = &fig.panels[0];
+        assert_eq!(heap.x_spans[0].from, 0.0);
+        assert_eq!(heap.x_spans[0].to, f64::from(m.warmup), "shaded up to the warm-up");
+        assert_eq!(heap.x_spans[0].label, format!("warm-up ({})", m.warmup));
+        let trend = heap.series.iter().find(|s| s.label == "trend").unwrap();
+        assert_eq!(trend.xs.first(), Some(&f64::from(m.warmup)), "from the warm-up on");
+        assert_eq!(trend.xs.last(), Some(&f64::from(n)), "to the last iteration");
+        // The dashed line lies on the data: 1 KiB per iteration from 10,000 B.
+        let at_end = trend.ys.last().unwrap();
+        assert!((at_end - (10_000.0 + 1024.0 * f64::from(n))).abs() < 1.0, "{at_end}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::attribution::Attribute;
 use crate::baseline::Tolerances;
 use crate::budget::Budgets;
 use crate::external::{ExternalError, Program, Target};
-use crate::run::Profiler;
+use crate::profiler::Profiler;
 
 /// Everything a profiling session needs to know, independent of how it was asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +86,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             workloads: Vec::new(),
-            iterations: crate::run::DEFAULT_ITERATIONS,
+            iterations: crate::engine::DEFAULT_ITERATIONS,
             warmup: None,
             interval: None,
             extend: true,

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::engine::Progress;
 use crate::error::Error;
 use crate::external::{ExternalError, Target};
 use crate::options::{Outputs, Settings};
 use crate::report::{End, Failure, FailureKind, HeapScope, Report, Run};
-use crate::run::Progress;
 use crate::sample::Sample;
+use crate::store::{MAX_STORED_SAMPLES, SampleStore, SharedStore};
 use crate::verdict::Verdict;
 use crate::workload::Workload;
 
@@ -239,6 +240,16 @@ pub fn run_workload(
     settings: &Settings,
     progress: impl FnMut(Progress) + 'static,
 ) -> Run {
+    run_workload_into(workload, settings, progress, None)
+}
+
+/// [`run_workload`], keeping the samples in `store` when given (shared with a watcher).
+fn run_workload_into(
+    workload: &Workload,
+    settings: &Settings,
+    progress: impl FnMut(Progress) + 'static,
+    store: Option<SharedStore>,
+) -> Run {
     let setup = catch_unwind(AssertUnwindSafe(|| workload.setup()));
     let iteration = match setup {
         Ok(Ok(f)) => f,
@@ -259,6 +270,9 @@ pub fn run_workload(
     if let Some(limit) = settings.timeout {
         profiler = profiler.timeout(limit);
     }
+    if let Some(store) = store {
+        profiler = profiler.share_samples(store);
+    }
     profiler.run_one(iteration)
 }
 
@@ -275,36 +289,31 @@ pub fn run_workload_guarded(
     mut progress: impl FnMut(Progress) + Send + 'static,
 ) -> Run {
     const GRACE: Duration = Duration::from_secs(1);
-    // Allocated, grown (in the untracked progress callback) and freed untracked.
-    let seen: Arc<Mutex<Vec<Sample>>> =
-        crate::alloc::untracked(|| Arc::new(Mutex::new(Vec::new())));
+    // The run's one store of samples, shared: if the worker is abandoned, the samples so far
+    // are read from it (no second copy grows beside the run).
+    let seen: SharedStore = crate::alloc::untracked(|| SampleStore::shared(MAX_STORED_SAMPLES, 0));
     // When the iterations began and whether they are over: only they can hang here (setup
     // and attribution passes run before and after them, outside --timeout).
     let phase: Arc<Mutex<(Option<Instant>, bool)>> =
         crate::alloc::untracked(|| Arc::new(Mutex::new((None, false))));
     let (tx, rx) = mpsc::channel();
     let worker = {
-        let (catalog, settings, seen) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
+        let (catalog, settings, store) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
         let phase = Arc::clone(&phase);
         std::thread::Builder::new()
             .name("profile-workload".into())
             .spawn(move || {
-                let run = run_workload(&catalog[index], &settings, move |p: Progress| {
-                    // Called untracked by the run loop: this copy never shows in the heap.
+                let watch = move |p: Progress| {
+                    // Called untracked by the run loop.
                     if let Ok(mut ph) = phase.lock() {
                         if p.done == 0 && !p.last {
                             ph.0 = Some(Instant::now());
                         }
                         ph.1 |= p.last;
                     }
-                    if p.last {
-                        return progress(p);
-                    }
-                    if let Ok(mut s) = seen.lock() {
-                        s.push(p.sample);
-                    }
                     progress(p);
-                });
+                };
+                let run = run_workload_into(&catalog[index], &settings, watch, Some(store));
                 let _ = tx.send(run);
             })
     };
@@ -342,7 +351,8 @@ pub fn run_workload_guarded(
             ));
         }
     };
-    let samples = || crate::alloc::untracked(|| seen.lock().map(|s| s.clone()).unwrap_or_default());
+    let samples =
+        || crate::alloc::untracked(|| seen.lock().map(|s| s.snapshot()).unwrap_or_default());
     match outcome {
         Ok(run) => {
             crate::alloc::untracked(move || drop((seen, phase)));

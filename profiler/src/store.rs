@@ -7,8 +7,10 @@
 //! many iterations (`Sample::span`). A merged sample keeps the state at the end of its span
 //! (heap, blocks, RSS, fds, threads), the highest heap peak within it, and the mean per
 //! iteration of the per-iteration quantities (bytes and allocations allocated, wall and CPU
-//! time). The series stays evenly spaced, so the verdict judges it as it is, per stored sample,
-//! and divides slopes by the span.
+//! time). The series stays evenly spaced, so the verdict judges it as it is, each sample at
+//! the iteration it ends. Samples between boundaries ([`Thinned`]) are bounded the same way.
+
+use std::sync::{Arc, Mutex};
 
 use crate::sample::Sample;
 
@@ -32,11 +34,32 @@ impl SampleStore {
     /// number, at least 2); `expected` sizes the first buffer.
     pub(crate) fn new(cap: usize, expected: usize) -> Self {
         let cap = cap.max(2).next_multiple_of(2);
+        let expected = expected.min(cap + 1);
+        // Touch the buffer now: its pages then count in RSS from the first sample on, instead
+        // of showing up as the measured process's RSS growth during the run.
+        let mut samples = vec![Sample::default(); expected];
+        samples.clear();
         SampleStore {
-            samples: Vec::with_capacity(expected.min(cap + 1)),
+            samples,
             cap,
             span: 1,
             pending: None,
+        }
+    }
+
+    /// A store shared with a watcher that may need the samples so far (a run abandoned while
+    /// an iteration hangs): the one copy of a run's samples, never a second one.
+    pub(crate) fn shared(cap: usize, expected: usize) -> SharedStore {
+        Arc::new(Mutex::new(SampleStore::new(cap, expected)))
+    }
+
+    /// Make room for `expected` samples in all (a shared store made before the run knew).
+    pub(crate) fn reserve(&mut self, expected: usize) {
+        let expected = expected.min(self.cap + 1);
+        if expected > self.samples.capacity() {
+            let len = self.samples.len();
+            self.samples.resize(expected, Sample::default());
+            self.samples.truncate(len);
         }
     }
 
@@ -83,6 +106,73 @@ impl SampleStore {
         }
         self.samples
     }
+
+    /// A copy of what [`SampleStore::finish`] would give, leaving the store as it is.
+    pub(crate) fn snapshot(&self) -> Vec<Sample> {
+        let mut v = self.samples.clone();
+        v.extend(self.pending);
+        v
+    }
+
+    /// Take the samples out, leaving an empty store.
+    pub(crate) fn take(&mut self) -> Vec<Sample> {
+        std::mem::replace(self, SampleStore::new(self.cap, 0)).finish()
+    }
+}
+
+/// A run's boundary samples, shared between the engine and whoever watches it.
+pub(crate) type SharedStore = Arc<Mutex<SampleStore>>;
+
+/// Samples between boundaries kept before every other one is dropped: 262,144 x 48 B =
+/// 12 MiB at most, like the boundary samples.
+pub const MAX_INTERVAL_SAMPLES: usize = 1 << 18;
+
+/// A stream of items kept within `cap`, evenly: when full, every other item is dropped and
+/// from then on only every other one offered is kept (the stride doubles).
+#[derive(Debug)]
+pub struct Thinned<T> {
+    items: Vec<T>,
+    cap: usize,
+    /// Items offered per item kept.
+    stride: u64,
+    offered: u64,
+}
+
+impl<T> Thinned<T> {
+    pub fn new(cap: usize) -> Self {
+        Thinned {
+            items: Vec::new(),
+            cap: cap.max(2),
+            stride: 1,
+            offered: 0,
+        }
+    }
+
+    pub fn push(&mut self, item: T) {
+        // Item k offered is kept when k is a multiple of the stride: items[i] is the
+        // (i x stride)-th offered, so dropping the odd ones keeps that true at twice the stride.
+        let k = self.offered;
+        self.offered += 1;
+        if !k.is_multiple_of(self.stride) {
+            return;
+        }
+        if self.items.len() >= self.cap {
+            let mut i = 0;
+            self.items.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+            if !k.is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        self.items.push(item);
+    }
+
+    pub fn into_items(self) -> Vec<T> {
+        self.items
+    }
 }
 
 /// `a` then `b` (consecutive): one sample covering both spans.
@@ -109,6 +199,20 @@ pub(crate) fn merge(a: &Sample, b: &Sample) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinned_items_stay_bounded_and_evenly_spaced() {
+        let mut kept = Thinned::new(8);
+        for i in 0..1000u64 {
+            kept.push(i);
+        }
+        let items = kept.into_items();
+        assert!(items.len() <= 8, "{items:?}");
+        let stride = items[1] - items[0];
+        assert_eq!(items[0], 0);
+        assert!(items.windows(2).all(|w| w[1] - w[0] == stride), "{items:?}");
+        assert!(items.last().unwrap() + stride >= 1000, "{items:?}");
+    }
 
     fn sample(i: u32) -> Sample {
         Sample {

@@ -685,9 +685,19 @@ impl Run {
     pub fn warmup_secs(&self) -> Option<f64> {
         (self.x_axis == XAxis::Second).then(|| {
             self.samples
-                .get(self.warmup as usize)
+                .get(self.warmup_index(self.warmup))
                 .map_or(0.0, |s| s.elapsed_ms / 1e3)
         })
+    }
+
+    /// The index in `samples` of the first sample after a warm-up of `warmup` iterations (a
+    /// metric's or the run's; sampling intervals on a time axis). A long run's samples are
+    /// merged, so this is not `warmup` itself once a sample stands for several iterations.
+    pub fn warmup_index(&self, warmup: u32) -> usize {
+        self.samples
+            .iter()
+            .position(|s| s.iteration >= warmup)
+            .unwrap_or(self.samples.len())
     }
 }
 

@@ -2,14 +2,18 @@
 // Never decides anything; mod.rs picks the rule and this file only words its outcome.
 
 use super::steps::{Recurrence, StepFit};
-use super::{Judgement, Thresholds, Trend, Verdict};
+use super::{Judgement, MIN_TAIL, Thresholds, Trend, Verdict};
 use crate::format::{self, format_count};
+use crate::model::XAxis;
 
 /// What every judgement of one series shares.
 pub struct Explain<'a> {
     pub th: &'a Thresholds,
-    /// warm-up used
+    /// warm-up used, in samples
     pub warmup: usize,
+    /// The x coordinate of every sample (iterations, or seconds since the run started).
+    pub x: &'a [f64],
+    pub axis: XAxis,
 }
 
 impl Explain<'_> {
@@ -38,16 +42,80 @@ impl Explain<'_> {
         format::bounds(t.lo, t.hi, self.th.unit)
     }
 
+    /// The x of sample `i`, extended evenly past the end (a warm-up longer than the run).
+    fn x_at(&self, i: usize) -> f64 {
+        match (self.x.get(i), self.x) {
+            (Some(&x), _) => x,
+            (None, [first, second, ..]) => first + (second - first) * i as f64,
+            (None, [first]) => first + i as f64,
+            (None, []) => i as f64,
+        }
+    }
+
     fn after_warmup(&self) -> String {
-        format::warmup(self.warmup)
+        let at = self.x_at(self.warmup);
+        match self.axis {
+            XAxis::Iteration => format::warmup(at.round() as usize),
+            XAxis::Second => format!("{at:.1} s of warm-up"),
+        }
+    }
+
+    /// An amount per unit of the axis: "1.0 KiB per iteration", "4.0 KiB/s".
+    fn rate(&self, v: f64) -> String {
+        match self.axis {
+            XAxis::Iteration => format!("{} per iteration", self.amount(v)),
+            XAxis::Second => format!("{}/s", self.amount(v)),
+        }
+    }
+
+    /// A point of the axis: "iteration 12", "3.5 s".
+    pub fn at(&self, x: f64) -> String {
+        match self.axis {
+            XAxis::Iteration => format!("iteration {}", format_count(x)),
+            XAxis::Second => format!("{x:.1} s"),
+        }
+    }
+
+    /// A distance along the axis: "5 iterations", "2.0 s".
+    fn span(&self, dx: f64) -> String {
+        match self.axis {
+            XAxis::Iteration => format!("{} iterations", format_count(dx)),
+            XAxis::Second => format!("{dx:.1} s"),
+        }
     }
 
     fn upper_bound(&self, t: &Trend) -> String {
         format!(
-            "at most {} per iteration (95% upper bound, {})",
-            self.amount(t.hi),
+            "at most {} (95% upper bound, {})",
+            self.rate(t.hi),
             format::p_value(t.p)
         )
+    }
+
+    /// Too few samples after the warm-up of `self.warmup` samples to judge.
+    pub fn too_short(&self, n: usize) -> String {
+        let after = n.saturating_sub(self.warmup);
+        match self.axis {
+            XAxis::Iteration => format!(
+                "too short: {after} samples after {}, at least {MIN_TAIL} needed; run more \
+                 iterations",
+                self.after_warmup()
+            ),
+            XAxis::Second => {
+                let at = self.x[self.warmup.min(n.saturating_sub(1))];
+                if after == 0 {
+                    format!(
+                        "too short: the whole run ({at:.1} s) was warm-up, and at least \
+                         {MIN_TAIL} samples are needed after it; sample longer"
+                    )
+                } else {
+                    format!(
+                        "too short: {after} samples after {at:.1} s of warm-up, at least \
+                         {MIN_TAIL} needed; sample longer"
+                    )
+                }
+            }
+        }
     }
 
     /// Clean: every sample of the tail is the same.
@@ -60,8 +128,8 @@ impl Explain<'_> {
     pub fn quiet(&self, t: &Trend, one_step: Option<(f64, f64)>) -> Judgement {
         let step = one_step.map_or(String::new(), |(at, size)| {
             format!(
-                "one step at iteration {} ({}), otherwise ",
-                format_count(at),
+                "one step at {} ({}), otherwise ",
+                self.at(at),
                 self.signed(size)
             )
         });
@@ -74,22 +142,25 @@ impl Explain<'_> {
     }
 
     /// Clean after the warm-up was extended past a decelerating start.
-    pub fn plateau(&self, t: &Trend, stopped: usize, flat_since: bool) -> Judgement {
+    pub fn plateau(&self, t: &Trend, stopped: f64, flat_since: bool) -> Judgement {
         let after = if flat_since {
             "flat after".to_string()
         } else {
             format!("since then {}", self.upper_bound(t))
         };
-        let reason = format!("growth stopped after iteration {stopped}: a cache filling, {after}");
+        let reason = format!(
+            "growth stopped after {}: a cache filling, {after}",
+            self.at(stopped)
+        );
         self.judgement(t, Verdict::Clean, "plateau", reason)
     }
 
     pub fn decelerating(&self, t: &Trend) -> Judgement {
         let reason = format!(
-            "growth decelerating: still slowing after {} (now {} per iteration, 95% bounds {}), \
+            "growth decelerating: still slowing after {} (now {}, 95% bounds {}), \
              like a cache still filling; run longer",
             self.after_warmup(),
-            self.amount(t.slope),
+            self.rate(t.slope),
             self.bounds(t)
         );
         self.judgement(t, Verdict::Inconclusive, "decelerating", reason)
@@ -97,17 +168,17 @@ impl Explain<'_> {
 
     pub fn one_drop(&self, t: &Trend, at: f64) -> Judgement {
         let reason = format!(
-            "one drop, at iteration {}: too few drops to tell whether the floors between them \
+            "one drop, at {}: too few drops to tell whether the floors between them \
              rise; run longer",
-            format_count(at)
+            self.at(at)
         );
         self.judgement(t, Verdict::Inconclusive, "sawtooth", reason)
     }
 
     pub fn floors_rise(&self, floors: &Trend, drops: usize) -> Judgement {
         let reason = format!(
-            "sawtooth whose floors rise {} per iteration ({drops} drops, 95% bounds {}, {})",
-            self.amount(floors.slope),
+            "sawtooth whose floors rise {} ({drops} drops, 95% bounds {}, {})",
+            self.rate(floors.slope),
             self.bounds(floors),
             format::p_value(floors.p)
         );
@@ -130,9 +201,9 @@ impl Explain<'_> {
 
     pub fn floors_unclear(&self, floors: &Trend, drops: usize) -> Judgement {
         let reason = format!(
-            "sawtooth: the floors between {drops} drops move {} per iteration (95% bounds {}, {}): \
+            "sawtooth: the floors between {drops} drops move {} (95% bounds {}, {}): \
              neither flat nor a significant rise; run longer",
-            self.amount(floors.slope),
+            self.rate(floors.slope),
             self.bounds(floors),
             format::p_value(floors.p)
         );
@@ -143,17 +214,17 @@ impl Explain<'_> {
     pub fn steps_not_recurring(&self, t: &Trend, r: &Recurrence) -> Judgement {
         let reason = if r.irregular {
             format!(
-                "{} steps at irregular intervals ({} to {} iterations apart): a burst, not a \
-                 rhythm; run longer",
+                "{} steps at irregular intervals ({} to {} apart): a burst, not a rhythm; run \
+                 longer",
                 r.steps,
                 format_count(r.min_gap),
-                format_count(r.max_gap)
+                self.span(r.max_gap)
             )
         } else if r.stopped {
             format!(
-                "{} steps, the last at iteration {}, none since: growth that stopped; run longer",
+                "{} steps, the last at {}, none since: growth that stopped; run longer",
                 r.steps,
-                format_count(r.last_step)
+                self.at(r.last_step)
             )
         } else {
             format!(
@@ -168,18 +239,27 @@ impl Explain<'_> {
     /// One or two level shifts that explain the tail better than a line. `x` are the iterations
     /// of the samples the fit saw.
     pub fn level_shifts(&self, t: &Trend, x: &[f64], fit: &StepFit) -> Judgement {
-        let shifts: Vec<(String, String)> = fit
+        let shifts: Vec<(f64, String)> = fit
             .change_points
             .iter()
             .zip(fit.levels.windows(2))
-            .map(|(&c, l)| (format_count(x[c]), self.signed(l[1] - l[0])))
+            .map(|(&c, l)| (x[c], self.signed(l[1] - l[0])))
             .collect();
         let reason = match shifts.as_slice() {
-            [(at, size)] => format!("one step at iteration {at} ({size}), flat after"),
-            [(at1, size1), (at2, size2)] => format!(
-                "two steps, at iterations {at1} ({size1}) and {at2} ({size2}), flat between: \
-                 level shifts, not steady growth"
-            ),
+            [(at, size)] => format!("one step at {} ({size}), flat after", self.at(*at)),
+            [(at1, size1), (at2, size2)] => {
+                let (at1, at2) = match self.axis {
+                    XAxis::Iteration => (
+                        format!("iterations {}", format_count(*at1)),
+                        format_count(*at2),
+                    ),
+                    XAxis::Second => (self.at(*at1), self.at(*at2)),
+                };
+                format!(
+                    "two steps, at {at1} ({size1}) and {at2} ({size2}), flat between: level \
+                     shifts, not steady growth"
+                )
+            }
             _ => "level shifts, not steady growth".to_string(),
         };
         self.judgement(t, Verdict::Inconclusive, "steps", reason)
@@ -192,18 +272,23 @@ impl Explain<'_> {
             Some(r) => (
                 "recurring-steps",
                 format!(
-                    "{} every {} iterations ({} steps), after {}",
+                    "{} every {} ({} steps{}), after {}",
                     self.signed(r.median_size),
-                    format_count(r.median_gap),
+                    self.span(r.median_gap),
                     r.steps,
+                    // In time the steps' rate is what a reader compares with the threshold.
+                    match self.axis {
+                        XAxis::Iteration => String::new(),
+                        XAxis::Second => format!(", {}", self.rate(t.slope)),
+                    },
                     self.after_warmup()
                 ),
             ),
             None => (
                 "linear",
                 format!(
-                    "grows {} per iteration after {} (95% bounds {}, {})",
-                    self.amount(t.slope),
+                    "grows {} after {} (95% bounds {}, {})",
+                    self.rate(t.slope),
                     self.after_warmup(),
                     self.bounds(t),
                     format::p_value(t.p)
@@ -216,38 +301,37 @@ impl Explain<'_> {
         }
         let (shape, why) = if !t.significant() {
             let why = format!(
-                "no significant growth ({}), but the 95% upper bound {} per iteration is above \
-                 the {} clean limit: too noisy to tell; run longer",
+                "no significant growth ({}), but the 95% upper bound {} is above the {} clean \
+                 limit: too noisy to tell; run longer",
                 format::p_value(t.p),
-                self.amount(t.hi),
+                self.rate(t.hi),
                 self.amount(self.th.tau_ok)
             );
             (if recurring.is_some() { shape } else { "noisy" }, why)
         } else if t.slope <= 0.0 {
             let why = format!(
-                "rises overall ({}) but the median slope is {} per iteration: the growth sits in a \
-                 few iterations; run longer",
+                "rises overall ({}) but the median slope is {}: the growth sits in a few \
+                 samples; run longer",
                 format::p_value(t.p),
-                self.amount(t.slope)
+                self.rate(t.slope)
             );
             (shape, why)
         } else if t.slope <= tau {
             let why = format!(
-                "grows {} per iteration, not above the {} per iteration leak threshold (95% bounds \
-                 {}, {})",
-                self.amount(t.slope),
-                self.amount(tau),
+                "grows {}, not above the {} leak threshold (95% bounds {}, {})",
+                self.rate(t.slope),
+                self.rate(tau),
                 self.bounds(t),
                 format::p_value(t.p)
             );
             (shape, why)
         } else {
             let why = format!(
-                "grows {} per iteration, but the 95% lower bound {} is not above the {} per \
-                 iteration leak threshold ({}); run longer",
-                self.amount(t.slope),
+                "grows {}, but the 95% lower bound {} is not above the {} leak threshold ({}); \
+                 run longer",
+                self.rate(t.slope),
                 self.amount(t.lo),
-                self.amount(tau),
+                self.rate(tau),
                 format::p_value(t.p)
             );
             (shape, why)

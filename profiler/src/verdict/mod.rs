@@ -47,7 +47,7 @@ mod simulation;
 mod tests;
 
 pub use crate::format::{Unit, format_bytes};
-pub use crate::model::Verdict;
+pub use crate::model::{Verdict, XAxis};
 /// The median of a slice (mean of the middle two for an even length; 0 when empty).
 pub use crate::stats::median;
 
@@ -144,6 +144,23 @@ pub struct Judgement {
 ///
 /// Never panics: NaN or infinite samples give an inconclusive "non-finite" judgement.
 pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judgement {
+    let x: Vec<f64> = (0..series.len()).map(|i| i as f64).collect();
+    judge_on(&x, series, th, min_warmup, XAxis::Iteration)
+}
+
+/// [`judge`] with each sample's x coordinate on `axis`: iteration numbers (which need not be
+/// consecutive: merged samples of a long run stand for several iterations each) or seconds
+/// since the run started. Slopes, bounds and thresholds are per unit of `x` (per iteration,
+/// per second), and the sentence speaks in that unit. `x` must be evenly spaced and as long as
+/// `series`; `min_warmup` and [`Judgement::warmup`] count samples.
+pub fn judge_on(
+    x: &[f64],
+    series: &[f64],
+    th: &Thresholds,
+    min_warmup: Option<usize>,
+    axis: XAxis,
+) -> Judgement {
+    assert_eq!(x.len(), series.len(), "profiler: one x per sample");
     if let Some(i) = series.iter().position(|v| !v.is_finite()) {
         let reason = format!(
             "sample {i} is {}, not a finite number: no verdict",
@@ -154,11 +171,13 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
     let n_iterations = series.len().saturating_sub(1);
     let base = min_warmup.unwrap_or_else(|| warmup::base(n_iterations));
     if series.len() < base.saturating_add(MIN_TAIL) {
-        let reason = format!(
-            "too short: {} samples after {}, at least {MIN_TAIL} needed; run more iterations",
-            series.len().saturating_sub(base),
-            crate::format::warmup(base)
-        );
+        let words = Explain {
+            th,
+            warmup: base,
+            x,
+            axis,
+        };
+        let reason = words.too_short(series.len());
         return Judgement::bare(base.min(series.len()), "too-short", reason);
     }
     // Work relative to the first sample: exact for integer counters, and keeps sums of squares small.
@@ -195,13 +214,19 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
         MIN_TAIL,
     );
     let w = wu.iterations;
+    let all_x = x;
     let tail = &y[w..];
-    let x: Vec<f64> = (w..y.len()).map(|i| i as f64).collect();
-    let (tx, ty) = thinned(&x, tail);
+    let x = &all_x[w..];
+    let (tx, ty) = thinned(x, tail);
     let Some(trend) = Trend::of(&tx, &ty) else {
         return Judgement::bare(w, "too-short", "too short to fit a slope".to_string());
     };
-    let explain = Explain { th, warmup: w };
+    let explain = Explain {
+        th,
+        warmup: w,
+        x: all_x,
+        axis,
+    };
 
     let scale = JumpScale::of(tail, quantum);
     let drops = jumps::drops(tail, &scale);
@@ -212,7 +237,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
 
     // 5. Two or more drops: a sawtooth or periodic clear, judged by the floors between drops.
     if drops.len() >= 2 {
-        return judge_floors(&explain, &x, tail, &drops, &trend);
+        return judge_floors(&explain, x, tail, &drops, &trend);
     }
 
     // 6. Clean: no significant trend, growth bounded by tau_ok, not surely above tau.
@@ -223,7 +248,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
                 .map_or(w, |&(i, _)| i);
             let last = y[y.len() - 1];
             let flat_since = y[stopped.min(y.len() - 1)..].iter().all(|&v| v == last);
-            return explain.plateau(&trend, stopped, flat_since);
+            return explain.plateau(&trend, all_x[stopped.min(y.len() - 1)], flat_since);
         }
         if tail.iter().all(|&v| v == tail[0]) {
             return explain.flat(&trend);
@@ -254,7 +279,7 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
             {
                 // Level shifts on top of steady growth (a hash table resizing while it leaks)
                 // are still a leak: judge what is left once the shifts are taken out.
-                if let Some(rest) = without_shifts(&x, tail, &ups, th.quantum)
+                if let Some(rest) = without_shifts(x, tail, &ups, th.quantum)
                     && rest.leak(th.tau)
                 {
                     let mut j = explain.growth(&rest, None);
@@ -264,8 +289,9 @@ pub fn judge(series: &[f64], th: &Thresholds, min_warmup: Option<usize>) -> Judg
                         ups.len(),
                         ups.iter()
                             .map(|&(at, size)| format!(
-                                "{} at iteration {at:.0}",
-                                explain.signed(size)
+                                "{} at {}",
+                                explain.signed(size),
+                                explain.at(at)
                             ))
                             .collect::<Vec<_>>()
                             .join(", ")

@@ -1,0 +1,173 @@
+// Owns the source of a workload run in this process: its iterations, boundary samples and the
+// background sampler. Must never allocate tracked memory of its own between two samples.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Ending, Source, Step};
+use crate::alloc::{self, untracked};
+use crate::model::{End, Failure, FailureKind, IntervalSample, Run};
+use crate::probe::{Probe, Target};
+use crate::sample::{Sampler, Scope, ms};
+use crate::store::{MAX_INTERVAL_SAMPLES, Thinned};
+
+/// A closure run once per iteration, its result dropped before the boundary sample.
+pub struct WorkloadSource<'a, F> {
+    workload: &'a mut F,
+    scope: Scope,
+    interval: Option<Duration>,
+    description: Option<String>,
+    sampler: Option<Sampler>,
+    background: Option<BackgroundSampler>,
+    /// The iteration in progress, for the background sampler's labels (allocated untracked,
+    /// so freed untracked in `stop`).
+    in_progress: Option<Arc<AtomicU32>>,
+}
+
+impl<'a, F, R> WorkloadSource<'a, F>
+where
+    F: FnMut() -> R,
+{
+    /// `workload` counted in `scope`, also sampled every `interval` between boundaries.
+    pub fn new(workload: &'a mut F, scope: Scope, interval: Option<Duration>) -> Self {
+        WorkloadSource {
+            workload,
+            scope,
+            interval,
+            description: None,
+            sampler: None,
+            background: None,
+            in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
+        }
+    }
+
+    /// A sentence saying what the workload does, for the report.
+    pub fn describe(mut self, description: Option<String>) -> Self {
+        self.description = description;
+        self
+    }
+}
+
+impl<F, R> Source for WorkloadSource<'_, F>
+where
+    F: FnMut() -> R,
+{
+    fn first(&mut self, _between: &mut Thinned<IntervalSample>) -> Step {
+        let started = Instant::now();
+        let sampler = untracked(|| {
+            let labels = self.in_progress.clone().unwrap_or_default();
+            self.background = self
+                .interval
+                .map(|period| BackgroundSampler::start(period, started, self.scope, labels));
+            let mut sampler = Sampler::new(Probe::new(Target::Current), self.scope, started);
+            sampler.set_own_threads(self.background.is_some() as u64);
+            // Judge once before the first sample so that the verdict code's pages are
+            // resident: judging at a checkpoint must not show up as RSS growth.
+            crate::judge::fault_in_code();
+            sampler
+        });
+        let sampler = self.sampler.insert(sampler);
+        Step::Sample(sampler.boundary(0))
+    }
+
+    fn next(&mut self, n: u32, _between: &mut Thinned<IntervalSample>) -> Step {
+        if let Some(label) = &self.in_progress {
+            label.store(n, Ordering::Relaxed);
+        }
+        let workload = &mut *self.workload;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(workload()))) {
+            let failure =
+                untracked(|| Failure::new(FailureKind::Panic, n, panic_message(payload.as_ref())));
+            // The payload was allocated by the workload: freeing it is the workload's.
+            drop(payload);
+            return Step::Failed(failure);
+        }
+        match self.sampler.as_mut() {
+            Some(sampler) => Step::Sample(sampler.boundary(n)),
+            None => Step::Ended(End::Exited),
+        }
+    }
+
+    fn stop(&mut self, between: &mut Thinned<IntervalSample>) {
+        untracked(|| {
+            if let Some(background) = self.background.take() {
+                for s in background.stop() {
+                    between.push(s);
+                }
+            }
+            drop(self.sampler.take());
+            drop(self.in_progress.take());
+        });
+    }
+
+    fn finish(&mut self, run: &mut Run, ending: Ending) {
+        run.description = self.description.clone();
+        // A workload in this process ends when the engine stops it; only an interruption is
+        // worth recording.
+        run.source.end = (ending.end == End::Interrupted).then_some(End::Interrupted);
+    }
+}
+
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// The profiler's own thread sampling heap and RSS every period. Everything it allocates is
+/// untracked; the owner starts and stops it untracked too. It keeps a bounded, evenly thinned
+/// series however long the run.
+struct BackgroundSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<IntervalSample>>,
+}
+
+impl BackgroundSampler {
+    fn start(period: Duration, start: Instant, scope: Scope, in_progress: Arc<AtomicU32>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("profiler-sampler".into())
+            .spawn(move || {
+                untracked(|| {
+                    let mut probe = Probe::new(Target::Current);
+                    let mut out = Thinned::new(MAX_INTERVAL_SAMPLES);
+                    let _ = ready_tx.send(());
+                    while !flag.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(period);
+                        if flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // Another thread's own counters cannot be read from here.
+                        let heap = (scope == Scope::Process).then(alloc::heap).flatten();
+                        let stats = probe.read();
+                        out.push(IntervalSample {
+                            elapsed_ms: ms(start.elapsed()),
+                            iteration: in_progress.load(Ordering::Relaxed),
+                            heap_bytes: heap.map(|h| h.live_bytes),
+                            rss_bytes: stats.rss_bytes,
+                        });
+                    }
+                    out.into_items()
+                })
+            })
+            .expect("profiler: could not start the sampler thread");
+        // Wait until the thread runs inside `untracked`, so its start-up is not in sample 0.
+        let _ = ready_rx.recv();
+        BackgroundSampler { stop, handle }
+    }
+
+    fn stop(self) -> Vec<IntervalSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
+        self.handle.join().unwrap_or_default()
+    }
+}

@@ -1,0 +1,294 @@
+// Owns the `Profiler` builder: a workload in this process, its settings, the engine run and
+// the attribution passes after it. Must never copy the engine's loop: it only configures it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use crate::alloc;
+use crate::attribution::{self, Attribute};
+use crate::budget::Budgets;
+use crate::engine::workload::WorkloadSource;
+use crate::engine::{self, Plan, ProgressFn};
+use crate::judge::Judging;
+use crate::model::{End, HeapScope, Report, Run, Verdict};
+use crate::sample::{Metric, Scope};
+use crate::store::SharedStore;
+
+pub use crate::engine::{DEFAULT_ITERATIONS, MAX_ITERATIONS, Progress};
+
+/// Runs a workload for a number of iterations and samples it at every boundary.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: profiler::Alloc = profiler::Alloc::new();
+///
+/// let report = profiler::Profiler::new("parse")
+///     .iterations(20)
+///     .run(|| "1,2,3".split(',').map(|s| s.parse::<u32>().unwrap()).sum::<u32>());
+/// report.assert_no_leaks();
+/// ```
+pub struct Profiler {
+    name: String,
+    description: Option<String>,
+    iterations: u32,
+    warmup: Option<u32>,
+    interval: Option<Duration>,
+    extend: bool,
+    max_iterations: Option<u32>,
+    budgets: Budgets,
+    scope: Scope,
+    isolated: bool,
+    attribute: Attribute,
+    attribute_iterations: u32,
+    attribute_file: Option<std::path::PathBuf>,
+    timeout: Option<Duration>,
+    progress: Option<ProgressFn>,
+    store: Option<SharedStore>,
+}
+
+impl Profiler {
+    /// A profiler for the workload called `name`, with the defaults: 20 iterations, automatic
+    /// warm-up, extension and confirmation on, no interval sampling.
+    pub fn new(name: impl Into<String>) -> Self {
+        Profiler {
+            name: name.into(),
+            description: None,
+            iterations: DEFAULT_ITERATIONS,
+            warmup: None,
+            interval: None,
+            extend: true,
+            max_iterations: None,
+            budgets: Budgets::default(),
+            scope: Scope::Process,
+            isolated: false,
+            attribute: Attribute::Off,
+            attribute_iterations: 4,
+            attribute_file: None,
+            timeout: None,
+            progress: None,
+            store: None,
+        }
+    }
+
+    /// A sentence saying what the workload does (shown in reports).
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Iterations to run before the first verdict (default 20; at least 1). The run may go on
+    /// to confirm a leak or resolve an inconclusive metric, see [`Profiler::extend`].
+    pub fn iterations(mut self, n: u32) -> Self {
+        self.iterations = n.clamp(1, MAX_ITERATIONS);
+        self
+    }
+
+    /// Leave at least this many leading iterations out of the analysis (default: automatic;
+    /// the warm-up still grows past it while growth is slowing down, like a cache filling).
+    pub fn warmup(mut self, n: u32) -> Self {
+        self.warmup = Some(n);
+        self
+    }
+
+    /// Also sample heap and RSS every `period` in the background, between boundaries.
+    pub fn interval(mut self, period: Duration) -> Self {
+        self.interval = (!period.is_zero()).then_some(period);
+        self
+    }
+
+    /// Whether the run may go on past `iterations` (default true): doubling while a gating
+    /// metric is inconclusive, and once more to confirm a leak. Off: exactly `iterations`.
+    pub fn extend(mut self, on: bool) -> Self {
+        self.extend = on;
+        self
+    }
+
+    /// Upper bound of iterations when extending (default 8 x `iterations`).
+    pub fn max_iterations(mut self, n: u32) -> Self {
+        self.max_iterations = Some(n.clamp(1, MAX_ITERATIONS));
+        self
+    }
+
+    /// Fail the run (exit 1, [`Report::assert_within_budget`]) if the heap peak of any
+    /// iteration, above the live heap at the run's start, exceeds `bytes`.
+    pub fn max_peak(mut self, bytes: u64) -> Self {
+        self.budgets.peak = Some(bytes);
+        self
+    }
+
+    /// Fail the run if any iteration allocates more than `bytes` (freed or not).
+    pub fn max_allocated(mut self, bytes: u64) -> Self {
+        self.budgets.allocated = Some(bytes);
+        self
+    }
+
+    /// Fail the run if the process's RSS exceeds `bytes` at any boundary.
+    pub fn max_rss(mut self, bytes: u64) -> Self {
+        self.budgets.rss = Some(bytes);
+        self
+    }
+
+    /// Set every budget at once.
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
+    /// Whose allocations the heap metrics count (default [`Scope::Process`]). Use
+    /// [`Scope::Thread`] inside ordinary parallel `cargo test` when the workload allocates on
+    /// the calling thread only; see also [`Profiler::isolated`].
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Run the check alone in a child process, for a process-wide view (heap, fds, threads,
+    /// threads the workload spawns) inside parallel `cargo test`: the test binary is started
+    /// again filtered to the calling test, which runs this profile there and hands the report
+    /// back. Under `cargo nextest` (one process per test already) it runs in place.
+    ///
+    /// Must be called from a `#[test]` function (it finds the test by its thread's name);
+    /// elsewhere it runs in place.
+    pub fn isolated(mut self) -> Self {
+        self.isolated = true;
+        self
+    }
+
+    /// Find the call sites that leak with dhat after the counting run: [`Attribute::OnGrowth`]
+    /// when the heap grows, [`Attribute::Always`]. Passes of k, 2k and 4k iterations run
+    /// under dhat (about 20-30x slower per iteration); the sites land in `Run::leak_sites`.
+    pub fn attribute(mut self, when: Attribute) -> Self {
+        self.attribute = when;
+        self
+    }
+
+    /// k, the iterations of the first attribution pass (default 4; then 2k and 4k).
+    pub fn attribute_iterations(mut self, k: u32) -> Self {
+        self.attribute_iterations = k.max(1);
+        self
+    }
+
+    /// Where dhat's file of the longest attribution pass is kept (default
+    /// `./<workload>.dhat-heap.json`).
+    pub fn attribute_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.attribute_file = Some(path.into());
+        self
+    }
+
+    /// End the run after the iteration during which `limit` passed: a failure saying so, with
+    /// the samples so far judged. (An iteration that never returns is the caller's to abandon:
+    /// `session::run_workload_guarded` does.)
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Keep the run's samples in `store`, which a watcher shares (the CLI's guard of a run
+    /// that may hang): the samples so far can be reported without a second copy.
+    pub(crate) fn share_samples(mut self, store: SharedStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Called after every iteration, outside the measured heap.
+    pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Run `workload` and judge it. Its result is dropped before each boundary sample. A
+    /// panicking workload ends the run; the report keeps the samples so far and the message.
+    pub fn run<R>(self, workload: impl FnMut() -> R) -> Report {
+        if self.isolated
+            && let Some(report) = crate::isolate::in_child_process(&self.name)
+        {
+            return report;
+        }
+        let report = Report::new(vec![self.run_one(workload)]);
+        crate::isolate::hand_back(&report);
+        report
+    }
+
+    /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
+    pub fn run_one<R>(mut self, mut workload: impl FnMut() -> R) -> Run {
+        let heap_scope = match (alloc::is_installed(), self.scope) {
+            (false, _) => HeapScope::None,
+            (true, Scope::Process) => HeapScope::Process,
+            (true, Scope::Thread) => HeapScope::Thread,
+        };
+        let plan = Plan {
+            iterations: Some(self.iterations),
+            max_iterations: self.max_iterations,
+            extend: self.extend,
+            budgets: self.budgets,
+            timeout: self.timeout,
+            progress: self.progress.take(),
+            store: self.store.take(),
+            ..Plan::new(
+                self.name.clone(),
+                Judging::in_process(heap_scope, self.warmup),
+            )
+        };
+        let mut source = WorkloadSource::new(&mut workload, self.scope, self.interval)
+            .describe(self.description.clone());
+        let mut run = engine::drive(&mut source, plan);
+        if run.source.end == Some(End::Interrupted) {
+            return run;
+        }
+        self.attribute_sites(&mut run, &mut workload);
+        run
+    }
+
+    /// The dhat passes, when asked for and (by default) only when the heap grows.
+    fn attribute_sites<R>(&self, run: &mut Run, workload: &mut impl FnMut() -> R) {
+        let heap_grows = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
+            run.metrics
+                .get(m)
+                .is_some_and(|m| m.verdict != Verdict::Clean)
+        });
+        let wanted = match self.attribute {
+            Attribute::Off => false,
+            Attribute::OnGrowth => heap_grows,
+            Attribute::Always => true,
+        };
+        if !wanted || run.failure.is_some() {
+            return;
+        }
+        if run.heap_scope != HeapScope::Process {
+            run.attribution_note =
+                Some("attribution skipped: it needs profiler::Alloc and the process scope".into());
+            return;
+        }
+        let keep = self
+            .attribute_file
+            .clone()
+            .unwrap_or_else(|| attribution::dhat_path(&run.workload, None));
+        let passes = catch_unwind(AssertUnwindSafe(|| {
+            attribution::attribute(
+                workload,
+                self.attribute_iterations,
+                &keep,
+                run.median_duration_ms(),
+            )
+        }));
+        match passes {
+            Ok(Ok((sites, info))) => {
+                run.leak_sites = sites;
+                run.attribution = Some(info);
+            }
+            Ok(Err(e)) => {
+                if matches!(e, crate::Error::Interrupted) {
+                    run.source.end = Some(End::Interrupted);
+                }
+                run.attribution_note = Some(format!("attribution failed: {e}"));
+            }
+            Err(payload) => {
+                alloc::route_to_dhat(false);
+                run.attribution_note = Some(format!(
+                    "attribution failed: the workload panicked under dhat: {}",
+                    crate::engine::workload::panic_message(payload.as_ref())
+                ));
+            }
+        }
+    }
+}
