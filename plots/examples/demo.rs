@@ -128,6 +128,7 @@ fn stacked_figure() -> Figure {
         .map(|&x| (140.0 + 3.0 * x + 4.0 * noise.next()).round())
         .collect();
     let blocks_panel = Panel::new("live heap blocks", Unit::Count)
+        .y_label("blocks")
         .title_color(Color::RED)
         .series(Series::new(
             "blocks",
@@ -138,6 +139,7 @@ fn stacked_figure() -> Figure {
         .x_markers(xs.iter().copied());
 
     let fds_panel = Panel::new("open file descriptors: clean", Unit::Count)
+        .y_label("fds")
         .title_color(Color::GREEN)
         .series(Series::new(
             "fds",
@@ -145,6 +147,10 @@ fn stacked_figure() -> Figure {
             vec![12.0; xs.len()],
             Color::ORANGE,
         ))
+        .x_markers(xs.iter().copied());
+    let threads_panel = Panel::new("threads: clean", Unit::Count)
+        .y_label("threads")
+        .title_color(Color::GREEN)
         .series(Series::new(
             "threads",
             xs.clone(),
@@ -155,28 +161,43 @@ fn stacked_figure() -> Figure {
 
     Figure::new("parse_json: memory over 40 iterations")
         .subtitle("profile --workload parse_json --iterations 40 (host: ci-runner-2, 2 cores)")
-        .size(1200, 1100)
+        .size(1200, 1250)
         .x_axis("iteration", Unit::Count)
         .panel(heap_panel)
         .panel(rss_panel)
         .panel(blocks_panel)
         .panel(fds_panel)
+        .panel(threads_panel)
 }
 
-/// Six workloads side by side, each on its own x axis.
+/// Nine workloads side by side, each on its own x axis, sized like an overview of nine runs.
 fn grid_figure() -> Figure {
+    const GIB: f64 = 1024.0 * MIB;
     let mut noise = Noise(0x2545_f491_4f6c_dd1d);
     let mut panels = Vec::new();
-    let shapes: [(&str, Color, Unit); 6] = [
-        ("vec_push: clean", Color::GREEN, Unit::Bytes),
-        ("cache_fill: leak", Color::RED, Unit::Bytes),
-        ("arena_reset: clean", Color::GREEN, Unit::Bytes),
-        ("mmap_big: inconclusive", Color::AMBER, Unit::Bytes),
-        ("iteration time", Color::BLACK, Unit::Millis),
-        ("child_process", Color::GREY, Unit::Bytes),
+    let shapes: [(&str, Color, Unit, &str); 9] = [
+        ("vec_push: clean", Color::GREEN, Unit::Bytes, ""),
+        (
+            "cache_fill: LEAK (heap_bytes, heap_blocks)",
+            Color::RED,
+            Unit::Bytes,
+            "",
+        ),
+        ("arena_reset: clean", Color::GREEN, Unit::Bytes, ""),
+        ("mmap_big: inconclusive", Color::AMBER, Unit::Bytes, ""),
+        ("iteration time", Color::BLACK, Unit::Millis, ""),
+        ("child_process", Color::GREY, Unit::Bytes, ""),
+        ("hashmap-churn: clean", Color::GREEN, Unit::Bytes, ""),
+        ("fd_pool: clean", Color::GREEN, Unit::Count, "fds"),
+        (
+            "slab_allocator: LEAK (heap_blocks)",
+            Color::RED,
+            Unit::Count,
+            "blocks",
+        ),
     ];
-    for (k, (title, color, unit)) in shapes.into_iter().enumerate() {
-        let n = 20 + 10 * k;
+    for (k, (title, color, unit, y_label)) in shapes.into_iter().enumerate() {
+        let n = 20 + 10 * (k % 6);
         let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let ys: Vec<f64> = xs
             .iter()
@@ -185,8 +206,12 @@ fn grid_figure() -> Figure {
                 1 => 1.0 * MIB + 40.0 * KIB * x + 10.0 * KIB * noise.next(),
                 2 => 300.0 * KIB + ((x as usize % 5) as f64) * 60.0 * KIB,
                 3 if (12.0..16.0).contains(&x) => f64::NAN,
-                3 => 1.5 * 1024.0 * MIB + 30.0 * MIB * noise.next(),
+                3 => 1.5 * GIB + 30.0 * MIB * noise.next(),
                 4 => 180.0 + 25.0 * noise.next() + if x > 40.0 { 900.0 } else { 0.0 },
+                // A large heap that wobbles by a few KiB: labels relative to an offset.
+                6 => 2.503226 * GIB + 1.5 * KIB * noise.next(),
+                7 => (12.0 + noise.next()).round(),
+                8 => 1_203_456.0 + x.floor() + noise.next().round(),
                 _ => f64::NAN,
             })
             .collect();
@@ -197,6 +222,7 @@ fn grid_figure() -> Figure {
             Color::BLUE
         };
         let mut panel = Panel::new(title, unit)
+            .y_label(y_label)
             .title_color(color)
             .series(Series::new("heap", xs.clone(), ys, line));
         if k == 1 {
@@ -215,9 +241,9 @@ fn grid_figure() -> Figure {
     }
     Figure {
         title: "heap by workload".into(),
-        subtitle: Some("bench-suite, 6 workloads".into()),
-        width: 1200,
-        height: 800,
+        subtitle: Some("bench-suite, 9 workloads".into()),
+        width: 1280,
+        height: 810,
         layout: Layout::Grid { columns: 3 },
         panels,
         x_label: "iteration".into(),

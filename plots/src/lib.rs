@@ -45,6 +45,10 @@
 //! 12.3k, milliseconds as ms or s, or plain numbers. Ticks fall on round values of that unit
 //! (0.25 MiB, never 262144). The range includes zero for quantities whose data are near zero,
 //! hugs data far from zero so growth stays visible, and pads flat data instead of collapsing.
+//! Ticks on a large offset, whose labels would need more than four digits (`2.503227 GiB`), are
+//! written relative to it (`+0`, `+2 KiB`), the offset once above them (`≈2.503 GiB +`). Also
+//! above them, the panel's `y_label` names what the values are ("blocks"; "count" by default on
+//! a [`Unit::Count`] axis).
 //!
 //! In a panel, drawn from back to front:
 //! - [`XSpan`]s shade an x range (a warm-up, a phase) with a legend label;
@@ -54,9 +58,10 @@
 //!   the data, `Dashed` on top (a fitted trend); optionally with a dot per point;
 //! - `notes` are lines of text in a box in the corner the data cross least.
 //!
-//! The panel title is drawn in its `title_color` (e.g. [`Color::RED`] to flag it). A legend is
-//! drawn beside the title when there is more than one thing to tell apart. A panel without a
-//! single finite value says "no data".
+//! The panel title is drawn in its `title_color` (e.g. [`Color::RED`] to flag it); one too long
+//! for its panel is drawn a little smaller, then wrapped onto two lines, and only then cut. A
+//! legend is drawn beside the title when there is more than one thing to tell apart. A panel
+//! without a single finite value says "no data".
 //!
 //! # Rendering
 //!
@@ -69,16 +74,17 @@
 //! (first, last, lowest and highest point per pixel column) before drawing, so peaks survive and
 //! a million points render to PNG in about 40 ms (release build) and to an SVG well under 1 MB.
 //!
-//! Text uses DejaVu Sans compiled into the binary (the `dejavu` crate), registered with plotters
-//! as "sans-serif" on first use; no system font or fontconfig is needed. PNG text is rasterized
-//! with that font; SVG text names "sans-serif" and is drawn by the viewer.
+//! Text uses DejaVu Sans compiled into the binary (the `dejavu` crate) and read with `ab_glyph`;
+//! no system font or fontconfig is needed. PNG text is rasterized from that font by this crate;
+//! SVG text is written as `<text>` asking for "DejaVu Sans, sans-serif" and drawn by the viewer.
+//! plotters is used without its font features (`ab_glyph`, `ttf`), so depending on this crate
+//! changes nothing for another user of plotters in the same build, such as criterion's charts.
 
 #![warn(missing_docs)]
 
 mod decimate;
 mod draw;
 mod error;
-mod fonts;
 mod glyphs;
 mod model;
 mod output;
@@ -116,7 +122,6 @@ pub fn render(figure: &Figure, path: impl AsRef<Path>) -> Result<(), PlotError> 
         path: path.to_path_buf(),
         message,
     };
-    fonts::ensure_registered().map_err(draw_error)?;
     let tmp = TempFile::beside(path, format)?;
     match format {
         Format::Png => {
@@ -147,12 +152,10 @@ pub fn render(figure: &Figure, path: impl AsRef<Path>) -> Result<(), PlotError> 
 pub fn render_svg_string(figure: &Figure) -> Result<String, PlotError> {
     let path = Path::new("");
     check_size(figure, path)?;
-    fonts::ensure_registered()
-        .and_then(|()| svg_string(figure))
-        .map_err(|message| PlotError::Draw {
-            path: path.to_path_buf(),
-            message,
-        })
+    svg_string(figure).map_err(|message| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 fn svg_string(figure: &Figure) -> Result<String, String> {

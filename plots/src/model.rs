@@ -108,6 +108,10 @@ pub struct Panel {
     pub title_color: Color,
     /// How the y tick labels are written (KiB/MiB, counts, ms/s, plain).
     pub y_unit: Unit,
+    /// What the y values are, written once above the tick labels: for [`Unit::Count`] the
+    /// thing counted ("blocks", "fds", "threads"). Empty: "count" on a count axis, nothing on
+    /// the others (their tick labels carry the unit).
+    pub y_label: String,
     /// Lines, drawn in order Thin, Solid, Dashed so trends and baselines stay visible.
     pub series: Vec<Series>,
     /// Filled areas between two curves, drawn under the series.
@@ -127,6 +131,7 @@ impl Default for Panel {
             title: String::new(),
             title_color: Color::BLACK,
             y_unit: Unit::Plain,
+            y_label: String::new(),
             series: Vec::new(),
             bands: Vec::new(),
             x_spans: Vec::new(),
@@ -149,6 +154,12 @@ impl Panel {
     /// Sets the title colour.
     pub fn title_color(mut self, color: Color) -> Self {
         self.title_color = color;
+        self
+    }
+
+    /// Sets what the y values are, e.g. "blocks" on a [`Unit::Count`] axis.
+    pub fn y_label(mut self, label: impl Into<String>) -> Self {
+        self.y_label = label.into();
         self
     }
 

@@ -1,7 +1,7 @@
 // Axis ranges and tick positions: from the data's extent to a padded range with "nice" ticks.
 // It must never return an empty or non-finite range, whatever the data (flat, empty, huge).
 
-use crate::units::Unit;
+use crate::units::{Unit, hard_to_read};
 
 /// Fraction of the data span added above (and below, unless the axis starts at zero).
 const PAD: f64 = 0.05;
@@ -100,12 +100,37 @@ pub(crate) fn x_range(unit: Unit, extent: Option<(f64, f64)>) -> (f64, f64) {
 /// About `target` evenly spaced ticks inside `lo..=hi` at round values of the unit: steps of
 /// 1, 2, 2.5 or 5 times a power of ten in the unit's scale (so 0.25 MiB, not 262144 B). Counts
 /// and bytes never step by less than 1, nor by 2.5 or 0.5 when that splits a unit.
+///
+/// The scale is the one the values are written in (MiB for 0..9.5 MiB). But ticks that will be
+/// written relative to an offset (see [`Unit::offset_tick_labels`]) are round in the scale of
+/// the range instead: 1 KiB apart on a 2.5 GiB offset, not 0.000001 GiB.
 pub(crate) fn ticks(unit: Unit, lo: f64, hi: f64, target: usize) -> Vec<f64> {
     if !(lo.is_finite() && hi.is_finite() && hi > lo) {
         return Vec::new();
     }
-    let factor = unit.scale_for(lo.abs().max(hi.abs())).factor;
-    let raw = (hi - lo) / factor / target.max(1) as f64;
+    let target = target.max(1);
+    let ticks = ticks_in(
+        unit,
+        unit.scale_for(lo.abs().max(hi.abs())).factor,
+        lo,
+        hi,
+        target,
+    );
+    if (lo <= 0.0 && hi >= 0.0) || !hard_to_read(&unit.tick_labels(&ticks)) {
+        return ticks;
+    }
+    // The offset labels are written in the scale of the largest distance from the offset; and
+    // need two ticks, one of which is the offset, to show anything.
+    let factor = unit.scale_for(hi - lo).factor;
+    (target..=2 * target + 2)
+        .map(|t| ticks_in(unit, factor, lo, hi, t))
+        .find(|t| t.len() >= 2)
+        .unwrap_or(ticks)
+}
+
+/// [`ticks`] with steps round in the scale of `factor`.
+fn ticks_in(unit: Unit, factor: f64, lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    let raw = (hi - lo) / factor / target as f64;
     let mut magnitude = 10f64.powf(raw.log10().floor());
     let whole_only = matches!(unit, Unit::Count | Unit::Bytes);
     let step = loop {
@@ -213,6 +238,22 @@ mod tests {
         assert!(ticks(Unit::Bytes, 1.47 * gib, 1.53 * gib, 6).len() >= 4);
         // Plain ticks may be fractional.
         assert_eq!(ticks(Unit::Plain, 0.0, 1.0, 4), [0.0, 0.25, 0.5, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn ticks_on_a_large_offset_are_round_in_the_scale_of_the_range() {
+        let gib = 1024.0 * MIB;
+        let (lo, hi) = (2.503225 * gib, 2.503229 * gib);
+        let t = ticks(Unit::Bytes, lo, hi, 5);
+        assert!(t.len() >= 3, "{t:?}");
+        assert!(t.iter().all(|v| (lo..=hi).contains(v)));
+        assert!(t.windows(2).all(|w| w[1] - w[0] == 1024.0), "{t:?}");
+        // Even when the first try gives a single tick ("2.503226 GiB").
+        let t = ticks(Unit::Bytes, 2.503224 * gib, 2.503228 * gib, 2);
+        assert!(t.len() >= 2, "{t:?}");
+        // Written in their own scale when no offset is needed: 0.25 MiB, not 256 KiB.
+        let t = ticks(Unit::Bytes, 0.0, 1.1 * MIB, 5);
+        assert_eq!(t[1], 0.25 * MIB);
     }
 
     #[test]

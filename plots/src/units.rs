@@ -123,6 +123,11 @@ impl Unit {
     /// assert_eq!(Unit::Plain.format(0.125), "0.125");
     /// ```
     pub fn format(self, value: f64) -> String {
+        self.format_digits(value, 3)
+    }
+
+    /// [`Unit::format`] with up to `digits` significant digits.
+    fn format_digits(self, value: f64, digits: usize) -> String {
         if !value.is_finite() {
             return "n/a".to_string();
         }
@@ -130,17 +135,17 @@ impl Unit {
             return format!("0{}", self.ladder()[0].suffix);
         }
         if self == Unit::Plain && !(1e-3..1e6).contains(&value.abs()) {
-            return format_exponent(value);
+            return format_exponent(value, digits);
         }
         let ladder = self.ladder();
         let mut scale = self.scale_for(value.abs());
-        let mut text = significant(value / scale.factor);
+        let mut text = significant(value / scale.factor, digits);
         // 1023.9 KiB rounds to "1024 KiB": move up a rung instead.
         if let Some(next) = ladder.iter().find(|s| s.factor > scale.factor) {
             let rounded: f64 = text.parse().unwrap_or(0.0);
             if rounded.abs() * scale.factor >= self.threshold(next) {
                 scale = *next;
-                text = significant(value / scale.factor);
+                text = significant(value / scale.factor, digits);
             }
         }
         format!("{text}{}", scale.suffix)
@@ -169,7 +174,7 @@ impl Unit {
                     if t == 0.0 {
                         "0".to_string()
                     } else {
-                        format_exponent(t)
+                        format_exponent(t, 3)
                     }
                 })
                 .collect();
@@ -198,12 +203,61 @@ impl Unit {
             })
             .collect()
     }
+
+    /// Tick labels that stay short when the ticks sit far from zero: when [`Unit::tick_labels`]
+    /// would need more than four significant digits (`2.503227 GiB`) or fail to tell the ticks
+    /// apart, they are written relative to the tick nearest zero (`+0`, `+2 KiB`, `+4 KiB`) and
+    /// that offset is returned once, for a header (`≈2.503 GiB +`; "≈" when four digits do not
+    /// write it exactly).
+    pub(crate) fn offset_tick_labels(self, ticks: &[f64]) -> (Option<String>, Vec<String>) {
+        let labels = self.tick_labels(ticks);
+        let Some((lo, hi)) = crate::scale::extent(ticks.iter().copied()) else {
+            return (None, labels);
+        };
+        // Only away from zero: a range that reaches zero reads best as it is.
+        if lo == hi || (lo <= 0.0 && hi >= 0.0) || !hard_to_read(&labels) {
+            return (None, labels);
+        }
+        let base = if lo > 0.0 { lo } else { hi };
+        let deltas: Vec<f64> = ticks.iter().map(|t| t - base).collect();
+        let relative = self
+            .tick_labels(&deltas)
+            .into_iter()
+            .map(|l| {
+                if l.starts_with('-') {
+                    l
+                } else {
+                    format!("+{l}")
+                }
+            })
+            .collect();
+        let short = self.format_digits(base, 4);
+        let exact = short == self.format_digits(base, 15);
+        let offset = if exact { short } else { format!("≈{short}") };
+        (Some(offset), relative)
+    }
 }
 
-/// Three significant digits, but whole numbers keep all their digits; trailing zeros dropped.
-fn significant(v: f64) -> String {
+/// The most significant digits a tick label may have before the ticks are written relative to
+/// an offset.
+const MAX_DIGITS: usize = 4;
+
+/// Whether tick labels are too long ("2.503227 GiB") or fail to tell the ticks apart. Leading
+/// and trailing zeros do not count: "0.0125" and "150000" are short.
+pub(crate) fn hard_to_read(labels: &[String]) -> bool {
+    let digits = |l: &String| {
+        let all: String = l.chars().filter(char::is_ascii_digit).collect();
+        all.trim_matches('0').len()
+    };
+    let distinct = labels.windows(2).all(|w| w[0] != w[1]);
+    !distinct || labels.iter().map(digits).max().unwrap_or(0) > MAX_DIGITS
+}
+
+/// `digits` significant digits (three for one value), but whole numbers keep all their digits;
+/// trailing zeros dropped.
+fn significant(v: f64, digits: usize) -> String {
     let digits_before_point = v.abs().log10().floor() as i32 + 1;
-    let decimals = (3 - digits_before_point).clamp(0, 6) as usize;
+    let decimals = (digits as i32 - digits_before_point).clamp(0, digits as i32 + 3) as usize;
     trim_zeros(format!("{v:.decimals$}"))
 }
 
@@ -220,8 +274,9 @@ fn trim_zeros(s: String) -> String {
     }
 }
 
-fn format_exponent(v: f64) -> String {
-    let s = format!("{v:.2e}");
+/// `v` in exponent form with `digits` significant digits (three for one value).
+fn format_exponent(v: f64, digits: usize) -> String {
+    let s = format!("{v:.*e}", digits.max(1) - 1);
     match s.split_once('e') {
         Some((mantissa, exp)) => format!("{}e{exp}", trim_zeros(mantissa.to_string())),
         None => s,
@@ -313,5 +368,60 @@ mod tests {
             Unit::Plain.tick_labels(&[0.0, 2e7, 4e7]),
             ["0", "2e7", "4e7"]
         );
+    }
+
+    #[test]
+    fn ticks_on_a_large_offset_are_labelled_relative_to_it() {
+        // 2.5032 GiB +- a few KiB: absolute labels would read "2.503227 GiB".
+        let (lo, hi) = (2.503225 * GIB, 2.503229 * GIB);
+        let ticks = crate::scale::ticks(Unit::Bytes, lo, hi, 5);
+        let plain = Unit::Bytes.tick_labels(&ticks);
+        assert!(plain[0].len() > 10, "{plain:?}");
+        let (offset, labels) = Unit::Bytes.offset_tick_labels(&ticks);
+        assert_eq!(offset.as_deref(), Some("≈2.503 GiB"));
+        assert_eq!(labels, ["+0", "+1 KiB", "+2 KiB", "+3 KiB"]);
+        for l in &labels {
+            assert!(l.len() <= 6, "{l}");
+        }
+        // An offset that four digits write exactly has no "≈".
+        let ticks = [2.5 * GIB, 2.5 * GIB + 512.0, 2.5 * GIB + 1024.0];
+        let (offset, labels) = Unit::Bytes.offset_tick_labels(&ticks);
+        assert_eq!(offset.as_deref(), Some("2.5 GiB"));
+        assert_eq!(labels, ["+0", "+0.5 KiB", "+1 KiB"]);
+    }
+
+    #[test]
+    fn offsets_for_counts_negatives_and_identical_labels() {
+        let (offset, labels) = Unit::Count.offset_tick_labels(&[100_001.0, 100_002.0, 100_003.0]);
+        assert_eq!(offset.as_deref(), Some("≈100k"));
+        assert_eq!(labels, ["+0", "+1", "+2"]);
+        // Below zero the offset is the tick nearest zero, the others go down from it.
+        let (offset, labels) = Unit::Millis.offset_tick_labels(&[-2000.2, -2000.1, -2000.0]);
+        assert_eq!(offset.as_deref(), Some("-2 s"));
+        assert_eq!(labels, ["-0.2 ms", "-0.1 ms", "+0"]);
+        // Plain numbers whose exponent labels would all read "1e9".
+        let (offset, labels) = Unit::Plain.offset_tick_labels(&[1e9 + 1.0, 1e9 + 2.0]);
+        assert_eq!(offset.as_deref(), Some("≈1e9"));
+        assert_eq!(labels, ["+0", "+1"]);
+    }
+
+    #[test]
+    fn short_labels_and_ranges_through_zero_keep_absolute_ticks() {
+        let bytes = Unit::Bytes;
+        for (unit, ticks) in [
+            (bytes, vec![510.0 * KIB, 512.0 * KIB, 514.0 * KIB]),
+            (bytes, vec![1.48 * GIB, 1.5 * GIB, 1.52 * GIB]),
+            (bytes, vec![0.0, 2.0 * MIB, 4.0 * MIB]),
+            (bytes, vec![-0.000_001, 0.0, 0.000_001]),
+            (bytes, vec![3.0 * GIB]),
+            (bytes, vec![]),
+            // Leading and trailing zeros are not digits to read.
+            (Unit::Plain, vec![0.0125, 0.025, 0.0375]),
+            (Unit::Plain, vec![100e3, 150e3, 200e3]),
+        ] {
+            let (offset, labels) = unit.offset_tick_labels(&ticks);
+            assert_eq!(offset, None, "{ticks:?}");
+            assert_eq!(labels, unit.tick_labels(&ticks));
+        }
     }
 }

@@ -437,3 +437,91 @@ fn attr(tag: &str, name: &str) -> f64 {
     let len = tag[start..].find('"').unwrap();
     tag[start..start + len].parse().unwrap()
 }
+
+/// The texts of an SVG document, in order.
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once(">\n")?.1.split_once("\n</text>")?.0))
+        .collect()
+}
+
+#[test]
+fn grid_titles_keep_their_words() {
+    // Twelve runs in four columns at the size an overview of twelve runs gets: the text is
+    // scaled up by the height while each cell stays about 400 pixels wide.
+    let titles = [
+        "hashmap-churn: clean",
+        "string-interning: inconclusive",
+        "cache_fill: LEAK (heap_bytes, heap_blocks)",
+    ];
+    let panels = (0..12)
+        .map(|k| {
+            let x = xs(20);
+            let y = x.iter().map(|v| 2.0 * MIB + 1024.0 * v).collect();
+            Panel::new(titles[k % 3], Unit::Bytes).series(Series::new("heap", x, y, Color::BLUE))
+        })
+        .collect();
+    let figure = Figure {
+        title: "overview".into(),
+        layout: Layout::Grid { columns: 4 },
+        panels,
+        width: 1680,
+        height: 810,
+        ..Figure::default()
+    };
+    let svg = plots::render_svg_string(&figure).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(!texts.iter().any(|t| t.contains('…')), "{texts:?}");
+    for title in titles {
+        let drawn = texts.iter().filter(|t| title.starts_with(*t)).count();
+        let whole = texts
+            .concat()
+            .matches(title.rsplit(' ').next().unwrap())
+            .count();
+        assert!(
+            drawn >= 4 && whole >= 4,
+            "{title:?} not drawn whole: {texts:?}"
+        );
+    }
+}
+
+#[test]
+fn ticks_on_a_large_offset_are_short_and_counts_name_their_unit() {
+    const GIB: f64 = 1024.0 * MIB;
+    let x = xs(30);
+    let big: Vec<f64> = x
+        .iter()
+        .map(|v| 2.503225 * GIB + 150.0 * (v % 7.0))
+        .collect();
+    let figure = Figure::new("offsets")
+        .panel(Panel::new("big heap", Unit::Bytes).series(Series::new(
+            "a",
+            x.clone(),
+            big,
+            Color::BLUE,
+        )))
+        .panel(
+            Panel::new("live blocks", Unit::Count)
+                .y_label("blocks")
+                .series(Series::new("b", x.clone(), vec![7.0; 30], Color::BLUE)),
+        )
+        .panel(Panel::new("unnamed count", Unit::Count).series(Series::new(
+            "c",
+            x.clone(),
+            vec![3.0; 30],
+            Color::BLUE,
+        )));
+    let svg = plots::render_svg_string(&figure).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(texts.contains(&"≈2.503 GiB +"), "{texts:?}");
+    assert!(
+        texts.contains(&"+0") && texts.contains(&"+500 B"),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("2.5032")), "{texts:?}");
+    assert!(
+        texts.contains(&"blocks") && texts.contains(&"count"),
+        "{texts:?}"
+    );
+}

@@ -74,10 +74,14 @@ pub(crate) struct Axis {
     pub hi: f64,
     pub ticks: Vec<f64>,
     pub labels: Vec<String>,
+    /// Lines written once above the y tick labels: what the values are ("blocks") and the
+    /// offset the labels are relative to ("≈2.503 GiB +"). Empty for none.
+    pub header: Vec<String>,
 }
 
 impl Axis {
-    fn new(unit: Unit, (lo, hi): (f64, f64), target: usize) -> Axis {
+    /// An x axis: absolute labels, no header.
+    fn x(unit: Unit, (lo, hi): (f64, f64), target: usize) -> Axis {
         let ticks = scale::ticks(unit, lo, hi, target);
         let labels = unit.tick_labels(&ticks);
         Axis {
@@ -85,13 +89,46 @@ impl Axis {
             hi,
             ticks,
             labels,
+            header: Vec::new(),
         }
     }
 
+    /// The y axis of a panel: its range, ticks labelled relative to an offset when they sit far
+    /// from zero, and the header naming what is counted.
+    fn y(pp: &Prepared, target: usize) -> Axis {
+        let unit = pp.panel.y_unit;
+        let (lo, hi) = scale::y_range(unit, pp.y_extent);
+        let ticks = scale::ticks(unit, lo, hi, target);
+        let (offset, labels) = unit.offset_tick_labels(&ticks);
+        let name = match pp.panel.y_label.as_str() {
+            "" if unit == Unit::Count => "count",
+            name => name,
+        };
+        let name = (!name.is_empty()).then(|| name.to_string());
+        let header = name.into_iter().chain(offset.map(|o| format!("{o} +")));
+        let header = header.collect();
+        Axis {
+            lo,
+            hi,
+            ticks,
+            labels,
+            header,
+        }
+    }
+
+    /// The widest of the tick labels and the header.
     fn widest_label<DB: DrawingBackend>(&self, p: &Painter<DB>, z: &Sizes) -> Res<i32> {
         self.labels
             .iter()
+            .chain(&self.header)
             .try_fold(0, |w, l| Ok(w.max(p.measure(l, z.tick, Weight::Normal)?.0)))
+    }
+
+    /// How much room the plot needs above it at the left, under the panel's title: the upper
+    /// half of a tick label at the top of the axis, and the header's lines above that.
+    fn header_room<DB: DrawingBackend>(&self, p: &Painter<DB>, z: &Sizes) -> Res<i32> {
+        let h = p.measure("Hg", z.tick, Weight::Normal)?.1;
+        Ok(self.header.len() as i32 * (h + z.px(2.0)) + h / 2 + z.px(4.0))
     }
 }
 
@@ -153,7 +190,7 @@ fn x_axis<DB: DrawingBackend>(
 ) -> Res<Axis> {
     let mut target = (plot_w as f64 / (z.scale * 60.0)).round().clamp(2.0, 12.0) as usize;
     loop {
-        let axis = Axis::new(unit, range, target);
+        let axis = Axis::x(unit, range, target);
         let step_px = match axis.ticks.as_slice() {
             [a, b, ..] => (b - a) / (range.1 - range.0) * plot_w as f64,
             _ => f64::INFINITY,
@@ -269,14 +306,8 @@ fn stacked<DB: DrawingBackend>(
     let x_axis_h = x_ticks_h + x_name_height(p, z, fig)?;
     let rough_header = p.measure("Hg", z.panel_title, Weight::Bold)?.1 + z.px(8.0);
     let rough_plot_h = (body.h() - x_axis_h - gap * (n - 1)) / n - rough_header;
-    let y_axes: Vec<Axis> = panels
-        .iter()
-        .map(|pp| {
-            let unit = pp.panel.y_unit;
-            let range = scale::y_range(unit, pp.y_extent);
-            Axis::new(unit, range, y_target(z, rough_plot_h))
-        })
-        .collect();
+    let target = y_target(z, rough_plot_h);
+    let y_axes: Vec<Axis> = panels.iter().map(|pp| Axis::y(pp, target)).collect();
     let widest = y_axes
         .iter()
         .try_fold(0, |w, a| Ok::<_, String>(w.max(a.widest_label(p, z)?)))?;
@@ -288,7 +319,8 @@ fn stacked<DB: DrawingBackend>(
     }
     let headers = panels
         .iter()
-        .map(|pp| header::layout(p, z, pp.panel, plot_w))
+        .zip(&y_axes)
+        .map(|(pp, axis)| header::layout(p, z, pp.panel, plot_w, axis.header_room(p, z)?))
         .collect::<Res<Vec<_>>>()?;
     let headers_h: i32 = headers.iter().map(|h| h.height).sum();
     let plot_h = (body.h() - x_axis_h - headers_h - gap * (n - 1)) / n;
@@ -342,13 +374,7 @@ fn grid<DB: DrawingBackend>(
     let rough_header = p.measure("Hg", z.panel_title, Weight::Bold)?.1 + z.px(8.0);
     let target = y_target(z, cell_h - rough_header - x_ticks_h);
 
-    let y_axes: Vec<Axis> = panels
-        .iter()
-        .map(|pp| {
-            let unit = pp.panel.y_unit;
-            Axis::new(unit, scale::y_range(unit, pp.y_extent), target)
-        })
-        .collect();
+    let y_axes: Vec<Axis> = panels.iter().map(|pp| Axis::y(pp, target)).collect();
     // One left gutter per column, so plots in a column line up.
     let mut gutters = vec![0; cols];
     for (i, axis) in y_axes.iter().enumerate() {
@@ -359,7 +385,15 @@ fn grid<DB: DrawingBackend>(
     let headers = panels
         .iter()
         .enumerate()
-        .map(|(i, pp)| header::layout(p, z, pp.panel, cell_w - gutters[i % cols] - right_pad))
+        .map(|(i, pp)| {
+            header::layout(
+                p,
+                z,
+                pp.panel,
+                cell_w - right_pad,
+                y_axes[i].header_room(p, z)?,
+            )
+        })
         .collect::<Res<Vec<_>>>()?;
     // One header height per row, so plots in a row line up.
     let mut header_h = vec![0; rows];
@@ -380,7 +414,8 @@ fn grid<DB: DrawingBackend>(
         if plot.w() < 20 || plot.h() < 4 {
             continue;
         }
-        header::draw(p, z, &headers[i], (plot.x0, cell_y0))?;
+        // The title spans the cell, tick label gutter included: a narrow cell needs the room.
+        header::draw(p, z, &headers[i], (cell_x0, cell_y0))?;
         let x_range = scale::x_range(fig.x_unit, pp.x_extent);
         let xa = x_axis(p, z, fig.x_unit, x_range, plot.w())?;
         panel::draw(p, z, pp, plot, &xa, &y_axes[i], true)?;

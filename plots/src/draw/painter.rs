@@ -1,13 +1,16 @@
 // Pixel-level drawing on any plotters backend: text with the embedded font, lines, fills.
 // It must never decide layout; callers pass pixel positions and sizes.
 
-use crate::fonts::FAMILY;
 use crate::glyphs;
 use crate::model::Color;
 use plotters::coord::Shift;
 use plotters::prelude::{Circle, DrawingArea, DrawingBackend, PathElement, Polygon, Rectangle};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontFamily, FontStyle, RGBAColor, ShapeStyle, TextStyle};
+
+/// The font family SVG text asks the viewer for: the embedded font first, so that a viewer that
+/// has it draws the text at the width it was measured with.
+const SVG_FAMILY: &str = "DejaVu Sans, sans-serif";
 
 pub(crate) type Res<T = ()> = Result<T, String>;
 
@@ -55,6 +58,7 @@ pub(crate) struct Anchor(pub HPos, pub VPos);
 pub(crate) const LEFT_TOP: Anchor = Anchor(HPos::Left, VPos::Top);
 pub(crate) const LEFT_MIDDLE: Anchor = Anchor(HPos::Left, VPos::Center);
 pub(crate) const RIGHT_MIDDLE: Anchor = Anchor(HPos::Right, VPos::Center);
+pub(crate) const RIGHT_BOTTOM: Anchor = Anchor(HPos::Right, VPos::Bottom);
 pub(crate) const CENTER_TOP: Anchor = Anchor(HPos::Center, VPos::Top);
 pub(crate) const CENTER_MIDDLE: Anchor = Anchor(HPos::Center, VPos::Center);
 
@@ -70,9 +74,9 @@ pub(crate) struct Painter<'a, DB: DrawingBackend> {
     target: Target,
 }
 
-/// plotters places rasterized text about an eighth of its size higher than an SVG viewer does;
-/// raster text is moved down by this fraction of its size to match.
-const RASTER_TEXT_NUDGE: f64 = 0.12;
+/// Where the baseline of a text is, as a fraction of its size, below the top of its box: where
+/// an SVG viewer puts it (`dy="0.76em"` with em = size / 1.24), so PNG and SVG agree.
+const BASELINE: f64 = 0.76 / 1.24;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -83,22 +87,14 @@ impl<'a, DB: DrawingBackend> Painter<'a, DB> {
         Painter { area, target }
     }
 
-    fn font(size: f64, weight: Weight) -> FontDesc<'static> {
-        let style = match weight {
-            Weight::Normal => FontStyle::Normal,
-            Weight::Bold => FontStyle::Bold,
-        };
-        FontDesc::new(FontFamily::Name(FAMILY), size, style)
-    }
-
-    /// Width and height in pixels of `text` at `size`.
+    /// Width and height in pixels of `text` at `size`: the advance width in the embedded font,
+    /// and the height of an em (size / 1.24, as SVG writes font sizes).
     pub fn measure(&self, text: &str, size: f64, weight: Weight) -> Res<(i32, i32)> {
         if text.is_empty() {
             return Ok((0, 0));
         }
-        let style = TextStyle::from(Self::font(size, weight));
-        let (w, h) = self.area.estimate_text_size(text, &style).map_err(err)?;
-        Ok((w as i32, h as i32))
+        let width = glyphs::width(glyphs::dejavu(weight == Weight::Bold)?, text, size);
+        Ok((width as i32, (size / 1.24) as i32))
     }
 
     /// `text` shortened with an ellipsis to fit in `max_w` pixels (empty if nothing fits).
@@ -125,6 +121,8 @@ impl<'a, DB: DrawingBackend> Painter<'a, DB> {
         Ok(prefix.trim_end().to_string() + "…")
     }
 
+    /// Draws `text` with its box anchored at `(x, y)`: as an SVG `<text>` for vectors (the
+    /// viewer draws it), rasterized from the embedded font for pixels.
     pub fn text(
         &self,
         text: &str,
@@ -137,36 +135,44 @@ impl<'a, DB: DrawingBackend> Painter<'a, DB> {
         if text.is_empty() {
             return Ok(());
         }
-        let color = rgba(color, 1.0);
-        let style = TextStyle::from(Self::font(size, weight))
-            .color(&color)
-            .pos(Pos::new(anchor.0, anchor.1));
-        let metrics = glyphs::dejavu(weight == Weight::Bold);
-        let (Target::Raster, Some(metrics)) = (self.target, metrics) else {
+        if self.target == Target::Vector {
+            let style = match weight {
+                Weight::Normal => FontStyle::Normal,
+                Weight::Bold => FontStyle::Bold,
+            };
+            let ink = rgba(color, 1.0);
+            let style = TextStyle::from(FontDesc::new(FontFamily::Name(SVG_FAMILY), size, style))
+                .color(&ink)
+                .pos(Pos::new(anchor.0, anchor.1));
             return self.area.draw_text(text, &style, (x, y)).map_err(err);
-        };
-        // Raster: one glyph at a time, each where the font's metrics put it (see glyphs.rs).
-        let y = y + (size * RASTER_TEXT_NUDGE).round() as i32;
-        let (placed, width) = metrics.layout(text, size);
+        }
+        let font = glyphs::dejavu(weight == Weight::Bold)?;
+        let width = glyphs::width(font, text, size);
         let left = match anchor.0 {
             HPos::Left => x as f64,
             HPos::Center => x as f64 - width / 2.0,
             HPos::Right => x as f64 - width,
         };
-        let style = style.pos(Pos::new(HPos::Left, anchor.1));
-        let mut buf = [0u8; 4];
-        for g in placed.iter().filter(|g| !g.ch.is_whitespace()) {
-            // ab_glyph rasterizes a glyph in a box starting at floor(bearing), keeping the
-            // fraction inside the box; so the pen is rounded and the bearing floored.
-            let at = (
-                (left + g.pen_x).round() as i32 + g.bearing.floor() as i32,
-                y,
-            );
-            self.area
-                .draw_text(g.ch.encode_utf8(&mut buf), &style, at)
-                .map_err(err)?;
-        }
-        Ok(())
+        let height = self.measure(text, size, weight)?.1 as f64;
+        let top = match anchor.1 {
+            VPos::Top => y as f64,
+            VPos::Center => y as f64 - height / 2.0,
+            VPos::Bottom => y as f64 - height,
+        };
+        let mut failed = None;
+        glyphs::rasterize(
+            font,
+            text,
+            size,
+            (left, top + BASELINE * size),
+            |px, py, c| {
+                if c > 0.0 && failed.is_none() {
+                    let ink = RGBAColor(color.0, color.1, color.2, c as f64);
+                    failed = self.area.draw_pixel((px, py), &ink).err();
+                }
+            },
+        );
+        failed.map_or(Ok(()), |e| Err(err(e)))
     }
 
     pub fn polyline(&self, points: Vec<(i32, i32)>, color: RGBAColor, width: u32) -> Res {

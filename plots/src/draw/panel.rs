@@ -2,8 +2,8 @@
 // It must never draw outside its rectangle's data range, nor feed millions of points to a backend.
 
 use super::painter::{
-    CENTER_MIDDLE, CENTER_TOP, INK, LEFT_TOP, MUTED, Painter, RIGHT_MIDDLE, Rect, Res, Weight,
-    dashes, rgba,
+    CENTER_MIDDLE, CENTER_TOP, INK, LEFT_TOP, MUTED, Painter, RIGHT_BOTTOM, RIGHT_MIDDLE, Rect,
+    Res, Weight, dashes, rgba,
 };
 use super::{Axis, BAND_ALPHA, Prepared, SPAN_ALPHA, Sizes, THIN_ALPHA};
 use crate::decimate::{envelope, m4, runs};
@@ -108,6 +108,13 @@ pub(crate) fn draw<DB: DrawingBackend>(
         )?;
         let at = (plot.x0 - z.tick_len - z.px(4.0), y);
         p.text(label, at, z.tick, Weight::Normal, MUTED, RIGHT_MIDDLE)?;
+    }
+    // The y header, bottom line first, just clear of a tick label at the top of the axis.
+    let tick_h = p.measure("Hg", z.tick, Weight::Normal)?.1;
+    for (k, line) in ya.header.iter().rev().enumerate() {
+        let y = plot.y0 - tick_h / 2 - z.px(3.0) - k as i32 * (tick_h + z.px(2.0));
+        let at = (plot.x0 - z.tick_len - z.px(4.0), y);
+        p.text(line, at, z.tick, Weight::Normal, MUTED, RIGHT_BOTTOM)?;
     }
     if x_labels {
         for (&t, label) in xa.ticks.iter().zip(&xa.labels) {
