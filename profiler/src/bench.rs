@@ -31,8 +31,8 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use crate::alloc;
 use crate::format::{byte_unit, format_bytes, format_count, format_ms};
 use crate::model::Verdict;
-use crate::report::{Report, write_atomic};
 use crate::profiler::Profiler;
+use crate::report::{Report, write_atomic};
 
 fn counters() -> alloc::HeapCounters {
     alloc::heap().expect(
@@ -47,54 +47,37 @@ pub struct AllocatedBytes;
 /// Criterion measurement: allocations made by the routine, all threads.
 pub struct Allocations;
 
-struct BytesFormatter;
-struct CountFormatter;
-
-impl Measurement for AllocatedBytes {
-    type Intermediate = i64;
-    type Value = i64;
-    fn start(&self) -> i64 {
-        counters().allocated_bytes
-    }
-    fn end(&self, start: i64) -> i64 {
-        counters().allocated_bytes - start
-    }
-    fn add(&self, a: &i64, b: &i64) -> i64 {
-        a + b
-    }
-    fn zero(&self) -> i64 {
-        0
-    }
-    fn to_f64(&self, v: &i64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &BytesFormatter
-    }
+/// A criterion measurement reading one of the allocator's process-wide counters: the
+/// difference over the routine, formatted by `$formatter`.
+macro_rules! counter_measurement {
+    ($name:ident, $field:ident, $formatter:ident) => {
+        impl Measurement for $name {
+            type Intermediate = i64;
+            type Value = i64;
+            fn start(&self) -> i64 {
+                counters().$field
+            }
+            fn end(&self, start: i64) -> i64 {
+                counters().$field - start
+            }
+            fn add(&self, a: &i64, b: &i64) -> i64 {
+                a + b
+            }
+            fn zero(&self) -> i64 {
+                0
+            }
+            fn to_f64(&self, v: &i64) -> f64 {
+                *v as f64
+            }
+            fn formatter(&self) -> &dyn ValueFormatter {
+                &$formatter
+            }
+        }
+    };
 }
 
-impl Measurement for Allocations {
-    type Intermediate = i64;
-    type Value = i64;
-    fn start(&self) -> i64 {
-        counters().allocations
-    }
-    fn end(&self, start: i64) -> i64 {
-        counters().allocations - start
-    }
-    fn add(&self, a: &i64, b: &i64) -> i64 {
-        a + b
-    }
-    fn zero(&self) -> i64 {
-        0
-    }
-    fn to_f64(&self, v: &i64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CountFormatter
-    }
-}
+counter_measurement!(AllocatedBytes, allocated_bytes, BYTES_FORMATTER);
+counter_measurement!(Allocations, allocations, COUNT_FORMATTER);
 
 /// Divide `values` by `factor`; returns `unit`.
 fn scale(values: &mut [f64], (factor, unit): (f64, &'static str)) -> &'static str {
@@ -127,35 +110,39 @@ fn per_unit_of_throughput(throughput: &Throughput, values: &mut [f64]) -> &'stat
     unit
 }
 
-impl ValueFormatter for BytesFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        scale(values, byte_unit(typical))
-    }
-    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
-        match per_unit_of_throughput(t, values) {
-            "/byte" => "B allocated/byte",
-            "/bit" => "B allocated/bit",
-            _ => "B allocated/element",
-        }
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "bytes"
-    }
+/// How a counter's values read in criterion's output: the unit chosen for a typical value,
+/// the units per byte, bit and element of throughput, and the name for machines.
+struct CounterFormatter {
+    unit: fn(f64) -> (f64, &'static str),
+    per: [&'static str; 3],
+    machines: &'static str,
 }
 
-impl ValueFormatter for CountFormatter {
+const BYTES_FORMATTER: CounterFormatter = CounterFormatter {
+    unit: byte_unit,
+    per: ["B allocated/byte", "B allocated/bit", "B allocated/element"],
+    machines: "bytes",
+};
+
+const COUNT_FORMATTER: CounterFormatter = CounterFormatter {
+    unit: alloc_unit,
+    per: ["allocs/byte", "allocs/bit", "allocs/element"],
+    machines: "allocations",
+};
+
+impl ValueFormatter for CounterFormatter {
     fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        scale(values, alloc_unit(typical))
+        scale(values, (self.unit)(typical))
     }
     fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         match per_unit_of_throughput(t, values) {
-            "/byte" => "allocs/byte",
-            "/bit" => "allocs/bit",
-            _ => "allocs/element",
+            "/byte" => self.per[0],
+            "/bit" => self.per[1],
+            _ => self.per[2],
         }
     }
     fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "allocations"
+        self.machines
     }
 }
 

@@ -58,6 +58,17 @@ fn unit_of(metric: Metric) -> Unit {
     }
 }
 
+/// A metric's panel: its title and unit, with counts labelled by what they count.
+fn panel_of(title: impl Into<String>, metric: Metric) -> Panel {
+    let panel = Panel::new(title, unit_of(metric));
+    match metric {
+        Metric::HeapBlocks => panel.y_label("blocks"),
+        Metric::Fds => panel.y_label("fds"),
+        Metric::Threads => panel.y_label("threads"),
+        Metric::HeapBytes | Metric::RssBytes => panel,
+    }
+}
+
 /// The stacked figure of one run; `baseline` (the same workload in another report) is drawn
 /// thin and grey under the current series.
 pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
@@ -78,7 +89,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         let Some(ys) = run.series(metric) else {
             continue;
         };
-        let mut panel = Panel::new(title_of(metric), unit_of(metric));
+        let mut panel = panel_of(title_of(metric), metric);
         if let Some(m) = run.metrics.get(&metric) {
             panel = annotate(panel, metric, m, run, &xs, &ys);
         }
@@ -337,7 +348,6 @@ pub fn overview(report: &Report) -> Figure {
             .or_else(|| run.series(Metric::HeapBytes).map(|_| Metric::HeapBytes))
             .or_else(|| run.is_program().then_some(Metric::RssBytes))
             .unwrap_or(Metric::Fds);
-        let unit = unit_of(metric);
         let ys: Vec<f64> = run
             .series(metric)
             .map(|ys| {
@@ -355,7 +365,7 @@ pub fn overview(report: &Report) -> Figure {
                 leaking.join(", ")
             )
         };
-        let mut panel = Panel::new(format!("{}: {label}", run.workload), unit)
+        let mut panel = panel_of(format!("{}: {label}", run.workload), metric)
             .title_color(verdict_color(run.verdict, true))
             .series(Series::new(
                 format!("{} growth", metric.name()),
@@ -566,7 +576,11 @@ mod tests {
         judge::rejudge(&mut run, None);
         let m = &run.metrics[&Metric::HeapBytes];
         assert_eq!(m.verdict, Verdict::Leak, "{}", m.reason);
-        assert_eq!(m.slope_per_iteration, Some(1024.0), "per iteration, not per sample");
+        assert_eq!(
+            m.slope_per_iteration,
+            Some(1024.0),
+            "per iteration, not per sample"
+        );
         // The automatic warm-up is 20% of the iterations, however they are stored.
         assert!(
             (14_000..=14_100).contains(&m.warmup),
@@ -576,14 +590,29 @@ mod tests {
         let fig = run_figure(&run, None);
         let heap = &fig.panels[0];
         assert_eq!(heap.x_spans[0].from, 0.0);
-        assert_eq!(heap.x_spans[0].to, f64::from(m.warmup), "shaded up to the warm-up");
+        assert_eq!(
+            heap.x_spans[0].to,
+            f64::from(m.warmup),
+            "shaded up to the warm-up"
+        );
         assert_eq!(heap.x_spans[0].label, format!("warm-up ({})", m.warmup));
         let trend = heap.series.iter().find(|s| s.label == "trend").unwrap();
-        assert_eq!(trend.xs.first(), Some(&f64::from(m.warmup)), "from the warm-up on");
-        assert_eq!(trend.xs.last(), Some(&f64::from(n)), "to the last iteration");
+        assert_eq!(
+            trend.xs.first(),
+            Some(&f64::from(m.warmup)),
+            "from the warm-up on"
+        );
+        assert_eq!(
+            trend.xs.last(),
+            Some(&f64::from(n)),
+            "to the last iteration"
+        );
         // The dashed line lies on the data: 1 KiB per iteration from 10,000 B.
         let at_end = trend.ys.last().unwrap();
-        assert!((at_end - (10_000.0 + 1024.0 * f64::from(n))).abs() < 1.0, "{at_end}");
+        assert!(
+            (at_end - (10_000.0 + 1024.0 * f64::from(n))).abs() < 1.0,
+            "{at_end}"
+        );
     }
 
     #[test]

@@ -400,7 +400,7 @@ mod tests {
             ci: None,
             warmup: 0,
             p_value: None,
-            shape: String::new(),
+            shape: crate::model::Shape::default(),
             after_warmup: 0.0,
             end: 0.0,
             growth: 0.0,

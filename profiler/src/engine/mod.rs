@@ -36,6 +36,10 @@ use crate::store::{MAX_INTERVAL_SAMPLES, MAX_STORED_SAMPLES, SampleStore, Shared
 pub const DEFAULT_ITERATIONS: u32 = 20;
 /// A run never extends past this many times the iterations asked for, unless told otherwise.
 pub const DEFAULT_EXTENSION_FACTOR: u32 = 8;
+/// ...nor stops extending below this many, so that a run asked for very few iterations can
+/// still decide an obvious leak (a verdict needs a warm-up and a tail of several samples, a
+/// leak then its confirmation at twice the iterations).
+pub const MIN_EXTENSION_BOUND: u32 = 2 * DEFAULT_ITERATIONS;
 /// The most iterations a run accepts.
 pub const MAX_ITERATIONS: u32 = 10_000_000;
 
@@ -96,7 +100,8 @@ pub struct Plan {
     pub name: String,
     /// The first checkpoint; `None` runs until the source ends, judged once at the end.
     pub iterations: Option<u32>,
-    /// Bound of extension (default [`DEFAULT_EXTENSION_FACTOR`] x `iterations`).
+    /// Bound of extension (default [`DEFAULT_EXTENSION_FACTOR`] x `iterations`, at least
+    /// [`MIN_EXTENSION_BOUND`]).
     pub max_iterations: Option<u32>,
     /// Whether the run may go on past `iterations` (to confirm a leak or resolve an
     /// inconclusive metric).
@@ -153,6 +158,7 @@ impl Plan {
             (Some(m), None) => m,
             (None, Some(n)) if self.extend => n
                 .saturating_mul(DEFAULT_EXTENSION_FACTOR)
+                .max(MIN_EXTENSION_BOUND)
                 .min(MAX_ITERATIONS)
                 .max(n),
             (None, Some(n)) => n,

@@ -2,7 +2,7 @@
 // Never decides anything; mod.rs picks the rule and this file only words its outcome.
 
 use super::steps::{Recurrence, StepFit};
-use super::{Judgement, MIN_TAIL, Thresholds, Trend, Verdict};
+use super::{Judgement, MIN_TAIL, Shape, Thresholds, Trend, Verdict};
 use crate::format::{self, format_count};
 use crate::model::XAxis;
 
@@ -17,14 +17,14 @@ pub struct Explain<'a> {
 }
 
 impl Explain<'_> {
-    fn judgement(&self, t: &Trend, verdict: Verdict, shape: &str, reason: String) -> Judgement {
+    fn judgement(&self, t: &Trend, verdict: Verdict, shape: Shape, reason: String) -> Judgement {
         Judgement {
             verdict,
             slope_per_iteration: Some(t.slope),
             ci: Some([t.lo, t.hi]),
             warmup: self.warmup,
             p_value: Some(t.p),
-            shape: shape.to_string(),
+            shape,
             reason,
         }
     }
@@ -62,10 +62,30 @@ impl Explain<'_> {
 
     /// An amount per unit of the axis: "1.0 KiB per iteration", "4.0 KiB/s".
     fn rate(&self, v: f64) -> String {
+        self.per_axis(self.amount(v))
+    }
+
+    fn per_axis(&self, amount: String) -> String {
         match self.axis {
-            XAxis::Iteration => format!("{} per iteration", self.amount(v)),
-            XAxis::Second => format!("{}/s", self.amount(v)),
+            XAxis::Iteration => format!("{amount} per iteration"),
+            XAxis::Second => format!("{amount}/s"),
         }
+    }
+
+    /// `v` in its unit, with enough digits to tell it from `other` (a bound just above a
+    /// limit must not read as equal to it: "1025 B", not "1.0 KiB", beside 1024 B).
+    fn amount_apart(&self, v: f64, other: f64) -> String {
+        let shown = self.amount(v);
+        if self.th.unit == format::Unit::Bytes && shown == self.amount(other) {
+            format!("{v:.0} B")
+        } else {
+            shown
+        }
+    }
+
+    /// [`Explain::rate`] with the amount told apart from `other`.
+    fn rate_apart(&self, v: f64, other: f64) -> String {
+        self.per_axis(self.amount_apart(v, other))
     }
 
     /// A point of the axis: "iteration 12", "3.5 s".
@@ -121,7 +141,7 @@ impl Explain<'_> {
     /// Clean: every sample of the tail is the same.
     pub fn flat(&self, t: &Trend) -> Judgement {
         let reason = format!("flat after {}", self.after_warmup());
-        self.judgement(t, Verdict::Clean, "flat", reason)
+        self.judgement(t, Verdict::Clean, Shape::Flat, reason)
     }
 
     /// Clean: no significant growth, bounded by tau_ok; `one_step` if exactly one jump was seen.
@@ -138,7 +158,7 @@ impl Explain<'_> {
             self.after_warmup(),
             self.upper_bound(t)
         );
-        self.judgement(t, Verdict::Clean, "flat", reason)
+        self.judgement(t, Verdict::Clean, Shape::Flat, reason)
     }
 
     /// Clean after the warm-up was extended past a decelerating start.
@@ -152,7 +172,7 @@ impl Explain<'_> {
             "growth stopped after {}: a cache filling, {after}",
             self.at(stopped)
         );
-        self.judgement(t, Verdict::Clean, "plateau", reason)
+        self.judgement(t, Verdict::Clean, Shape::Plateau, reason)
     }
 
     pub fn decelerating(&self, t: &Trend) -> Judgement {
@@ -163,7 +183,7 @@ impl Explain<'_> {
             self.rate(t.slope),
             self.bounds(t)
         );
-        self.judgement(t, Verdict::Inconclusive, "decelerating", reason)
+        self.judgement(t, Verdict::Inconclusive, Shape::Decelerating, reason)
     }
 
     pub fn one_drop(&self, t: &Trend, at: f64) -> Judgement {
@@ -172,7 +192,7 @@ impl Explain<'_> {
              rise; run longer",
             self.at(at)
         );
-        self.judgement(t, Verdict::Inconclusive, "sawtooth", reason)
+        self.judgement(t, Verdict::Inconclusive, Shape::Sawtooth, reason)
     }
 
     pub fn floors_rise(&self, floors: &Trend, drops: usize) -> Judgement {
@@ -182,12 +202,12 @@ impl Explain<'_> {
             self.bounds(floors),
             format::p_value(floors.p)
         );
-        self.judgement(floors, Verdict::Leak, "sawtooth", reason)
+        self.judgement(floors, Verdict::Leak, Shape::Sawtooth, reason)
     }
 
     pub fn floors_flat(&self, floors: &Trend, drops: usize) -> Judgement {
         let reason = format!("sawtooth: floors between drops do not rise ({drops} drops)");
-        self.judgement(floors, Verdict::Clean, "sawtooth", reason)
+        self.judgement(floors, Verdict::Clean, Shape::Sawtooth, reason)
     }
 
     /// Clean sawtooth judged on the whole tail, when there are too few floors to bound theirs.
@@ -196,7 +216,7 @@ impl Explain<'_> {
             "sawtooth with {drops} drops and no significant growth: {}",
             self.upper_bound(tail)
         );
-        self.judgement(tail, Verdict::Clean, "sawtooth", reason)
+        self.judgement(tail, Verdict::Clean, Shape::Sawtooth, reason)
     }
 
     pub fn floors_unclear(&self, floors: &Trend, drops: usize) -> Judgement {
@@ -207,7 +227,7 @@ impl Explain<'_> {
             self.bounds(floors),
             format::p_value(floors.p)
         );
-        self.judgement(floors, Verdict::Inconclusive, "sawtooth", reason)
+        self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
     }
 
     /// Three or more up-steps that are not a steady rhythm.
@@ -233,7 +253,7 @@ impl Explain<'_> {
                 100.0 * r.largest_share
             )
         };
-        self.judgement(t, Verdict::Inconclusive, "steps", reason)
+        self.judgement(t, Verdict::Inconclusive, Shape::Steps, reason)
     }
 
     /// One or two level shifts that explain the tail better than a line. `x` are the iterations
@@ -262,7 +282,7 @@ impl Explain<'_> {
             }
             _ => "level shifts, not steady growth".to_string(),
         };
-        self.judgement(t, Verdict::Inconclusive, "steps", reason)
+        self.judgement(t, Verdict::Inconclusive, Shape::Steps, reason)
     }
 
     /// The last rule: leak if the trend is significant and its effect exceeds tau, otherwise say
@@ -270,7 +290,7 @@ impl Explain<'_> {
     pub fn growth(&self, t: &Trend, recurring: Option<&Recurrence>) -> Judgement {
         let (shape, growth) = match recurring {
             Some(r) => (
-                "recurring-steps",
+                Shape::RecurringSteps,
                 format!(
                     "{} every {} ({} steps{}), after {}",
                     self.signed(r.median_size),
@@ -285,7 +305,7 @@ impl Explain<'_> {
                 ),
             ),
             None => (
-                "linear",
+                Shape::Linear,
                 format!(
                     "grows {} after {} (95% bounds {}, {})",
                     self.rate(t.slope),
@@ -304,10 +324,17 @@ impl Explain<'_> {
                 "no significant growth ({}), but the 95% upper bound {} is above the {} clean \
                  limit: too noisy to tell; run longer",
                 format::p_value(t.p),
-                self.rate(t.hi),
-                self.amount(self.th.tau_ok)
+                self.rate_apart(t.hi, self.th.tau_ok),
+                self.amount_apart(self.th.tau_ok, t.hi)
             );
-            (if recurring.is_some() { shape } else { "noisy" }, why)
+            (
+                if recurring.is_some() {
+                    shape
+                } else {
+                    Shape::Noisy
+                },
+                why,
+            )
         } else if t.slope <= 0.0 {
             let why = format!(
                 "rises overall ({}) but the median slope is {}: the growth sits in a few \
@@ -319,8 +346,8 @@ impl Explain<'_> {
         } else if t.slope <= tau {
             let why = format!(
                 "grows {}, not above the {} leak threshold (95% bounds {}, {})",
-                self.rate(t.slope),
-                self.rate(tau),
+                self.rate_apart(t.slope, tau),
+                self.rate_apart(tau, t.slope),
                 self.bounds(t),
                 format::p_value(t.p)
             );
@@ -330,8 +357,8 @@ impl Explain<'_> {
                 "grows {}, but the 95% lower bound {} is not above the {} leak threshold ({}); \
                  run longer",
                 self.rate(t.slope),
-                self.amount(t.lo),
-                self.rate(tau),
+                self.amount_apart(t.lo, tau),
+                self.rate_apart(tau, t.lo),
                 format::p_value(t.p)
             );
             (shape, why)

@@ -47,7 +47,7 @@ mod simulation;
 mod tests;
 
 pub use crate::format::{Unit, format_bytes};
-pub use crate::model::{Verdict, XAxis};
+pub use crate::model::{Shape, Verdict, XAxis};
 /// The median of a slice (mean of the middle two for an even length; 0 when empty).
 pub use crate::stats::median;
 
@@ -125,9 +125,9 @@ pub struct Judgement {
     pub warmup: usize,
     /// Mann-Kendall one-sided p-value for an upward trend (of the floors for "sawtooth")
     pub p_value: Option<f64>,
-    /// which rule decided: "linear", "plateau", "decelerating", "steps", "recurring-steps",
+    /// which rule decided: "linear", "plateau", "decelerating", "steps", Shape::RecurringSteps,
     /// "sawtooth", "flat", "noisy", "too-short" or "non-finite"
-    pub shape: String,
+    pub shape: Shape,
     /// one sentence a person understands, with numbers in human units
     pub reason: String,
 }
@@ -166,7 +166,7 @@ pub fn judge_on(
             "sample {i} is {}, not a finite number: no verdict",
             series[i]
         );
-        return Judgement::bare(0, "non-finite", reason);
+        return Judgement::bare(0, Shape::NonFinite, reason);
     }
     let n_iterations = series.len().saturating_sub(1);
     let base = min_warmup.unwrap_or_else(|| warmup::base(n_iterations));
@@ -178,7 +178,7 @@ pub fn judge_on(
             axis,
         };
         let reason = words.too_short(series.len());
-        return Judgement::bare(base.min(series.len()), "too-short", reason);
+        return Judgement::bare(base.min(series.len()), Shape::TooShort, reason);
     }
     // Work relative to the first sample: exact for integer counters, and keeps sums of squares small.
     let origin = series[0];
@@ -188,7 +188,7 @@ pub fn judge_on(
     let range = highest - lowest;
     if !range.is_finite() || range > MAX_RANGE {
         let reason = format!("values span {range:e}, too wide to judge: no verdict");
-        return Judgement::bare(0, "non-finite", reason);
+        return Judgement::bare(0, Shape::NonFinite, reason);
     }
     let quantum = if th.quantum.is_finite() && th.quantum > 0.0 {
         th.quantum
@@ -219,7 +219,7 @@ pub fn judge_on(
     let x = &all_x[w..];
     let (tx, ty) = thinned(x, tail);
     let Some(trend) = Trend::of(&tx, &ty) else {
-        return Judgement::bare(w, "too-short", "too short to fit a slope".to_string());
+        return Judgement::bare(w, Shape::TooShort, "too short to fit a slope".to_string());
     };
     let explain = Explain {
         th,
@@ -424,14 +424,14 @@ fn thinned(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
 
 impl Judgement {
     /// A judgement without numbers: too short, or not numbers at all.
-    fn bare(warmup: usize, shape: &str, reason: String) -> Self {
+    fn bare(warmup: usize, shape: Shape, reason: String) -> Self {
         Judgement {
             verdict: Verdict::Inconclusive,
             slope_per_iteration: None,
             ci: None,
             warmup,
             p_value: None,
-            shape: shape.to_string(),
+            shape,
             reason,
         }
     }
