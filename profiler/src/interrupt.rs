@@ -1,12 +1,15 @@
-// Owns noticing Ctrl-C (SIGINT) and SIGTERM: handlers that only set a flag, read by the run loops.
-// Must never do work inside a signal handler (no allocation, no locks, no I/O): it sets atomics.
+// Owns noticing Ctrl-C (SIGINT) and SIGTERM: signal-hook actions that only set flags, read by the
+// run loops, and end the process on a second signal.
+// Must never do work inside a signal handler (no allocation, no locks, no I/O): the actions
+// registered here store to atomics or run the signal's default action, nothing else.
 
 //! Interruption requests, for runs that must still write their report when stopped.
 //!
-//! [`install`] replaces the default action of SIGINT and SIGTERM (ending the process) with a
-//! handler that records the request; long loops poll [`requested`] and wind down, so the
-//! samples taken so far are still judged and written. A second signal after the first is
-//! recorded the same way: the loop decides how fast to stop.
+//! [`install`] replaces the default action of SIGINT and SIGTERM (ending the process) with
+//! one that records the request; long loops poll [`requested`] and wind down, so the samples
+//! taken so far are still judged and written. A second signal while the first is still
+//! recorded (not [`reset`]) ends the process at once, without a report, the way it would have
+//! ended had nothing been installed: the way out when winding down itself hangs.
 //!
 //! ```no_run
 //! profiler::interrupt::install().expect("signal handlers");
@@ -15,56 +18,85 @@
 //! #   break;
 //! }
 //! ```
+//!
+//! There is no `uninstall`: signal-hook can unregister an action but does not restore the
+//! default disposition when a signal's last action goes (the signal would then be ignored, see
+//! `signal_hook::low_level::unregister`), and no caller needs the handlers removed.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// Set by SIGINT or SIGTERM, and only by them: it arms the second signal's default action.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Set by [`request`]: a stop asked for from code, which arms nothing.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The number of the last signal received, 0 for none.
+static SIGNAL: AtomicUsize = AtomicUsize::new(0);
+
+/// The signals whose actions are registered. Registering them twice would make the first
+/// signal look like a second one to the later copy of the actions, so [`install`] skips them.
+#[cfg(unix)]
+static INSTALLED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
 /// Install the SIGINT and SIGTERM handlers (idempotent). Off Unix this does nothing.
+///
+/// The first of these signals is recorded ([`requested`] turns true); a second one, before
+/// [`reset`], runs the signal's default action: the process dies of that signal (a shell shows
+/// 130 for SIGINT, 143 for SIGTERM) with nothing written. Blocking calls of other threads are
+/// restarted rather than failing with EINTR (signal-hook installs with SA_RESTART).
 pub fn install() -> std::io::Result<()> {
     #[cfg(unix)]
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid; the handler only stores to atomics, which is
-        // async-signal-safe. SA_RESTART keeps other threads' blocking calls from failing
-        // with EINTR.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        for signal in [SIGINT, SIGTERM] {
+            if installed.contains(&signal) {
+                continue;
+            }
+            // signal-hook runs a signal's actions in the order they were registered: the
+            // default action must test the flag before the flag is set, so that the first
+            // signal only sets it and the second ends the process. The default action rather
+            // than `register_conditional_shutdown`'s exit(status): a parent then sees the
+            // process killed by the signal, as if it had never been caught. Only the first
+            // registration of a signal installs the OS handler (the one call that can fail);
+            // the other two only add to signal-hook's table, so a failure leaves nothing half
+            // registered.
+            flag::register_conditional_default(signal, &SIGNALLED)?;
+            flag::register_usize(signal, &SIGNAL, signal as usize)?;
+            flag::register(signal, &SIGNALLED)?;
+            installed.push(signal);
         }
     }
     Ok(())
 }
 
-#[cfg(unix)]
-extern "C" fn on_signal(signal: libc::c_int) {
-    SIGNAL.store(signal, Ordering::SeqCst);
-    REQUESTED.store(true, Ordering::SeqCst);
-}
-
-/// `true` once SIGINT or SIGTERM arrived (after [`install`]), until [`reset`].
+/// `true` once SIGINT or SIGTERM arrived (after [`install`]) or [`request`] was called, until
+/// [`reset`].
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    SIGNALLED.load(Ordering::SeqCst) || REQUESTED.load(Ordering::SeqCst)
 }
 
-/// The last signal received (`libc::SIGINT` or `libc::SIGTERM`), if any.
+/// The last signal received (`libc::SIGINT` or `libc::SIGTERM`), if any since [`reset`].
 pub fn signal() -> Option<i32> {
-    requested().then(|| SIGNAL.load(Ordering::SeqCst))
+    // The signal number is stored before the flag is set, so a set flag has its number.
+    if !SIGNALLED.load(Ordering::SeqCst) {
+        return None;
+    }
+    i32::try_from(SIGNAL.load(Ordering::SeqCst))
+        .ok()
+        .filter(|&s| s != 0)
 }
 
-/// Forget a request (for a program that handles one interruption and goes on).
+/// Forget a request (for a program that handles one interruption and goes on): the next
+/// signal is a first one again.
 pub fn reset() {
     REQUESTED.store(false, Ordering::SeqCst);
+    SIGNALLED.store(false, Ordering::SeqCst);
     SIGNAL.store(0, Ordering::SeqCst);
 }
 
-/// Record a request as if a signal had arrived (for tests, or to stop a run from code).
+/// Record a request as if a signal had arrived (for tests, or to stop a run from code). A
+/// signal after it is still a first one: it is recorded and does not end the process.
 pub fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
@@ -72,19 +104,63 @@ pub fn request() {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use signal_hook::low_level::raise;
 
-    // The flag is process-wide: a test in this binary that polls `requested()` could see
-    // this request in the instant between `raise` and `reset`. None does today.
+    /// Set in the copy of this test binary that [`a_second_signal_ends_the_process`] starts.
+    const CHILD: &str = "PROFILER_INTERRUPT_TEST_CHILD";
+
+    // The flags are process-wide: a test in this binary that polls `requested()` could see
+    // these requests in the instant between `raise` and `reset`. None does today. Every raise
+    // in this process is in this one test, so that no two can make a first and a second signal.
     #[test]
     fn a_signal_sets_the_flag_instead_of_ending_the_process() {
         install().unwrap();
+        install().unwrap();
         reset();
         assert!(!requested());
-        // SAFETY: raising a signal whose handler only stores to atomics.
-        unsafe { libc::raise(libc::SIGTERM) };
+        raise(libc::SIGTERM).unwrap();
         assert!(requested());
         assert_eq!(signal(), Some(libc::SIGTERM));
         reset();
         assert_eq!(signal(), None);
+        assert!(!requested());
+
+        // A request from code arms nothing: the signal after it is a first one.
+        request();
+        assert!(requested());
+        assert_eq!(signal(), None);
+        raise(libc::SIGINT).unwrap();
+        assert_eq!(signal(), Some(libc::SIGINT));
+        reset();
+        assert!(!requested());
+    }
+
+    #[test]
+    fn a_second_signal_ends_the_process() {
+        use std::os::unix::process::ExitStatusExt;
+        if std::env::var_os(CHILD).is_some() {
+            install().unwrap();
+            install().unwrap();
+            raise(libc::SIGINT).unwrap();
+            assert!(requested());
+            println!("first signal recorded");
+            raise(libc::SIGINT).unwrap();
+            println!("second signal survived");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "interrupt::tests::a_second_signal_ends_the_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.signal(), Some(libc::SIGINT), "{out:?}");
+        assert!(stdout.contains("first signal recorded"), "{stdout}");
+        assert!(!stdout.contains("survived"), "{stdout}");
     }
 }
