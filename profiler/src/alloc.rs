@@ -771,12 +771,15 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Move a vector built untracked into tracked memory, freeing the untracked original untracked.
-/// Used to hand the profiler's records to the caller once the last sample is taken.
-pub(crate) fn adopt<T: Clone>(untracked_vec: Vec<T>) -> Vec<T> {
-    let adopted = untracked_vec.clone();
-    untracked(move || drop(untracked_vec));
-    adopted
+/// Hand a vector built untracked to tracked code: its buffer is counted now as if it had been
+/// allocated here, so that freeing it later (tracked) nets out. No copy: a run's samples can
+/// be tens of MiB. Call it where allocations are tracked; inside `untracked` it counts nothing.
+pub(crate) fn adopt<T>(untracked_vec: Vec<T>) -> Vec<T> {
+    let bytes = untracked_vec.capacity() * std::mem::size_of::<T>();
+    if bytes > 0 && is_installed() {
+        count_alloc(bytes, None);
+    }
+    untracked_vec
 }
 
 #[cfg(test)]

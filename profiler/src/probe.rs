@@ -275,7 +275,7 @@ mod procfs {
     }
 }
 
-/// The portable probe: sysinfo, with its pitfalls corrected (see MEASUREMENTS.md).
+/// The portable probe: sysinfo, with its pitfalls corrected (see docs/MEASUREMENTS.md, "Probes").
 struct SysinfoProbe {
     system: Option<sysinfo::System>,
     pid: sysinfo::Pid,

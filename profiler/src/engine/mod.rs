@@ -158,8 +158,7 @@ impl Plan {
             (Some(m), None) => m,
             (None, Some(n)) if self.extend => n
                 .saturating_mul(DEFAULT_EXTENSION_FACTOR)
-                .max(MIN_EXTENSION_BOUND)
-                .min(MAX_ITERATIONS)
+                .clamp(MIN_EXTENSION_BOUND, MAX_ITERATIONS)
                 .max(n),
             (None, Some(n)) => n,
             (None, None) => u32::MAX,

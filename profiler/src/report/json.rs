@@ -10,13 +10,22 @@ use crate::error::Error;
 /// engine never produces, and which JSON cannot hold: serde_json would write `null` where a
 /// reader expects a number) is refused rather than written.
 pub(super) fn render(report: &Report) -> Result<Vec<u8>, String> {
-    let value = serde_json::to_value(report).map_err(|e| e.to_string())?;
-    if let Some(at) = first_null_float(report) {
-        return Err(format!("{at} is not a finite number"));
-    }
-    let mut out = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
-    out.push(b'\n');
+    let mut out = Vec::new();
+    write(report, &mut out).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// [`render`] straight into `to`, with no copy of the report in memory (no intermediate
+/// `serde_json::Value`, no buffer of the whole text): a long run's report is tens of MiB.
+pub(super) fn write(report: &Report, to: &mut impl std::io::Write) -> std::io::Result<()> {
+    if let Some(at) = first_null_float(report) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{at} is not a finite number"),
+        ));
+    }
+    serde_json::to_writer_pretty(&mut *to, report)?;
+    to.write_all(b"\n")
 }
 
 /// Where a float that must be finite is not (samples' times; metric numbers may be absent).

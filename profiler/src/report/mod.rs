@@ -48,12 +48,7 @@ impl Report {
 
     /// Write the report as JSON, atomically (a temp file renamed over `path`).
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let bytes = self.to_json().map_err(|reason| Error::Write {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
-        })?;
-        write_atomic(path, &bytes)
+        write_atomic_with(path.as_ref(), |to| json::write(self, to))
     }
 
     /// Write one CSV row per sample, atomically.
@@ -77,6 +72,14 @@ impl Report {
 /// temp file in the same directory (two writers of one path never share it), flushed to
 /// disk, then renamed over `path` (tempfile's `persist`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic_with(path, |to| std::io::Write::write_all(to, bytes))
+}
+
+/// [`write_atomic`] of what `write` writes, buffered, without holding it all in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), Error> {
     use std::io::Write;
     let io = |source| Error::Write {
         path: path.to_path_buf(),
@@ -92,12 +95,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             "not a file name",
         )));
     }
-    let mut file = tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix(".profile-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
+    {
+        let mut buffered = std::io::BufWriter::new(file.as_file());
+        write(&mut buffered).map_err(io)?;
+        buffered.flush().map_err(io)?;
+    }
     file.as_file().sync_all().map_err(io)?;
     file.persist(path).map_err(|e| io(e.error))?;
     Ok(())

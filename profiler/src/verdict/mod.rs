@@ -1,7 +1,7 @@
 // Leak verdicts for one series of one metric: warm-up, robust slope, effect size, exonerating shapes.
 // Never does I/O and never knows about workloads, metric names or the engine's N -> 2N confirmation.
 
-//! Does a metric keep growing after warm-up? The procedure of LEAK-VERDICT.md, items 1-4.
+//! Does a metric keep growing after warm-up? The procedure of docs/VERDICT.md.
 //!
 //! ```
 //! use profiler::verdict::{Thresholds, Verdict, judge};

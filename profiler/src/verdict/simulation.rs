@@ -1,4 +1,4 @@
-// The reference simulation of LEAK-VERDICT.md: noise-only series, a 16 KiB/iteration leak and the
+// The reference simulation of docs/VERDICT.md: noise-only series, a 16 KiB/iteration leak and the
 // clean shapes under sigma = 64 KiB noise. Never asserts timings; prints its rates (--nocapture).
 
 use super::tests::{KIB, MIB, Rng, noisy, shapes};
@@ -6,7 +6,7 @@ use super::*;
 
 const SIGMA: f64 = 64.0 * KIB;
 
-/// The engine's loop around `judge` (LEAK-VERDICT items 5, mirrored here only to measure): start at
+/// The engine's loop around `judge` (docs/VERDICT.md, confirmation; mirrored here only to measure): start at
 /// `n`; a leak must hold again at 2n; an inconclusive result extends to 2n; up to `s.len() - 1`.
 fn engine(s: &[f64], th: &Thresholds, mut n: usize) -> Verdict {
     let max = s.len() - 1;
