@@ -425,8 +425,12 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
         let exit = Some(finished.outcome);
         print!("{}", report.to_text(&TextOptions { color, exit }));
     }
-    for path in &finished.written {
-        tracing::info!("wrote {}", path.display());
+    // Say where everything went: `--plot out.png` over several workloads writes one picture
+    // per workload beside the overview.
+    if !args.quiet {
+        for path in &finished.written {
+            println!("wrote {}", path.display());
+        }
     }
     for e in &finished.errors {
         eprintln!("error: {e}");
