@@ -166,6 +166,10 @@ pub(crate) struct Sampler {
     last_heap: Option<HeapCounters>,
     last_time: std::time::Instant,
     last_cpu_ms: Option<f64>,
+    /// When the iteration in progress began, and the process's CPU time then: set by
+    /// [`Sampler::begin`] right before the workload runs, so that an iteration's time is its
+    /// own, not the profiler's sampling after it.
+    began: Option<(std::time::Instant, Option<f64>)>,
     /// Threads the profiler itself runs (sampler, progress), subtracted from the count.
     own_threads: u64,
 }
@@ -180,8 +184,16 @@ impl Sampler {
             last_heap: None,
             last_time: start,
             last_cpu_ms: None,
+            began: None,
             own_threads: 0,
         }
+    }
+
+    /// An iteration starts now (two clock reads, no allocation).
+    pub(crate) fn begin(&mut self) {
+        // CPU time first (a system call), then the wall clock: the call is not in the time.
+        let cpu = crate::probe::own_cpu_ms();
+        self.began = Some((std::time::Instant::now(), cpu));
     }
 
     pub(crate) fn set_own_threads(&mut self, n: u64) {
@@ -190,7 +202,10 @@ impl Sampler {
 
     /// A boundary sample: deltas since the previous boundary, then a new peak window.
     pub(crate) fn boundary(&mut self, iteration: u32) -> Sample {
+        // The clocks first: what follows is the profiler's own work.
         let now = std::time::Instant::now();
+        let began = self.began.take();
+        let cpu_now = began.and_then(|_| crate::probe::own_cpu_ms());
         let heap = self.heap();
         let stats = self.probe.read();
         let first = iteration == 0;
@@ -210,10 +225,18 @@ impl Sampler {
             },
             allocated_bytes: delta(|h| h.allocated_bytes),
             allocations: delta(|h| h.allocations),
-            duration_ms: (!first).then(|| ms(now - self.last_time)),
-            cpu_ms: match (stats.cpu_ms, self.last_cpu_ms) {
-                (Some(c), Some(prev)) if !first => Some((c - prev).max(0.0)),
-                _ => None,
+            duration_ms: match began {
+                _ if first => None,
+                Some((at, _)) => Some(ms(now.saturating_duration_since(at))),
+                None => Some(ms(now - self.last_time)),
+            },
+            cpu_ms: match (began, cpu_now) {
+                _ if first => None,
+                (Some((_, Some(from))), Some(to)) => Some((to - from).max(0.0)),
+                _ => match (stats.cpu_ms, self.last_cpu_ms) {
+                    (Some(c), Some(prev)) => Some((c - prev).max(0.0)),
+                    _ => None,
+                },
             },
             ..self.process_fields(stats)
         };

@@ -76,6 +76,9 @@ where
         if let Some(label) = &self.in_progress {
             label.store(n, Ordering::Relaxed);
         }
+        if let Some(sampler) = self.sampler.as_mut() {
+            sampler.begin();
+        }
         let workload = &mut *self.workload;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(workload()))) {
             let failure =
