@@ -592,3 +592,28 @@ fn sigint_stops_the_program_and_still_writes_the_report() {
     assert!(run["failure"].is_null());
     assert!(!run["samples"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_program_whose_child_does_the_work_gets_a_note_naming_it() {
+    // A wrapper (a shell, a launcher) whose child does the work: the samples are the
+    // wrapper's alone unless --include-children; say so, naming the child.
+    let run = |extra: &[&str]| {
+        let out = expect_exit(
+            profile()
+                .args(["--duration", "0.6", "--interval", "20"])
+                .args(extra)
+                .args(["--", "sh", "-c", "sleep 5; true"]),
+            0,
+        );
+        stdout(&out)
+    };
+    let text = run(&[]);
+    assert!(
+        text.contains("sleep (pid") && text.contains("add --include-children"),
+        "{text}"
+    );
+    assert!(
+        !run(&["--include-children"]).contains("add --include-children"),
+        "no note once children are included"
+    );
+}

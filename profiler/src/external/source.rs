@@ -38,6 +38,8 @@ pub(super) struct ProgramSource {
     /// Marker lines seen when the program could no longer be measured.
     unsampled: u32,
     exit: Option<Exit>,
+    /// Descendants seen while sampling without --include-children (pid, name), for a note.
+    unmeasured_children: Vec<(u32, Option<String>)>,
     /// What went wrong waiting for the program, if anything: the run's error.
     pub(super) error: Option<ExternalError>,
 }
@@ -60,6 +62,7 @@ impl ProgramSource {
             pace: MarkerPace::default(),
             unsampled: 0,
             exit: None,
+            unmeasured_children: Vec::new(),
             error: None,
         }
     }
@@ -207,15 +210,49 @@ impl ProgramSource {
                 _ => None,
             },
         );
+        // Look for children the samples leave out (a shell or launcher whose child does the
+        // work): at the first sample and every 64th, which costs a read of /proc each.
+        if !self.program.include_children && iteration.is_multiple_of(64) {
+            self.note_children();
+        }
         self.sampled = true;
         self.last_time = now;
         self.last_cpu_ms = stats.cpu_ms;
         Some(sample)
     }
 
+    /// Remember the program's live descendants (at most a few), which are not measured.
+    fn note_children(&mut self) {
+        for child in tree::descendants(self.pid).into_iter().take(3) {
+            if !self
+                .unmeasured_children
+                .iter()
+                .any(|(pid, _)| *pid == child)
+            {
+                self.unmeasured_children.push((child, tree::name(child)));
+            }
+        }
+    }
+
     /// Notes on how the program was measured, for the report.
     fn notes(&self, run: &Run, end: End) -> Vec<String> {
         let mut notes = Vec::new();
+        if !self.unmeasured_children.is_empty() {
+            let children: Vec<String> = self
+                .unmeasured_children
+                .iter()
+                .map(|(pid, name)| match name {
+                    Some(name) => format!("{name} (pid {pid})"),
+                    None => format!("pid {pid}"),
+                })
+                .collect();
+            notes.push(format!(
+                "pid {} has child processes that these samples do not include: {}; if the work \
+                 happens there, add --include-children to sum them",
+                self.pid,
+                children.join(", ")
+            ));
+        }
         if let Some(marker) = &self.program.marker {
             match self.pace.count {
                 0 => notes.push(format!(
