@@ -150,9 +150,9 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
         }
         _ => 1.0,
     };
-    let allocated = mean_allocated(samples);
+    let churn = mean_churn(samples);
     for (metric, series) in measured(samples) {
-        let thresholds = thresholds(metric, how, allocated, per_interval);
+        let thresholds = thresholds(metric, how, churn, per_interval);
         let j = verdict::judge_on(&x, &series, &thresholds, warmup, how.axis);
         let w = j.warmup.min(series.len() - 1);
         let end = *series.last().unwrap_or(&0.0);
@@ -161,6 +161,17 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
             XAxis::Second => (None, j.slope_per_iteration),
         };
         let mut reason = j.reason;
+        if metric == Metric::RssBytes && j.verdict == Verdict::Clean {
+            // Clean at RSS's resolution is not clean: say what it could not see.
+            reason.push_str(&format!(
+                "; at RSS's resolution: no growth above {} {}, smaller leaks are invisible to RSS",
+                crate::format::format_bytes(thresholds.tau_ok),
+                match how.axis {
+                    XAxis::Iteration => "per iteration",
+                    XAxis::Second => "per second",
+                }
+            ));
+        }
         if span > 1 {
             let what = match how.axis {
                 XAxis::Iteration => "iterations",
@@ -192,13 +203,14 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
 }
 
 /// The effect-size thresholds of `metric`, per unit of the axis.
-fn thresholds(metric: Metric, how: &Judging, allocated: f64, per_interval: f64) -> Thresholds {
+fn thresholds(metric: Metric, how: &Judging, churn: Churn, per_interval: f64) -> Thresholds {
     match (how.axis, metric) {
-        (XAxis::Iteration, Metric::HeapBytes) => Thresholds::heap_bytes(allocated),
+        (XAxis::Iteration, Metric::HeapBytes) => Thresholds::heap_bytes(churn.bytes),
+        (XAxis::Iteration, Metric::HeapBlocks) => Thresholds::heap_blocks(churn.allocations),
         (XAxis::Iteration, Metric::RssBytes) if how.source != SourceKind::InProcess => {
             program_rss_thresholds()
         }
-        (XAxis::Iteration, Metric::RssBytes) => Thresholds::rss_bytes(allocated),
+        (XAxis::Iteration, Metric::RssBytes) => Thresholds::rss_bytes(churn.bytes),
         (XAxis::Second, Metric::RssBytes) => Thresholds {
             tau: RSS_TAU_PER_SECOND,
             tau_ok: RSS_TAU_OK_PER_SECOND,
@@ -231,13 +243,26 @@ fn measured(samples: &[Sample]) -> Vec<(Metric, Vec<f64>)> {
         .collect()
 }
 
-fn mean_allocated(samples: &[Sample]) -> f64 {
-    let v: Vec<i64> = samples.iter().filter_map(|s| s.allocated_bytes).collect();
-    if v.is_empty() {
-        0.0
-    } else {
-        v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
+/// Mean bytes and allocations per iteration: the churn the thresholds scale with.
+fn mean_churn(samples: &[Sample]) -> Churn {
+    let mean = |v: Vec<i64>| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
+        }
+    };
+    Churn {
+        bytes: mean(samples.iter().filter_map(|s| s.allocated_bytes).collect()),
+        allocations: mean(samples.iter().filter_map(|s| s.allocations).collect()),
     }
+}
+
+/// What an iteration allocates on average (freed or not).
+#[derive(Debug, Clone, Copy)]
+struct Churn {
+    bytes: f64,
+    allocations: f64,
 }
 
 /// Judge made-up samples of every shape once, so that the verdict code is resident before a

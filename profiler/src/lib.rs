@@ -63,6 +63,7 @@ pub mod judge;
 pub mod model;
 pub mod options;
 pub mod probe;
+mod quiet;
 pub mod report;
 pub mod engine;
 mod profiler;

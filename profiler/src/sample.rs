@@ -170,6 +170,8 @@ pub(crate) struct Sampler {
     /// [`Sampler::begin`] right before the workload runs, so that an iteration's time is its
     /// own, not the profiler's sampling after it.
     began: Option<(std::time::Instant, Option<f64>)>,
+    /// When it ended, if [`Sampler::end`] was called (before waiting for a quiet point).
+    ended: Option<(std::time::Instant, Option<f64>)>,
     /// Threads the profiler itself runs (sampler, progress), subtracted from the count.
     own_threads: u64,
 }
@@ -185,6 +187,7 @@ impl Sampler {
             last_time: start,
             last_cpu_ms: None,
             began: None,
+            ended: None,
             own_threads: 0,
         }
     }
@@ -200,12 +203,24 @@ impl Sampler {
         self.own_threads = n;
     }
 
+    /// The iteration in progress ended now: its clocks stop here, whatever the profiler does
+    /// before the boundary sample (waiting for a quiet point).
+    pub(crate) fn end(&mut self) {
+        let now = std::time::Instant::now();
+        self.ended = Some((now, crate::probe::own_cpu_ms()));
+    }
+
     /// A boundary sample: deltas since the previous boundary, then a new peak window.
     pub(crate) fn boundary(&mut self, iteration: u32) -> Sample {
         // The clocks first: what follows is the profiler's own work.
-        let now = std::time::Instant::now();
         let began = self.began.take();
-        let cpu_now = began.and_then(|_| crate::probe::own_cpu_ms());
+        let (now, cpu_now) = match self.ended.take() {
+            Some(ended) => ended,
+            None => {
+                let now = std::time::Instant::now();
+                (now, began.and_then(|_| crate::probe::own_cpu_ms()))
+            }
+        };
         let heap = self.heap();
         let stats = self.probe.read();
         let first = iteration == 0;

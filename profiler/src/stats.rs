@@ -189,6 +189,8 @@ pub struct Curvature {
     pub se_c: f64,
     /// slope of the parabola at the first point
     pub slope_start: f64,
+    /// slope of the parabola at the last point
+    pub slope_end: f64,
     /// residual degrees of freedom (n - 3)
     pub df: usize,
 }
@@ -232,6 +234,7 @@ pub fn quadratic_curvature(x: &[f64], y: &[f64], var_floor: f64) -> Option<Curva
         c,
         se_c: (var / p2_norm).sqrt(),
         slope_start: b1 + c * (2.0 * t[0] - a),
+        slope_end: b1 + c * (2.0 * t[n - 1] - a),
         df,
     })
 }

@@ -10,6 +10,7 @@ use super::{Ending, Source, Step};
 use crate::alloc::{self, untracked};
 use crate::model::{End, Failure, FailureKind, IntervalSample, Run};
 use crate::probe::{Probe, Target};
+use crate::quiet::{MAX_WAIT, QuietPoint, QuietStats};
 use crate::sample::{Sampler, Scope, ms};
 use crate::store::{MAX_INTERVAL_SAMPLES, Thinned};
 
@@ -21,9 +22,13 @@ pub struct WorkloadSource<'a, F> {
     description: Option<String>,
     sampler: Option<Sampler>,
     background: Option<BackgroundSampler>,
+    /// Waits for the process's other threads before each boundary (process scope only: in
+    /// thread scope the other threads are other tests').
+    quiet: Option<QuietPoint>,
     /// The iteration in progress, for the background sampler's labels (allocated untracked,
     /// so freed untracked in `stop`).
     in_progress: Option<Arc<AtomicU32>>,
+    waited: Option<QuietStats>,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -39,6 +44,8 @@ where
             description: None,
             sampler: None,
             background: None,
+            quiet: None,
+            waited: None,
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
         }
     }
@@ -63,6 +70,10 @@ where
                 .map(|period| BackgroundSampler::start(period, started, self.scope, labels));
             let mut sampler = Sampler::new(Probe::new(Target::Current), self.scope, started);
             sampler.set_own_threads(self.background.is_some() as u64);
+            if self.scope == Scope::Process {
+                let own: Vec<u32> = self.background.iter().map(|b| b.tid).collect();
+                self.quiet = Some(QuietPoint::new(&own));
+            }
             // Judge once before the first sample so that the verdict code's pages are
             // resident: judging at a checkpoint must not show up as RSS growth.
             crate::judge::fault_in_code();
@@ -87,10 +98,14 @@ where
             drop(payload);
             return Step::Failed(failure);
         }
-        match self.sampler.as_mut() {
-            Some(sampler) => Step::Sample(sampler.boundary(n)),
-            None => Step::Ended(End::Exited),
+        let Some(sampler) = self.sampler.as_mut() else {
+            return Step::Ended(End::Exited);
+        };
+        sampler.end();
+        if let Some(quiet) = self.quiet.as_mut() {
+            untracked(|| quiet.wait(MAX_WAIT));
         }
+        Step::Sample(sampler.boundary(n))
     }
 
     fn stop(&mut self, between: &mut Thinned<IntervalSample>) {
@@ -102,6 +117,9 @@ where
             }
             drop(self.sampler.take());
             drop(self.in_progress.take());
+            if let Some(quiet) = self.quiet.take() {
+                self.waited = Some(quiet.stats());
+            }
         });
     }
 
@@ -110,7 +128,35 @@ where
         // A workload in this process ends when the engine stops it; only an interruption is
         // worth recording.
         run.source.end = (ending.end == End::Interrupted).then_some(End::Interrupted);
+        if let Some(note) = self.waited.and_then(|w| quiet_note(&w, run.iterations)) {
+            run.source.notes.push(note);
+        }
     }
+}
+
+/// What the waits for a quiet point came to, when there is something to say.
+fn quiet_note(w: &QuietStats, iterations: u32) -> Option<String> {
+    if w.timed_out == 0 {
+        return (w.busy > 0).then(|| {
+            format!(
+                "waited for the process's other threads to stop running before {} of {} \
+                 samples (longest {:.1} ms), so that work handed to them is done when sampled",
+                w.busy, iterations, w.longest_ms
+            )
+        });
+    }
+    let mut note = format!(
+        "at {} of {} samples other threads of the process were still running after waiting \
+         {:.0} ms: those samples may include work in flight",
+        w.timed_out, iterations, w.longest_ms
+    );
+    if w.gave_up {
+        note.push_str(
+            "; stopped waiting after 3 such samples in a row (a thread of the process is always \
+             runnable)",
+        );
+    }
+    Some(note)
 }
 
 /// The message of a panic payload.
@@ -128,6 +174,8 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// untracked; the owner starts and stops it untracked too. It keeps a bounded, evenly thinned
 /// series however long the run.
 struct BackgroundSampler {
+    /// Its kernel thread id (not waited for at quiet points).
+    tid: u32,
     stop: Arc<AtomicBool>,
     handle: std::thread::JoinHandle<Vec<IntervalSample>>,
 }
@@ -143,7 +191,7 @@ impl BackgroundSampler {
                 untracked(|| {
                     let mut probe = Probe::new(Target::Current);
                     let mut out = Thinned::new(MAX_INTERVAL_SAMPLES);
-                    let _ = ready_tx.send(());
+                    let _ = ready_tx.send(crate::quiet::current_tid());
                     while !flag.load(Ordering::Relaxed) {
                         std::thread::park_timeout(period);
                         if flag.load(Ordering::Relaxed) {
@@ -164,8 +212,8 @@ impl BackgroundSampler {
             })
             .expect("profiler: could not start the sampler thread");
         // Wait until the thread runs inside `untracked`, so its start-up is not in sample 0.
-        let _ = ready_rx.recv();
-        BackgroundSampler { stop, handle }
+        let tid = ready_rx.recv().unwrap_or(0);
+        BackgroundSampler { tid, stop, handle }
     }
 
     fn stop(self) -> Vec<IntervalSample> {

@@ -1,7 +1,7 @@
 // The sentences a person reads: one judgement per rule, with numbers in the metric's own units.
 // Never decides anything; mod.rs picks the rule and this file only words its outcome.
 
-use super::steps::{Recurrence, StepFit};
+use super::steps::{Doubling, Recurrence, StepFit};
 use super::{Judgement, MIN_TAIL, Shape, Thresholds, Trend, Verdict};
 use crate::format::{self, format_count};
 use crate::model::XAxis;
@@ -159,6 +159,43 @@ impl Explain<'_> {
             self.upper_bound(t)
         );
         self.judgement(t, Verdict::Clean, Shape::Flat, reason)
+    }
+
+    /// Leak: a container that keeps reallocating to a multiple of its size.
+    pub fn doubling(&self, t: &Trend, d: &Doubling) -> Judgement {
+        let mut rates = d.rates.clone();
+        rates.sort_by(f64::total_cmp);
+        let rate = crate::stats::median(&rates);
+        let steps: Vec<String> =
+            d.at.iter()
+                .map(|&(at, size)| format!("{} at {}", self.signed(size), self.at(at)))
+                .collect();
+        let reason = format!(
+            "grows by capacity doubling: {} steps, each larger than the last after a longer \
+             gap ({}), about {} amortised, after {}",
+            d.steps,
+            steps.join(", "),
+            self.rate(rate),
+            self.after_warmup()
+        );
+        let amortised = Trend {
+            slope: rate,
+            lo: rates[0],
+            hi: rates[rates.len() - 1],
+            p: t.p,
+        };
+        self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
+    }
+
+    /// Inconclusive instead of clean: a level shift late in the run, so the growth may not
+    /// be over.
+    pub fn unsettled(&self, t: &Trend, at: f64, size: f64) -> Judgement {
+        let reason = format!(
+            "a step at {} ({}), late in the run: the growth may not be over; run longer",
+            self.at(at),
+            self.signed(size)
+        );
+        self.judgement(t, Verdict::Inconclusive, Shape::Steps, reason)
     }
 
     /// Clean after the warm-up was extended past a decelerating start.

@@ -92,6 +92,19 @@ impl Thresholds {
         }
     }
 
+    /// Heap blocks: tau = 0 like every count, but a clean limit that scales with the churn:
+    /// tau_ok = min(0.5, 1e-3 x allocations per iteration). Structures that free late
+    /// (epoch-based reclamation, housekeeping threads) move the live block count by tens or
+    /// hundreds around a flat level; an upper bound of exactly 0 can never be reached there,
+    /// while a leak of one block per iteration still needs its lower bound above 0 to be
+    /// called, and cannot pass as clean with an upper bound at or below half a block.
+    pub fn heap_blocks(allocations_per_iteration: f64) -> Self {
+        Thresholds {
+            tau_ok: (1e-3 * allocations_per_iteration).clamp(0.0, 0.5),
+            ..Thresholds::count()
+        }
+    }
+
     /// blocks, fds, threads: tau = 0, tau_ok = 0, quantum 1
     pub fn count() -> Self {
         Thresholds {
@@ -240,8 +253,22 @@ pub fn judge_on(
         return judge_floors(&explain, x, tail, &drops, &trend);
     }
 
-    // 6. Clean: no significant trend, growth bounded by tau_ok, not surely above tau.
+    // 5b. Capacity doubling: steps that keep coming, each larger after a longer gap, are
+    // linear growth paid for in lumps (a container growing without bound).
+    // Like any growth, it must exceed the effect size: every amortised rate above tau.
+    if let Some(d) = steps::doubling(&ups, x[x.len() - 1])
+        && d.rates.iter().all(|&r| r > th.tau)
+    {
+        return explain.doubling(&trend, &d);
+    }
+
+    // 6. Clean: no significant trend, growth bounded by tau_ok, not surely above tau. Not
+    // while a level shift sits in the last quarter of the tail: the growth may not be over.
     if trend.clean(th.tau, th.tau_ok) {
+        let late_from = x[x.len() - 1] - 0.25 * (x[x.len() - 1] - x[0]);
+        if let Some(&(at, size)) = ups.iter().find(|&&(at, _)| at > late_from) {
+            return explain.unsettled(&trend, at, size);
+        }
         if w > wu.base {
             let stopped = jumps::up_steps(&y, &base_scale)
                 .last()
@@ -260,8 +287,16 @@ pub fn judge_on(
         return explain.quiet(&trend, one_step);
     }
 
-    // 7. Growth still slowing down when the warm-up extension ran out; or a single drop.
+    // 7. Growth still slowing down when the warm-up extension ran out (unless the series has
+    // been exactly flat for long since: settled, however long the warm-up was capped); or a
+    // single drop.
     if wu.still_decelerating {
+        if let Some(since) = settled_since(&y, w, quantum) {
+            let (sx, sy) = thinned(&all_x[since..], &y[since..]);
+            if let Some(flat) = Trend::of(&sx, &sy) {
+                return explain.plateau(&flat, all_x[since], true);
+            }
+        }
         return explain.decelerating(&trend);
     }
     if let [drop] = drops.as_slice() {
@@ -411,6 +446,20 @@ impl Trend {
     fn clean(&self, tau: f64, tau_ok: f64) -> bool {
         !self.significant() && self.hi <= tau_ok && !self.surely_above(tau)
     }
+}
+
+/// Where the series became flat for good, if it has been for long enough to call it settled:
+/// its last stretch of samples within half a quantum of the last value covers at least 16
+/// samples and half of the tail after the warm-up `w`.
+fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
+    let last = *y.last()?;
+    let since = y
+        .iter()
+        .rposition(|&v| (v - last).abs() > 0.5 * quantum)
+        .map_or(0, |i| i + 1);
+    let flat = y.len() - since;
+    let tail = y.len().saturating_sub(w);
+    (since > w && flat >= 16 && 2 * flat >= tail).then_some(since)
 }
 
 /// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.

@@ -111,6 +111,50 @@ fn segment_means(v: &[f64], change_points: &[usize]) -> (Vec<f64>, f64) {
     (levels, rss)
 }
 
+/// Up-steps of a container growing without bound by reallocating to a multiple of its
+/// capacity (a `Vec` pushed to and never drained: blocks flat, bytes stepping): each step
+/// larger than the last, after a longer gap, at about the same amortised rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doubling {
+    pub steps: usize,
+    /// growth per iteration amortised over each gap (a step's size / iterations to the next)
+    pub rates: Vec<f64>,
+    /// the steps, as (iteration, size)
+    pub at: Vec<(f64, f64)>,
+}
+
+/// The steps of `steps` (iteration, size; in order) read as capacity doubling, if they are:
+/// at least three, each at least 1.2 times the size of the one before and after a gap at least
+/// 1.2 times the one before, amortised rates within a factor of two of each other, and not
+/// stopped (the run's `end` came less than twice the last gap after the last step: the next
+/// one may simply not be due yet). A buffer reused for messages up to a bound stops doubling;
+/// growth that keeps doubling is linear growth paid for in lumps.
+pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
+    if steps.len() < 3 || steps.iter().any(|&(_, size)| size <= 0.0) {
+        return None;
+    }
+    let grows = steps.windows(2).all(|w| w[1].1 >= 1.2 * w[0].1);
+    let gaps: Vec<f64> = steps.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let widens = gaps.windows(2).all(|g| g[1] >= 1.2 * g[0]) && gaps.iter().all(|&g| g > 0.0);
+    // A step makes room for the growth until the next one: its size over the gap after it.
+    let rates: Vec<f64> = steps
+        .iter()
+        .zip(&gaps)
+        .map(|(&(_, size), gap)| size / gap)
+        .collect();
+    let (lo, hi) = rates.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+        (lo.min(r), hi.max(r))
+    });
+    let last_gap = gaps[gaps.len() - 1];
+    let last = steps[steps.len() - 1].0;
+    let going = end - last < 2.0 * last_gap;
+    (grows && widens && hi <= 2.0 * lo && going).then(|| Doubling {
+        steps: steps.len(),
+        rates,
+        at: steps.to_vec(),
+    })
+}
+
 /// How regular the up-steps of a tail are.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recurrence {

@@ -8,6 +8,9 @@ const MIN_CURVE_POINTS: usize = 8;
 
 /// Longer tails are thinned for the curvature test: it runs once per candidate warm-up.
 const MAX_CURVE_POINTS: usize = 400;
+/// Decelerating means the fitted growth at the end of the tail is below this share of the
+/// growth at its start: a cache filling slows down a lot, a steady leak not at all.
+const DECELERATION: f64 = 0.5;
 
 /// The automatic warm-up for `n_iterations`: max(2, ceil(0.2 N)).
 pub fn base(n_iterations: usize) -> usize {
@@ -59,7 +62,9 @@ pub fn choose(
     }
 }
 
-/// Is the tail `y[w..]` growing and significantly concave (one-sided, 1%), and not a steady
+/// Is the tail `y[w..]` growing, significantly concave (one-sided, 1%) and slowing down by
+/// at least half (an effect size: exact or fine-grained counters make the slightest bend
+/// significant, and a steady leak whose increments alternate bends a little), and not a steady
 /// line with a step or two in it? Exact counters make any bend significant: a leak of 950 B
 /// per iteration whose hash table resizes once bends the parabola at the resize, yet every
 /// other increment is the same, which no filling cache does.
@@ -78,6 +83,7 @@ pub fn decelerating(y: &[f64], w: usize, drops: &[usize], var_floor: f64) -> boo
     };
     curve.c < 0.0
         && curve.slope_start > 0.0
+        && curve.slope_end < DECELERATION * curve.slope_start
         && curve.c / curve.se_c < -t_quantile(Z_99, curve.df)
         && !steady_with_jumps(tail, (12.0 * var_floor).sqrt())
 }
