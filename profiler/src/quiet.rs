@@ -6,9 +6,12 @@
 //! hold a backlog, and a backlog that grows for the whole run looks like a leak. Before a
 //! boundary sample, [`QuietPoint::wait`] lets them run: while any thread of the process but
 //! the caller (and the profiler's own) is runnable (`R` in `/proc/self/task/<tid>/stat`), the
-//! caller sleeps a little, up to a bound. Reading a thread's state opens, reads and closes its
-//! `stat` file (a few microseconds): no descriptor stays open, since open files are one of the
-//! metrics measured.
+//! caller sleeps a little, up to a bound.
+//!
+//! A look costs a few microseconds: the task directory stays open (rewound and re-read) and
+//! so does each thread's `stat` file (read again at offset 0). Those descriptors are the
+//! profiler's own: [`QuietPoint::open_fds`] says how many, and the sampler leaves them out of
+//! the `fds` metric as it leaves its own threads out of `threads`.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,8 @@ pub struct QuietStats {
 
 /// The threads of this process and how to look at them.
 pub struct QuietPoint {
+    #[cfg(target_os = "linux")]
+    tasks: Tasks,
     /// Threads not to wait for: the caller and the profiler's own.
     skip: Vec<u32>,
     in_a_row: u32,
@@ -42,19 +47,21 @@ pub struct QuietPoint {
 }
 
 impl QuietPoint {
-    /// Looks at every thread but the caller and `skip` (the profiler's own threads).
+    /// Looks at every thread but the caller and `skip` (the profiler's own threads). Call it
+    /// inside `alloc::untracked`, like [`QuietPoint::wait`] and the drop.
     pub fn new(skip: &[u32]) -> Self {
         let mut all = skip.to_vec();
         all.push(current_tid());
         QuietPoint {
+            #[cfg(target_os = "linux")]
+            tasks: Tasks::open(),
             skip: all,
             in_a_row: 0,
             stats: QuietStats::default(),
         }
     }
 
-    /// Wait until no other thread is runnable, at most `bound` (and [`MAX_WAIT`]). Call it
-    /// inside `alloc::untracked`: listing the threads allocates.
+    /// Wait until no other thread is runnable, at most `bound` (and [`MAX_WAIT`]).
     pub fn wait(&mut self, bound: Duration) {
         if self.stats.gave_up {
             return;
@@ -92,28 +99,100 @@ impl QuietPoint {
         self.stats
     }
 
+    /// Descriptors this holds open (left out of the `fds` metric).
+    pub fn open_fds(&self) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            self.tasks.open_fds()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            0
+        }
+    }
+
     #[cfg(target_os = "linux")]
     fn any_runnable(&mut self) -> bool {
-        use std::io::Read;
-        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-            return false;
-        };
-        let mut buf = [0u8; 512];
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|tid| !self.skip.contains(tid))
-            .any(|tid| {
-                let Ok(mut file) = std::fs::File::open(format!("/proc/self/task/{tid}/stat"))
-                else {
-                    return false;
-                };
-                let n = file.read(&mut buf).unwrap_or(0);
-                state_of(&buf[..n]) == Some(b'R')
-            })
+        self.tasks.any_runnable(&self.skip)
     }
 
     #[cfg(not(target_os = "linux"))]
     fn any_runnable(&mut self) -> bool {
         false
+    }
+}
+
+/// `/proc/self/task` kept open, and the `stat` file of each thread seen.
+#[cfg(target_os = "linux")]
+struct Tasks {
+    dir: *mut libc::DIR,
+    stats: Vec<(u32, std::fs::File)>,
+    /// Threads seen at the last look (reused buffer).
+    seen: Vec<u32>,
+}
+
+#[cfg(target_os = "linux")]
+impl Tasks {
+    fn open() -> Self {
+        // SAFETY: a valid NUL-terminated path; a null DIR is handled everywhere.
+        let dir = unsafe { libc::opendir(c"/proc/self/task".as_ptr()) };
+        Tasks {
+            dir,
+            stats: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn open_fds(&self) -> u64 {
+        self.stats.len() as u64 + u64::from(!self.dir.is_null())
+    }
+
+    fn any_runnable(&mut self, skip: &[u32]) -> bool {
+        use std::os::unix::fs::FileExt;
+        if self.dir.is_null() {
+            return false;
+        }
+        self.seen.clear();
+        // SAFETY: `dir` is an open DIR of ours; readdir's entries live until the next call.
+        unsafe {
+            libc::rewinddir(self.dir);
+            loop {
+                let entry = libc::readdir(self.dir);
+                if entry.is_null() {
+                    break;
+                }
+                let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
+                if let Some(tid) = name.to_str().ok().and_then(|n| n.parse::<u32>().ok())
+                    && !skip.contains(&tid)
+                {
+                    self.seen.push(tid);
+                }
+            }
+        }
+        let seen = &self.seen;
+        self.stats.retain(|(tid, _)| seen.contains(tid));
+        for &tid in seen {
+            if !self.stats.iter().any(|(t, _)| *t == tid)
+                && let Ok(file) = std::fs::File::open(format!("/proc/self/task/{tid}/stat"))
+            {
+                self.stats.push((tid, file));
+            }
+        }
+        let mut buf = [0u8; 512];
+        self.stats.iter().any(|(_, file)| {
+            let n = file.read_at(&mut buf, 0).unwrap_or(0);
+            state_of(&buf[..n]) == Some(b'R')
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        if !self.dir.is_null() {
+            // SAFETY: opened by us, closed once.
+            unsafe { libc::closedir(self.dir) };
+        }
     }
 }
 

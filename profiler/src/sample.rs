@@ -174,6 +174,8 @@ pub(crate) struct Sampler {
     ended: Option<(std::time::Instant, Option<f64>)>,
     /// Threads the profiler itself runs (sampler, progress), subtracted from the count.
     own_threads: u64,
+    /// Descriptors the profiler itself holds open, subtracted from the count.
+    own_fds: u64,
 }
 
 impl Sampler {
@@ -189,6 +191,7 @@ impl Sampler {
             began: None,
             ended: None,
             own_threads: 0,
+            own_fds: 0,
         }
     }
 
@@ -197,6 +200,11 @@ impl Sampler {
         // CPU time first (a system call), then the wall clock: the call is not in the time.
         let cpu = crate::probe::own_cpu_ms();
         self.began = Some((std::time::Instant::now(), cpu));
+    }
+
+    /// Descriptors the profiler holds open itself, left out of `fds` like its threads.
+    pub(crate) fn set_own_fds(&mut self, n: u64) {
+        self.own_fds = n;
     }
 
     pub(crate) fn set_own_threads(&mut self, n: u64) {
@@ -287,7 +295,7 @@ impl Sampler {
         Sample {
             rss_bytes: stats.rss_bytes,
             vsize_bytes: stats.vsize_bytes,
-            fds: stats.fds,
+            fds: stats.fds.map(|f| f.saturating_sub(self.own_fds)),
             threads: stats.threads.map(|t| t.saturating_sub(self.own_threads)),
             ..Sample::default()
         }

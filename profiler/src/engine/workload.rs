@@ -72,7 +72,9 @@ where
             sampler.set_own_threads(self.background.is_some() as u64);
             if self.scope == Scope::Process {
                 let own: Vec<u32> = self.background.iter().map(|b| b.tid).collect();
-                self.quiet = Some(QuietPoint::new(&own));
+                let quiet = QuietPoint::new(&own);
+                sampler.set_own_fds(quiet.open_fds());
+                self.quiet = Some(quiet);
             }
             // Judge once before the first sample so that the verdict code's pages are
             // resident: judging at a checkpoint must not show up as RSS growth.
@@ -104,6 +106,7 @@ where
         sampler.end();
         if let Some(quiet) = self.quiet.as_mut() {
             untracked(|| quiet.wait(MAX_WAIT));
+            sampler.set_own_fds(quiet.open_fds());
         }
         Step::Sample(sampler.boundary(n))
     }
@@ -119,6 +122,7 @@ where
             drop(self.in_progress.take());
             if let Some(quiet) = self.quiet.take() {
                 self.waited = Some(quiet.stats());
+                drop(quiet);
             }
         });
     }
