@@ -21,10 +21,7 @@ const REPORT_DIR_ENV: &str = "PROFILER_ISOLATED_REPORT_DIR";
 /// profile called `name`. `None` means "run in place": this is the child already, the test
 /// runner gives every test its own process (cargo nextest), or this is not a libtest test.
 pub(crate) fn in_child_process(name: &str) -> Option<Report> {
-    if std::env::var_os(REPORT_DIR_ENV).is_some() {
-        return None;
-    }
-    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test") {
+    if is_child() || one_test_per_process() {
         return None;
     }
     let thread = std::thread::current();
@@ -62,6 +59,17 @@ pub(crate) fn in_child_process(name: &str) -> Option<Report> {
             exe.display()
         ),
     }
+}
+
+/// `true` in a child process started by [`in_child_process`].
+pub(crate) fn is_child() -> bool {
+    std::env::var_os(REPORT_DIR_ENV).is_some()
+}
+
+/// `true` when the test runner gives every test its own process (cargo nextest): process
+/// scope is then this test's alone.
+pub(crate) fn one_test_per_process() -> bool {
+    std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test")
 }
 
 /// In the child, write the report where the parent looks for it.

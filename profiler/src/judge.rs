@@ -328,6 +328,27 @@ pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
     run.verdict = run_verdict(&run.metrics);
 }
 
+/// A run whose heap metrics the scope could not see (`why`): its heap verdicts become
+/// inconclusive, shape "blind", saying so, and the run's verdict follows. What was seen stays
+/// in the sentence, for whoever looks.
+pub fn blind(mut run: Run, why: &str) -> Run {
+    for (metric, m) in run.metrics.iter_mut() {
+        if !matches!(metric, Metric::HeapBytes | Metric::HeapBlocks) {
+            continue;
+        }
+        m.reason = format!(
+            "{why}; so it can tell neither a leak nor a clean run: use .isolated(), run under \
+             cargo nextest, or Scope::Process (seen in this thread: {}, {})",
+            m.verdict, m.reason
+        );
+        m.verdict = Verdict::Inconclusive;
+        m.shape = crate::model::Shape::Blind;
+    }
+    run.verdict = run_verdict(&run.metrics);
+    run.warmup = run_warmup(&run.metrics);
+    run
+}
+
 /// What the engine does after judging at a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -482,6 +503,23 @@ mod tests {
         let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
         settle_unconfirmed(&mut m, &[], false);
         assert_eq!(m[&Metric::Fds].verdict, Verdict::Leak);
+    }
+
+    #[test]
+    fn a_blind_run_is_neither_leak_nor_clean_and_fails_a_leak_check() {
+        for seen in [Verdict::Leak, Verdict::Clean] {
+            let mut run = Run::new("w", HeapScope::Thread);
+            run.metrics = map(&[(Metric::HeapBlocks, seen), (Metric::Fds, Verdict::Clean)]);
+            let run = blind(run, "thread scope: other threads moved memory");
+            let m = &run.metrics[&Metric::HeapBlocks];
+            assert_eq!(m.verdict, Verdict::Inconclusive);
+            assert_eq!(m.shape, crate::model::Shape::Blind);
+            assert!(m.reason.contains("use .isolated()"), "{}", m.reason);
+            assert_eq!(run.verdict, Verdict::Inconclusive);
+            let report = crate::model::Report::new(vec![run]);
+            let failed = std::panic::catch_unwind(|| report.assert_no_leaks());
+            assert!(failed.is_err(), "a check that could not see must not pass");
+        }
     }
 
     #[test]

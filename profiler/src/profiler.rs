@@ -198,19 +198,90 @@ impl Profiler {
 
     /// Run `workload` and judge it. Its result is dropped before each boundary sample. A
     /// panicking workload ends the run; the report keeps the samples so far and the message.
-    pub fn run<R>(self, workload: impl FnMut() -> R) -> Report {
+    ///
+    /// In [`Scope::Thread`], if other threads of the process allocated or freed memory during
+    /// the run (threads the workload spawns or hands work to: the scope cannot see what they
+    /// do for it), the check is made again where the whole process is seen: in a child
+    /// process running this test alone (as [`Profiler::isolated`] does), or in place under
+    /// `cargo nextest`. Where neither can be done, the heap verdicts are neither leak nor
+    /// clean, and [`Report::assert_no_leaks`] fails saying what to use instead.
+    pub fn run<R>(mut self, mut workload: impl FnMut() -> R) -> Report {
         if self.isolated
             && let Some(report) = crate::isolate::in_child_process(&self.name)
         {
             return report;
         }
-        let report = Report::new(vec![self.run_one(workload)]);
+        if crate::isolate::is_child() {
+            // A check made again in a child process sees the whole process: that is why.
+            self.scope = Scope::Process;
+        }
+        let again = (self.scope == Scope::Thread).then(|| self.with_scope(Scope::Process));
+        let (run, saw_other_threads) = self.run_seeing(&mut workload);
+        let run = match again {
+            Some(again) if saw_other_threads => again.recheck(run, &mut workload),
+            _ => run,
+        };
+        let report = Report::new(vec![run]);
         crate::isolate::hand_back(&report);
         report
     }
 
+    /// The same settings in another scope (no progress callback, no shared store).
+    fn with_scope(&self, scope: Scope) -> Profiler {
+        Profiler {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            iterations: self.iterations,
+            warmup: self.warmup,
+            interval: self.interval,
+            extend: self.extend,
+            max_iterations: self.max_iterations,
+            budgets: self.budgets,
+            scope,
+            isolated: false,
+            attribute: self.attribute,
+            attribute_iterations: self.attribute_iterations,
+            attribute_file: self.attribute_file.clone(),
+            timeout: self.timeout,
+            progress: None,
+            store: None,
+        }
+    }
+
+    /// A thread-scope run saw other threads move memory: check again where the whole process
+    /// is seen, or say that this scope cannot tell.
+    fn recheck<R>(self, blind: Run, workload: &mut impl FnMut() -> R) -> Run {
+        const WHY: &str = "thread scope: other threads of the process allocated or freed \
+            memory during the run (threads this code spawns or hands work to, or other tests \
+            beside it), which this scope cannot attribute";
+        if let Some(mut report) = crate::isolate::in_child_process(&self.name)
+            && !report.runs.is_empty()
+        {
+            let mut run = report.runs.swap_remove(0);
+            run.source.notes.push(format!(
+                "{WHY}: checked again alone in a child process, in process scope (threads it \
+                 spawns included)"
+            ));
+            return run;
+        }
+        if crate::isolate::one_test_per_process() {
+            let (mut run, _) = self.run_seeing(workload);
+            run.source.notes.push(format!(
+                "{WHY}: checked again in process scope (this process runs this test alone)"
+            ));
+            return run;
+        }
+        crate::judge::blind(blind, WHY)
+    }
+
     /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
-    pub fn run_one<R>(mut self, mut workload: impl FnMut() -> R) -> Run {
+    /// It makes no second check: in [`Scope::Thread`] the run is what the thread saw.
+    pub fn run_one<R>(self, workload: impl FnMut() -> R) -> Run {
+        self.run_seeing(workload).0
+    }
+
+    /// The run, and whether (in thread scope) other threads moved memory during it.
+    fn run_seeing<R>(mut self, mut workload: impl FnMut() -> R) -> (Run, bool) {
         let heap_scope = match (alloc::is_installed(), self.scope) {
             (false, _) => HeapScope::None,
             (true, Scope::Process) => HeapScope::Process,
@@ -232,11 +303,13 @@ impl Profiler {
         let mut source = WorkloadSource::new(&mut workload, self.scope, self.interval)
             .describe(self.description.clone());
         let mut run = engine::drive(&mut source, plan);
+        let saw_other_threads = source.saw_other_threads();
+        drop(source);
         if run.source.end == Some(End::Interrupted) {
-            return run;
+            return (run, saw_other_threads);
         }
         self.attribute_sites(&mut run, &mut workload);
-        run
+        (run, saw_other_threads)
     }
 
     /// The dhat passes, when asked for and (by default) only when the heap grows.

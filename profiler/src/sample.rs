@@ -176,6 +176,10 @@ pub(crate) struct Sampler {
     own_threads: u64,
     /// Descriptors the profiler itself holds open, subtracted from the count.
     own_fds: u64,
+    /// Thread scope: what the process's other threads held (live bytes, blocks) at the first
+    /// sample, and whether that ever changed at a later one.
+    others: Option<(i64, i64)>,
+    others_moved: bool,
 }
 
 impl Sampler {
@@ -192,6 +196,8 @@ impl Sampler {
             ended: None,
             own_threads: 0,
             own_fds: 0,
+            others: None,
+            others_moved: false,
         }
     }
 
@@ -273,12 +279,27 @@ impl Sampler {
         sample
     }
 
+    /// Thread scope: whether other threads of the process allocated or freed memory that
+    /// they still hold (or no longer hold) between two samples. A thread the workload spawns
+    /// or hands work to does (at the least, it frees the spawn's or the message's memory);
+    /// so do other tests running beside it. Either way this scope cannot tell whose it is.
+    pub(crate) fn saw_other_threads(&self) -> bool {
+        self.others_moved
+    }
+
     /// Heap counters in this sampler's scope (thread scope: relative to the first read).
     fn heap(&mut self) -> Option<HeapCounters> {
         match self.scope {
             Scope::Process => alloc::heap(),
             Scope::Thread => {
                 let now = alloc::thread_heap()?;
+                if let Some(all) = alloc::heap() {
+                    let others = (
+                        all.live_bytes - now.live_bytes,
+                        all.live_blocks - now.live_blocks,
+                    );
+                    self.others_moved |= *self.others.get_or_insert(others) != others;
+                }
                 let origin = *self.origin.get_or_insert(now);
                 Some(HeapCounters {
                     live_bytes: now.live_bytes - origin.live_bytes,

@@ -29,6 +29,7 @@ pub struct WorkloadSource<'a, F> {
     /// so freed untracked in `stop`).
     in_progress: Option<Arc<AtomicU32>>,
     waited: Option<QuietStats>,
+    saw_other_threads: bool,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -46,8 +47,15 @@ where
             background: None,
             quiet: None,
             waited: None,
+            saw_other_threads: false,
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
         }
+    }
+
+    /// In thread scope: other threads allocated or freed memory during the run (see
+    /// `Sampler::saw_other_threads`); known once the run is over.
+    pub fn saw_other_threads(&self) -> bool {
+        self.saw_other_threads
     }
 
     /// A sentence saying what the workload does, for the report.
@@ -118,7 +126,9 @@ where
                     between.push(s);
                 }
             }
-            drop(self.sampler.take());
+            if let Some(sampler) = self.sampler.take() {
+                self.saw_other_threads = sampler.saw_other_threads();
+            }
             drop(self.in_progress.take());
             if let Some(quiet) = self.quiet.take() {
                 self.waited = Some(quiet.stats());

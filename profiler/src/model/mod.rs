@@ -173,6 +173,13 @@ impl Report {
                 if m.gating && m.verdict == Verdict::Leak {
                     problems.push(format!("{}: {metric} leaks: {}", run.workload, m.reason));
                 }
+                // A check that could not see must not pass.
+                if m.gating && m.shape == Shape::Blind {
+                    problems.push(format!(
+                        "{}: {metric} not checked: {}",
+                        run.workload, m.reason
+                    ));
+                }
             }
         }
         if !problems.is_empty() {

@@ -48,6 +48,9 @@ pub enum Shape {
     TooShort,
     /// Samples that are not finite numbers.
     NonFinite,
+    /// The scope could not see what the verdict needs (a thread scope beside other threads
+    /// that moved memory): neither leak nor clean.
+    Blind,
 }
 
 impl Shape {
@@ -64,6 +67,7 @@ impl Shape {
             Shape::Noisy => "noisy",
             Shape::TooShort => "too-short",
             Shape::NonFinite => "non-finite",
+            Shape::Blind => "blind",
         }
     }
 }
