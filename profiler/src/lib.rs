@@ -52,6 +52,7 @@ pub mod bench;
 pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod external;
 #[cfg(feature = "plot")]
@@ -63,10 +64,9 @@ pub mod judge;
 pub mod model;
 pub mod options;
 pub mod probe;
+mod profiler;
 mod quiet;
 pub mod report;
-pub mod engine;
-mod profiler;
 pub mod sample;
 pub mod session;
 pub mod stats;
