@@ -187,6 +187,18 @@ impl Explain<'_> {
         self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
     }
 
+    /// Inconclusive: recurring steps of a coarse metric, too few yet to call them a leak.
+    pub fn few_coarse_steps(&self, t: &Trend, r: &Recurrence, needed: usize) -> Judgement {
+        let reason = format!(
+            "{} every {} ({} steps): at this metric's resolution at least {needed} steps are \
+             needed to tell a leak from the allocator growing its heap now and then; run longer",
+            self.signed(r.median_size),
+            self.span(r.median_gap),
+            r.steps
+        );
+        self.judgement(t, Verdict::Inconclusive, Shape::RecurringSteps, reason)
+    }
+
     /// Inconclusive instead of clean: a level shift late in the run, so the growth may not
     /// be over.
     pub fn unsettled(&self, t: &Trend, at: f64, size: f64) -> Judgement {

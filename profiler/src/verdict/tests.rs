@@ -899,3 +899,15 @@ fn noisy_block_counts_converge_to_clean_when_the_limit_scales_with_churn() {
     // Without churn the limit stays exactly 0 (deterministic counts).
     assert_eq!(Thresholds::heap_blocks(0.0).tau_ok, 0.0);
 }
+
+#[test]
+fn a_few_heap_top_steps_of_rss_are_not_a_leak_but_many_are() {
+    // A program's RSS: the heap top's 128 KiB steps every 19 iterations.
+    let steps = |every: usize| move |i: usize| 30.0 * MIB + 128.0 * KIB * (i / every) as f64;
+    let th = Thresholds::rss_bytes(0.0);
+    let few = judge(&series(59, steps(19)), &th, None);
+    assert_eq!(few.verdict, Verdict::Inconclusive, "{few:#?}");
+    assert!(few.reason.contains("at least 5 steps"), "{}", few.reason);
+    let many = judge(&series(160, steps(19)), &th, None);
+    assert_eq!(many.verdict, Verdict::Leak, "{many:#?}");
+}
