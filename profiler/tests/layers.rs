@@ -49,16 +49,29 @@ fn module_path(rel: &Path) -> Vec<String> {
     parts
 }
 
-/// The file's code without test code: a file that is itself a test module, and everything
-/// from a `#[cfg(test)]` item on (test modules sit at the end of a file by house habit).
+/// The file's code without test code (the item after each `#[cfg(test)]`: a test module,
+/// braces balanced, or a `mod tests;` line) and without comments, which name paths without
+/// importing them.
 fn non_test_code(text: &str) -> String {
     let mut out = String::new();
-    for line in text.lines() {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
         let t = line.trim_start();
         if t.starts_with("#[cfg(test)]") {
-            break;
+            // Skip the item this attribute is on.
+            let mut depth = 0i32;
+            let mut opened = false;
+            for next in lines.by_ref() {
+                let code = next.split("//").next().unwrap_or("");
+                depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+                opened |= code.contains('{');
+                let attribute = next.trim_start().starts_with("#[");
+                if !attribute && ((opened && depth <= 0) || (!opened && code.contains(';'))) {
+                    break;
+                }
+            }
+            continue;
         }
-        // Comments and doc comments name paths without importing them.
         if t.starts_with("//") {
             continue;
         }
@@ -261,13 +274,15 @@ fn the_checker_sees_upward_imports_groups_and_cycles() {
         "{:?}",
         violations(&graph)
     );
-    // Test code does not count.
-    assert!(
-        non_test_code("use crate::a;\n#[cfg(test)]\nmod tests { use crate::b; }")
-            .contains("crate::a")
+    // Test code does not count; code after it does.
+    let code = non_test_code(
+        "use crate::a;\n#[cfg(test)]\nmod tests {\n    use crate::b;\n}\nuse crate::c;\n\
+         #[cfg(test)]\nmod more;\nuse crate::d;\n",
     );
     assert!(
-        !non_test_code("use crate::a;\n#[cfg(test)]\nmod tests { use crate::b; }")
-            .contains("crate::b")
+        code.contains("crate::a") && code.contains("crate::c"),
+        "{code}"
     );
+    assert!(code.contains("crate::d"), "{code}");
+    assert!(!code.contains("crate::b"), "{code}");
 }
