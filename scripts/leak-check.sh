@@ -3,21 +3,50 @@
 #
 #   scripts/leak-check.sh                         # the whole catalog
 #   scripts/leak-check.sh --workload json-roundtrip --max-peak 64MiB
+#   LEAK_CHECK_CMD='cargo run --release --example memory --' scripts/leak-check.sh
 #
 # Builds `profile` in release mode, runs it over the catalog (or the workloads and options
-# given), writes report.json, summary.md and plots under target/leak-check/, compares with
-# baselines/leak-check.json when it exists, and exits with profile's code: 0 pass, 1 leak /
-# budget exceeded / regression, 2 bad usage, 3 a workload failed.
+# given), writes report.json, summary.md and plots under <target dir>/leak-check/, compares
+# with baselines/leak-check.json when it exists, and exits with profile's code: 0 pass, 1 leak
+# / budget exceeded / regression, 2 bad usage, 3 a workload failed.
 #
-# Environment: LEAK_CHECK_OUT (output directory), LEAK_CHECK_BASELINE (baseline file),
-# LEAK_CHECK_SAVE_BASELINE=1 (save this run as the baseline when it passes).
+# Environment:
+#   LEAK_CHECK_CMD            the command to run instead of this workspace's `profile` (split on
+#                             spaces; it must take profile's options, e.g. a crate's own
+#                             `cargo run --release --example memory --`); nothing is built then
+#   LEAK_CHECK_OUT            output directory (default: <target dir>/leak-check, the target
+#                             dir being $CARGO_TARGET_DIR or cargo's configured one)
+#   LEAK_CHECK_BASELINE       baseline file (default: baselines/leak-check.json)
+#   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes
+# The workspace is the one of the current directory (outside any, the one holding this
+# script); relative paths above are taken from the current directory.
 set -uo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-out="${LEAK_CHECK_OUT:-$root/target/leak-check}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if manifest="$(cargo locate-project --workspace --message-format plain 2>/dev/null)"; then
+    root="$(dirname "$manifest")"
+else
+    root="$here"
+fi
+# Where cargo builds: CARGO_TARGET_DIR, build.target-dir of .cargo/config.toml, or target/.
+target_dir="$(cargo metadata --no-deps --format-version 1 --manifest-path "$root/Cargo.toml" 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-${CARGO_TARGET_DIR:-$root/target}}"
+out="${LEAK_CHECK_OUT:-$target_dir/leak-check}"
 baseline="${LEAK_CHECK_BASELINE:-$root/baselines/leak-check.json}"
 
-cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin profile || exit 2
-profile="${CARGO_TARGET_DIR:-$root/target}/release/profile"
+if [[ -n "${LEAK_CHECK_CMD:-}" ]]; then
+    read -r -a command <<<"$LEAK_CHECK_CMD"
+else
+    # --locked only where there is a lock file to hold to (a library may not commit one).
+    locked=()
+    [[ -f "$root/Cargo.lock" ]] && locked=(--locked)
+    if ! cargo build --release "${locked[@]}" --quiet --manifest-path "$root/Cargo.toml" --bin profile; then
+        echo "leak-check: could not build the \`profile\` binary of $root; set LEAK_CHECK_CMD to" \
+            "your own command (e.g. LEAK_CHECK_CMD='cargo run --release --example memory --')" >&2
+        exit 2
+    fi
+    command=("$target_dir/release/profile")
+fi
 
 mkdir -p "$out" || exit 2
 rm -f "$out"/plot*.png
@@ -35,7 +64,7 @@ if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]]; then
     args+=(--save-baseline "$baseline")
 fi
 
-"$profile" "${args[@]}" "$@"
+"${command[@]}" "${args[@]}" "$@"
 code=$?
-echo "leak-check: exit $code; report, summary and plots in ${out#"$root"/}/" >&2
+echo "leak-check: exit $code; report, summary and plots in ${out#"$PWD"/}/" >&2
 exit "$code"
