@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Flakiness check of the gate: the clean catalog through `profile` N times in a row (default
 # 100). Every run must exit 0; prints how many runs had an inconclusive workload and which.
+# With FLAKE_BURNERS=K, K CPU-burning processes run beside it (a busy CI runner).
 #
-#   scripts/flake-check.sh [N] [extra profile arguments...]
+#   [FLAKE_BURNERS=K] scripts/flake-check.sh [N] [extra profile arguments...]
 #
 # Reports of runs that failed are kept in target/flake-check/.
 set -uo pipefail
@@ -18,6 +19,14 @@ args=()
 while read -r name expected _; do
     [[ "$expected" == clean ]] && args+=(--workload "$name")
 done < <("$profile" list)
+
+burners=()
+stop_burners() { for p in "${burners[@]}"; do kill "$p" 2>/dev/null; done; }
+trap stop_burners EXIT
+for ((b = 0; b < ${FLAKE_BURNERS:-0}; b++)); do
+    sh -c 'while :; do :; done' &
+    burners+=($!)
+done
 
 failures=0
 inconclusive=0
@@ -44,7 +53,7 @@ PY
     rm -f "$json"
 done
 
-echo "flake-check: $runs runs of $(( ${#args[@]} / 2 )) clean workloads: $failures failed (exit != 0), $inconclusive had an inconclusive workload"
+echo "flake-check: $runs runs of $(( ${#args[@]} / 2 )) clean workloads (${FLAKE_BURNERS:-0} CPU burners beside): $failures failed (exit != 0), $inconclusive had an inconclusive workload"
 for n in "${!by_workload[@]}"; do
     echo "  $n: inconclusive in ${by_workload[$n]} runs"
 done
