@@ -1,5 +1,5 @@
 // Owns the `profile` command line: clap declarations, turning them into Settings, dispatch.
-// Must never hold logic a library user would miss: running and judging live in session.rs.
+// Must never hold logic a library user would miss: running and judging live in session/.
 
 //! The `profile` command line, for any crate's own binary:
 //!

@@ -1,5 +1,5 @@
 // Owns `Settings`: what a profiling session should do, as plain values (no clap in sight).
-// Must never parse command lines nor run anything: cli.rs fills it, session.rs obeys it.
+// Must never parse command lines nor run anything: cli.rs fills it, session/ obeys it.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,7 @@
-// Owns turning a Report into pictures: one figure per run (stacked panels) and an overview.
-// Must never measure or judge: every number written on a picture is read from the Report.
+// Owns turning a Report into pictures: one figure per run (stacked panels), and the pieces the
+// overview shares. Must never measure or judge: every number on a picture is read from the Report.
 
-//! Memory-over-time pictures of a [`Report`].
+//! Memory-over-time pictures of a [`Report`](crate::report::Report).
 //!
 //! A run's figure stacks one panel per metric (heap bytes with the per-iteration peak as a
 //! band, heap blocks, RSS, fds, threads) on a shared iteration axis: iteration boundaries are
@@ -9,17 +9,20 @@
 //! slope written on the panel, and each title is coloured by its verdict. The overview shows
 //! one small panel per run: heap growth since the run's start, titled with the verdict.
 
-use std::path::{Path, PathBuf};
+use plots::{Band, Color, Figure, LineStyle, Panel, Series, Unit, XSpan};
 
-use plots::{Band, Color, Figure, Layout, LineStyle, Panel, Series, Unit, XSpan};
-
-use crate::error::Error;
 use crate::report::{
-    End, IntervalSample, MetricReport, Report, Run, Source, SourceKind, XAxis, format_delta,
-    format_ms, format_value,
+    End, IntervalSample, MetricReport, Run, Source, SourceKind, XAxis, format_delta, format_ms,
+    format_value,
 };
 use crate::sample::Metric;
 use crate::verdict::Verdict;
+
+mod files;
+mod overview;
+
+pub use files::{check_plot_path, plot_paths, write_plots, write_plots_each};
+pub use overview::overview;
 
 /// Colour of a verdict, as used in titles (RSS leaks are warnings: amber, not red).
 fn verdict_color(verdict: Verdict, gating: bool) -> Color {
@@ -311,174 +314,15 @@ fn interval_x(run: &Run, elapsed_ms: f64, iteration: u32) -> Option<f64> {
     Some((i - 1) as f64 + frac)
 }
 
-/// One small panel per run: heap growth since the run's start (or fds when there is no heap),
-/// titled with the workload and its verdict.
-pub fn overview(report: &Report) -> Figure {
-    let columns = match report.runs.len() {
-        0..=2 => report.runs.len().max(1),
-        3..=4 => 2,
-        5..=9 => 3,
-        _ => 4,
-    };
-    let rows = report.runs.len().div_ceil(columns).max(1) as u32;
-    // The report's status as every output words it (a saved report keeps its own), first:
-    // a title too long for the picture loses the rest, never the status.
-    let decision = report.decision();
-    let mut figure = Figure::new(format!(
-        "leak check: {} (exit {}) — memory over iterations of {} workloads",
-        decision.headline,
-        decision.outcome.code(),
-        report.runs.len()
-    ))
-    .subtitle(
-        "growth since each run's start of the leaking metric (else heap bytes); \
-         title colour = verdict: red leak, amber inconclusive, green clean",
-    )
-    .layout(Layout::Grid { columns })
-    .x_axis("iteration", Unit::Count)
-    .size(400 * columns as u32 + 80, 230 * rows + 120);
-    for run in &report.runs {
-        let xs = run.xs();
-        // Show what leaks; else the heap; else RSS for a program; else fds (no profiler::Alloc).
-        let metric = run
-            .metrics
-            .iter()
-            .find(|(_, m)| m.gating && m.verdict == Verdict::Leak)
-            .map(|(k, _)| *k)
-            .or_else(|| run.series(Metric::HeapBytes).map(|_| Metric::HeapBytes))
-            .or_else(|| run.is_program().then_some(Metric::RssBytes))
-            .unwrap_or(Metric::Fds);
-        let ys: Vec<f64> = run
-            .series(metric)
-            .map(|ys| {
-                let first = ys.first().copied().unwrap_or(0.0);
-                ys.into_iter().map(|y| y - first).collect()
-            })
-            .unwrap_or_default();
-        let leaking = run.leaking_metrics();
-        let label = if leaking.is_empty() {
-            verdict_word(run.verdict, true)
-        } else {
-            format!(
-                "{} ({})",
-                verdict_word(Verdict::Leak, true),
-                leaking.join(", ")
-            )
-        };
-        let mut panel = panel_of(format!("{}: {label}", run.workload), metric)
-            .title_color(verdict_color(run.verdict, true))
-            .series(Series::new(
-                format!("{} growth", metric.name()),
-                xs.clone(),
-                ys,
-                Color::BLUE,
-            ));
-        if run.warmup > 0
-            && let (Some(&from), Some(&to)) = (xs.first(), xs.get(run.warmup_index(run.warmup)))
-        {
-            panel = panel.x_span(XSpan {
-                from,
-                to,
-                color: Color::GREY,
-                label: String::new(),
-            });
-        }
-        figure = figure.panel(panel);
-    }
-    figure
-}
-
-/// Where each picture of `report` goes for `--plot path`: with one run, `path` itself; with
-/// several, `path` holds the overview and `<stem>-<workload>.<ext>` each run.
-pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)> {
-    if report.runs.len() == 1 {
-        return vec![(Some(0), path.to_path_buf())];
-    }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plot".into());
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut out = vec![(None, path.to_path_buf())];
-    for (i, run) in report.runs.iter().enumerate() {
-        let safe = crate::format::file_safe(&run.workload);
-        out.push((Some(i), path.with_file_name(format!("{stem}-{safe}.{ext}"))));
-    }
-    out
-}
-
-/// Check that `path` names a picture format the plots crate writes.
-pub fn check_plot_path(flag: &'static str, path: &Path) -> Result<(), Error> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("png") | Some("svg") => Ok(()),
-        _ => Err(Error::InvalidArgument {
-            argument: flag,
-            reason: format!(
-                "'{}' must end in .png or .svg (the format is chosen by the extension)",
-                path.display()
-            ),
-        }),
-    }
-}
-
-/// Write the pictures of `report` (see [`plot_paths`]); `baseline` runs are matched by workload.
-/// Returns the files written, or the first error after trying every picture (one picture
-/// that cannot be written does not cost the others).
-pub fn write_plots(
-    report: &Report,
-    path: &Path,
-    baseline: Option<&Report>,
-) -> Result<Vec<PathBuf>, Error> {
-    let (written, mut errors) = write_plots_each(report, path, baseline);
-    match errors.is_empty() {
-        true => Ok(written),
-        false => Err(errors.remove(0)),
-    }
-}
-
-/// Every picture of `report`, each written or failed on its own.
-pub fn write_plots_each(
-    report: &Report,
-    path: &Path,
-    baseline: Option<&Report>,
-) -> (Vec<PathBuf>, Vec<Error>) {
-    let mut written = Vec::new();
-    let mut errors = Vec::new();
-    for (run, target) in plot_paths(report, path) {
-        let figure = match run {
-            Some(i) => {
-                let r = &report.runs[i];
-                let base = baseline.and_then(|b| b.runs.iter().find(|b| b.workload == r.workload));
-                run_figure(r, base)
-            }
-            None => overview(report),
-        };
-        match plots::render(&figure, &target) {
-            Ok(()) => written.push(target),
-            Err(e) => errors.push(Error::Plot {
-                path: target,
-                reason: e.to_string(),
-            }),
-        }
-    }
-    (written, errors)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::judge;
-    use crate::report::{HeapScope, Report, Run};
+    use crate::report::{HeapScope, Run};
     use crate::sample::Sample;
 
     /// A run of `n` iterations leaking 1 KiB and one block per iteration, fds flat.
-    fn leaking_run(name: &str, n: u32) -> Run {
+    pub(super) fn leaking_run(name: &str, n: u32) -> Run {
         let samples: Vec<Sample> = (0..=n)
             .map(|i| Sample {
                 iteration: i,
@@ -613,44 +457,5 @@ mod tests {
             (at_end - (10_000.0 + 1024.0 * f64::from(n))).abs() < 1.0,
             "{at_end}"
         );
-    }
-
-    #[test]
-    fn the_overview_has_one_panel_per_run_showing_what_leaks() {
-        let mut fd_run = leaking_run("fd-leak", 20);
-        for (i, s) in fd_run.samples.iter_mut().enumerate() {
-            s.heap_bytes = Some(10_000);
-            s.heap_blocks = Some(50);
-            s.fds = Some(5 + i as u64);
-        }
-        judge::rejudge(&mut fd_run, None);
-        let report = Report::new(vec![leaking_run("box-leak", 20), fd_run]);
-        let fig = overview(&report);
-        assert_eq!(fig.layout, Layout::Grid { columns: 2 });
-        assert_eq!(fig.panels.len(), 2);
-        assert_eq!(fig.panels[1].title, "fd-leak: LEAK (fds)");
-        assert_eq!(fig.panels[1].series[0].label, "fds growth");
-        assert_eq!(fig.panels[1].series[0].ys.last(), Some(&20.0));
-    }
-
-    #[test]
-    fn pictures_are_written_per_run_plus_an_overview_as_png_and_svg() {
-        let dir = tempfile::tempdir().unwrap();
-        let report = Report::new(vec![leaking_run("a", 20), leaking_run("b/c", 20)]);
-        let written = write_plots(&report, &dir.path().join("out.png"), None).unwrap();
-        let names: Vec<String> = written
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["out.png", "out-a.png", "out-b_c.png"]);
-        let png = std::fs::read(&written[1]).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-        assert_eq!(width, run_figure(&report.runs[0], None).width);
-        let single = Report::new(vec![leaking_run("a", 20)]);
-        let svg = dir.path().join("one.svg");
-        assert_eq!(write_plots(&single, &svg, None).unwrap(), vec![svg.clone()]);
-        assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
-        assert!(check_plot_path("--plot", Path::new("x.jpg")).is_err());
     }
 }

@@ -1,0 +1,283 @@
+// Owns a profiling session: settings checked up front, its runs into one Report, writing the
+// outputs, and the exit status. Must never parse arguments or print tables: cli.rs does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::Progress;
+use crate::error::Error;
+use crate::options::{Outputs, Settings};
+use crate::report::{FailureKind, Report};
+use crate::workload::Workload;
+
+mod checks;
+mod run;
+
+pub use checks::{check_outputs, check_program, check_writable, load_baseline, select_indices};
+pub use run::{run_program, run_workload, run_workload_guarded};
+
+/// How a session ended, as the documented exit codes (decided by [`Report::outcome`]).
+pub use crate::model::Outcome;
+
+/// A profiling session: settings checked, workloads chosen and baseline read before anything
+/// runs, then [`Session::run`] and [`Session::finish`]. Everything the `profile` command
+/// does between parsing its arguments and printing, usable from any binary.
+pub struct Session {
+    catalog: Arc<Vec<Workload>>,
+    settings: Settings,
+    chosen: Vec<usize>,
+    baseline: Option<Report>,
+}
+
+/// What [`Session::finish`] did.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status the session earned (a failed output write makes it at least 2).
+    pub outcome: Outcome,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Outputs that could not be written (the others were still written).
+    pub errors: Vec<Error>,
+    /// `--save-baseline` was asked for but the run did not pass: the old file is untouched.
+    pub baseline_kept: bool,
+}
+
+impl Session {
+    /// Check everything that can be checked before running: arguments that do not go
+    /// together, the workloads named, every output's directory, the baseline file.
+    pub fn prepare(catalog: &Arc<Vec<Workload>>, settings: Settings) -> Result<Session, Error> {
+        let bad =
+            |argument: &'static str, reason: String| Error::InvalidArgument { argument, reason };
+        check_program(&settings)?;
+        if settings.max_iterations.is_some() && !settings.extend {
+            return Err(bad(
+                "--max-iterations",
+                "it bounds extension, which --no-extend turns off: use one or the other".into(),
+            ));
+        }
+        // The first checkpoint: --iterations, unless a program runs until it exits.
+        let iterations = match &settings.program {
+            None => Some(settings.iterations),
+            Some(p) => p.iterations,
+        };
+        if let (Some(max), Some(n)) = (settings.max_iterations, iterations)
+            && max < n
+        {
+            return Err(bad(
+                "--max-iterations",
+                format!("{max} is below --iterations {n}"),
+            ));
+        }
+        if let (Some(w), Some(n)) = (settings.warmup, iterations)
+            && w.saturating_add(crate::verdict::MIN_TAIL as u32) > n
+        {
+            return Err(bad(
+                "--warmup",
+                format!(
+                    "{w} leaves fewer than {} of --iterations {n} to judge",
+                    crate::verdict::MIN_TAIL
+                ),
+            ));
+        }
+        let chosen = if settings.program.is_some() {
+            Vec::new()
+        } else {
+            let chosen = select_indices(catalog, &settings.workloads)?;
+            if chosen.is_empty() {
+                return Err(bad(
+                    "--workload",
+                    "the catalog has no workloads to run".into(),
+                ));
+            }
+            chosen
+        };
+        check_outputs(&settings.outputs)?;
+        if let Some(path) = &settings.save_baseline {
+            check_writable("--save-baseline", path)?;
+        }
+        let baseline = load_baseline(&settings).map_err(|e| bad("--baseline", e.to_string()))?;
+        Ok(Session {
+            catalog: Arc::clone(catalog),
+            settings,
+            chosen,
+            baseline,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Run the program or every chosen workload (each on a worker thread, see
+    /// [`run_workload_guarded`]; SIGINT and SIGTERM stop the session and still make a
+    /// report), compare with the baseline. `progress` makes a progress callback per workload.
+    pub fn run<P>(&self, progress: impl Fn(&str) -> P) -> Result<Report, Error>
+    where
+        P: FnMut(Progress) + Send + 'static,
+    {
+        let mut runs = Vec::new();
+        if self.settings.program.is_some() {
+            let run = run_program(&self.settings)?;
+            runs.push(run);
+        }
+        if !self.chosen.is_empty()
+            && let Err(e) = crate::interrupt::install()
+        {
+            tracing::warn!("Ctrl-C will end profile without a report: {e}");
+        }
+        for &index in &self.chosen {
+            if crate::interrupt::requested() {
+                break;
+            }
+            let workload = &self.catalog[index];
+            tracing::info!("running {}", workload.name());
+            let run = run_workload_guarded(
+                &self.catalog,
+                index,
+                &self.settings,
+                progress(workload.name()),
+            );
+            tracing::info!(
+                "{}: {} iterations, verdict {:?}",
+                run.workload,
+                run.iterations,
+                run.verdict
+            );
+            let abandoned = run
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.kind == FailureKind::Hung);
+            runs.push(run);
+            if abandoned {
+                // Its iteration still runs in this process and would disturb the next
+                // workloads' process-wide numbers.
+                let left: Vec<&str> = self
+                    .chosen
+                    .iter()
+                    .map(|&i| self.catalog[i].name())
+                    .skip(runs.len() - usize::from(self.settings.program.is_some()))
+                    .collect();
+                if !left.is_empty()
+                    && let Some(last) = runs.last_mut()
+                {
+                    last.source.notes.push(format!(
+                        "not run, since this hung iteration still runs in the process: {}",
+                        left.join(", ")
+                    ));
+                }
+                break;
+            }
+        }
+        let mut report = Report::new(runs);
+        report.fail_on_inconclusive = self.settings.fail_on_inconclusive;
+        if let Some(base) = &self.baseline {
+            compare_with_baseline(&mut report, base, &self.settings);
+        }
+        Ok(report)
+    }
+
+    /// Write every output, decide the exit status, and save the baseline if the run passed.
+    pub fn finish(&self, report: &Report) -> Finished {
+        let (written, mut errors) =
+            write_outputs(report, &self.settings.outputs, self.baseline.as_ref());
+        let mut outcome = report.outcome();
+        // Evidence that could not be written is an error of its own (exit 2), unless the run
+        // already ended worse: a failed workload (3) or an interruption (130).
+        if !errors.is_empty() && matches!(outcome, Outcome::Clean | Outcome::Leak) {
+            outcome = Outcome::Usage;
+        }
+        // Only a run that passes, outputs included, becomes the baseline.
+        let mut baseline_kept = false;
+        match save_baseline(report, &self.settings, outcome) {
+            Ok(saved) => baseline_kept = self.settings.save_baseline.is_some() && !saved,
+            Err(e) => {
+                errors.push(e);
+                outcome = Outcome::Usage;
+            }
+        }
+        Finished {
+            outcome,
+            written,
+            errors,
+            baseline_kept,
+        }
+    }
+}
+
+/// Compare `report` with `baseline` (loaded by [`load_baseline`]) as the settings say.
+pub fn compare_with_baseline(report: &mut Report, baseline: &Report, settings: &Settings) {
+    let path = settings
+        .baseline
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    crate::baseline::compare(report, baseline, &path, &settings.tolerances);
+}
+
+/// Save `report` as the next baseline if it passed; a failed run never replaces a baseline.
+/// Returns whether it was saved.
+pub fn save_baseline(
+    report: &Report,
+    settings: &Settings,
+    outcome: Outcome,
+) -> Result<bool, Error> {
+    match (&settings.save_baseline, outcome) {
+        (Some(path), Outcome::Clean) => report.write_json(path).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
+/// Write every output asked for (each atomically); returns the files written. `baseline`
+/// runs are drawn under the current ones in plots.
+///
+/// One output failing does not stop the others: the evidence that can be kept is kept. The
+/// result lists the files written and the errors, if any.
+pub fn write_outputs(
+    report: &Report,
+    outputs: &Outputs,
+    baseline: Option<&Report>,
+) -> (Vec<PathBuf>, Vec<Error>) {
+    let mut written = Vec::new();
+    let mut errors = Vec::new();
+    let mut keep = |result: Result<Vec<PathBuf>, Error>| match result {
+        Ok(paths) => written.extend(paths),
+        Err(e) => errors.push(e),
+    };
+    if let Some(p) = &outputs.json {
+        keep(report.write_json(p).map(|()| vec![p.clone()]));
+    }
+    if let Some(p) = &outputs.csv {
+        keep(report.write_csv(p).map(|()| vec![p.clone()]));
+    }
+    #[cfg(feature = "plot")]
+    if let Some(p) = &outputs.plot {
+        let (paths, failed) = crate::figure::write_plots_each(report, p, baseline);
+        keep(Ok(paths));
+        for e in failed {
+            keep(Err(e));
+        }
+    }
+    #[cfg(not(feature = "plot"))]
+    let _ = baseline;
+    if let Some(p) = &outputs.markdown {
+        keep(report.write_markdown(p).map(|()| vec![p.clone()]));
+        if let Some(summary) = &outputs.step_summary {
+            keep(append(summary, report.to_markdown().as_bytes()).map(|()| Vec::new()));
+        }
+    }
+    (written, errors)
+}
+
+/// Append to a file that others write too (a CI step summary): appending is its protocol.
+fn append(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}

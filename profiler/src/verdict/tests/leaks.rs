@@ -1,0 +1,216 @@
+// Verdicts on growth that is a leak (linear of several sizes, recurring steps, rising floors,
+// capacity doubling) and on what lies near it. Never times anything; every series is built here.
+
+use super::*;
+
+#[test]
+fn sawtooth_with_rising_floors_is_a_leak_once_there_are_enough_floors() {
+    // cleared every 5 iterations, but 2 KiB per iteration survives each clear
+    let f = |i: usize| MIB + 2.0 * KIB * i as f64 + 64.0 * KIB * (i % 5) as f64;
+    let short = judge(&series(20, f), &heap(), None);
+    assert_eq!(
+        (short.verdict, short.shape.as_str()),
+        (Verdict::Inconclusive, "sawtooth")
+    );
+    let j = expect(&series(80, f), heap(), Verdict::Leak, "sawtooth");
+    assert_eq!(j.slope_per_iteration, Some(2.0 * KIB));
+    assert!(
+        j.reason
+            .starts_with("sawtooth whose floors rise 2.0 KiB per iteration"),
+        "{}",
+        j.reason
+    );
+}
+
+#[test]
+fn linear_leaks_of_several_sizes() {
+    for n in [10, 20, 40, 160] {
+        expect(
+            &series(n, |i| 3.0 + i as f64),
+            count(),
+            Verdict::Leak,
+            "linear",
+        );
+        expect(
+            &series(n, |i| 2.0 * i as f64),
+            count(),
+            Verdict::Leak,
+            "linear",
+        );
+        for per_iteration in [256.0, KIB, 16.0 * KIB, MIB] {
+            expect(
+                &series(n, |i| MIB + per_iteration * i as f64),
+                heap(),
+                Verdict::Leak,
+                "linear",
+            );
+        }
+    }
+    let j = judge(&series(20, |i| MIB + KIB * i as f64), &heap(), None);
+    assert_eq!(
+        j.reason,
+        "grows 1.0 KiB per iteration after 4 warm-up iterations (95% bounds [1.0, 1.0] KiB, p < 0.001)"
+    );
+    assert_eq!(
+        (j.slope_per_iteration, j.ci, j.warmup),
+        (Some(KIB), Some([KIB, KIB]), 4)
+    );
+    assert!(j.p_value.unwrap() < 1e-6);
+}
+
+#[test]
+fn small_byte_leak_is_neither_leak_nor_clean() {
+    // 64 B per iteration is below tau = 128 B: the blocks metric catches it, not the bytes.
+    for n in [20, 40] {
+        let j = expect(
+            &series(n, |i| MIB + 64.0 * i as f64),
+            heap(),
+            Verdict::Inconclusive,
+            "linear",
+        );
+        assert!(
+            j.reason
+                .contains("not above the 128 B per iteration leak threshold"),
+            "{}",
+            j.reason
+        );
+    }
+    // ... the same leak as one block per iteration
+    expect(
+        &series(20, |i| 100.0 + i as f64),
+        count(),
+        Verdict::Leak,
+        "linear",
+    );
+    // ... and hidden under 1 MiB of churn per iteration, tau grows to 104.9 B: still not a bytes leak
+    let th = Thresholds::heap_bytes(MIB);
+    assert_ne!(
+        judge(&series(20, |i| MIB + 64.0 * i as f64), &th, None).verdict,
+        Verdict::Leak
+    );
+}
+
+#[test]
+fn one_every_k_iterations_is_a_leak_in_every_phase() {
+    for n in [20, 40] {
+        for k in [1, 2, 3, 4, 5] {
+            for phase in 0..k {
+                let j = judge(&series(n, shapes::every(k, phase)), &count(), None);
+                assert_eq!(
+                    j.verdict,
+                    Verdict::Leak,
+                    "k {k} phase {phase} N {n}: {j:#?}"
+                );
+                let shape = if k <= 2 { "linear" } else { "recurring-steps" };
+                assert_eq!(j.shape, shape, "k {k} phase {phase} N {n}");
+            }
+        }
+    }
+    let j = judge(&series(20, shapes::every(5, 0)), &count(), None);
+    assert_eq!(
+        j.reason,
+        "+1 every 5 iterations (4 steps), after 4 warm-up iterations"
+    );
+}
+
+#[test]
+fn sparse_steps_wait_for_more_iterations() {
+    // +1 every 10: one or two steps in the tail at N = 20 look like level shifts...
+    for phase in 0..10 {
+        let j = judge(&series(20, shapes::every(10, phase)), &count(), None);
+        assert_ne!(j.verdict, Verdict::Leak, "phase {phase}: {j:#?}");
+        // ...and at N = 80 they recur
+        let j = judge(&series(80, shapes::every(10, phase)), &count(), None);
+        assert_eq!(
+            (j.verdict, j.shape.as_str()),
+            (Verdict::Leak, "recurring-steps"),
+            "phase {phase}"
+        );
+    }
+}
+
+#[test]
+fn steady_growth_with_level_shifts_is_still_a_leak() {
+    // global-cache late in a long process: 950 B per iteration, and its hash table resizing
+    // by 58.7 KiB at iteration 17 and 11.1 KiB at 29 (measured).
+    let y: Vec<f64> = (0..=40)
+        .map(|i| {
+            950.0 * i as f64
+                + if i >= 17 { 60_108.0 } else { 0.0 }
+                + if i >= 29 { 11_366.0 } else { 0.0 }
+        })
+        .collect();
+    let j = judge(&y, &Thresholds::heap_bytes(2400.0), None);
+    assert_eq!(j.verdict, Verdict::Leak, "{}", j.reason);
+    assert!(j.reason.contains("950 B per iteration"), "{}", j.reason);
+    assert!(j.reason.contains("level shift"), "{}", j.reason);
+    // The same shifts without the growth remain level shifts, not a leak.
+    let flat: Vec<f64> = (0..=40)
+        .map(|i| if i >= 17 { 60_108.0 } else { 0.0 } + if i >= 29 { 11_366.0 } else { 0.0 })
+        .collect();
+    assert_ne!(
+        judge(&flat, &Thresholds::heap_bytes(2400.0), None).verdict,
+        Verdict::Leak
+    );
+}
+
+/// Heap bytes of a `Vec<u64>` of ids pushed `per` at a time and never drained: the capacity
+/// doubles whenever it fills (blocks stay flat, bytes step).
+fn growing_vec(per: usize) -> impl Fn(usize) -> f64 {
+    move |i| {
+        let len = per * i;
+        let capacity = if len == 0 { 0 } else { len.next_power_of_two() };
+        (64 * 1024 + 8 * capacity) as f64
+    }
+}
+
+#[test]
+fn a_container_growing_by_capacity_doubling_is_a_leak() {
+    // 64 ids (512 B) per iteration: doublings at 2, 3, 5, 9, 17, 33, 65, 129.
+    for n in [20, 40, 80, 160] {
+        let j = expect(&series(n, growing_vec(64)), heap(), Verdict::Leak, "steps");
+        assert!(
+            j.reason.starts_with("grows by capacity doubling"),
+            "{}",
+            j.reason
+        );
+        let rate = j.slope_per_iteration.unwrap();
+        assert!(
+            (400.0..=700.0).contains(&rate),
+            "amortised {rate} B per iteration"
+        );
+    }
+    // Below the effect size it is not a leak of bytes (the blocks would decide).
+    let tiny = judge(
+        &series(160, growing_vec(1)),
+        &Thresholds::heap_bytes(MIB),
+        None,
+    );
+    assert_ne!(tiny.verdict, Verdict::Leak, "{tiny:#?}");
+    // A buffer that stopped doubling long ago is not growing.
+    let stopped = |i: usize| growing_vec(64)(i.min(17));
+    let j = judge(&series(160, stopped), &heap(), None);
+    assert_ne!(j.verdict, Verdict::Leak, "{j:#?}");
+}
+
+#[test]
+fn steady_growth_in_alternating_steps_is_not_deceleration() {
+    // RSS of a leaking CPython loop: 768 and 896 KiB in turn, every iteration, for 59.
+    let rss = |i: usize| {
+        40.0 * MIB + (832.0 * KIB * i as f64) + if i % 2 == 1 { 64.0 * KIB } else { 0.0 }
+    };
+    let j = judge(&series(59, rss), &Thresholds::rss_bytes(0.0), None);
+    assert_eq!(j.verdict, Verdict::Leak, "{j:#?}");
+}
+
+#[test]
+fn a_few_heap_top_steps_of_rss_are_not_a_leak_but_many_are() {
+    // A program's RSS: the heap top's 128 KiB steps every 19 iterations.
+    let steps = |every: usize| move |i: usize| 30.0 * MIB + 128.0 * KIB * (i / every) as f64;
+    let th = Thresholds::rss_bytes(0.0);
+    let few = judge(&series(59, steps(19)), &th, None);
+    assert_eq!(few.verdict, Verdict::Inconclusive, "{few:#?}");
+    assert!(few.reason.contains("at least 5 steps"), "{}", few.reason);
+    let many = judge(&series(160, steps(19)), &th, None);
+    assert_eq!(many.verdict, Verdict::Leak, "{many:#?}");
+}
