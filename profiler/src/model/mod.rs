@@ -5,7 +5,7 @@
 //!
 //! Every output (terminal table, JSON, CSV, Markdown, figure, exit code) is a function of a
 //! [`Report`], so a report saved as JSON can be read back and exported, re-judged or compared
-//! again, and reproduces its own pass/fail ([`Report::status`]).
+//! again, and reproduces its own pass/fail ([`Report::decision`]).
 
 mod records;
 mod run;
