@@ -199,6 +199,16 @@ impl Explain<'_> {
         self.judgement(t, Verdict::Inconclusive, Shape::RecurringSteps, reason)
     }
 
+    /// Inconclusive instead of a clean plateau: growth stopped, but not long ago enough.
+    pub fn not_yet_settled(&self, t: &Trend, stopped: f64) -> Judgement {
+        let reason = format!(
+            "growth stopped after {}, but it has been flat for less time than it grew: too \
+             soon to call it settled; run longer",
+            self.at(stopped)
+        );
+        self.judgement(t, Verdict::Inconclusive, Shape::Plateau, reason)
+    }
+
     /// Inconclusive instead of clean: a level shift late in the run, so the growth may not
     /// be over.
     pub fn unsettled(&self, t: &Trend, at: f64, size: f64) -> Judgement {

@@ -63,6 +63,19 @@ pub fn deltas(y: &[f64]) -> Vec<f64> {
 /// cannot be told from a step.
 pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
     let n = y.len();
+    // Excursions are rare spikes. Where jumps are the regime (a structure that adds a batch
+    // and reclaims it every few samples), pairing a jump with "its" return is guesswork, and a
+    // wrong pairing leaves an orphan step behind: leave such a series to the sawtooth rule.
+    let jumps = y
+        .windows(2)
+        .filter(|p| {
+            let d = p[1] - p[0] - scale.typical;
+            d != 0.0 && d.abs() >= scale.threshold
+        })
+        .count();
+    if jumps >= 10 && jumps * 4 >= n {
+        return 0;
+    }
     let mut removed = 0;
     let mut i = 1;
     while i < n {

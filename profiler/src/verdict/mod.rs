@@ -252,6 +252,15 @@ pub fn judge_on(
         .into_iter()
         .map(|(i, size)| (x[i], size))
         .collect();
+    // Growth at (nearly) every sample: steady growth with uneven increments, not steps on a
+    // flat line (a pool whose threads each keep their own copy adds 8 or 16 blocks an
+    // iteration). Nine increments in ten above half a quantum: noise around a level or a
+    // staircase never looks like that.
+    let rising = tail
+        .windows(2)
+        .filter(|p| p[1] - p[0] > 0.5 * quantum.max(f64::EPSILON))
+        .count();
+    let steady_growth = tail.len() > MIN_TAIL && 10 * rising >= 9 * (tail.len() - 1);
 
     // 5. Two or more drops: a sawtooth or periodic clear, judged by the floors between drops.
     if drops.len() >= 2 {
@@ -261,7 +270,13 @@ pub fn judge_on(
     // 5b. Capacity doubling: steps that keep coming, each larger after a longer gap, are
     // linear growth paid for in lumps (a container growing without bound).
     // Like any growth, it must exceed the effect size: every amortised rate above tau.
-    if let Some(d) = steps::doubling(&ups, x[x.len() - 1])
+    // The chain of steps may have begun during the warm-up: look at the whole series, and
+    // ask for at least two of its steps in the tail.
+    let all_ups: Vec<(f64, f64)> = jumps::up_steps(&y, &base_scale)
+        .into_iter()
+        .map(|(i, size)| (all_x[i], size))
+        .collect();
+    if let Some(d) = steps::doubling_since(&all_ups, x[0], x[x.len() - 1])
         && d.rates.iter().all(|&r| r > th.tau)
     {
         return explain.doubling(&trend, &d);
@@ -277,10 +292,16 @@ pub fn judge_on(
         if w > wu.base {
             let stopped = jumps::up_steps(&y, &base_scale)
                 .last()
-                .map_or(w, |&(i, _)| i);
+                .map_or(w, |&(i, _)| i)
+                .min(y.len() - 1);
+            // Settled only once it has been flat at least as long as it grew: growth that
+            // comes in lumps (an arena, containers doubling) pauses for ever longer.
+            if y.len() - 1 - stopped < stopped {
+                return explain.not_yet_settled(&trend, all_x[stopped]);
+            }
             let last = y[y.len() - 1];
-            let flat_since = y[stopped.min(y.len() - 1)..].iter().all(|&v| v == last);
-            return explain.plateau(&trend, all_x[stopped.min(y.len() - 1)], flat_since);
+            let flat_since = y[stopped..].iter().all(|&v| v == last);
+            return explain.plateau(&trend, all_x[stopped], flat_since);
         }
         if tail.iter().all(|&v| v == tail[0]) {
             return explain.flat(&trend);
@@ -308,7 +329,14 @@ pub fn judge_on(
         return explain.one_drop(&trend, x[*drop]);
     }
 
-    // 8. Steps: recurring ones are a leak candidate, a burst or one or two level shifts are not.
+    // 8. Steps: recurring ones are a leak candidate, a burst or one or two level shifts are not
+    // (steady growth is judged as growth, whatever its uneven increments).
+    if steady_growth {
+        if let Some(j) = growth_besides_shifts(&explain, x, tail, &ups) {
+            return j;
+        }
+        return explain.growth(&trend, None);
+    }
     let recurring = steps::recurrence(&ups, x[0], x[x.len() - 1]);
     match &recurring {
         Some(r) if !r.looks_like_a_leak() => return explain.steps_not_recurring(&trend, r),
@@ -325,23 +353,7 @@ pub fn judge_on(
             {
                 // Level shifts on top of steady growth (a hash table resizing while it leaks)
                 // are still a leak: judge what is left once the shifts are taken out.
-                if let Some(rest) = without_shifts(x, tail, &ups, th.quantum)
-                    && rest.leak(th.tau)
-                {
-                    let mut j = explain.growth(&rest, None);
-                    j.reason = format!(
-                        "{}, besides {} level shift(s) of {}",
-                        j.reason,
-                        ups.len(),
-                        ups.iter()
-                            .map(|&(at, size)| format!(
-                                "{} at {}",
-                                explain.signed(size),
-                                explain.at(at)
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
+                if let Some(j) = growth_besides_shifts(&explain, x, tail, &ups) {
                     return j;
                 }
                 return explain.level_shifts(&trend, &tx, &fit);
@@ -351,6 +363,32 @@ pub fn judge_on(
 
     // 9. The trend and its effect size.
     explain.growth(&trend, recurring.as_ref())
+}
+
+/// A leak of what is left once one or two level shifts are taken out of a steady series, if
+/// that is one; its sentence names the shifts.
+fn growth_besides_shifts(
+    explain: &Explain,
+    x: &[f64],
+    tail: &[f64],
+    ups: &[(f64, f64)],
+) -> Option<Judgement> {
+    let rest = without_shifts(x, tail, ups, explain.th.quantum)?;
+    if !rest.leak(explain.th.tau) {
+        return None;
+    }
+    let mut j = explain.growth(&rest, None);
+    let shifts: Vec<String> = ups
+        .iter()
+        .map(|&(at, size)| format!("{} at {}", explain.signed(size), explain.at(at)))
+        .collect();
+    j.reason = format!(
+        "{}, besides {} level shift(s) of {}",
+        j.reason,
+        ups.len(),
+        shifts.join(", ")
+    );
+    Some(j)
 }
 
 /// The trend of `tail` once each up-step's excess over the typical increment is taken out
@@ -461,7 +499,8 @@ impl Trend {
 
 /// Where the series became flat for good, if it has been for long enough to call it settled:
 /// its last stretch of samples within half a quantum of the last value covers at least 16
-/// samples and half of the tail after the warm-up `w`.
+/// samples, half of the tail after the warm-up `w`, and as many samples as came before it
+/// (flat at least as long as it grew: growth in lumps pauses for ever longer).
 fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
     let last = *y.last()?;
     let since = y
@@ -470,7 +509,7 @@ fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
         .map_or(0, |i| i + 1);
     let flat = y.len() - since;
     let tail = y.len().saturating_sub(w);
-    (since > w && flat >= 16 && 2 * flat >= tail).then_some(since)
+    (since > w && flat >= 16 && 2 * flat >= tail && flat >= since).then_some(since)
 }
 
 /// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.

@@ -155,6 +155,20 @@ pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
     })
 }
 
+/// [`doubling`] on the longest run of `steps` (of a whole series, in order) ending with its
+/// last step that reads as capacity doubling and has at least two steps at or after
+/// `tail_start`: a chain that began during the warm-up counts.
+pub fn doubling_since(steps: &[(f64, f64)], tail_start: f64, end: f64) -> Option<Doubling> {
+    (0..steps.len().saturating_sub(2)).find_map(|from| {
+        let chain = &steps[from..];
+        let in_tail = chain.iter().filter(|&&(at, _)| at >= tail_start).count();
+        if in_tail < 2 {
+            return None;
+        }
+        doubling(chain, end)
+    })
+}
+
 /// How regular the up-steps of a tail are.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recurrence {

@@ -44,20 +44,23 @@ fn bounded_cache_fill_is_never_leak_and_clean_once_full() {
 
 #[test]
 fn reused_buffer_doubling_is_steps_not_leak() {
-    for n in [20, 40, 80] {
-        let j = expect(
-            &series(n, shapes::vec_doubling),
-            heap(),
-            Verdict::Inconclusive,
-            "steps",
-        );
-        assert!(j.reason.starts_with("two steps"), "{}", j.reason);
-    }
+    // Doubling at 2, 4, 8 and 16 and 20 iterations in: it cannot be told yet from a container
+    // that keeps doubling (a leak the engine then checks at 40); from 40 on it has stopped.
     let j = judge(&series(20, shapes::vec_doubling), &heap(), None);
+    assert!(
+        j.reason.starts_with("grows by capacity doubling"),
+        "{}",
+        j.reason
+    );
+    for n in [40, 80, 160] {
+        let j = judge(&series(n, shapes::vec_doubling), &heap(), None);
+        assert_ne!(j.verdict, Verdict::Leak, "N = {n}: {j:#?}");
+    }
+    let j = judge(&series(40, shapes::vec_doubling), &heap(), None);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:#?}");
     assert_eq!(
         j.reason,
-        "two steps, at iterations 8 (+4.0 KiB) and 16 (+8.0 KiB), flat between: level shifts, not \
-         steady growth"
+        "growth stopped after iteration 16: a cache filling, flat after"
     );
 }
 

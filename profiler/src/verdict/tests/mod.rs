@@ -63,9 +63,15 @@ pub(super) mod shapes {
     pub fn saturating_fill(i: usize) -> f64 {
         MIB + (MIB * (1.0 - (-(i as f64) / 2.0).exp())).round()
     }
-    /// a reused Vec whose capacity doubles at iterations 1, 2, 4, 8, 16, ...
+    /// a reused buffer whose capacity doubles at iterations 1, 2, 4, 8 and 16, then holds: the
+    /// largest message fits (one that kept doubling for ever would be a container growing
+    /// without bound, which is a leak: see `leaks::a_container_growing_by_capacity_doubling`)
     pub fn vec_doubling(i: usize) -> f64 {
-        let capacity = if i == 0 { 0 } else { 1usize << i.ilog2() };
+        let capacity = if i == 0 {
+            0
+        } else {
+            1usize << i.min(16).ilog2()
+        };
         MIB + KIB * capacity as f64
     }
     /// grows 16 KiB per iteration, cleared every k iterations
