@@ -95,11 +95,16 @@ pub fn write_atomic_with(
             "not a file name",
         )));
     }
-    let file = tempfile::Builder::new()
-        .prefix(".profile-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".profile-").suffix(".tmp");
+    // A temp file is private (0600); the output is an ordinary file (0666 less the umask),
+    // readable where a baseline or a report is shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let file = builder.tempfile_in(dir).map_err(io)?;
     {
         let mut buffered = std::io::BufWriter::new(file.as_file());
         write(&mut buffered).map_err(io)?;
@@ -127,6 +132,25 @@ mod tests {
         assert!(err.contains("missing/r.json"), "{err}");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_are_ordinary_files_not_private_temp_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        write_atomic(&path, b"{}").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o044, 0o044 & !umask(), "mode {mode:o}");
+    }
+
+    #[cfg(unix)]
+    fn umask() -> u32 {
+        // SAFETY: umask cannot fail; set it back at once.
+        let old = unsafe { libc::umask(0o022) };
+        unsafe { libc::umask(old) };
+        old as u32
     }
 
     #[test]

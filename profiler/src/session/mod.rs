@@ -178,7 +178,7 @@ impl Session {
 
     /// Write every output, decide the exit status, and save the baseline if the run passed.
     pub fn finish(&self, report: &Report) -> Finished {
-        let (written, mut errors) =
+        let (mut written, mut errors) =
             write_outputs(report, &self.settings.outputs, self.baseline.as_ref());
         let mut outcome = report.outcome();
         // Evidence that could not be written is an error of its own (exit 2), unless the run
@@ -189,7 +189,12 @@ impl Session {
         // Only a run that passes, outputs included, becomes the baseline.
         let mut baseline_kept = false;
         match save_baseline(report, &self.settings, outcome) {
-            Ok(saved) => baseline_kept = self.settings.save_baseline.is_some() && !saved,
+            Ok(saved) => {
+                baseline_kept = self.settings.save_baseline.is_some() && !saved;
+                if saved && let Some(path) = &self.settings.save_baseline {
+                    written.push(path.clone());
+                }
+            }
             Err(e) => {
                 errors.push(e);
                 outcome = Outcome::Usage;
