@@ -64,8 +64,9 @@ pub fn deltas(y: &[f64]) -> Vec<f64> {
 pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
     let n = y.len();
     // Excursions are rare spikes. Where jumps are the regime (a structure that adds a batch
-    // and reclaims it every few samples), pairing a jump with "its" return is guesswork, and a
-    // wrong pairing leaves an orphan step behind: leave such a series to the sawtooth rule.
+    // and reclaims it every few samples), pairing a jump with "its" return a few samples later
+    // is guesswork, and a wrong pairing leaves an orphan step behind: there, only a jump that
+    // returns at the very next sample is a spike; the rest is left to the sawtooth rule.
     let jumps = y
         .windows(2)
         .filter(|p| {
@@ -73,16 +74,18 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
             d != 0.0 && d.abs() >= scale.threshold
         })
         .count();
-    if jumps >= 10 && jumps * 4 >= n {
-        return 0;
-    }
+    let longest = if jumps >= 10 && jumps * 4 >= n {
+        1
+    } else {
+        MAX_EXCURSION
+    };
     let mut removed = 0;
     let mut i = 1;
     while i < n {
         let into = y[i] - y[i - 1] - scale.typical;
         let mut next = i + 1;
         if into != 0.0 && into.abs() >= scale.threshold {
-            for len in 1..=MAX_EXCURSION {
+            for len in 1..=longest {
                 let j = i + len;
                 if j >= n {
                     break;

@@ -294,9 +294,10 @@ pub fn judge_on(
                 .last()
                 .map_or(w, |&(i, _)| i)
                 .min(y.len() - 1);
-            // Settled only once it has been flat at least as long as it grew: growth that
-            // comes in lumps (an arena, containers doubling) pauses for ever longer.
-            if y.len() - 1 - stopped < stopped {
+            // Settled only once it has been flat at least as long as it grew, or once the
+            // growth had died down before it stopped: growth that comes in lumps (an arena,
+            // containers doubling) pauses for ever longer, a cache filling slows down.
+            if !settled(&y, stopped) {
                 return explain.not_yet_settled(&trend, all_x[stopped]);
             }
             let last = y[y.len() - 1];
@@ -497,10 +498,20 @@ impl Trend {
     }
 }
 
+/// Whether growth that stopped at sample `since` has settled: the series has been flat since
+/// for at least as many samples as came before, or the growth had died down before it
+/// stopped (the last third of the samples before `since` brought at most a tenth of the
+/// growth: a cache filling slows down; lumps that keep their size are not dying down).
+fn settled(y: &[f64], since: usize) -> bool {
+    let flat = y.len() - 1 - since;
+    let total = y[since] - y[0];
+    let late = y[since] - y[since - since / 3];
+    flat >= since || total <= 0.0 || late <= 0.1 * total
+}
+
 /// Where the series became flat for good, if it has been for long enough to call it settled:
 /// its last stretch of samples within half a quantum of the last value covers at least 16
-/// samples, half of the tail after the warm-up `w`, and as many samples as came before it
-/// (flat at least as long as it grew: growth in lumps pauses for ever longer).
+/// samples and half of the tail after the warm-up `w`, and it has [`settled`].
 fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
     let last = *y.last()?;
     let since = y
@@ -509,7 +520,7 @@ fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
         .map_or(0, |i| i + 1);
     let flat = y.len() - since;
     let tail = y.len().saturating_sub(w);
-    (since > w && flat >= 16 && 2 * flat >= tail && flat >= since).then_some(since)
+    (since > w && flat >= 16 && 2 * flat >= tail && settled(y, since)).then_some(since)
 }
 
 /// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.

@@ -284,3 +284,78 @@ fn catalog_workloads_as_modelled() {
         );
     }
 }
+
+#[test]
+fn a_label_set_that_filled_slowly_is_settled_not_decelerating() {
+    // Heap blocks of per-route counters keyed by labels from a bounded set (corpus workload
+    // bounded-label-set, measured): fast at first, then a new label now and then, the last at
+    // iteration 83, flat to 160.
+    let grew = [
+        (1, 142),
+        (2, 125),
+        (3, 115),
+        (4, 101),
+        (5, 92),
+        (6, 92),
+        (7, 83),
+        (8, 68),
+        (9, 70),
+        (10, 57),
+        (11, 50),
+        (12, 47),
+        (13, 46),
+        (14, 42),
+        (15, 36),
+        (16, 33),
+        (17, 23),
+        (18, 22),
+        (19, 22),
+        (20, 26),
+        (21, 25),
+        (22, 16),
+        (23, 9),
+        (24, 11),
+        (25, 14),
+        (26, 13),
+        (27, 14),
+        (28, 9),
+        (29, 14),
+        (30, 12),
+        (31, 7),
+        (32, 7),
+        (33, 6),
+        (34, 3),
+        (35, 7),
+        (36, 4),
+        (37, 5),
+        (38, 2),
+        (39, 3),
+        (40, 1),
+        (41, 4),
+        (42, 3),
+        (43, 2),
+        (45, 2),
+        (46, 1),
+        (47, 1),
+        (48, 1),
+        (50, 1),
+        (51, 4),
+        (52, 1),
+        (53, 1),
+        (55, 1),
+        (59, 1),
+        (60, 1),
+        (71, 1),
+        (74, 1),
+        (83, 1),
+    ];
+    let blocks = |i: usize| {
+        300.0
+            + grew
+                .iter()
+                .filter(|&&(at, _)| at <= i)
+                .map(|&(_, n)| n as f64)
+                .sum::<f64>()
+    };
+    expect(&series(160, blocks), count(), Verdict::Clean, "plateau");
+}
