@@ -33,11 +33,14 @@ use crate::workload::{Expected, Workload};
 
 const AFTER_HELP: &str = "\
 Profiling a program:
-  profile [OPTIONS] -- COMMAND ARGS...   start COMMAND and sample it until it exits: RSS,
-                                         virtual size, fds, threads, CPU (no heap counters)
-  profile --pid PID --duration SECS      sample a running process, read-only
+  profile [OPTIONS] -- COMMAND ARGS...   start COMMAND and sample it until it exits: heap
+                                         (a preload library counts its malloc calls; not for
+                                         static or setuid binaries, see --no-heap), RSS,
+                                         virtual size, fds, threads, CPU
+  profile --pid PID --duration SECS      sample a running process, read-only (no heap counters)
   With --marker REGEX each output line of COMMAND that matches ends an iteration, judged as
-  for workloads; without, growth per second is judged. A program's RSS leak fails the run.
+  for workloads, its heap being the program's state when it wrote the line; without, growth
+  per second is judged. A program's heap, RSS, fd or thread leak fails the run.
 
 Exit codes:
   0    nothing found (clean, or inconclusive without --fail-on-inconclusive)
@@ -49,8 +52,9 @@ Exit codes:
   130  interrupted (Ctrl-C, SIGTERM): the run or program is stopped, the report still written
 
 Environment:
-  RUST_LOG   log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too
-  NO_COLOR   no colours in the table";
+  RUST_LOG          log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too
+  NO_COLOR          no colours in the table
+  MEMCREEP_PRELOAD  another copy of the heap library to preload into a program";
 
 /// Find memory, fd and thread leaks: run workloads for N iterations, sample heap, RSS, open
 /// files and threads at every iteration boundary, and judge each metric. Or do the same for
@@ -218,9 +222,15 @@ struct RunArgs {
     #[arg(long, value_name = "SECS", help_heading = "Any program", value_parser = parse_secs)]
     warmup_secs: Option<f64>,
 
-    /// Sum the program's descendants (children, grandchildren, ...) into every sample.
+    /// Sum the program's descendants (children, grandchildren, ...) into every sample, their
+    /// heap counters too.
     #[arg(long, help_heading = "Any program")]
     include_children: bool,
+
+    /// Do not preload the heap library into the program: no heap counters, RSS is the memory
+    /// signal (as for a static binary). Python programs then keep their own PYTHONMALLOC.
+    #[arg(long, help_heading = "Any program")]
+    no_heap: bool,
 
     /// The program to start and sample, with its arguments.
     #[arg(last = true, value_name = "COMMAND", help_heading = "Any program")]
@@ -346,6 +356,7 @@ impl RunArgs {
                 ("--duration", self.duration.is_some()),
                 ("--warmup-secs", self.warmup_secs.is_some()),
                 ("--include-children", self.include_children),
+                ("--no-heap", self.no_heap),
             ];
             if let Some((flag, _)) = program_only.iter().find(|(_, given)| *given) {
                 return Err(format!(
@@ -361,6 +372,7 @@ impl RunArgs {
             warmup_secs: self.warmup_secs,
             duration: self.duration.map(Duration::from_secs_f64),
             include_children: self.include_children,
+            heap: !self.no_heap,
         });
         Ok(Settings {
             workloads: self.workloads.clone(),

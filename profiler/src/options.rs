@@ -53,6 +53,8 @@ pub struct ProgramSettings {
     pub duration: Option<Duration>,
     /// Sum the process's descendants into every sample.
     pub include_children: bool,
+    /// Count a started program's heap with the preload library (`--no-heap` turns it off).
+    pub heap: bool,
 }
 
 /// Files to write after the session.
@@ -115,6 +117,7 @@ impl Settings {
         }
         .extend(self.extend)
         .include_children(p.include_children)
+        .heap(p.heap)
         .budgets(self.budgets);
         if let Some(d) = self.interval {
             program = program.interval(d);

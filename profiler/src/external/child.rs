@@ -4,12 +4,14 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use regex::bytes::Regex;
 
 use super::ExternalError;
+use super::heap::{HASH_START, Heap, LineSnapshot, Pairing, hash_bytes};
 use crate::model::Exit;
 
 /// Longest part of a line matched against the marker; the rest of a longer line still passes
@@ -19,8 +21,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// What the output readers report to the sampling loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A line matching the marker was read, at this moment.
-    Marker(Instant),
+    /// A line matching the marker was read, at this moment; with the heap library, the
+    /// program's counters when it wrote the line, if the library recorded it.
+    Marker(Instant, Option<LineSnapshot>),
     /// One of the output streams reached its end.
     Closed,
 }
@@ -34,16 +37,20 @@ pub(crate) struct Started {
     pub(crate) open_streams: usize,
 }
 
-/// Start `command` with stdin, stdout and stderr passed through. With a marker, stdout and
-/// stderr are read by two threads that forward every byte to ours as it arrives and report
-/// each line matching `marker`.
+/// Start `command` with stdin, stdout and stderr passed through, and `env` added to its
+/// environment. With a marker, stdout and stderr are read by two threads that forward every
+/// byte to ours as it arrives and report each line matching `marker`, paired with its
+/// snapshot in `heap` when there is one.
 pub(crate) fn start(
     command: &[OsString],
     marker: Option<&Regex>,
+    env: &[(OsString, OsString)],
+    heap: Option<&Arc<Heap>>,
 ) -> Result<Started, ExternalError> {
     let (program, args) = command.split_first().ok_or(ExternalError::EmptyCommand)?;
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::inherit());
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if marker.is_some() {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
@@ -62,12 +69,23 @@ pub(crate) fn start(
     };
     let (tx, rx) = channel();
     let mut open_streams = 0;
+    let pairing = |stream| heap.map(|h| Pairing::new(Arc::clone(h), stream));
     if let Some(out) = child.stdout.take() {
-        spawn_pump("stdout", out, std::io::stdout(), marker.clone(), tx.clone());
+        let pump = Pump {
+            marker: marker.clone(),
+            events: tx.clone(),
+            pairing: pairing(0),
+        };
+        spawn_pump("stdout", out, std::io::stdout(), pump);
         open_streams += 1;
     }
     if let Some(err) = child.stderr.take() {
-        spawn_pump("stderr", err, std::io::stderr(), marker.clone(), tx);
+        let pump = Pump {
+            marker: marker.clone(),
+            events: tx,
+            pairing: pairing(1),
+        };
+        spawn_pump("stderr", err, std::io::stderr(), pump);
         open_streams += 1;
     }
     Ok(Started {
@@ -77,71 +95,87 @@ pub(crate) fn start(
     })
 }
 
+/// What a reader does with the lines of one stream.
+pub(crate) struct Pump {
+    pub(crate) marker: Regex,
+    pub(crate) events: Sender<Event>,
+    /// Pairs each line with the heap library's snapshot of it.
+    pub(crate) pairing: Option<Pairing>,
+}
+
 fn spawn_pump(
     name: &str,
     from: impl Read + Send + 'static,
     to: impl Write + Send + 'static,
-    marker: Regex,
-    events: Sender<Event>,
+    mut pump: Pump,
 ) {
     let spawned = std::thread::Builder::new()
         .name(format!("profile-{name}"))
         .spawn(move || {
-            pump(from, to, &marker, &events);
-            let _ = events.send(Event::Closed);
+            pump.run(from, to);
+            let _ = pump.events.send(Event::Closed);
         });
     if let Err(e) = spawned {
         tracing::warn!("could not read the program's {name}: {e}");
     }
 }
 
-/// Copy `from` to `to` chunk by chunk as it arrives, and send a marker event for each line
-/// matching `marker` (without its line ending). Write errors (our stdout closed) do not stop
-/// the reading: the program must never block on a full pipe because of us.
-pub(crate) fn pump(
-    mut from: impl Read,
-    mut to: impl Write,
-    marker: &Regex,
-    events: &Sender<Event>,
-) {
-    let mut buf = [0u8; 8192];
-    let mut line: Vec<u8> = Vec::new();
-    let mut forwarding = true;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let chunk = &buf[..n];
-        if forwarding && to.write_all(chunk).and_then(|()| to.flush()).is_err() {
-            forwarding = false;
+impl Pump {
+    /// Copy `from` to `to` chunk by chunk as it arrives, and send a marker event for each
+    /// line matching the marker (without its line ending). Write errors (our stdout closed)
+    /// do not stop the reading: the program must never block on a full pipe because of us.
+    pub(crate) fn run(&mut self, mut from: impl Read, mut to: impl Write) {
+        let mut buf = [0u8; 8192];
+        let mut line: Vec<u8> = Vec::new();
+        // The hash of the whole line so far (the matched part is capped, the hash is not).
+        let mut hash = HASH_START;
+        let mut forwarding = true;
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let chunk = &buf[..n];
+            if forwarding && to.write_all(chunk).and_then(|()| to.flush()).is_err() {
+                forwarding = false;
+            }
+            let mut rest = chunk;
+            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                push_capped(&mut line, &rest[..i]);
+                hash = hash_bytes(hash, &rest[..i]);
+                self.line(&line, Some(hash));
+                line.clear();
+                hash = HASH_START;
+                rest = &rest[i + 1..];
+            }
+            push_capped(&mut line, rest);
+            hash = hash_bytes(hash, rest);
         }
-        let mut rest = chunk;
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            push_capped(&mut line, &rest[..i]);
-            check(&line, marker, events);
-            line.clear();
-            rest = &rest[i + 1..];
+        if !line.is_empty() {
+            // A last line without a newline: the library snapshots lines at their newline.
+            self.line(&line, None);
         }
-        push_capped(&mut line, rest);
     }
-    if !line.is_empty() {
-        check(&line, marker, events);
+
+    /// One whole line: paired with its snapshot (every line, so that the pairing stays in
+    /// step), reported if it is a marker.
+    fn line(&mut self, line: &[u8], hash: Option<u64>) {
+        let snapshot = match (self.pairing.as_mut(), hash) {
+            (Some(p), Some(h)) => p.pair(h),
+            _ => None,
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if self.marker.is_match(line) {
+            let _ = self.events.send(Event::Marker(Instant::now(), snapshot));
+        }
     }
 }
 
 fn push_capped(line: &mut Vec<u8>, bytes: &[u8]) {
     let room = MAX_LINE.saturating_sub(line.len());
     line.extend_from_slice(&bytes[..bytes.len().min(room)]);
-}
-
-fn check(line: &[u8], marker: &Regex, events: &Sender<Event>) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if marker.is_match(line) {
-        let _ = events.send(Event::Marker(Instant::now()));
-    }
 }
 
 /// Ask the program to stop: SIGTERM to it (and to `also`, its descendants), then SIGKILL to
@@ -239,8 +273,13 @@ mod tests {
     fn markers(input: &[u8], pattern: &str) -> (Vec<u8>, usize) {
         let (tx, rx) = channel();
         let mut out = Vec::new();
-        pump(input, &mut out, &Regex::new(pattern).unwrap(), &tx);
-        drop(tx);
+        let mut pump = Pump {
+            marker: Regex::new(pattern).unwrap(),
+            events: tx,
+            pairing: None,
+        };
+        pump.run(input, &mut out);
+        drop(pump);
         (out, rx.iter().count())
     }
 

@@ -36,11 +36,21 @@
 //! merged pairwise, and the samples between marker lines are thinned to every other one past
 //! [`MAX_INTERVAL_SAMPLES`] (see [`crate::store`]); the one engine ([`crate::engine`]) keeps them.
 //!
-//! There are no heap counters outside the process: RSS is the memory signal, and a leak in
-//! RSS fails the run (see [`crate::judge::gates`]). A program stopped by the profiler gets
-//! SIGTERM, then SIGKILL after a grace period (2 s); an attached pid is only ever read.
+//! **Heap counters.** A started command gets the `memcreep-preload` library with
+//! `LD_PRELOAD` (see [`heap`]): its samples then carry exact heap bytes, blocks, allocations
+//! and per-iteration peak, `heap_scope` is `program`, and heap bytes and blocks gate like RSS,
+//! fds and threads. A marker sample's heap is the program's state when it wrote the line,
+//! even when it runs far ahead of the profiler. Where the library cannot work (a static or
+//! setuid binary, a program that clears `LD_PRELOAD`, a runtime without malloc, or
+//! [`Program::heap`]`(false)`) the run goes on with RSS as the memory signal and a note says
+//! why. An attached pid has no heap counters. A leak in RSS fails the run either way (see
+//! [`crate::judge::gates`]): growth outside malloc must still be found. A program stopped by
+//! the profiler gets SIGTERM, then SIGKILL after a grace period (2 s); an attached pid is
+//! only ever read.
 
 mod child;
+#[cfg(unix)]
+pub mod heap;
 mod source;
 mod tree;
 
@@ -53,7 +63,7 @@ use crate::budget::Budgets;
 use crate::engine::{self, Caps, Plan};
 use crate::judge::Judging;
 use crate::model::{HeapScope, Run, SourceKind, XAxis};
-use source::ProgramSource;
+use source::{HeapState, ProgramSource};
 use tree::State;
 
 pub use crate::store::MAX_INTERVAL_SAMPLES;
@@ -88,6 +98,7 @@ pub struct Program {
     warmup_secs: Option<f64>,
     duration: Option<Duration>,
     include_children: bool,
+    heap: bool,
     grace: Duration,
     budgets: Budgets,
     caps: Caps,
@@ -122,6 +133,7 @@ impl Program {
             warmup_secs: None,
             duration: None,
             include_children: false,
+            heap: true,
             grace: DEFAULT_GRACE,
             budgets: Budgets::default(),
             caps: Caps::default(),
@@ -204,13 +216,21 @@ impl Program {
         self
     }
 
+    /// Count a started program's heap with the preload library (default true; `--no-heap`
+    /// turns it off). No effect on an attached pid, which has no heap counters.
+    pub fn heap(mut self, on: bool) -> Self {
+        self.heap = on;
+        self
+    }
+
     /// Time between SIGTERM and SIGKILL when the profiler stops the program (default 2 s).
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    /// Budgets checked against the samples (only `rss` applies: there is no heap counter).
+    /// Budgets checked against the samples (`peak` and `allocated` need the heap counters of
+    /// a started program; `rss` always applies).
     pub fn budgets(mut self, budgets: Budgets) -> Self {
         self.budgets = budgets;
         self
@@ -234,9 +254,14 @@ impl Program {
     /// ([`Run::failure`]) with the samples taken so far; one the profiler stopped is not.
     pub fn run(self) -> Result<Run, ExternalError> {
         let name = self.name();
+        let (heap, env, heap_notes) = self.heap_setup();
+        let injected = match &heap {
+            HeapState::Injected(h) => Some(h),
+            _ => None,
+        };
         let (pid, started) = match &self.target {
             Target::Command(cmd) => {
-                let started = child::start(cmd, self.marker.as_ref())?;
+                let started = child::start(cmd, self.marker.as_ref(), &env, injected)?;
                 (started.child.id(), Some(started))
             }
             Target::Pid(pid) => {
@@ -254,7 +279,11 @@ impl Program {
             } else {
                 XAxis::Second
             },
-            scope: HeapScope::None,
+            scope: if injected.is_some() {
+                HeapScope::Program
+            } else {
+                HeapScope::None
+            },
             source: match self.target {
                 Target::Command(_) => SourceKind::Command,
                 Target::Pid(_) => SourceKind::Pid,
@@ -273,12 +302,67 @@ impl Program {
             caps: self.caps,
             ..Plan::new(name, judging)
         };
-        let mut source = ProgramSource::new(self, pid, started);
+        let mut source = ProgramSource::new(self, pid, started, heap);
+        source.heap_notes = heap_notes;
         let run = engine::drive(&mut source, plan);
         match source.error.take() {
             Some(e) => Err(e),
             None => Ok(run),
         }
+    }
+}
+
+impl Program {
+    /// Whether and how the heap library goes into the program: its state, the environment
+    /// that loads it, and notes on how it counts.
+    fn heap_setup(&self) -> (HeapState, Vec<(OsString, OsString)>, Vec<String>) {
+        let Target::Command(cmd) = &self.target else {
+            return (HeapState::Absent, Vec::new(), Vec::new());
+        };
+        if !self.heap {
+            let why = "heap counters are off (--no-heap): RSS is the memory signal";
+            return (HeapState::Off(why.to_string()), Vec::new(), Vec::new());
+        }
+        let missing = |why: String| {
+            let why = format!("heap counters are missing: {why}; RSS is the memory signal");
+            (HeapState::Off(why), Vec::new(), Vec::new())
+        };
+        let Some(program) = cmd.first() else {
+            return (HeapState::Absent, Vec::new(), Vec::new());
+        };
+        if let Some(why) = heap::obstacle(program) {
+            return missing(why);
+        }
+        let created = match heap::Heap::create() {
+            Ok(h) => h,
+            Err(why) => return missing(why),
+        };
+        let mut env = created.env(self.marker.is_some(), self.include_children);
+        let mut notes = Vec::new();
+        if heap::is_python(program) {
+            match std::env::var_os("PYTHONMALLOC") {
+                None => {
+                    env.push(("PYTHONMALLOC".into(), "malloc".into()));
+                    notes.push(
+                        "PYTHONMALLOC=malloc was set for this Python program, so that each of \
+                         its objects is a malloc the heap counters see (CPython's small-object \
+                         arenas would hide them)"
+                            .to_string(),
+                    );
+                }
+                Some(v) if v != "malloc" => notes.push(format!(
+                    "PYTHONMALLOC={} was kept as set: small objects in CPython's arenas are \
+                     not counted one by one (PYTHONMALLOC=malloc counts them)",
+                    v.to_string_lossy()
+                )),
+                Some(_) => {}
+            }
+        }
+        (
+            HeapState::Injected(std::sync::Arc::new(created)),
+            env,
+            notes,
+        )
     }
 }
 

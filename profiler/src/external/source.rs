@@ -2,18 +2,44 @@
 // exit, and stopping it. Must never signal a process it did not start.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use super::child::{self, Event};
+use super::heap::{Heap, LineSnapshot};
 use super::tree::{self, State, TreeProbe};
 use super::{Program, Target};
 use crate::engine::{Ending, Source, Step};
 use crate::error::ExternalError;
-use crate::model::{End, Exit, Failure, FailureKind, IntervalSample, Run, Source as SourceRecord};
+use crate::model::{
+    End, Exit, Failure, FailureKind, HeapScope, IntervalSample, Run, Source as SourceRecord,
+};
 use crate::probe::ProcessStats;
-use crate::sample::{Sample, ms};
+use crate::sample::{Metric, Sample, ms};
 use crate::store::Thinned;
+
+/// The program's heap counters, from the preload library.
+pub(super) enum HeapState {
+    /// Not asked for: an attached process (nothing can be injected into it).
+    Absent,
+    /// Off or unavailable, with the sentence that says why.
+    Off(String),
+    /// Injected; the first sample checks that the library attached.
+    Injected(Arc<Heap>),
+    /// Attached and counting.
+    On(Arc<Heap>),
+}
+
+/// The heap fields of one sample.
+#[derive(Debug, Clone, Copy)]
+struct HeapFields {
+    live_bytes: i64,
+    blocks: i64,
+    peak: Option<i64>,
+    allocated_bytes: Option<i64>,
+    allocations: Option<i64>,
+}
 
 /// Longest wait between two looks at the program, the interrupt flag and the clock.
 const POLL: Duration = Duration::from_millis(20);
@@ -32,8 +58,8 @@ pub(super) struct ProgramSource {
     last_time: Instant,
     last_cpu_ms: Option<f64>,
     sampled: bool,
-    /// Marker lines read and not yet sampled.
-    pending: VecDeque<Instant>,
+    /// Marker lines read and not yet sampled, with the heap library's snapshot of each.
+    pending: VecDeque<(Instant, Option<LineSnapshot>)>,
     pace: MarkerPace,
     /// Marker lines seen when the program could no longer be measured.
     unsampled: u32,
@@ -42,10 +68,31 @@ pub(super) struct ProgramSource {
     unmeasured_children: Vec<(u32, Option<String>)>,
     /// What went wrong waiting for the program, if anything: the run's error.
     pub(super) error: Option<ExternalError>,
+    heap: HeapState,
+    /// Notes on how the heap was counted (e.g. PYTHONMALLOC set).
+    pub(super) heap_notes: Vec<String>,
+    /// Cumulative allocated bytes and allocations at the previous boundary.
+    last_cumulative: Option<(i64, i64)>,
+    /// The peak window the previous paired marker line closed.
+    last_epoch: Option<u64>,
+    /// Marker samples whose heap came from the line's snapshot, and those read live.
+    paired: u64,
+    read_live: u64,
+    /// Marker samples with heap counters only: the program had exited when they were read.
+    heap_only: u32,
+    /// When the program was first seen ended (its last output may still be arriving).
+    exited_at: Option<Instant>,
+    /// Samples taken with the heap library, for its periodic presence check.
+    samples_seen: u64,
 }
 
 impl ProgramSource {
-    pub(super) fn new(program: Program, pid: u32, started: Option<child::Started>) -> Self {
+    pub(super) fn new(
+        program: Program,
+        pid: u32,
+        started: Option<child::Started>,
+        heap: HeapState,
+    ) -> Self {
         let t0 = Instant::now();
         ProgramSource {
             probe: TreeProbe::new(pid, program.include_children),
@@ -64,6 +111,15 @@ impl ProgramSource {
             exit: None,
             unmeasured_children: Vec::new(),
             error: None,
+            heap,
+            heap_notes: Vec::new(),
+            last_cumulative: None,
+            last_epoch: None,
+            paired: 0,
+            read_live: 0,
+            heap_only: 0,
+            exited_at: None,
+            samples_seen: 0,
         }
     }
 
@@ -84,17 +140,21 @@ impl ProgramSource {
                     self.next_tick += self.program.interval;
                 }
                 if !self.marked() {
-                    if let Some(s) = self.sample(n) {
+                    if let Some(s) = self.sample(n, None) {
                         return Step::Sample(s);
                     }
                 } else if n > 0
                     && let Some(stats) = self.probe.read()
                 {
                     // Before the first marker the program is starting up: nothing to place.
+                    let heap_bytes = match &self.heap {
+                        HeapState::On(heap) => Some(heap.totals(self.probe.members()).live_bytes),
+                        _ => None,
+                    };
                     between.push(IntervalSample {
                         elapsed_ms: ms(self.t0.elapsed()),
                         iteration: n,
-                        heap_bytes: None,
+                        heap_bytes,
                         rss_bytes: stats.rss_bytes,
                     });
                 }
@@ -105,9 +165,9 @@ impl ProgramSource {
             // Markers already read are sampled before looking for the exit: a program that
             // prints its last marker and exits is then still measurable.
             self.receive(Duration::ZERO);
-            if let Some(at) = self.pending.pop_front() {
+            if let Some((at, snapshot)) = self.pending.pop_front() {
                 self.pace.record(at);
-                match self.sample(n) {
+                match self.sample(n, Some(snapshot)) {
                     Some(s) => return Step::Sample(s),
                     None => {
                         self.unsampled += 1;
@@ -120,6 +180,18 @@ impl ProgramSource {
                 // handler ran, the run was still interrupted, not a crash.
                 if crate::interrupt::requested() {
                     return Step::Ended(End::Interrupted);
+                }
+                // Lines it wrote before it ended may still be on their way: with the heap
+                // library each has its snapshot, so let them arrive (bounded by DRAIN).
+                let exited = *self.exited_at.get_or_insert(now);
+                let open = self
+                    .started
+                    .as_ref()
+                    .is_some_and(|s| s.events.is_some() && s.open_streams > 0);
+                let left = (exited + DRAIN).saturating_duration_since(now);
+                if self.marked() && open && !left.is_zero() {
+                    self.receive(left.min(POLL));
+                    continue;
                 }
                 return Step::Ended(end);
             }
@@ -165,7 +237,7 @@ impl ProgramSource {
                         s.open_streams = s.open_streams.saturating_sub(1);
                     }
                 }
-                Event::Marker(at) => self.pending.push_back(at),
+                Event::Marker(at, snapshot) => self.pending.push_back((at, snapshot)),
             }
         }
     }
@@ -195,12 +267,23 @@ impl ProgramSource {
         }
     }
 
-    /// A sample of the process (tree), or `None` once it can no longer be measured.
-    fn sample(&mut self, iteration: u32) -> Option<Sample> {
-        let stats = self.probe.read()?;
-        let now = Instant::now();
+    /// A sample of the process (tree), or `None` once it can no longer be measured. `line`
+    /// is set for a marker line: the heap library's snapshot of it, if it has one. A
+    /// program that already exited still gives the heap counters of its snapshot.
+    fn sample(&mut self, iteration: u32, line: Option<Option<LineSnapshot>>) -> Option<Sample> {
+        let read = self.probe.read();
         let first = !self.sampled;
-        let sample = sample_of(
+        let heap = self.heap_fields(first, line, read.is_some());
+        let stats = match (read, heap) {
+            (Some(stats), _) => stats,
+            (None, Some(_)) => {
+                self.heap_only += 1;
+                ProcessStats::default()
+            }
+            (None, None) => return None,
+        };
+        let now = Instant::now();
+        let mut sample = sample_of(
             stats,
             iteration,
             ms(now - self.t0),
@@ -210,6 +293,13 @@ impl ProgramSource {
                 _ => None,
             },
         );
+        if let Some(h) = heap {
+            sample.heap_bytes = Some(h.live_bytes);
+            sample.heap_blocks = Some(h.blocks);
+            sample.heap_peak_bytes = h.peak;
+            sample.allocated_bytes = h.allocated_bytes;
+            sample.allocations = h.allocations;
+        }
         // Look for children the samples leave out (a shell or launcher whose child does the
         // work): at the first sample and every 64th, which costs a read of /proc each.
         if !self.program.include_children && iteration.is_multiple_of(64) {
@@ -217,8 +307,149 @@ impl ProgramSource {
         }
         self.sampled = true;
         self.last_time = now;
-        self.last_cpu_ms = stats.cpu_ms;
+        if stats.cpu_ms.is_some() {
+            self.last_cpu_ms = stats.cpu_ms;
+        }
         Some(sample)
+    }
+
+    /// The heap fields of a sample: from a marker line's snapshot when the library recorded
+    /// it, else the counters now. The first sample checks that the library attached.
+    fn heap_fields(
+        &mut self,
+        first: bool,
+        line: Option<Option<LineSnapshot>>,
+        alive: bool,
+    ) -> Option<HeapFields> {
+        // Is the library in the program? At the first sample, and every 64th after: a
+        // program may clear LD_PRELOAD and execute itself anew at any time.
+        let check = match &self.heap {
+            HeapState::Injected(heap) => Some((Arc::clone(heap), true)),
+            HeapState::On(heap) if alive && self.samples_seen.is_multiple_of(64) => {
+                Some((Arc::clone(heap), false))
+            }
+            _ => None,
+        };
+        self.samples_seen += 1;
+        if let Some((heap, first_look)) = check {
+            // An ended program's maps are empty: only a live one is looked at.
+            let attached = (!first_look || heap.attached(self.pid))
+                && (!alive || heap.loaded_in(self.pid) != Some(false));
+            self.heap = if attached {
+                HeapState::On(heap)
+            } else {
+                HeapState::Off(
+                    "heap counters are missing: the heap library is not loaded in the program \
+                     (it cleared LD_PRELOAD and executed itself anew, or its loader refused \
+                     the library); RSS is the memory signal"
+                        .to_string(),
+                )
+            };
+        }
+        let HeapState::On(heap) = &self.heap else {
+            return None;
+        };
+        let members = self.probe.members();
+        let (live_bytes, blocks, allocated, allocations, peak) = match line.flatten() {
+            Some(s) => {
+                self.paired += 1;
+                // Other processes measured with it (--include-children): as they are now.
+                let others: Vec<u32> = members.iter().copied().filter(|&p| p != s.pid).collect();
+                let o = if others.is_empty() || !alive {
+                    Default::default()
+                } else {
+                    heap.totals(&others)
+                };
+                let window = self
+                    .last_epoch
+                    .and_then(|prev| heap.peak_between(prev, s.epoch));
+                self.last_epoch = Some(s.epoch);
+                (
+                    s.live_bytes + o.live_bytes,
+                    s.blocks + o.blocks,
+                    s.allocated_bytes + o.allocated_bytes,
+                    s.allocations + o.allocations,
+                    window.unwrap_or(s.live_bytes).max(s.live_bytes) + o.live_bytes,
+                )
+            }
+            None => {
+                if !alive {
+                    return None;
+                }
+                if line.is_some() {
+                    self.read_live += 1;
+                }
+                let t = heap.totals(members);
+                if !self.marked() {
+                    heap.new_window(members);
+                }
+                (
+                    t.live_bytes,
+                    t.blocks,
+                    t.allocated_bytes,
+                    t.allocations,
+                    t.peak,
+                )
+            }
+        };
+        let last = self.last_cumulative.replace((allocated, allocations));
+        let delta = |now: i64, before: Option<i64>| before.map(|b| (now - b).max(0));
+        Some(HeapFields {
+            live_bytes,
+            blocks,
+            peak: (!first).then_some(peak),
+            allocated_bytes: if first {
+                None
+            } else {
+                delta(allocated, last.map(|l| l.0))
+            },
+            allocations: if first {
+                None
+            } else {
+                delta(allocations, last.map(|l| l.1))
+            },
+        })
+    }
+
+    /// Settle the run's heap after its iterations: its scope, and no heap fields at all for a
+    /// program that made no malloc call while it was sampled (its runtime allocates some
+    /// other way, so the counters saw nothing they could judge).
+    fn settle_heap(&mut self, run: &mut Run) {
+        run.heap_scope = match self.heap {
+            HeapState::On(_) => HeapScope::Program,
+            _ => HeapScope::None,
+        };
+        let allocations: i64 = run.samples.iter().filter_map(|s| s.allocations).sum();
+        let idle =
+            run.heap_scope == HeapScope::Program && run.samples.len() >= 3 && allocations == 0;
+        // Off after some samples had heap fields (the library left the program): none at all.
+        let dropped =
+            run.heap_scope == HeapScope::None && run.samples.iter().any(|s| s.heap_bytes.is_some());
+        if !idle && !dropped {
+            return;
+        }
+        for s in &mut run.samples {
+            s.heap_bytes = None;
+            s.heap_blocks = None;
+            s.heap_peak_bytes = None;
+            s.allocated_bytes = None;
+            s.allocations = None;
+        }
+        for s in &mut run.interval_samples {
+            s.heap_bytes = None;
+        }
+        run.metrics.remove(&Metric::HeapBytes);
+        run.metrics.remove(&Metric::HeapBlocks);
+        run.heap_scope = HeapScope::None;
+        if dropped {
+            return;
+        }
+        self.heap = HeapState::Off(
+            "heap counters are missing: the program made no malloc call while it was sampled, \
+             so its runtime allocates some other way (Go, the JVM's heap, a statically linked \
+             jemalloc or mimalloc) or it was idle; RSS is the memory signal"
+                .to_string(),
+        );
     }
 
     /// Remember the program's live descendants (at most a few), which are not measured.
@@ -237,6 +468,37 @@ impl ProgramSource {
     /// Notes on how the program was measured, for the report.
     fn notes(&self, run: &Run, end: End) -> Vec<String> {
         let mut notes = Vec::new();
+        match &self.heap {
+            HeapState::Off(why) => notes.push(why.clone()),
+            HeapState::On(heap) => {
+                notes.extend(self.heap_notes.iter().cloned());
+                if heap.flags() & preload::layout::FLAG_OUT_OF_SLOTS != 0 {
+                    notes.push(format!(
+                        "the program ran more than {} threads at once: the later ones were \
+                         counted together in one slot (totals stay exact, the peak is looser)",
+                        preload::layout::SLOTS
+                    ));
+                }
+                if self.marked() && self.read_live > 0 {
+                    notes.push(format!(
+                        "{} of {} marker lines had no heap snapshot (written by another \
+                         process, or through C stdio without fflush): their heap counters were \
+                         read when the profiler got to them",
+                        self.read_live,
+                        self.read_live + self.paired
+                    ));
+                }
+                if self.heap_only > 0 {
+                    notes.push(format!(
+                        "the program had ended when {} marker line(s) were read: their heap \
+                         counters are its state when it wrote them, and RSS, fds and threads, \
+                         which those samples lack, are not judged",
+                        self.heap_only
+                    ));
+                }
+            }
+            HeapState::Absent | HeapState::Injected(_) => {}
+        }
         if !self.unmeasured_children.is_empty() {
             let children: Vec<String> = self
                 .unmeasured_children
@@ -267,7 +529,14 @@ impl ProgramSource {
                 _ => {}
             }
             if let Some(note) = self.pace.bunched() {
-                notes.push(note);
+                if self.paired > 0 && self.read_live == 0 {
+                    notes.push(format!(
+                        "{note}; the heap counters are exact all the same (the program's \
+                         state when it wrote each line), RSS, fds and threads are not"
+                    ));
+                } else {
+                    notes.push(note);
+                }
             }
             if let (Some(last), End::Exited) = (run.extensions.last(), end)
                 && run.iterations > 0
@@ -310,7 +579,7 @@ impl Source for ProgramSource {
         // show as growth); an attached process is already running.
         if !self.marked()
             && matches!(self.program.target, Target::Pid(_))
-            && let Some(s) = self.sample(0)
+            && let Some(s) = self.sample(0, None)
         {
             return Step::Sample(s);
         }
@@ -357,7 +626,7 @@ impl Source for ProgramSource {
             let left = drain_until.saturating_duration_since(Instant::now());
             match events.recv_timeout(left) {
                 Ok(Event::Closed) => s.open_streams -= 1,
-                Ok(Event::Marker(_)) => self.unsampled += 1,
+                Ok(Event::Marker(..)) => self.unsampled += 1,
                 Err(_) => break,
             }
         }
@@ -365,6 +634,7 @@ impl Source for ProgramSource {
 
     fn finish(&mut self, run: &mut Run, ending: Ending) {
         let end = ending.end;
+        self.settle_heap(run);
         run.source = SourceRecord {
             kind: run.source.kind,
             command: match &self.program.target {
@@ -401,7 +671,7 @@ fn sample_of(
     duration_ms: Option<f64>,
     cpu_ms: Option<f64>,
 ) -> Sample {
-    // Heap fields stay unmeasured (null): no counter sees into another process.
+    // Heap fields are filled in by the caller when the preload library counts them.
     Sample {
         iteration,
         span: 1,

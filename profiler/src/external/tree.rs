@@ -94,6 +94,8 @@ pub(crate) struct TreeProbe {
     root: u32,
     probe: Probe,
     include_children: bool,
+    /// The processes the last read summed: the root, then the descendants read with it.
+    members: Vec<u32>,
 }
 
 impl TreeProbe {
@@ -102,7 +104,13 @@ impl TreeProbe {
             root,
             probe: Probe::new(Target::Pid(root)),
             include_children,
+            members: vec![root],
         }
+    }
+
+    /// The processes the last read summed (the root alone until a read found more).
+    pub(crate) fn members(&self) -> &[u32] {
+        &self.members
     }
 
     /// The statistics of the root (plus its live descendants), or `None` once the root is
@@ -116,11 +124,13 @@ impl TreeProbe {
             return None;
         }
         if self.include_children {
+            self.members.truncate(1);
             for pid in descendants(self.root) {
                 let one = Probe::new(Target::Pid(pid)).read();
                 // Skip a descendant that ended between listing and reading.
                 if one.rss_bytes.is_some() && state(pid) == State::Alive {
                     total = add(total, one);
+                    self.members.push(pid);
                 }
             }
         }

@@ -100,7 +100,12 @@ impl Report {
         {
             self.notes.push(NO_ALLOC_NOTE.to_string());
         }
-        if self.runs.iter().any(Run::is_program) {
+        // A started program with the preload library has heap counters (`program` scope).
+        if self
+            .runs
+            .iter()
+            .any(|r| r.is_program() && r.heap_scope == HeapScope::None)
+        {
             self.notes.push(PROGRAM_NOTE.to_string());
         }
     }

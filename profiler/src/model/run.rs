@@ -22,7 +22,8 @@ pub struct Run {
     /// Warm-up iterations left out of the analysis (the largest of the metrics' warm-ups).
     pub warmup: u32,
     /// How the heap was counted: `process` (every thread), `thread` (the calling thread only),
-    /// or `none` (no `profiler::Alloc` installed: heap fields are null).
+    /// `program` (a started program, through the preload library), or `none` (no
+    /// `profiler::Alloc` installed, or no heap counters for a program: heap fields are null).
     pub heap_scope: HeapScope,
     /// One sample before the first iteration and one after each iteration.
     pub samples: Vec<Sample>,
@@ -100,6 +101,8 @@ pub enum HeapScope {
     Process,
     Thread,
     None,
+    /// A program outside this process, counted by the preload library (`profile -- COMMAND`).
+    Program,
 }
 
 /// A background sample between iteration boundaries.

@@ -93,9 +93,9 @@ fn verdict_cell(run: &Run) -> String {
     }
 }
 
-/// The heap's slope, or for a program (no heap counters) the RSS's, with its unit.
+/// The heap's slope, or for a program without heap counters the RSS's, with its unit.
 fn slope_cell(run: &Run) -> String {
-    let (metric, label) = if run.is_program() {
+    let (metric, label) = if run.is_program() && !run.metrics.contains_key(&Metric::HeapBytes) {
         (Metric::RssBytes, "RSS ")
     } else {
         (Metric::HeapBytes, "heap ")

@@ -84,15 +84,22 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
             "applies to a time series; with --marker use --warmup N (iterations)",
         );
     }
-    if settings.budgets.peak.is_some() || settings.budgets.allocated.is_some() {
+    // A started program has heap counters through the preload library, unless --no-heap.
+    if (settings.budgets.peak.is_some() || settings.budgets.allocated.is_some())
+        && (is_pid || !p.heap)
+    {
         return bad(
             if settings.budgets.peak.is_some() {
                 "--max-peak"
             } else {
                 "--max-allocated"
             },
-            "needs heap counters, which a program outside this process does not have; \
-             --max-rss applies",
+            if is_pid {
+                "needs heap counters, which a process attached with --pid does not have; \
+                 --max-rss applies"
+            } else {
+                "needs heap counters, which --no-heap turns off; --max-rss applies"
+            },
         );
     }
     if settings.timeout.is_some() {

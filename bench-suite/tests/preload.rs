@@ -1,0 +1,375 @@
+//! End-to-end tests of the heap library `profile -- COMMAND` preloads: C fixtures compiled at
+//! test time with the C compiler the Rust toolchain links with (`cc`, or `$CC`), and a Python
+//! script, profiled through the real binary. `scripts/preload-check.sh N` runs the leak/fixed
+//! pairs N times each.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn profile() -> Command {
+    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
+    cmd.env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("LD_PRELOAD")
+        .env_remove("PYTHONMALLOC");
+    cmd
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Compile `tests/fixtures/c/NAME.c` into `dir`, with `extra` flags.
+fn compile(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}{}", extra.join("")));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let status = std::process::Command::new(&cc)
+        .args(["-O1", "-w", "-pthread"])
+        .args(extra)
+        .arg(fixture(&format!("c/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("could not run the C compiler {cc}: {e}"));
+    assert!(status.success(), "{cc} failed on {name}.c");
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn expect_exit(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("ran");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\nstdout (last part):\n{}\nstderr:\n{}",
+        tail(&text(&out.stdout)),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("valid JSON")
+}
+
+/// Profile `command` with a marker at 20 iterations, expecting `code`; the report.
+fn marked(dir: &Path, tag: &str, command: &[&std::ffi::OsStr], code: i32) -> Value {
+    let json = dir.join(format!("{tag}.json"));
+    expect_exit(
+        profile()
+            .args(["-q", "--marker", "^done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .args(command),
+        code,
+    );
+    read_json(&json)
+}
+
+fn verdict<'a>(report: &'a Value, metric: &str) -> &'a Value {
+    &report["runs"][0]["metrics"][metric]["verdict"]
+}
+
+/// A leaking fixture: exit 1 with a heap_blocks or heap_bytes leak, heap scope "program",
+/// every sample with heap fields. Its fixed version: exit 0, no heap leak.
+fn leak_and_fix(tag: &str, command: impl Fn(&str) -> Vec<std::ffi::OsString>) {
+    let dir = tempfile::tempdir().unwrap();
+    let as_refs = |v: &[std::ffi::OsString]| -> Vec<std::ffi::OsString> { v.to_vec() };
+    let leak = as_refs(&command("leak"));
+    let leak: Vec<&std::ffi::OsStr> = leak.iter().map(|s| s.as_os_str()).collect();
+    let report = marked(dir.path(), &format!("{tag}-leak"), &leak, 1);
+    let run = &report["runs"][0];
+    assert_eq!(run["heap_scope"], "program", "{}", run["source"]);
+    assert!(
+        verdict(&report, "heap_blocks") == "leak" || verdict(&report, "heap_bytes") == "leak",
+        "{tag}: {}",
+        run["metrics"]
+    );
+    for s in run["samples"].as_array().unwrap() {
+        for field in ["heap_bytes", "heap_blocks"] {
+            assert!(s[field].is_i64(), "{tag}: {field} missing in {s}");
+        }
+    }
+    let fixed = command("fixed");
+    let fixed: Vec<&std::ffi::OsStr> = fixed.iter().map(|s| s.as_os_str()).collect();
+    let report = marked(dir.path(), &format!("{tag}-fixed"), &fixed, 0);
+    for metric in ["heap_bytes", "heap_blocks"] {
+        assert_ne!(verdict(&report, metric), "leak", "{tag} fixed: {metric}");
+    }
+    assert_eq!(report["runs"][0]["heap_scope"], "program");
+}
+
+#[test]
+fn a_c_program_leaking_64_bytes_under_256_kib_of_churn_is_found_and_its_fix_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let churn = compile(dir.path(), "churn", &[]);
+    for _ in 0..2 {
+        leak_and_fix("churn", |mode| vec![churn.clone().into(), mode.into()]);
+    }
+}
+
+#[test]
+fn a_python_script_keeping_1_kib_of_small_objects_is_found_and_its_fix_is_clean() {
+    let script = fixture("py/keeps.py");
+    leak_and_fix("python", |mode| {
+        vec!["python3".into(), script.clone().into(), mode.into()]
+    });
+    // Its small objects are counted one by one: the report says how.
+    let dir = tempfile::tempdir().unwrap();
+    let report = marked(
+        dir.path(),
+        "notes",
+        &["python3".as_ref(), script.as_os_str(), "fixed".as_ref()],
+        0,
+    );
+    let notes = report["runs"][0]["source"]["notes"].to_string();
+    assert!(notes.contains("PYTHONMALLOC=malloc"), "{notes}");
+}
+
+#[test]
+fn a_program_printing_400_markers_in_a_few_milliseconds_gets_exact_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let burst = compile(dir.path(), "burst", &[]);
+    for _ in 0..2 {
+        leak_and_fix("burst", |mode| vec![burst.clone().into(), mode.into()]);
+    }
+    // Every marker sample is the state when the line was written: 1 KiB and one block more
+    // per iteration, exactly, though the program ended long before the profiler read them.
+    let report = marked(
+        dir.path(),
+        "exact",
+        &[burst.as_os_str(), "leak".as_ref()],
+        1,
+    );
+    let samples = report["runs"][0]["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 41, "confirmed at 40 iterations");
+    for pair in samples.windows(2) {
+        let grew = |f: &str| pair[1][f].as_i64().unwrap() - pair[0][f].as_i64().unwrap();
+        assert_eq!(grew("heap_blocks"), 1, "{pair:?}");
+        assert!((1024..=1056).contains(&grew("heap_bytes")), "{pair:?}");
+        assert_eq!(pair[1]["allocations"], 17, "{pair:?}");
+    }
+}
+
+#[test]
+fn counts_agree_exactly_with_the_programs_own_bookkeeping() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = compile(dir.path(), "exact", &[]);
+    let json = dir.path().join("exact.json");
+    let out = expect_exit(
+        profile()
+            .args(["--marker", "^(start|done)", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&exact),
+        0,
+    );
+    // The program's own account of each iteration, from its marker lines.
+    let expected: Vec<Vec<i64>> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("done "))
+        .map(|l| l.split(' ').map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(expected.len(), 5, "{}", text(&out.stdout));
+    let report = read_json(&json);
+    let samples = report["runs"][0]["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 6);
+    for (k, (pair, want)) in samples.windows(2).zip(&expected).enumerate() {
+        let delta = |f: &str| pair[1][f].as_i64().unwrap() - pair[0][f].as_i64().unwrap();
+        let got = [
+            delta("heap_bytes"),
+            delta("heap_blocks"),
+            pair[1]["allocations"].as_i64().unwrap(),
+            pair[1]["allocated_bytes"].as_i64().unwrap(),
+        ];
+        assert_eq!(&got[..], &want[..], "iteration {}", k + 1);
+    }
+}
+
+#[test]
+fn include_children_sums_the_childrens_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let forks = compile(dir.path(), "forks", &[]);
+    let json = dir.path().join("tree.json");
+    expect_exit(
+        profile()
+            .args([
+                "-q",
+                "--duration",
+                "2",
+                "--interval",
+                "20",
+                "--include-children",
+            ])
+            .arg("--json")
+            .arg(&json)
+            .arg("--")
+            .arg(&forks),
+        1,
+    );
+    let report = read_json(&json);
+    assert_eq!(verdict(&report, "heap_bytes"), "leak");
+    let per_second = report["runs"][0]["metrics"]["heap_bytes"]["slope_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!((60e3..130e3).contains(&per_second), "{per_second} B/s");
+}
+
+#[test]
+fn budgets_on_the_heap_apply_to_a_program_with_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let churn = compile(dir.path(), "churn", &[]);
+    let json = dir.path().join("budget.json");
+    let out = expect_exit(
+        profile()
+            .args([
+                "--marker",
+                "^done",
+                "--iterations",
+                "10",
+                "--max-peak",
+                "64KiB",
+            ])
+            .args(["--max-allocated", "1MiB", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&churn)
+            .arg("fixed"),
+        1,
+    );
+    let report = read_json(&json);
+    let budgets = report["runs"][0]["budgets"].as_array().unwrap();
+    assert_eq!(budgets.len(), 2, "{budgets:?}");
+    assert_eq!(budgets[0]["exceeded"], true, "{budgets:?}");
+    assert_eq!(budgets[1]["exceeded"], false, "{budgets:?}");
+    assert!(text(&out.stdout).contains("--max-peak"));
+    // Without the library there is nothing to check them against.
+    let out = expect_exit(
+        profile().args(["--max-peak", "1MiB", "--no-heap", "--", "true"]),
+        2,
+    );
+    assert!(
+        text(&out.stderr).contains("--no-heap"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A run without heap counters works as before, with a note saying why they are missing.
+fn without_heap(report: &Value, why: &str) {
+    let run = &report["runs"][0];
+    assert_eq!(run["heap_scope"], "none");
+    assert!(
+        run["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["heap_bytes"].is_null() && s["allocations"].is_null())
+    );
+    assert!(run["metrics"]["heap_bytes"].is_null());
+    assert_eq!(run["metrics"]["rss_bytes"]["gating"], true);
+    let notes = run["source"]["notes"].to_string();
+    assert!(notes.contains(why), "{notes}");
+    assert!(notes.contains("RSS is the memory signal"), "{notes}");
+}
+
+#[test]
+fn no_heap_and_a_static_binary_run_as_before_saying_why_heap_counters_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let churn = compile(dir.path(), "churn", &[]);
+    let json = dir.path().join("no-heap.json");
+    let out = expect_exit(
+        profile()
+            .args([
+                "--marker",
+                "^done",
+                "--iterations",
+                "20",
+                "--no-heap",
+                "--json",
+            ])
+            .arg(&json)
+            .arg("--")
+            .arg(&churn)
+            .arg("leak"),
+        0,
+    );
+    assert!(text(&out.stdout).contains("heap counters are off (--no-heap)"));
+    without_heap(&read_json(&json), "--no-heap");
+
+    // A static binary, where the toolchain can link one (glibc's libc.a installed).
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let probe = std::process::Command::new(&cc)
+        .args(["-static", "-x", "c", "-", "-o"])
+        .arg(dir.path().join("probe"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"int main(void){return 0;}")?;
+            c.wait()
+        });
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the static binary: {cc} -static cannot link here (no libc.a)");
+        return;
+    }
+    let static_churn = compile(dir.path(), "churn", &["-static"]);
+    let json = dir.path().join("static.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--marker", "^done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&static_churn)
+            .arg("fixed"),
+        0,
+    );
+    without_heap(&read_json(&json), "statically linked");
+}
+
+#[test]
+fn a_program_without_the_library_loaded_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shell that clears LD_PRELOAD and executes another program in its place (same pid).
+    let json = dir.path().join("cleared.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--duration", "0.6", "--interval", "20", "--json"])
+            .arg(&json)
+            .args(["--", "sh", "-c", "unset LD_PRELOAD; exec sleep 2"]),
+        0,
+    );
+    without_heap(&read_json(&json), "not loaded in the program");
+    // A library the loader refuses (MEMCREEP_PRELOAD names another copy): it never attaches.
+    let bogus = dir.path().join("bogus.so");
+    std::fs::write(&bogus, "not a shared object").unwrap();
+    let json = dir.path().join("refused.json");
+    let churn = compile(dir.path(), "churn", &[]);
+    expect_exit(
+        profile()
+            .env("MEMCREEP_PRELOAD", &bogus)
+            .args(["-q", "--marker", "^done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&churn)
+            .arg("fixed"),
+        0,
+    );
+    without_heap(&read_json(&json), "not loaded in the program");
+}

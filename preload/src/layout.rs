@@ -1,0 +1,86 @@
+// The layout of the shared counters region, the one definition both sides use: lib.rs
+// re-exports it for the profiler, build.rs passes each constant to the C compiler as a macro
+// (preload.c checks its structs against them with _Static_assert). Plain constants only: this
+// file is `include!`d by build.rs.
+
+/// "MEMCREEP" read as a little-endian u64: the library writes it last when it attaches.
+pub const MAGIC: u64 = 0x5045_4552_434d_454d;
+/// Bumped whenever anything below changes meaning.
+pub const VERSION: u32 = 1;
+
+/// The header: identity, the epoch, line counters (one 4 KiB page).
+pub const HEADER_SIZE: usize = 4096;
+/// Offsets in the header (bytes).
+pub const H_MAGIC: usize = 0;
+pub const H_VERSION: usize = 8;
+pub const H_SLOTS: usize = 12;
+pub const H_RING: usize = 16;
+/// The pid of the first process that attached: the program the profiler started.
+pub const H_ROOT_PID: usize = 20;
+/// Processes that attached and count (the root, then children when they are included).
+pub const H_PROCESSES: usize = 24;
+/// Bit 0: a process ran out of slots (its late threads share one, counted with atomics).
+/// Bit 1: a line could not be snapshotted (two threads writing lines at once).
+pub const H_FLAGS: usize = 28;
+/// Slots handed out so far (a high-water mark: slots at or past it were never used).
+pub const H_USED: usize = 32;
+/// The number of the peak window: every newline on stdout/stderr (with markers) or every time
+/// sample of the profiler (without) starts a new one, resetting the slots' peaks.
+pub const H_EPOCH: usize = 64;
+/// Lines claimed on stdout (index 0) and stderr (index 1), one u64 each.
+pub const H_LINES: usize = 128;
+
+pub const FLAG_OUT_OF_SLOTS: u32 = 1;
+pub const FLAG_LINE_SKIPPED: u32 = 2;
+
+/// Per-thread counter slots, 64 bytes (one cache line) each.
+pub const SLOTS: usize = 1024;
+pub const SLOT_SIZE: usize = 64;
+/// Offsets in a slot: owner pid (u32, 0 never used, DEAD for a process image gone),
+/// in_use (u32), then i64s.
+pub const S_OWNER: usize = 0;
+pub const S_IN_USE: usize = 4;
+pub const S_LIVE_BYTES: usize = 8;
+pub const S_ALLOCATIONS: usize = 16;
+pub const S_FREES: usize = 24;
+pub const S_ALLOCATED_BYTES: usize = 32;
+pub const S_PEAK: usize = 40;
+/// Reserved (written by no one in this version).
+pub const S_PEAK_EPOCH: usize = 48;
+/// Owner of a slot whose process image is gone (exec'd or a reused pid).
+pub const DEAD: u32 = u32::MAX;
+
+/// Snapshots per output stream, indexed by line number modulo RING.
+pub const RING: usize = 16384;
+pub const ENTRY_SIZE: usize = 64;
+/// Offsets in a line snapshot: seq (u64: line index + 1, written last; 0 while written),
+/// hash (FNV-1a 64 of the line without its '\n'), then the writing process's counters.
+pub const E_SEQ: usize = 0;
+pub const E_HASH: usize = 8;
+pub const E_LIVE_BYTES: usize = 16;
+pub const E_BLOCKS: usize = 24;
+pub const E_ALLOCATED_BYTES: usize = 32;
+pub const E_ALLOCATIONS: usize = 40;
+/// The peak window this line closed.
+pub const E_EPOCH: usize = 48;
+pub const E_PID: usize = 56;
+
+/// Peaks of closed windows, indexed by epoch modulo RING: (epoch + 1, peak) per 16 bytes.
+pub const PEAK_SIZE: usize = 16;
+
+pub const SLOTS_OFFSET: usize = HEADER_SIZE;
+pub const RINGS_OFFSET: usize = SLOTS_OFFSET + SLOTS * SLOT_SIZE;
+pub const PEAKS_OFFSET: usize = RINGS_OFFSET + 2 * RING * ENTRY_SIZE;
+/// Size of the whole region (the file is created this long; pages never touched stay holes).
+pub const REGION_SIZE: usize = PEAKS_OFFSET + RING * PEAK_SIZE;
+
+/// Environment variables the profiler sets for the program.
+pub const ENV_FILE: &str = "MEMCREEP_HEAP_FILE";
+/// "1": snapshot the counters at every line written to stdout or stderr (with --marker).
+pub const ENV_LINES: &str = "MEMCREEP_HEAP_LINES";
+/// "1": processes other than the first one (children) count too, in their own slots.
+pub const ENV_CHILDREN: &str = "MEMCREEP_HEAP_CHILDREN";
+
+/// FNV-1a 64, the line hash both sides compute.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;

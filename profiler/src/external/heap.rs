@@ -1,0 +1,513 @@
+// Owns the heap counters of a started program: deciding whether the preload library can be
+// injected, the private directory with the library and the shared counters region, the
+// environment that loads it, and reading the region (sums, line snapshots, peaks). Must never
+// write into the region beyond the epoch counter: the program owns its slots.
+
+//! Exact heap counters for a started program, through the `memcreep-preload` library.
+//!
+//! For one run the profiler creates a private directory (mode 0700, unique, removed when the
+//! run ends) holding the library (written from [`preload::LIBRARY`], or the copy named by
+//! `MEMCREEP_PRELOAD`) and a counters file created exclusively with mode 0600, so that no
+//! other user can read or forge the counters. The program gets `LD_PRELOAD` (prepended to its
+//! own) and the file's path; the library maps the file, writes a header (magic, version, its
+//! pid) and counts every malloc-family call per thread. The profiler maps the same file and
+//! sums the slots of the processes it measures.
+//!
+//! With a marker the library also snapshots its counters each time the program writes a line
+//! to stdout or stderr, keyed by the line's number on that stream and a hash of its bytes; the
+//! output reader pairs each line it reads with its snapshot ([`Pairing`]), so a marker sample
+//! is the program's heap when it wrote the line, however far it ran ahead of the profiler.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use preload::layout::*;
+
+/// How far ahead of the last paired line the reader looks for a line's snapshot: lines the
+/// library recorded but the reader never sees (written elsewhere, or not written) are skipped.
+const WINDOW: u64 = 1024;
+
+/// The environment variable naming another copy of the library to preload.
+pub const ENV_LIBRARY: &str = "MEMCREEP_PRELOAD";
+
+/// Counters of one or more processes, summed over their slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) live_bytes: i64,
+    pub(crate) blocks: i64,
+    /// Cumulative since each process attached.
+    pub(crate) allocated_bytes: i64,
+    pub(crate) allocations: i64,
+    /// Peak of live bytes in the current window (the sum of per-thread peaks).
+    pub(crate) peak: i64,
+}
+
+/// The state of the process that wrote a line, when it wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineSnapshot {
+    pub(crate) live_bytes: i64,
+    pub(crate) blocks: i64,
+    pub(crate) allocated_bytes: i64,
+    pub(crate) allocations: i64,
+    /// The peak window this line closed.
+    pub(crate) epoch: u64,
+    pub(crate) pid: u32,
+}
+
+/// The private directory, the library in it and the mapped counters region of one run.
+pub(crate) struct Heap {
+    /// Removed on drop, with the library and the counters file.
+    _dir: tempfile::TempDir,
+    library: PathBuf,
+    counters: PathBuf,
+    base: *mut u8,
+}
+
+// SAFETY: the region is shared memory read and written only through atomics (see `at`); the
+// pointer stays valid until drop, which needs exclusive ownership.
+unsafe impl Send for Heap {}
+unsafe impl Sync for Heap {}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `Heap::create` with this length, unmapped once.
+        unsafe { libc::munmap(self.base.cast(), REGION_SIZE) };
+    }
+}
+
+impl Heap {
+    /// Create the directory, the library and the counters region.
+    pub(crate) fn create() -> Result<Heap, String> {
+        let dir = private_dir()?;
+        let library = match std::env::var_os(ENV_LIBRARY).filter(|v| !v.is_empty()) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(format!("{ENV_LIBRARY}={} names no file", path.display()));
+                }
+                std::path::absolute(&path).unwrap_or(path)
+            }
+            None => {
+                if !preload::available() {
+                    return Err(format!(
+                        "this profile was built without its heap library ({})",
+                        preload::UNAVAILABLE.trim()
+                    ));
+                }
+                let path = dir.path().join(preload::FILE_NAME);
+                write_new(&path, preload::LIBRARY, 0o700)
+                    .map_err(|e| format!("could not write the heap library: {e}"))?;
+                path
+            }
+        };
+        let text = library.to_string_lossy();
+        if text.contains([':', ' ']) {
+            return Err(format!(
+                "the heap library's path {text} holds a ':' or a space, which LD_PRELOAD \
+                 cannot carry (set TMPDIR to another directory)"
+            ));
+        }
+        let counters = dir.path().join("heap");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&counters)
+            .and_then(|f| f.set_len(REGION_SIZE as u64).map(|()| f))
+            .map_err(|e| format!("could not create the heap counters file: {e}"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh shared mapping of a file we just sized; checked for failure.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                REGION_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "could not map the heap counters: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Heap {
+            _dir: dir,
+            library,
+            counters,
+            base: base.cast(),
+        })
+    }
+
+    /// The environment that loads the library into the program: `LD_PRELOAD` (ours first,
+    /// then the program's own), the counters file, whether to snapshot lines and whether
+    /// children count.
+    pub(crate) fn env(&self, lines: bool, children: bool) -> Vec<(OsString, OsString)> {
+        let mut preload = self.library.clone().into_os_string();
+        if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+            preload.push(":");
+            preload.push(existing);
+        }
+        let flag = |on: bool| OsString::from(if on { "1" } else { "0" });
+        vec![
+            ("LD_PRELOAD".into(), preload),
+            (ENV_FILE.into(), self.counters.clone().into_os_string()),
+            (ENV_LINES.into(), flag(lines)),
+            (ENV_CHILDREN.into(), flag(children)),
+        ]
+    }
+
+    fn at<T>(&self, offset: usize) -> &T {
+        debug_assert!(offset + size_of::<T>() <= REGION_SIZE);
+        debug_assert!(offset.is_multiple_of(align_of::<T>()));
+        // SAFETY: in bounds and aligned (the layout's offsets are multiples of the field
+        // sizes, the mapping page-aligned); T is an atomic, so concurrent writes by the
+        // program are well-defined for us.
+        unsafe { &*self.base.add(offset).cast::<T>() }
+    }
+
+    fn u64(&self, offset: usize) -> u64 {
+        self.at::<AtomicU64>(offset).load(Ordering::Acquire)
+    }
+
+    fn i64(&self, offset: usize) -> i64 {
+        self.at::<AtomicI64>(offset).load(Ordering::Relaxed)
+    }
+
+    fn u32(&self, offset: usize) -> u32 {
+        self.at::<AtomicU32>(offset).load(Ordering::Acquire)
+    }
+
+    /// Whether the library attached in `pid`, the program's first process.
+    pub(crate) fn attached(&self, pid: u32) -> bool {
+        self.u64(H_MAGIC) == MAGIC && self.u32(H_VERSION) == VERSION && self.u32(H_ROOT_PID) == pid
+    }
+
+    /// Whether the library is mapped in `pid` now (`None` when its maps cannot be read): a
+    /// program that cleared LD_PRELOAD and executed itself anew has dropped it.
+    pub(crate) fn loaded_in(&self, pid: u32) -> Option<bool> {
+        let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
+        let path = std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone());
+        let path = path.as_os_str().as_encoded_bytes();
+        Some(maps.windows(path.len()).any(|w| w == path))
+    }
+
+    /// Flags the library raised (see the layout's `FLAG_*`).
+    pub(crate) fn flags(&self) -> u32 {
+        self.u32(H_FLAGS)
+    }
+
+    /// Start a new peak window for the processes `pids` (a time sample without markers):
+    /// each of their slots' peak becomes its live bytes, as the library does at a line.
+    pub(crate) fn new_window(&self, pids: &[u32]) {
+        self.at::<AtomicU64>(H_EPOCH).fetch_add(1, Ordering::AcqRel);
+        let used = (self.u32(H_USED) as usize).min(SLOTS);
+        for i in 0..used {
+            let slot = SLOTS_OFFSET + i * SLOT_SIZE;
+            if pids.contains(&self.u32(slot + S_OWNER)) {
+                let live = self.i64(slot + S_LIVE_BYTES);
+                self.at::<AtomicI64>(slot + S_PEAK)
+                    .store(live, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counters of the processes `pids` now, their peak in the current window.
+    pub(crate) fn totals(&self, pids: &[u32]) -> Totals {
+        let used = (self.u32(H_USED) as usize).min(SLOTS);
+        let mut t = Totals::default();
+        for i in 0..used {
+            let slot = SLOTS_OFFSET + i * SLOT_SIZE;
+            if !pids.contains(&self.u32(slot + S_OWNER)) {
+                continue;
+            }
+            let live = self.i64(slot + S_LIVE_BYTES);
+            let allocations = self.i64(slot + S_ALLOCATIONS);
+            t.live_bytes += live;
+            t.blocks += allocations - self.i64(slot + S_FREES);
+            t.allocations += allocations;
+            t.allocated_bytes += self.i64(slot + S_ALLOCATED_BYTES);
+            t.peak += self.i64(slot + S_PEAK).max(live);
+        }
+        t
+    }
+
+    /// Line `index` of `stream` (0 stdout, 1 stderr), if its snapshot is there and whole.
+    fn entry(&self, stream: usize, index: u64) -> Option<(u64, LineSnapshot)> {
+        let at = RINGS_OFFSET + (stream * RING + (index % RING as u64) as usize) * ENTRY_SIZE;
+        let seq = self.u64(at + E_SEQ);
+        if seq != index + 1 {
+            return None;
+        }
+        let hash = self.u64(at + E_HASH);
+        let snapshot = LineSnapshot {
+            live_bytes: self.i64(at + E_LIVE_BYTES),
+            blocks: self.i64(at + E_BLOCKS),
+            allocated_bytes: self.i64(at + E_ALLOCATED_BYTES),
+            allocations: self.i64(at + E_ALLOCATIONS),
+            epoch: self.u64(at + E_EPOCH),
+            pid: self.u32(at + E_PID),
+        };
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.u64(at + E_SEQ) == seq).then_some((hash, snapshot))
+    }
+
+    /// Lines recorded so far on `stream`.
+    fn lines(&self, stream: usize) -> u64 {
+        self.u64(H_LINES + 8 * stream)
+    }
+
+    /// The highest peak of the windows after `after` up to and including `upto` that are
+    /// still recorded; `None` when none is.
+    pub(crate) fn peak_between(&self, after: u64, upto: u64) -> Option<i64> {
+        let from = (after + 1).max(upto.saturating_sub(RING as u64 - 1));
+        (from..=upto)
+            .filter_map(|epoch| {
+                let at = PEAKS_OFFSET + (epoch % RING as u64) as usize * PEAK_SIZE;
+                let tag = self.u64(at);
+                let peak = self.i64(at + 8);
+                std::sync::atomic::fence(Ordering::Acquire);
+                (tag == epoch + 1 && self.u64(at) == tag).then_some(peak)
+            })
+            .max()
+    }
+}
+
+/// Pairs the lines one output stream delivers with the library's snapshots, in order.
+pub(crate) struct Pairing {
+    heap: std::sync::Arc<Heap>,
+    stream: usize,
+    /// The next line index expected.
+    cursor: u64,
+}
+
+impl Pairing {
+    /// `stream`: 0 for stdout, 1 for stderr.
+    pub(crate) fn new(heap: std::sync::Arc<Heap>, stream: usize) -> Self {
+        Pairing {
+            heap,
+            stream,
+            cursor: 0,
+        }
+    }
+
+    /// The snapshot of the next line recorded with this hash, skipping lines recorded but
+    /// never seen here; `None` for a line the library did not record (written by a process
+    /// without it, or by a path it cannot see: it is then read live).
+    pub(crate) fn pair(&mut self, hash: u64) -> Option<LineSnapshot> {
+        let recorded = self.heap.lines(self.stream);
+        let start = self.cursor.max(recorded.saturating_sub(RING as u64));
+        let end = recorded.min(start + WINDOW);
+        for index in start..end {
+            if let Some((h, snapshot)) = self.heap.entry(self.stream, index)
+                && h == hash
+            {
+                self.cursor = index + 1;
+                return Some(snapshot);
+            }
+        }
+        None
+    }
+}
+
+/// FNV-1a 64 over a line's bytes, as the library computes it (continue from `h`).
+pub(crate) fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The hash of an empty line: where each line's hash starts.
+pub(crate) const HASH_START: u64 = FNV_OFFSET;
+
+/// A directory only this user can enter, removed on drop.
+fn private_dir() -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("memcreep-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| format!("could not create a private directory for the heap library: {e}"))?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("could not make {} private: {e}", dir.path().display()))?;
+    Ok(dir)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Why the library cannot work for `program` (the command's first word), if it cannot: a
+/// statically linked ELF has no dynamic loader to preload it, and the loader ignores
+/// LD_PRELOAD for a program that gains privileges (setuid or setgid to someone else).
+pub(crate) fn obstacle(program: &OsStr) -> Option<String> {
+    let path = find_program(program)?;
+    obstacle_at(&path, 0)
+}
+
+fn obstacle_at(path: &Path, depth: u32) -> Option<String> {
+    let name = path.display();
+    let meta = std::fs::metadata(path).ok()?;
+    // SAFETY: plain getters without arguments.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mode = meta.mode();
+    if (mode & 0o4000 != 0 && meta.uid() != uid) || (mode & 0o2000 != 0 && meta.gid() != gid) {
+        return Some(format!(
+            "{name} is setuid or setgid, and the dynamic loader ignores LD_PRELOAD for it"
+        ));
+    }
+    let mut head = Vec::with_capacity(256);
+    std::fs::File::open(path)
+        .ok()?
+        .take(256)
+        .read_to_end(&mut head)
+        .ok()?;
+    if let Some(line) = head.strip_prefix(b"#!") {
+        // A script: what runs is its interpreter (one level: `/usr/bin/env python3` is a
+        // dynamic env, which then runs python3 with the same environment).
+        if depth > 0 {
+            return None;
+        }
+        let line = line.split(|&b| b == b'\n').next()?;
+        let text = String::from_utf8_lossy(line);
+        let interpreter = text.split_whitespace().next()?;
+        return obstacle_at(Path::new(interpreter), depth + 1);
+    }
+    match elf_has_interpreter(path) {
+        Some(false) => Some(format!(
+            "{name} is statically linked: there is no dynamic loader to preload the heap \
+             library into"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether the ELF file at `path` asks for a dynamic loader (a PT_INTERP program header);
+/// `None` when it is not an ELF file this can read.
+pub(crate) fn elf_has_interpreter(path: &Path) -> Option<bool> {
+    use std::io::{Seek, SeekFrom};
+    const PT_INTERP: u32 = 3;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut ident = [0u8; 64];
+    file.read_exact(&mut ident).ok()?;
+    if &ident[..4] != b"\x7fELF" || ident[5] != 1 {
+        return None; // not ELF, or big-endian (not ours to read)
+    }
+    let wide = ident[4] == 2;
+    let u16_at = |o: usize| u16::from_le_bytes([ident[o], ident[o + 1]]);
+    let (phoff, phentsize, phnum) = if wide {
+        (
+            u64::from_le_bytes(ident[32..40].try_into().ok()?),
+            u16_at(54),
+            u16_at(56),
+        )
+    } else {
+        (
+            u64::from(u32::from_le_bytes(ident[28..32].try_into().ok()?)),
+            u16_at(42),
+            u16_at(44),
+        )
+    };
+    if phentsize < 4 || phnum == 0 {
+        return Some(false);
+    }
+    file.seek(SeekFrom::Start(phoff)).ok()?;
+    let mut table = vec![0u8; usize::from(phentsize) * usize::from(phnum)];
+    file.read_exact(&mut table).ok()?;
+    Some(
+        table
+            .chunks(usize::from(phentsize))
+            .any(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) == PT_INTERP),
+    )
+}
+
+/// The file `program` names: itself with a '/', else the first match on PATH.
+fn find_program(program: &OsStr) -> Option<PathBuf> {
+    let path = Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        return Some(path.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(path))
+        .find(|p| p.is_file())
+}
+
+/// Whether `program` is a CPython interpreter (python, python3, python3.12...), whose
+/// small-object allocator would hide its objects from malloc.
+pub(crate) fn is_python(program: &OsStr) -> bool {
+    Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| {
+            n.strip_prefix("python")
+                .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pythons_are_recognised_by_name() {
+        for yes in ["python", "python3", "/usr/bin/python3.11", "python3.12"] {
+            assert!(is_python(OsStr::new(yes)), "{yes}");
+        }
+        for no in ["pythonista", "ipython", "sh", "python3-config"] {
+            assert!(!is_python(OsStr::new(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_hash_is_fnv1a() {
+        // Known FNV-1a 64 values.
+        assert_eq!(hash_bytes(HASH_START, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(hash_bytes(HASH_START, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            hash_bytes(hash_bytes(HASH_START, b"do"), b"ne"),
+            hash_bytes(HASH_START, b"done")
+        );
+    }
+
+    #[test]
+    fn static_and_dynamic_binaries_are_told_apart() {
+        // The shell is dynamic on every machine we run on.
+        assert_eq!(elf_has_interpreter(Path::new("/bin/sh")), Some(true));
+        assert_eq!(obstacle(OsStr::new("sh")), None);
+        assert_eq!(elf_has_interpreter(Path::new("/etc/hostname")), None);
+    }
+
+    #[test]
+    fn the_region_is_private_and_removed_after_the_run() {
+        let heap = Heap::create().unwrap();
+        let dir = heap.counters.parent().unwrap().to_path_buf();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&heap.counters), 0o600);
+        assert!(heap.library.is_file());
+        assert!(!heap.attached(std::process::id()));
+        assert_eq!(heap.totals(&[std::process::id()]), Totals::default());
+        let env = heap.env(true, false);
+        let preload = &env.iter().find(|(k, _)| k == "LD_PRELOAD").unwrap().1;
+        assert!(
+            preload
+                .as_encoded_bytes()
+                .starts_with(heap.library.as_os_str().as_encoded_bytes())
+        );
+        drop(heap);
+        assert!(!dir.exists());
+    }
+}
