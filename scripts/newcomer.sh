@@ -13,6 +13,10 @@
 #   command-line               -> run, exit 0 (1 if the example has an Expected::Leak workload)
 #   cargo-add                  -> each line in a scratch crate: the same dependency as pasted
 #   dev-dependency-git         -> a scratch crate; `cargo metadata` resolves it from git
+#   bench-dependency, bench    -> a second crate: criterion (default features) and the
+#                                 README's MemoryBench; `cargo bench` flags the leaking
+#                                 routine, shows the clean one in ns, criterion's HTML report
+#                                 is written; MEMCREEP_FAIL_ON_LEAK=1 makes it exit 1
 #   workflow                   -> its `run:` lines, with GITHUB_STEP_SUMMARY set: outputs and
 #                                 summary written (exit 0); save-baseline -> then a run that
 #                                 compares (exit 0); then a regression in src/lib.rs (exit 1,
@@ -296,5 +300,31 @@ grep -qi "regression" "${file[--markdown]}" || fail "the third run's summary doe
 [[ "$(sha256sum <"${file[--save-baseline]}")" == "$before" ]] ||
     fail "the failed run overwrote ${file[--save-baseline]}"
 cp "$work/lib.rs.good" src/lib.rs
+
+phase "cargo bench: criterion with its default features and the README's MemoryBench"
+cd "$work"
+new_crate my_bench
+bench="$work/my_bench"
+sed 's/\bmy_crate\b/my_bench/g' <"$crate/src/lib.rs" >"$bench/src/lib.rs"
+snippet bench-dependency >>"$bench/Cargo.toml"
+mkdir -p "$bench/benches"
+snippet bench | sed 's/\bmy_crate\b/my_bench/g' >"$bench/benches/memory.rs"
+cd "$bench"
+# Short criterion settings keep CI quick; the memory profile is the profiler's own.
+expect 0 "cargo bench with the README's bench (MEMCREEP_FAIL_ON_LEAK unset: exit 0)" \
+    cargo bench --bench memory -- --warm-up-time 0.2 --measurement-time 0.5
+table="$CARGO_TARGET_DIR/criterion/parsing/memory-summary.md"
+[[ -s "$table" ]] || fail "cargo bench wrote no memory table at $table"
+grep -E '^\| `parse-and-keep`' "$table" | grep -q 'leak' ||
+    fail "the memory table does not flag parse-and-keep as a leak: $(cat "$table")"
+grep -E '^\| `parse` ' "$table" | grep -q 'clean' ||
+    fail "the memory table does not call parse clean: $(cat "$table")"
+grep -E '^\| `parse` ' "$table" | grep -qE '\| [0-9]+ ns \|' ||
+    fail "parse's time is not shown in ns: $(cat "$table")"
+[[ -s "$CARGO_TARGET_DIR/criterion/report/index.html" ]] ||
+    fail "criterion's HTML report was not written (criterion's own plotting beside ours)"
+expect 1 "cargo bench with MEMCREEP_FAIL_ON_LEAK=1 (a leak: exit 1)" \
+    env MEMCREEP_FAIL_ON_LEAK=1 cargo bench --bench memory -- --warm-up-time 0.2 --measurement-time 0.5
+cd "$crate"
 
 phase "done: every README instruction for your own crate works ($((SECONDS - phase_start)) s)"
