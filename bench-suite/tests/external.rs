@@ -625,3 +625,37 @@ fn a_program_whose_child_does_the_work_gets_a_note_naming_it() {
         "no note once children are included"
     );
 }
+
+#[test]
+fn marker_lines_in_a_burst_cannot_make_rss_clean() {
+    // 100 marker lines within a few milliseconds: the samples are taken together and show no
+    // growth between them, whatever the program does; RSS is then not called clean.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    expect_exit(
+        profile()
+            .args([
+                "--marker",
+                "^tick",
+                "--iterations",
+                "20",
+                "--no-heap",
+                "--json",
+            ])
+            .arg(&json)
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "for i in $(seq 100); do echo tick; done; sleep 2",
+            ]),
+        0,
+    );
+    let report = read_json(&json);
+    let rss = metric(&report, "rss_bytes");
+    assert_eq!(rss["verdict"], "inconclusive", "{rss}");
+    assert!(
+        rss["reason"].as_str().unwrap().contains("not clean"),
+        "{rss}"
+    );
+}

@@ -14,6 +14,7 @@ use crate::engine::{Ending, Source, Step};
 use crate::error::ExternalError;
 use crate::model::{
     End, Exit, Failure, FailureKind, HeapScope, IntervalSample, Run, Source as SourceRecord,
+    Verdict,
 };
 use crate::probe::ProcessStats;
 use crate::sample::{Metric, Sample, ms};
@@ -452,6 +453,27 @@ impl ProgramSource {
         );
     }
 
+    /// Samples taken together show no growth between them: where most marker lines came in
+    /// bursts, what is read at the moment of sampling (RSS, fds, threads) cannot be called
+    /// clean. (Heap counters from the lines' own snapshots are exact and keep their verdict.)
+    fn no_clean_from_bunched_samples(&self, run: &mut Run) {
+        if self.pace.bunched().is_none() {
+            return;
+        }
+        for metric in [Metric::RssBytes, Metric::Fds, Metric::Threads] {
+            if let Some(m) = run.metrics.get_mut(&metric)
+                && m.verdict == Verdict::Clean
+            {
+                m.verdict = Verdict::Inconclusive;
+                m.reason = format!(
+                    "{}; but most samples were taken within 2 ms of the previous one, which \
+                     shows no growth between them: not clean",
+                    m.reason
+                );
+            }
+        }
+    }
+
     /// Remember the program's live descendants (at most a few), which are not measured.
     fn note_children(&mut self) {
         for child in tree::descendants(self.pid).into_iter().take(3) {
@@ -635,6 +657,7 @@ impl Source for ProgramSource {
     fn finish(&mut self, run: &mut Run, ending: Ending) {
         let end = ending.end;
         self.settle_heap(run);
+        self.no_clean_from_bunched_samples(run);
         run.source = SourceRecord {
             kind: run.source.kind,
             command: match &self.program.target {
@@ -719,9 +742,11 @@ impl MarkerPace {
         (close * 2 > gaps).then(|| {
             format!(
                 "{close} of {gaps} marker lines arrived within 2 ms of the previous one: the \
-                 program probably buffers its output when it is not a terminal, so samples miss \
-                 its iteration boundaries; flush after each marker line (Python: print(..., \
-                 flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout))"
+                 program buffers its output when it is not a terminal, or its iterations are \
+                 shorter than the profiler can follow, so samples taken together miss its \
+                 iteration boundaries; flush after each marker line (Python: print(..., \
+                 flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout)), or do more per \
+                 iteration"
             )
         })
     }
