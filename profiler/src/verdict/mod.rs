@@ -297,7 +297,7 @@ pub fn judge_on(
             // Settled only once it has been flat at least as long as it grew, or once the
             // growth had died down before it stopped: growth that comes in lumps (an arena,
             // containers doubling) pauses for ever longer, a cache filling slows down.
-            if !settled(&y, stopped) {
+            if !settled(&y, stopped, quantum) {
                 return explain.not_yet_settled(&trend, all_x[stopped]);
             }
             let last = y[y.len() - 1];
@@ -498,15 +498,21 @@ impl Trend {
     }
 }
 
-/// Whether growth that stopped at sample `since` has settled: the series has been flat since
-/// for at least as many samples as came before, or the growth had died down before it
+/// Whether growth that stopped at sample `since` has settled like a cache that filled: it
+/// grew at three samples or more (one or two lumps after a flat start are level shifts, as
+/// the next chunk of an arena or of a doubling container is), and the series has been flat
+/// since for at least as many samples as came before, or the growth had died down before it
 /// stopped (the last third of the samples before `since` brought at most a tenth of the
 /// growth: a cache filling slows down; lumps that keep their size are not dying down).
-fn settled(y: &[f64], since: usize) -> bool {
+fn settled(y: &[f64], since: usize, quantum: f64) -> bool {
+    let rises = y[..=since]
+        .windows(2)
+        .filter(|p| p[1] - p[0] > 0.5 * quantum.max(f64::EPSILON))
+        .count();
     let flat = y.len() - 1 - since;
     let total = y[since] - y[0];
     let late = y[since] - y[since - since / 3];
-    flat >= since || total <= 0.0 || late <= 0.1 * total
+    rises >= 3 && (flat >= since || total <= 0.0 || late <= 0.1 * total)
 }
 
 /// Where the series became flat for good, if it has been for long enough to call it settled:
@@ -520,7 +526,7 @@ fn settled_since(y: &[f64], w: usize, quantum: f64) -> Option<usize> {
         .map_or(0, |i| i + 1);
     let flat = y.len() - since;
     let tail = y.len().saturating_sub(w);
-    (since > w && flat >= 16 && 2 * flat >= tail && settled(y, since)).then_some(since)
+    (since > w && flat >= 16 && 2 * flat >= tail && settled(y, since, quantum)).then_some(since)
 }
 
 /// At most [`MAX_PAIRWISE`] evenly spaced samples of a tail.
