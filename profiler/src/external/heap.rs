@@ -15,7 +15,7 @@
 //!
 //! With a marker the library also snapshots its counters each time the program writes a line
 //! to stdout or stderr, keyed by the line's number on that stream and a hash of its bytes; the
-//! output reader pairs each line it reads with its snapshot ([`Pairing`]), so a marker sample
+//! output reader pairs each line it reads with its snapshot (`Pairing`), so a marker sample
 //! is the program's heap when it wrote the line, however far it ran ahead of the profiler.
 
 use std::ffi::{OsStr, OsString};
