@@ -293,14 +293,7 @@ fn growth_in_lumps_that_paused_is_not_called_settled_too_soon() {
         (103, 2560.0),
         (110, 16384.0),
     ];
-    let heap = |i: usize| {
-        100_000.0
-            + lumps
-                .iter()
-                .filter(|&&(at, _)| at <= i)
-                .map(|&(_, size)| size)
-                .sum::<f64>()
-    };
+    let heap = stepping(100_000.0, &lumps);
     let j = judge(&series(80, heap), &Thresholds::heap_bytes(50_000.0), None);
     assert_ne!(j.verdict, Verdict::Clean, "{j:#?}");
 }
@@ -316,17 +309,10 @@ fn an_arena_chunk_after_a_flat_start_is_no_filled_cache() {
         (62, 147_448.0),
         (134, 294_904.0),
     ];
-    let heap = |i: usize| {
-        2.0 * MIB
-            + chunks
-                .iter()
-                .filter(|&&(at, _)| at <= i)
-                .map(|&(_, size)| size)
-                .sum::<f64>()
-    };
+    let heap = stepping(2.0 * MIB, &chunks);
     let th = Thresholds::heap_bytes(40_000.0);
-    let early = judge(&series(20, heap), &th, None);
+    let early = judge(&series(20, &heap), &th, None);
     assert_ne!(early.verdict, Verdict::Clean, "{early:#?}");
-    let j = judge(&series(160, heap), &th, None);
+    let j = judge(&series(160, &heap), &th, None);
     assert_eq!(j.verdict, Verdict::Leak, "{j:#?}");
 }

@@ -42,6 +42,18 @@ pub(super) fn series(n: usize, f: impl Fn(usize) -> f64) -> Vec<f64> {
     (0..=n).map(f).collect()
 }
 
+/// A level that rises by `size` at each `(at, size)` and holds between: measured series of
+/// growth in steps and lumps.
+pub(super) fn stepping(base: f64, steps: &[(usize, f64)]) -> impl Fn(usize) -> f64 + '_ {
+    move |i| {
+        base + steps
+            .iter()
+            .filter(|&&(at, _)| at <= i)
+            .map(|&(_, size)| size)
+            .sum::<f64>()
+    }
+}
+
 /// The same with i.i.d. Gaussian noise of `sigma` added to every sample.
 pub(super) fn noisy(n: usize, sigma: f64, rng: &mut Rng, f: impl Fn(usize) -> f64) -> Vec<f64> {
     (0..=n).map(|i| f(i) + sigma * rng.gaussian()).collect()
