@@ -25,7 +25,8 @@ use crate::baseline::Tolerances;
 use crate::budget::Budgets;
 use crate::engine::{MAX_ITERATIONS, Progress};
 use crate::external::Target;
-use crate::options::{Outputs, ProgramSettings, Settings};
+use crate::model::LoadLimits;
+use crate::options::{ConcurrencySettings, Outputs, ProgramSettings, Settings};
 use crate::report::{Report, TextOptions};
 use crate::session::{self, Outcome, Session};
 use crate::verdict::Verdict;
@@ -45,7 +46,8 @@ Profiling a program:
 Exit codes:
   0    nothing found (clean, or inconclusive without --fail-on-inconclusive)
   1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
-       program RSS counts too), a budget exceeded, or a regression against --baseline
+       program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, or a
+       regression against --baseline
   2    bad usage or bad input (a program that cannot be started, a pid that does not exist)
   3    a workload failed (panicked, its setup failed, it passed --timeout or hung), or the
        program crashed or exited non-zero; the report is still written
@@ -196,6 +198,45 @@ struct RunArgs {
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Run K copies at once for each K of the list (e.g. 1,3,5; 1 to 64 copies): threads,
+    /// each with its own setup, for a workload; processes for a program (`{copy}` in the
+    /// command becomes the copy's index; with --marker each copy stops after --iterations,
+    /// default 20). Reports iterations, failures, throughput, p50/p95/max iteration time,
+    /// heap and RSS peaks of the whole and per copy, CPU time and a leak verdict per level,
+    /// and whether memory per copy stays flat as K grows. A panicking iteration (a copy that
+    /// exits non-zero on its own) is a failed iteration instead of the end of the run.
+    #[arg(
+        long,
+        value_name = "K,K,...",
+        help_heading = "Concurrency",
+        allow_hyphen_values = true
+    )]
+    concurrency: Option<String>,
+
+    /// With --concurrency: fail (exit 1) when more than PCT percent of a level's iterations
+    /// failed (default 0: any failed iteration fails the run).
+    #[arg(long, value_name = "PCT", help_heading = "Concurrency", requires = "concurrency",
+          value_parser = parse_percent)]
+    max_failure_rate: Option<f64>,
+
+    /// With --concurrency: fail when a level's 95th percentile of iteration time exceeds
+    /// DURATION (e.g. 20ms, 1.5s).
+    #[arg(long, value_name = "DURATION", help_heading = "Concurrency", requires = "concurrency",
+          value_parser = parse_duration_ms)]
+    max_p95: Option<f64>,
+
+    /// With --concurrency: fail when a level completes fewer than N iterations per second (all
+    /// copies together; e.g. 200 or 200/s).
+    #[arg(long, value_name = "N/s", help_heading = "Concurrency", requires = "concurrency",
+          value_parser = parse_rate)]
+    min_throughput: Option<f64>,
+
+    /// With --concurrency: fail when one copy's peak exceeds SIZE: a program copy's RSS; in
+    /// process a copy's heap (its thread's counters; threads share one RSS).
+    #[arg(long, value_name = "SIZE", help_heading = "Concurrency", requires = "concurrency",
+          value_parser = parse_size)]
+    max_rss_per_copy: Option<u64>,
+
     /// Each line of the program's stdout or stderr matching REGEX ends an iteration, the
     /// first one its start-up; the output still passes through. The program must flush after
     /// each such line.
@@ -335,6 +376,44 @@ fn parse_size(text: &str) -> Result<u64, String> {
     crate::budget::parse_size(text)
 }
 
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{text}' is not a percentage from 0 to 100")),
+    }
+}
+
+/// `20ms`, `1.5s`, `250us`, `2m`, or a bare number of milliseconds, in milliseconds.
+fn parse_duration_ms(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" | "µs" => 1e-3,
+        "s" => 1e3,
+        "m" | "min" => 60e3,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && scale.is_finite() => Ok(v * scale),
+        _ => Err(format!(
+            "'{text}' is not a duration (e.g. 20ms, 1.5s, 250us)"
+        )),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches("/s").parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "'{text}' is not a rate of iterations per second (e.g. 200/s)"
+        )),
+    }
+}
+
 impl RunArgs {
     fn settings(&self) -> Result<Settings, String> {
         let mut tolerances = Tolerances::default();
@@ -406,6 +485,19 @@ impl RunArgs {
                     .map(PathBuf::from),
             },
             program,
+            concurrency: match &self.concurrency {
+                None => None,
+                Some(list) => Some(ConcurrencySettings {
+                    levels: session::concurrency::parse_levels(list)
+                        .map_err(|e| format!("invalid --concurrency: {e}"))?,
+                    limits: LoadLimits {
+                        max_failure_rate_pct: self.max_failure_rate.unwrap_or(0.0),
+                        max_p95_ms: self.max_p95,
+                        min_throughput_per_s: self.min_throughput,
+                        max_rss_per_copy_bytes: self.max_rss_per_copy,
+                    },
+                }),
+            },
         })
     }
 }

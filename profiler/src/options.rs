@@ -36,6 +36,16 @@ pub struct Settings {
     pub outputs: Outputs,
     /// A program to profile from outside instead of the catalog (`-- COMMAND`, `--pid`).
     pub program: Option<ProgramSettings>,
+    /// K copies at once for each level (`--concurrency`), with the load limits.
+    pub concurrency: Option<ConcurrencySettings>,
+}
+
+/// `--concurrency` and its thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcurrencySettings {
+    /// Copies at once, one level each, in order (each 1 to [`crate::model::MAX_COPIES`]).
+    pub levels: Vec<u32>,
+    pub limits: crate::model::LoadLimits,
 }
 
 /// What to profile outside the process, and how (see [`crate::external`]).
@@ -102,6 +112,7 @@ impl Default for Settings {
             save_baseline: None,
             outputs: Outputs::default(),
             program: None,
+            concurrency: None,
         }
     }
 }

@@ -13,6 +13,30 @@ use super::Rng;
 pub fn clean() -> Vec<Workload> {
     vec![
         Workload::new(
+            "contended-pool",
+            "a buffer pool whose per-thread cache holds 3 x 16 KiB per thread sharing the pool: \
+             flat alone, larger per copy under --concurrency",
+            Expected::Clean,
+            || {
+                let sharing = Sharing::join();
+                let mut cache: Vec<Vec<u8>> = Vec::new();
+                Ok(move || {
+                    // The cache is sized by contention: more threads on the pool, more kept.
+                    let want = 3 * sharing.count();
+                    while cache.len() < want {
+                        cache.push(vec![0u8; 16 * 1024]);
+                    }
+                    let mut total = 0u64;
+                    for (i, block) in cache.iter_mut().enumerate() {
+                        block[i % 1024] = block[i % 1024].wrapping_add(1);
+                        total += u64::from(block[i % 1024]);
+                    }
+                    let scratch = vec![total as u8; 4096];
+                    std::hint::black_box(&scratch);
+                })
+            },
+        ),
+        Workload::new(
             "json-roundtrip",
             "parse a ~1 MiB JSON document into structs with serde_json and serialise it back",
             Expected::Clean,
@@ -258,5 +282,28 @@ impl Drop for Pool {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+/// The threads currently sharing the `contended-pool` workload's pool: joined in setup, left
+/// when the iteration closure is dropped.
+struct Sharing;
+
+static SHARING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Sharing {
+    fn join() -> Sharing {
+        SHARING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Sharing
+    }
+
+    fn count(&self) -> usize {
+        SHARING.load(std::sync::atomic::Ordering::SeqCst).max(1)
+    }
+}
+
+impl Drop for Sharing {
+    fn drop(&mut self) {
+        SHARING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -18,6 +18,7 @@
 //! - **Storage**: boundary samples merge pairwise past a bound, samples between boundaries are
 //!   thinned (see [`crate::store`]): a run of any length keeps a bounded amount.
 
+pub mod concurrency;
 pub mod workload;
 
 use std::collections::BTreeMap;

@@ -49,6 +49,7 @@
 //! only ever read.
 
 mod child;
+pub mod concurrency;
 #[cfg(unix)]
 pub mod heap;
 mod source;

@@ -18,6 +18,7 @@ use crate::report::{
 use crate::sample::Metric;
 use crate::verdict::Verdict;
 
+mod concurrency;
 mod files;
 mod overview;
 
@@ -75,6 +76,9 @@ fn panel_of(title: impl Into<String>, metric: Metric) -> Panel {
 /// The stacked figure of one run; `baseline` (the same workload in another report) is drawn
 /// thin and grey under the current series.
 pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
+    if let Some(c) = &run.concurrency {
+        return concurrency::concurrency_figure(run, c);
+    }
     let xs = run.xs();
     let (x_label, x_unit) = match run.x_axis {
         XAxis::Iteration => ("iteration", Unit::Count),

@@ -7,6 +7,7 @@
 //! [`Report`], so a report saved as JSON can be read back and exported, re-judged or compared
 //! again, and reproduces its own pass/fail ([`Report::decision`]).
 
+mod concurrency;
 mod records;
 mod run;
 mod source;
@@ -15,6 +16,9 @@ mod verdict;
 
 use serde::{Deserialize, Serialize};
 
+pub use concurrency::{
+    Concurrency, Level, LoadLimits, MAX_COPIES, MemoryScaling, PerCopy, Scaling,
+};
 pub use records::{
     AttributionInfo, BaselineInfo, BudgetCheck, BudgetKind, Change, Compared, Comparison, LeakSite,
     Status,
@@ -133,6 +137,16 @@ impl Report {
             .iter()
             .flat_map(|r| r.budgets.iter().map(move |b| (r, b)))
             .filter(|(_, b)| b.exceeded)
+    }
+
+    /// Every load threshold exceeded (`--concurrency`), as one sentence each, with its run.
+    pub fn load_limits_exceeded(&self) -> impl Iterator<Item = (&Run, String)> {
+        self.runs.iter().flat_map(|r| {
+            r.concurrency
+                .iter()
+                .flat_map(|c| c.violations())
+                .map(move |v| (r, v))
+        })
     }
 
     /// Every regression against the baseline, with its run.

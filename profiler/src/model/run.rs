@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttributionInfo, BudgetCheck, Comparison, LeakSite, Shape, Source, SourceKind, Verdict,
+    AttributionInfo, BudgetCheck, Comparison, Concurrency, LeakSite, Shape, Source, SourceKind,
+    Verdict,
 };
 use crate::sample::{Metric, Sample};
 use crate::stats::median;
@@ -62,6 +63,9 @@ pub struct Run {
     /// program) or a `second` of a program's time series. Slopes are per that unit.
     #[serde(default)]
     pub x_axis: XAxis,
+    /// K copies at once for each K of `--concurrency`: the levels and the scaling verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     pub verdict: Verdict,
 }
 
@@ -225,6 +229,7 @@ impl Run {
             attribution_note: None,
             source: Source::default(),
             x_axis: XAxis::default(),
+            concurrency: None,
             verdict: Verdict::Clean,
         }
     }

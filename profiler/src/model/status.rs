@@ -73,6 +73,11 @@ impl Report {
             if self.regressions().next().is_some() {
                 why.push("a regression against the baseline");
             }
+            let load: Vec<String> = self.load_limits_exceeded().map(|(_, v)| v).collect();
+            let load = (!load.is_empty()).then(|| load.join("; "));
+            if let Some(load) = &load {
+                why.push(load);
+            }
             if why.is_empty() {
                 let headline = if self.verdict() == Verdict::Inconclusive {
                     "passed, some verdicts inconclusive"

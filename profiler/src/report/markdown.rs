@@ -42,6 +42,20 @@ pub(super) fn render(report: &Report) -> String {
             budget_cell(run),
         );
     }
+    for run in &report.runs {
+        if let Some((c, rows)) = super::levels::rows(run) {
+            let _ = writeln!(out, "\n### `{}`: K copies at once\n", run.workload);
+            let _ = writeln!(out, "| {} |", super::levels::HEADER.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(super::levels::HEADER.len()));
+            for row in rows {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+            let _ = writeln!(out, "\n{}", c.scaling.sentence);
+            for v in c.violations() {
+                let _ = writeln!(out, "\n- ❌ {v}");
+            }
+        }
+    }
     let details: Vec<String> = report.runs.iter().filter_map(details).collect();
     if !details.is_empty() {
         let _ = writeln!(out, "\n### Why\n");

@@ -6,6 +6,7 @@
 
 mod csv;
 mod json;
+mod levels;
 mod markdown;
 mod text;
 

@@ -261,6 +261,7 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
             );
         }
     }
+    render_levels(out, run, options);
 }
 
 /// The call sites found by attribution, top 5.
@@ -323,5 +324,44 @@ fn bold(text: &str, options: &TextOptions) -> String {
         format!("\x1b[1m{text}\x1b[0m")
     } else {
         text.to_string()
+    }
+}
+
+/// The `--concurrency` levels as a table, the scaling sentence and any threshold exceeded.
+fn render_levels(out: &mut String, run: &Run, options: &TextOptions) {
+    let Some((c, rows)) = super::levels::rows(run) else {
+        return;
+    };
+    let mut widths: Vec<usize> = super::levels::HEADER.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        format!("  {}", padded.join("  "))
+    };
+    let _ = writeln!(out, "  concurrency (K copies at once):");
+    let _ = writeln!(out, "{}", line(super::levels::HEADER.to_vec()));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+    for l in &c.levels {
+        if l.verdict != Verdict::Clean {
+            let _ = writeln!(out, "  K = {}: {}", l.copies, l.reason);
+        }
+    }
+    let _ = writeln!(out, "  scaling: {}", c.scaling.sentence);
+    for v in c.violations() {
+        let _ = writeln!(
+            out,
+            "  {} {v}",
+            paint(Verdict::Leak, options, "over limit:")
+        );
     }
 }

@@ -11,6 +11,7 @@ use crate::report::{FailureKind, Report};
 use crate::workload::Workload;
 
 mod checks;
+pub mod concurrency;
 mod run;
 
 pub use checks::{check_outputs, check_program, check_writable, load_baseline, select_indices};
@@ -49,6 +50,27 @@ impl Session {
         let bad =
             |argument: &'static str, reason: String| Error::InvalidArgument { argument, reason };
         check_program(&settings)?;
+        if let Some(c) = &settings.concurrency {
+            concurrency::check_levels(&c.levels).map_err(|reason| bad("--concurrency", reason))?;
+            if matches!(
+                settings.program.as_ref().map(|p| &p.target),
+                Some(crate::external::Target::Pid(_))
+            ) {
+                return Err(bad(
+                    "--concurrency",
+                    "it starts copies of a program: give one after `--`, not --pid".into(),
+                ));
+            }
+            if !(0.0..=100.0).contains(&c.limits.max_failure_rate_pct) {
+                return Err(bad(
+                    "--max-failure-rate",
+                    format!(
+                        "{} is not a percentage from 0 to 100",
+                        c.limits.max_failure_rate_pct
+                    ),
+                ));
+            }
+        }
         if settings.max_iterations.is_some() && !settings.extend {
             return Err(bad(
                 "--max-iterations",
@@ -117,7 +139,10 @@ impl Session {
     {
         let mut runs = Vec::new();
         if self.settings.program.is_some() {
-            let run = run_program(&self.settings)?;
+            let run = match &self.settings.concurrency {
+                Some(c) => concurrency::run_program_levels(&self.settings, c)?,
+                None => run_program(&self.settings)?,
+            };
             runs.push(run);
         }
         if !self.chosen.is_empty()
@@ -131,6 +156,14 @@ impl Session {
             }
             let workload = &self.catalog[index];
             tracing::info!("running {}", workload.name());
+            if let Some(c) = &self.settings.concurrency {
+                runs.push(concurrency::run_workload_levels(
+                    workload,
+                    &self.settings,
+                    c,
+                ));
+                continue;
+            }
             let run = run_workload_guarded(
                 &self.catalog,
                 index,

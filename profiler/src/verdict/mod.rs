@@ -38,6 +38,7 @@
 mod explain;
 mod jumps;
 mod sawtooth;
+pub mod scaling;
 mod steps;
 mod warmup;
 

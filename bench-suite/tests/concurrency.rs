@@ -1,0 +1,219 @@
+//! End-to-end tests of `profile --concurrency`: K copies at once of a catalog workload (threads)
+//! and of a program (processes), the levels in JSON, the scaling verdict, the load thresholds
+//! and bad lists.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn profile() -> Command {
+    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
+    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("ran");
+    assert_eq!(out.status.code(), Some(code), "exit code\n{}", text(&out));
+    out
+}
+
+fn report(dir: &tempfile::TempDir) -> Value {
+    let bytes = std::fs::read(dir.path().join("r.json")).expect("report written");
+    serde_json::from_slice(&bytes).expect("valid JSON")
+}
+
+fn concurrency<'a>(report: &'a Value, workload: &str) -> &'a Value {
+    let runs = report["runs"].as_array().expect("runs");
+    let run = runs
+        .iter()
+        .find(|r| r["workload"] == workload)
+        .unwrap_or_else(|| panic!("{workload} not in {report}"));
+    &run["concurrency"]
+}
+
+#[test]
+fn a_cache_that_grows_with_contention_grows_per_copy_and_a_clean_workload_stays_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        profile()
+            .args(["-w", "contended-pool", "-w", "hashmap-churn"])
+            .args(["--concurrency", "1,3,5", "--markdown"])
+            .arg(dir.path().join("r.md"))
+            .arg("--json")
+            .arg(dir.path().join("r.json"))
+            .arg("--plot")
+            .arg(dir.path().join("r.png")),
+        0,
+    );
+    let report = report(&dir);
+    let grows = concurrency(&report, "contended-pool");
+    let levels = grows["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 3);
+    for field in [
+        "copies",
+        "iterations",
+        "failures",
+        "throughput_per_s",
+        "p50_ms",
+        "p95_ms",
+        "max_ms",
+        "heap_peak_bytes",
+        "rss_peak_bytes",
+        "peak_per_copy_bytes",
+        "cpu_ms",
+        "verdict",
+    ] {
+        assert!(
+            levels.iter().all(|l| !l[field].is_null()),
+            "{field} in {levels:?}"
+        );
+    }
+    let per_copy: Vec<u64> = levels
+        .iter()
+        .map(|l| l["peak_per_copy_bytes"].as_u64().unwrap())
+        .collect();
+    assert!(
+        per_copy[0] < per_copy[1] && per_copy[1] < per_copy[2],
+        "{per_copy:?}"
+    );
+    assert_eq!(grows["scaling"]["memory"], "grows", "{}", grows["scaling"]);
+    assert!(
+        grows["scaling"]["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("per extra copy")
+    );
+    assert_eq!(levels[2]["iterations"], 100);
+    assert_eq!(levels[2]["verdict"], "clean");
+
+    let flat = concurrency(&report, "hashmap-churn");
+    assert_eq!(flat["scaling"]["memory"], "flat", "{}", flat["scaling"]);
+
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(md.contains("K copies at once"), "{md}");
+    assert!(md.contains("| copies | iterations | failures |"), "{md}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("scaling: memory per copy grows"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("r-contended-pool.png").exists());
+}
+
+#[test]
+fn a_program_over_its_p95_limit_fails_naming_the_level_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        profile()
+            .args([
+                "--concurrency",
+                "1,3",
+                "--max-p95",
+                "20ms",
+                "--marker",
+                "^tick",
+            ])
+            .args(["-n", "8", "--no-extend", "--json"])
+            .arg(dir.path().join("r.json"))
+            .args(["--", "sh", "-c", "while :; do sleep 0.05; echo tick; done"]),
+        1,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("at K = 3, the p95 iteration time")
+            && stdout.contains("is above --max-p95 20 ms"),
+        "{}",
+        text(&out)
+    );
+    let report = report(&dir);
+    let levels = report["runs"][0]["concurrency"]["levels"]
+        .as_array()
+        .unwrap();
+    assert_eq!(levels.len(), 2);
+    assert_eq!(levels[1]["copies"], 3);
+    assert_eq!(levels[1]["iterations"], 24, "{levels:?}");
+    assert_eq!(
+        levels[1]["failures"], 0,
+        "copies the profiler stops are not failures"
+    );
+    assert!(levels[1]["p95_ms"].as_f64().unwrap() >= 40.0);
+    assert_eq!(
+        report["runs"][0]["concurrency"]["limits"]["max_p95_ms"],
+        20.0
+    );
+}
+
+#[test]
+fn failures_above_the_limit_fail_and_below_it_pass_reported() {
+    // Copy 1 exits 1 on its own after its ticks: one failed iteration at K = 2.
+    let program = [
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do echo tick; sleep 0.02; done; [ {copy} != 1 ]",
+    ];
+    let out = run(
+        profile()
+            .args(["--concurrency", "1,2", "--marker", "^tick"])
+            .args(program),
+        1,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("at K = 2, 1 of 11 iterations failed (9.1%), above --max-failure-rate 0%"),
+        "{}",
+        text(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        profile()
+            .args(["--concurrency", "1,2", "--marker", "^tick"])
+            .args(["--max-failure-rate", "20", "--json"])
+            .arg(dir.path().join("r.json"))
+            .args(program),
+        0,
+    );
+    let report = report(&dir);
+    let levels = report["runs"][0]["concurrency"]["levels"]
+        .as_array()
+        .unwrap();
+    assert_eq!(levels[0]["failures"], 0, "{}", text(&out));
+    assert_eq!(levels[1]["failures"], 1, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 (9.1%)"));
+}
+
+#[test]
+fn bad_lists_are_usage_errors_with_a_sentence() {
+    for (list, words) in [
+        ("0", "0 copies is out of range"),
+        ("-1", "'-1' is not a number of copies"),
+        ("", "the list of copies is empty"),
+        (
+            "1,65",
+            "65 copies is out of range: each level runs from 1 to 64",
+        ),
+        ("1,,3", "'' is not a number of copies"),
+    ] {
+        let out = run(
+            profile().args(["-w", "hashmap-churn", "--concurrency", list]),
+            2,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(words), "{list}: {stderr}");
+    }
+    let out = run(
+        profile().args(["-w", "hashmap-churn", "--max-p95", "20ms"]),
+        2,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--concurrency"));
+}

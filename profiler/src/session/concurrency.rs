@@ -1,0 +1,159 @@
+// Owns `--concurrency`: for each K of the list, K copies of a catalog workload (threads) or of
+// the program (processes, `{copy}` replaced by the copy's index), then one Run holding the
+// levels, the scaling verdict and the load limits. Must never print nor write an output.
+
+use crate::engine::concurrency::{CopyPlan, run_level};
+use crate::external::{ExternalError, Target};
+use crate::model::{Concurrency, Level, MAX_COPIES, Run, Verdict, combine};
+use crate::options::{ConcurrencySettings, Settings};
+use crate::workload::Workload;
+
+/// Check a `--concurrency` list: at least one level, each from 1 to [`MAX_COPIES`].
+pub fn check_levels(levels: &[u32]) -> Result<(), String> {
+    if levels.is_empty() {
+        return Err("the list of copies is empty: give numbers of copies, e.g. 1,3,5".into());
+    }
+    if let Some(bad) = levels.iter().find(|&&k| k == 0 || k > MAX_COPIES) {
+        return Err(format!(
+            "{bad} copies is out of range: each level runs from 1 to {MAX_COPIES} copies at once"
+        ));
+    }
+    Ok(())
+}
+
+/// Parse `1,3,5` (what the command line gives) into levels, checked.
+pub fn parse_levels(text: &str) -> Result<Vec<u32>, String> {
+    let mut levels = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() && text.trim().is_empty() {
+            break;
+        }
+        match part.parse::<u32>() {
+            Ok(k) => levels.push(k),
+            Err(_) => {
+                return Err(format!(
+                    "'{part}' is not a number of copies: give whole numbers from 1 to \
+                     {MAX_COPIES} separated by commas, e.g. 1,3,5"
+                ));
+            }
+        }
+    }
+    check_levels(&levels)?;
+    Ok(levels)
+}
+
+/// Run `workload` at every level of `c`: K threads, each with its own setup.
+pub fn run_workload_levels(
+    workload: &Workload,
+    settings: &Settings,
+    c: &ConcurrencySettings,
+) -> Run {
+    let plan = CopyPlan {
+        iterations: settings.iterations,
+        max_iterations: settings.max_iterations,
+        extend: settings.extend,
+        warmup: settings.warmup,
+        timeout: settings.timeout,
+    };
+    let setup = || workload.setup().map_err(|e| e.to_string());
+    let mut levels = Vec::new();
+    for &k in &c.levels {
+        if crate::interrupt::requested() {
+            break;
+        }
+        tracing::info!("{}: {k} copies at once", workload.name());
+        levels.push(run_level(workload.name(), k, &setup, &plan));
+    }
+    let mut run = combined(workload.name(), levels, c);
+    run.description = Some(workload.description().to_string());
+    run
+}
+
+/// Run the program of `settings` at every level of `c`: K processes at once.
+pub fn run_program_levels(
+    settings: &Settings,
+    c: &ConcurrencySettings,
+) -> Result<Run, ExternalError> {
+    if let Err(e) = crate::interrupt::install() {
+        tracing::warn!("Ctrl-C will end profile without a report: {e}");
+    }
+    let mut levels = Vec::new();
+    let mut name = String::new();
+    for &k in &c.levels {
+        if crate::interrupt::requested() {
+            break;
+        }
+        let mut programs = Vec::new();
+        for i in 0..k {
+            let mut copy = settings.clone();
+            if let Some(p) = copy.program.as_mut() {
+                if let Target::Command(cmd) = &mut p.target {
+                    for arg in cmd.iter_mut() {
+                        if let Some(text) = arg.to_str()
+                            && text.contains("{copy}")
+                        {
+                            *arg = text.replace("{copy}", &i.to_string()).into();
+                        }
+                    }
+                }
+                // A marked program is stopped after its iterations, so that a level ends.
+                if p.marker.is_some() && p.iterations.is_none() {
+                    p.iterations = Some(settings.iterations);
+                }
+            }
+            let Some(program) = copy.external() else {
+                return Err(ExternalError::EmptyCommand);
+            };
+            let program = program?;
+            if name.is_empty() {
+                name = settings
+                    .external()
+                    .and_then(Result::ok)
+                    .map(|p| p.name())
+                    .unwrap_or_default();
+            }
+            programs.push(program);
+        }
+        tracing::info!("{name}: {k} copies at once");
+        levels.push(crate::external::concurrency::run_level(programs)?);
+    }
+    Ok(combined(&name, levels, c))
+}
+
+/// One run of all levels: the samples and metrics shown are those of the copy with the worst
+/// verdict (the largest level's first copy when all agree), the levels and scaling beside.
+fn combined(name: &str, levels: Vec<(Level, Vec<Run>)>, c: &ConcurrencySettings) -> Run {
+    let rank = |v: Verdict| match v {
+        Verdict::Leak => 2,
+        Verdict::Inconclusive => 1,
+        Verdict::Clean => 0,
+    };
+    let mut records = Vec::new();
+    let mut shown: Option<Run> = None;
+    for (level, runs) in levels {
+        for (i, run) in runs.into_iter().enumerate() {
+            let better = shown.as_ref().is_none_or(|s| {
+                rank(run.verdict) > rank(s.verdict)
+                    || (rank(run.verdict) == rank(s.verdict) && i == 0)
+            });
+            if better {
+                shown = Some(run);
+            }
+        }
+        records.push(level);
+    }
+    let verdict = combine(records.iter().map(|l| l.verdict));
+    let scaling = crate::verdict::scaling::scaling(&records);
+    let mut run = shown.unwrap_or_else(|| Run::new(name, crate::model::HeapScope::None));
+    let copy = std::mem::replace(&mut run.workload, name.to_string());
+    run.source
+        .notes
+        .push(format!("samples and metrics shown are those of {copy}"));
+    run.concurrency = Some(Concurrency {
+        levels: records,
+        scaling,
+        limits: c.limits,
+    });
+    run.verdict = verdict;
+    run
+}
