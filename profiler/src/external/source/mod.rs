@@ -1,6 +1,9 @@
 // Owns a program as a source of samples: its marker lines or its clock tick boundaries, its
 // exit, and stopping it. Must never signal a process it did not start.
 
+mod notes;
+mod pace;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
@@ -14,11 +17,11 @@ use crate::engine::{Ending, Source, Step};
 use crate::error::ExternalError;
 use crate::model::{
     End, Exit, Failure, FailureKind, HeapScope, IntervalSample, Run, Source as SourceRecord,
-    Verdict,
 };
 use crate::probe::ProcessStats;
 use crate::sample::{Metric, Sample, ms};
 use crate::store::Thinned;
+pub(crate) use pace::MarkerPace;
 
 /// The program's heap counters, from the preload library.
 pub(super) enum HeapState {
@@ -452,145 +455,6 @@ impl ProgramSource {
                 .to_string(),
         );
     }
-
-    /// Samples taken together show no growth between them: where most marker lines came in
-    /// bursts, what is read at the moment of sampling (RSS, fds, threads) cannot be called
-    /// clean. (Heap counters from the lines' own snapshots are exact and keep their verdict.)
-    fn no_clean_from_bunched_samples(&self, run: &mut Run) {
-        if self.pace.bunched().is_none() {
-            return;
-        }
-        for metric in [Metric::RssBytes, Metric::Fds, Metric::Threads] {
-            if let Some(m) = run.metrics.get_mut(&metric)
-                && m.verdict == Verdict::Clean
-            {
-                m.verdict = Verdict::Inconclusive;
-                m.reason = format!(
-                    "{}; but most samples were taken within 2 ms of the previous one, which \
-                     shows no growth between them: not clean",
-                    m.reason
-                );
-            }
-        }
-    }
-
-    /// Remember the program's live descendants (at most a few), which are not measured.
-    fn note_children(&mut self) {
-        for child in tree::descendants(self.pid).into_iter().take(3) {
-            if !self
-                .unmeasured_children
-                .iter()
-                .any(|(pid, _)| *pid == child)
-            {
-                self.unmeasured_children.push((child, tree::name(child)));
-            }
-        }
-    }
-
-    /// Notes on how the program was measured, for the report.
-    fn notes(&self, run: &Run, end: End) -> Vec<String> {
-        let mut notes = Vec::new();
-        match &self.heap {
-            HeapState::Off(why) => notes.push(why.clone()),
-            HeapState::On(heap) => {
-                notes.extend(self.heap_notes.iter().cloned());
-                if heap.flags() & preload::layout::FLAG_OUT_OF_SLOTS != 0 {
-                    notes.push(format!(
-                        "the program ran more than {} threads at once: the later ones were \
-                         counted together in one slot (totals stay exact, the peak is looser)",
-                        preload::layout::SLOTS
-                    ));
-                }
-                if self.marked() && self.read_live > 0 {
-                    notes.push(format!(
-                        "{} of {} marker lines had no heap snapshot (written by another \
-                         process, or through C stdio without fflush): their heap counters were \
-                         read when the profiler got to them",
-                        self.read_live,
-                        self.read_live + self.paired
-                    ));
-                }
-                if self.heap_only > 0 {
-                    notes.push(format!(
-                        "the program had ended when {} marker line(s) were read: their heap \
-                         counters are its state when it wrote them, and RSS, fds and threads, \
-                         which those samples lack, are not judged",
-                        self.heap_only
-                    ));
-                }
-            }
-            HeapState::Absent | HeapState::Injected(_) => {}
-        }
-        if !self.unmeasured_children.is_empty() {
-            let children: Vec<String> = self
-                .unmeasured_children
-                .iter()
-                .map(|(pid, name)| match name {
-                    Some(name) => format!("{name} (pid {pid})"),
-                    None => format!("pid {pid}"),
-                })
-                .collect();
-            notes.push(format!(
-                "pid {} has child processes that these samples do not include: {}; if the work \
-                 happens there, add --include-children to sum them",
-                self.pid,
-                children.join(", ")
-            ));
-        }
-        if let Some(marker) = &self.program.marker {
-            match self.pace.count {
-                0 => notes.push(format!(
-                    "no output line matched --marker '{}': no iteration to judge",
-                    marker.as_str()
-                )),
-                1 => notes.push(
-                    "one output line matched --marker: it starts the first iteration, whose \
-                     end no line marked"
-                        .to_string(),
-                ),
-                _ => {}
-            }
-            if let Some(note) = self.pace.bunched() {
-                if self.paired > 0 && self.read_live == 0 {
-                    notes.push(format!(
-                        "{note}; the heap counters are exact all the same (the program's \
-                         state when it wrote each line), RSS, fds and threads are not"
-                    ));
-                } else {
-                    notes.push(note);
-                }
-            }
-            if let (Some(last), End::Exited) = (run.extensions.last(), end)
-                && run.iterations > 0
-                && run.iterations < last.to
-            {
-                notes.push(format!(
-                    "the program exited after {} marked iterations, before the {} the run \
-                     extended to: judged on what it gave",
-                    run.iterations, last.to
-                ));
-            }
-        } else if run.samples.is_empty() {
-            notes.push(match self.program.target {
-                Target::Pid(_) => "the process could not be measured (it ended, or has no \
-                                   memory of its own): nothing to judge"
-                    .to_string(),
-                Target::Command(_) => format!(
-                    "the program ended before its first sample, taken one interval ({:.0} ms) \
-                     after its start: nothing to judge; a shorter --interval samples sooner",
-                    ms(self.program.interval)
-                ),
-            });
-        }
-        if self.unsampled > 0 {
-            notes.push(format!(
-                "{} marker line(s) arrived when the program could no longer be measured \
-                 (exiting or stopped): not sampled",
-                self.unsampled
-            ));
-        }
-        notes
-    }
 }
 
 impl Source for ProgramSource {
@@ -706,48 +570,5 @@ fn sample_of(
         duration_ms,
         cpu_ms,
         ..Sample::default()
-    }
-}
-
-/// How marker lines arrived: counted, not kept, so that a run of any length stays bounded.
-#[derive(Debug, Default)]
-pub(super) struct MarkerPace {
-    /// Marker lines seen.
-    count: u64,
-    /// Marker lines that came within 2 ms of the previous one.
-    close: u64,
-    last: Option<Instant>,
-}
-
-impl MarkerPace {
-    pub(super) fn record(&mut self, at: Instant) {
-        if self
-            .last
-            .is_some_and(|last| at.saturating_duration_since(last) < Duration::from_millis(2))
-        {
-            self.close += 1;
-        }
-        self.count += 1;
-        self.last = Some(at);
-    }
-
-    /// A note when most marker lines arrived within 2 ms of the previous one: the program
-    /// very likely buffers its output, and the samples then do not fall at its iteration
-    /// boundaries.
-    pub(super) fn bunched(&self) -> Option<String> {
-        if self.count < 5 {
-            return None;
-        }
-        let (close, gaps) = (self.close, self.count - 1);
-        (close * 2 > gaps).then(|| {
-            format!(
-                "{close} of {gaps} marker lines arrived within 2 ms of the previous one: the \
-                 program buffers its output when it is not a terminal, or its iterations are \
-                 shorter than the profiler can follow, so samples taken together miss its \
-                 iteration boundaries; flush after each marker line (Python: print(..., \
-                 flush=True) or PYTHONUNBUFFERED=1; C: fflush(stdout)), or do more per \
-                 iteration"
-            )
-        })
     }
 }
