@@ -47,8 +47,12 @@ struct HeapFields {
 
 /// Longest wait between two looks at the program, the interrupt flag and the clock.
 const POLL: Duration = Duration::from_millis(20);
-/// How long the output of a program that ended may keep arriving before the run closes.
+/// How long the output of a program that ended may stay silent before the run closes: on a
+/// busy machine hundreds of lines written in a burst can take longer than that to arrive, so
+/// the wait starts again at each line, up to MAX_DRAIN in all.
 const DRAIN: Duration = Duration::from_millis(500);
+/// The longest the output of a program that ended is waited for, however it trickles in.
+const MAX_DRAIN: Duration = Duration::from_secs(10);
 
 /// A started or attached program, sampled at its marker lines or every interval.
 pub(super) struct ProgramSource {
@@ -86,6 +90,8 @@ pub(super) struct ProgramSource {
     heap_only: u32,
     /// When the program was first seen ended (its last output may still be arriving).
     exited_at: Option<Instant>,
+    /// When output events last arrived.
+    last_event: Option<Instant>,
     /// Samples taken with the heap library, for its periodic presence check.
     samples_seen: u64,
 }
@@ -123,6 +129,7 @@ impl ProgramSource {
             read_live: 0,
             heap_only: 0,
             exited_at: None,
+            last_event: None,
             samples_seen: 0,
         }
     }
@@ -192,7 +199,10 @@ impl ProgramSource {
                     .started
                     .as_ref()
                     .is_some_and(|s| s.events.is_some() && s.open_streams > 0);
-                let left = (exited + DRAIN).saturating_duration_since(now);
+                let quiet_since = self.last_event.filter(|&t| t > exited).unwrap_or(exited);
+                let left = (quiet_since + DRAIN)
+                    .min(exited + MAX_DRAIN)
+                    .saturating_duration_since(now);
                 if self.marked() && open && !left.is_zero() {
                     self.receive(left.min(POLL));
                     continue;
@@ -234,6 +244,7 @@ impl ProgramSource {
             }
         }
         got.extend(events.try_iter());
+        self.last_event = Some(Instant::now());
         for event in got {
             match event {
                 Event::Closed => {
