@@ -77,19 +77,8 @@ mkdir -p "$out"
 printf '%s\n' "$catalog" >"$out/expected.tsv"
 : >"$out/runs.tsv"
 
-# The burners: only these PIDs are ever killed.
-burner_pids=()
-cleanup() {
-    for pid in "${burner_pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${burner_pids[@]}"; do wait "$pid" 2>/dev/null; done
-    burner_pids=()
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-for ((b = 0; b < burners; b++)); do
-    sh -c 'while :; do :; done' &
-    burner_pids+=("$!")
-done
+source "$root/scripts/burners.sh"
+start_burners "$burners"
 [[ $burners -gt 0 ]] && echo "corpus: $burners burners running (pids ${burner_pids[*]})" >&2
 
 total=$(( repeats * ${#names[@]} ))
@@ -110,7 +99,7 @@ for ((r = 1; r <= repeats; r++)); do
     done
 done
 ended=$(date +%s.%N)
-cleanup
+stop_burners
 
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty=""

@@ -20,13 +20,8 @@ while read -r name expected _; do
     [[ "$expected" == clean ]] && args+=(--workload "$name")
 done < <("$profile" list)
 
-burners=()
-stop_burners() { for p in "${burners[@]}"; do kill "$p" 2>/dev/null; done; }
-trap stop_burners EXIT
-for ((b = 0; b < ${FLAKE_BURNERS:-0}; b++)); do
-    sh -c 'while :; do :; done' &
-    burners+=($!)
-done
+source "$root/scripts/burners.sh"
+start_burners "${FLAKE_BURNERS:-0}"
 
 failures=0
 inconclusive=0

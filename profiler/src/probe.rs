@@ -275,7 +275,7 @@ mod procfs {
     }
 }
 
-/// The portable probe: sysinfo, with its pitfalls corrected (see docs/MEASUREMENTS.md, "Probes").
+/// The portable probe: sysinfo, with its pitfalls corrected (see "Probes" in the measurements under docs/).
 struct SysinfoProbe {
     system: Option<sysinfo::System>,
     pid: sysinfo::Pid,

@@ -115,18 +115,22 @@ fn imports(code: &str, path: &[String]) -> BTreeSet<String> {
         }
         names
     };
+    // The module names a path starting at `at` reaches: one, or a `{...}` group's.
+    let names_at = |at: usize| -> Vec<String> {
+        let names = if code[at..].starts_with('{') {
+            group(at)
+        } else {
+            vec![ident(at)]
+        };
+        names.into_iter().filter(|n| !n.is_empty()).collect()
+    };
     let mut i = 0;
     while i < bytes.len() {
         let rest = &code[i..];
         let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         if boundary && rest.starts_with("crate::") {
             let at = i + "crate::".len();
-            let names = if code[at..].starts_with('{') {
-                group(at)
-            } else {
-                vec![ident(at)]
-            };
-            found.extend(names.into_iter().filter(|n| !n.is_empty()));
+            found.extend(names_at(at));
             i = at;
             continue;
         }
@@ -143,12 +147,7 @@ fn imports(code: &str, path: &[String]) -> BTreeSet<String> {
             if base_len >= 1 {
                 found.insert(path[0].clone());
             } else {
-                let names = if code[at..].starts_with('{') {
-                    group(at)
-                } else {
-                    vec![ident(at)]
-                };
-                found.extend(names.into_iter().filter(|n| !n.is_empty()));
+                found.extend(names_at(at));
             }
             i = at;
             continue;

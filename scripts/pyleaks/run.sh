@@ -108,23 +108,8 @@ mkdir -p "$out"
 printf 'package\tversion\texpected\tleaks\n%s\n' "$pairs" >"$out/expected.tsv"
 : >"$out/runs.tsv"
 
-# The burners: only these PIDs are ever killed.
-burner_pids=()
-cleanup() {
-    for pid in "${burner_pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${burner_pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    burner_pids=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-for ((b = 0; b < burners; b++)); do
-    sh -c 'while :; do :; done' &
-    burner_pids+=("$!")
-done
+source "$root/scripts/burners.sh"
+start_burners "$burners"
 [[ $burners -gt 0 ]] && echo "pyleaks: $burners CPU burner(s): ${burner_pids[*]}" >&2
 
 echo "pyleaks: $repeats run(s) of each version, reports in ${out#"$root"/}" >&2
@@ -141,7 +126,7 @@ while IFS=$'\t' read -r pkg version expected _; do
         echo "pyleaks: $name exit $code ($((SECONDS - start)) s)" >&2
     done
 done <<<"$pairs"
-cleanup
+stop_burners
 
 "$python" - "$out" "$burners" "$iterations" <<'EOF'
 import json, os, sys
