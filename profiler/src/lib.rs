@@ -57,6 +57,7 @@ pub mod error;
 pub mod external;
 #[cfg(feature = "plot")]
 pub mod figure;
+pub mod fit;
 pub mod format;
 pub mod interrupt;
 mod isolate;
@@ -69,6 +70,7 @@ mod quiet;
 pub mod report;
 pub mod sample;
 pub mod session;
+pub mod sizes;
 pub mod stats;
 pub mod store;
 pub mod verdict;

@@ -12,6 +12,7 @@ mod records;
 mod run;
 mod source;
 mod status;
+mod sweep;
 mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,7 @@ pub use run::{
 };
 pub use source::{End, Exit, Source, SourceKind};
 pub use status::{Decision, Outcome};
+pub use sweep::{Complexity, Fit, Point, SWEEP_FIELDS, Sweep, formula};
 pub use verdict::{Shape, Verdict};
 
 /// Version of the JSON layout; readers refuse any other.
@@ -145,6 +147,17 @@ impl Report {
             r.concurrency
                 .iter()
                 .flat_map(|c| c.violations())
+                .map(move |v| (r, v))
+        })
+    }
+
+    /// Every fitted growth class above `--max-complexity` (`--sweep`), one sentence each,
+    /// with its run.
+    pub fn complexity_exceeded(&self) -> impl Iterator<Item = (&Run, String)> {
+        self.runs.iter().flat_map(|r| {
+            r.sweep
+                .iter()
+                .flat_map(|s| s.violations())
                 .map(move |v| (r, v))
         })
     }

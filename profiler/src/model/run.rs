@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AttributionInfo, BudgetCheck, Comparison, Concurrency, LeakSite, Shape, Source, SourceKind,
-    Verdict,
+    Sweep, Verdict,
 };
 use crate::sample::{Metric, Sample};
 use crate::stats::median;
@@ -66,6 +66,9 @@ pub struct Run {
     /// K copies at once for each K of `--concurrency`: the levels and the scaling verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
+    /// Memory against input size (`--sweep`): a point per size and the fitted classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
     pub verdict: Verdict,
 }
 
@@ -230,6 +233,7 @@ impl Run {
             source: Source::default(),
             x_axis: XAxis::default(),
             concurrency: None,
+            sweep: None,
             verdict: Verdict::Clean,
         }
     }

@@ -78,6 +78,11 @@ impl Report {
             if let Some(load) = &load {
                 why.push(load);
             }
+            let complexity: Vec<String> = self.complexity_exceeded().map(|(_, v)| v).collect();
+            let complexity = (!complexity.is_empty()).then(|| complexity.join("; "));
+            if let Some(complexity) = &complexity {
+                why.push(complexity);
+            }
             if why.is_empty() {
                 let headline = if self.verdict() == Verdict::Inconclusive {
                     "passed, some verdicts inconclusive"

@@ -1,0 +1,320 @@
+// Owns fitting a growth class to one metric of a sweep: least squares per class, the choice by
+// a penalised criterion (BIC), and "cannot tell" when the points do not decide. Must never
+// measure; the procedure is in docs/VERDICT.md ("Growth against input size").
+
+//! Which of O(1), O(log n), O(n), O(n log n), O(n^2), O(n^3) a metric grows as.
+//!
+//! 1. Each class c is fitted as `y ≈ a + b·g_c(n)` by least squares on **relative** errors
+//!    (weights 1/y²: a sweep spans decades, and an error of 1 KiB matters at 10 KiB, not at
+//!    10 MiB). A class whose best slope is negative is dropped (it is O(1) at best).
+//! 2. Each fit is scored with the Bayesian information criterion, `m·ln(RSS/m) + k·ln(m)` (m
+//!    sizes, k = 1 parameter for O(1), 2 for the others): all growing classes have as many
+//!    parameters, so among them the smallest error wins, and O(1) wins unless growth pays
+//!    for its parameter.
+//! 3. The **candidates** are the classes within 2 of the best score (weak evidence, after Kass
+//!    and Raftery), less those whose growth over the measured sizes is under 5% of their
+//!    value at the largest size (indistinguishable from O(1)). One candidate is the model;
+//!    several are "cannot tell", and so are fewer than 3 sizes (a two-parameter fit through
+//!    two points fits every class) and a best fit off by more than 25% on average.
+
+use crate::model::{Complexity, Fit, Point, formula};
+
+/// Fewer sizes than this cannot tell a class.
+pub const MIN_SIZES: usize = 3;
+/// Classes whose score is within this of the best one are not told apart (BIC units).
+pub const SCORE_MARGIN: f64 = 2.0;
+/// Growth over the measured sizes below this share of the value is no growth.
+pub const MIN_GROWTH_SHARE: f64 = 0.05;
+/// A best fit off by more than this on average (relative RMS) means the points are too noisy.
+pub const MAX_RELATIVE_RMS: f64 = 0.25;
+/// Relative errors below this are measurement rounding: no fit is scored better than this.
+const RELATIVE_PRECISION: f64 = 1e-3;
+
+/// One class fitted to the points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    class: Complexity,
+    intercept: f64,
+    coefficient: f64,
+    /// Weighted (relative) residual sum of squares.
+    rss: f64,
+    score: f64,
+}
+
+/// Fit the growth class of `field` over `points` (sizes distinct). `floor` is the smallest
+/// magnitude that is not noise in the field's unit (e.g. 256 B), used in the weights.
+pub fn fit(points: &[Point], field: &str) -> Option<Fit> {
+    let data: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| p.value(field).map(|y| (p.size as f64, y)))
+        .collect();
+    if data.is_empty() {
+        return None;
+    }
+    Some(fit_series(&data, field))
+}
+
+/// The smallest magnitude that is not noise, per field.
+fn floor_of(field: &str) -> f64 {
+    match field {
+        "allocations" => 1.0,
+        "duration_ms" => 1e-3,
+        _ => 256.0,
+    }
+}
+
+/// [`fit`] on plain (size, value) pairs.
+pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
+    let m = data.len();
+    let cannot = |candidates: Vec<Complexity>, sentence: String| Fit {
+        model: None,
+        coefficient: None,
+        intercept: None,
+        r2: None,
+        candidates,
+        sentence,
+    };
+    if m < MIN_SIZES {
+        return cannot(
+            Vec::new(),
+            format!("cannot tell: {m} size(s), and a class needs at least {MIN_SIZES}"),
+        );
+    }
+    let largest = data.iter().map(|d| d.1.abs()).fold(0.0, f64::max);
+    let floor = floor_of(field).max(largest * RELATIVE_PRECISION);
+    let weights: Vec<f64> = data
+        .iter()
+        .map(|d| 1.0 / d.1.abs().max(floor).powi(2))
+        .collect();
+    let (n_min, n_max) = (data[0].0, data[m - 1].0);
+    let mut fitted: Vec<Candidate> = Complexity::ALL
+        .iter()
+        .filter_map(|&class| least_squares(data, &weights, class))
+        .collect();
+    fitted.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let Some(best) = fitted.first().copied() else {
+        return cannot(Vec::new(), "cannot tell: no class fits the points".into());
+    };
+    let relative_rms = (best.rss / m as f64).sqrt();
+    let mut candidates: Vec<Complexity> = Vec::new();
+    for c in &fitted {
+        if c.score - best.score >= SCORE_MARGIN {
+            continue;
+        }
+        let at_max = (c.intercept + c.coefficient * c.class.eval(n_max)).abs();
+        let growth = c.coefficient * (c.class.eval(n_max) - c.class.eval(n_min));
+        let class =
+            if c.class != Complexity::Constant && growth < MIN_GROWTH_SHARE * at_max.max(floor) {
+                Complexity::Constant
+            } else {
+                c.class
+            };
+        if !candidates.contains(&class) {
+            candidates.push(class);
+        }
+    }
+    if relative_rms > MAX_RELATIVE_RMS {
+        return cannot(
+            candidates,
+            format!(
+                "cannot tell: too noisy (the best fit, {}, is off by {:.0}% on average)",
+                best.class,
+                relative_rms * 100.0
+            ),
+        );
+    }
+    if candidates.len() > 1 {
+        let list = candidates
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(" from ");
+        return cannot(
+            candidates,
+            format!("cannot tell {list}: they fit the {m} sizes about equally well"),
+        );
+    }
+    let class = candidates[0];
+    let chosen = if class == best.class {
+        best
+    } else {
+        // Growth too small to count: the level of the points, as O(1).
+        least_squares(data, &weights, Complexity::Constant).unwrap_or(best)
+    };
+    let coefficient = if class == Complexity::Constant {
+        0.0
+    } else {
+        chosen.coefficient
+    };
+    let r2 = r_squared(data, |n| chosen.intercept + coefficient * class.eval(n));
+    Fit {
+        model: Some(class),
+        coefficient: Some(coefficient),
+        intercept: Some(chosen.intercept),
+        r2: Some(r2),
+        candidates: vec![class],
+        sentence: format!(
+            "≈ {}, {class} (R² {r2:.3})",
+            formula(field, class, coefficient, chosen.intercept)
+        ),
+    }
+}
+
+/// Weighted least squares of `y ≈ a + b·g(n)`; `None` when the slope comes out negative
+/// (the class does not describe the points) or cannot be computed.
+fn least_squares(data: &[(f64, f64)], w: &[f64], class: Complexity) -> Option<Candidate> {
+    let m = data.len() as f64;
+    let (mut sw, mut sy) = (0.0, 0.0);
+    for (&(_, y), &wi) in data.iter().zip(w) {
+        sw += wi;
+        sy += wi * y;
+    }
+    let (intercept, coefficient, params) = if class == Complexity::Constant {
+        (sy / sw, 0.0, 1.0)
+    } else {
+        // Scaled so that n^3 at a million stays well inside f64's precision.
+        let scale = class.eval(data[data.len() - 1].0).max(1e-300);
+        let (mut sg, mut sgg, mut sgy) = (0.0, 0.0, 0.0);
+        for (&(n, y), &wi) in data.iter().zip(w) {
+            let g = class.eval(n) / scale;
+            sg += wi * g;
+            sgg += wi * g * g;
+            sgy += wi * g * y;
+        }
+        let det = sw * sgg - sg * sg;
+        if det.abs() <= f64::EPSILON * sw * sgg {
+            return None;
+        }
+        let b = (sw * sgy - sg * sy) / det;
+        if b <= 0.0 {
+            return None;
+        }
+        ((sy - b * sg) / sw, b / scale, 2.0)
+    };
+    let rss: f64 = data
+        .iter()
+        .zip(w)
+        .map(|(&(n, y), &wi)| wi * (y - intercept - coefficient * class.eval(n)).powi(2))
+        .sum();
+    let rss_floor = m * RELATIVE_PRECISION * RELATIVE_PRECISION;
+    let score = m * (rss.max(rss_floor) / m).ln() + params * m.ln();
+    Some(Candidate {
+        class,
+        intercept,
+        coefficient,
+        rss,
+        score,
+    })
+}
+
+/// 1 − SS_res / SS_tot on the points themselves (1 when they are all equal and fitted).
+fn r_squared(data: &[(f64, f64)], model: impl Fn(f64) -> f64) -> f64 {
+    let mean = data.iter().map(|d| d.1).sum::<f64>() / data.len() as f64;
+    let ss_tot: f64 = data.iter().map(|d| (d.1 - mean).powi(2)).sum();
+    let ss_res: f64 = data.iter().map(|d| (d.1 - model(d.0)).powi(2)).sum();
+    if ss_tot == 0.0 {
+        return if ss_res == 0.0 { 1.0 } else { 0.0 };
+    }
+    1.0 - ss_res / ss_tot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1-2-5 from 1k to 1M.
+    fn sizes() -> Vec<f64> {
+        crate::sizes::parse("1k..1M")
+            .unwrap()
+            .into_iter()
+            .map(|n| n as f64)
+            .collect()
+    }
+
+    fn series(f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        sizes().into_iter().map(|n| (n, f(n))).collect()
+    }
+
+    #[test]
+    fn exact_series_of_every_class_get_their_class() {
+        for class in Complexity::ALL {
+            let (sizes, b) = match class {
+                Complexity::Quadratic => (vec![100.0, 200.0, 500.0, 1e3, 2e3, 5e3], 8.0),
+                Complexity::Cubic => (vec![10.0, 20.0, 50.0, 100.0, 200.0, 500.0], 8.0),
+                _ => (sizes(), 48.0),
+            };
+            let data: Vec<_> = sizes
+                .iter()
+                .map(|&n| {
+                    (
+                        n,
+                        2048.0 + b * class.eval(n) * f64::from(class != Complexity::Constant),
+                    )
+                })
+                .collect();
+            let f = fit_series(&data, "peak_bytes");
+            assert_eq!(f.model, Some(class), "{class}: {f:?}");
+            if class != Complexity::Constant {
+                let c = f.coefficient.unwrap();
+                assert!((c - b).abs() < 0.01 * b, "{class}: {f:?}");
+            }
+            assert!(f.r2.unwrap() > 0.999, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn capacity_doubling_is_still_linear() {
+        // A Vec<u64> pushed n times: its buffer is the next power of two.
+        let data = series(|n| 512.0 + 8.0 * (n as u64).next_power_of_two() as f64);
+        let f = fit_series(&data, "peak_bytes");
+        assert!(
+            f.model == Some(Complexity::Linear) || f.candidates.contains(&Complexity::Linear),
+            "{f:?}"
+        );
+        assert!(!f.above(Complexity::Linear) || f.model.is_none(), "{f:?}");
+        assert!(!f.above(Complexity::NLogN), "{f:?}");
+    }
+
+    #[test]
+    fn a_flat_noisy_metric_is_constant_and_zero_is_constant() {
+        let data = series(|n| 4096.0 + if (n as u64) % 3 == 0 { 40.0 } else { -24.0 });
+        assert_eq!(
+            fit_series(&data, "peak_bytes").model,
+            Some(Complexity::Constant)
+        );
+        let zeros = series(|_| 0.0);
+        let f = fit_series(&zeros, "retained_bytes");
+        assert_eq!(f.model, Some(Complexity::Constant), "{f:?}");
+        assert_eq!(f.coefficient, Some(0.0));
+    }
+
+    #[test]
+    fn two_sizes_cannot_tell_and_say_why() {
+        let f = fit_series(&[(1e3, 5e4), (1e4, 5e5)], "peak_bytes");
+        assert_eq!(f.model, None);
+        assert!(f.sentence.contains("at least 3"), "{}", f.sentence);
+    }
+
+    #[test]
+    fn noise_without_a_shape_cannot_tell() {
+        let data: Vec<_> = sizes()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, if i % 2 == 0 { 1e6 } else { 1e4 }))
+            .collect();
+        let f = fit_series(&data, "peak_bytes");
+        assert_eq!(f.model, None, "{f:?}");
+    }
+
+    #[test]
+    fn the_quadratic_is_above_linear_with_its_coefficient() {
+        let data: Vec<_> = [100.0, 200.0, 500.0, 1e3, 2e3]
+            .iter()
+            .map(|&n: &f64| (n, 1000.0 + 24.0 * n * n + 40.0 * n))
+            .collect();
+        let f = fit_series(&data, "peak_bytes");
+        assert_eq!(f.model, Some(Complexity::Quadratic), "{f:?}");
+        assert!(f.above(Complexity::Linear));
+        assert!(f.sentence.contains("n^2"), "{}", f.sentence);
+    }
+}

@@ -1,0 +1,344 @@
+// Owns the record of a sweep (`--sweep`): one point per input size, the growth class fitted to
+// each metric, and the `--max-complexity` limit with the sentences of the fits above it.
+// Never measures nor fits: the engine fills the points, the judge (`crate::fit`) the fits.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::{format_bytes, format_count};
+
+/// A growth class of memory (or time) against the input size n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Complexity {
+    #[serde(rename = "O(1)")]
+    Constant,
+    #[serde(rename = "O(log n)")]
+    Log,
+    #[serde(rename = "O(n)")]
+    Linear,
+    #[serde(rename = "O(n log n)")]
+    NLogN,
+    #[serde(rename = "O(n^2)")]
+    Quadratic,
+    #[serde(rename = "O(n^3)")]
+    Cubic,
+}
+
+impl Complexity {
+    /// Every class, slowest-growing first.
+    pub const ALL: [Complexity; 6] = [
+        Complexity::Constant,
+        Complexity::Log,
+        Complexity::Linear,
+        Complexity::NLogN,
+        Complexity::Quadratic,
+        Complexity::Cubic,
+    ];
+
+    /// The class as written in reports: `O(1)`, `O(log n)`, `O(n)`, `O(n log n)`, `O(n^2)`,
+    /// `O(n^3)`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Complexity::Constant => "O(1)",
+            Complexity::Log => "O(log n)",
+            Complexity::Linear => "O(n)",
+            Complexity::NLogN => "O(n log n)",
+            Complexity::Quadratic => "O(n^2)",
+            Complexity::Cubic => "O(n^3)",
+        }
+    }
+
+    /// The term the coefficient multiplies, as written after it: `n`, `n log n`, `n^2`...
+    /// (empty for `O(1)`, which has no coefficient).
+    pub fn term(self) -> &'static str {
+        match self {
+            Complexity::Constant => "",
+            Complexity::Log => "log n",
+            Complexity::Linear => "n",
+            Complexity::NLogN => "n log n",
+            Complexity::Quadratic => "n^2",
+            Complexity::Cubic => "n^3",
+        }
+    }
+
+    /// g(n), the function whose multiple (plus an intercept) the class fits; natural log.
+    pub fn eval(self, n: f64) -> f64 {
+        let ln = n.max(1.0).ln();
+        match self {
+            Complexity::Constant => 1.0,
+            Complexity::Log => ln,
+            Complexity::Linear => n,
+            Complexity::NLogN => n * ln,
+            Complexity::Quadratic => n * n,
+            Complexity::Cubic => n * n * n,
+        }
+    }
+}
+
+impl fmt::Display for Complexity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Complexity {
+    type Err = String;
+
+    /// `O(n)`, `n`, `O(n log n)`, `nlogn`, `O(n^2)`, `n2`, `O(n²)`, `O(1)`, `1`...: spaces,
+    /// case, `O(...)` and `*` do not matter.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut s: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '*')
+            .collect::<String>()
+            .to_lowercase();
+        if let Some(inner) = s.strip_prefix("o(").and_then(|r| r.strip_suffix(')')) {
+            s = inner.to_string();
+        }
+        let s = s.replace('²', "^2").replace('³', "^3");
+        Ok(match s.as_str() {
+            "1" | "const" | "constant" => Complexity::Constant,
+            "logn" | "log(n)" => Complexity::Log,
+            "n" => Complexity::Linear,
+            "nlogn" | "nlog(n)" => Complexity::NLogN,
+            "n^2" | "n2" | "nn" => Complexity::Quadratic,
+            "n^3" | "n3" | "nnn" => Complexity::Cubic,
+            _ => {
+                return Err(format!(
+                    "'{text}' is not a growth class: use one of O(1), O(log n), O(n), \
+                     O(n log n), O(n^2), O(n^3)"
+                ));
+            }
+        })
+    }
+}
+
+/// The point fields a sweep fits, in the order outputs show them.
+pub const SWEEP_FIELDS: [&str; 6] = [
+    "peak_bytes",
+    "retained_bytes",
+    "allocated_bytes",
+    "allocations",
+    "rss_peak_bytes",
+    "duration_ms",
+];
+
+/// Memory against input size: one point per size, a fit per metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// One per size, smallest first.
+    pub points: Vec<Point>,
+    /// The fitted class of each point field that was measured, keyed by the field's name.
+    pub fits: BTreeMap<String, Fit>,
+    /// The fields `--max-complexity` is held to: `peak_bytes` and `retained_bytes` with heap
+    /// counters, else `rss_peak_bytes`.
+    #[serde(default)]
+    pub gated: Vec<String>,
+    /// `--max-complexity`, if asked for (part of the report, so that a saved report
+    /// reproduces its own status).
+    #[serde(default)]
+    pub max_complexity: Option<Complexity>,
+}
+
+/// What one input size cost, over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub size: u64,
+    /// Heap peak above the heap at the start of a repetition (median over repetitions); for
+    /// a program, its whole run's heap peak.
+    pub peak_bytes: Option<u64>,
+    /// Heap still live after the first repetition returned and its result was dropped (null
+    /// for a program: what it did not free before exiting went back to the system).
+    pub retained_bytes: Option<i64>,
+    /// Bytes and allocations allocated by one repetition (median).
+    pub allocated_bytes: Option<u64>,
+    pub allocations: Option<u64>,
+    /// The highest RSS of the process during the size's repetitions (a program's own, whole
+    /// run, median over repetitions).
+    pub rss_peak_bytes: Option<u64>,
+    /// Wall time of one repetition (median).
+    pub duration_ms: f64,
+    /// Repetitions run at this size (until their peaks agreed, or a bound was reached).
+    pub repetitions: u32,
+}
+
+impl Point {
+    /// The value of field `field` (one of [`SWEEP_FIELDS`]), if measured.
+    pub fn value(&self, field: &str) -> Option<f64> {
+        match field {
+            "peak_bytes" => self.peak_bytes.map(|v| v as f64),
+            "retained_bytes" => self.retained_bytes.map(|v| v as f64),
+            "allocated_bytes" => self.allocated_bytes.map(|v| v as f64),
+            "allocations" => self.allocations.map(|v| v as f64),
+            "rss_peak_bytes" => self.rss_peak_bytes.map(|v| v as f64),
+            "duration_ms" => Some(self.duration_ms),
+            _ => None,
+        }
+    }
+}
+
+/// The growth class fitted to one metric: value ≈ intercept + coefficient × g(n).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    /// The class, or null when the points do not decide (too few sizes, too noisy, two
+    /// classes fit about equally well).
+    pub model: Option<Complexity>,
+    /// The fitted multiple of g(n) (0 for `O(1)`), null when the model is.
+    pub coefficient: Option<f64>,
+    /// The fitted value at g(n) = 0 (for `O(1)`, the level), null when the model is.
+    pub intercept: Option<f64>,
+    /// Coefficient of determination of the chosen fit, on the points themselves.
+    pub r2: Option<f64>,
+    /// The classes the points cannot tell apart, best first (just the model when decided).
+    #[serde(default)]
+    pub candidates: Vec<Complexity>,
+    /// One sentence: the fit, or why it cannot tell.
+    #[serde(default)]
+    pub sentence: String,
+}
+
+impl Fit {
+    /// The class is decided and above `max`, or every candidate is.
+    pub fn above(&self, max: Complexity) -> bool {
+        match self.model {
+            Some(m) => m > max,
+            None => !self.candidates.is_empty() && self.candidates.iter().all(|&c| c > max),
+        }
+    }
+
+    /// The points cannot tell whether the class is above `max`.
+    pub fn undecided_against(&self, max: Complexity) -> bool {
+        self.model.is_none()
+            && !self.above(max)
+            && !(!self.candidates.is_empty() && self.candidates.iter().all(|&c| c <= max))
+    }
+}
+
+/// "48 B × n + 2.1 KiB" for a fit of `field` (bytes, a count or milliseconds).
+pub fn formula(field: &str, model: Complexity, coefficient: f64, intercept: f64) -> String {
+    let amount = |v: f64| match field {
+        "allocations" => format_count(v),
+        "duration_ms" => crate::format::format_ms(v),
+        _ => format_bytes(v),
+    };
+    if model == Complexity::Constant {
+        return amount(intercept);
+    }
+    let sign = if intercept < 0.0 { "-" } else { "+" };
+    format!(
+        "{} × {} {sign} {}",
+        amount(coefficient),
+        model.term(),
+        amount(intercept.abs())
+    )
+}
+
+impl Sweep {
+    /// The fit of `field`, if it was measured.
+    pub fn fit(&self, field: &str) -> Option<&Fit> {
+        self.fits.get(field)
+    }
+
+    /// One sentence per gated metric whose class is above `--max-complexity`.
+    pub fn violations(&self) -> Vec<String> {
+        let Some(max) = self.max_complexity else {
+            return Vec::new();
+        };
+        self.gated
+            .iter()
+            .filter_map(|field| {
+                let fit = self.fits.get(field)?;
+                fit.above(max).then(|| match fit.model {
+                    Some(_) => format!("{field}: {}, above --max-complexity {max}", fit.sentence),
+                    None => format!(
+                        "{field}: every class that fits ({}) is above --max-complexity {max}",
+                        names(&fit.candidates)
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// One sentence per gated metric whose fit cannot tell whether it is above the limit.
+    pub fn undecided(&self) -> Vec<String> {
+        let Some(max) = self.max_complexity else {
+            return Vec::new();
+        };
+        self.gated
+            .iter()
+            .filter_map(|field| {
+                let fit = self.fits.get(field)?;
+                fit.undecided_against(max)
+                    .then(|| format!("{field}: {}", fit.sentence))
+            })
+            .collect()
+    }
+}
+
+/// "O(n), O(n log n)".
+pub fn names(classes: &[Complexity]) -> String {
+    classes
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_parse_as_people_write_them_and_print_as_the_contract_says() {
+        for (text, c) in [
+            ("O(n)", Complexity::Linear),
+            ("n", Complexity::Linear),
+            ("O(n log n)", Complexity::NLogN),
+            ("nlogn", Complexity::NLogN),
+            ("O(n^2)", Complexity::Quadratic),
+            ("O(n²)", Complexity::Quadratic),
+            ("o(1)", Complexity::Constant),
+            ("O(log n)", Complexity::Log),
+            ("O(N^3)", Complexity::Cubic),
+        ] {
+            assert_eq!(text.parse::<Complexity>(), Ok(c), "{text}");
+        }
+        assert!("O(2^n)".parse::<Complexity>().is_err());
+        for c in Complexity::ALL {
+            assert_eq!(c.name().parse::<Complexity>(), Ok(c));
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.name()));
+        }
+        assert!(Complexity::Quadratic > Complexity::Linear);
+    }
+
+    #[test]
+    fn an_undecided_fit_fails_the_limit_only_when_every_candidate_is_above_it() {
+        let fit = |candidates: Vec<Complexity>| Fit {
+            model: None,
+            coefficient: None,
+            intercept: None,
+            r2: None,
+            candidates,
+            sentence: String::new(),
+        };
+        let both = fit(vec![Complexity::Linear, Complexity::NLogN]);
+        assert!(!both.above(Complexity::Quadratic));
+        assert!(!both.undecided_against(Complexity::Quadratic));
+        assert!(both.undecided_against(Complexity::Linear));
+        assert!(both.above(Complexity::Constant));
+        assert!(fit(Vec::new()).undecided_against(Complexity::Linear));
+    }
+
+    #[test]
+    fn a_formula_reads_like_the_fit() {
+        assert_eq!(
+            formula("peak_bytes", Complexity::Linear, 48.0, 2150.0),
+            "48 B × n + 2.1 KiB"
+        );
+        assert_eq!(formula("allocations", Complexity::Constant, 0.0, 3.0), "3");
+    }
+}
