@@ -7,9 +7,11 @@ mod workloads;
 
 use profiler::Workload;
 
-/// Every workload of the catalog: the clean ones first, then the leaking ones.
+/// Every workload of the catalog: the clean ones first, then the leaking ones, then those
+/// that take an input size (`profile --sweep`).
 pub fn catalog() -> Vec<Workload> {
     let mut all = workloads::clean();
     all.extend(workloads::leaking());
+    all.extend(workloads::sized());
     all
 }

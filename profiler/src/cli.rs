@@ -25,8 +25,8 @@ use crate::baseline::Tolerances;
 use crate::budget::Budgets;
 use crate::engine::{MAX_ITERATIONS, Progress};
 use crate::external::Target;
-use crate::model::LoadLimits;
-use crate::options::{ConcurrencySettings, Outputs, ProgramSettings, Settings};
+use crate::model::{Complexity, LoadLimits};
+use crate::options::{ConcurrencySettings, Outputs, ProgramSettings, Settings, SweepSettings};
 use crate::report::{Report, TextOptions};
 use crate::session::{self, Outcome, Session};
 use crate::verdict::Verdict;
@@ -46,8 +46,8 @@ Profiling a program:
 Exit codes:
   0    nothing found (clean, or inconclusive without --fail-on-inconclusive)
   1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
-       program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, or a
-       regression against --baseline
+       program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, a
+       growth class above --max-complexity, or a regression against --baseline
   2    bad usage or bad input (a program that cannot be started, a pid that does not exist)
   3    a workload failed (panicked, its setup failed, it passed --timeout or hung), or the
        program crashed or exited non-zero; the report is still written
@@ -237,6 +237,21 @@ struct RunArgs {
           value_parser = parse_size)]
     max_rss_per_copy: Option<u64>,
 
+    /// Measure memory against input size: each size of SIZES, a list (1000,10000,100000) or a
+    /// range (1k..1M: the 1-2-5 values between, k = 10^3, M = 10^6), runs the catalog's sized
+    /// workloads (see `profile list`) or the program after `--` with `{n}` replaced by the
+    /// size, repeated until its memory agrees. Reports per size the heap peak, bytes retained
+    /// after the result is dropped, bytes and allocations allocated, RSS peak and time, and
+    /// fits each to O(1), O(log n), O(n), O(n log n), O(n^2) or O(n^3), or says it cannot tell.
+    #[arg(long, value_name = "SIZES", help_heading = "Sweep")]
+    sweep: Option<String>,
+
+    /// With --sweep: fail (exit 1) when the heap's peak or retained bytes (for a program
+    /// without heap counters, its RSS peak) grow faster than CLASS, e.g. 'O(n)'.
+    #[arg(long, value_name = "CLASS", help_heading = "Sweep", requires = "sweep",
+          value_parser = parse_complexity)]
+    max_complexity: Option<Complexity>,
+
     /// Each line of the program's stdout or stderr matching REGEX ends an iteration, the
     /// first one its start-up; the output still passes through. The program must flush after
     /// each such line.
@@ -347,11 +362,24 @@ fn list(catalog: &[Workload]) -> Outcome {
                     .join(", ")
             ),
         };
-        rows.push((w.name(), expected, w.description()));
+        let size = w
+            .default_size()
+            .map(|n| format!("sized, n = {}", crate::sizes::short(n)))
+            .unwrap_or_default();
+        rows.push((w.name(), expected, w.description(), size));
     }
     let expected_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    for (name, expected, description) in rows {
-        println!("{name:width$}  {expected:expected_width$}  {description}");
+    let any_sized = rows.iter().any(|r| !r.3.is_empty());
+    let text_width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
+    for (name, expected, description, size) in rows {
+        if any_sized {
+            let line = format!(
+                "{name:width$}  {expected:expected_width$}  {description:text_width$}  {size}"
+            );
+            println!("{}", line.trim_end());
+        } else {
+            println!("{name:width$}  {expected:expected_width$}  {description}");
+        }
     }
     Outcome::Clean
 }
@@ -374,6 +402,10 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     crate::budget::parse_size(text)
+}
+
+fn parse_complexity(text: &str) -> Result<Complexity, String> {
+    text.parse()
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -496,6 +528,14 @@ impl RunArgs {
                         min_throughput_per_s: self.min_throughput,
                         max_rss_per_copy_bytes: self.max_rss_per_copy,
                     },
+                }),
+            },
+            sweep: match &self.sweep {
+                None => None,
+                Some(text) => Some(SweepSettings {
+                    sizes: crate::sizes::parse(text)
+                        .map_err(|e| format!("invalid --sweep: {e}"))?,
+                    max_complexity: self.max_complexity,
                 }),
             },
         })

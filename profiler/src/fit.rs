@@ -17,7 +17,9 @@
 //!    several are "cannot tell", and so are fewer than 3 sizes (a two-parameter fit through
 //!    two points fits every class) and a best fit off by more than 25% on average.
 
-use crate::model::{Complexity, Fit, Point, formula};
+use std::collections::BTreeMap;
+
+use crate::model::{Complexity, Fit, Point, SWEEP_FIELDS, Sweep, formula};
 
 /// Fewer sizes than this cannot tell a class.
 pub const MIN_SIZES: usize = 3;
@@ -52,6 +54,32 @@ pub fn fit(points: &[Point], field: &str) -> Option<Fit> {
         return None;
     }
     Some(fit_series(&data, field))
+}
+
+/// The sweep of `points` (sizes distinct, smallest first): every measured field fitted, and
+/// the fields `max_complexity` holds: the heap's peak and retained bytes when measured, else
+/// the RSS peak.
+pub fn sweep(points: Vec<Point>, max_complexity: Option<Complexity>) -> Sweep {
+    let fits: BTreeMap<String, Fit> = SWEEP_FIELDS
+        .iter()
+        .filter_map(|&field| fit(&points, field).map(|f| (field.to_string(), f)))
+        .collect();
+    let heap: Vec<String> = ["peak_bytes", "retained_bytes"]
+        .iter()
+        .filter(|f| fits.contains_key(**f))
+        .map(|f| f.to_string())
+        .collect();
+    let gated = if heap.is_empty() {
+        vec!["rss_peak_bytes".to_string()]
+    } else {
+        heap
+    };
+    Sweep {
+        points,
+        fits,
+        gated,
+        max_complexity,
+    }
 }
 
 /// The smallest magnitude that is not noise, per field.
@@ -277,7 +305,7 @@ mod tests {
 
     #[test]
     fn a_flat_noisy_metric_is_constant_and_zero_is_constant() {
-        let data = series(|n| 4096.0 + if (n as u64) % 3 == 0 { 40.0 } else { -24.0 });
+        let data = series(|n| 4096.0 + if (n as u64).is_multiple_of(3) { 40.0 } else { -24.0 });
         assert_eq!(
             fit_series(&data, "peak_bytes").model,
             Some(Complexity::Constant)

@@ -38,6 +38,17 @@ pub struct Settings {
     pub program: Option<ProgramSettings>,
     /// K copies at once for each level (`--concurrency`), with the load limits.
     pub concurrency: Option<ConcurrencySettings>,
+    /// Memory against input size (`--sweep`), with the growth-class limit.
+    pub sweep: Option<SweepSettings>,
+}
+
+/// `--sweep` and `--max-complexity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    /// Input sizes, distinct, smallest first (see [`crate::sizes`]).
+    pub sizes: Vec<u64>,
+    /// The largest growth class the gated metrics may have.
+    pub max_complexity: Option<crate::model::Complexity>,
 }
 
 /// `--concurrency` and its thresholds.
@@ -113,6 +124,7 @@ impl Default for Settings {
             outputs: Outputs::default(),
             program: None,
             concurrency: None,
+            sweep: None,
         }
     }
 }

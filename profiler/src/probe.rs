@@ -125,6 +125,38 @@ pub fn own_cpu_ms() -> Option<f64> {
     }
 }
 
+/// The process's RSS high-water mark from a point on (Linux: the kernel's `VmHWM`, reset by
+/// writing 5 to /proc/self/clear_refs), exact however briefly the peak lasted. Its reads and
+/// writes are untracked.
+#[derive(Debug)]
+pub struct PeakRss {
+    reset: bool,
+}
+
+impl PeakRss {
+    /// Reset the high-water mark to the current RSS.
+    pub fn start() -> Self {
+        #[cfg(target_os = "linux")]
+        let reset = untracked(|| std::fs::write("/proc/self/clear_refs", b"5").is_ok());
+        #[cfg(not(target_os = "linux"))]
+        let reset = false;
+        PeakRss { reset }
+    }
+
+    /// The highest RSS since [`PeakRss::start`], or `None` when it could not be reset or read.
+    pub fn peak(&self) -> Option<u64> {
+        if !self.reset {
+            return None;
+        }
+        untracked(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+    }
+}
+
 fn pid_alive(pid: u32) -> bool {
     #[cfg(unix)]
     {

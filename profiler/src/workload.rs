@@ -7,7 +7,7 @@ use crate::sample::Metric;
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 /// A workload's per-iteration closure.
 pub type Iteration = Box<dyn FnMut()>;
-type Setup = Box<dyn Fn() -> Result<Iteration, SetupError> + Send + Sync>;
+type Setup = Box<dyn Fn(u64) -> Result<Iteration, SetupError> + Send + Sync>;
 
 /// The verdict a workload was written to get (used by tests and `profile list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct Workload {
     name: String,
     description: String,
     expected: Expected,
+    /// The size a sized workload runs at outside a sweep; `None` for one that takes no size.
+    default_size: Option<u64>,
+    /// The largest size a sweep may give it (larger ones are skipped, saying so).
+    max_size: Option<u64>,
     setup: Setup,
 }
 
@@ -52,8 +56,70 @@ impl Workload {
             name: name.into(),
             description: description.into(),
             expected,
-            setup: Box::new(move || setup().map(|f| Box::new(f) as Iteration)),
+            default_size: None,
+            max_size: None,
+            setup: Box::new(move |_| setup().map(|f| Box::new(f) as Iteration)),
         }
+    }
+
+    /// A workload that takes an input size n (`profile --sweep`): `setup(n)` builds the input
+    /// for n, unmeasured, and returns the closure measured on it. Outside a sweep it runs at
+    /// `default_size`.
+    ///
+    /// ```
+    /// use profiler::{Expected, Workload};
+    /// let w = Workload::sized("sort", "sorts n strings", Expected::Clean, 10_000, |n| {
+    ///     let words: Vec<String> = (0..n).map(|i| format!("w{}", i * 7919 % n)).collect();
+    ///     Ok(move || {
+    ///         let mut v = words.clone();
+    ///         v.sort();
+    ///         v.len()
+    ///     })
+    /// });
+    /// assert_eq!(w.default_size(), Some(10_000));
+    /// ```
+    pub fn sized<F, R, S>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        expected: Expected,
+        default_size: u64,
+        setup: S,
+    ) -> Self
+    where
+        F: FnMut() -> R + 'static,
+        S: Fn(u64) -> Result<F, SetupError> + Send + Sync + 'static,
+    {
+        Workload {
+            name: name.into(),
+            description: description.into(),
+            expected,
+            default_size: Some(default_size),
+            max_size: None,
+            setup: Box::new(move |n| {
+                setup(n).map(|mut f| {
+                    Box::new(move || {
+                        drop(f());
+                    }) as Iteration
+                })
+            }),
+        }
+    }
+
+    /// The largest size a sweep may run a sized workload at (e.g. one quadratic in memory):
+    /// larger sizes are skipped, and the report says so.
+    pub fn max_size(mut self, n: u64) -> Self {
+        self.max_size = Some(n);
+        self
+    }
+
+    /// The largest size a sweep may give it, if bounded.
+    pub fn size_limit(&self) -> Option<u64> {
+        self.max_size
+    }
+
+    /// The size it runs at outside a sweep, if it takes a size.
+    pub fn default_size(&self) -> Option<u64> {
+        self.default_size
     }
 
     pub fn name(&self) -> &str {
@@ -68,9 +134,15 @@ impl Workload {
         &self.expected
     }
 
-    /// Run the setup step and return the per-iteration closure.
+    /// Run the setup step and return the per-iteration closure (a sized workload at its
+    /// default size).
     pub fn setup(&self) -> Result<Iteration, SetupError> {
-        (self.setup)()
+        (self.setup)(self.default_size.unwrap_or(0))
+    }
+
+    /// Run the setup step for input size `n`; `None` if the workload takes no size.
+    pub fn setup_at(&self, n: u64) -> Option<Result<Iteration, SetupError>> {
+        self.default_size.map(|_| (self.setup)(n))
     }
 }
 
@@ -79,6 +151,7 @@ impl std::fmt::Debug for Workload {
         f.debug_struct("Workload")
             .field("name", &self.name)
             .field("expected", &self.expected)
+            .field("default_size", &self.default_size)
             .finish_non_exhaustive()
     }
 }

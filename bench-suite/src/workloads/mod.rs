@@ -1,11 +1,13 @@
 // Owns the catalog's workloads, grouped by what they were written to show.
-// Must never depend on the profiler's internals: only `Workload::new` and `Expected`.
+// Must never depend on the profiler's internals: only `Workload::new`/`sized` and `Expected`.
 
 mod clean;
 mod leaking;
+mod sized;
 
 pub use clean::clean;
 pub use leaking::leaking;
+pub use sized::sized;
 
 /// A tiny deterministic generator (splitmix64) so that every run does the same work.
 pub(crate) struct Rng(u64);

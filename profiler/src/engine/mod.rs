@@ -19,6 +19,7 @@
 //!   thinned (see [`crate::store`]): a run of any length keeps a bounded amount.
 
 pub mod concurrency;
+pub mod sweep;
 pub mod workload;
 
 use std::collections::BTreeMap;

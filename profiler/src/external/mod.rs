@@ -53,6 +53,7 @@ pub mod concurrency;
 #[cfg(unix)]
 pub mod heap;
 mod source;
+pub mod sweep;
 mod tree;
 
 use std::ffi::OsString;

@@ -211,9 +211,8 @@ impl Fit {
 
     /// The points cannot tell whether the class is above `max`.
     pub fn undecided_against(&self, max: Complexity) -> bool {
-        self.model.is_none()
-            && !self.above(max)
-            && !(!self.candidates.is_empty() && self.candidates.iter().all(|&c| c <= max))
+        let all_within = !self.candidates.is_empty() && self.candidates.iter().all(|&c| c <= max);
+        self.model.is_none() && !self.above(max) && !all_within
     }
 }
 
@@ -227,13 +226,17 @@ pub fn formula(field: &str, model: Complexity, coefficient: f64, intercept: f64)
     if model == Complexity::Constant {
         return amount(intercept);
     }
+    let slope = match field {
+        // Below a nanosecond per unit of n, milliseconds would print as "0 ns".
+        "duration_ms" if coefficient.abs() < 1e-6 => format!("{coefficient:.1e} ms"),
+        _ => amount(coefficient),
+    };
+    let offset = amount(intercept.abs());
+    if offset == amount(0.0) {
+        return format!("{slope} × {}", model.term());
+    }
     let sign = if intercept < 0.0 { "-" } else { "+" };
-    format!(
-        "{} × {} {sign} {}",
-        amount(coefficient),
-        model.term(),
-        amount(intercept.abs())
-    )
+    format!("{slope} × {} {sign} {offset}", model.term())
 }
 
 impl Sweep {
@@ -260,6 +263,38 @@ impl Sweep {
                 })
             })
             .collect()
+    }
+
+    /// The measured code keeps memory that grows with its input after its result is
+    /// dropped (the retained bytes' class is decided and above O(1)): a leak of the input.
+    pub fn retains_input(&self) -> Option<String> {
+        let fit = self.fits.get("retained_bytes")?;
+        (fit.model? > Complexity::Constant).then(|| {
+            format!(
+                "memory retained after each call grows with the input: retained_bytes {}",
+                fit.sentence
+            )
+        })
+    }
+
+    /// The verdict of the sweep: a leak when it retains its input, inconclusive when a
+    /// gated class cannot be told against `--max-complexity` (or the retained bytes' class
+    /// cannot be told at all), else clean. The fitted classes themselves are not verdicts:
+    /// `--max-complexity` fails them (see [`Sweep::violations`]).
+    pub fn verdict(&self) -> super::Verdict {
+        use super::Verdict;
+        if self.retains_input().is_some() {
+            Verdict::Leak
+        } else if !self.undecided().is_empty()
+            || self
+                .fits
+                .get("retained_bytes")
+                .is_some_and(|f| f.model.is_none())
+        {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Clean
+        }
     }
 
     /// One sentence per gated metric whose fit cannot tell whether it is above the limit.

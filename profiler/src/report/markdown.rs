@@ -56,6 +56,29 @@ pub(super) fn render(report: &Report) -> String {
             }
         }
     }
+    for run in &report.runs {
+        if let Some((s, rows)) = super::points::rows(run) {
+            let _ = writeln!(out, "\n### `{}`: memory against input size\n", run.workload);
+            let _ = writeln!(out, "| {} |", super::points::HEADER.join(" | "));
+            let _ = writeln!(out, "|{}", "---:|".repeat(super::points::HEADER.len()));
+            for row in rows {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+            let _ = writeln!(out);
+            for fit in super::points::fit_lines(s) {
+                let _ = writeln!(out, "- {fit}");
+            }
+            if let Some(leak) = s.retains_input() {
+                let _ = writeln!(out, "- ❌ {leak}");
+            }
+            for v in s.violations() {
+                let _ = writeln!(out, "- ❌ {v}");
+            }
+            for u in s.undecided() {
+                let _ = writeln!(out, "- ❔ {u}");
+            }
+        }
+    }
     let details: Vec<String> = report.runs.iter().filter_map(details).collect();
     if !details.is_empty() {
         let _ = writeln!(out, "\n### Why\n");
@@ -109,6 +132,25 @@ fn verdict_cell(run: &Run) -> String {
 
 /// The heap's slope, or for a program without heap counters the RSS's, with its unit.
 fn slope_cell(run: &Run) -> String {
+    if let Some(s) = &run.sweep {
+        // A sweep's growth is against the input size: the gated fields' classes.
+        let classes: Vec<String> = s
+            .gated
+            .iter()
+            .filter_map(|f| {
+                let fit = s.fits.get(f)?;
+                let class = fit
+                    .model
+                    .map_or("cannot tell".to_string(), |m| m.to_string());
+                Some(format!("{} {class}", f.trim_end_matches("_bytes")))
+            })
+            .collect();
+        return if classes.is_empty() {
+            "–".into()
+        } else {
+            classes.join(", ")
+        };
+    }
     let (metric, label) = if run.is_program() && !run.metrics.contains_key(&Metric::HeapBytes) {
         (Metric::RssBytes, "RSS ")
     } else {

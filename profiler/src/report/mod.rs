@@ -7,6 +7,7 @@
 mod csv;
 mod json;
 mod levels;
+mod points;
 mod markdown;
 mod text;
 

@@ -87,6 +87,11 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         let _ = writeln!(out, "  {sampling}");
     }
     let mut facts = match (run.x_axis, run.warmup_secs()) {
+        _ if run.sweep.is_some() => vec![format!(
+            "{} sizes, {} repetitions in all",
+            run.sweep.as_ref().map_or(0, |s| s.points.len()),
+            run.iterations
+        )],
         (XAxis::Second, _) if run.samples.is_empty() => vec!["no sample taken".to_string()],
         (XAxis::Second, Some(w)) => vec![format!(
             "{} samples over {}, warm-up {w:.1} s",
@@ -157,6 +162,11 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     }
     for note in &run.source.notes {
         let _ = writeln!(out, "  note: {note}");
+    }
+    if run.sweep.is_some() {
+        render_sweep(out, run, options);
+        render_comparison(out, run, options);
+        return;
     }
     let per = match run.x_axis {
         XAxis::Iteration => "per iteration",
@@ -236,6 +246,12 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         };
         let _ = writeln!(out, "  {status} {}", b.message);
     }
+    render_comparison(out, run, options);
+    render_levels(out, run, options);
+}
+
+/// The run against its baseline: regressions, improvements, or no change.
+fn render_comparison(out: &mut String, run: &Run, options: &TextOptions) {
     if let Some(c) = &run.baseline {
         for ch in c.regressions() {
             let _ = writeln!(
@@ -261,7 +277,53 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
             );
         }
     }
-    render_levels(out, run, options);
+}
+
+/// The `--sweep` points as a table, a line per fit, the leak of the input and any class
+/// above `--max-complexity`.
+fn render_sweep(out: &mut String, run: &Run, options: &TextOptions) {
+    let Some((s, rows)) = super::points::rows(run) else {
+        return;
+    };
+    let mut widths: Vec<usize> = super::points::HEADER.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        format!("  {}", padded.join("  "))
+    };
+    let _ = writeln!(out, "  memory against input size ({} sizes):", rows.len());
+    let _ = writeln!(out, "{}", line(super::points::HEADER.to_vec()));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+    for fit in super::points::fit_lines(s) {
+        let _ = writeln!(out, "  {fit}");
+    }
+    if let Some(leak) = s.retains_input() {
+        let _ = writeln!(out, "  {} {leak}", paint(Verdict::Leak, options, "leak:"));
+    }
+    for v in s.violations() {
+        let _ = writeln!(
+            out,
+            "  {} {v}",
+            paint(Verdict::Leak, options, "over limit:")
+        );
+    }
+    for u in s.undecided() {
+        let _ = writeln!(
+            out,
+            "  {} {u}",
+            paint(Verdict::Inconclusive, options, "undecided:")
+        );
+    }
 }
 
 /// The call sites found by attribution, top 5.

@@ -13,6 +13,7 @@ use crate::workload::Workload;
 mod checks;
 pub mod concurrency;
 mod run;
+pub mod sweep;
 
 pub use checks::{check_outputs, check_program, check_writable, load_baseline, select_indices};
 pub use run::{run_program, run_workload, run_workload_guarded};
@@ -50,6 +51,7 @@ impl Session {
         let bad =
             |argument: &'static str, reason: String| Error::InvalidArgument { argument, reason };
         check_program(&settings)?;
+        sweep::check(&settings)?;
         if let Some(c) = &settings.concurrency {
             concurrency::check_levels(&c.levels).map_err(|reason| bad("--concurrency", reason))?;
             if matches!(
@@ -104,7 +106,36 @@ impl Session {
         let chosen = if settings.program.is_some() {
             Vec::new()
         } else {
-            let chosen = select_indices(catalog, &settings.workloads)?;
+            let mut chosen = select_indices(catalog, &settings.workloads)?;
+            if settings.sweep.is_some() {
+                let unsized_: Vec<&str> = chosen
+                    .iter()
+                    .map(|&i| &catalog[i])
+                    .filter(|w| w.default_size().is_none())
+                    .map(|w| w.name())
+                    .collect();
+                if settings.workloads.is_empty() {
+                    chosen.retain(|&i| catalog[i].default_size().is_some());
+                } else if !unsized_.is_empty() {
+                    let sized: Vec<&str> = catalog
+                        .iter()
+                        .filter(|w| w.default_size().is_some())
+                        .map(|w| w.name())
+                        .collect();
+                    return Err(bad(
+                        "--workload",
+                        format!(
+                            "{} take(s) no input size, so --sweep cannot run it (sized: {})",
+                            unsized_.join(", "),
+                            if sized.is_empty() {
+                                "none".to_string()
+                            } else {
+                                sized.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
             if chosen.is_empty() {
                 return Err(bad(
                     "--workload",
@@ -139,9 +170,10 @@ impl Session {
     {
         let mut runs = Vec::new();
         if self.settings.program.is_some() {
-            let run = match &self.settings.concurrency {
-                Some(c) => concurrency::run_program_levels(&self.settings, c)?,
-                None => run_program(&self.settings)?,
+            let run = match (&self.settings.concurrency, &self.settings.sweep) {
+                (Some(c), _) => concurrency::run_program_levels(&self.settings, c)?,
+                (None, Some(s)) => sweep::run_program_sweep(&self.settings, s)?,
+                (None, None) => run_program(&self.settings)?,
             };
             runs.push(run);
         }
@@ -156,6 +188,14 @@ impl Session {
             }
             let workload = &self.catalog[index];
             tracing::info!("running {}", workload.name());
+            if let Some(s) = &self.settings.sweep {
+                runs.push(sweep::run_workload_sweep(
+                    workload,
+                    s,
+                    crate::sample::Scope::Process,
+                ));
+                continue;
+            }
             if let Some(c) = &self.settings.concurrency {
                 runs.push(concurrency::run_workload_levels(
                     workload,

@@ -1,0 +1,266 @@
+// Owns one point of a sweep: a source's repetitions at one input size, run by the one engine
+// loop until their memory agrees, and the point made of their samples. Must never fit nor
+// print; a workload's setup for the size is the caller's, outside the samples.
+
+//! A point of a sweep is an engine run whose iterations are **repetitions** at one size.
+//!
+//! [`Settling`] wraps any [`Source`] and ends the run once the memory of the last
+//! [`MIN_REPETITIONS`] repetitions agrees within [`AGREEMENT`] (or [`AGREEMENT_BYTES`]), after
+//! [`MAX_REPETITIONS`], or once the size has taken [`SIZE_BUDGET`] with at least one
+//! repetition done. [`point_of`] then reads the samples: a repetition's peak is its heap peak
+//! above the heap it started from (a whole program run: its own peak), what the first
+//! repetition left live is the retained memory, and allocated bytes, allocations and time are
+//! medians over the repetitions.
+
+use std::time::{Duration, Instant};
+
+use super::workload::WorkloadSource;
+use super::{Ending, Plan, Source, Step, drive};
+use crate::alloc::untracked;
+use crate::judge::Judging;
+use crate::model::{End, HeapScope, IntervalSample, Point, Run};
+use crate::sample::{Sample, Scope};
+use crate::stats::median;
+use crate::store::Thinned;
+
+/// Repetitions whose memory must agree before a size is settled.
+pub const MIN_REPETITIONS: usize = 3;
+/// Repetitions at most per size.
+pub const MAX_REPETITIONS: u32 = 20;
+/// The spread allowed between those repetitions, as a share of the largest...
+pub const AGREEMENT: f64 = 0.05;
+/// ...or in bytes, whichever is larger.
+pub const AGREEMENT_BYTES: f64 = 1024.0;
+/// A size stops repeating once it has taken this long (after at least one repetition).
+pub const SIZE_BUDGET: Duration = Duration::from_secs(5);
+
+/// What a source's samples measure for a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repetition {
+    /// An iteration of a workload in this process: its peak counts from the heap it began at.
+    InProcess,
+    /// A whole program run per iteration: each sample is that run's own totals.
+    WholeProgram,
+}
+
+/// The memory of repetition `i` (1-based) that must settle: its heap peak, else its RSS.
+fn memory_of(samples: &[Sample], i: usize, kind: Repetition) -> Option<f64> {
+    let s = samples.get(i)?;
+    let peak = match kind {
+        Repetition::InProcess => s
+            .heap_peak_bytes
+            .zip(samples.get(i - 1).and_then(|p| p.heap_bytes))
+            .map(|(peak, start)| (peak - start) as f64),
+        Repetition::WholeProgram => s.heap_peak_bytes.map(|p| p as f64),
+    };
+    peak.or(s.rss_bytes.map(|r| r as f64))
+}
+
+/// Whether the last [`MIN_REPETITIONS`] repetitions of `samples` agree.
+pub fn settled(samples: &[Sample], kind: Repetition) -> bool {
+    let done = samples.len().saturating_sub(1);
+    if done < MIN_REPETITIONS {
+        return false;
+    }
+    let last: Vec<f64> = (done + 1 - MIN_REPETITIONS..=done)
+        .filter_map(|i| memory_of(samples, i, kind))
+        .collect();
+    if last.len() < MIN_REPETITIONS {
+        // Nothing to settle on (no memory measured): the repetitions are all there is.
+        return true;
+    }
+    let (lo, hi) = last
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    hi - lo <= (AGREEMENT * hi.abs()).max(AGREEMENT_BYTES)
+}
+
+/// A source whose run ends once its repetitions settle (see the module's documentation).
+pub struct Settling<S> {
+    inner: S,
+    kind: Repetition,
+    samples: Vec<Sample>,
+    started: Option<Instant>,
+}
+
+impl<S: Source> Settling<S> {
+    pub fn new(inner: S, kind: Repetition) -> Self {
+        Settling {
+            inner,
+            kind,
+            samples: untracked(|| Vec::with_capacity(MAX_REPETITIONS as usize + 1)),
+            started: None,
+        }
+    }
+
+    /// The wrapped source.
+    pub fn inner(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    fn keep(&mut self, step: Step) -> Step {
+        if let Step::Sample(s) = &step
+            && self.samples.len() < self.samples.capacity()
+        {
+            self.samples.push(*s);
+        }
+        step
+    }
+}
+
+impl<S: Source> Source for Settling<S> {
+    fn first(&mut self, between: &mut Thinned<IntervalSample>) -> Step {
+        self.started = Some(Instant::now());
+        let step = self.inner.first(between);
+        self.keep(step)
+    }
+
+    fn next(&mut self, n: u32, between: &mut Thinned<IntervalSample>) -> Step {
+        let over_budget = n > 1 && self.started.is_some_and(|t| t.elapsed() >= SIZE_BUDGET);
+        if over_budget || settled(&self.samples, self.kind) {
+            return Step::Ended(End::Iterations);
+        }
+        let step = self.inner.next(n, between);
+        self.keep(step)
+    }
+
+    fn stop(&mut self, between: &mut Thinned<IntervalSample>) {
+        self.inner.stop(between);
+    }
+
+    fn finish(&mut self, run: &mut Run, end: Ending) {
+        self.inner.finish(run, end);
+    }
+}
+
+/// The plan of one size's repetitions: no extension, no verdict worth reading.
+pub fn repetitions_plan(name: String, judging: Judging) -> Plan {
+    Plan {
+        iterations: Some(MAX_REPETITIONS),
+        extend: false,
+        ..Plan::new(name, judging)
+    }
+}
+
+/// Repeat `iteration` (a workload already set up at `size`) in this process until settled,
+/// counted in `scope`; the point, or the run when it failed (a panic, an interruption).
+pub fn run_point<F, R>(
+    name: &str,
+    size: u64,
+    iteration: &mut F,
+    scope: Scope,
+) -> Result<Point, Box<Run>>
+where
+    F: FnMut() -> R,
+{
+    let heap_scope = if !crate::alloc::is_installed() {
+        HeapScope::None
+    } else if scope == Scope::Thread {
+        HeapScope::Thread
+    } else {
+        HeapScope::Process
+    };
+    let rss = crate::probe::PeakRss::start();
+    let mut source = Settling::new(
+        WorkloadSource::new(iteration, scope, None),
+        Repetition::InProcess,
+    );
+    let plan = repetitions_plan(
+        format!("{name} at n = {size}"),
+        Judging::in_process(heap_scope, Some(0)),
+    );
+    let run = drive(&mut source, plan);
+    if run.failure.is_some() || run.source.end == Some(End::Interrupted) {
+        return Err(Box::new(run));
+    }
+    Ok(point_of(
+        size,
+        &run.samples,
+        Repetition::InProcess,
+        rss.peak(),
+    ))
+}
+
+/// The point of `size` from its repetitions' samples (sample 0 before the first one).
+/// `rss_peak` is the RSS high-water mark over them, when known; else the highest sample.
+pub fn point_of(size: u64, samples: &[Sample], kind: Repetition, rss_peak: Option<u64>) -> Point {
+    let reps = samples.len().saturating_sub(1);
+    let med = |f: &dyn Fn(&Sample) -> Option<f64>| -> Option<f64> {
+        let values: Vec<f64> = samples.iter().skip(1).filter_map(f).collect();
+        (!values.is_empty()).then(|| median(&values))
+    };
+    let peaks: Vec<f64> = (1..=reps)
+        .filter_map(|i| match kind {
+            Repetition::InProcess => samples[i]
+                .heap_peak_bytes
+                .zip(samples[i - 1].heap_bytes)
+                .map(|(p, s)| (p - s).max(0) as f64),
+            Repetition::WholeProgram => samples[i].heap_peak_bytes.map(|p| p as f64),
+        })
+        .collect();
+    let retained = match kind {
+        Repetition::InProcess => samples
+            .get(1)
+            .and_then(|s| s.heap_bytes)
+            .zip(samples.first().and_then(|s| s.heap_bytes))
+            .map(|(after, before)| after - before),
+        Repetition::WholeProgram => None,
+    };
+    let rss = match kind {
+        Repetition::InProcess => {
+            rss_peak.or_else(|| samples.iter().filter_map(|s| s.rss_bytes).max())
+        }
+        Repetition::WholeProgram => med(&|s| s.rss_bytes.map(|r| r as f64)).map(|r| r as u64),
+    };
+    Point {
+        size,
+        peak_bytes: (!peaks.is_empty()).then(|| median(&peaks) as u64),
+        retained_bytes: retained,
+        allocated_bytes: med(&|s| s.allocated_bytes.map(|v| v as f64)).map(|v| v as u64),
+        allocations: med(&|s| s.allocations.map(|v| v as f64)).map(|v| v as u64),
+        rss_peak_bytes: rss,
+        duration_ms: med(&|s| s.duration_ms).unwrap_or(0.0),
+        repetitions: reps as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(heap: i64, peak: Option<i64>) -> Sample {
+        Sample {
+            heap_bytes: Some(heap),
+            heap_peak_bytes: peak,
+            allocated_bytes: peak.map(|p| p - heap + 100),
+            duration_ms: peak.map(|_| 2.0),
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn repetitions_settle_when_their_peaks_agree() {
+        let mut s = vec![sample(1000, None)];
+        for peak in [90_000, 50_000, 50_100] {
+            s.push(sample(1000, Some(1000 + peak)));
+        }
+        assert!(!settled(&s, Repetition::InProcess), "90k against 50k");
+        s.push(sample(1000, Some(51_000)));
+        assert!(settled(&s, Repetition::InProcess));
+    }
+
+    #[test]
+    fn a_point_is_the_median_repetition_and_the_first_ones_leftover() {
+        let s = vec![
+            sample(1000, None),
+            sample(1500, Some(9000)),
+            sample(1500, Some(9500)),
+            sample(1500, Some(9600)),
+        ];
+        let p = point_of(10, &s, Repetition::InProcess, None);
+        assert_eq!(p.repetitions, 3);
+        assert_eq!(p.retained_bytes, Some(500));
+        assert_eq!(p.peak_bytes, Some(8000), "{p:?}");
+        assert_eq!(p.duration_ms, 2.0);
+    }
+}

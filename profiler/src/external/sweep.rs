@@ -1,0 +1,172 @@
+// Owns a program's point of a sweep: the command (its `{n}` already replaced) run whole once per
+// repetition through the engine loop, each run's heap counters read after it exits and its RSS
+// high-water mark from the kernel. Must never print nor fit.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::heap::Heap;
+use super::source::HeapState;
+use super::{ExternalError, Program, Target, child};
+use crate::engine::sweep::{Repetition, Settling, point_of, repetitions_plan};
+use crate::engine::{Ending, Source, Step, drive};
+use crate::judge::Judging;
+use crate::model::{
+    End, Failure, FailureKind, HeapScope, IntervalSample, Point, Run, SourceKind, XAxis,
+};
+use crate::sample::Sample;
+use crate::store::Thinned;
+
+/// One whole run of the program per iteration.
+struct WholeRuns {
+    program: Program,
+    command: Vec<OsString>,
+    started: Instant,
+    /// Why heap counters are missing, once known.
+    missing: Option<String>,
+    heap_notes: Vec<String>,
+    error: Option<ExternalError>,
+}
+
+impl WholeRuns {
+    /// Run the program once to its end: its totals as a sample.
+    fn run_once(&mut self, n: u32) -> Result<Sample, Box<Step>> {
+        let (heap, env, notes) = self.program.heap_setup();
+        if self.heap_notes.is_empty() {
+            self.heap_notes = notes;
+        }
+        let injected: Option<Arc<Heap>> = match heap {
+            HeapState::Injected(h) | HeapState::On(h) => Some(h),
+            HeapState::Off(why) => {
+                self.missing.get_or_insert(why);
+                None
+            }
+            HeapState::Absent => None,
+        };
+        let began = Instant::now();
+        let started = match child::start(&self.command, None, &env, injected.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.error = Some(e);
+                return Err(Box::new(Step::Ended(End::Exited)));
+            }
+        };
+        let pid = started.child.id();
+        let (status, max_rss) = wait_with_rusage(pid);
+        let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+        let totals = injected.as_ref().and_then(|h| {
+            if h.attached(pid) {
+                Some(h.totals(&[pid]))
+            } else {
+                self.missing.get_or_insert_with(|| {
+                    "heap counters are missing: the heap library did not attach (a static or \
+                     setuid binary, or a program that clears LD_PRELOAD); RSS is the memory \
+                     signal"
+                        .to_string()
+                });
+                None
+            }
+        });
+        if let Some(exit) = status
+            && !exit.success()
+        {
+            return Err(Box::new(Step::Failed(Failure::new(
+                FailureKind::Program,
+                n,
+                format!("the program {exit} at repetition {n}"),
+            ))));
+        }
+        Ok(Sample {
+            iteration: n,
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+            heap_bytes: totals.map(|t| t.live_bytes),
+            heap_blocks: totals.map(|t| t.blocks),
+            heap_peak_bytes: totals.map(|t| t.peak.max(t.live_bytes)),
+            allocated_bytes: totals.map(|t| t.allocated_bytes),
+            allocations: totals.map(|t| t.allocations),
+            rss_bytes: max_rss,
+            duration_ms: Some(duration_ms),
+            ..Sample::default()
+        })
+    }
+}
+
+/// Wait for `pid` to end: its exit and its RSS high-water mark (the kernel's `ru_maxrss`).
+fn wait_with_rusage(pid: u32) -> (Option<crate::model::Exit>, Option<u64>) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid out-value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: plain FFI call with valid out-pointers; `pid` is our own child.
+        let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if rc == pid as libc::pid_t {
+            let exit = child::exit_of(std::process::ExitStatus::from_raw(status));
+            let rss = u64::try_from(usage.ru_maxrss).ok().map(|kib| kib * 1024);
+            return (Some(exit), rss.filter(|r| *r > 0));
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return (None, None);
+        }
+    }
+}
+
+impl Source for WholeRuns {
+    fn first(&mut self, _between: &mut Thinned<IntervalSample>) -> Step {
+        Step::Sample(Sample::default())
+    }
+
+    fn next(&mut self, n: u32, _between: &mut Thinned<IntervalSample>) -> Step {
+        match self.run_once(n) {
+            Ok(sample) => Step::Sample(sample),
+            Err(step) => *step,
+        }
+    }
+
+    fn finish(&mut self, run: &mut Run, _end: Ending) {
+        run.source.notes.extend(self.missing.iter().cloned());
+        run.source.notes.append(&mut self.heap_notes);
+    }
+}
+
+/// A point with the notes on how it was counted, or the run that failed.
+pub type Measured = Result<(Point, Vec<String>), Box<Run>>;
+
+/// Run `program` (its command's `{n}` replaced by `size`) whole until its repetitions
+/// settle: the point, the notes on how it was counted, or the failed run.
+pub fn run_point(program: Program, size: u64) -> Result<Measured, ExternalError> {
+    let Target::Command(command) = program.target.clone() else {
+        return Err(ExternalError::EmptyCommand);
+    };
+    let name = program.name();
+    let mut source = Settling::new(
+        WholeRuns {
+            program,
+            command,
+            started: Instant::now(),
+            missing: None,
+            heap_notes: Vec::new(),
+            error: None,
+        },
+        Repetition::WholeProgram,
+    );
+    let judging = Judging {
+        axis: XAxis::Iteration,
+        scope: HeapScope::Program,
+        source: SourceKind::Command,
+        warmup: Some(0.0),
+    };
+    let run = drive(
+        &mut source,
+        repetitions_plan(format!("{name} at n = {size}"), judging),
+    );
+    if let Some(e) = source.inner().error.take() {
+        return Err(e);
+    }
+    if run.failure.is_some() || run.source.end == Some(End::Interrupted) {
+        return Ok(Err(Box::new(run)));
+    }
+    let point = point_of(size, &run.samples, Repetition::WholeProgram, None);
+    Ok(Ok((point, run.source.notes)))
+}
