@@ -10,7 +10,7 @@ use crate::budget::Budgets;
 use crate::engine::workload::WorkloadSource;
 use crate::engine::{self, Plan, ProgressFn};
 use crate::judge::Judging;
-use crate::model::{End, HeapScope, Report, Run, Verdict};
+use crate::model::{Complexity, End, HeapScope, Report, Run, Verdict};
 use crate::sample::{Metric, Scope};
 use crate::store::SharedStore;
 
@@ -44,6 +44,7 @@ pub struct Profiler {
     timeout: Option<Duration>,
     progress: Option<ProgressFn>,
     store: Option<SharedStore>,
+    max_complexity: Option<Complexity>,
 }
 
 impl Profiler {
@@ -67,6 +68,7 @@ impl Profiler {
             timeout: None,
             progress: None,
             store: None,
+            max_complexity: None,
         }
     }
 
@@ -132,6 +134,58 @@ impl Profiler {
     pub fn budgets(mut self, budgets: Budgets) -> Self {
         self.budgets = budgets;
         self
+    }
+
+    /// The largest growth class a [`Profiler::sweep`]'s heap peak and retained bytes may
+    /// have: above it the report fails (exit 1 in `profile`; [`Report::assert_within_complexity`]
+    /// panics).
+    pub fn max_complexity(mut self, class: Complexity) -> Self {
+        self.max_complexity = Some(class);
+        self
+    }
+
+    /// Measure memory against input size. For each of `sizes`, `setup(n)` builds the input
+    /// for n (unmeasured) and returns the closure measured on it, repeated until its heap
+    /// peaks agree; heap peak, retained and allocated bytes, allocations and time per size
+    /// are fitted to a growth class (`O(1)` ... `O(n^3)`, or "cannot tell": see
+    /// [`crate::fit`]). Counted in this profiler's [`Scope`].
+    ///
+    /// ```
+    /// use profiler::model::Complexity;
+    /// let report = profiler::Profiler::new("sort")
+    ///     .max_complexity(Complexity::Linear)
+    ///     .sweep(&[1_000, 10_000, 100_000], |n| {
+    ///         let input: Vec<u64> = (0..n).rev().collect();
+    ///         move || {
+    ///             let mut copy = input.clone();
+    ///             copy.sort_unstable();
+    ///             copy
+    ///         }
+    ///     });
+    /// report.assert_within_complexity();
+    /// let sweep = report.runs[0].sweep.as_ref().unwrap();
+    /// assert_eq!(sweep.points.len(), 3);
+    /// ```
+    pub fn sweep<F, R>(self, sizes: &[u64], mut setup: impl FnMut(u64) -> F) -> Report
+    where
+        F: FnMut() -> R,
+    {
+        let mut sizes = sizes.to_vec();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut make = |n: u64| -> Result<Box<dyn FnMut() + '_>, String> {
+            let mut f = setup(n);
+            Ok(Box::new(move || drop(f())))
+        };
+        let mut run = engine::sweep::in_process(
+            &self.name,
+            &sizes,
+            &mut make,
+            self.scope,
+            self.max_complexity,
+        );
+        run.description = self.description;
+        Report::new(vec![run])
     }
 
     /// Whose allocations the heap metrics count (default [`Scope::Process`]). Use
@@ -245,6 +299,7 @@ impl Profiler {
             timeout: self.timeout,
             progress: None,
             store: None,
+            max_complexity: self.max_complexity,
         }
     }
 

@@ -18,7 +18,7 @@ use super::workload::WorkloadSource;
 use super::{Ending, Plan, Source, Step, drive};
 use crate::alloc::untracked;
 use crate::judge::Judging;
-use crate::model::{End, HeapScope, IntervalSample, Point, Run};
+use crate::model::{Complexity, End, Failure, FailureKind, HeapScope, IntervalSample, Point, Run};
 use crate::sample::{Sample, Scope};
 use crate::stats::median;
 use crate::store::Thinned;
@@ -153,13 +153,7 @@ pub fn run_point<F, R>(
 where
     F: FnMut() -> R,
 {
-    let heap_scope = if !crate::alloc::is_installed() {
-        HeapScope::None
-    } else if scope == Scope::Thread {
-        HeapScope::Thread
-    } else {
-        HeapScope::Process
-    };
+    let heap_scope = heap_scope_of(scope);
     let rss = crate::probe::PeakRss::start();
     let mut source = Settling::new(
         WorkloadSource::new(iteration, scope, None),
@@ -179,6 +173,113 @@ where
         Repetition::InProcess,
         rss.peak(),
     ))
+}
+
+/// Makes the closure measured at a size (building its input, unmeasured).
+pub type SizedSetup<'a> = &'a mut dyn FnMut(u64) -> Result<Box<dyn FnMut() + 'a>, String>;
+
+/// A sweep in this process: for each of `sizes` (distinct, smallest first), `setup(n)`, then
+/// its repetitions until settled, counted in `scope`; the sweep's run, fitted and judged.
+/// A failed setup or repetition ends the sweep with the points before it kept.
+pub fn in_process(
+    name: &str,
+    sizes: &[u64],
+    setup: SizedSetup<'_>,
+    scope: Scope,
+    max_complexity: Option<Complexity>,
+) -> Run {
+    let heap_scope = heap_scope_of(scope);
+    let mut points = Vec::new();
+    let mut failed: Option<Run> = None;
+    for &n in sizes {
+        if crate::interrupt::requested() {
+            break;
+        }
+        tracing::info!("{name}: size {n}");
+        let mut iteration = match setup(n) {
+            Ok(f) => f,
+            Err(e) => {
+                let mut run = Run::new(name, heap_scope);
+                run.failure = Some(Failure::new(
+                    FailureKind::Setup,
+                    0,
+                    format!("at n = {n}: {e}"),
+                ));
+                failed = Some(run);
+                break;
+            }
+        };
+        let point = run_point(name, n, &mut iteration, scope);
+        drop(iteration);
+        match point {
+            Ok(p) => points.push(p),
+            Err(run) => {
+                failed = Some(*run);
+                break;
+            }
+        }
+    }
+    let mut run = Run::new(name, heap_scope);
+    run.source
+        .notes
+        .push(settling_note("the heap peaks (RSS without heap counters)"));
+    finish(run, points, failed, max_complexity)
+}
+
+fn heap_scope_of(scope: Scope) -> HeapScope {
+    if !crate::alloc::is_installed() {
+        HeapScope::None
+    } else if scope == Scope::Thread {
+        HeapScope::Thread
+    } else {
+        HeapScope::Process
+    }
+}
+
+/// What a sweep's run notes on how each size was measured.
+pub fn settling_note(what: &str) -> String {
+    format!(
+        "each size repeated until {what} of {MIN_REPETITIONS} repetitions in a row agreed \
+         within {:.0}% (at most {MAX_REPETITIONS}, or {} s at one size)",
+        AGREEMENT * 100.0,
+        SIZE_BUDGET.as_secs()
+    )
+}
+
+/// The sweep's run: its points fitted, its verdict, the failure or interruption that cut
+/// it short (the points before it kept).
+pub fn finish(
+    mut run: Run,
+    points: Vec<Point>,
+    failed: Option<Run>,
+    max_complexity: Option<Complexity>,
+) -> Run {
+    run.iterations = points.iter().map(|p| p.repetitions).sum();
+    if let Some(f) = failed {
+        if f.source.end == Some(End::Interrupted) {
+            run.source.end = Some(End::Interrupted);
+        }
+        if let Some(mut failure) = f.failure {
+            if let Some((_, at)) = f.workload.rsplit_once(" at n = ")
+                && !failure.message.starts_with("at n = ")
+            {
+                failure.message = format!("at n = {at}: {}", failure.message);
+            }
+            run.failure = Some(failure);
+        }
+    }
+    if crate::interrupt::requested() {
+        run.source.end = Some(End::Interrupted);
+    }
+    let mut sweep = crate::fit::sweep(points, max_complexity);
+    if !run.is_program() && run.heap_scope != HeapScope::None {
+        // The allocator keeps pages earlier sizes freed: the process's RSS at a size depends
+        // on the sizes before it, so it is shown but not fitted; the heap says what grows.
+        sweep.fits.remove("rss_peak_bytes");
+    }
+    run.verdict = sweep.verdict();
+    run.sweep = Some(sweep);
+    run
 }
 
 /// The point of `size` from its repetitions' samples (sample 0 before the first one).

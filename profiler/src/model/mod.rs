@@ -184,6 +184,29 @@ impl Report {
         }
     }
 
+    /// Panic naming every fitted growth class above the sweep's `max_complexity`, and every
+    /// one that cannot be told against it (for use in tests; see `Profiler::sweep`).
+    #[track_caller]
+    pub fn assert_within_complexity(&self) {
+        let mut problems: Vec<String> = Vec::new();
+        for run in &self.runs {
+            if let Some(s) = &run.sweep {
+                for v in s.violations() {
+                    problems.push(format!("{}: {v}", run.workload));
+                }
+                for u in s.undecided() {
+                    problems.push(format!("{}: undecided, {u}", run.workload));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            panic!(
+                "profiler: growth class check failed\n  {}",
+                problems.join("\n  ")
+            );
+        }
+    }
+
     /// Panic with the sentences of every leaking metric (for use in tests).
     ///
     /// ```should_panic
@@ -200,6 +223,9 @@ impl Report {
         for run in &self.runs {
             if let Some(f) = &run.failure {
                 problems.push(format!("{}: {}", run.workload, f.sentence()));
+            }
+            if let Some(leak) = run.sweep.as_ref().and_then(|s| s.retains_input()) {
+                problems.push(format!("{}: {leak}", run.workload));
             }
             for (metric, m) in &run.metrics {
                 if m.gating && m.verdict == Verdict::Leak {

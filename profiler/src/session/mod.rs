@@ -125,8 +125,9 @@ impl Session {
                     return Err(bad(
                         "--workload",
                         format!(
-                            "{} take(s) no input size, so --sweep cannot run it (sized: {})",
+                            "{} {} no input size, so --sweep cannot run it (sized: {})",
                             unsized_.join(", "),
+                            if unsized_.len() == 1 { "takes" } else { "take" },
                             if sized.is_empty() {
                                 "none".to_string()
                             } else {

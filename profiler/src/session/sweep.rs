@@ -2,10 +2,10 @@
 // program with `{n}` replaced) repeated until settled, then one Run holding the points, the
 // fitted classes and `--max-complexity`. Must never print nor write an output.
 
-use crate::engine::sweep::{AGREEMENT, MAX_REPETITIONS, MIN_REPETITIONS, SIZE_BUDGET};
+use crate::engine::sweep;
 use crate::error::Error;
 use crate::external::{ExternalError, Target};
-use crate::model::{End, Failure, FailureKind, HeapScope, Point, Run, SourceKind};
+use crate::model::{HeapScope, Point, Run, SourceKind};
 use crate::options::{Settings, SweepSettings};
 use crate::sample::Scope;
 use crate::workload::Workload;
@@ -66,76 +66,31 @@ pub fn check(settings: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
-/// What a sweep's run notes on how each size was measured.
-fn settling_note(what: &str) -> String {
-    format!(
-        "each size repeated until {what} of {MIN_REPETITIONS} repetitions in a row agreed \
-         within {:.0}% (at most {MAX_REPETITIONS}, or {} s at one size)",
-        AGREEMENT * 100.0,
-        SIZE_BUDGET.as_secs()
-    )
-}
-
-/// Run the sized `workload` at every size of `s` in this process, counted in `scope`.
+/// Run the sized `workload` at every size of `s` in this process, counted in `scope` (sizes
+/// above its limit skipped, saying so).
 pub fn run_workload_sweep(workload: &Workload, s: &SweepSettings, scope: Scope) -> Run {
-    let heap_scope = if !crate::alloc::is_installed() {
-        HeapScope::None
-    } else if scope == Scope::Thread {
-        HeapScope::Thread
-    } else {
-        HeapScope::Process
-    };
-    let mut points = Vec::new();
-    let mut failed: Option<Run> = None;
     let limit = workload.size_limit().unwrap_or(u64::MAX);
-    let skipped: Vec<String> = s
-        .sizes
-        .iter()
-        .filter(|&&n| n > limit)
-        .map(|&n| crate::sizes::short(n))
-        .collect();
-    for &n in s.sizes.iter().filter(|&&n| n <= limit) {
-        if crate::interrupt::requested() {
-            break;
+    let (sizes, skipped): (Vec<u64>, Vec<u64>) = s.sizes.iter().partition(|&&n| n <= limit);
+    let mut setup = |n: u64| -> Result<Box<dyn FnMut()>, String> {
+        match workload.setup_at(n) {
+            Some(made) => made.map_err(|e| e.to_string()),
+            None => Err(format!("{} takes no input size", workload.name())),
         }
-        tracing::info!("{}: size {n}", workload.name());
-        let mut iteration = match workload.setup_at(n) {
-            Some(Ok(f)) => f,
-            Some(Err(e)) => {
-                let mut run = Run::new(workload.name(), heap_scope);
-                run.failure = Some(Failure::new(
-                    FailureKind::Setup,
-                    0,
-                    format!("at n = {n}: {e}"),
-                ));
-                failed = Some(run);
-                break;
-            }
-            None => break,
-        };
-        let point = crate::engine::sweep::run_point(workload.name(), n, &mut iteration, scope);
-        drop(iteration);
-        match point {
-            Ok(p) => points.push(p),
-            Err(run) => {
-                failed = Some(*run);
-                break;
-            }
-        }
-    }
-    let mut run = Run::new(workload.name(), heap_scope);
+    };
+    let mut run = sweep::in_process(workload.name(), &sizes, &mut setup, scope, s.max_complexity);
     run.description = Some(workload.description().to_string());
     if !skipped.is_empty() {
-        run.source.notes.push(format!(
-            "sizes above {} skipped, the largest this workload takes: {}",
-            crate::sizes::short(limit),
-            skipped.join(", ")
-        ));
+        let skipped: Vec<String> = skipped.iter().map(|&n| crate::sizes::short(n)).collect();
+        run.source.notes.insert(
+            0,
+            format!(
+                "sizes above {} skipped, the largest this workload takes: {}",
+                crate::sizes::short(limit),
+                skipped.join(", ")
+            ),
+        );
     }
-    run.source
-        .notes
-        .push(settling_note("the heap peaks (RSS without heap counters)"));
-    finish(run, points, failed, s)
+    run
 }
 
 /// Run the program of `settings` once per repetition at every size of `s`.
@@ -202,38 +157,8 @@ pub fn run_program_sweep(settings: &Settings, s: &SweepSettings) -> Result<Run, 
     run.source.kind = SourceKind::Command;
     run.source.command = command;
     run.source.notes = notes;
-    run.source.notes.push(settling_note(
+    run.source.notes.push(sweep::settling_note(
         "the heap peaks (RSS peaks without heap counters) of whole runs",
     ));
-    Ok(finish(run, points, failed, s))
-}
-
-/// The sweep's run: its points fitted, its verdict, the failure or interruption that cut
-/// it short (with the points before it kept).
-fn finish(mut run: Run, points: Vec<Point>, failed: Option<Run>, s: &SweepSettings) -> Run {
-    run.iterations = points.iter().map(|p| p.repetitions).sum();
-    if let Some(f) = failed {
-        if f.source.end == Some(End::Interrupted) {
-            run.source.end = Some(End::Interrupted);
-        }
-        if let Some(mut failure) = f.failure {
-            let at = f.workload.rsplit(" at n = ").next().unwrap_or_default();
-            if !failure.message.starts_with("at n = ") && f.workload.contains(" at n = ") {
-                failure.message = format!("at n = {at}: {}", failure.message);
-            }
-            run.failure = Some(failure);
-        }
-    }
-    if crate::interrupt::requested() {
-        run.source.end = Some(End::Interrupted);
-    }
-    let mut sweep = crate::fit::sweep(points, s.max_complexity);
-    if !run.is_program() && run.heap_scope != HeapScope::None {
-        // The allocator keeps pages earlier sizes freed: the process's RSS at a size depends
-        // on the sizes before it, so it is shown but not fitted; the heap says what grows.
-        sweep.fits.remove("rss_peak_bytes");
-    }
-    run.verdict = sweep.verdict();
-    run.sweep = Some(sweep);
-    run
+    Ok(sweep::finish(run, points, failed, s.max_complexity))
 }

@@ -1,0 +1,239 @@
+//! End-to-end tests of `profile --sweep`: the catalog's sized workloads get the growth class
+//! they were written to have, `--max-complexity` fails the quadratic one naming the metric,
+//! the model and the coefficient, Python programs are fitted through `{n}`, and bad sweeps are
+//! exit 2 with a sentence.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn profile() -> Command {
+    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
+    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("ran");
+    assert_eq!(out.status.code(), Some(code), "exit code\n{}", text(&out));
+    out
+}
+
+fn report(path: &std::path::Path) -> Value {
+    let bytes = std::fs::read(path).expect("report written");
+    serde_json::from_slice(&bytes).expect("valid JSON")
+}
+
+fn sweep_of<'a>(report: &'a Value, workload: &str) -> &'a Value {
+    let runs = report["runs"].as_array().expect("runs");
+    let run = runs
+        .iter()
+        .find(|r| r["workload"].as_str().is_some_and(|w| w.contains(workload)))
+        .unwrap_or_else(|| panic!("{workload} not in {report}"));
+    &run["sweep"]
+}
+
+fn model<'a>(sweep: &'a Value, field: &str) -> &'a Value {
+    &sweep["fits"][field]["model"]
+}
+
+#[test]
+fn the_sized_workloads_get_the_class_they_were_written_to_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    // One range for the linear and constant ones, a smaller one for the quadratic one.
+    run(
+        profile()
+            .args(["--sweep", "1k..200k", "-q", "--json"])
+            .arg(&json)
+            .args([
+                "-w",
+                "parse-records",
+                "-w",
+                "sort-strings",
+                "-w",
+                "index-keys",
+            ])
+            .args(["-w", "streaming-checksum"]),
+        0,
+    );
+    let r = report(&json);
+    for (workload, class) in [
+        ("parse-records", "O(n)"),
+        ("sort-strings", "O(n)"),
+        ("index-keys", "O(n)"),
+        ("streaming-checksum", "O(1)"),
+    ] {
+        let s = sweep_of(&r, workload);
+        assert_eq!(model(s, "peak_bytes"), class, "{workload}: {}", s["fits"]);
+        assert_eq!(
+            model(s, "retained_bytes"),
+            "O(1)",
+            "{workload}: {}",
+            s["fits"]
+        );
+        let points = s["points"].as_array().unwrap();
+        assert_eq!(points.len(), 8, "1k..200k is 8 sizes: {points:?}");
+        for p in points {
+            for field in [
+                "size",
+                "peak_bytes",
+                "retained_bytes",
+                "allocated_bytes",
+                "allocations",
+                "rss_peak_bytes",
+                "duration_ms",
+                "repetitions",
+            ] {
+                assert!(p[field].is_number(), "{workload}: {field} in {p}");
+            }
+            assert!(p["repetitions"].as_u64().unwrap() >= 3, "{p}");
+        }
+        for field in ["coefficient", "intercept", "r2"] {
+            assert!(s["fits"]["peak_bytes"][field].is_number(), "{}", s["fits"]);
+        }
+    }
+    assert_eq!(r["runs"][0]["verdict"], "clean");
+}
+
+#[test]
+fn max_complexity_fails_the_quadratic_naming_metric_model_and_coefficient() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = run(
+        profile()
+            .args(["--sweep", "100..2k", "--max-complexity", "O(n)", "--json"])
+            .arg(&json)
+            .args(["-w", "pairwise-distances", "-w", "streaming-checksum"]),
+        1,
+    );
+    let r = report(&json);
+    let s = sweep_of(&r, "pairwise-distances");
+    assert_eq!(model(s, "peak_bytes"), "O(n^2)", "{}", s["fits"]);
+    let coefficient = s["fits"]["peak_bytes"]["coefficient"].as_f64().unwrap();
+    // An n x n matrix of f64: 8 bytes per cell.
+    assert!((coefficient - 8.0).abs() < 0.5, "{coefficient}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("overall:"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    for part in ["peak_bytes", "O(n^2)", "8 B × n^2", "--max-complexity O(n)"] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
+    // Held to O(n^2), the same sweep passes.
+    run(
+        profile()
+            .args(["--sweep", "100..1k", "--max-complexity", "O(n^2)", "-q"])
+            .args(["-w", "pairwise-distances"]),
+        0,
+    );
+}
+
+fn python() -> Option<&'static str> {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .map(|_| "python3")
+}
+
+#[test]
+fn python_scripts_are_fitted_through_n_in_their_command() {
+    let Some(python) = python() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let strings = dir.path().join("strings.py");
+    std::fs::write(
+        &strings,
+        "import sys\nn = int(sys.argv[1])\nwords = ['item-%d' % i for i in range(n)]\n",
+    )
+    .unwrap();
+    let table = dir.path().join("table.py");
+    std::fs::write(
+        &table,
+        "import sys\nn = int(sys.argv[1])\ntable = [[i * j for j in range(n)] for i in range(n)]\n",
+    )
+    .unwrap();
+    let json = dir.path().join("s.json");
+    run(
+        profile()
+            .args(["--sweep", "10k..500k", "-q", "--json"])
+            .arg(&json)
+            .args(["--", python])
+            .arg(&strings)
+            .arg("{n}"),
+        0,
+    );
+    let r = report(&json);
+    let s = &r["runs"][0]["sweep"];
+    assert_eq!(r["runs"][0]["heap_scope"], "program", "{r}");
+    assert_eq!(model(s, "peak_bytes"), "O(n)", "{}", s["fits"]);
+    assert!(s["points"][0]["retained_bytes"].is_null());
+    let json = dir.path().join("t.json");
+    run(
+        profile()
+            .args([
+                "--sweep",
+                "100..1k",
+                "--max-complexity",
+                "O(n)",
+                "-q",
+                "--json",
+            ])
+            .arg(&json)
+            .args(["--", python])
+            .arg(&table)
+            .arg("{n}"),
+        1,
+    );
+    let r = report(&json);
+    let s = &r["runs"][0]["sweep"];
+    assert_eq!(model(s, "peak_bytes"), "O(n^2)", "{}", s["fits"]);
+}
+
+#[test]
+fn bad_sweeps_are_exit_2_with_a_sentence() {
+    for (args, words) in [
+        (vec!["--sweep", "1000", "-w", "sort-strings"], "one size"),
+        (vec!["--sweep", "0,1000", "-w", "sort-strings"], "size of 0"),
+        (vec!["--sweep", "1k..1M", "--", "echo", "7"], "no {n}"),
+        (
+            vec!["--sweep", "1k..10k", "-w", "box-leak"],
+            "box-leak takes no input size",
+        ),
+        (
+            vec!["--sweep", "1k,2k", "--max-complexity", "O(2^n)"],
+            "not a growth class",
+        ),
+        (
+            vec!["--max-complexity", "O(n)", "-w", "sort-strings"],
+            "--sweep",
+        ),
+        (
+            vec!["--sweep", "1k,2k", "--concurrency", "1,2"],
+            "--concurrency",
+        ),
+    ] {
+        let out = run(profile().args(&args), 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(words), "{args:?}: {words} not in {stderr}");
+        assert!(
+            stderr.lines().filter(|l| !l.trim().is_empty()).count() <= 4,
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! A sweep from Rust code, as a test would write it: the growth class of a function's memory
+//! asserted, and a function that keeps its input after returning called a leak of the input.
+
+use profiler::Scope;
+use profiler::model::{Complexity, Verdict};
+
+#[global_allocator]
+static ALLOC: profiler::Alloc = profiler::Alloc::new();
+
+const SIZES: [u64; 6] = [1_000, 3_000, 10_000, 30_000, 100_000, 300_000];
+
+#[test]
+fn a_function_that_copies_its_input_is_linear_and_within_o_n() {
+    let report = profiler::Profiler::new("dedup")
+        .scope(Scope::Thread)
+        .max_complexity(Complexity::Linear)
+        .sweep(&SIZES, |n| {
+            let input: Vec<u64> = (0..n).map(|i| i % 97).collect();
+            move || {
+                let mut copy = input.clone();
+                copy.sort_unstable();
+                copy.dedup();
+                copy
+            }
+        });
+    report.assert_within_complexity();
+    report.assert_no_leaks();
+    let sweep = report.runs[0].sweep.as_ref().expect("a sweep");
+    let peak = sweep.fit("peak_bytes").expect("peak fitted");
+    assert_eq!(peak.model, Some(Complexity::Linear), "{peak:?}");
+    let per_item = peak.coefficient.unwrap();
+    assert!((per_item - 8.0).abs() < 1.0, "8 bytes per u64: {peak:?}");
+    assert_eq!(
+        sweep.fit("retained_bytes").unwrap().model,
+        Some(Complexity::Constant)
+    );
+}
+
+#[test]
+fn a_function_that_keeps_its_input_leaks_it() {
+    let kept: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>> = Default::default();
+    let report = profiler::Profiler::new("memoise")
+        .scope(Scope::Thread)
+        .sweep(&SIZES, |n| {
+            let input = vec![1u8; n as usize];
+            let kept = std::rc::Rc::clone(&kept);
+            move || {
+                // Keeps a copy of every input it ever saw.
+                kept.borrow_mut().push(input.clone());
+                input.len()
+            }
+        });
+    let run = &report.runs[0];
+    let retained = run.sweep.as_ref().unwrap().fit("retained_bytes").unwrap();
+    assert!(retained.model > Some(Complexity::Constant), "{retained:?}");
+    assert_eq!(run.verdict, Verdict::Leak);
+    let caught = std::panic::catch_unwind(|| report.assert_no_leaks());
+    assert!(
+        caught.is_err(),
+        "assert_no_leaks must fail on a leak of the input"
+    );
+    drop(kept);
+}
