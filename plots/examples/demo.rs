@@ -248,5 +248,6 @@ fn grid_figure() -> Figure {
         panels,
         x_label: "iteration".into(),
         x_unit: Unit::Count,
+        ..Figure::default()
     }
 }

@@ -41,6 +41,11 @@
 //! its own x axis (for one measure across several runs). The x axis is named by
 //! [`Figure::x_label`] and written in [`Figure::x_unit`].
 //!
+//! Both axes are linear unless asked otherwise: [`Figure::x_log`] and [`Panel::y_log`] make
+//! them logarithmic ([`Scale::Log`], for sizes and costs spanning decades), with ticks on
+//! decades of the unit (1 KiB, 10 KiB, 100 KiB; 1k, 10k, 100k), 2 and 5 between them when
+//! there is room; values that are not positive are skipped there.
+//!
 //! A panel has its own y axis, written in a [`Unit`]: bytes as B/KiB/MiB/GiB, counts as 950 or
 //! 12.3k, milliseconds as ms or s, or plain numbers. Ticks fall on round values of that unit
 //! (0.25 MiB, never 262144). The range includes zero for quantities whose data are near zero,
@@ -93,7 +98,7 @@ mod units;
 
 pub use decimate::decimate;
 pub use error::PlotError;
-pub use model::{Band, Color, Figure, Layout, LineStyle, Panel, Series, XSpan};
+pub use model::{Band, Color, Figure, Layout, LineStyle, Panel, Scale, Series, XSpan};
 pub use units::Unit;
 
 use output::{Format, TempFile};

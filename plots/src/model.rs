@@ -25,6 +25,8 @@ pub struct Figure {
     pub x_label: String,
     /// How x tick labels are written. Use [`Unit::Count`] for iterations (integer ticks).
     pub x_unit: Unit,
+    /// Linear (the default) or logarithmic x axis, shared by all panels.
+    pub x_scale: Scale,
 }
 
 impl Default for Figure {
@@ -38,6 +40,7 @@ impl Default for Figure {
             panels: Vec::new(),
             x_label: String::new(),
             x_unit: Unit::Plain,
+            x_scale: Scale::Linear,
         }
     }
 }
@@ -77,11 +80,53 @@ impl Figure {
         self
     }
 
+    /// Makes the x axis logarithmic (see [`Scale::Log`]): for sizes that span decades.
+    pub fn x_log(mut self) -> Self {
+        self.x_scale = Scale::Log;
+        self
+    }
+
     /// Appends a panel.
     pub fn panel(mut self, panel: Panel) -> Self {
         self.panels.push(panel);
         self
     }
+}
+
+/// How values are placed along an axis.
+///
+/// On a [`Scale::Log`] axis equal ratios take equal room (1 KiB to 10 KiB as much as 100 KiB to
+/// 1 MiB), so a quantity measured over sizes that span decades stays readable at every size,
+/// and a power law is a straight line. Its ticks fall on powers of ten in the axis unit (1 KiB,
+/// 10 KiB, 100 KiB, 1 MiB; 1k, 10k, 100k, 1M; 1 ms, 10 ms, 100 ms, 1 s), with 2 and 5 between
+/// them when the range spans few decades, and fewer decades labelled when it spans many.
+/// Values that are zero or negative have no place on it: they are skipped like non-finite ones
+/// (they break a line, a band, and are left out of the range).
+///
+/// ```
+/// use plots::{Color, Figure, Panel, Series, Unit};
+///
+/// let sizes: Vec<f64> = (0..=6).map(|k| 10f64.powi(k)).collect();
+/// let bytes: Vec<f64> = sizes.iter().map(|n| 48.0 * n + 2048.0).collect();
+/// let figure = Figure::new("memory against input size")
+///     .x_axis("input size n", Unit::Count)
+///     .x_log()
+///     .panel(
+///         Panel::new("peak", Unit::Bytes)
+///             .y_log()
+///             .series(Series::new("peak", sizes, bytes, Color::BLUE).with_points()),
+///     );
+/// let svg = plots::render_svg_string(&figure)?;
+/// assert!(svg.contains("100k") && svg.contains("1 MiB"));
+/// # Ok::<(), plots::PlotError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Scale {
+    /// Equal differences take equal room.
+    #[default]
+    Linear,
+    /// Equal ratios take equal room; only positive values are drawn.
+    Log,
 }
 
 /// How the panels of a [`Figure`] are arranged.
@@ -108,6 +153,8 @@ pub struct Panel {
     pub title_color: Color,
     /// How the y tick labels are written (KiB/MiB, counts, ms/s, plain).
     pub y_unit: Unit,
+    /// Linear (the default) or logarithmic y axis.
+    pub y_scale: Scale,
     /// What the y values are, written once above the tick labels: for [`Unit::Count`] the
     /// thing counted ("blocks", "fds", "threads"). Empty: "count" on a count axis, nothing on
     /// the others (their tick labels carry the unit).
@@ -131,6 +178,7 @@ impl Default for Panel {
             title: String::new(),
             title_color: Color::BLACK,
             y_unit: Unit::Plain,
+            y_scale: Scale::Linear,
             y_label: String::new(),
             series: Vec::new(),
             bands: Vec::new(),
@@ -154,6 +202,12 @@ impl Panel {
     /// Sets the title colour.
     pub fn title_color(mut self, color: Color) -> Self {
         self.title_color = color;
+        self
+    }
+
+    /// Makes the y axis logarithmic (see [`Scale::Log`]).
+    pub fn y_log(mut self) -> Self {
+        self.y_scale = Scale::Log;
         self
     }
 

@@ -156,6 +156,87 @@ fn ticks_in(unit: Unit, factor: f64, lo: f64, hi: f64, target: usize) -> Vec<f64
         .collect()
 }
 
+/// On a logarithmic axis, the share of the data's span (in decades) added at each end.
+const LOG_PAD: f64 = 0.05;
+/// On a logarithmic axis, flat data are shown from half to twice their value.
+const LOG_FLAT_PAD: f64 = std::f64::consts::LOG10_2;
+
+/// The y range of a logarithmic axis, in decades, for data spanning `extent` (in decades):
+/// padded by a share of the span at both ends (there is no zero to reach), flat data from half
+/// to twice their value.
+pub(crate) fn log_y_range(unit: Unit, extent: Option<(f64, f64)>) -> (f64, f64) {
+    let Some((lo, hi)) = extent else {
+        let (lo, hi) = empty_range(unit);
+        return (lo.max(1.0).log10(), hi.max(10.0).log10());
+    };
+    if hi - lo < 1e-9 {
+        return (lo - LOG_FLAT_PAD, hi + LOG_FLAT_PAD);
+    }
+    let pad = LOG_PAD * (hi - lo);
+    (lo - pad, hi + pad)
+}
+
+/// The x range of a logarithmic axis, in decades: the data's extent exactly, from half to twice
+/// a single value.
+pub(crate) fn log_x_range(extent: Option<(f64, f64)>) -> (f64, f64) {
+    match extent {
+        None => (0.0, 1.0),
+        Some((lo, hi)) if hi - lo < 1e-9 => (lo - LOG_FLAT_PAD, hi + LOG_FLAT_PAD),
+        Some(range) => range,
+    }
+}
+
+/// Ticks of a logarithmic axis from `lo` to `hi` (values, not decades; both positive), at most
+/// about `target` of them: at 1, 2 and 5 times each decade of the unit ([`Unit::decade`]: 1 KiB,
+/// 10 KiB, 100 KiB, 1 MiB) when that is few enough, else at each decade, else at every 2nd,
+/// 3rd (one per rung: 1 B, 1 KiB, 1 MiB), 6th... decade. A range too narrow for three of those
+/// gets about `target / 2` of the linear axis's round ticks (5, 10, 15 MiB) when they are more.
+pub(crate) fn log_ticks(unit: Unit, lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo) {
+        return Vec::new();
+    }
+    let target = target.max(2);
+    // Decades are within a few percent of 10^i (1 KiB is 1.024e3), so these bound them.
+    let (first, last) = (lo.log10().floor() as i32 - 1, hi.log10().ceil() as i32 + 1);
+    let inside = |v: &f64| *v >= lo * (1.0 - 1e-9) && *v <= hi * (1.0 + 1e-9);
+    let with_mantissas = |mantissas: &[f64]| -> Vec<f64> {
+        (first..=last)
+            .flat_map(|i| mantissas.iter().map(move |m| m * unit.decade(i)))
+            .filter(inside)
+            .collect()
+    };
+    let every = |stride: i32| -> Vec<f64> {
+        (first..=last)
+            .filter(|i| i.rem_euclid(stride) == 0)
+            .map(|i| unit.decade(i))
+            .filter(inside)
+            .collect()
+    };
+    let densest = with_mantissas(&[1.0, 2.0, 5.0]);
+    if densest.len() < 3 {
+        // Within a decade or so: round linear steps say more than one or two decade marks.
+        // Half as many: on a log axis they crowd towards the top.
+        let linear = ticks(unit, lo, hi, target.div_ceil(2));
+        if linear.len() > densest.len() {
+            return linear;
+        }
+    }
+    let levels =
+        std::iter::once(densest).chain([1, 2, 3, 6, 9, 12, 15, 18, 24, 30].into_iter().map(every));
+    let mut denser: Option<Vec<f64>> = None;
+    for level in levels {
+        if level.len() < 2 {
+            // Sparser levels have no more ticks: rather too many than one.
+            return denser.unwrap_or(level);
+        }
+        if level.len() <= target {
+            return level;
+        }
+        denser = Some(level);
+    }
+    denser.unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +344,93 @@ mod tests {
         assert!(t.contains(&0.0));
         assert!(ticks(Unit::Plain, 1.0, 1.0, 5).is_empty());
         assert!(ticks(Unit::Plain, f64::NAN, 1.0, 5).is_empty());
+    }
+
+    const KIB: f64 = 1024.0;
+
+    #[test]
+    fn log_ticks_fall_on_decades_with_2_and_5_between_when_there_is_room() {
+        assert_eq!(
+            log_ticks(Unit::Bytes, KIB, MIB, 12),
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1024.0].map(|k| k * KIB)
+        );
+        // Too many for 8: the decades only.
+        assert_eq!(
+            log_ticks(Unit::Bytes, KIB, MIB, 8),
+            [KIB, 10.0 * KIB, 100.0 * KIB, MIB]
+        );
+        assert_eq!(log_ticks(Unit::Count, 1e3, 1e6, 5), [1e3, 1e4, 1e5, 1e6]);
+        // Inside the range only, which need not start on a decade.
+        assert_eq!(
+            log_ticks(Unit::Millis, 0.3, 4000.0, 12),
+            [
+                0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0
+            ]
+        );
+        assert_eq!(
+            log_ticks(Unit::Count, 0.3, 4000.0, 6),
+            [1.0, 10.0, 100.0, 1000.0]
+        );
+    }
+
+    #[test]
+    fn log_ticks_over_many_decades_skip_decades_evenly() {
+        // 13 decades: every 3rd, one per rung of the unit.
+        assert_eq!(
+            log_ticks(Unit::Count, 1.0, 1e12, 6),
+            [1.0, 1e3, 1e6, 1e9, 1e12]
+        );
+        let tib = 1024.0 * 1024.0 * MIB;
+        assert_eq!(
+            log_ticks(Unit::Bytes, 1.0, tib, 6),
+            [1.0, KIB, MIB, 1024.0 * MIB, tib]
+        );
+        // Every 2nd when that is few enough.
+        assert_eq!(
+            log_ticks(Unit::Count, 1.0, 1e8, 5),
+            [1.0, 100.0, 1e4, 1e6, 1e8]
+        );
+    }
+
+    #[test]
+    fn narrow_log_ranges_get_round_linear_ticks_and_bad_ones_none() {
+        // Not even three of 1, 2, 5 x 10^k between 300 and 900: linear round ticks.
+        let t = log_ticks(Unit::Count, 300.0, 900.0, 5);
+        assert!(t.len() >= 2, "{t:?}");
+        assert!(t.iter().all(|v| (300.0..=900.0).contains(v)), "{t:?}");
+        assert!(t.iter().all(|v| v % 100.0 == 0.0), "{t:?}");
+        let mib = MIB;
+        assert_eq!(
+            log_ticks(Unit::Bytes, 4.0 * mib, 17.0 * mib, 8),
+            [5.0, 10.0, 15.0].map(|m| m * mib)
+        );
+        // Rather more ticks than target than a single one.
+        assert_eq!(
+            log_ticks(Unit::Plain, 0.15, 9.0, 3),
+            [0.2, 0.5, 1.0, 2.0, 5.0]
+        );
+        assert!(log_ticks(Unit::Plain, 0.0, 10.0, 5).is_empty());
+        assert!(log_ticks(Unit::Plain, -1.0, 10.0, 5).is_empty());
+        assert!(log_ticks(Unit::Plain, 10.0, 10.0, 5).is_empty());
+        assert!(log_ticks(Unit::Plain, 1.0, f64::INFINITY, 5).is_empty());
+    }
+
+    #[test]
+    fn log_ranges_are_in_decades() {
+        let (lo, hi) = log_y_range(Unit::Bytes, Some((3.0, 6.0)));
+        assert!(
+            (lo - 2.85).abs() < 1e-12 && (hi - 6.15).abs() < 1e-12,
+            "{lo}..{hi}"
+        );
+        // Flat: from half to twice the value.
+        let (lo, hi) = log_y_range(Unit::Bytes, Some((3.0, 3.0)));
+        assert!((10f64.powf(lo) - 500.0).abs() < 1e-9 && (10f64.powf(hi) - 2000.0).abs() < 1e-9);
+        let (lo, hi) = log_y_range(Unit::Bytes, None);
+        assert!(hi > lo && lo.is_finite());
+        // The x axis hugs the data.
+        assert_eq!(log_x_range(Some((3.0, 6.0))), (3.0, 6.0));
+        let (lo, hi) = log_x_range(Some((2.0, 2.0)));
+        assert!(lo < 2.0 && 2.0 < hi);
     }
 
     #[test]

@@ -17,72 +17,72 @@ pub enum Unit {
 
 /// One rung of a unit's ladder: divide by `factor`, append `suffix`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Scale {
+pub(crate) struct Rung {
     pub factor: f64,
     pub suffix: &'static str,
 }
 
-const BYTES: [Scale; 5] = [
-    Scale {
+const BYTES: [Rung; 5] = [
+    Rung {
         factor: 1.0,
         suffix: " B",
     },
-    Scale {
+    Rung {
         factor: 1024.0,
         suffix: " KiB",
     },
-    Scale {
+    Rung {
         factor: 1048576.0,
         suffix: " MiB",
     },
-    Scale {
+    Rung {
         factor: 1073741824.0,
         suffix: " GiB",
     },
-    Scale {
+    Rung {
         factor: 1099511627776.0,
         suffix: " TiB",
     },
 ];
-const COUNT: [Scale; 5] = [
-    Scale {
+const COUNT: [Rung; 5] = [
+    Rung {
         factor: 1.0,
         suffix: "",
     },
-    Scale {
+    Rung {
         factor: 1e3,
         suffix: "k",
     },
-    Scale {
+    Rung {
         factor: 1e6,
         suffix: "M",
     },
-    Scale {
+    Rung {
         factor: 1e9,
         suffix: "G",
     },
-    Scale {
+    Rung {
         factor: 1e12,
         suffix: "T",
     },
 ];
-const MILLIS: [Scale; 2] = [
-    Scale {
+const MILLIS: [Rung; 2] = [
+    Rung {
         factor: 1.0,
         suffix: " ms",
     },
-    Scale {
+    Rung {
         factor: 1e3,
         suffix: " s",
     },
 ];
-const PLAIN: [Scale; 1] = [Scale {
+const PLAIN: [Rung; 1] = [Rung {
     factor: 1.0,
     suffix: "",
 }];
 
 impl Unit {
-    fn ladder(self) -> &'static [Scale] {
+    fn ladder(self) -> &'static [Rung] {
         match self {
             Unit::Bytes => &BYTES,
             Unit::Count => &COUNT,
@@ -93,7 +93,7 @@ impl Unit {
 
     /// The largest rung whose factor does not exceed `magnitude`. Counts stay unscaled below
     /// 10,000 because "1500" reads better than "1.5k" on an axis.
-    pub(crate) fn scale_for(self, magnitude: f64) -> Scale {
+    pub(crate) fn scale_for(self, magnitude: f64) -> Rung {
         let ladder = self.ladder();
         ladder
             .iter()
@@ -104,7 +104,7 @@ impl Unit {
     }
 
     /// The magnitude from which `scale` is used.
-    fn threshold(self, scale: &Scale) -> f64 {
+    fn threshold(self, scale: &Rung) -> f64 {
         match self {
             Unit::Count if scale.factor == 1e3 => 1e4,
             _ => scale.factor,
@@ -235,6 +235,44 @@ impl Unit {
         let exact = short == self.format_digits(base, 15);
         let offset = if exact { short } else { format!("≈{short}") };
         (Some(offset), relative)
+    }
+}
+
+impl Unit {
+    /// The `i`-th decade of a logarithmic axis: 10^i written in the unit's ladder, so that every
+    /// decade is a round number of its rung. Counts, durations and plain numbers: 1, 10, 100,
+    /// 1000 (= 1k or 1 s)...; bytes: 1, 10, 100 B, then 1, 10, 100 KiB (1 KiB is 1024 B, not
+    /// 1000), 1 MiB... Below the first rung, decades are 0.1, 0.01... of it; above the last,
+    /// 10, 100... times the last.
+    pub(crate) fn decade(self, i: i32) -> f64 {
+        let ladder = self.ladder();
+        let rung = i.div_euclid(3).clamp(0, ladder.len() as i32 - 1);
+        ladder[rung as usize].factor * 10f64.powi(i - 3 * rung)
+    }
+
+    /// Labels for the ticks of a logarithmic axis. The ticks span decades, so each is written
+    /// on its own rung ("500 KiB", "1 MiB"; "500", "1k"), not all on the largest one as
+    /// [`Unit::tick_labels`] does ("0.001M"). Counts use "k" from 1000 on, like the decades.
+    pub(crate) fn log_tick_labels(self, ticks: &[f64]) -> Vec<String> {
+        ticks
+            .iter()
+            .map(|&t| {
+                if !t.is_finite() || t <= 0.0 {
+                    return self.format(t);
+                }
+                if self == Unit::Plain && !(1e-3..1e6).contains(&t) {
+                    return format_exponent(t, 3);
+                }
+                let ladder = self.ladder();
+                let rung = ladder
+                    .iter()
+                    .rev()
+                    .find(|r| t >= r.factor * (1.0 - 1e-9))
+                    .copied()
+                    .unwrap_or(ladder[0]);
+                format!("{}{}", significant(t / rung.factor, 3), rung.suffix)
+            })
+            .collect()
     }
 }
 
@@ -403,6 +441,53 @@ mod tests {
         let (offset, labels) = Unit::Plain.offset_tick_labels(&[1e9 + 1.0, 1e9 + 2.0]);
         assert_eq!(offset.as_deref(), Some("≈1e9"));
         assert_eq!(labels, ["+0", "+1"]);
+    }
+
+    #[test]
+    fn decades_are_round_in_the_units_ladder() {
+        let bytes: Vec<f64> = (-1..=7).map(|i| Unit::Bytes.decade(i)).collect();
+        assert_eq!(
+            bytes,
+            [
+                0.1,
+                1.0,
+                10.0,
+                100.0,
+                KIB,
+                10.0 * KIB,
+                100.0 * KIB,
+                MIB,
+                10.0 * MIB
+            ]
+        );
+        for unit in [Unit::Count, Unit::Millis, Unit::Plain] {
+            for i in -4..=14 {
+                let d = unit.decade(i);
+                assert!((d / 10f64.powi(i) - 1.0).abs() < 1e-12, "{unit:?} {i}: {d}");
+            }
+        }
+        // Past the last rung, on by tens.
+        assert_eq!(Unit::Bytes.decade(13), 10.0 * 1024f64.powi(4));
+    }
+
+    #[test]
+    fn log_tick_labels_write_each_tick_on_its_own_rung() {
+        assert_eq!(
+            Unit::Bytes.log_tick_labels(&[100.0, KIB, 2.0 * KIB, 500.0 * KIB, MIB, 10.0 * MIB]),
+            ["100 B", "1 KiB", "2 KiB", "500 KiB", "1 MiB", "10 MiB"]
+        );
+        assert_eq!(
+            Unit::Count.log_tick_labels(&[1.0, 500.0, 1e3, 1e4, 2e5, 1e6, 1e9]),
+            ["1", "500", "1k", "10k", "200k", "1M", "1G"]
+        );
+        assert_eq!(
+            Unit::Millis.log_tick_labels(&[0.01, 0.1, 1.0, 100.0, 1e3, 2e4]),
+            ["0.01 ms", "0.1 ms", "1 ms", "100 ms", "1 s", "20 s"]
+        );
+        assert_eq!(
+            Unit::Plain.log_tick_labels(&[1e-4, 0.01, 1.0, 1e3, 1e7]),
+            ["1e-4", "0.01", "1", "1000", "1e7"]
+        );
     }
 
     #[test]

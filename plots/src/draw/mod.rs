@@ -5,13 +5,14 @@ mod header;
 mod painter;
 mod panel;
 
-use crate::model::{Figure, Layout, Panel};
+use crate::model::{Figure, Layout, Panel, Scale};
 use crate::scale::{self, extent, union};
 use crate::units::Unit;
 pub(crate) use painter::Target;
 use painter::{CENTER_MIDDLE, CENTER_TOP, INK, LEFT_TOP, MUTED, Painter, Rect, Res, Weight};
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend, WHITE};
+use std::borrow::Cow;
 
 /// Opacity of band fills and x-span shading, and of thin lines.
 pub(crate) const BAND_ALPHA: f64 = 0.22;
@@ -68,7 +69,9 @@ impl Sizes {
     }
 }
 
-/// A range with its ticks and their labels.
+/// A range with its ticks and their labels. On a logarithmic axis, `lo`, `hi` and `ticks` are
+/// in decades (log10 of the values), like the data the panel draws (see [`in_axis_space`]),
+/// and the labels write the values.
 pub(crate) struct Axis {
     pub lo: f64,
     pub hi: f64,
@@ -93,13 +96,39 @@ impl Axis {
         }
     }
 
+    /// A logarithmic axis over `lo..hi` in decades: ticks at decades (see
+    /// [`scale::log_ticks`]), each labelled on its own rung.
+    fn log(unit: Unit, (lo, hi): (f64, f64), target: usize) -> Axis {
+        let values = scale::log_ticks(unit, 10f64.powf(lo), 10f64.powf(hi), target);
+        let labels = unit.log_tick_labels(&values);
+        Axis {
+            lo,
+            hi,
+            ticks: values.iter().map(|v| v.log10()).collect(),
+            labels,
+            header: Vec::new(),
+        }
+    }
+
     /// The y axis of a panel: its range, ticks labelled relative to an offset when they sit far
     /// from zero, and the header naming what is counted.
     fn y(pp: &Prepared, target: usize) -> Axis {
         let unit = pp.panel.y_unit;
-        let (lo, hi) = scale::y_range(unit, pp.y_extent);
-        let ticks = scale::ticks(unit, lo, hi, target);
-        let (offset, labels) = unit.offset_tick_labels(&ticks);
+        let (lo, hi, ticks, labels, offset) = match pp.panel.y_scale {
+            Scale::Linear => {
+                let (lo, hi) = scale::y_range(unit, pp.y_extent);
+                let ticks = scale::ticks(unit, lo, hi, target);
+                let (offset, labels) = unit.offset_tick_labels(&ticks);
+                (lo, hi, ticks, labels, offset)
+            }
+            Scale::Log => {
+                // Decades are short labels read at a glance, not steps to count: they may sit
+                // twice as close as linear ticks, so that a few decades get 2 and 5 between.
+                let range = scale::log_y_range(unit, pp.y_extent);
+                let axis = Axis::log(unit, range, 2 * target);
+                (axis.lo, axis.hi, axis.ticks, axis.labels, None)
+            }
+        };
         let name = match pp.panel.y_label.as_str() {
             "" if unit == Unit::Count => "count",
             name => name,
@@ -129,6 +158,58 @@ impl Axis {
     fn header_room<DB: DrawingBackend>(&self, p: &Painter<DB>, z: &Sizes) -> Res<i32> {
         let h = p.measure("Hg", z.tick, Weight::Normal)?.1;
         Ok(self.header.len() as i32 * (h + z.px(2.0)) + h / 2 + z.px(4.0))
+    }
+}
+
+/// `panel` with its values placed as its axes place them: on a logarithmic axis the data are
+/// replaced by their log10, and values that are not positive by NaN (skipped, like any
+/// non-finite value; an x span reaching zero or below reaches the left edge). Everything
+/// downstream (extents, thinning, the pixel mapping) is then linear. A panel on linear axes
+/// is borrowed as it is.
+pub(crate) fn in_axis_space(panel: &Panel, x_scale: Scale) -> Cow<'_, Panel> {
+    let (x_log, y_log) = (x_scale == Scale::Log, panel.y_scale == Scale::Log);
+    if !x_log && !y_log {
+        return Cow::Borrowed(panel);
+    }
+    let log = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+    let logs = |vs: &mut Vec<f64>| vs.iter_mut().for_each(|v| *v = log(*v));
+    let mut p = panel.clone();
+    if x_log {
+        for s in &mut p.series {
+            logs(&mut s.xs);
+        }
+        for b in &mut p.bands {
+            logs(&mut b.xs);
+        }
+        let edge = |v: f64| {
+            if v > 0.0 {
+                v.log10()
+            } else {
+                f64::NEG_INFINITY
+            }
+        };
+        for span in &mut p.x_spans {
+            (span.from, span.to) = (edge(span.from), edge(span.to));
+        }
+        logs(&mut p.x_markers);
+    }
+    if y_log {
+        for s in &mut p.series {
+            logs(&mut s.ys);
+        }
+        for b in &mut p.bands {
+            logs(&mut b.lo);
+            logs(&mut b.hi);
+        }
+    }
+    Cow::Owned(p)
+}
+
+/// The x range for data spanning `extent` (in the axis's space).
+fn x_range(fig: &Figure, extent: Option<(f64, f64)>) -> (f64, f64) {
+    match fig.x_scale {
+        Scale::Linear => scale::x_range(fig.x_unit, extent),
+        Scale::Log => scale::log_x_range(extent),
     }
 }
 
@@ -184,15 +265,24 @@ fn y_target(z: &Sizes, plot_h: i32) -> usize {
 fn x_axis<DB: DrawingBackend>(
     p: &Painter<DB>,
     z: &Sizes,
-    unit: Unit,
+    fig: &Figure,
     range: (f64, f64),
     plot_w: i32,
 ) -> Res<Axis> {
+    let unit = fig.x_unit;
     let mut target = (plot_w as f64 / (z.scale * 60.0)).round().clamp(2.0, 12.0) as usize;
     loop {
-        let axis = Axis::x(unit, range, target);
-        let step_px = match axis.ticks.as_slice() {
-            [a, b, ..] => (b - a) / (range.1 - range.0) * plot_w as f64,
+        let axis = match fig.x_scale {
+            Scale::Linear => Axis::x(unit, range, target),
+            Scale::Log => Axis::log(unit, range, target),
+        };
+        let step_px = match (fig.x_scale, axis.ticks.as_slice()) {
+            (Scale::Linear, [a, b, ..]) => (b - a) / (range.1 - range.0) * plot_w as f64,
+            // Log ticks are not evenly spaced (1, 2, 5): the closest pair must not collide.
+            (Scale::Log, ticks) => ticks
+                .windows(2)
+                .map(|w| (w[1] - w[0]) / (range.1 - range.0) * plot_w as f64)
+                .fold(f64::INFINITY, f64::min),
             _ => f64::INFINITY,
         };
         let needed = (axis.widest_label(p, z)? + z.px(14.0)) as f64;
@@ -241,7 +331,12 @@ pub(crate) fn figure<DB: DrawingBackend>(
         x1: w - z.margin,
         y1: h - z.margin,
     };
-    let panels: Vec<Prepared> = fig.panels.iter().map(prepare).collect();
+    let spaced: Vec<Cow<Panel>> = fig
+        .panels
+        .iter()
+        .map(|panel| in_axis_space(panel, fig.x_scale))
+        .collect();
+    let panels: Vec<Prepared> = spaced.iter().map(|panel| prepare(panel)).collect();
     if body.w() < 20 || body.h() < 20 {
         return Ok(());
     }
@@ -325,8 +420,8 @@ fn stacked<DB: DrawingBackend>(
     let headers_h: i32 = headers.iter().map(|h| h.height).sum();
     let plot_h = (body.h() - x_axis_h - headers_h - gap * (n - 1)) / n;
     let x_extent = panels.iter().fold(None, |acc, pp| union(acc, pp.x_extent));
-    let x_range = scale::x_range(fig.x_unit, x_extent);
-    let xa = x_axis(p, z, fig.x_unit, x_range, plot_w)?;
+    let x_range = x_range(fig, x_extent);
+    let xa = x_axis(p, z, fig, x_range, plot_w)?;
 
     let mut y = body.y0;
     for (i, pp) in panels.iter().enumerate() {
@@ -416,12 +511,92 @@ fn grid<DB: DrawingBackend>(
         }
         // The title spans the cell, tick label gutter included: a narrow cell needs the room.
         header::draw(p, z, &headers[i], (cell_x0, cell_y0))?;
-        let x_range = scale::x_range(fig.x_unit, pp.x_extent);
-        let xa = x_axis(p, z, fig.x_unit, x_range, plot.w())?;
+        let x_range = x_range(fig, pp.x_extent);
+        let xa = x_axis(p, z, fig, x_range, plot.w())?;
         panel::draw(p, z, pp, plot, &xa, &y_axes[i], true)?;
     }
     if name_h > 0 {
         draw_x_name(p, z, fig, (body.x0, body.x1), body.y1 - name_h + z.px(6.0))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Band, Color, Series, XSpan};
+
+    #[test]
+    fn log_axes_place_decades_evenly_and_skip_what_is_not_positive() {
+        let panel = Panel::new("p", Unit::Bytes)
+            .y_log()
+            .series(Series::new(
+                "s",
+                vec![-1.0, 0.0, 1.0, 10.0, 100.0],
+                vec![1.0, 2.0, 1024.0, 0.0, 1e6],
+                Color::BLUE,
+            ))
+            .band(Band {
+                label: String::new(),
+                xs: vec![1.0, 10.0],
+                lo: vec![-3.0, 10.0],
+                hi: vec![100.0, 1000.0],
+                color: Color::BLUE,
+            })
+            .x_span(XSpan {
+                from: 0.0,
+                to: 10.0,
+                color: Color::GREY,
+                label: String::new(),
+            })
+            .x_markers([0.0, 1000.0]);
+        let spaced = in_axis_space(&panel, Scale::Log);
+        let s = &spaced.series[0];
+        assert!(s.xs[0].is_nan() && s.xs[1].is_nan(), "{:?}", s.xs);
+        assert_eq!(&s.xs[2..], [0.0, 1.0, 2.0]);
+        assert!(s.ys[3].is_nan());
+        assert_eq!(s.ys[2], 1024f64.log10());
+        assert!(spaced.bands[0].lo[0].is_nan());
+        assert_eq!(spaced.bands[0].hi, [2.0, 3.0]);
+        // A span from zero reaches the left edge.
+        assert_eq!(spaced.x_spans[0].from, f64::NEG_INFINITY);
+        assert_eq!(spaced.x_spans[0].to, 1.0);
+        assert!(spaced.x_markers[0].is_nan() && spaced.x_markers[1] == 3.0);
+        // What is left defines the extents: x from 1 to 1000 (the marker), y from 10 B (the
+        // band; the series' 1 B and 2 B are at x <= 0) to 1e6 B.
+        let pp = prepare(&spaced);
+        assert_eq!(pp.x_extent, Some((0.0, 3.0)));
+        assert_eq!(pp.y_extent, Some((1.0, 6.0)));
+        // Only the y axis is logarithmic here: x stays as it was.
+        let y_only = in_axis_space(&panel, Scale::Linear);
+        assert_eq!(y_only.series[0].xs, panel.series[0].xs);
+        assert!(y_only.series[0].ys[1] == 2f64.log10());
+        // Linear axes draw the panel itself.
+        let linear = Panel::new("p", Unit::Bytes);
+        assert!(matches!(
+            in_axis_space(&linear, Scale::Linear),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_log_axis_ticks_its_values_at_their_decades() {
+        // 1 KiB .. 1 MiB is 3.01 .. 6.02 in decades; ticks sit at the log of their values.
+        let (lo, hi) = (1024f64.log10(), 1048576f64.log10());
+        let axis = Axis::log(Unit::Bytes, (lo, hi), 6);
+        assert_eq!(axis.labels, ["1 KiB", "10 KiB", "100 KiB", "1 MiB"]);
+        let positions: Vec<f64> = axis.ticks.iter().map(|t| (t - lo) / (hi - lo)).collect();
+        assert!((positions[0]).abs() < 1e-12 && (positions[3] - 1.0).abs() < 1e-12);
+        // Equal ratios, equal room: 1 -> 10 KiB as far as 10 -> 100 KiB.
+        assert!(((positions[1] - positions[0]) - (positions[2] - positions[1])).abs() < 1e-12);
+        let axis = Axis::log(Unit::Count, (3.0, 6.0), 12);
+        assert_eq!(
+            axis.labels,
+            [
+                "1k", "2k", "5k", "10k", "20k", "50k", "100k", "200k", "500k", "1M"
+            ]
+        );
+        // 2 sits at log10(2) of a decade, not a fifth of it.
+        assert!((axis.ticks[1] - (3.0 + 2f64.log10())).abs() < 1e-12);
+    }
 }

@@ -21,6 +21,7 @@ use crate::verdict::Verdict;
 mod concurrency;
 mod files;
 mod overview;
+mod sweep;
 
 pub use files::{check_plot_path, plot_paths, write_plots, write_plots_each};
 pub use overview::overview;
@@ -78,6 +79,9 @@ fn panel_of(title: impl Into<String>, metric: Metric) -> Panel {
 pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
     if let Some(c) = &run.concurrency {
         return concurrency::concurrency_figure(run, c);
+    }
+    if let Some(s) = &run.sweep {
+        return sweep::sweep_figure(run, s);
     }
     let xs = run.xs();
     let (x_label, x_unit) = match run.x_axis {
