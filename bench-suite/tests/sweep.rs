@@ -237,3 +237,50 @@ fn bad_sweeps_are_exit_2_with_a_sentence() {
         );
     }
 }
+
+#[test]
+fn a_baseline_compares_the_fitted_coefficient_and_the_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let sweep = ["--sweep", "1k..100k", "-w", "sort-strings"];
+    run(profile().args(sweep).arg("--save-baseline").arg(&base), 0);
+    // The same code again: no change beyond the tolerance.
+    run(profile().args(sweep).arg("--baseline").arg(&base), 0);
+    // A baseline whose code needed half the memory per item: a regression of the coefficient.
+    let mut old = report(&base);
+    let fit = &mut old["runs"][0]["sweep"]["fits"]["peak_bytes"];
+    let c = fit["coefficient"].as_f64().unwrap();
+    fit["coefficient"] = (c / 2.0).into();
+    let halved = dir.path().join("halved.json");
+    std::fs::write(&halved, serde_json::to_vec(&old).unwrap()).unwrap();
+    let json = dir.path().join("r.json");
+    run(
+        profile()
+            .args(sweep)
+            .arg("--baseline")
+            .arg(&halved)
+            .arg("--json")
+            .arg(&json),
+        1,
+    );
+    let r = report(&json);
+    let changes = r["runs"][0]["baseline"]["changes"].as_array().unwrap();
+    let peak = changes
+        .iter()
+        .find(|ch| ch["metric"] == "peak")
+        .unwrap_or_else(|| panic!("{changes:?}"));
+    assert_eq!(peak["status"], "regression", "{peak}");
+    assert_eq!(peak["classes"], serde_json::json!(["O(n)", "O(n)"]));
+    // A baseline that was O(1): the class rose.
+    let mut old = report(&base);
+    let fit = &mut old["runs"][0]["sweep"]["fits"]["peak_bytes"];
+    fit["model"] = "O(1)".into();
+    fit["intercept"] = 4096.0.into();
+    std::fs::write(&halved, serde_json::to_vec(&old).unwrap()).unwrap();
+    let out = run(profile().args(sweep).arg("--baseline").arg(&halved), 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("heap peak against n grows as O(n), was O(1)"),
+        "{stdout}"
+    );
+}

@@ -9,11 +9,15 @@
 //! only when both runs did the same number of iterations), `rss` (peak RSS), `fds` and
 //! `threads` (at the end). A regression is a value above old + allowed, an improvement one
 //! below old - allowed, where allowed = max(relative x |old|, absolute floor).
+//!
+//! A sweep (`--sweep`) compares its fits instead: per field, a growth class above the
+//! baseline's is a regression, and the same class compares the fitted coefficient with the
+//! relative tolerance.
 
 use std::collections::BTreeMap;
 
 pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
-use crate::model::{Report, Run};
+use crate::model::{Complexity, Report, Run, Sweep};
 
 /// How far a value may move before it counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,6 +111,12 @@ pub fn measure(run: &Run, c: Compared) -> Option<f64> {
 
 /// Compare one run with its baseline run.
 pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison {
+    if let (Some(now), Some(was)) = (&run.sweep, &base.sweep) {
+        return Comparison {
+            baseline_iterations: base.iterations,
+            changes: compare_sweeps(now, was, tolerances),
+        };
+    }
     let changes = Compared::ALL
         .into_iter()
         .filter(|&c| c != Compared::Retained || run.iterations == base.iterations)
@@ -127,6 +137,7 @@ pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison
                 new,
                 allowed,
                 status,
+                classes: None,
             })
         })
         .collect();
@@ -134,6 +145,66 @@ pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison
         baseline_iterations: base.iterations,
         changes,
     }
+}
+
+/// The fields of a sweep compared with a baseline's, by the quantity whose tolerance they use.
+const SWEPT: [(Compared, &str); 5] = [
+    (Compared::Peak, "peak_bytes"),
+    (Compared::Retained, "retained_bytes"),
+    (Compared::Allocated, "allocated_bytes"),
+    (Compared::Allocations, "allocations"),
+    (Compared::Rss, "rss_peak_bytes"),
+];
+
+/// Two sweeps compared field by field: a class above the baseline's is a regression, below it
+/// an improvement; the same class compares its coefficient (the level for `O(1)`) with the
+/// relative tolerance (the absolute floor, in the metric's unit, only applies to a level).
+/// A field either sweep cannot tell is not compared.
+fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Change> {
+    SWEPT
+        .iter()
+        .filter_map(|&(c, field)| {
+            let (old_fit, new_fit) = (was.fit(field)?, now.fit(field)?);
+            let (old_class, new_class) = (old_fit.model?, new_fit.model?);
+            let value = |f: &crate::model::Fit, class: Complexity| {
+                if class == Complexity::Constant {
+                    f.intercept
+                } else {
+                    f.coefficient
+                }
+            };
+            let (old, new) = (value(old_fit, old_class)?, value(new_fit, new_class)?);
+            let t = tolerances.get(c);
+            let (allowed, status) = if old_class == new_class {
+                let floor = if new_class == Complexity::Constant {
+                    t.absolute
+                } else {
+                    0.0
+                };
+                let allowed = (t.relative * old.abs()).max(floor);
+                let status = if new > old + allowed {
+                    Status::Regression
+                } else if new < old - allowed {
+                    Status::Improvement
+                } else {
+                    Status::Same
+                };
+                (allowed, status)
+            } else if new_class > old_class {
+                (0.0, Status::Regression)
+            } else {
+                (0.0, Status::Improvement)
+            };
+            Some(Change {
+                metric: c,
+                old,
+                new,
+                allowed,
+                status,
+                classes: Some([old_class, new_class]),
+            })
+        })
+        .collect()
 }
 
 /// Compare every run of `report` with the same workload in `baseline`, recording the results

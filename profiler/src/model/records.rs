@@ -110,6 +110,19 @@ impl Compared {
         }
     }
 
+    /// What a sweep fits for it, in a few words.
+    pub fn describe_growth(self) -> &'static str {
+        match self {
+            Compared::Peak => "heap peak against n",
+            Compared::Allocated => "bytes allocated against n",
+            Compared::Allocations => "allocations against n",
+            Compared::Retained => "heap retained against n",
+            Compared::Rss => "RSS peak against n",
+            Compared::Fds => "fds against n",
+            Compared::Threads => "threads against n",
+        }
+    }
+
     /// What it measures, in a few words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -172,11 +185,41 @@ pub struct Change {
     /// How far `new` could move from `old` without counting.
     pub allowed: f64,
     pub status: Status,
+    /// For a sweep: the fitted classes (baseline, now) whose coefficients `old` and `new`
+    /// are (the level for `O(1)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<[super::Complexity; 2]>,
 }
 
 impl Change {
-    /// "bytes allocated per iteration 1.0 KiB -> 1.2 KiB (+20.0%, allowed ±10%)".
+    /// "bytes allocated per iteration 1.0 KiB -> 1.2 KiB (+20.0%, allowed ±10%)"; for a
+    /// sweep "heap peak O(n) coefficient 40 B -> 48 B (...)" or "heap peak grows as
+    /// O(n log n), was O(n)".
     pub fn sentence(&self) -> String {
+        if let Some([was, now]) = self.classes {
+            if was != now {
+                return format!(
+                    "{} grows as {now}, was {was}",
+                    self.metric.describe_growth()
+                );
+            }
+            let per = match now.term() {
+                "" => String::new(),
+                term => format!(" × {term}"),
+            };
+            let pct = if self.old != 0.0 {
+                format!("{:+.1}%", 100.0 * (self.new - self.old) / self.old.abs())
+            } else {
+                "from 0".to_string()
+            };
+            return format!(
+                "{} {now}: {}{per} -> {}{per} ({pct}, allowed ±{}{per})",
+                self.metric.describe_growth(),
+                self.metric.format(self.old),
+                self.metric.format(self.new),
+                self.metric.format(self.allowed)
+            );
+        }
         let pct = if self.old != 0.0 {
             format!("{:+.1}%", 100.0 * (self.new - self.old) / self.old.abs())
         } else {
