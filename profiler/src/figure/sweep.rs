@@ -178,18 +178,16 @@ fn curve(fit: &Fit, sizes: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     Some((xs, ys))
 }
 
-/// "10 sizes from 1000 to 1M · held to --max-complexity O(n): peak O(n), retained O(1)".
+/// "10 sizes from 1k to 1M · held to --max-complexity O(n): peak O(n), retained O(1) ·
+/// <description>" (the description last: it is what a narrow figure cuts).
 fn subtitle(run: &Run, s: &Sweep, sizes: &[f64]) -> String {
     let mut parts = Vec::new();
-    if let Some(d) = &run.description {
-        parts.push(d.clone());
-    }
     if let (Some(first), Some(last)) = (sizes.first(), sizes.last()) {
         parts.push(format!(
             "{} sizes from {} to {}",
             sizes.len(),
-            Unit::Count.format(*first),
-            Unit::Count.format(*last)
+            crate::sizes::short(*first as u64),
+            crate::sizes::short(*last as u64)
         ));
     }
     let gated: Vec<String> = s
@@ -209,6 +207,9 @@ fn subtitle(run: &Run, s: &Sweep, sizes: &[f64]) -> String {
             Some(max) => format!("held to --max-complexity {max}: {}", gated.join(", ")),
             None => format!("gated: {} (no --max-complexity)", gated.join(", ")),
         });
+    }
+    if let Some(d) = &run.description {
+        parts.push(d.clone());
     }
     parts.join(" · ")
 }
@@ -313,7 +314,7 @@ mod tests {
         assert_eq!(fig.x_scale, plots::Scale::Log);
         let subtitle = fig.subtitle.as_deref().unwrap();
         assert!(
-            subtitle.contains("10 sizes from 1000 to 1M")
+            subtitle.contains("10 sizes from 1k to 1M")
                 && subtitle.contains("--max-complexity O(n): peak O(n)"),
             "{subtitle}"
         );
