@@ -49,6 +49,7 @@ use crate::profiler::Profiler;
 use crate::report::{Report, write_atomic};
 
 mod measurement;
+mod sizes;
 mod summary;
 mod timing;
 
@@ -81,6 +82,8 @@ pub struct MemoryBench {
     /// Errors writing a profile's files, printed by `finish`.
     errors: Vec<String>,
     rows: Vec<Row>,
+    /// The growth class `bench_sizes` holds its routines to.
+    max_complexity: Option<crate::model::Complexity>,
 }
 
 impl MemoryBench {
@@ -119,6 +122,7 @@ impl MemoryBench {
             fail_on_leak: false,
             errors: Vec::new(),
             rows: Vec::new(),
+            max_complexity: None,
         }
     }
 
@@ -238,6 +242,34 @@ impl MemoryBench {
     /// The memory profile of `routine` (written to `<group>/<name>/memory/` by `push_row`).
     fn profile<R>(&self, name: &str, routine: impl FnMut() -> R) -> Report {
         Profiler::new(name).iterations(self.iterations).run(routine)
+    }
+
+    /// A sweep's row: the largest size's numbers, the fields that fail it as `leaking`.
+    fn push_sized_row(
+        &mut self,
+        name: &str,
+        report: &Report,
+        time_ms: Option<f64>,
+        leaking: Vec<&'static str>,
+        timing: String,
+    ) {
+        let out = self.dir.join(&self.group).join(name).join("memory");
+        let (written, errors) = write_memory(report, &out);
+        self.errors.extend(errors.iter().map(ToString::to_string));
+        let run = &report.runs[0];
+        let largest = run.sweep.as_ref().and_then(|s| s.points.last());
+        self.rows.push(Row {
+            name: name.to_string(),
+            time_ms: time_ms.or(largest.map(|p| p.duration_ms)),
+            bytes: largest.and_then(|p| p.allocated_bytes).map(|v| v as f64),
+            allocations: largest.and_then(|p| p.allocations).map(|v| v as f64),
+            peak: largest.and_then(|p| p.peak_bytes).map(|v| v as f64),
+            verdict: run.verdict,
+            leaking,
+            failure: run.failure.as_ref().map(|f| f.sentence()),
+            timing,
+            written,
+        });
     }
 
     fn push_row(
