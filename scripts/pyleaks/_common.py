@@ -15,8 +15,7 @@ Environment (all optional):
   PYLEAKS_WARMUP      calls made at start-up, before the first marker line (default 300), as
                       CPython's own leak hunter (regrtest -R) runs warm-up rounds first: the
                       interpreter and a C extension fill caches and free lists on a new code
-                      path for a while (ujson 5.12.1's failing dump keeps ~180 more blocks
-                      over its first ~150 calls, then none), which is not a leak
+                      path for a while, which is not a leak
 """
 import os
 import sys
