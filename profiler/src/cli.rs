@@ -39,6 +39,8 @@ Profiling a program:
                                          static or setuid binaries, see --no-heap), RSS,
                                          virtual size, fds, threads, CPU
   profile --pid PID --duration SECS      sample a running process, read-only (no heap counters)
+  profile --sweep SIZES -- COMMAND {N}    run COMMAND once per size, {N} (or n in braces)
+                                         replaced by the size: memory against input size
   With --marker REGEX each output line of COMMAND that matches ends an iteration, judged as
   for workloads, its heap being the program's state when it wrote the line; without, growth
   per second is judged. A program's heap, RSS, fd or thread leak fails the run.
@@ -239,8 +241,8 @@ struct RunArgs {
 
     /// Measure memory against input size: each size of SIZES, a list (1000,10000,100000) or a
     /// range (1k..1M: the 1-2-5 values between, k = 10^3, M = 10^6), runs the catalog's sized
-    /// workloads (see `profile list`) or the program after `--` with `{n}` replaced by the
-    /// size, repeated until its memory agrees. Reports per size the heap peak, bytes retained
+    /// workloads (see `profile list`) or the program after `--` with {N} (or n in braces)
+    /// replaced by the size, repeated until its memory agrees. Reports per size the heap peak, bytes retained
     /// after the result is dropped, bytes and allocations allocated, RSS peak and time, and
     /// fits each to O(1), O(log n), O(n), O(n log n), O(n^2) or O(n^3), or says it cannot tell.
     #[arg(long, value_name = "SIZES", help_heading = "Sweep")]

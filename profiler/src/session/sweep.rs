@@ -12,6 +12,14 @@ use crate::workload::Workload;
 
 /// The placeholder a program's command takes each size in.
 pub const SIZE_PLACEHOLDER: &str = "{n}";
+/// The same in capitals (clap's help turns the lower-case one into a line break, so `--help`
+/// can only show this one).
+pub const SIZE_PLACEHOLDER_UPPER: &str = "{N}";
+
+/// `arg` holds a size placeholder.
+fn has_placeholder(arg: &str) -> bool {
+    arg.contains(SIZE_PLACEHOLDER) || arg.contains(SIZE_PLACEHOLDER_UPPER)
+}
 
 /// Check `--sweep` against the rest of the settings before anything runs.
 pub fn check(settings: &Settings) -> Result<(), Error> {
@@ -47,10 +55,7 @@ pub fn check(settings: &Settings) -> Result<(), Error> {
                 "it starts the program once per size: give one after `--`, not --pid",
             ));
         };
-        if !cmd
-            .iter()
-            .any(|a| a.to_string_lossy().contains(SIZE_PLACEHOLDER))
-        {
+        if !cmd.iter().any(|a| has_placeholder(&a.to_string_lossy())) {
             return Err(bad(
                 "--sweep",
                 "the command has no {n} to put each size in, e.g. `-- ./tool --count {n}`",
@@ -119,9 +124,13 @@ pub fn run_program_sweep(settings: &Settings, s: &SweepSettings) -> Result<Run, 
             }
             for arg in cmd.iter_mut() {
                 if let Some(text) = arg.to_str()
-                    && text.contains(SIZE_PLACEHOLDER)
+                    && has_placeholder(text)
                 {
-                    *arg = text.replace(SIZE_PLACEHOLDER, &n.to_string()).into();
+                    let size = n.to_string();
+                    *arg = text
+                        .replace(SIZE_PLACEHOLDER, &size)
+                        .replace(SIZE_PLACEHOLDER_UPPER, &size)
+                        .into();
                 }
             }
         }
