@@ -26,7 +26,9 @@
  * same thread cannot lose an update), relaxed atomic adds elsewhere. A thread that exits
  * hands its slot, counts and all, to the next new thread of its process. A thread that runs
  * after its exit destructor, or finds no free slot, uses its process's shared slot with
- * atomic read-modify-writes. Nothing on these paths takes a lock.
+ * atomic read-modify-writes. Nothing on these paths takes a lock. malloc and free test one
+ * thread-local pointer (tl_hot: counting, sizes from glibc's header, a slot of its own) and
+ * then do only the adds; every other case takes the general path.
  *
  * Peak: every slot keeps the peak of its own live bytes, raised on allocation only (a free
  * never looks at it). A new peak window starts when the line writer (with markers) or the
@@ -172,15 +174,21 @@ static int (*real_fflush)(FILE *);
  * when the next malloc is glibc's and a self-test at start agrees with malloc_usable_size. */
 static int glibc_sizes;
 
+/* The usable size from glibc's chunk header: the chunk size less its 8-byte header, less 8
+ * more for an mmapped chunk (IS_MMAPPED, bit 1: (h & 2) << 2 is 8 then, 0 otherwise). */
+static inline size_t glibc_usable(const void *p) {
+    size_t h = ((const size_t *)p)[-1];
+    return (h & ~(size_t)7) - 8 - ((h & 2) << 2);
+}
+
 static inline size_t usable(void *p) {
 #if defined(__x86_64__)
-    if (LIKELY(glibc_sizes)) {
-        size_t h = ((size_t *)p)[-1];
-        return (h & ~(size_t)7) - ((h & 2) ? 16 : 8);
-    }
+    if (LIKELY(glibc_sizes))
+        return glibc_usable(p);
 #endif
     return real_usable(p);
 }
+
 
 static char *region;
 static header_t *hdr;
@@ -197,6 +205,10 @@ static int key_ok;
 
 enum { TL_NONE, TL_OWN, TL_CLAIMING, TL_SHARED, TL_EXITED, TL_RESOLVING };
 static TLS slot_t *tl_slot;
+/* tl_slot when sizes come from glibc's header, else NULL: the one test of malloc's and free's
+ * fast paths. A thread has a slot only while its process counts (fork_child clears it, the
+ * only way out of MODE_COUNT), so this says "counting, glibc, own slot" in one load. */
+static TLS slot_t *tl_hot;
 static TLS int tl_state;
 
 /* ---- bootstrap arena: what dlsym asks for before the real functions are known ------------ */
@@ -285,7 +297,8 @@ static void resolve(void) {
             if (!p)
                 continue;
             size_t h = ((size_t *)p)[-1];
-            agree &= real_usable(p) == (h & ~(size_t)7) - ((h & 2) ? 16 : 8);
+            agree &= real_usable(p) == glibc_usable(p) &&
+                     glibc_usable(p) == (h & ~(size_t)7) - ((h & 2) ? 16 : 8);
             real_free(p);
         }
         glibc_sizes = agree;
@@ -368,6 +381,7 @@ static slot_t *slot_cold(int *shared) {
     if (key_ok)
         pthread_setspecific(exit_key, s);
     tl_slot = s;
+    tl_hot = glibc_sizes ? s : NULL;
     tl_state = TL_OWN;
     *shared = 0;
     return s;
@@ -466,17 +480,52 @@ static inline int counting(void) { return LOAD(&mode) == MODE_COUNT; }
 
 /* ---- the malloc family ----------------------------------------------------------------- */
 
+/* The hot paths (malloc and free with glibc underneath, a thread with its own slot) are
+ * written for the fewest instructions: one flag, the header's size, the slot, the adds. Every
+ * other case takes the general path below them, unchanged. */
+static __attribute__((noinline)) void malloc_counted(void *p) {
+    if (counting())
+        count_alloc((int64_t)usable(p));
+}
+
 EXPORT void *malloc(size_t n) {
-    int m = LOAD_ACQ(&mode);
-    if (UNLIKELY(m < MODE_PASS) && early())
+    if (UNLIKELY(LOAD_ACQ(&mode) < MODE_PASS) && early())
         return boot_alloc(n, 16);
     void *p = real_malloc(n);
-    if (LIKELY(p != NULL) && m == MODE_COUNT)
-        count_alloc((int64_t)usable(p));
+    if (UNLIKELY(p == NULL))
+        return p;
+    slot_t *s = tl_hot;
+    if (LIKELY(s != NULL)) {
+        int64_t size = (int64_t)glibc_usable(p);
+        own_add(&s->live_bytes, size);
+        own_add(&s->allocations, 1);
+        own_add(&s->allocated_bytes, size);
+        int64_t live = LOAD(&s->live_bytes);
+        if (UNLIKELY(live > LOAD(&s->peak)))
+            STORE(&s->peak, live);
+        return p;
+    }
+    malloc_counted(p);
     return p;
 }
 
+static __attribute__((noinline)) void free_general(void *p);
+
 EXPORT void free(void *p) {
+    slot_t *s = tl_hot;
+    if (UNLIKELY(s == NULL))
+        goto general;
+    if (UNLIKELY(p == NULL) || UNLIKELY((uintptr_t)p - (uintptr_t)boot < BOOT_SIZE))
+        goto general;
+    own_add(&s->live_bytes, -(int64_t)glibc_usable(p));
+    own_add(&s->frees, 1);
+    real_free(p);
+    return;
+general:
+    free_general(p);
+}
+
+static __attribute__((noinline)) void free_general(void *p) {
     if (UNLIKELY(p == NULL || in_boot(p)))
         return;
     if (UNLIKELY(LOAD_ACQ(&mode) < MODE_PASS)) {
@@ -977,6 +1026,7 @@ static void attach(void) {
 static void on_thread_exit(void *value) {
     slot_t *s = value;
     tl_slot = NULL;
+    tl_hot = NULL;
     tl_state = TL_EXITED;
     if (s != NULL && s != shared_slot)
         STORE_REL(&s->in_use, 0);
@@ -984,6 +1034,7 @@ static void on_thread_exit(void *value) {
 
 static void fork_child(void) {
     tl_slot = NULL;
+    tl_hot = NULL;
     tl_state = TL_NONE;
     if (key_ok)
         pthread_setspecific(exit_key, NULL);
