@@ -51,18 +51,37 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering::*};
 ///
 /// It forwards every call to the system allocator (`alloc_zeroed` stays `calloc`) and adds a
 /// handful of thread-local adds; see the README's performance section for what that costs.
-pub struct Alloc {
-    _private: (),
+///
+/// To count a service that runs on another allocator, wrap it: the counting is the same and
+/// every call goes to `inner` instead of the system allocator.
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOC: profiler::Alloc<mimalloc::MiMalloc> = profiler::Alloc::wrapping(mimalloc::MiMalloc);
+/// ```
+///
+/// (`--attribute` needs the system allocator inside: dhat records through it. With another
+/// inner allocator the attribution passes are skipped, saying so.)
+pub struct Alloc<A = System> {
+    inner: A,
 }
 
-impl Alloc {
-    /// The allocator, ready to be a `#[global_allocator]`.
+impl Alloc<System> {
+    /// The allocator over the system allocator, ready to be a `#[global_allocator]`.
     pub const fn new() -> Self {
-        Alloc { _private: () }
+        Alloc { inner: System }
     }
 }
 
-impl Default for Alloc {
+impl<A> Alloc<A> {
+    /// The allocator over `inner` (jemalloc, mimalloc, any `GlobalAlloc`), ready to be a
+    /// `#[global_allocator]`.
+    pub const fn wrapping(inner: A) -> Self {
+        Alloc { inner }
+    }
+}
+
+impl Default for Alloc<System> {
     fn default() -> Self {
         Self::new()
     }
@@ -474,17 +493,17 @@ mod exit_hook {
     }
 }
 
-// SAFETY: every method forwards to System (or, during attribution passes, to dhat::Alloc,
-// which forwards to System) with the same arguments and only adds counting, which neither
-// allocates nor unwinds.
-unsafe impl GlobalAlloc for Alloc {
+// SAFETY: every method forwards to the inner allocator (or, during attribution passes, which
+// only a System inner allows, to dhat::Alloc, which forwards to System) with the same
+// arguments and only adds counting, which neither allocates nor unwinds.
+unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let slot = fast_slot();
         if slot.is_null() {
-            return unsafe { cold::alloc(layout, false) };
+            return unsafe { cold::alloc(&self.inner, layout, false) };
         }
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
             // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
             unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
@@ -496,9 +515,9 @@ unsafe impl GlobalAlloc for Alloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let slot = fast_slot();
         if slot.is_null() {
-            return unsafe { cold::alloc(layout, true) };
+            return unsafe { cold::alloc(&self.inner, layout, true) };
         }
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
             // SAFETY: as in `alloc`.
             unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
@@ -510,21 +529,21 @@ unsafe impl GlobalAlloc for Alloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let slot = fast_slot();
         if slot.is_null() {
-            return unsafe { cold::dealloc(ptr, layout) };
+            return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
         // SAFETY: as in `alloc`.
         unsafe { &*slot }.free_owned(layout.size() as i64);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let slot = fast_slot();
         if slot.is_null() {
-            return unsafe { cold::realloc(ptr, layout, new_size) };
+            return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         }
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             // SAFETY: as in `alloc`.
             unsafe { &*slot }.alloc_owned(new_size as i64, Some(layout.size() as i64));
@@ -536,9 +555,19 @@ unsafe impl GlobalAlloc for Alloc {
 mod cold {
     //! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
     //! thread's first allocation, an exited thread.
-    use super::{ROUTE_TO_DHAT, count_alloc, count_free, dhat_route};
+    use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route};
     use std::alloc::{GlobalAlloc, Layout, System};
+    use std::any::TypeId;
     use std::sync::atomic::{Ordering::*, fence};
+
+    /// Record once that the inner allocator is not the system one (every thread's first call
+    /// comes here): attribution through dhat, which allocates from the system allocator, must
+    /// then never be switched on.
+    fn note_inner<A: 'static>() {
+        if TypeId::of::<A>() != TypeId::of::<System>() && !FOREIGN_INNER.load(Relaxed) {
+            FOREIGN_INNER.store(true, Relaxed);
+        }
+    }
 
     /// Whether calls go to dhat. The fence pairs with `route_to_dhat`'s SeqCst store of null
     /// into our `fast` pointer: having read that null, we see the flag it was stored after.
@@ -549,15 +578,20 @@ mod cold {
 
     #[cold]
     #[inline(never)]
-    pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
+    pub(super) unsafe fn alloc<A: GlobalAlloc + 'static>(
+        inner: &A,
+        layout: Layout,
+        zeroed: bool,
+    ) -> *mut u8 {
+        note_inner::<A>();
         if routed() {
             return unsafe { dhat_route::alloc(layout, zeroed) };
         }
         let p = unsafe {
             if zeroed {
-                System.alloc_zeroed(layout)
+                inner.alloc_zeroed(layout)
             } else {
-                System.alloc(layout)
+                inner.alloc(layout)
             }
         };
         if !p.is_null() {
@@ -568,21 +602,32 @@ mod cold {
 
     #[cold]
     #[inline(never)]
-    pub(super) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+    pub(super) unsafe fn dealloc<A: GlobalAlloc + 'static>(
+        inner: &A,
+        ptr: *mut u8,
+        layout: Layout,
+    ) {
+        note_inner::<A>();
         if routed() {
             return unsafe { dhat_route::dealloc(ptr, layout) };
         }
         count_free(layout.size());
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { inner.dealloc(ptr, layout) }
     }
 
     #[cold]
     #[inline(never)]
-    pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
+        inner: &A,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        note_inner::<A>();
         if routed() {
             return unsafe { dhat_route::realloc(ptr, layout, new_size) };
         }
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             count_alloc(new_size, Some(layout.size()));
         }
@@ -596,10 +641,22 @@ mod cold {
 /// path does.
 static ROUTE_TO_DHAT: AtomicBool = AtomicBool::new(false);
 
+/// Set once `Alloc` served a call with an inner allocator other than the system one.
+static FOREIGN_INNER: AtomicBool = AtomicBool::new(false);
+
+/// Whether allocations may be routed through dhat: only when the inner allocator is the
+/// system one (dhat allocates from it, and a block must be freed by the allocator that made it).
+pub fn can_route_to_dhat() -> bool {
+    !FOREIGN_INNER.load(Relaxed)
+}
+
 /// Route allocations through dhat (`true`) or straight to the system allocator (`false`).
 /// Only the attribution pass switches it, around iterations run under a dhat profiler.
 /// A call another thread is making at that very moment may still go the old way.
 pub(crate) fn route_to_dhat(on: bool) {
+    if on && !can_route_to_dhat() {
+        return;
+    }
     ROUTE_TO_DHAT.store(on, SeqCst);
     if on {
         // Every thread to the cold path, which sees the flag. Off, threads find their way

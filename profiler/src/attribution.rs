@@ -65,6 +65,14 @@ pub fn attribute<R>(
     keep: &Path,
     counting_ms: Option<f64>,
 ) -> Result<(Vec<LeakSite>, AttributionInfo), Error> {
+    if !alloc::can_route_to_dhat() {
+        return Err(Error::InvalidArgument {
+            argument: "--attribute",
+            reason: "dhat records through the system allocator, and profiler::Alloc wraps \
+                     another one here (Alloc::wrapping): attribution is not available"
+                .into(),
+        });
+    }
     let k = k.max(1);
     let passes = [k, 2 * k, 4 * k];
     let scratch = keep.with_extension("pass.json");

@@ -1,0 +1,70 @@
+//! `profiler::Alloc` over another allocator (mimalloc, as services run on): the same exact
+//! counts as over the system allocator, every call served by the inner allocator, and
+//! attribution through dhat refused with a sentence instead of mixing allocators. A plain
+//! `main` (harness = false), as heap_counts.rs, for process-wide counts.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+mod exact;
+
+/// mimalloc, counting the calls it serves (to show they all reach it).
+struct Served(mimalloc::MiMalloc);
+
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to mimalloc; the count is a relaxed add.
+unsafe impl GlobalAlloc for Served {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        SERVED.fetch_add(1, Relaxed);
+        unsafe { self.0.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        SERVED.fetch_add(1, Relaxed);
+        unsafe { self.0.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        SERVED.fetch_add(1, Relaxed);
+        unsafe { self.0.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: profiler::Alloc<Served> = profiler::Alloc::wrapping(Served(mimalloc::MiMalloc));
+
+fn every_call_reaches_the_inner_allocator() {
+    let before = profiler::alloc::heap().unwrap();
+    let served = SERVED.load(Relaxed);
+    let v: Vec<Box<u64>> = (0..1000).map(Box::new).collect();
+    let after = profiler::alloc::heap().unwrap();
+    assert_eq!(after.allocations - before.allocations, 1001);
+    assert_eq!(SERVED.load(Relaxed) - served, 1001);
+    drop(v);
+}
+
+fn attribution_is_refused_with_a_sentence() {
+    assert!(!profiler::alloc::can_route_to_dhat());
+    let report = profiler::Profiler::new("leak")
+        .attribute(profiler::Attribute::Always)
+        .attribute_file(std::env::temp_dir().join("inner-allocator-dhat.json"))
+        .run(|| Box::leak(Box::new([0u8; 64])).len());
+    let run = &report.runs[0];
+    let note = run.attribution_note.as_deref().unwrap_or_default();
+    assert!(note.contains("system allocator"), "{note}");
+    assert!(run.leak_sites.is_empty());
+    assert_eq!(
+        run.verdict,
+        profiler::Verdict::Leak,
+        "the counting still works"
+    );
+}
+
+fn main() {
+    exact::heap_counts_are_exact();
+    every_call_reaches_the_inner_allocator();
+    attribution_is_refused_with_a_sentence();
+    println!("inner_allocator: ok");
+}
