@@ -369,10 +369,11 @@ pub fn next_step(
 ) -> Next {
     let gating = || metrics.iter().filter(|(_, m)| m.gating);
     let unconfirmed: Vec<Metric> = gating()
-        .filter(|(k, m)| m.verdict == Verdict::Leak && !confirmed.contains(k))
+        .filter(|(k, m)| m.verdict == Verdict::Leak && !is_confirmed(k, m, confirmed))
         .map(|(k, _)| *k)
         .collect();
-    let any_confirmed = gating().any(|(k, m)| m.verdict == Verdict::Leak && confirmed.contains(k));
+    let any_confirmed =
+        gating().any(|(k, m)| m.verdict == Verdict::Leak && is_confirmed(k, m, confirmed));
     let inconclusive: Vec<Metric> = gating()
         .filter(|(_, m)| m.verdict == Verdict::Inconclusive)
         .map(|(k, _)| *k)
@@ -407,6 +408,14 @@ fn names(metrics: &[Metric]) -> String {
         .join(", ")
 }
 
+/// A leak already seen at the previous checkpoint, or one the run confirmed by itself:
+/// containers seen doubling in its first half that doubled again in its second, as
+/// predicted (`verdict::confirmed_within`): the growth seen at N/2 went on to N, which is
+/// what confirmation at twice the iterations asks.
+fn is_confirmed(metric: &Metric, m: &MetricReport, confirmed: &[Metric]) -> bool {
+    confirmed.contains(metric) || crate::verdict::confirmed_within(m.verdict, m.shape, &m.reason)
+}
+
 /// After the last checkpoint: a leak that could not be confirmed at twice the iterations is
 /// reported as inconclusive, saying so (unless the caller turned extension off).
 pub fn settle_unconfirmed(
@@ -415,7 +424,7 @@ pub fn settle_unconfirmed(
     extend: bool,
 ) {
     for (metric, m) in metrics.iter_mut() {
-        if !m.gating || m.verdict != Verdict::Leak || confirmed.contains(metric) {
+        if !m.gating || m.verdict != Verdict::Leak || is_confirmed(metric, m, confirmed) {
             continue;
         }
         if extend {
@@ -493,6 +502,28 @@ mod tests {
         ]);
         assert_eq!(next_step(&m, &[], 20, 160), Next::Stop);
         assert_eq!(run_verdict(&m), Verdict::Clean);
+    }
+
+    #[test]
+    fn a_doubling_leak_confirmed_within_the_run_stands_at_the_bound() {
+        let within = |shape| {
+            let mut m = map(&[(Metric::HeapBytes, Verdict::Leak)]);
+            let r = m.get_mut(&Metric::HeapBytes).unwrap();
+            r.shape = shape;
+            r.reason = format!(
+                "grows by capacity doubling ...; {}: ...",
+                crate::verdict::CONFIRMED_WITHIN
+            );
+            m
+        };
+        let mut m = within(crate::model::Shape::Steps);
+        assert_eq!(next_step(&m, &[], 160, 320), Next::Stop);
+        settle_unconfirmed(&mut m, &[], true);
+        assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Leak);
+        // the words alone, on another shape, confirm nothing
+        let mut m = within(crate::model::Shape::Linear);
+        settle_unconfirmed(&mut m, &[], true);
+        assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Inconclusive);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 // The sentences a person reads: one judgement per rule, with numbers in the metric's own units.
 // Never decides anything; mod.rs picks the rule and this file only words its outcome.
 
-use super::steps::{Doubling, Recurrence, StepFit};
+use super::steps::{Doubling, Recurrence, StepFit, Superposed};
 use super::{Judgement, MIN_TAIL, Shape, Thresholds, Trend, Verdict};
 use crate::format::{self, format_count};
 use crate::model::XAxis;
@@ -182,6 +182,57 @@ impl Explain<'_> {
             slope: rate,
             lo: rates[0],
             hi: rates[rates.len() - 1],
+            p: t.p,
+        };
+        self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
+    }
+
+    /// Leak: several containers growing side by side, each by capacity doubling. The slope is
+    /// the sum of their amortised rates (each container's smallest), its bounds the same sum
+    /// of their smallest and of their largest rates.
+    pub fn superposed(&self, t: &Trend, s: &Superposed) -> Judgement {
+        let chains: Vec<String> = s
+            .chains
+            .iter()
+            .zip(&s.rates)
+            .map(|(c, &rate)| {
+                let steps: Vec<String> = c
+                    .iter()
+                    .map(|&(at, size)| format!("{} at {}", self.signed(size), self.at(at)))
+                    .collect();
+                format!("{} ({})", steps.join(", "), self.rate(rate))
+            })
+            .collect();
+        let confirmed = if s.confirmed_within {
+            format!(
+                "; {}: each container that had doubled three times by {} doubled again after it",
+                super::CONFIRMED_WITHIN,
+                self.at(s.mid)
+            )
+        } else {
+            String::new()
+        };
+        let reason = format!(
+            "grows by capacity doubling of {} containers side by side, each step larger than \
+             the container's last after a longer gap: {}; about {} amortised, after {}{confirmed}",
+            s.chains.len(),
+            chains.join("; "),
+            self.rate(s.rate()),
+            self.after_warmup()
+        );
+        let highest: f64 = s
+            .chains
+            .iter()
+            .map(|c| {
+                c.windows(2)
+                    .map(|w| w[0].1 / (w[1].0 - w[0].0))
+                    .fold(0.0, f64::max)
+            })
+            .sum();
+        let amortised = Trend {
+            slope: s.rate(),
+            lo: s.rate(),
+            hi: highest,
             p: t.p,
         };
         self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)

@@ -169,6 +169,186 @@ pub fn doubling_since(steps: &[(f64, f64)], tail_start: f64, end: f64) -> Option
     })
 }
 
+/// Containers growing side by side, each by capacity doubling (an interner's arena, its
+/// string table and its map; a map's keys and its index): their steps interleave, so the
+/// merged steps neither grow nor widen in order, yet each container's own steps do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Superposed {
+    /// each container's steps, (iteration, size), in order of their first step
+    pub chains: Vec<Vec<(f64, f64)>>,
+    /// each container's amortised rate: the smallest of its steps' sizes over the gap to its
+    /// next step (the conservative one; they agree within a factor of two)
+    pub rates: Vec<f64>,
+    /// every container seen doubling three times or more was already doubling at the middle
+    /// of the run (`doubling` held on its steps up to there) and has doubled since: the
+    /// second half confirmed what the first half showed
+    pub confirmed_within: bool,
+    /// the middle of the run, where `confirmed_within` looked
+    pub mid: f64,
+}
+
+impl Superposed {
+    /// The series' amortised growth: the containers' rates added up.
+    pub fn rate(&self) -> f64 {
+        self.rates.iter().sum()
+    }
+}
+
+/// At most this many containers doubling side by side, ...
+const MAX_CHAINS: usize = 4;
+/// ... over at most this many steps, ...
+const MAX_CHAINED_STEPS: usize = 24;
+/// ... with at most this many assignments tried (then: not read as doubling).
+/// A container grows its capacity by at most this factor at once (Vec and hashbrown double,
+/// others grow by 1.5): a larger lump is not the same container's next doubling.
+const MAX_GROWTH: f64 = 4.0;
+const CHAIN_BUDGET: usize = 50_000;
+
+/// The steps of `steps` (of a whole series from x = `start`, in order) read as two to
+/// [`MAX_CHAINS`] containers each growing by capacity doubling, if they can be: every step from
+/// some point on belongs to one container; each container's steps grow by at least 1.2 times
+/// after gaps that widen by at least 1.2 times, at amortised rates within a factor of two; at
+/// least one container has three steps or more and is [`doubling`] (two of them in the tail
+/// from `tail_start`), the others have at least two steps; and none has stopped (the run's `end`
+/// came less than two of its last gaps after its last step). A lump that fits no container (a
+/// lazily built table in mid-run) means no such reading: the rule stays silent.
+pub fn superposed(
+    steps: &[(f64, f64)],
+    start: f64,
+    tail_start: f64,
+    end: f64,
+) -> Option<Superposed> {
+    if steps.len() < 5 || steps.iter().any(|&(_, size)| size <= 0.0) {
+        return None;
+    }
+    let mut budget = CHAIN_BUDGET;
+    let first = steps.len().saturating_sub(MAX_CHAINED_STEPS);
+    let mid = start + 0.5 * (end - start);
+    (first..steps.len() - 4).find_map(|from| {
+        let mut found = Vec::new();
+        assign(
+            &steps[from..],
+            &mut Vec::new(),
+            tail_start,
+            end,
+            &mut budget,
+            &mut found,
+        );
+        // Of the readings found, one the run confirmed by itself, then the one whose
+        // containers keep their rates best.
+        found
+            .into_iter()
+            .map(|chains| reading(chains, mid))
+            .min_by(|a, b| {
+                (!a.0.confirmed_within, a.1)
+                    .partial_cmp(&(!b.0.confirmed_within, b.1))
+                    .expect("finite spreads")
+            })
+            .map(|(s, _)| s)
+    })
+}
+
+/// The reading of `chains` and the spread of its rates (the sum over the containers of the
+/// logarithm of their largest rate over their smallest).
+fn reading(chains: Vec<Vec<(f64, f64)>>, mid: f64) -> (Superposed, f64) {
+    let confirmed_within = chains.iter().filter(|c| c.len() >= 3).all(|c| {
+        let before: Vec<(f64, f64)> = c.iter().copied().filter(|&(at, _)| at <= mid).collect();
+        before.len() >= 3 && before.len() < c.len() && doubling(&before, mid).is_some()
+    });
+    let (rates, spread): (Vec<f64>, Vec<f64>) = chains
+        .iter()
+        .map(|c| {
+            let (lo, hi) = chain_rates(c).fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+                (lo.min(r), hi.max(r))
+            });
+            (lo, (hi / lo).ln())
+        })
+        .unzip();
+    let superposed = Superposed {
+        chains,
+        rates,
+        confirmed_within,
+        mid,
+    };
+    (superposed, spread.iter().sum())
+}
+
+/// A chain's amortised rates: each step's size over the gap to the next.
+fn chain_rates(chain: &[(f64, f64)]) -> impl Iterator<Item = f64> + '_ {
+    chain.windows(2).map(|w| w[0].1 / (w[1].0 - w[0].0))
+}
+
+/// Depth-first, every reading within the budget: the first step of `rest` joins a chain it
+/// can extend (see [`extends`]) or starts a new one.
+fn assign(
+    rest: &[(f64, f64)],
+    chains: &mut Vec<Vec<(f64, f64)>>,
+    tail_start: f64,
+    end: f64,
+    budget: &mut usize,
+    found: &mut Vec<Vec<Vec<(f64, f64)>>>,
+) {
+    if *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    let Some((&step, rest)) = rest.split_first() else {
+        if complete(chains, tail_start, end) {
+            found.push(chains.clone());
+        }
+        return;
+    };
+    for c in 0..chains.len() {
+        if extends(&chains[c], step) {
+            chains[c].push(step);
+            assign(rest, chains, tail_start, end, budget, found);
+            chains[c].pop();
+        }
+    }
+    if chains.len() < MAX_CHAINS {
+        chains.push(vec![step]);
+        assign(rest, chains, tail_start, end, budget, found);
+        chains.pop();
+    }
+}
+
+/// A step extends a chain when it is 1.2 to [`MAX_GROWTH`] times the chain's last, after a gap
+/// at least 1.2 times the chain's last gap, and keeps the chain's rates within a factor of two.
+fn extends(chain: &[(f64, f64)], (at, size): (f64, f64)) -> bool {
+    let &(last_at, last_size) = chain.last().expect("chains are never empty");
+    let gap = at - last_at;
+    if size < 1.2 * last_size || size > MAX_GROWTH * last_size || gap <= 0.0 {
+        return false;
+    }
+    let mut rates: Vec<f64> = chain_rates(chain).collect();
+    rates.push(last_size / gap);
+    let (lo, hi) = rates.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+        (lo.min(r), hi.max(r))
+    });
+    let widens = match chain {
+        [.., before, _] => gap >= 1.2 * (last_at - before.0),
+        _ => true,
+    };
+    widens && hi <= 2.0 * lo
+}
+
+fn complete(chains: &[Vec<(f64, f64)>], tail_start: f64, end: f64) -> bool {
+    let going = |c: &[(f64, f64)]| {
+        let gap = c[c.len() - 1].0 - c[c.len() - 2].0;
+        end - c[c.len() - 1].0 < 2.0 * gap
+    };
+    let in_tail = |c: &[(f64, f64)]| c.iter().filter(|&&(at, _)| at >= tail_start).count();
+    chains.len() >= 2
+        && chains
+            .iter()
+            .all(|c| c.len() >= 2 && going(c) && in_tail(c) >= 1)
+        && chains.iter().any(|c| c.len() >= 3)
+        && chains
+            .iter()
+            .filter(|c| c.len() >= 3)
+            .all(|c| in_tail(c) >= 2 && doubling(c, end).is_some())
+}
+
 /// How regular the up-steps of a tail are.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recurrence {
