@@ -39,6 +39,12 @@ pub fn hashmap(rounds: u64, seed: u64) {
 /// Time each loop on 1 and 2 threads (best of 7) and print one line per case:
 /// `<label> <loop> <threads> <ns per round>`.
 pub fn run(label: &str) {
+    run_in(label, || ());
+}
+
+/// [`run`], each worker thread holding what `enter` returns while it loops (a span's guard:
+/// the cost of heap per span).
+pub fn run_in<G>(label: &str, enter: fn() -> G) {
     let rounds: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -52,7 +58,10 @@ pub fn run(label: &str) {
                 let start = Instant::now();
                 std::thread::scope(|s| {
                     for t in 0..threads {
-                        s.spawn(move || work(rounds, 0x9E37_79B9 + t));
+                        s.spawn(move || {
+                            let _inside = enter();
+                            work(rounds, 0x9E37_79B9 + t)
+                        });
                     }
                 });
                 best = best.min(start.elapsed().as_secs_f64());

@@ -305,7 +305,14 @@ mod tests {
 
     #[test]
     fn a_flat_noisy_metric_is_constant_and_zero_is_constant() {
-        let data = series(|n| 4096.0 + if (n as u64).is_multiple_of(3) { 40.0 } else { -24.0 });
+        let data = series(|n| {
+            4096.0
+                + if (n as u64).is_multiple_of(3) {
+                    40.0
+                } else {
+                    -24.0
+                }
+        });
         assert_eq!(
             fit_series(&data, "peak_bytes").model,
             Some(Complexity::Constant)

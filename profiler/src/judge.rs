@@ -195,6 +195,7 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
                 after_warmup: series[w],
                 end,
                 growth: end - series[w],
+                confirmed_within: crate::verdict::confirmed_within(j.verdict, j.shape, &reason),
                 reason,
             },
         );
@@ -413,7 +414,7 @@ fn names(metrics: &[Metric]) -> String {
 /// predicted (`verdict::confirmed_within`): the growth seen at N/2 went on to N, which is
 /// what confirmation at twice the iterations asks.
 fn is_confirmed(metric: &Metric, m: &MetricReport, confirmed: &[Metric]) -> bool {
-    confirmed.contains(metric) || crate::verdict::confirmed_within(m.verdict, m.shape, &m.reason)
+    confirmed.contains(metric) || (m.verdict == Verdict::Leak && m.confirmed_within)
 }
 
 /// After the last checkpoint: a leak that could not be confirmed at twice the iterations is
@@ -460,6 +461,7 @@ mod tests {
             end: 0.0,
             growth: 0.0,
             reason: "r".into(),
+            confirmed_within: false,
         }
     }
 
@@ -506,22 +508,19 @@ mod tests {
 
     #[test]
     fn a_doubling_leak_confirmed_within_the_run_stands_at_the_bound() {
-        let within = |shape| {
+        let within = |confirmed_within| {
             let mut m = map(&[(Metric::HeapBytes, Verdict::Leak)]);
             let r = m.get_mut(&Metric::HeapBytes).unwrap();
-            r.shape = shape;
-            r.reason = format!(
-                "grows by capacity doubling ...; {}: ...",
-                crate::verdict::CONFIRMED_WITHIN
-            );
+            r.shape = crate::model::Shape::Steps;
+            r.confirmed_within = confirmed_within;
             m
         };
-        let mut m = within(crate::model::Shape::Steps);
+        let mut m = within(true);
         assert_eq!(next_step(&m, &[], 160, 320), Next::Stop);
         settle_unconfirmed(&mut m, &[], true);
         assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Leak);
-        // the words alone, on another shape, confirm nothing
-        let mut m = within(crate::model::Shape::Linear);
+        // without the flag, the same leak must wait for twice the iterations
+        let mut m = within(false);
         settle_unconfirmed(&mut m, &[], true);
         assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Inconclusive);
     }

@@ -71,6 +71,8 @@ pub mod report;
 pub mod sample;
 pub mod session;
 pub mod sizes;
+#[cfg(feature = "tracing")]
+mod span_memory;
 pub mod stats;
 pub mod store;
 pub mod verdict;
@@ -82,4 +84,6 @@ pub use error::Error;
 pub use model::{Outcome, Report, Run, Verdict};
 pub use profiler::{Profiler, Progress};
 pub use sample::{Metric, Sample, Scope};
+#[cfg(feature = "tracing")]
+pub use span_memory::SpanMemory;
 pub use workload::{Expected, Iteration, SetupError, Workload};

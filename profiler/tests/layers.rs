@@ -17,7 +17,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "doors",
         &[
-            "workload", "isolate", "profiler", "options", "session", "cli", "bench",
+            "workload",
+            "isolate",
+            "profiler",
+            "options",
+            "session",
+            "cli",
+            "bench",
+            "span_memory",
         ],
     ),
 ];

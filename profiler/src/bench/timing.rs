@@ -189,6 +189,7 @@ mod tests {
             end: 0.0,
             growth: 0.0,
             reason: String::new(),
+            confirmed_within: false,
         }
     }
 

@@ -22,7 +22,7 @@ pub use concurrency::{
 };
 pub use records::{
     AttributionInfo, BaselineInfo, BudgetCheck, BudgetKind, Change, Compared, Comparison, LeakSite,
-    Status,
+    SpanRecord, Status,
 };
 pub use run::{
     Extension, Failure, FailureKind, HeapScope, IntervalSample, MetricReport, Run, XAxis,

@@ -265,3 +265,20 @@ pub struct BaselineInfo {
     /// Workloads this report ran that the baseline does not have.
     pub new: Vec<String>,
 }
+
+/// Heap charged to one span name during a run (`profiler::SpanMemory`, feature `tracing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanRecord {
+    /// The span's name (all its call sites together).
+    pub name: String,
+    /// Bytes and allocations allocated while a thread was inside it.
+    pub allocated_bytes: i64,
+    pub allocations: i64,
+    /// Bytes allocated inside it that are still live at the end of the run, less those
+    /// allocated inside it before the run and freed during it: what it kept.
+    pub retained_bytes: i64,
+    /// The highest of its live bytes during the run, above their level at the start.
+    pub peak_bytes: i64,
+    /// Times a thread entered it (an async span enters at every poll).
+    pub entries: i64,
+}

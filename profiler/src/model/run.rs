@@ -69,6 +69,9 @@ pub struct Run {
     /// Memory against input size (`--sweep`): a point per size and the fitted classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
+    /// Heap per span name during the run, when `profiler::SpanMemory` is installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<super::SpanRecord>,
     pub verdict: Verdict,
 }
 
@@ -147,6 +150,10 @@ pub struct MetricReport {
     pub growth: f64,
     /// One sentence a person can check against the plot.
     pub reason: String,
+    /// A leak the run confirmed by itself (containers seen doubling in its first half doubled
+    /// again in its second): it needs no run to twice the iterations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed_within: bool,
 }
 
 /// Why a run continued past the iterations first asked for.
@@ -234,6 +241,7 @@ impl Run {
             x_axis: XAxis::default(),
             concurrency: None,
             sweep: None,
+            spans: Vec::new(),
             verdict: Verdict::Clean,
         }
     }

@@ -79,6 +79,20 @@ pub(super) fn render(report: &Report) -> String {
             }
         }
     }
+    for run in &report.runs {
+        if let Some(rows) = super::spans::rows(run) {
+            let _ = writeln!(out, "\n### `{}`: heap per span\n", run.workload);
+            let _ = writeln!(out, "| {} |", super::spans::HEADER.join(" | "));
+            let _ = writeln!(
+                out,
+                "|---|{}",
+                "---:|".repeat(super::spans::HEADER.len() - 1)
+            );
+            for row in rows {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+        }
+    }
     let details: Vec<String> = report.runs.iter().filter_map(details).collect();
     if !details.is_empty() {
         let _ = writeln!(out, "\n### Why\n");

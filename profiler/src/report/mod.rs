@@ -7,8 +7,9 @@
 mod csv;
 mod json;
 mod levels;
-mod points;
 mod markdown;
+mod points;
+mod spans;
 mod text;
 
 use std::path::Path;

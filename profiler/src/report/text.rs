@@ -248,6 +248,40 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     }
     render_comparison(out, run, options);
     render_levels(out, run, options);
+    render_spans(out, run);
+}
+
+/// Heap per span (`SpanMemory`), most retained first.
+fn render_spans(out: &mut String, run: &Run) {
+    let Some(rows) = super::spans::rows(run) else {
+        return;
+    };
+    let mut widths: Vec<usize> = super::spans::HEADER.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        format!("  {}", padded.join("  "))
+    };
+    let _ = writeln!(out, "  heap per span:");
+    let _ = writeln!(out, "{}", line(super::spans::HEADER.to_vec()));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
 }
 
 /// The run against its baseline: regressions, improvements, or no change.

@@ -36,6 +36,8 @@
 //! iteration it is exact; when several do it is an upper bound of the true peak (the threads
 //! need not have peaked at the same moment), never below it.
 
+pub mod spans;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr;
@@ -284,6 +286,11 @@ struct Local {
     armable: Cell<bool>,
     /// > 0 while the profiler does its own work on this thread: not counted.
     untracked: Cell<u32>,
+    /// The counters (addresses) of the spans this thread is in, innermost last (heap per
+    /// span; see `spans`); 0 for a span not counted.
+    span_stack: Cell<[usize; spans::MAX_DEPTH]>,
+    /// Spans entered and not yet exited (may exceed the stack's length).
+    span_depth: Cell<u8>,
 }
 
 thread_local! {
@@ -295,6 +302,8 @@ thread_local! {
             owned: Cell::new(ptr::null()),
             armable: Cell::new(false),
             untracked: Cell::new(0),
+            span_stack: Cell::new([0; spans::MAX_DEPTH]),
+            span_depth: Cell::new(0),
         }
     };
 }
@@ -313,11 +322,12 @@ impl Local {
     /// Against a concurrent `route_to_dhat(true)`: either it sees our store and nulls it, or
     /// our SeqCst load after the store sees the route on and we null it ourselves.
     fn arm(&self) {
-        if !self.armable.get() || self.untracked.get() != 0 || ROUTE_TO_DHAT.load(Relaxed) {
+        let cold_route = || ROUTE_TO_DHAT.load(SeqCst) || spans::SPANS_ON.load(SeqCst);
+        if !self.armable.get() || self.untracked.get() != 0 || cold_route() {
             return;
         }
         self.fast.store(self.owned.get() as *mut Slot, SeqCst);
-        if ROUTE_TO_DHAT.load(SeqCst) {
+        if cold_route() {
             self.fast.store(ptr::null_mut(), Relaxed);
         }
     }
@@ -555,7 +565,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 mod cold {
     //! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
     //! thread's first allocation, an exited thread.
-    use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route};
+    use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route, spans};
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::any::TypeId;
     use std::sync::atomic::{Ordering::*, fence};
@@ -596,6 +606,9 @@ mod cold {
         };
         if !p.is_null() {
             count_alloc(layout.size(), None);
+            if spans::SPANS_ON.load(Relaxed) {
+                spans::on_alloc(p, layout.size());
+            }
         }
         p
     }
@@ -612,6 +625,9 @@ mod cold {
             return unsafe { dhat_route::dealloc(ptr, layout) };
         }
         count_free(layout.size());
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_free(ptr);
+        }
         unsafe { inner.dealloc(ptr, layout) }
     }
 
@@ -630,6 +646,9 @@ mod cold {
         let p = unsafe { inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             count_alloc(new_size, Some(layout.size()));
+            if spans::SPANS_ON.load(Relaxed) {
+                spans::on_realloc(ptr, p, new_size);
+            }
         }
         p
     }

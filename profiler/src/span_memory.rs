@@ -1,0 +1,89 @@
+// Owns `SpanMemory`, the tracing-subscriber layer that tells the allocator which span each
+// thread is in. Must never count anything itself: `alloc::spans` does, on the cold path.
+
+//! Heap per `tracing` span (feature `tracing`).
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! #[global_allocator]
+//! static ALLOC: profiler::Alloc = profiler::Alloc::new();
+//!
+//! let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let report = profiler::Profiler::new("requests").iterations(5).run(|| {
+//!         let _span = tracing::info_span!("handle").entered();
+//!         vec![0u8; 1024].len()
+//!     });
+//!     let handle = &report.runs[0].spans[0];
+//!     assert_eq!(handle.name, "handle");
+//!     assert_eq!(handle.retained_bytes, 0);
+//! });
+//! ```
+//!
+//! Every allocation made while a thread is inside a span (the innermost one it entered) is
+//! charged to that span's name: bytes and allocations allocated, bytes still live, their peak,
+//! and how often the span was entered. Entering and exiting follow the thread, so an
+//! instrumented future that the runtime moves between worker threads is charged wherever it
+//! is polled. A block keeps its span until it is freed, on any thread. The report of every run
+//! made while the layer is installed lists the spans (`runs[].spans[]`).
+//!
+//! It is exact, and it costs: once a `SpanMemory` exists, every allocator call of the process
+//! takes the allocator's slower path and a block made inside a span is recorded in a side
+//! table (measured in the README). Meant for tests and diagnosis runs.
+
+use tracing::span::{Attributes, Id};
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::alloc::spans;
+
+/// A `tracing_subscriber` layer charging heap allocations to the span the allocating thread
+/// is in: `tracing_subscriber::registry().with(profiler::SpanMemory::new())`.
+#[derive(Debug)]
+pub struct SpanMemory {
+    _private: (),
+}
+
+impl SpanMemory {
+    /// The layer, exact. Creating it switches heap-per-span counting on for the rest of the
+    /// process (it needs `profiler::Alloc` as the global allocator).
+    pub fn new() -> Self {
+        spans::enable();
+        SpanMemory { _private: () }
+    }
+}
+
+impl Default for SpanMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn index_of(meta: &'static Metadata<'static>) -> u32 {
+    spans::index_of(meta as *const Metadata<'static> as usize, meta.name())
+}
+
+impl<S> Layer<S> for SpanMemory
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
+        // Registered up front, so that the first entry does not register under its lock.
+        index_of(attrs.metadata());
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            spans::enter(index_of(span.metadata()));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if ctx.span(id).is_some() {
+            spans::exit();
+        }
+    }
+}

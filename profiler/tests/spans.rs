@@ -1,0 +1,148 @@
+//! Heap per tracing span in an async service: tasks in spans that a multi-threaded tokio
+//! runtime moves between its worker threads, one kind of request leaking, the other not. The
+//! leak is charged to its span, nothing to the other.
+#![cfg(feature = "tracing")]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[global_allocator]
+static ALLOC: profiler::Alloc = profiler::Alloc::new();
+
+const LEAK: usize = 1024;
+const TASKS: usize = 4;
+const ITERATIONS: u32 = 10;
+
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+/// One bit per worker thread that polled a request.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+/// Requests resumed on another worker than the one they started on.
+static MOVED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static WORKER: usize = WORKERS.fetch_add(1, Relaxed) % 64;
+}
+
+fn worker() -> usize {
+    let me = WORKER.with(|w| *w);
+    SEEN.fetch_or(1 << me, Relaxed);
+    me
+}
+
+/// A request that builds a response, yields (so the runtime may move it to another worker)
+/// and drops it.
+async fn clean_request(i: usize) -> usize {
+    let started = worker();
+    let body = vec![i as u8; 4096];
+    tokio::task::yield_now().await;
+    let copy = body.clone();
+    tokio::time::sleep(Duration::from_micros(50)).await;
+    if worker() != started {
+        MOVED.fetch_add(1, Relaxed);
+    }
+    copy.len() + body.len()
+}
+
+/// The same, but it keeps 1 KiB of every request forever.
+async fn leaky_request(i: usize) -> usize {
+    let started = worker();
+    let body = vec![i as u8; 4096];
+    tokio::task::yield_now().await;
+    let kept: &'static mut [u8] = Box::leak(vec![0u8; LEAK].into_boxed_slice());
+    tokio::time::sleep(Duration::from_micros(50)).await;
+    if worker() != started {
+        MOVED.fetch_add(1, Relaxed);
+    }
+    kept.len() + body.len()
+}
+
+fn serve(rt: &tokio::runtime::Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for i in 0..TASKS {
+            handles.push(tokio::spawn(
+                clean_request(i).instrument(tracing::info_span!("clean_request")),
+            ));
+            handles.push(tokio::spawn(
+                leaky_request(i).instrument(tracing::info_span!("leaky_request")),
+            ));
+        }
+        for h in handles {
+            h.await.expect("a request panicked");
+        }
+    });
+}
+
+#[test]
+fn a_leak_in_an_async_span_is_charged_to_that_span_and_nothing_to_the_other() {
+    let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    // The runtime's own queues and timers grow to their working size first.
+    for _ in 0..50 {
+        serve(&rt);
+    }
+    let report = profiler::Profiler::new("service")
+        .iterations(ITERATIONS)
+        .extend(false)
+        .run(|| serve(&rt));
+    let run = &report.runs[0];
+    let span = |name: &str| {
+        run.spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
+    };
+    let (clean, leaky) = (span("clean_request"), span("leaky_request"));
+    // The requests did run on both workers, and some resumed on another one than they began.
+    assert!(
+        SEEN.load(Relaxed).count_ones() >= 2,
+        "{:b}",
+        SEEN.load(Relaxed)
+    );
+    assert!(MOVED.load(Relaxed) > 0, "no request moved between workers");
+    let requests = i64::from(ITERATIONS) * TASKS as i64;
+    assert_eq!(leaky.retained_bytes, requests * LEAK as i64, "{leaky:?}");
+    assert_eq!(clean.retained_bytes, 0, "{clean:?}");
+    // Both allocated their bodies (4 KiB, and the clean one its copy) in every request.
+    assert!(clean.allocated_bytes >= requests * 8192, "{clean:?}");
+    assert!(
+        leaky.allocated_bytes >= requests * (4096 + LEAK as i64),
+        "{leaky:?}"
+    );
+    // Each request's span is entered at every poll: at least twice (it yields and sleeps).
+    assert!(clean.entries >= 2 * requests && leaky.entries >= 2 * requests);
+    assert!(leaky.peak_bytes >= leaky.retained_bytes);
+    // The text and the Markdown show them, the leaky span first.
+    let text = report.to_text(&Default::default());
+    let at = |name: &str| {
+        text.find(name)
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert!(text.contains("heap per span:"), "{text}");
+    assert!(at("leaky_request") < at("clean_request"), "{text}");
+    assert!(report.to_markdown().contains("heap per span"));
+    // The JSON report carries them.
+    let json = serde_json::to_value(&report).unwrap();
+    let spans = json["runs"][0]["spans"].as_array().unwrap();
+    for field in [
+        "name",
+        "allocated_bytes",
+        "allocations",
+        "retained_bytes",
+        "peak_bytes",
+        "entries",
+    ] {
+        assert!(
+            spans.iter().all(|s| !s[field].is_null()),
+            "{field}: {spans:?}"
+        );
+    }
+}
