@@ -109,16 +109,27 @@ fn the_sized_workloads_get_the_class_they_were_written_to_have() {
 fn max_complexity_fails_the_quadratic_naming_metric_model_and_coefficient() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
+    let csv = dir.path().join("r.csv");
     let out = run(
         profile()
             .args(["--sweep", "100..2k", "--max-complexity", "O(n)", "--json"])
             .arg(&json)
+            .arg("--csv")
+            .arg(&csv)
             .args(["-w", "pairwise-distances", "-w", "streaming-checksum"]),
         1,
     );
     let r = report(&json);
     let s = sweep_of(&r, "pairwise-distances");
     assert_eq!(model(s, "peak_bytes"), "O(n^2)", "{}", s["fits"]);
+    // The CSV of a sweep has a row per size of each workload: 2 x 5 sizes.
+    let table = std::fs::read_to_string(&csv).unwrap();
+    assert!(table.starts_with("workload,size,peak_bytes,"), "{table}");
+    assert_eq!(table.lines().count(), 1 + 2 * 5, "{table}");
+    assert!(
+        table.contains("pairwise-distances,2000,32000000,"),
+        "{table}"
+    );
     let coefficient = s["fits"]["peak_bytes"]["coefficient"].as_f64().unwrap();
     // An n x n matrix of f64: 8 bytes per cell.
     assert!((coefficient - 8.0).abs() < 0.5, "{coefficient}");

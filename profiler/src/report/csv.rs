@@ -1,5 +1,6 @@
-// Owns the CSV form of a Report: one row per sample, boundary and interval samples alike.
-// Must never reorder or drop samples; an unmeasured field is an empty cell, never 0.
+// Owns the CSV form of a Report: one row per sample, boundary and interval samples alike (a
+// sweep: one row per point). Must never reorder or drop samples; an unmeasured field is an
+// empty cell, never 0.
 
 use std::fmt::Write;
 
@@ -8,7 +9,14 @@ use super::Report;
 const HEADER: &str = "workload,kind,iteration,elapsed_ms,heap_bytes,heap_blocks,heap_peak_bytes,\
 allocated_bytes,allocations,rss_bytes,vsize_bytes,fds,threads,duration_ms,cpu_ms";
 
+/// Columns of a sweep's CSV: the point fields of the JSON.
+const SWEEP_HEADER: &str = "workload,size,peak_bytes,retained_bytes,allocated_bytes,\
+allocations,rss_peak_bytes,duration_ms,repetitions";
+
 pub(super) fn render(report: &Report) -> Vec<u8> {
+    if !report.runs.is_empty() && report.runs.iter().all(|r| r.sweep.is_some()) {
+        return render_sweep(report);
+    }
     let mut out = String::from(HEADER);
     out.push('\n');
     for run in &report.runs {
@@ -40,6 +48,30 @@ pub(super) fn render(report: &Report) -> Vec<u8> {
                 s.elapsed_ms,
                 cell(s.heap_bytes),
                 cell(s.rss_bytes),
+            );
+        }
+    }
+    out.into_bytes()
+}
+
+/// A sweep (every run of `--sweep` is one): a row per size of each run.
+fn render_sweep(report: &Report) -> Vec<u8> {
+    let mut out = String::from(SWEEP_HEADER);
+    out.push('\n');
+    for run in &report.runs {
+        let name = quote(&run.workload);
+        for p in run.sweep.iter().flat_map(|s| &s.points) {
+            let _ = writeln!(
+                out,
+                "{name},{},{},{},{},{},{},{:.3},{}",
+                p.size,
+                cell(p.peak_bytes),
+                cell(p.retained_bytes),
+                cell(p.allocated_bytes),
+                cell(p.allocations),
+                cell(p.rss_peak_bytes),
+                p.duration_ms,
+                p.repetitions
             );
         }
     }
