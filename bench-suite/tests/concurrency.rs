@@ -2,30 +2,10 @@
 //! and of a program (processes), the levels in JSON, the scaling verdict, the load thresholds
 //! and bad lists.
 
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
+use common::{profile, run, text};
 use serde_json::Value;
-
-fn profile() -> Command {
-    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
-    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
-    cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(cmd: &mut Command, code: i32) -> Output {
-    let out = cmd.output().expect("ran");
-    assert_eq!(out.status.code(), Some(code), "exit code\n{}", text(&out));
-    out
-}
 
 fn report(dir: &tempfile::TempDir) -> Value {
     let bytes = std::fs::read(dir.path().join("r.json")).expect("report written");

@@ -3,30 +3,10 @@
 //! the model and the coefficient, Python programs are fitted through `{n}`, and bad sweeps are
 //! exit 2 with a sentence.
 
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
+use common::{profile, run, text};
 use serde_json::Value;
-
-fn profile() -> Command {
-    let mut cmd = Command::cargo_bin("profile").expect("the profile binary");
-    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
-    cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(cmd: &mut Command, code: i32) -> Output {
-    let out = cmd.output().expect("ran");
-    assert_eq!(out.status.code(), Some(code), "exit code\n{}", text(&out));
-    out
-}
 
 fn report(path: &std::path::Path) -> Value {
     let bytes = std::fs::read(path).expect("report written");

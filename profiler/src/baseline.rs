@@ -109,6 +109,17 @@ pub fn measure(run: &Run, c: Compared) -> Option<f64> {
     }
 }
 
+/// Above old + allowed is a regression, below old - allowed an improvement.
+fn status_of(old: f64, new: f64, allowed: f64) -> Status {
+    if new > old + allowed {
+        Status::Regression
+    } else if new < old - allowed {
+        Status::Improvement
+    } else {
+        Status::Same
+    }
+}
+
 /// Compare one run with its baseline run.
 pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison {
     if let (Some(now), Some(was)) = (&run.sweep, &base.sweep) {
@@ -124,13 +135,7 @@ pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison
             let (old, new) = (measure(base, c)?, measure(run, c)?);
             let t = tolerances.get(c);
             let allowed = (t.relative * old.abs()).max(t.absolute);
-            let status = if new > old + allowed {
-                Status::Regression
-            } else if new < old - allowed {
-                Status::Improvement
-            } else {
-                Status::Same
-            };
+            let status = status_of(old, new, allowed);
             Some(Change {
                 metric: c,
                 old,
@@ -182,14 +187,7 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
                     0.0
                 };
                 let allowed = (t.relative * old.abs()).max(floor);
-                let status = if new > old + allowed {
-                    Status::Regression
-                } else if new < old - allowed {
-                    Status::Improvement
-                } else {
-                    Status::Same
-                };
-                (allowed, status)
+                (allowed, status_of(old, new, allowed))
             } else if new_class > old_class {
                 (0.0, Status::Regression)
             } else {

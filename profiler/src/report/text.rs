@@ -256,31 +256,41 @@ fn render_spans(out: &mut String, run: &Run) {
     let Some(rows) = super::spans::rows(run) else {
         return;
     };
-    let mut widths: Vec<usize> = super::spans::HEADER.iter().map(|h| h.len()).collect();
-    for row in &rows {
+    let _ = writeln!(out, "  heap per span:");
+    table(out, &super::spans::HEADER, &rows, true);
+}
+
+/// A table under a section's title: a header and rows of cells, columns right-aligned (the
+/// first one left-aligned when `names_first`), indented by two spaces.
+fn table<const N: usize>(
+    out: &mut String,
+    header: &[&str; N],
+    rows: &[[String; N]],
+    names_first: bool,
+) {
+    let mut widths = header.map(str::len);
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
         let padded: Vec<String> = cells
-            .iter()
             .zip(&widths)
             .enumerate()
             .map(|(i, (c, w))| {
-                if i == 0 {
+                if i == 0 && names_first {
                     format!("{c:<w$}")
                 } else {
                     format!("{c:>w$}")
                 }
             })
             .collect();
-        format!("  {}", padded.join("  "))
+        format!("  {}", padded.join("  ")).trim_end().to_string()
     };
-    let _ = writeln!(out, "  heap per span:");
-    let _ = writeln!(out, "{}", line(super::spans::HEADER.to_vec()));
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    let _ = writeln!(out, "{}", line(&mut header.iter().copied()));
+    for row in rows {
+        let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
     }
 }
 
@@ -319,25 +329,8 @@ fn render_sweep(out: &mut String, run: &Run, options: &TextOptions) {
     let Some((s, rows)) = super::points::rows(run) else {
         return;
     };
-    let mut widths: Vec<usize> = super::points::HEADER.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}"))
-            .collect();
-        format!("  {}", padded.join("  "))
-    };
     let _ = writeln!(out, "  memory against input size ({} sizes):", rows.len());
-    let _ = writeln!(out, "{}", line(super::points::HEADER.to_vec()));
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-    }
+    table(out, &super::points::HEADER, &rows, false);
     for fit in super::points::fit_lines(s) {
         let _ = writeln!(out, "  {fit}");
     }
@@ -428,25 +421,8 @@ fn render_levels(out: &mut String, run: &Run, options: &TextOptions) {
     let Some((c, rows)) = super::levels::rows(run) else {
         return;
     };
-    let mut widths: Vec<usize> = super::levels::HEADER.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}"))
-            .collect();
-        format!("  {}", padded.join("  "))
-    };
     let _ = writeln!(out, "  concurrency (K copies at once):");
-    let _ = writeln!(out, "{}", line(super::levels::HEADER.to_vec()));
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-    }
+    table(out, &super::levels::HEADER, &rows, false);
     for l in &c.levels {
         if l.verdict != Verdict::Clean {
             let _ = writeln!(out, "  K = {}: {}", l.copies, l.reason);
