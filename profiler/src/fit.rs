@@ -105,7 +105,10 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     if m < MIN_SIZES {
         return cannot(
             Vec::new(),
-            format!("cannot tell: {m} size(s), and a class needs at least {MIN_SIZES}"),
+            format!(
+                "cannot tell: {m} size{}, and a class needs at least {MIN_SIZES}",
+                if m == 1 { "" } else { "s" }
+            ),
         );
     }
     let largest = data.iter().map(|d| d.1.abs()).fold(0.0, f64::max);

@@ -278,6 +278,10 @@ pub fn finish(
         sweep.fits.remove("rss_peak_bytes");
     }
     run.verdict = sweep.verdict();
+    // A sweep cut short saw only the sizes before: at best inconclusive, as any failed run.
+    if run.failure.is_some() && run.verdict == crate::model::Verdict::Clean {
+        run.verdict = crate::model::Verdict::Inconclusive;
+    }
     run.sweep = Some(sweep);
     run
 }

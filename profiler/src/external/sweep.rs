@@ -74,7 +74,7 @@ impl WholeRuns {
             return Err(Box::new(Step::Failed(Failure::new(
                 FailureKind::Program,
                 n,
-                format!("the program {exit} at repetition {n}"),
+                format!("the program {exit}"),
             ))));
         }
         Ok(Sample {

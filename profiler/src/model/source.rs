@@ -80,7 +80,8 @@ impl Source {
             SourceKind::InProcess => return None,
             SourceKind::Command => parts.push(match self.pid {
                 Some(pid) => format!("started as pid {pid}"),
-                None => "started".to_string(),
+                // A sweep starts it anew for every repetition.
+                None => "started once per repetition, measured whole".to_string(),
             }),
             SourceKind::Pid => parts.push(match self.pid {
                 Some(pid) => format!("attached to pid {pid}, read-only"),

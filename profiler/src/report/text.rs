@@ -87,11 +87,14 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         let _ = writeln!(out, "  {sampling}");
     }
     let mut facts = match (run.x_axis, run.warmup_secs()) {
-        _ if run.sweep.is_some() => vec![format!(
-            "{} sizes, {} repetitions in all",
-            run.sweep.as_ref().map_or(0, |s| s.points.len()),
-            run.iterations
-        )],
+        _ if run.sweep.is_some() => {
+            let sizes = run.sweep.as_ref().map_or(0, |s| s.points.len());
+            vec![format!(
+                "{sizes} size{}, {} repetitions in all",
+                if sizes == 1 { "" } else { "s" },
+                run.iterations
+            )]
+        }
         (XAxis::Second, _) if run.samples.is_empty() => vec!["no sample taken".to_string()],
         (XAxis::Second, Some(w)) => vec![format!(
             "{} samples over {}, warm-up {w:.1} s",
@@ -329,7 +332,7 @@ fn render_sweep(out: &mut String, run: &Run, options: &TextOptions) {
     let Some((s, rows)) = super::points::rows(run) else {
         return;
     };
-    let _ = writeln!(out, "  memory against input size ({} sizes):", rows.len());
+    let _ = writeln!(out, "  memory against input size:");
     table(out, &super::points::HEADER, &rows, false);
     for fit in super::points::fit_lines(s) {
         let _ = writeln!(out, "  {fit}");
