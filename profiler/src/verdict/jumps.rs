@@ -97,8 +97,17 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
                 let net = y[j] - y[i - 1] - scale.typical * (len + 1) as f64;
                 if net.abs() <= 0.5 * into.abs().min(out.abs()) {
                     let (from, to) = (y[i - 1], y[j]);
+                    // What is left besides the usual growth is itself a jump (a clear or a
+                    // step that fell on the same samples): keep it in one delta, at the way
+                    // out, so that it stays one drop or one step; spread over the excursion it
+                    // would be two, with a made-up level between them.
+                    let whole = net != 0.0 && net.abs() >= scale.threshold;
                     for (k, v) in y[i..j].iter_mut().enumerate() {
-                        *v = from + (to - from) * (k + 1) as f64 / (len + 1) as f64;
+                        *v = if whole {
+                            from + scale.typical * (k + 1) as f64
+                        } else {
+                            from + (to - from) * (k + 1) as f64 / (len + 1) as f64
+                        };
                     }
                     removed += 1;
                     next = j;

@@ -79,6 +79,12 @@ pub fn confirmed_within(verdict: Verdict, shape: Shape, reason: &str) -> bool {
 /// Fewer samples than this after the warm-up: "too-short".
 pub const MIN_TAIL: usize = 4;
 
+/// A sawtooth's floors are clean with fewer than this many only if they are all equal: Sen's
+/// 95% bounds on 5 points are their extreme pairwise slopes, which cover the slope 98% of the
+/// time (all 10 pairwise slopes on one side of it has probability 1/120); on 4 or fewer they
+/// cover it less often than 95%, and on 2 they have no width.
+pub const MIN_FLOORS: usize = 5;
+
 /// Longer tails are thinned to this many evenly spaced samples (first and last kept) before the
 /// O(n^2) steps: pairwise slopes, Mann-Kendall and the two-change-point fit. Spikes, drops and
 /// up-steps are still found on every sample. Judging 10,000 samples then costs a few milliseconds.
@@ -467,7 +473,15 @@ fn judge_floors(
     if t.leak(th.tau) {
         return explain.floors_rise(&t, drops.len());
     }
-    if t.clean(th.tau, th.tau_ok) {
+    // Sen's bounds on fewer than MIN_FLOORS points are the extreme pairwise slopes (on two,
+    // the one slope, with no width at all): they cover the floors' slope far less often than
+    // 95%. So few floors are clean only when they repeat exactly (an exact counter cleared
+    // back to the same value each time), where no rise can hide.
+    let repeated = floors
+        .y
+        .iter()
+        .all(|&v| (v - floors.y[0]).abs() <= 0.5 * th.quantum);
+    if t.clean(th.tau, th.tau_ok) && (floors.y.len() >= MIN_FLOORS || repeated) {
         return explain.floors_flat(&t, drops.len());
     }
     // Too few floors to bound their slope, but the whole tail shows no growth and the floors are
