@@ -1,0 +1,89 @@
+// Owns the allocator's cold path: calls of a thread whose fast pointer is null, counted (and
+// charged to spans) here. Must never be on the fast path, nor count the profiler's own untracked work.
+
+//! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
+//! thread's first allocation, an exited thread.
+
+use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route, spans};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::any::TypeId;
+use std::sync::atomic::{Ordering::*, fence};
+
+/// Record once that the inner allocator is not the system one (every thread's first call
+/// comes here): attribution through dhat, which allocates from the system allocator, must
+/// then never be switched on.
+fn note_inner<A: 'static>() {
+    if TypeId::of::<A>() != TypeId::of::<System>() && !FOREIGN_INNER.load(Relaxed) {
+        FOREIGN_INNER.store(true, Relaxed);
+    }
+}
+
+/// Whether calls go to dhat. The fence pairs with `route_to_dhat`'s SeqCst store of null
+/// into our `fast` pointer: having read that null, we see the flag it was stored after.
+fn routed() -> bool {
+    fence(Acquire);
+    ROUTE_TO_DHAT.load(Relaxed)
+}
+
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn alloc<A: GlobalAlloc + 'static>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+) -> *mut u8 {
+    note_inner::<A>();
+    if routed() {
+        return unsafe { dhat_route::alloc(layout, zeroed) };
+    }
+    let p = unsafe {
+        if zeroed {
+            inner.alloc_zeroed(layout)
+        } else {
+            inner.alloc(layout)
+        }
+    };
+    if !p.is_null() {
+        count_alloc(layout.size(), None);
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_alloc(p, layout.size());
+        }
+    }
+    p
+}
+
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn dealloc<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) {
+    note_inner::<A>();
+    if routed() {
+        return unsafe { dhat_route::dealloc(ptr, layout) };
+    }
+    count_free(layout.size());
+    if spans::SPANS_ON.load(Relaxed) {
+        spans::on_free(ptr);
+    }
+    unsafe { inner.dealloc(ptr, layout) }
+}
+
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
+    note_inner::<A>();
+    if routed() {
+        return unsafe { dhat_route::realloc(ptr, layout, new_size) };
+    }
+    let p = unsafe { inner.realloc(ptr, layout, new_size) };
+    if !p.is_null() {
+        count_alloc(new_size, Some(layout.size()));
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_realloc(ptr, p, new_size);
+        }
+    }
+    p
+}
