@@ -1,5 +1,5 @@
-// Owns the allocator's cold path: calls of a thread whose fast pointer is null, counted (and
-// charged to spans) here. Must never be on the fast path, nor count the profiler's own untracked work.
+// Owns the allocator's cold path: calls of a thread whose fast pointer is null, counted
+// (and charged to spans) here. Must never be on the fast path, nor count untracked work.
 
 //! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
 //! thread's first allocation, an exited thread.
