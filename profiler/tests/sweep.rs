@@ -61,3 +61,25 @@ fn a_function_that_keeps_its_input_leaks_it() {
     );
     drop(kept);
 }
+
+#[test]
+fn a_panic_at_one_size_keeps_the_sizes_before_and_names_where() {
+    let report = profiler::Profiler::new("fragile")
+        .scope(Scope::Thread)
+        .sweep(&[1_000, 2_000, 5_000, 10_000], |n| {
+            let input = vec![0u8; n as usize];
+            move || {
+                assert!(input.len() < 5_000, "input too large");
+                input.clone()
+            }
+        });
+    let run = &report.runs[0];
+    let sweep = run.sweep.as_ref().unwrap();
+    assert_eq!(sweep.points.len(), 2, "{:?}", sweep.points);
+    let failure = run.failure.as_ref().expect("the panic is the run's failure");
+    let sentence = failure.sentence();
+    assert!(sentence.contains("at n = 5000"), "{sentence}");
+    assert!(sentence.contains("input too large"), "{sentence}");
+    assert_eq!(run.verdict, Verdict::Inconclusive);
+    assert!(report.failed());
+}

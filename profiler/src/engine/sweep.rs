@@ -263,7 +263,14 @@ pub fn finish(
             if let Some((_, at)) = f.workload.rsplit_once(" at n = ")
                 && !failure.message.starts_with("at n = ")
             {
-                failure.message = format!("at n = {at}: {}", failure.message);
+                failure.message = if failure.kind == FailureKind::Panic {
+                    // "panicked in iteration 2: at n = 1000: ..." (the repetition).
+                    format!("at n = {at}: {}", failure.message)
+                } else {
+                    // The repetition says where; the run's iterations are no axis here.
+                    let repetition = std::mem::take(&mut failure.iteration);
+                    format!("at n = {at}, repetition {repetition}: {}", failure.message)
+                };
             }
             run.failure = Some(failure);
         }

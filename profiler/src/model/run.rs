@@ -210,6 +210,12 @@ impl Failure {
                 self.iteration, self.message
             ),
             FailureKind::Setup => format!("the workload's setup failed: {}", self.message),
+            // Iteration 0: the message says where (a sweep names its size and repetition).
+            FailureKind::Timeout | FailureKind::Hung | FailureKind::Program
+                if self.iteration == 0 =>
+            {
+                self.message.clone()
+            }
             FailureKind::Timeout | FailureKind::Hung | FailureKind::Program => {
                 format!("{} (iteration {})", self.message, self.iteration)
             }
