@@ -1,0 +1,204 @@
+// Owns the judge's own tests: verdicts per run, checkpoints, the settling of unconfirmed leaks.
+
+use super::*;
+
+fn metric(verdict: Verdict, gating: bool) -> MetricReport {
+    MetricReport {
+        verdict,
+        gating,
+        slope_per_iteration: None,
+        slope_per_second: None,
+        ci: None,
+        warmup: 0,
+        p_value: None,
+        shape: crate::model::Shape::default(),
+        after_warmup: 0.0,
+        end: 0.0,
+        growth: 0.0,
+        reason: "r".into(),
+        confirmed_within: false,
+    }
+}
+
+fn map(entries: &[(Metric, Verdict)]) -> BTreeMap<Metric, MetricReport> {
+    entries
+        .iter()
+        .map(|&(k, v)| (k, metric(v, k.gates())))
+        .collect()
+}
+
+#[test]
+fn a_new_leak_is_confirmed_at_twice_the_iterations() {
+    let m = map(&[
+        (Metric::Fds, Verdict::Leak),
+        (Metric::Threads, Verdict::Clean),
+    ]);
+    assert!(matches!(next_step(&m, &[], 20, 160), Next::ExtendTo(40, _)));
+    assert_eq!(next_step(&m, &[Metric::Fds], 40, 160), Next::Stop);
+}
+
+#[test]
+fn inconclusive_extends_until_the_bound() {
+    let m = map(&[(Metric::HeapBytes, Verdict::Inconclusive)]);
+    assert!(matches!(
+        next_step(&m, &[], 80, 160),
+        Next::ExtendTo(160, _)
+    ));
+    assert_eq!(next_step(&m, &[], 160, 160), Next::Stop);
+    assert!(matches!(
+        next_step(&m, &[], 100, 160),
+        Next::ExtendTo(160, _)
+    ));
+}
+
+#[test]
+fn rss_never_extends_nor_fails() {
+    let m = map(&[
+        (Metric::RssBytes, Verdict::Leak),
+        (Metric::Fds, Verdict::Clean),
+    ]);
+    assert_eq!(next_step(&m, &[], 20, 160), Next::Stop);
+    assert_eq!(run_verdict(&m), Verdict::Clean);
+}
+
+#[test]
+fn a_doubling_leak_confirmed_within_the_run_stands_at_the_bound() {
+    let within = |confirmed_within| {
+        let mut m = map(&[(Metric::HeapBytes, Verdict::Leak)]);
+        let r = m.get_mut(&Metric::HeapBytes).unwrap();
+        r.shape = crate::model::Shape::Steps;
+        r.confirmed_within = confirmed_within;
+        m
+    };
+    let mut m = within(true);
+    assert_eq!(next_step(&m, &[], 160, 320), Next::Stop);
+    settle_unconfirmed(&mut m, &[], true);
+    assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Leak);
+    // without the flag, the same leak must wait for twice the iterations
+    let mut m = within(false);
+    settle_unconfirmed(&mut m, &[], true);
+    assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn an_unconfirmed_leak_becomes_inconclusive_when_the_bound_stops_the_run() {
+    let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
+    settle_unconfirmed(&mut m, &[], true);
+    assert_eq!(m[&Metric::Fds].verdict, Verdict::Inconclusive);
+    let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
+    settle_unconfirmed(&mut m, &[], false);
+    assert_eq!(m[&Metric::Fds].verdict, Verdict::Leak);
+}
+
+#[test]
+fn a_blind_run_is_neither_leak_nor_clean_and_fails_a_leak_check() {
+    for seen in [Verdict::Leak, Verdict::Clean] {
+        let mut run = Run::new("w", HeapScope::Thread);
+        run.metrics = map(&[(Metric::HeapBlocks, seen), (Metric::Fds, Verdict::Clean)]);
+        let run = blind(run, "thread scope: other threads moved memory");
+        let m = &run.metrics[&Metric::HeapBlocks];
+        assert_eq!(m.verdict, Verdict::Inconclusive);
+        assert_eq!(m.shape, crate::model::Shape::Blind);
+        assert!(m.reason.contains("use .isolated()"), "{}", m.reason);
+        assert_eq!(run.verdict, Verdict::Inconclusive);
+        let report = crate::model::Report::new(vec![run]);
+        let failed = std::panic::catch_unwind(|| report.assert_no_leaks());
+        assert!(failed.is_err(), "a check that could not see must not pass");
+    }
+}
+
+#[test]
+fn rss_gates_for_a_program_and_only_warns_in_process() {
+    use SourceKind::*;
+    assert!(!gates(Metric::RssBytes, HeapScope::Process, InProcess));
+    assert!(!gates(Metric::RssBytes, HeapScope::None, InProcess));
+    assert!(gates(Metric::RssBytes, HeapScope::None, Command));
+    assert!(gates(Metric::RssBytes, HeapScope::None, Pid));
+    assert!(gates(Metric::Fds, HeapScope::None, Pid));
+    assert!(!gates(Metric::Fds, HeapScope::Thread, InProcess));
+}
+
+/// Samples every 50 ms whose RSS grows `per_second`, with a page of jitter.
+fn timed(per_second: f64, seconds: f64) -> Vec<Sample> {
+    let n = (seconds / 0.05) as u32;
+    (0..=n)
+        .map(|i| {
+            let t = f64::from(i) * 0.05;
+            Sample {
+                iteration: i,
+                elapsed_ms: t * 1e3,
+                rss_bytes: Some(
+                    (50e6 + per_second * t) as u64 / 4096 * 4096 + 4096 * u64::from(i % 3),
+                ),
+                fds: Some(7),
+                threads: Some(3),
+                ..Sample::default()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_time_series_is_judged_per_second_with_a_warmup_in_seconds() {
+    let leak = judge_time_series(&timed(1e6, 6.0), None, SourceKind::Pid);
+    let rss = &leak[&Metric::RssBytes];
+    assert_eq!(rss.verdict, Verdict::Leak, "{}", rss.reason);
+    assert!(rss.gating);
+    assert_eq!(rss.slope_per_iteration, None);
+    let slope = rss.slope_per_second.unwrap();
+    assert!((0.95e6..1.05e6).contains(&slope), "{slope}");
+    let [lo, hi] = rss.ci.unwrap();
+    assert!(lo <= slope && slope <= hi);
+    // Default warm-up: 20% of 6 s = 1.2 s = 24 samples of 50 ms.
+    assert_eq!(rss.warmup, 24);
+    assert!(
+        rss.reason.contains("KiB/s") && rss.reason.contains("1.2 s"),
+        "{}",
+        rss.reason
+    );
+
+    let flat = judge_time_series(&timed(0.0, 6.0), Some(2.0), SourceKind::Command);
+    let rss = &flat[&Metric::RssBytes];
+    assert_eq!(rss.verdict, Verdict::Clean, "{}", rss.reason);
+    assert_eq!(rss.warmup, 40);
+    assert_eq!(flat[&Metric::Fds].verdict, Verdict::Clean);
+}
+
+#[test]
+fn a_slow_time_series_is_not_a_leak_below_the_threshold_per_second() {
+    // 1 KiB/s: below the 4 KiB/s threshold, whatever the sampling interval.
+    let slow = judge_time_series(&timed(1024.0, 60.0), None, SourceKind::Pid);
+    assert_ne!(slow[&Metric::RssBytes].verdict, Verdict::Leak);
+}
+
+/// `samples` through a store keeping at most `cap` of them, merged pairwise past it.
+fn merged(samples: Vec<Sample>, cap: usize) -> Vec<Sample> {
+    let mut store = crate::store::SampleStore::new(cap, cap);
+    samples.into_iter().for_each(|s| store.push(s));
+    store.finish()
+}
+
+#[test]
+fn merged_time_samples_are_judged_per_second_of_what_they_span() {
+    // 121 intervals of 50 ms kept in 16: 15 samples of 8 intervals, then a bucket of 1.
+    let samples = merged(timed(1e6, 6.06), 16);
+    assert_eq!(samples.len(), 17);
+    assert_eq!((samples[1].span, samples[16].span), (8, 1));
+    let leak = judge_time_series(&samples, None, SourceKind::Pid);
+    let rss = &leak[&Metric::RssBytes];
+    assert_eq!(rss.verdict, Verdict::Leak, "{}", rss.reason);
+    let slope = rss.slope_per_second.unwrap();
+    assert!((0.97e6..1.03e6).contains(&slope), "{slope}");
+    assert!(rss.reason.contains("merged"), "{}", rss.reason);
+    // The default warm-up, 20% of the 6 s judged, ends at the merged sample at 1.2 s
+    // (`warmup` counts intervals, the `iteration` of a time sample, on every axis).
+    let first_judged = samples.iter().find(|s| s.iteration == rss.warmup).unwrap();
+    assert!((first_judged.elapsed_ms - 1200.0).abs() < 1e-6);
+
+    // Below the threshold per second stays below it, however many intervals a sample holds.
+    let slow = judge_time_series(&merged(timed(1024.0, 120.0), 16), None, SourceKind::Pid);
+    assert_ne!(slow[&Metric::RssBytes].verdict, Verdict::Leak);
+    let flat = judge_time_series(&merged(timed(0.0, 60.0), 16), None, SourceKind::Pid);
+    assert_eq!(flat[&Metric::RssBytes].verdict, Verdict::Clean);
+    assert_eq!(flat[&Metric::Fds].verdict, Verdict::Clean);
+}
