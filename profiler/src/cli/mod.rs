@@ -41,7 +41,7 @@ Profiling a program:
                                          static or setuid binaries, see --no-heap), RSS,
                                          virtual size, fds, threads, CPU
   profile --pid PID --duration SECS      sample a running process, read-only (no heap counters)
-  profile --sweep SIZES -- COMMAND {N}    run COMMAND once per size, {N} (or n in braces)
+  profile --sweep SIZES -- COMMAND {N}   run COMMAND once per size, {N} (or n in braces)
                                          replaced by the size: memory against input size
   With --marker REGEX each output line of COMMAND that matches ends an iteration, judged as
   for workloads, its heap being the program's state when it wrote the line; without, growth
@@ -145,7 +145,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 
-    /// Write one CSV row per sample to FILE.
+    /// Write one CSV row per sample to FILE (for --sweep, one row per size).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
 
