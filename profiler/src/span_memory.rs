@@ -15,9 +15,10 @@
 //!         let _span = tracing::info_span!("handle").entered();
 //!         vec![0u8; 1024].len()
 //!     });
-//!     let handle = &report.runs[0].spans[0];
-//!     assert_eq!(handle.name, "handle");
-//!     assert_eq!(handle.retained_bytes, 0);
+//!     let run = &report.runs[0];
+//!     let handle = run.span("handle").expect("entered in every iteration");
+//!     assert_eq!(handle.retained_bytes, 0); // this handler keeps nothing
+//!     assert_eq!(handle.entries, i64::from(run.iterations));
 //! });
 //! ```
 //!

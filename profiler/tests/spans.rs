@@ -95,9 +95,7 @@ fn a_leak_in_an_async_span_is_charged_to_that_span_and_nothing_to_the_other() {
         .run(|| serve(&rt));
     let run = &report.runs[0];
     let span = |name: &str| {
-        run.spans
-            .iter()
-            .find(|s| s.name == name)
+        run.span(name)
             .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
     };
     let (clean, leaky) = (span("clean_request"), span("leaky_request"));

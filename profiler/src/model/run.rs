@@ -299,6 +299,11 @@ impl Run {
             .map(|p| (p - start) as f64)
     }
 
+    /// The heap charged to span `name` during the run (with `profiler::SpanMemory`).
+    pub fn span(&self, name: &str) -> Option<&super::SpanRecord> {
+        self.spans.iter().find(|s| s.name == name)
+    }
+
     /// `true` for a program sampled from outside (a started command or an attached pid).
     pub fn is_program(&self) -> bool {
         self.source.kind != SourceKind::InProcess
