@@ -129,6 +129,26 @@ impl Default for Settings {
     }
 }
 
+impl ProgramSettings {
+    /// Replace every `placeholder` in the command's arguments by `value` (`{copy}` of
+    /// `--concurrency`, `{n}` of `--sweep`); an attached pid has none.
+    pub fn substitute(&mut self, placeholders: &[&str], value: &str) {
+        let Target::Command(cmd) = &mut self.target else {
+            return;
+        };
+        for arg in cmd.iter_mut() {
+            if let Some(text) = arg.to_str()
+                && placeholders.iter().any(|p| text.contains(p))
+            {
+                let replaced = placeholders
+                    .iter()
+                    .fold(text.to_string(), |t, p| t.replace(p, value));
+                *arg = replaced.into();
+            }
+        }
+    }
+}
+
 impl Settings {
     /// The program to profile configured by these settings (`program` must be set), or
     /// `None` for a catalog session.

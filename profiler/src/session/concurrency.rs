@@ -3,7 +3,7 @@
 // levels, the scaling verdict and the load limits. Must never print nor write an output.
 
 use crate::engine::concurrency::{CopyPlan, run_level};
-use crate::external::{ExternalError, Target};
+use crate::external::ExternalError;
 use crate::model::{Concurrency, Level, MAX_COPIES, Run, Verdict, combine};
 use crate::options::{ConcurrencySettings, Settings};
 use crate::workload::Workload;
@@ -87,15 +87,7 @@ pub fn run_program_levels(
         for i in 0..k {
             let mut copy = settings.clone();
             if let Some(p) = copy.program.as_mut() {
-                if let Target::Command(cmd) = &mut p.target {
-                    for arg in cmd.iter_mut() {
-                        if let Some(text) = arg.to_str()
-                            && text.contains("{copy}")
-                        {
-                            *arg = text.replace("{copy}", &i.to_string()).into();
-                        }
-                    }
-                }
+                p.substitute(&["{copy}"], &i.to_string());
                 // A marked program is stopped after its iterations, so that a level ends.
                 if p.marker.is_some() && p.iterations.is_none() {
                     p.iterations = Some(settings.iterations);

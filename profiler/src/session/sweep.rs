@@ -113,26 +113,14 @@ pub fn run_program_sweep(settings: &Settings, s: &SweepSettings) -> Result<Run, 
             break;
         }
         let mut one = settings.clone();
-        if let Some(p) = one.program.as_mut()
-            && let Target::Command(cmd) = &mut p.target
-        {
-            if command.is_empty() {
+        if let Some(p) = one.program.as_mut() {
+            if let (true, Target::Command(cmd)) = (command.is_empty(), &p.target) {
                 command = cmd
                     .iter()
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect();
             }
-            for arg in cmd.iter_mut() {
-                if let Some(text) = arg.to_str()
-                    && has_placeholder(text)
-                {
-                    let size = n.to_string();
-                    *arg = text
-                        .replace(SIZE_PLACEHOLDER, &size)
-                        .replace(SIZE_PLACEHOLDER_UPPER, &size)
-                        .into();
-                }
-            }
+            p.substitute(&[SIZE_PLACEHOLDER, SIZE_PLACEHOLDER_UPPER], &n.to_string());
         }
         let program = one.external().ok_or(ExternalError::EmptyCommand)??;
         if name.is_empty() {
