@@ -76,7 +76,10 @@ fn a_panic_at_one_size_keeps_the_sizes_before_and_names_where() {
     let run = &report.runs[0];
     let sweep = run.sweep.as_ref().unwrap();
     assert_eq!(sweep.points.len(), 2, "{:?}", sweep.points);
-    let failure = run.failure.as_ref().expect("the panic is the run's failure");
+    let failure = run
+        .failure
+        .as_ref()
+        .expect("the panic is the run's failure");
     let sentence = failure.sentence();
     assert!(sentence.contains("at n = 5000"), "{sentence}");
     assert!(sentence.contains("input too large"), "{sentence}");
