@@ -97,6 +97,32 @@ fn an_interrupted_hung_iteration_is_abandoned_within_a_second() {
 }
 
 #[test]
+fn an_interrupted_sweep_with_a_hung_repetition_reports_the_sizes_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = fixture();
+    cmd.args([
+        "-w",
+        "hangs-from-5000",
+        "--sweep",
+        "1000,2000,5000,10000",
+        "--json",
+    ])
+    .arg(dir.path().join("r.json"));
+    let (out, took) = signal_after(cmd, "-INT", Duration::from_millis(1500));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    let run = &read(&dir.path().join("r.json"))["runs"][0];
+    assert_eq!(run["source"]["end"], "interrupted");
+    let points = run["sweep"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "the sizes before the hang: {points:?}");
+    assert!(
+        run["source"]["notes"]
+            .to_string()
+            .contains("did not return")
+    );
+}
+
+#[test]
 fn a_hung_workload_is_reported_after_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();

@@ -188,6 +188,19 @@ pub fn in_process(
     scope: Scope,
     max_complexity: Option<Complexity>,
 ) -> Run {
+    in_process_watched(name, sizes, setup, scope, max_complexity, &mut |_| {})
+}
+
+/// [`in_process`], telling `on_point` each point as it is made (a watcher that must report
+/// the points so far if a repetition never returns).
+pub fn in_process_watched(
+    name: &str,
+    sizes: &[u64],
+    setup: SizedSetup<'_>,
+    scope: Scope,
+    max_complexity: Option<Complexity>,
+    on_point: &mut dyn FnMut(&Point),
+) -> Run {
     let heap_scope = heap_scope_of(scope);
     let mut points = Vec::new();
     let mut failed: Option<Run> = None;
@@ -212,18 +225,26 @@ pub fn in_process(
         let point = run_point(name, n, &mut iteration, scope);
         drop(iteration);
         match point {
-            Ok(p) => points.push(p),
+            Ok(p) => {
+                on_point(&p);
+                points.push(p);
+            }
             Err(run) => {
                 failed = Some(*run);
                 break;
             }
         }
     }
-    let mut run = Run::new(name, heap_scope);
+    finish(in_process_run(name, scope), points, failed, max_complexity)
+}
+
+/// The run an in-process sweep's points go into, before [`finish`].
+pub fn in_process_run(name: &str, scope: Scope) -> Run {
+    let mut run = Run::new(name, heap_scope_of(scope));
     run.source
         .notes
         .push(settling_note("the heap peaks (RSS without heap counters)"));
-    finish(run, points, failed, max_complexity)
+    run
 }
 
 fn heap_scope_of(scope: Scope) -> HeapScope {

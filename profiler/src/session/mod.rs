@@ -190,8 +190,9 @@ impl Session {
             let workload = &self.catalog[index];
             tracing::info!("running {}", workload.name());
             if let Some(s) = &self.settings.sweep {
-                runs.push(sweep::run_workload_sweep(
-                    workload,
+                runs.push(sweep::run_workload_sweep_guarded(
+                    &self.catalog,
+                    index,
                     s,
                     crate::sample::Scope::Process,
                 ));

@@ -2,6 +2,9 @@
 // program with `{n}` replaced) repeated until settled, then one Run holding the points, the
 // fitted classes and `--max-complexity`. Must never print nor write an output.
 
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
 use crate::engine::sweep;
 use crate::error::Error;
 use crate::external::{ExternalError, Target};
@@ -71,9 +74,77 @@ pub fn check(settings: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`run_workload_sweep`] on a worker thread, watched: when the session is interrupted
+/// (Ctrl-C, SIGTERM) and a repetition does not return within a second, the points so far are
+/// reported (the repetition is abandoned, still running, and the process ends soon after).
+pub fn run_workload_sweep_guarded(
+    catalog: &Arc<Vec<Workload>>,
+    index: usize,
+    s: &SweepSettings,
+    scope: Scope,
+) -> Run {
+    const GRACE: Duration = Duration::from_secs(1);
+    let seen: Arc<Mutex<Vec<Point>>> = Arc::default();
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let (catalog, s, seen) = (Arc::clone(catalog), s.clone(), Arc::clone(&seen));
+        std::thread::Builder::new()
+            .name("profile-sweep".into())
+            .spawn(move || {
+                let mut keep = |p: &Point| {
+                    if let Ok(mut points) = seen.lock() {
+                        points.push(p.clone());
+                    }
+                };
+                let _ = tx.send(sweep_of(&catalog[index], &s, scope, &mut keep));
+            })
+    };
+    let workload = &catalog[index];
+    let Ok(worker) = worker else {
+        return run_workload_sweep(workload, s, scope);
+    };
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(run) => {
+                let _ = worker.join();
+                return run;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if crate::interrupt::requested()
+            && interrupted_at.get_or_insert_with(Instant::now).elapsed() > GRACE
+        {
+            break;
+        }
+    }
+    // Interrupted inside a repetition that did not return (or the worker died): the points
+    // so far, as an interrupted run.
+    let points = seen.lock().map(|p| p.clone()).unwrap_or_default();
+    let mut run = sweep::in_process_run(workload.name(), scope);
+    run.description = Some(workload.description().to_string());
+    run.source.notes.push(
+        "interrupted inside a repetition that did not return within a second: the sizes \
+         measured before it are reported"
+            .to_string(),
+    );
+    run.source.end = Some(crate::model::End::Interrupted);
+    sweep::finish(run, points, None, s.max_complexity)
+}
+
 /// Run the sized `workload` at every size of `s` in this process, counted in `scope` (sizes
 /// above its limit skipped, saying so).
 pub fn run_workload_sweep(workload: &Workload, s: &SweepSettings, scope: Scope) -> Run {
+    sweep_of(workload, s, scope, &mut |_| {})
+}
+
+fn sweep_of(
+    workload: &Workload,
+    s: &SweepSettings,
+    scope: Scope,
+    on_point: &mut dyn FnMut(&Point),
+) -> Run {
     let limit = workload.size_limit().unwrap_or(u64::MAX);
     let (sizes, skipped): (Vec<u64>, Vec<u64>) = s.sizes.iter().partition(|&&n| n <= limit);
     let mut setup = |n: u64| -> Result<Box<dyn FnMut()>, String> {
@@ -82,7 +153,14 @@ pub fn run_workload_sweep(workload: &Workload, s: &SweepSettings, scope: Scope) 
             None => Err(format!("{} takes no input size", workload.name())),
         }
     };
-    let mut run = sweep::in_process(workload.name(), &sizes, &mut setup, scope, s.max_complexity);
+    let mut run = sweep::in_process_watched(
+        workload.name(),
+        &sizes,
+        &mut setup,
+        scope,
+        s.max_complexity,
+        on_point,
+    );
     run.description = Some(workload.description().to_string());
     if !skipped.is_empty() {
         let skipped: Vec<String> = skipped.iter().map(|&n| crate::sizes::short(n)).collect();
