@@ -75,11 +75,9 @@ impl MemoryBench {
             if s.retains_input().is_some() {
                 leaking.push("retained_bytes");
             }
+            let above = s.above_limit();
             for field in SWEEP_FIELDS {
-                let above = s.max_complexity.is_some_and(|max| {
-                    s.gated.iter().any(|g| g == field) && s.fit(field).is_some_and(|f| f.above(max))
-                });
-                if above && !leaking.contains(&field) {
+                if above.contains(&field) && !leaking.contains(&field) {
                     leaking.push(field);
                 }
             }

@@ -245,22 +245,33 @@ impl Sweep {
         self.fits.get(field)
     }
 
+    /// The gated fields with their fits, and the limit, when `--max-complexity` is set.
+    fn gated_fits(&self) -> impl Iterator<Item = (&str, &Fit, Complexity)> {
+        self.max_complexity.into_iter().flat_map(move |max| {
+            self.gated
+                .iter()
+                .filter_map(move |f| Some((f.as_str(), self.fits.get(f)?, max)))
+        })
+    }
+
+    /// The gated fields whose class is above `--max-complexity`.
+    pub fn above_limit(&self) -> Vec<&str> {
+        self.gated_fits()
+            .filter(|(_, fit, max)| fit.above(*max))
+            .map(|(field, ..)| field)
+            .collect()
+    }
+
     /// One sentence per gated metric whose class is above `--max-complexity`.
     pub fn violations(&self) -> Vec<String> {
-        let Some(max) = self.max_complexity else {
-            return Vec::new();
-        };
-        self.gated
-            .iter()
-            .filter_map(|field| {
-                let fit = self.fits.get(field)?;
-                fit.above(max).then(|| match fit.model {
-                    Some(_) => format!("{field}: {}, above --max-complexity {max}", fit.sentence),
-                    None => format!(
-                        "{field}: every class that fits ({}) is above --max-complexity {max}",
-                        names(&fit.candidates)
-                    ),
-                })
+        self.gated_fits()
+            .filter(|(_, fit, max)| fit.above(*max))
+            .map(|(field, fit, max)| match fit.model {
+                Some(_) => format!("{field}: {}, above --max-complexity {max}", fit.sentence),
+                None => format!(
+                    "{field}: every class that fits ({}) is above --max-complexity {max}",
+                    names(&fit.candidates)
+                ),
             })
             .collect()
     }
@@ -299,16 +310,9 @@ impl Sweep {
 
     /// One sentence per gated metric whose fit cannot tell whether it is above the limit.
     pub fn undecided(&self) -> Vec<String> {
-        let Some(max) = self.max_complexity else {
-            return Vec::new();
-        };
-        self.gated
-            .iter()
-            .filter_map(|field| {
-                let fit = self.fits.get(field)?;
-                fit.undecided_against(max)
-                    .then(|| format!("{field}: {}", fit.sentence))
-            })
+        self.gated_fits()
+            .filter(|(_, fit, max)| fit.undecided_against(*max))
+            .map(|(field, fit, _)| format!("{field}: {}", fit.sentence))
             .collect()
     }
 }
