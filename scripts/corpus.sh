@@ -10,7 +10,8 @@
 #                   they are killed on exit (only the PIDs this script started)
 #   --only NAME     run only this workload (repeatable)
 #   --iterations N  iterations before the first verdict (default 20, extended by the profiler
-#                   as usual: 20 -> 40 -> 80 -> 160)
+#                   as usual: 20 -> 40 -> 80 -> 160, on to 1280 while a metric is only
+#                   too noisy to bound)
 #   -- ARGS...      passed on to every run of the corpus binary
 #
 # Every run is `corpus --workload NAME --json FILE -q --iterations N`; its verdict is read from
@@ -171,7 +172,7 @@ label = {"found": "found", "missed": "MISSED", "leak_inc": "leak inconclusive", 
 
 print(f"## Corpus verdicts: {repeats} runs per workload, {burners} burner(s)\n")
 print(f"Commit {commit}, {cores} cores, `--iterations {iterations}` (extension up to the default "
-      f"8x){', extra arguments `' + extra + '`' if extra.strip() else ''}; "
+      f"8x, 64x for noise only){', extra arguments `' + extra + '`' if extra.strip() else ''}; "
       f"wall time {float(ended) - float(started):.1f} s. Reports: `{out}`.\n")
 print("| workload | expected | runs | found | missed | leak inconclusive | false leak | clean inconclusive | clean | failed | iterations (median) | wall per run (s) |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -105,7 +105,8 @@ impl Profiler {
         self
     }
 
-    /// Upper bound of iterations when extending (default 8 x `iterations`).
+    /// Upper bound of iterations when extending (default 8 x `iterations`, and 64 x while the
+    /// only undecided metrics are too noisy to bound yet).
     pub fn max_iterations(mut self, n: u32) -> Self {
         self.max_iterations = Some(n.clamp(1, MAX_ITERATIONS));
         self

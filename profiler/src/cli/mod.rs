@@ -124,7 +124,8 @@ struct RunArgs {
     interval: Option<u64>,
 
     /// Upper bound when a run extends to confirm a leak or resolve an inconclusive metric
-    /// (default: 8 x --iterations, at least 40).
+    /// (default: 8 x --iterations, at least 40; 64 x while the only undecided metrics are too
+    /// noisy to bound yet).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
     max_iterations: Option<u32>,
 

@@ -38,6 +38,11 @@ use crate::store::{MAX_INTERVAL_SAMPLES, MAX_STORED_SAMPLES, SampleStore, Shared
 pub const DEFAULT_ITERATIONS: u32 = 20;
 /// A run never extends past this many times the iterations asked for, unless told otherwise.
 pub const DEFAULT_EXTENSION_FACTOR: u32 = 8;
+/// A run whose only undecided metrics are too noisy to bound yet (no significant trend, bounds
+/// still wider than the clean limit) may go on to this many times the iterations asked for,
+/// unless told otherwise: their bounds narrow with every sample, while a structure that frees
+/// late (epoch-based reclamation) can need several hundred samples to show it is flat.
+pub const NOISY_EXTENSION_FACTOR: u32 = 64;
 /// ...nor stops extending below this many, so that a run asked for very few iterations can
 /// still decide an obvious leak (a verdict needs a warm-up and a tail of several samples, a
 /// leak then its confirmation at twice the iterations).
@@ -153,13 +158,24 @@ impl Plan {
         }
     }
 
-    /// The most iterations this run may reach.
+    /// The most iterations this run may reach to confirm a leak or resolve an inconclusive
+    /// metric.
     pub fn max(&self) -> u32 {
+        self.bound(DEFAULT_EXTENSION_FACTOR)
+    }
+
+    /// The most iterations this run may reach while its only undecided metrics are too noisy
+    /// to bound yet ([`NOISY_EXTENSION_FACTOR`]); `max_iterations` bounds both.
+    pub fn max_noisy(&self) -> u32 {
+        self.bound(NOISY_EXTENSION_FACTOR)
+    }
+
+    fn bound(&self, factor: u32) -> u32 {
         match (self.max_iterations, self.iterations) {
             (Some(m), Some(n)) => m.max(n),
             (Some(m), None) => m,
             (None, Some(n)) if self.extend => n
-                .saturating_mul(DEFAULT_EXTENSION_FACTOR)
+                .saturating_mul(factor)
                 .clamp(MIN_EXTENSION_BOUND, MAX_ITERATIONS)
                 .max(n),
             (None, Some(n)) => n,
@@ -181,7 +197,11 @@ enum Halt {
 
 /// Run `source` as `plan` says, and judge it: the one loop of every run.
 pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
-    let max = plan.max();
+    let limits = judge::Limits {
+        max: plan.max(),
+        noisy: plan.max_noisy(),
+    };
+    let max = limits.max;
     // No room to run on is the same as no extension: a leak is then reported unconfirmed
     // (saying so) rather than turned inconclusive for want of room.
     let extend = plan.extend && plan.iterations.is_some_and(|n| max > n);
@@ -235,7 +255,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         report_progress(&mut plan, first, 0, target.unwrap_or(0), started, false);
         loop {
             let halt = loop {
-                if target.is_some_and(|t| done >= t) || done >= max {
+                if target.is_some_and(|t| done >= t) || done >= limits.noisy.max(max) {
                     break Halt::Checkpoint;
                 }
                 let sample = match source.next(done + 1, &mut between) {
@@ -293,7 +313,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                     );
                 }
                 let next = if extend {
-                    judge::next_step(&metrics, &leaks_before, done, max)
+                    judge::next_step(&metrics, &leaks_before, done, limits)
                 } else {
                     Next::Stop
                 };

@@ -182,7 +182,8 @@ impl Program {
         self
     }
 
-    /// Upper bound of marked iterations when extending (default 8 x `iterations`).
+    /// Upper bound of marked iterations when extending (default 8 x `iterations`, and 64 x
+    /// while the only undecided metrics are too noisy to bound yet).
     pub fn max_iterations(mut self, n: u32) -> Self {
         self.max_iterations = Some(n.max(1));
         self

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{HeapScope, MetricReport, Run, SourceKind, XAxis, combine};
+use crate::model::{HeapScope, MetricReport, Run, Shape, SourceKind, XAxis, combine};
 use crate::sample::{Metric, Sample};
 use crate::verdict::{self, Thresholds, Verdict};
 
@@ -343,7 +343,7 @@ pub fn blind(mut run: Run, why: &str) -> Run {
             m.verdict, m.reason
         );
         m.verdict = Verdict::Inconclusive;
-        m.shape = crate::model::Shape::Blind;
+        m.shape = Shape::Blind;
     }
     run.verdict = run_verdict(&run.metrics);
     run.warmup = run_warmup(&run.metrics);
@@ -358,15 +358,37 @@ pub enum Next {
     ExtendTo(u32, String),
 }
 
+/// How far a run may extend: `max` to confirm a leak or resolve an inconclusive metric,
+/// `noisy` (at least `max`) while every inconclusive gating metric is only too noisy to bound
+/// yet ([`too_noisy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max: u32,
+    pub noisy: u32,
+}
+
+/// An inconclusive verdict that more samples resolve by themselves: no significant trend (of
+/// the series, or of a sawtooth's floors) and bounds still wider than the clean limit, or a
+/// sawtooth with too few drops yet. Growth below the effect size, steps, deceleration and the
+/// like are not: they stop at the ordinary bound.
+pub fn too_noisy(m: &MetricReport) -> bool {
+    let not_significant = m.p_value.is_none_or(|p| p >= crate::verdict::ALPHA);
+    m.verdict == Verdict::Inconclusive
+        && matches!(m.shape, Shape::Noisy | Shape::Sawtooth)
+        && not_significant
+}
+
 /// Decide whether to run on (docs/VERDICT.md, confirmation and extension): a leak seen at N must hold at 2N;
-/// an inconclusive gating metric extends the run; both bounded by `max_iterations`.
+/// an inconclusive gating metric extends the run; both bounded by `limits.max`, or by
+/// `limits.noisy` when every inconclusive gating metric is only too noisy to bound yet (and,
+/// past `limits.max`, for confirming a leak such a run then sees).
 ///
 /// `confirmed` holds the metrics that were already `Leak` at the previous checkpoint.
 pub fn next_step(
     metrics: &BTreeMap<Metric, MetricReport>,
     confirmed: &[Metric],
     done: u32,
-    max_iterations: u32,
+    limits: Limits,
 ) -> Next {
     let gating = || metrics.iter().filter(|(_, m)| m.gating);
     let unconfirmed: Vec<Metric> = gating()
@@ -375,15 +397,21 @@ pub fn next_step(
         .collect();
     let any_confirmed =
         gating().any(|(k, m)| m.verdict == Verdict::Leak && is_confirmed(k, m, confirmed));
-    let inconclusive: Vec<Metric> = gating()
+    let inconclusive: Vec<&MetricReport> = gating()
         .filter(|(_, m)| m.verdict == Verdict::Inconclusive)
-        .map(|(k, _)| *k)
+        .map(|(_, m)| m)
         .collect();
-    let to = done.saturating_mul(2).min(max_iterations);
-    if to <= done || any_confirmed {
+    let noisy = !inconclusive.is_empty() && inconclusive.iter().all(|m| too_noisy(m));
+    // Past the ordinary bound (only noise brought the run there), a leak may still be
+    // confirmed at twice the iterations, but only noise extends it further.
+    let past = done > limits.max;
+    let noisy_bound = limits.noisy.max(limits.max);
+    let within = |bound: u32| done.saturating_mul(2).min(bound);
+    if any_confirmed {
         return Next::Stop;
     }
-    if !unconfirmed.is_empty() {
+    let to = within(if past { noisy_bound } else { limits.max });
+    if !unconfirmed.is_empty() && to > done {
         return Next::ExtendTo(
             to,
             format!(
@@ -392,11 +420,24 @@ pub fn next_step(
             ),
         );
     }
-    if !inconclusive.is_empty() {
-        return Next::ExtendTo(
-            to,
-            format!("{} inconclusive at {done} iterations", names(&inconclusive)),
+    let to = match (noisy, past) {
+        (true, _) => within(noisy_bound),
+        (false, false) => within(limits.max),
+        (false, true) => done,
+    };
+    if !inconclusive.is_empty() && to > done {
+        let names = names(
+            &gating()
+                .filter(|(_, m)| m.verdict == Verdict::Inconclusive)
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>(),
         );
+        let why = if noisy && done >= limits.max {
+            "too noisy to bound yet"
+        } else {
+            "inconclusive"
+        };
+        return Next::ExtendTo(to, format!("{names} {why} at {done} iterations"));
     }
     Next::Stop
 }

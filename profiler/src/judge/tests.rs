@@ -27,28 +27,109 @@ fn map(entries: &[(Metric, Verdict)]) -> BTreeMap<Metric, MetricReport> {
         .collect()
 }
 
+/// The ordinary bound `max`, and 8 x that for noise.
+fn limits(max: u32) -> Limits {
+    Limits {
+        max,
+        noisy: 8 * max,
+    }
+}
+
 #[test]
 fn a_new_leak_is_confirmed_at_twice_the_iterations() {
     let m = map(&[
         (Metric::Fds, Verdict::Leak),
         (Metric::Threads, Verdict::Clean),
     ]);
-    assert!(matches!(next_step(&m, &[], 20, 160), Next::ExtendTo(40, _)));
-    assert_eq!(next_step(&m, &[Metric::Fds], 40, 160), Next::Stop);
+    assert!(matches!(
+        next_step(&m, &[], 20, limits(160)),
+        Next::ExtendTo(40, _)
+    ));
+    assert_eq!(next_step(&m, &[Metric::Fds], 40, limits(160)), Next::Stop);
 }
 
 #[test]
 fn inconclusive_extends_until_the_bound() {
     let m = map(&[(Metric::HeapBytes, Verdict::Inconclusive)]);
     assert!(matches!(
-        next_step(&m, &[], 80, 160),
+        next_step(&m, &[], 80, limits(160)),
         Next::ExtendTo(160, _)
     ));
-    assert_eq!(next_step(&m, &[], 160, 160), Next::Stop);
+    assert_eq!(next_step(&m, &[], 160, limits(160)), Next::Stop);
     assert!(matches!(
-        next_step(&m, &[], 100, 160),
+        next_step(&m, &[], 100, limits(160)),
         Next::ExtendTo(160, _)
     ));
+}
+
+#[test]
+fn a_metric_only_too_noisy_to_bound_extends_past_the_bound_and_nothing_else_does() {
+    let with = |shape, p: f64| {
+        let mut m = map(&[(Metric::HeapBlocks, Verdict::Inconclusive)]);
+        let r = m.get_mut(&Metric::HeapBlocks).unwrap();
+        r.shape = shape;
+        r.p_value = Some(p);
+        m
+    };
+    for shape in [Shape::Noisy, Shape::Sawtooth] {
+        let m = with(shape, 0.3);
+        assert!(too_noisy(&m[&Metric::HeapBlocks]));
+        match next_step(&m, &[], 160, limits(160)) {
+            Next::ExtendTo(320, why) => assert!(why.contains("too noisy"), "{why}"),
+            other => panic!("{shape:?}: {other:?}"),
+        }
+        assert!(matches!(
+            next_step(&m, &[], 640, limits(160)),
+            Next::ExtendTo(1280, _)
+        ));
+        assert_eq!(next_step(&m, &[], 1280, limits(160)), Next::Stop);
+    }
+    // significant floors, steps, deceleration: more samples are not all they need
+    for (shape, p) in [
+        (Shape::Sawtooth, 1e-4),
+        (Shape::Steps, 0.3),
+        (Shape::Decelerating, 0.3),
+        (Shape::Linear, 0.3),
+    ] {
+        let m = with(shape, p);
+        assert!(!too_noisy(&m[&Metric::HeapBlocks]), "{shape:?}");
+        assert_eq!(
+            next_step(&m, &[], 160, limits(160)),
+            Next::Stop,
+            "{shape:?}"
+        );
+        assert_eq!(
+            next_step(&m, &[], 320, limits(160)),
+            Next::Stop,
+            "{shape:?}"
+        );
+    }
+    // a noisy metric beside one that needs more than samples: the ordinary bound
+    let mut m = with(Shape::Noisy, 0.3);
+    m.insert(
+        Metric::HeapBytes,
+        MetricReport {
+            shape: Shape::Steps,
+            ..metric(Verdict::Inconclusive, true)
+        },
+    );
+    assert_eq!(next_step(&m, &[], 160, limits(160)), Next::Stop);
+}
+
+#[test]
+fn past_the_bound_a_leak_is_still_confirmed_at_twice_the_iterations() {
+    let m = map(&[(Metric::HeapBlocks, Verdict::Leak)]);
+    // at the ordinary bound: no room, as before
+    assert_eq!(next_step(&m, &[], 160, limits(160)), Next::Stop);
+    // brought past it by noise: confirmed at twice the iterations
+    assert!(matches!(
+        next_step(&m, &[], 320, limits(160)),
+        Next::ExtendTo(640, _)
+    ));
+    assert_eq!(
+        next_step(&m, &[Metric::HeapBlocks], 640, limits(160)),
+        Next::Stop
+    );
 }
 
 #[test]
@@ -57,7 +138,7 @@ fn rss_never_extends_nor_fails() {
         (Metric::RssBytes, Verdict::Leak),
         (Metric::Fds, Verdict::Clean),
     ]);
-    assert_eq!(next_step(&m, &[], 20, 160), Next::Stop);
+    assert_eq!(next_step(&m, &[], 20, limits(160)), Next::Stop);
     assert_eq!(run_verdict(&m), Verdict::Clean);
 }
 
@@ -71,7 +152,7 @@ fn a_doubling_leak_confirmed_within_the_run_stands_at_the_bound() {
         m
     };
     let mut m = within(true);
-    assert_eq!(next_step(&m, &[], 160, 320), Next::Stop);
+    assert_eq!(next_step(&m, &[], 160, limits(320)), Next::Stop);
     settle_unconfirmed(&mut m, &[], true);
     assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Leak);
     // without the flag, the same leak must wait for twice the iterations

@@ -430,13 +430,23 @@ impl Explain<'_> {
             return self.judgement(t, Verdict::Leak, shape, growth);
         }
         let (shape, why) = if !t.significant() {
-            let why = format!(
-                "no significant growth ({}), but the 95% upper bound {} is above the {} clean \
-                 limit: too noisy to tell; run longer",
-                format::p_value(t.p),
-                self.rate_apart(t.hi, self.th.tau_ok),
-                self.amount_apart(self.th.tau_ok, t.hi)
-            );
+            let why = if t.hi > self.th.tau_ok {
+                format!(
+                    "no significant growth ({}), but the 95% upper bound {} is above the {} \
+                     clean limit: too noisy to tell; run longer",
+                    format::p_value(t.p),
+                    self.rate_apart(t.hi, self.th.tau_ok),
+                    self.amount_apart(self.th.tau_ok, t.hi)
+                )
+            } else {
+                format!(
+                    "no significant growth ({}), but the 95% bounds {} are too wide to bound \
+                     growth to within the {} clean limit: too noisy to tell; run longer",
+                    format::p_value(t.p),
+                    self.bounds(t),
+                    self.amount(self.th.tau_ok)
+                )
+            };
             (
                 if recurring.is_some() {
                     shape
