@@ -315,6 +315,21 @@ impl Explain<'_> {
         self.judgement(floors, Verdict::Leak, Shape::Sawtooth, reason)
     }
 
+    /// Floors that rise, but fell back once most of the way: a sawtooth on a sawtooth whose
+    /// second reset is not in yet.
+    pub fn floors_reset_once(&self, floors: &Trend, drops: usize, at: f64) -> Judgement {
+        let reason = format!(
+            "sawtooth whose floors rise {} ({drops} drops, 95% bounds {}, {}), but fall back \
+             once, at {}: perhaps a sawtooth on a sawtooth (a collector with generations); \
+             run longer",
+            self.rate(floors.slope),
+            self.bounds(floors),
+            format::p_value(floors.p),
+            self.at(at)
+        );
+        self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
+    }
+
     pub fn floors_flat(&self, floors: &Trend, drops: usize) -> Judgement {
         let reason = format!("sawtooth: floors between drops do not rise ({drops} drops)");
         self.judgement(floors, Verdict::Clean, Shape::Sawtooth, reason)

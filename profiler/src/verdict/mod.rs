@@ -464,12 +464,56 @@ fn judge_floors(
     drops: &[usize],
     tail_trend: &Trend,
 ) -> Judgement {
+    judge_floors_nested(explain, x, tail, drops, tail_trend, 0)
+}
+
+/// How many sawtooths on sawtooths are looked through.
+const MAX_NESTING: usize = 2;
+
+fn judge_floors_nested(
+    explain: &Explain,
+    x: &[f64],
+    tail: &[f64],
+    drops: &[usize],
+    tail_trend: &Trend,
+    depth: usize,
+) -> Judgement {
     let th = explain.th;
     let floors = sawtooth::floors(x, tail, drops);
     let (fx, fy) = thinned(&floors.x, &floors.y);
     let Some(t) = Trend::of(&fx, &fy) else {
         return explain.one_drop(tail_trend, x[drops[0]]);
     };
+    // A sawtooth on a sawtooth (a collector with generations: young collections every few
+    // iterations, each leaving a little more behind, until an old collection takes it all
+    // back): the floors rise between their own resets, which a leak does not have. Judge
+    // the floors of the floors; with a single reset, rising floors are no leak yet.
+    if depth < MAX_NESTING {
+        let resets = sawtooth::resets(&floors.y, th.quantum);
+        if resets.len() >= 2 {
+            let mut j = judge_floors_nested(
+                explain,
+                &floors.x,
+                &floors.y,
+                &resets,
+                tail_trend,
+                depth + 1,
+            );
+            j.reason = format!(
+                "a sawtooth on a sawtooth (the floors between {} drops fall back {} times), \
+                 judged by its lowest floors: {}",
+                drops.len(),
+                resets.len(),
+                j.reason
+            );
+            return j;
+        }
+        if let [reset] = resets.as_slice()
+            && t.leak(th.tau)
+        {
+            return explain.floors_reset_once(&t, drops.len(), floors.x[*reset]);
+        }
+    }
     if t.leak(th.tau) {
         return explain.floors_rise(&t, drops.len());
     }

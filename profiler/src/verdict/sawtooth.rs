@@ -29,6 +29,29 @@ pub fn floors(x: &[f64], y: &[f64], drops: &[usize]) -> Floors {
     out
 }
 
+/// Indices of the floors `y` that fall back by at least half of what the floors rose since
+/// the previous such fall (or since the first floor), and by more than `quantum`: the resets
+/// of a sawtooth on a sawtooth. A floor that wobbles down a little on rising floors is not
+/// one.
+pub fn resets(y: &[f64], quantum: f64) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut low = match y.first() {
+        Some(&v) => v,
+        None => return out,
+    };
+    for i in 1..y.len() {
+        let risen = y[i - 1] - low;
+        let fall = y[i - 1] - y[i];
+        if fall > quantum && risen > quantum && fall >= 0.5 * risen {
+            out.push(i);
+            low = y[i];
+        } else {
+            low = low.min(y[i]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +70,20 @@ mod tests {
         let f = floors(&x, &y, &[1, 6, 11, 16]);
         assert_eq!(f.x, vec![5.0, 10.0, 15.0, 20.0]);
         assert_eq!(f.y, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn resets_are_falls_that_give_back_the_floors_rise() {
+        // floors rising 200 a tooth, reset every 6 teeth; a wobble of 20 is no reset
+        let y = [
+            0.0, 200.0, 400.0, 380.0, 600.0, 800.0, 1000.0, 10.0, 210.0, 410.0, 610.0, 810.0,
+            1010.0, 5.0, 205.0,
+        ];
+        assert_eq!(resets(&y, 1.0), vec![7, 13]);
+        // steadily rising floors have none; neither has a flat, noisy level
+        let rising: Vec<f64> = (0..20).map(|i| 10.0 * i as f64).collect();
+        assert!(resets(&rising, 1.0).is_empty());
+        assert!(resets(&[5.0, 5.0, 5.0], 1.0).is_empty());
     }
 
     #[test]
