@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
 # The counting allocator against the allocator it wraps, whole process against whole process:
 # release builds of the same loops, differing only in their global allocator, run alternately
-# N times (default 5) in one session: System, profiler::Alloc over System, divan's
-# AllocProfiler over System (a peer, side by side), mimalloc, and
-# profiler::Alloc::wrapping(mimalloc). Prints the median ns per round of each and the ratio of
-# each counting build to the allocator inside it, per loop and thread count.
+# N times (default 5) in one session: System, profiler::Alloc over System, the peers over
+# System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap with no
+# limit, dhat::Alloc with no dhat::Profiler running), mimalloc, and
+# profiler::Alloc::wrapping(mimalloc). Prints, per loop and thread count, one row per
+# allocator: its median ns per round and its ratio to the allocator inside it (System, or
+# mimalloc for profiler::Alloc::wrapping(mimalloc)).
 #
 #   scripts/alloc-overhead.sh [N] [ROUNDS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-5}"
 rounds="${2:-4000000}"
+# Run in this order each time; each is bench-suite/examples/alloc_ab_<name>.rs.
+examples=(system profiler divan stats_alloc cap dhat mimalloc profiler_mimalloc)
+build_args=()
+for e in "${examples[@]}"; do build_args+=(--example "alloc_ab_$e"); done
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p bench-suite \
-    --example alloc_ab_system --example alloc_ab_profiler --example alloc_ab_divan \
-    --example alloc_ab_mimalloc --example alloc_ab_profiler_mimalloc
+    "${build_args[@]}"
 bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for ((i = 0; i < n; i++)); do
-    "$bin/alloc_ab_system" "$rounds" >>"$results"
-    "$bin/alloc_ab_profiler" "$rounds" >>"$results"
-    "$bin/alloc_ab_divan" "$rounds" >>"$results"
-    "$bin/alloc_ab_mimalloc" "$rounds" >>"$results"
-    "$bin/alloc_ab_profiler_mimalloc" "$rounds" >>"$results"
+    for e in "${examples[@]}"; do
+        "$bin/alloc_ab_$e" "$rounds" >>"$results"
+    done
 done
 python3 - "$results" <<'PY'
 import statistics, sys
@@ -30,12 +33,24 @@ runs = {}
 for line in open(sys.argv[1]):
     label, loop, threads, ns = line.split()
     runs.setdefault((loop, threads), {}).setdefault(label, []).append(float(ns))
-print(f"{'loop':<15}{'threads':>8}{'system':>9}{'profiler':>10}{'ratio':>7}{'divan':>8}"
-      f"{'ratio':>7}{'mimalloc':>10}{'profiler/mi':>13}{'ratio':>7}   (median ns per round)")
+# (label the binary prints, name in the table, the allocator it wraps: the ratio's denominator)
+rows = [
+    ("system", "system", None),
+    ("profiler", "profiler", "system"),
+    ("divan", "divan", "system"),
+    ("stats_alloc", "stats_alloc", "system"),
+    ("cap", "cap", "system"),
+    ("dhat", "dhat (idle)", "system"),
+    ("mimalloc", "mimalloc", None),
+    ("profiler-mimalloc", "profiler/mi", "mimalloc"),
+]
+print(f"{'loop':<15}{'threads':>8}  {'allocator':<13}{'median ns':>10}{'ratio':>8}  to")
 for (loop, threads), by in runs.items():
-    s, p = statistics.median(by["system"]), statistics.median(by["profiler"])
-    d = statistics.median(by["divan"])
-    m, pm = statistics.median(by["mimalloc"]), statistics.median(by["profiler-mimalloc"])
-    print(f"{loop:<15}{threads:>8}{s:>9.2f}{p:>10.2f}{p / s:>7.3f}{d:>8.2f}{d / s:>7.3f}"
-          f"{m:>10.2f}{pm:>13.2f}{pm / m:>7.3f}")
+    median = {label: statistics.median(ns) for label, ns in by.items()}
+    first = True
+    for label, name, inner in rows:
+        ratio = f"{median[label] / median[inner]:>8.3f}  {inner}" if inner else ""
+        where = f"{loop:<15}{threads:>8}" if first else ""
+        print(f"{where:<23}  {name:<13}{median[label]:>10.2f}{ratio}")
+        first = False
 PY
