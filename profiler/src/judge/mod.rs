@@ -195,7 +195,7 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
                 after_warmup: series[w],
                 end,
                 growth: end - series[w],
-                confirmed_within: crate::verdict::confirmed_within(j.verdict, j.shape, &reason),
+                confirmed_within: j.verdict == Verdict::Leak && j.confirmed_within,
                 reason,
             },
         );
@@ -452,7 +452,7 @@ fn names(metrics: &[Metric]) -> String {
 
 /// A leak already seen at the previous checkpoint, or one the run confirmed by itself:
 /// containers seen doubling in its first half that doubled again in its second, as
-/// predicted (`verdict::confirmed_within`): the growth seen at N/2 went on to N, which is
+/// predicted (`verdict::Judgement::confirmed_within`): the growth seen at N/2 went on to N, which is
 /// what confirmation at twice the iterations asks.
 fn is_confirmed(metric: &Metric, m: &MetricReport, confirmed: &[Metric]) -> bool {
     confirmed.contains(metric) || (m.verdict == Verdict::Leak && m.confirmed_within)

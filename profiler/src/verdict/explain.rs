@@ -26,6 +26,7 @@ impl Explain<'_> {
             p_value: Some(t.p),
             shape,
             reason,
+            confirmed_within: false,
         }
     }
 
@@ -235,7 +236,10 @@ impl Explain<'_> {
             hi: highest,
             p: t.p,
         };
-        self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
+        Judgement {
+            confirmed_within: s.confirmed_within,
+            ..self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
+        }
     }
 
     /// Inconclusive: recurring steps of a coarse metric, too few yet to call them a leak.

@@ -65,16 +65,10 @@ pub const MIN_COARSE_STEPS: usize = 5;
 
 /// The words a capacity-doubling leak carries when the run confirmed it by itself: the
 /// containers seen doubling in the first half of the run doubled again in the second, as
-/// predicted. The engine's confirmation at twice the iterations asks no more of a leak than
-/// that the growth seen at N went on to 2N; [`confirmed_within`] lets it accept this one at
-/// the last checkpoint (docs/VERDICT.md, section 7).
+/// predicted ([`Judgement::confirmed_within`] is then set). The engine's confirmation at twice
+/// the iterations asks no more of a leak than that the growth seen at N went on to 2N; the
+/// flag lets it accept this one at the last checkpoint (docs/VERDICT.md, section 7).
 pub const CONFIRMED_WITHIN: &str = "confirmed within the run";
-
-/// Whether a judgement (its shape and sentence) is a leak the run confirmed by itself: see
-/// [`CONFIRMED_WITHIN`].
-pub fn confirmed_within(verdict: Verdict, shape: Shape, reason: &str) -> bool {
-    verdict == Verdict::Leak && shape == Shape::Steps && reason.contains(CONFIRMED_WITHIN)
-}
 
 /// Fewer samples than this after the warm-up: "too-short".
 pub const MIN_TAIL: usize = 4;
@@ -168,6 +162,10 @@ pub struct Judgement {
     pub shape: Shape,
     /// one sentence a person understands, with numbers in human units
     pub reason: String,
+    /// A leak the run confirmed by itself ([`CONFIRMED_WITHIN`]): containers seen doubling by
+    /// the middle of the run doubled again after it, as their chains predicted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed_within: bool,
 }
 
 /// Judges whether `series` keeps growing after warm-up.
@@ -643,6 +641,7 @@ impl Judgement {
             p_value: None,
             shape,
             reason,
+            confirmed_within: false,
         }
     }
 }
