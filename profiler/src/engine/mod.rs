@@ -108,7 +108,8 @@ pub struct Plan {
     /// The first checkpoint; `None` runs until the source ends, judged once at the end.
     pub iterations: Option<u32>,
     /// Bound of extension (default [`DEFAULT_EXTENSION_FACTOR`] x `iterations`, at least
-    /// [`MIN_EXTENSION_BOUND`]).
+    /// [`MIN_EXTENSION_BOUND`]; [`NOISY_EXTENSION_FACTOR`] x while the only undecided metrics
+    /// are too noisy to bound yet).
     pub max_iterations: Option<u32>,
     /// Whether the run may go on past `iterations` (to confirm a leak or resolve an
     /// inconclusive metric).
@@ -326,6 +327,13 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                 }
                 Next::ExtendTo(to, reason) => untracked(|| {
                     tracing::info!("{}: extending to {to} iterations: {reason}", plan.name);
+                    // Past the ordinary bound (noise): room for the samples to come now, in
+                    // one step at a checkpoint, rather than regrowing the store mid-run.
+                    if to > max
+                        && let Ok(mut s) = store.lock()
+                    {
+                        s.reserve(to as usize + 1);
+                    }
                     leaks_before = leaking(&metrics);
                     extensions.push(Extension {
                         from: done,

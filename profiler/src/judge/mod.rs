@@ -368,9 +368,10 @@ pub struct Limits {
 }
 
 /// An inconclusive verdict that more samples resolve by themselves: no significant trend (of
-/// the series, or of a sawtooth's floors) and bounds still wider than the clean limit, or a
-/// sawtooth with too few drops yet. Growth below the effect size, steps, deceleration and the
-/// like are not: they stop at the ordinary bound.
+/// the series, or of a sawtooth's floors), shape `noisy` (bounds not yet under or not yet
+/// within the clean limit) or `sawtooth` (floors not yet bounded, too few drops or resets
+/// yet). Growth below the effect size, steps, deceleration and the like are not: they stop at
+/// the ordinary bound.
 pub fn too_noisy(m: &MetricReport) -> bool {
     let not_significant = m.p_value.is_none_or(|p| p >= crate::verdict::ALPHA);
     m.verdict == Verdict::Inconclusive

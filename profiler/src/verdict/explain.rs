@@ -184,6 +184,7 @@ impl Explain<'_> {
             lo: rates[0],
             hi: rates[rates.len() - 1],
             p: t.p,
+            noise: t.noise,
         };
         self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
     }
@@ -235,6 +236,7 @@ impl Explain<'_> {
             lo: s.rate(),
             hi: highest,
             p: t.p,
+            noise: t.noise,
         };
         Judgement {
             confirmed_within: s.confirmed_within,
@@ -460,7 +462,7 @@ impl Explain<'_> {
             } else {
                 format!(
                     "no significant growth ({}), but the 95% bounds {} are too wide to bound \
-                     growth to within the {} clean limit: too noisy to tell; run longer",
+                     the growth to within the {} clean limit: too noisy to tell; run longer",
                     format::p_value(t.p),
                     self.bounds(t),
                     self.amount(self.th.tau_ok)

@@ -32,7 +32,7 @@ impl JumpScale {
     pub fn of(y: &[f64], quantum: f64) -> Self {
         let d = deltas(y);
         let typical = median(&d);
-        let noise = robust_sigma(&d).min(robust_sigma(&deltas(&d)) / 3f64.sqrt());
+        let noise = noise_of_deltas(&d);
         let threshold = quantum.max(JUMP_SIGMAS * noise).max(0.5 * typical.abs());
         JumpScale { typical, threshold }
     }
@@ -48,6 +48,16 @@ impl JumpScale {
         let excess = delta - self.typical;
         delta < 0.0 && excess < 0.0 && -excess >= self.threshold
     }
+}
+
+/// The robust noise of a series (see [`JumpScale::of`]): 0 for an exact series whose deltas
+/// are all alike but for a few jumps.
+pub fn noise(y: &[f64]) -> f64 {
+    noise_of_deltas(&deltas(y))
+}
+
+fn noise_of_deltas(d: &[f64]) -> f64 {
+    robust_sigma(d).min(robust_sigma(&deltas(d)) / 3f64.sqrt())
 }
 
 /// `y[i] - y[i-1]` for i = 1..len.

@@ -487,7 +487,7 @@ fn judge_floors_nested(
     // back): the floors rise between their own resets, which a leak does not have. Judge
     // the floors of the floors; with a single reset, rising floors are no leak yet.
     if depth < MAX_NESTING {
-        let resets = sawtooth::resets(&floors.y, th.quantum);
+        let resets = sawtooth::resets(&floors.y, JumpScale::of(&floors.y, th.quantum).threshold);
         if resets.len() >= 2 {
             let mut j = judge_floors_nested(
                 explain,
@@ -541,6 +541,8 @@ struct Trend {
     lo: f64,
     hi: f64,
     p: f64,
+    /// robust noise of the series ([`jumps::noise`]): 0 when it is exact but for jumps
+    noise: f64,
 }
 
 impl Trend {
@@ -552,6 +554,7 @@ impl Trend {
             lo: sen.lo,
             hi: sen.hi,
             p: mk.p_up,
+            noise: jumps::noise(y),
         })
     }
 
@@ -578,15 +581,16 @@ impl Trend {
             && self.precise(th)
     }
 
-    /// Bounds no wider than twice the clean limit (or two quanta, for a limit of 0): a clean
-    /// bill says the growth is under the limit *to within the limit*. Wide bounds that lie
-    /// under the limit only because noise made the tail fall rule nothing out: under noise of
-    /// hundreds of blocks, a leak of one block per iteration passed as clean that way in 16 of
-    /// 200 simulated runs (bounds like [-130, -13.8] per iteration at 20 iterations), each
-    /// checkpoint another 2.5% chance. Bounds this narrow put a slope of twice the limit at
-    /// four standard errors or more from any clean call.
+    /// Bounds no wider than twice the clean limit (or two quanta, for a limit of 0), unless
+    /// the series is exact (no noise but for jumps: its bounds come from where the jumps fall,
+    /// not from chance). A clean bill says the growth is under the limit *to within the
+    /// limit*. Wide bounds that lie under the limit only because noise made the tail fall rule
+    /// nothing out: under noise of hundreds of blocks, a leak of one block per iteration passed
+    /// as clean that way in 16 of 200 simulated runs (bounds like [-130, -13.8] per iteration
+    /// at 20 iterations), each checkpoint another 2.5% chance. Bounds this narrow put a slope
+    /// of twice the limit four standard errors or more from any clean call.
     fn precise(&self, th: &Thresholds) -> bool {
-        self.hi - self.lo <= 2.0 * th.tau_ok.max(th.quantum)
+        self.noise <= 0.5 * th.quantum || self.hi - self.lo <= 2.0 * th.tau_ok.max(th.quantum)
     }
 }
 

@@ -30,10 +30,11 @@ pub fn floors(x: &[f64], y: &[f64], drops: &[usize]) -> Floors {
 }
 
 /// Indices of the floors `y` that fall back by at least half of what the floors rose since
-/// the previous such fall (or since the first floor), and by more than `quantum`: the resets
-/// of a sawtooth on a sawtooth. A floor that wobbles down a little on rising floors is not
-/// one.
-pub fn resets(y: &[f64], quantum: f64) -> Vec<usize> {
+/// the previous such fall (or since the first floor), and by at least `threshold` (the jump
+/// scale of the floors: several robust sigmas of their own noise): the resets of a sawtooth
+/// on a sawtooth. A floor that wobbles down on rising floors, or noisy floors around a level,
+/// have none.
+pub fn resets(y: &[f64], threshold: f64) -> Vec<usize> {
     let mut out = Vec::new();
     let mut low = match y.first() {
         Some(&v) => v,
@@ -42,7 +43,7 @@ pub fn resets(y: &[f64], quantum: f64) -> Vec<usize> {
     for i in 1..y.len() {
         let risen = y[i - 1] - low;
         let fall = y[i - 1] - y[i];
-        if fall > quantum && risen > quantum && fall >= 0.5 * risen {
+        if fall >= threshold && risen > 0.0 && fall >= 0.5 * risen {
             out.push(i);
             low = y[i];
         } else {
@@ -79,11 +80,13 @@ mod tests {
             0.0, 200.0, 400.0, 380.0, 600.0, 800.0, 1000.0, 10.0, 210.0, 410.0, 610.0, 810.0,
             1010.0, 5.0, 205.0,
         ];
-        assert_eq!(resets(&y, 1.0), vec![7, 13]);
-        // steadily rising floors have none; neither has a flat, noisy level
+        assert_eq!(resets(&y, 100.0), vec![7, 13]);
+        // steadily rising floors have none; neither has a flat level, nor falls under the
+        // noise threshold
         let rising: Vec<f64> = (0..20).map(|i| 10.0 * i as f64).collect();
         assert!(resets(&rising, 1.0).is_empty());
         assert!(resets(&[5.0, 5.0, 5.0], 1.0).is_empty());
+        assert!(resets(&y, 1_500.0).is_empty());
     }
 
     #[test]

@@ -551,3 +551,34 @@ fn a_sawtooth_on_a_sawtooth_is_no_leak() {
         );
     }
 }
+
+#[test]
+fn a_noisy_sawtooth_whose_floors_rise_is_a_leak_not_a_sawtooth_on_a_sawtooth() {
+    // Teeth of 5 iterations (+100 blocks an iteration, cleared back to the floor), floors
+    // rising 2 blocks per iteration, each floor off by Gaussian noise of sigma 20: the floors'
+    // own wobbles are no resets, and the rise is a leak.
+    let th = Thresholds::heap_blocks(2_000.0);
+    let mut rng = Rng::new(0x5a11);
+    let (mut leaks, mut resets) = (0, 0);
+    for _ in 0..50 {
+        let noise: Vec<f64> = (0..=160).map(|_| 20.0 * rng.gaussian()).collect();
+        let s: Vec<f64> = (0..=160)
+            .map(|i| 1_000.0 + 2.0 * i as f64 + 100.0 * (i % 5) as f64 + noise[i - i % 5])
+            .map(f64::round)
+            .collect();
+        let j = judge(&s, &th, None);
+        assert_ne!(j.verdict, Verdict::Clean, "{j:#?}");
+        leaks += usize::from(j.verdict == Verdict::Leak);
+        resets += usize::from(j.reason.contains("fall back") || j.reason.contains("on a sawtooth"));
+    }
+    assert!(leaks >= 48, "{leaks} of 50 leaks");
+    assert_eq!(resets, 0);
+}
+
+#[test]
+fn an_exact_counter_with_one_drop_in_its_tail_is_still_clean() {
+    // fds: 40 open, 25 closed for good at iteration 12; flat otherwise
+    let s = series(20, |i| if i < 12 { 40.0 } else { 15.0 });
+    let j = judge(&s, &Thresholds::count(), None);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:#?}");
+}
