@@ -450,29 +450,28 @@ fn one_block_per_iteration_under_the_epoch_sawtooth_is_never_clean() {
     let th = Thresholds::heap_blocks(3609.0);
     for measured in [&CROSSBEAM_EPOCH_BLOCKS[..], &CROSSBEAM_EPOCH_BLOCKS_2[..]] {
         let measured: Vec<f64> = measured.iter().map(|&v| f64::from(v)).collect();
-        for s in checkpoints(&measured) {
-            let j = judge(s, &th, None);
-            assert_ne!(
-                j.verdict,
-                Verdict::Leak,
-                "clean series, {} iterations: {j:#?}",
-                s.len() - 1
-            );
-        }
-        let leaking: Vec<f64> = measured
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + i as f64)
-            .collect();
-        for s in checkpoints(&leaking) {
-            let j = judge(s, &th, None);
-            assert_ne!(
-                j.verdict,
-                Verdict::Clean,
-                "+1 block per iteration, {} iterations: {j:#?}",
-                s.len() - 1
-            );
-        }
+        no_leak_and_one_more_block_no_clean_bill(&measured, &th);
+    }
+}
+
+/// At every checkpoint: the measured clean series is never a leak, and the same series with
+/// one block per iteration on top is never clean.
+fn no_leak_and_one_more_block_no_clean_bill(measured: &[f64], th: &Thresholds) {
+    let leaking: Vec<f64> = measured
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + i as f64)
+        .collect();
+    for (s, leaking) in checkpoints(measured).zip(checkpoints(&leaking)) {
+        let j = judge(s, th, None);
+        assert_ne!(
+            j.verdict,
+            Verdict::Leak,
+            "clean, N = {}: {j:#?}",
+            s.len() - 1
+        );
+        let j = judge(leaking, th, None);
+        assert_ne!(j.verdict, Verdict::Clean, "+1, N = {}: {j:#?}", s.len() - 1);
     }
 }
 
@@ -524,32 +523,9 @@ fn a_sawtooth_on_a_sawtooth_is_no_leak() {
         .iter()
         .map(|&v| f64::from(v))
         .collect();
-    for s in checkpoints(&measured) {
-        let j = judge(s, &th, None);
-        assert_ne!(
-            j.verdict,
-            Verdict::Leak,
-            "{} iterations: {j:#?}",
-            s.len() - 1
-        );
-    }
+    no_leak_and_one_more_block_no_clean_bill(&measured, &th);
     let j = judge(&measured, &th, None);
     assert!(j.reason.contains("sawtooth on a sawtooth"), "{j:#?}");
-    // the same with one block per iteration on top is still no clean bill
-    let leaking: Vec<f64> = measured
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + i as f64)
-        .collect();
-    for s in checkpoints(&leaking) {
-        let j = judge(s, &th, None);
-        assert_ne!(
-            j.verdict,
-            Verdict::Clean,
-            "+1 block per iteration, {} iterations: {j:#?}",
-            s.len() - 1
-        );
-    }
 }
 
 #[test]
