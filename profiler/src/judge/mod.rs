@@ -398,11 +398,11 @@ pub fn next_step(
         .collect();
     let any_confirmed =
         gating().any(|(k, m)| m.verdict == Verdict::Leak && is_confirmed(k, m, confirmed));
-    let inconclusive: Vec<&MetricReport> = gating()
+    let inconclusive: Vec<(Metric, &MetricReport)> = gating()
         .filter(|(_, m)| m.verdict == Verdict::Inconclusive)
-        .map(|(_, m)| m)
+        .map(|(k, m)| (*k, m))
         .collect();
-    let noisy = !inconclusive.is_empty() && inconclusive.iter().all(|m| too_noisy(m));
+    let noisy = !inconclusive.is_empty() && inconclusive.iter().all(|(_, m)| too_noisy(m));
     // Past the ordinary bound (only noise brought the run there), a leak may still be
     // confirmed at twice the iterations, but only noise extends it further.
     let past = done > limits.max;
@@ -427,12 +427,7 @@ pub fn next_step(
         (false, true) => done,
     };
     if !inconclusive.is_empty() && to > done {
-        let names = names(
-            &gating()
-                .filter(|(_, m)| m.verdict == Verdict::Inconclusive)
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>(),
-        );
+        let names = names(&inconclusive.iter().map(|(k, _)| *k).collect::<Vec<_>>());
         let why = if noisy && done >= limits.max {
             "too noisy to bound yet"
         } else {

@@ -281,19 +281,8 @@ fn growth_in_lumps_that_paused_is_not_called_settled_too_soon() {
     // its string table and its map each double now and then, so growth comes in lumps with
     // ever longer pauses. At 80 iterations the last lump was at 47: flat for less time than it
     // grew, which is no plateau yet (the next lumps came at 91, 103 and 110).
-    let lumps = [
-        (3, 800.0),
-        (5, 320.0),
-        (16, 1600.0),
-        (19, 640.0),
-        (34, 8264.0),
-        (41, 3200.0),
-        (47, 1280.0),
-        (91, 6400.0),
-        (103, 2560.0),
-        (110, 16384.0),
-    ];
-    let heap = stepping(100_000.0, &lumps);
+    let lumps = &INTERNER[..10];
+    let heap = stepping(100_000.0, lumps);
     let j = judge(&series(80, heap), &Thresholds::heap_bytes(50_000.0), None);
     assert_ne!(j.verdict, Verdict::Clean, "{j:#?}");
 }
