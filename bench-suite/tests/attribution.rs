@@ -1,6 +1,7 @@
-//! `profile --attribute` through the real binary: on the leaking workloads the first site is
-//! the line marked `// leak site: <workload>` in the catalog's source; clean workloads report
-//! no site; the kept dhat file is dhat's format and names the same line.
+//! `profile --attribute` through the real binary: on the heap-leaking workloads the first site
+//! is the line marked `// leak site: <workload>` in the catalog's source, sampled during the
+//! run (the default) and with `exact` (dhat passes, whose kept file is dhat's format and names
+//! the same line); clean workloads report no site, even with `always`.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -39,36 +40,73 @@ fn attribute(workloads: &[&str], when: &str) -> (Value, std::path::PathBuf, temp
     (report, dir.path().to_path_buf(), dir)
 }
 
+const HEAP_LEAKS: [&str; 4] = [
+    "box-leak",
+    "small-leak-under-churn",
+    "rc-cycle",
+    "global-cache",
+];
+
+/// The line the first site of `run` names, checked to be a marked line of `workload`.
+fn first_site_line(run: &Value, workload: &str) -> usize {
+    assert_eq!(run["workload"], *workload);
+    let lines = marked_lines(workload);
+    assert!(!lines.is_empty(), "no `// leak site: {workload}` mark");
+    let first = &run["leak_sites"][0];
+    let location = first["location"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{workload}: no site: {run}"));
+    let (file, line) = location.rsplit_once(':').unwrap();
+    assert!(
+        file.ends_with("workloads/leaking.rs"),
+        "{workload}: {location}"
+    );
+    let line: usize = line.parse().unwrap();
+    assert!(
+        lines.contains(&line),
+        "{workload}: first site {location}, marked {lines:?}"
+    );
+    line
+}
+
 #[test]
-fn the_first_site_is_the_line_that_leaks() {
-    let leaking = [
-        "box-leak",
-        "small-leak-under-churn",
-        "rc-cycle",
-        "global-cache",
-    ];
-    let (report, dir, _keep) = attribute(&leaking, "growth");
+fn sampling_names_the_line_that_leaks_with_honest_bounds() {
+    let (report, _, _keep) = attribute(&HEAP_LEAKS, "growth");
+    for (i, workload) in HEAP_LEAKS.iter().enumerate() {
+        let run = &report["runs"][i];
+        first_site_line(run, workload);
+        let info = &run["attribution"];
+        assert_eq!(info["method"], "sampled", "{info}");
+        assert!(info["samples"].as_u64().unwrap() > 0, "{info}");
+        assert!(info["dhat_file"].is_null(), "no dhat pass ran: {info}");
+        // Each of these leaks one block per iteration at its first site (rc-cycle: one per
+        // payload line); an estimate resting on its samples lands near it, inside its bounds.
+        let first = &run["leak_sites"][0];
+        let blocks = first["blocks_per_iteration"].as_f64().unwrap();
+        let [lo, hi] = [0, 1].map(|k| first["blocks_per_iteration_ci"][k].as_f64().unwrap());
+        assert!((0.3..=3.0).contains(&blocks), "{workload}: {first}");
+        assert!(
+            lo <= blocks && blocks <= hi && lo < hi,
+            "{workload}: {first}"
+        );
+        assert!(
+            first["samples"].as_u64().unwrap() >= 4,
+            "{workload}: {first}"
+        );
+    }
+}
+
+#[test]
+fn exact_mode_names_the_line_with_dhat_and_cross_checks_the_counters() {
+    let leaking = ["box-leak", "rc-cycle"];
+    let (report, dir, _keep) = attribute(&leaking, "exact");
     for (i, workload) in leaking.iter().enumerate() {
         let run = &report["runs"][i];
-        assert_eq!(run["workload"], *workload);
-        let lines = marked_lines(workload);
-        assert!(!lines.is_empty(), "no `// leak site: {workload}` mark");
+        let line = first_site_line(run, workload);
         let first = &run["leak_sites"][0];
-        let location = first["location"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{workload}: no site: {run}"));
-        let (file, line) = location.rsplit_once(':').unwrap();
-        assert!(
-            file.ends_with("workloads/leaking.rs"),
-            "{workload}: {location}"
-        );
-        let line: usize = line.parse().unwrap();
-        assert!(
-            lines.contains(&line),
-            "{workload}: first site {location}, marked {lines:?}"
-        );
         assert!(first["bytes_per_iteration"].as_f64().unwrap() >= 64.0);
         assert!(first["blocks_per_iteration"].as_f64().unwrap() >= 0.9);
+        assert_eq!(run["attribution"]["method"], "exact");
 
         // dhat's file of the longest pass: dhat's format, naming the same line.
         let kept = dir.join(format!("{workload}.dhat-heap.json"));
@@ -95,7 +133,16 @@ fn the_first_site_is_the_line_that_leaks() {
 
 #[test]
 fn clean_workloads_report_no_leaking_site() {
-    let clean = ["hashmap-churn", "lru-cache", "buffer-regrow", "temp-files"];
+    let clean = [
+        "hashmap-churn",
+        "lru-cache",
+        "buffer-regrow",
+        "temp-files",
+        "json-roundtrip",
+        "parse-records",
+        "sort-strings",
+        "index-keys",
+    ];
     let (report, _, _keep) = attribute(&clean, "always");
     for (i, workload) in clean.iter().enumerate() {
         let run = &report["runs"][i];
@@ -104,6 +151,7 @@ fn clean_workloads_report_no_leaking_site() {
             run["attribution"].is_object(),
             "{workload}: attribution did not run"
         );
+        assert_eq!(run["attribution"]["method"], "sampled");
         assert_eq!(run["leak_sites"], Value::Array(vec![]), "{workload}");
     }
 }

@@ -251,6 +251,53 @@ pub fn t_quantile(z: f64, df: usize) -> f64 {
 }
 
 /// P(Z > z) for a standard normal Z.
+/// Two-sided p-value of `k` successes in `n` trials of probability `p` (exact: the
+/// probability of every outcome no more likely than `k`).
+pub fn binomial_two_sided(k: u64, n: u64, p: f64) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    let p = p.clamp(0.0, 1.0);
+    let ln_pmf = |i: u64| {
+        let (i, n) = (i as f64, n as f64);
+        let ln_choose = ln_gamma(n + 1.0) - ln_gamma(i + 1.0) - ln_gamma(n - i + 1.0);
+        let term = |count: f64, q: f64| if count == 0.0 { 0.0 } else { count * q.ln() };
+        ln_choose + term(i, p) + term(n - i, 1.0 - p)
+    };
+    let observed = ln_pmf(k.min(n));
+    let total: f64 = (0..=n)
+        .map(ln_pmf)
+        .filter(|l| *l <= observed + 1e-9)
+        .map(f64::exp)
+        .sum();
+    total.min(1.0)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, 15 digits).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let t = x + 7.5;
+    let sum = G[1..]
+        .iter()
+        .enumerate()
+        .fold(G[0], |acc, (i, g)| acc + g / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
 pub fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
@@ -289,6 +336,20 @@ pub fn thin_indices(len: usize, max: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binomial_p_values_match_known_ones() {
+        // 0 of 6 at 1/2: 2 * (1/2)^6.
+        assert!((binomial_two_sided(0, 6, 0.5) - 2.0 / 64.0).abs() < 1e-12);
+        // 5 of 10 at 1/2: every outcome is as likely or less.
+        assert!((binomial_two_sided(5, 10, 0.5) - 1.0).abs() < 1e-9);
+        // 1 of 10 at 1/2: outcomes 0, 1, 9, 10.
+        assert!((binomial_two_sided(1, 10, 0.5) - 22.0 / 1024.0).abs() < 1e-9);
+        // Uneven p: 0 of 20 at 0.1 is P(0) = 0.9^20 plus the outcomes no more likely (4 and
+        // up): 0.25453 (computed with exact binomial coefficients).
+        let p = binomial_two_sided(0, 20, 0.1);
+        assert!((p - 0.254_53).abs() < 1e-4, "{p}");
+    }
 
     fn index(n: usize) -> Vec<f64> {
         (0..n).map(|i| i as f64).collect()

@@ -1,10 +1,11 @@
 // Owns the allocator's cold path: calls of a thread whose fast pointer is null, counted
 // (and charged to spans) here. Must never be on the fast path, nor count untracked work.
 
-//! Calls of a thread whose `fast` pointer is null: the route to dhat, untracked work, a
-//! thread's first allocation, an exited thread.
+//! Calls of a thread whose `fast` pointer is null (the route to dhat, untracked work, a
+//! thread's first allocation, an exited thread, spans counted), an allocation that reaches
+//! the thread's next sample, and a free of a pointer that may be a sampled block.
 
-use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route, spans};
+use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route, sampled, spans};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::any::TypeId;
 use std::sync::atomic::{Ordering::*, fence};
@@ -36,26 +37,20 @@ pub(super) unsafe fn alloc<A: GlobalAlloc + 'static>(
     if routed() {
         return unsafe { dhat_route::alloc(layout, zeroed) };
     }
-    let p = unsafe {
-        if zeroed {
-            inner.alloc_zeroed(layout)
-        } else {
-            inner.alloc(layout)
-        }
-    };
-    if !p.is_null() {
-        count_alloc(layout.size(), None);
-        if spans::SPANS_ON.load(Relaxed) {
-            spans::on_alloc(p, layout.size());
-        }
+    if sampled::take_sample(layout.size()) {
+        return unsafe { sampled::alloc(inner, layout, zeroed) };
     }
-    p
+    unsafe { sampled::plain_alloc(inner, layout, zeroed) }
 }
 
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn dealloc<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) {
     note_inner::<A>();
+    // First: a sampled block is freed with the layout it was made with, whatever the route.
+    if sampled::candidate(ptr) && unsafe { sampled::dealloc(inner, ptr, layout) } {
+        return;
+    }
     if routed() {
         return unsafe { dhat_route::dealloc(ptr, layout) };
     }
@@ -75,6 +70,12 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
     new_size: usize,
 ) -> *mut u8 {
     note_inner::<A>();
+    if !routed() || sampled::candidate(ptr) {
+        // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them.
+        if let Some(p) = unsafe { sampled::realloc(inner, ptr, layout, new_size) } {
+            return p;
+        }
+    }
     if routed() {
         return unsafe { dhat_route::realloc(ptr, layout, new_size) };
     }

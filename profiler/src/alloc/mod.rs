@@ -36,12 +36,13 @@
 //! iteration it is exact; when several do it is an upper bound of the true peak (the threads
 //! need not have peaked at the same moment), never below it.
 
+pub mod sampled;
 pub mod spans;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*};
 
 /// The global allocator that counts. Install it once in your binary or test crate:
 ///
@@ -101,11 +102,16 @@ struct Slot {
     frees: AtomicI64,
     /// Peak of `live_bytes` since the last reset.
     peak_bytes: AtomicI64,
+    /// The value of `allocated_bytes` at which the next sample is due (see `sampled`):
+    /// [`sampled::NEVER`] while sampling is off, [`sampled::REDRAW`] to draw a new one.
+    sample_at: AtomicI64,
     in_use: AtomicBool,
     /// The `fast` pointer of the thread that owns this slot, for [`route_to_dhat`] to clear;
     /// null when no thread does, [`BUSY`] while `route_to_dhat` clears it.
     owner: AtomicPtr<AtomicPtr<Slot>>,
     next: AtomicPtr<Slot>,
+    /// State of the owner's random draws of sampling distances.
+    rng: AtomicU64,
 }
 
 /// `Slot::owner` while a `route_to_dhat` call writes through it: the owner waits before it
@@ -127,9 +133,11 @@ impl Slot {
             allocated_bytes: AtomicI64::new(0),
             frees: AtomicI64::new(0),
             peak_bytes: AtomicI64::new(0),
+            sample_at: AtomicI64::new(sampled::NEVER),
             in_use: AtomicBool::new(false),
             owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
+            rng: AtomicU64::new(0),
         }
     }
 
@@ -157,6 +165,16 @@ impl Slot {
     fn free_owned(&self, bytes: i64) {
         add(&self.live_bytes, bytes.wrapping_neg());
         add(&self.frees, 1);
+    }
+
+    /// Whether an allocation of `bytes` reaches the next sample (or a redraw): one load and
+    /// one compare on the fast path.
+    #[inline(always)]
+    fn sample_due(&self, bytes: usize) -> bool {
+        self.allocated_bytes
+            .load(Relaxed)
+            .wrapping_add(bytes as i64)
+            >= self.sample_at.load(Relaxed)
     }
 
     /// Shared update, for the slot of threads that already ran their exit destructor.
@@ -291,6 +309,8 @@ struct Local {
     span_stack: Cell<[usize; spans::MAX_DEPTH]>,
     /// Spans entered and not yet exited (may exceed the stack's length).
     span_depth: Cell<u8>,
+    /// Set while this thread works on the table of sampled blocks: its own calls bypass it.
+    in_sampler: Cell<bool>,
 }
 
 thread_local! {
@@ -304,6 +324,7 @@ thread_local! {
             untracked: Cell::new(0),
             span_stack: Cell::new([0; spans::MAX_DEPTH]),
             span_depth: Cell::new(0),
+            in_sampler: Cell::new(false),
         }
     };
 }
@@ -380,6 +401,23 @@ fn count_alloc(bytes: usize, realloc_from: Option<usize>) {
     }
 }
 
+/// Take back an allocation the fast path counted before the inner allocator failed it (the
+/// peak it may have raised stays: the program asked for that much).
+#[cold]
+#[inline(never)]
+fn uncount_alloc(bytes: usize) {
+    let _ = LOCAL.try_with(|local| {
+        let slot = local.owned.get();
+        if !slot.is_null() && !ptr::eq(slot, &EXITED) {
+            // SAFETY: slots are never freed; only this thread owns `slot`.
+            let slot = unsafe { &*slot };
+            add(&slot.live_bytes, (bytes as i64).wrapping_neg());
+            add(&slot.allocations, -1);
+            add(&slot.allocated_bytes, (bytes as i64).wrapping_neg());
+        }
+    });
+}
+
 /// Count a free off the fast path.
 fn count_free(bytes: usize) {
     let slot = fast_slot();
@@ -402,6 +440,8 @@ fn claim_slot(local: &Local) {
     if ptr::eq(slot, &EXITED) {
         return;
     }
+    // The new owner draws its own distance to the next sample.
+    unsafe { &*slot }.sample_at.store(sampled::REDRAW, Relaxed);
     // SAFETY: slots are never freed.
     unsafe { &*slot }.set_owner(&local.fast);
     if exit_hook::register(slot) {
@@ -510,13 +550,16 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let slot = fast_slot();
-        if slot.is_null() {
+        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
+        if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
             return unsafe { cold::alloc(&self.inner, layout, false) };
         }
+        // Counted first, so that nothing but the size is kept across the call; a failed
+        // allocation is taken back.
+        unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         let p = unsafe { self.inner.alloc(layout) };
-        if !p.is_null() {
-            // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
-            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
+        if p.is_null() {
+            uncount_alloc(layout.size());
         }
         p
     }
@@ -524,13 +567,15 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let slot = fast_slot();
-        if slot.is_null() {
+        // SAFETY: as in `alloc`.
+        if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
             return unsafe { cold::alloc(&self.inner, layout, true) };
         }
+        // SAFETY: as in `alloc`.
+        unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         let p = unsafe { self.inner.alloc_zeroed(layout) };
-        if !p.is_null() {
-            // SAFETY: as in `alloc`.
-            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
+        if p.is_null() {
+            uncount_alloc(layout.size());
         }
         p
     }
@@ -538,7 +583,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let slot = fast_slot();
-        if slot.is_null() {
+        if slot.is_null() || sampled::candidate(ptr) {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
@@ -550,7 +595,8 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let slot = fast_slot();
-        if slot.is_null() {
+        // SAFETY: as in `alloc`.
+        if slot.is_null() || sampled::candidate(ptr) || unsafe { &*slot }.sample_due(new_size) {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         }
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };

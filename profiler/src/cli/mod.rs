@@ -174,10 +174,12 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
 
-    /// Find the call sites that leak with dhat after the counting run: when the heap grows
-    /// (growth, the default) or always. Three short passes run under dhat (about 20-30x
-    /// slower per iteration); dhat's file of the longest is kept as <workload>.dhat-heap.json
-    /// beside --json (or in the current directory).
+    /// Name the call sites that leak. growth (the default) and always sample allocations
+    /// during the run itself (a backtrace per sampled block, a few percent of the run's time;
+    /// more while a leak is confirmed) and name sites with 95% bounds when the heap grows, or
+    /// always. exact runs three short passes under dhat after the run when the heap grows
+    /// (about 20-30x slower per iteration; dhat's file of the longest is kept as
+    /// <workload>.dhat-heap.json beside --json, or in the current directory).
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "growth")]
     attribute: Option<AttributeWhen>,
 
@@ -386,6 +388,7 @@ fn list(catalog: &[Workload]) -> Outcome {
 enum AttributeWhen {
     Growth,
     Always,
+    Exact,
 }
 
 fn usage_error(message: impl std::fmt::Display) -> Outcome {

@@ -151,6 +151,7 @@ impl RunArgs {
                 None => Attribute::Off,
                 Some(AttributeWhen::Growth) => Attribute::OnGrowth,
                 Some(AttributeWhen::Always) => Attribute::Always,
+                Some(AttributeWhen::Exact) => Attribute::Exact,
             },
             timeout: self.timeout.map(Duration::from_secs_f64),
             budgets: Budgets {

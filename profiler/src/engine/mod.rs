@@ -69,6 +69,9 @@ pub trait Source {
     /// Run or await iteration `n` and sample its end. Samples taken between boundaries go to
     /// `between`.
     fn next(&mut self, n: u32, between: &mut Thinned<IntervalSample>) -> Step;
+    /// The engine runs on to `to` iterations, the verdicts at this checkpoint being `metrics`
+    /// (a source that samples allocations samples more while a leak is confirmed).
+    fn extending(&mut self, _to: u32, _metrics: &BTreeMap<Metric, MetricReport>) {}
     /// The iterations are over: stop what the source started (a program, a sampler thread).
     fn stop(&mut self, _between: &mut Thinned<IntervalSample>) {}
     /// Fill in what the source knows of the run (its description, how it ended, its notes)
@@ -325,24 +328,27 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                     judged = Some((done, metrics));
                     break 'run Halt::Checkpoint;
                 }
-                Next::ExtendTo(to, reason) => untracked(|| {
-                    tracing::info!("{}: extending to {to} iterations: {reason}", plan.name);
-                    // Past the ordinary bound (noise): room for the samples to come now, in
-                    // one step at a checkpoint, rather than regrowing the store mid-run.
-                    if to > max
-                        && let Ok(mut s) = store.lock()
-                    {
-                        s.reserve(to as usize + 1);
-                    }
-                    leaks_before = leaking(&metrics);
-                    extensions.push(Extension {
-                        from: done,
-                        to,
-                        reason,
-                    });
-                    drop(metrics);
-                    target = Some(to);
-                }),
+                Next::ExtendTo(to, reason) => {
+                    source.extending(to, &metrics);
+                    untracked(|| {
+                        tracing::info!("{}: extending to {to} iterations: {reason}", plan.name);
+                        // Past the ordinary bound (noise): room for the samples to come now, in
+                        // one step at a checkpoint, rather than regrowing the store mid-run.
+                        if to > max
+                            && let Ok(mut s) = store.lock()
+                        {
+                            s.reserve(to as usize + 1);
+                        }
+                        leaks_before = leaking(&metrics);
+                        extensions.push(Extension {
+                            from: done,
+                            to,
+                            reason,
+                        });
+                        drop(metrics);
+                        target = Some(to);
+                    })
+                }
             }
         }
     };

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use super::{Ending, Source, Step};
 use crate::alloc::{self, untracked};
-use crate::model::{End, Failure, FailureKind, IntervalSample, Run};
+use crate::attribution::sampled::Sampling;
+use crate::model::{End, Failure, FailureKind, IntervalSample, MetricReport, Run, Verdict};
 use crate::probe::{Probe, Target};
 use crate::quiet::{MAX_WAIT, QuietPoint, QuietStats};
+use crate::sample::Metric;
 use crate::sample::{Sampler, Scope, ms};
 use crate::store::{MAX_INTERVAL_SAMPLES, Thinned};
 
@@ -30,6 +34,9 @@ pub struct WorkloadSource<'a, F> {
     in_progress: Option<Arc<AtomicU32>>,
     waited: Option<QuietStats>,
     saw_other_threads: bool,
+    /// Sampled attribution, when asked for: the sampling, and whether sites are named only
+    /// when the heap grows.
+    sampling: Option<(Sampling, bool)>,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -48,6 +55,7 @@ where
             quiet: None,
             waited: None,
             saw_other_threads: false,
+            sampling: None,
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
         }
     }
@@ -56,6 +64,14 @@ where
     /// `Sampler::saw_other_threads`); known once the run is over.
     pub fn saw_other_threads(&self) -> bool {
         self.saw_other_threads
+    }
+
+    /// Sample allocations during the run and name the leaking call sites in its report
+    /// (always, or with `only_if_growing` only when the heap grows). Needs `profiler::Alloc`
+    /// and the process scope.
+    pub fn sampled(mut self, only_if_growing: bool) -> Self {
+        self.sampling = Some((Sampling::start(), only_if_growing));
+        self
     }
 
     /// A sentence saying what the workload does, for the report.
@@ -100,8 +116,15 @@ where
         if let Some(sampler) = self.sampler.as_mut() {
             sampler.begin();
         }
+        if let Some((sampling, _)) = self.sampling.as_mut() {
+            sampling.begin(n);
+        }
         let workload = &mut *self.workload;
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(workload()))) {
+        let result = catch_unwind(AssertUnwindSafe(|| drop(workload())));
+        if let Some((sampling, _)) = self.sampling.as_mut() {
+            sampling.end();
+        }
+        if let Err(payload) = result {
             let failure =
                 untracked(|| Failure::new(FailureKind::Panic, n, panic_message(payload.as_ref())));
             // The payload was allocated by the workload: freeing it is the workload's.
@@ -117,6 +140,27 @@ where
             sampler.set_own_fds(quiet.open_fds());
         }
         Step::Sample(sampler.boundary(n))
+    }
+
+    fn extending(&mut self, to: u32, metrics: &BTreeMap<Metric, MetricReport>) {
+        let Some((sampling, _)) = self.sampling.as_mut() else {
+            return;
+        };
+        let slope = |metric| {
+            metrics
+                .get(&metric)
+                .filter(|m| m.verdict != Verdict::Clean)
+                .and_then(|m| m.slope_per_iteration)
+                .unwrap_or(0.0)
+        };
+        // A leak of blocks alone: at least 16 bytes each.
+        let bytes = slope(Metric::HeapBytes).max(16.0 * slope(Metric::HeapBlocks));
+        let peak = alloc::heap().map_or(0.0, |h| h.peak_bytes.max(h.live_bytes) as f64);
+        let done = self
+            .in_progress
+            .as_ref()
+            .map_or(0, |n| n.load(Ordering::Relaxed));
+        sampling.confirm(bytes, to.saturating_sub(done), peak);
     }
 
     fn stop(&mut self, between: &mut Thinned<IntervalSample>) {
@@ -144,6 +188,11 @@ where
         run.source.end = (ending.end == End::Interrupted).then_some(End::Interrupted);
         if let Some(note) = self.waited.and_then(|w| quiet_note(&w, run.iterations)) {
             run.source.notes.push(note);
+        }
+        if let Some((sampling, only_if_growing)) = self.sampling.take() {
+            let (sites, info) = sampling.finish(run, only_if_growing);
+            run.leak_sites = sites;
+            run.attribution = Some(info);
         }
     }
 }

@@ -16,12 +16,36 @@ pub struct LeakSite {
     pub blocks_per_iteration: f64,
     /// Your code's frames from the allocation outwards (`function (file:line)`), at most 6.
     pub backtrace: Vec<String>,
+    /// Sampled attribution: 95% bounds of `bytes_per_iteration` (absent for the exact mode,
+    /// whose numbers are counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_iteration_ci: Option<[f64; 2]>,
+    /// Sampled attribution: 95% bounds of `blocks_per_iteration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_per_iteration_ci: Option<[f64; 2]>,
+    /// Sampled attribution: the sampled blocks of this site the estimate rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
 }
 
-/// How the attribution passes went.
+/// How attribution went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttributionInfo {
-    /// Iterations of each dhat pass.
+    /// `sampled` (allocations sampled during the run itself) or `exact` (dhat passes after
+    /// it); absent in older reports: exact.
+    #[serde(default = "exact")]
+    pub method: String,
+    /// Sampled: the mean sampling interval in bytes, smallest and largest used in the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_bytes: Option<[u64; 2]>,
+    /// Sampled: allocations sampled (a backtrace each) during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    /// Sampled: time spent taking samples, in ms of the allocating threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_ms: Option<f64>,
+    /// Iterations of each dhat pass (exact; empty when sampled).
+    #[serde(default)]
     pub passes: Vec<u32>,
     /// dhat's own output of the longest pass (opens in DHAT's viewer, dh_view.html).
     pub dhat_file: Option<String>,
@@ -30,6 +54,10 @@ pub struct AttributionInfo {
     /// dhat's count of bytes allocated during the passes against the profiler's counters:
     /// `null` when they agree exactly, else what differed.
     pub cross_check: Option<String>,
+}
+
+fn exact() -> String {
+    "exact".to_string()
 }
 
 /// Which budget a check is about.

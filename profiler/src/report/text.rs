@@ -364,17 +364,40 @@ fn render_sites(out: &mut String, run: &Run) {
     let Some(info) = &run.attribution else {
         return;
     };
-    let passes: Vec<String> = info.passes.iter().map(u32::to_string).collect();
-    let slowdown = info
-        .slowdown
-        .map(|s| format!(", {s:.0}x slower than counting"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  call sites (dhat passes of {} iterations{slowdown}; dhat file: {}):",
-        passes.join("/"),
-        info.dhat_file.as_deref().unwrap_or("-")
-    );
+    if info.method == "sampled" {
+        let interval = info
+            .interval_bytes
+            .map(|[lo, hi]| {
+                if lo == hi {
+                    format!("one per {} allocated", format_bytes(lo as f64))
+                } else {
+                    format!(
+                        "one per {} to {} allocated",
+                        format_bytes(lo as f64),
+                        format_bytes(hi as f64)
+                    )
+                }
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  call sites (sampled during the run: {} samples, {interval}, {:.1} ms):",
+            format_count(info.samples.unwrap_or(0) as f64),
+            info.sampling_ms.unwrap_or(0.0)
+        );
+    } else {
+        let passes: Vec<String> = info.passes.iter().map(u32::to_string).collect();
+        let slowdown = info
+            .slowdown
+            .map(|s| format!(", {s:.0}x slower than counting"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  call sites (dhat passes of {} iterations{slowdown}; dhat file: {}):",
+            passes.join("/"),
+            info.dhat_file.as_deref().unwrap_or("-")
+        );
+    }
     if run.leak_sites.is_empty() {
         let _ = writeln!(
             out,
@@ -382,13 +405,22 @@ fn render_sites(out: &mut String, run: &Run) {
         );
     }
     for site in run.leak_sites.iter().take(5) {
+        let bounds = |ci: Option<[f64; 2]>, f: fn(f64) -> String| {
+            ci.map(|[lo, hi]| format!(" ({} to {})", f(lo), f(hi)))
+                .unwrap_or_default()
+        };
         let _ = writeln!(
             out,
-            "    {} and {} blocks per iteration at {} in {}",
+            "    {}{} and {}{} blocks per iteration at {} in {}{}",
             format_bytes(site.bytes_per_iteration),
+            bounds(site.bytes_per_iteration_ci, format_bytes),
             format_count(site.blocks_per_iteration),
+            bounds(site.blocks_per_iteration_ci, format_count),
             site.location,
-            site.function
+            site.function,
+            site.samples
+                .map(|n| format!(" [{n} samples]"))
+                .unwrap_or_default()
         );
         for frame in site.backtrace.iter().skip(1).take(3) {
             let _ = writeln!(out, "        called from {frame}");

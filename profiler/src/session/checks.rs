@@ -111,7 +111,8 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
     if settings.attribute != crate::attribution::Attribute::Off {
         return bad(
             "--attribute",
-            "finds Rust call sites with dhat in process; it cannot see into another program",
+            "finds Rust call sites of a workload in this process; it cannot see into another \
+             program",
         );
     }
     if let Some(d) = p.duration

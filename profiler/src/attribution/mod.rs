@@ -1,9 +1,14 @@
-// Owns call-site attribution: dhat passes over a workload, and which sites retain memory that
-// grows with the number of iterations. Must never run outside an attribution request.
+// Owns call-site attribution: the exact dhat passes over a workload, the frames shared with
+// sampled attribution (`sampled`), and which sites retain memory that grows with the number of
+// iterations. Must never run outside an attribution request.
 
-//! Where is it leaking? Call-site attribution with dhat.
+//! Where is it leaking? Call-site attribution.
 //!
-//! After the counting run, the workload runs three more times under dhat's heap profiler, for
+//! By default (`--attribute`, [`Attribute::OnGrowth`], [`Attribute::Always`]) allocations are
+//! sampled during the run itself: see [`sampled`]. This module holds the exact mode
+//! ([`Attribute::Exact`], `--attribute exact`) and the frame handling both share.
+//!
+//! **Exact.** After the counting run, the workload runs three more times under dhat's heap profiler, for
 //! k, 2k and 4k iterations (k = 4 by default). dhat records a backtrace per allocation (about 20-30x
 //! slower, which is why the passes are short) and writes, per call site, the bytes and blocks
 //! still live at the end of the pass (`eb`, `ebk`). A leaking site retains memory in
@@ -21,17 +26,29 @@ use crate::alloc::{self, untracked};
 use crate::error::Error;
 use crate::model::{AttributionInfo, LeakSite};
 
-/// When attribution passes run.
+pub mod sampled;
+
+/// Whether and how call sites are attributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Attribute {
     /// Never (the default).
     #[default]
     Off,
-    /// When the counting run finds the heap growing (heap bytes or blocks leak or are
-    /// inconclusive).
+    /// Sampled during the run; sites named when the counting run finds the heap growing
+    /// (heap bytes or blocks leak or are inconclusive).
     OnGrowth,
-    /// Always.
+    /// Sampled during the run; sites named whatever the heap's verdict.
     Always,
+    /// Exact: dhat passes after the run, when the heap grows (about 20-30x slower per
+    /// iteration; they also cross-check the counters).
+    Exact,
+}
+
+impl Attribute {
+    /// Whether allocations are sampled during the run.
+    pub fn sampled(self) -> bool {
+        matches!(self, Attribute::OnGrowth | Attribute::Always)
+    }
 }
 
 /// Per call site, what a dhat pass saw still live at its end.
@@ -94,6 +111,10 @@ pub fn attribute<R>(
     Ok((
         sites,
         AttributionInfo {
+            method: "exact".into(),
+            interval_bytes: None,
+            samples: None,
+            sampling_ms: None,
             passes: passes.to_vec(),
             dhat_file: Some(keep.display().to_string()),
             slowdown,
@@ -352,6 +373,15 @@ fn origin(file: &Path) -> Option<bool> {
     }
 }
 
+/// The C runtime's and the thread library's entry points: never your code.
+const ENTRY: [&str; 5] = [
+    "start_thread",
+    "clone",
+    "clone3",
+    "__libc_start_main",
+    "_start",
+];
+
 /// Is this frame allocation plumbing (std, core, alloc, hashbrown), the toolkit or dhat?
 fn is_plumbing(function: &str) -> bool {
     const PLUMBING: [&str; 9] = [
@@ -365,7 +395,11 @@ fn is_plumbing(function: &str) -> bool {
         "serde",
         "serde_json",
     ];
-    if function.starts_with("__rg_") || function.starts_with("__rust") || function == "[root]" {
+    if function.starts_with("__rg_")
+        || function.starts_with("__rust")
+        || function == "[root]"
+        || ENTRY.contains(&function)
+    {
         return true;
     }
     // `<Type as Trait>::method`: judge by the type.
@@ -406,11 +440,11 @@ fn user_frames(frames: &[Frame]) -> Vec<Frame> {
         let shim = ["__rust", "__rg_", "__rdl_", "__rustc::"]
             .iter()
             .any(|p| f.function.starts_with(p));
-        shim || f
-            .file
-            .as_deref()
-            .and_then(origin)
-            .unwrap_or_else(|| is_plumbing(&f.function))
+        shim || ENTRY.contains(&f.function.as_str())
+            || f.file
+                .as_deref()
+                .and_then(origin)
+                .unwrap_or_else(|| is_plumbing(&f.function))
     };
     let toolkit = |f: &Frame| {
         f.file
@@ -459,6 +493,9 @@ fn leaking_sites(a: &Pass, b: &Pass, c: &Pass, k: u32) -> Vec<LeakSite> {
                     .iter()
                     .map(|f| format!("{} ({})", f.function, f.location))
                     .collect(),
+                bytes_per_iteration_ci: None,
+                blocks_per_iteration_ci: None,
+                samples: None,
             })
         })
         .collect();

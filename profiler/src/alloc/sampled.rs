@@ -1,0 +1,401 @@
+// Owns the allocator's half of sampled attribution: when a thread's next sample is due, and
+// the side table of sampled blocks still live (size, iteration, backtrace). Must never run on
+// the fast path beyond its two checks (a sample due; a free of a 4 KiB-aligned pointer).
+
+//! Sampled attribution, the allocator's half.
+//!
+//! **Which allocations.** Allocations are sampled by bytes, as a Poisson process over the
+//! bytes a thread allocates: each thread's slot keeps the value its `allocated_bytes` must
+//! reach for the next sample (`sample_at`), drawn an exponential distance of mean
+//! [`interval`] bytes beyond the end of the last sampled allocation. An allocation of `b`
+//! bytes is therefore sampled with probability `1 - exp(-b / interval)`, whatever its
+//! neighbours, and a sampled block stands for `b / (1 - exp(-b / interval))` bytes and
+//! `1 / (1 - exp(-b / interval))` blocks of its call site (as in tcmalloc's and heapprofd's
+//! heap profilers). The fast path pays one load and one compare for it.
+//!
+//! **Recognised on free.** A sampled block is allocated with an alignment of
+//! [`SAMPLE_ALIGN`] (4 KiB), so a free need only look at the side table when its pointer is
+//! 4 KiB-aligned: one AND and a branch on the fast path. Blocks that are aligned by chance
+//! (about 1 in 256 small blocks of the system allocator, and large ones) take the cold path
+//! and miss in the table.
+//!
+//! **The side table** maps each live sampled block to its size, the iteration it was born in
+//! ([`set_epoch`]), the interval it was sampled at and up to [`DEPTH`] return addresses,
+//! captured with the `backtrace` crate on the allocating thread (a few microseconds; symbols
+//! are resolved at report time). It is sharded by address, each shard behind its own lock,
+//! and lives in untracked memory: never in the workload's counts. While a thread works on the
+//! table its own allocator calls bypass it (`in_sampler`), so the table never recurses.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use std::time::Instant;
+
+use super::{LOCAL, Slot, count_alloc, count_free, spans, untracked};
+
+/// Alignment of every sampled block: how a free recognises one.
+pub const SAMPLE_ALIGN: usize = 4096;
+
+/// Return addresses kept per sampled block.
+pub const DEPTH: usize = 32;
+
+/// Mean bytes between samples; 0 when sampling is off.
+static INTERVAL: AtomicI64 = AtomicI64::new(0);
+/// The iteration the workload is in, stamped on each sampled block.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Sampled blocks in the table: a free skips the lookup while there are none.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Samples taken, and the nanoseconds spent taking them (backtrace and table).
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+static TAKEN_NS: AtomicU64 = AtomicU64::new(0);
+
+/// `sample_at` of a slot whose next allocation must draw a new distance (sampling was
+/// switched, or the slot changed hands), not take a sample.
+pub(super) const REDRAW: i64 = i64::MIN;
+/// `sample_at` of a slot that never samples.
+pub(super) const NEVER: i64 = i64::MAX;
+
+/// A sampled block still live.
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    /// Bytes the caller asked for.
+    pub size: usize,
+    /// Alignment the block was allocated with (at least [`SAMPLE_ALIGN`]).
+    align: usize,
+    /// The epoch it was allocated in (see [`set_epoch`]).
+    pub born: u64,
+    /// The mean sampling interval when it was sampled.
+    pub interval: u64,
+    /// Return addresses, innermost first: `ips[..depth]`.
+    pub ips: [usize; DEPTH],
+    pub depth: u8,
+}
+
+impl Block {
+    /// Return addresses, innermost first.
+    pub fn stack(&self) -> &[usize] {
+        &self.ips[..self.depth as usize]
+    }
+
+    /// Probability that an allocation of this size was sampled.
+    pub fn probability(&self) -> f64 {
+        probability(self.size, self.interval)
+    }
+}
+
+/// Probability that an allocation of `size` bytes is sampled at mean interval `interval`.
+pub fn probability(size: usize, interval: u64) -> f64 {
+    if interval == 0 {
+        return 1.0;
+    }
+    -(-(size.max(1) as f64) / interval as f64).exp_m1()
+}
+
+const SHARDS: usize = 16;
+type Table = HashMap<usize, Block>;
+static TABLE: [Mutex<Option<Table>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+
+fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
+    &TABLE[(ptr >> 12).wrapping_mul(0x9E37_79B9) % SHARDS]
+}
+
+/// Sample one allocation per `bytes` allocated on average, from every thread's next
+/// allocation on; `None` stops sampling (blocks already sampled stay in the table until
+/// freed).
+pub fn set_interval(bytes: Option<u64>) {
+    let bytes = bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64);
+    INTERVAL.store(bytes, SeqCst);
+    // Each thread draws its next distance at its next allocation. A thread in the middle of
+    // drawing one may keep a distance drawn at the old interval: one sample, at most.
+    super::for_each_slot(|slot| slot.sample_at.store(REDRAW, Relaxed));
+}
+
+/// The mean sampling interval in bytes, `None` when off.
+pub fn interval() -> Option<u64> {
+    let i = INTERVAL.load(Relaxed);
+    (i > 0).then_some(i as u64)
+}
+
+/// Stamp the blocks sampled from now on with `epoch` (a run's sampling numbers its iterations
+/// with epochs of its own, so that blocks of an earlier run are never taken for its own).
+pub fn set_epoch(n: u64) {
+    EPOCH.store(n, Relaxed);
+}
+
+/// Samples taken so far in this process, and the time taken taking them.
+pub fn cost() -> (u64, std::time::Duration) {
+    (
+        TAKEN.load(Relaxed),
+        std::time::Duration::from_nanos(TAKEN_NS.load(Relaxed)),
+    )
+}
+
+/// Every sampled block still live.
+pub fn live() -> Vec<Block> {
+    untracked(|| {
+        let mut out = Vec::with_capacity(LIVE.load(Relaxed));
+        for shard in &TABLE {
+            let table = shard.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(table.iter().flat_map(|t| t.values().copied()));
+        }
+        out
+    })
+}
+
+/// Whether `ptr` may be a sampled block: the one check a free makes on the fast path.
+#[inline(always)]
+pub(super) fn candidate(ptr: *mut u8) -> bool {
+    ptr as usize & (SAMPLE_ALIGN - 1) == 0
+}
+
+/// Next value of `allocated_bytes` at which to sample: an exponential distance of mean
+/// `interval` past `allocated`.
+fn draw(slot: &Slot, allocated: i64, interval: i64) -> i64 {
+    if interval <= 0 {
+        return NEVER;
+    }
+    // xorshift64*, seeded per slot.
+    let mut x = slot.rng.load(Relaxed);
+    if x == 0 {
+        x = (slot as *const Slot as u64) ^ 0x9E37_79B9_7F4A_7C15;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    slot.rng.store(x, Relaxed);
+    let u = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+    let distance = (-(1.0 - u).ln() * interval as f64).max(1.0);
+    allocated.saturating_add(distance.min(i64::MAX as f64 / 4.0) as i64)
+}
+
+/// The calling thread's slot, when it is counted and not inside the table.
+fn tracked_slot() -> Option<&'static Slot> {
+    LOCAL
+        .try_with(|l| {
+            let slot = l.owned.get();
+            let ok = l.untracked.get() == 0 && !l.in_sampler.get() && !slot.is_null();
+            // SAFETY: slots are never freed; the EXITED slot is shared but only read here.
+            ok.then(|| unsafe { &*slot })
+        })
+        .ok()
+        .flatten()
+        .filter(|slot| !std::ptr::eq(*slot, &super::EXITED))
+}
+
+/// Whether an allocation of `size` bytes on this thread is to be sampled. Draws the next
+/// distance when it is, or when the slot asked for a new one.
+pub(super) fn take_sample(size: usize) -> bool {
+    let Some(slot) = tracked_slot() else {
+        return false;
+    };
+    let at = slot.sample_at.load(Relaxed);
+    let after = slot.allocated_bytes.load(Relaxed).wrapping_add(size as i64);
+    if after < at {
+        return false;
+    }
+    slot.sample_at
+        .store(draw(slot, after, INTERVAL.load(Relaxed)), Relaxed);
+    at != REDRAW && INTERVAL.load(Relaxed) > 0
+}
+
+/// The layout a sampled block of `layout` is allocated with.
+fn sampled_layout(layout: Layout) -> Option<Layout> {
+    Layout::from_size_align(layout.size(), layout.align().max(SAMPLE_ALIGN)).ok()
+}
+
+/// Allocate `layout` as a sampled block (the caller decided with [`take_sample`]), count it
+/// and record it. Falls back to a plain allocation if the aligned layout is impossible.
+pub(super) unsafe fn alloc<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
+    let Some(big) = sampled_layout(layout) else {
+        return unsafe { plain_alloc(inner, layout, zeroed) };
+    };
+    let p = unsafe {
+        if zeroed {
+            inner.alloc_zeroed(big)
+        } else {
+            inner.alloc(big)
+        }
+    };
+    if !p.is_null() {
+        count_alloc(layout.size(), None);
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_alloc(p, layout.size());
+        }
+        record(p, layout.size(), big.align());
+    }
+    p
+}
+
+/// A plain allocation, counted (the cold path's own).
+pub(super) unsafe fn plain_alloc<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+) -> *mut u8 {
+    let p = unsafe {
+        if zeroed {
+            inner.alloc_zeroed(layout)
+        } else {
+            inner.alloc(layout)
+        }
+    };
+    if !p.is_null() {
+        count_alloc(layout.size(), None);
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_alloc(p, layout.size());
+        }
+    }
+    p
+}
+
+/// Free `ptr` if it is a sampled block (counted, taken off the table, freed with the layout it
+/// was allocated with); `false` if it is not one.
+pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+    let Some(block) = take(ptr) else {
+        return false;
+    };
+    count_free(layout.size());
+    if spans::SPANS_ON.load(Relaxed) {
+        spans::on_free(ptr);
+    }
+    // SAFETY: `block.align` is the alignment `alloc` made it with, for the same size.
+    unsafe {
+        inner.dealloc(
+            ptr,
+            Layout::from_size_align_unchecked(layout.size(), block.align),
+        )
+    };
+    true
+}
+
+/// `realloc` where the old block is sampled or the new one is to be: a new block (sampled or
+/// not), the bytes copied, the old one freed with its own layout. `None` when neither is the
+/// case (the caller does a plain `realloc`).
+pub(super) unsafe fn realloc<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> Option<*mut u8> {
+    let old = if candidate(ptr) { peek(ptr) } else { None };
+    let sample = take_sample(new_size);
+    if old.is_none() && !sample {
+        return None;
+    }
+    // SAFETY: the caller's `new_size` with the old alignment is valid (GlobalAlloc::realloc).
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    let big = if sample {
+        sampled_layout(new_layout)
+    } else {
+        None
+    };
+    let p = unsafe { inner.alloc(big.unwrap_or(new_layout)) };
+    if p.is_null() {
+        return Some(p);
+    }
+    // SAFETY: both blocks are valid for the smaller of the two sizes and do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size)) };
+    let old_align = match old {
+        Some(_) => take(ptr).map_or(layout.align(), |b| b.align),
+        None => layout.align(),
+    };
+    count_alloc(new_size, Some(layout.size()));
+    if spans::SPANS_ON.load(Relaxed) {
+        spans::on_realloc(ptr, p, new_size);
+    }
+    if let Some(big) = big {
+        record(p, new_size, big.align());
+    }
+    // SAFETY: the old block was allocated with this size and alignment.
+    unsafe {
+        inner.dealloc(
+            ptr,
+            Layout::from_size_align_unchecked(layout.size(), old_align),
+        )
+    };
+    Some(p)
+}
+
+/// Run `f` on the table: untracked, and with this thread's allocator calls kept off the table.
+fn in_sampler<R>(f: impl FnOnce() -> R) -> R {
+    struct Guard(bool);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = LOCAL.try_with(|l| l.in_sampler.set(self.0));
+        }
+    }
+    let was = LOCAL
+        .try_with(|l| l.in_sampler.replace(true))
+        .unwrap_or(true);
+    let _guard = Guard(was);
+    untracked(f)
+}
+
+/// Whether this thread is working on the table (its calls must bypass it).
+pub(super) fn busy() -> bool {
+    LOCAL.try_with(|l| l.in_sampler.get()).unwrap_or(true)
+}
+
+fn record(ptr: *mut u8, size: usize, align: usize) {
+    let interval = INTERVAL.load(Relaxed).max(1) as u64;
+    let started = Instant::now();
+    in_sampler(|| {
+        let mut block = Block {
+            size,
+            align,
+            born: EPOCH.load(Relaxed),
+            interval,
+            ips: [0; DEPTH],
+            depth: 0,
+        };
+        let mut depth = 0;
+        // SAFETY: unsynchronized tracing is only unsafe on Windows' dbghelp; on the platforms
+        // this builds for it walks the stack with the system unwinder, which does not call
+        // back into the Rust allocator.
+        unsafe {
+            backtrace::trace_unsynchronized(|frame| {
+                block.ips[depth] = frame.ip() as usize;
+                depth += 1;
+                depth < DEPTH
+            })
+        };
+        block.depth = depth as u8;
+        let mut table = shard(ptr as usize)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        table
+            .get_or_insert_with(HashMap::new)
+            .insert(ptr as usize, block);
+        LIVE.fetch_add(1, Relaxed);
+    });
+    TAKEN.fetch_add(1, Relaxed);
+    TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+}
+
+/// Take `ptr` off the table: its block, if it was sampled.
+fn take(ptr: *mut u8) -> Option<Block> {
+    if LIVE.load(Relaxed) == 0 || busy() {
+        return None;
+    }
+    in_sampler(|| {
+        let mut table = shard(ptr as usize)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let block = table.as_mut()?.remove(&(ptr as usize))?;
+        LIVE.fetch_sub(1, Relaxed);
+        Some(block)
+    })
+}
+
+fn peek(ptr: *mut u8) -> Option<Block> {
+    if LIVE.load(Relaxed) == 0 || busy() {
+        return None;
+    }
+    in_sampler(|| {
+        let table = shard(ptr as usize)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        table.as_ref()?.get(&(ptr as usize)).copied()
+    })
+}

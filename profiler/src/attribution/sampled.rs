@@ -1,0 +1,419 @@
+// Owns sampled attribution: the sampling rate of a run (chosen per iteration within a cost
+// budget, raised while a leak is being confirmed) and the leaking call sites estimated from
+// the sampled blocks still live at its end. Must never take a sample itself: the allocator does.
+
+//! Where is it leaking, from the run itself.
+//!
+//! While a run with `--attribute` goes, `profiler::Alloc` samples allocations by bytes (see
+//! `alloc::sampled`) and keeps a backtrace for each sampled block until it is freed. This
+//! module chooses the mean interval, iteration by iteration:
+//!
+//! - **Looking** (until a leak is suspected): sampling may take about [`LOOK_BUDGET`] of an
+//!   iteration's time, at least one and at most [`LOOK_SAMPLES_MAX`] samples per iteration,
+//!   from the bytes the last iteration allocated and the measured cost of a sample.
+//! - **Confirming** (the engine runs on from N to 2N iterations because the heap seems to
+//!   leak): the interval drops so that the suspected leak itself, at the slope the counters
+//!   measured, is sampled about [`CONFIRM_SAMPLES`] times over the confirmation, within
+//!   [`CONFIRM_SAMPLES_MAX`] samples per iteration and [`MAX_LIVE_SAMPLES`] sampled blocks
+//!   live. A small leak under heavy churn is found this way; the cost falls on leaking runs.
+//!
+//! At the end, the sampled blocks still live that were born after warm-up are grouped by the
+//! first frames of your code. A site that leaked one block of `b` bytes per iteration would
+//! leave `E(b)` sampled blocks expected over the window (the sum over its iterations of the
+//! probability of sampling `b` bytes at that iteration's interval), so each of its samples
+//! stands for `1 / E(b)` blocks and `b / E(b)` bytes per iteration: the site's estimates
+//! are those sums (a ratio estimator that stays fair when the rate changes mid-window), and
+//! its 95% bounds come from the Poisson count of its samples. A site leaks when it has at least
+//! [`MIN_SITE_SAMPLES`] samples and they are spread over the window the way a steady leak's
+//! are: born in at least three iterations, in both halves of the window, in shares (expected
+//! from each half's sampling rates) that a binomial test does not reject at 1%. A buffer or a cache that turns over keeps only its recent blocks (all in the
+//! second half) and is not named.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::{Frame, resolve, user_frames};
+use crate::alloc::{self, sampled, untracked};
+use crate::model::{AttributionInfo, LeakSite, Run, Verdict};
+use crate::sample::Metric;
+use crate::stats::binomial_two_sided;
+
+/// Mean interval in bytes before the first iteration has been measured.
+const FIRST_INTERVAL: u64 = 256 * 1024;
+/// The smallest interval ever used.
+const MIN_INTERVAL: u64 = 64;
+/// The largest interval used while looking.
+const MAX_INTERVAL: u64 = 64 * 1024 * 1024;
+/// Share of an iteration's time sampling may take while looking.
+pub const LOOK_BUDGET: f64 = 0.03;
+/// Most samples per iteration while looking.
+pub const LOOK_SAMPLES_MAX: f64 = 256.0;
+/// Samples of the suspected leak wanted over a confirmation.
+pub const CONFIRM_SAMPLES: f64 = 48.0;
+/// Most samples per iteration while confirming.
+pub const CONFIRM_SAMPLES_MAX: f64 = 20_000.0;
+/// Most sampled blocks live at once the confirmation rate may lead to.
+pub const MAX_LIVE_SAMPLES: f64 = 50_000.0;
+/// Fewest samples a site must have to be named.
+pub const MIN_SITE_SAMPLES: u64 = 4;
+/// What a sample is assumed to cost before one was timed.
+const DEFAULT_SAMPLE_NS: f64 = 5_000.0;
+
+/// Epochs handed to runs: each run stamps its iteration n with `base + n`.
+static NEXT_BASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
+
+/// The sampling of one run in this process.
+pub struct Sampling {
+    /// This run's epoch of iteration 0.
+    base: u64,
+    /// Interval in effect during iteration n, at index n - 1.
+    intervals: Vec<u64>,
+    current: u64,
+    confirming: bool,
+    /// At the start of the iteration in progress: bytes allocated so far, the time.
+    began: Option<(i64, Instant)>,
+    /// Bytes the last iteration allocated, and its duration in ns.
+    last: Option<(f64, f64)>,
+    /// Samples and their time before the run.
+    cost_before: (u64, std::time::Duration),
+}
+
+impl Sampling {
+    /// Start sampling (at [`FIRST_INTERVAL`] until the first iteration is measured).
+    pub fn start() -> Self {
+        sampled::set_interval(Some(FIRST_INTERVAL));
+        sampled::set_epoch(0);
+        let base = NEXT_BASE.fetch_add(1 << 32, std::sync::atomic::Ordering::Relaxed);
+        Sampling {
+            base,
+            intervals: untracked(|| Vec::with_capacity(64)),
+            current: FIRST_INTERVAL,
+            confirming: false,
+            began: None,
+            last: None,
+            cost_before: sampled::cost(),
+        }
+    }
+
+    /// Iteration `n` begins.
+    pub fn begin(&mut self, n: u32) {
+        sampled::set_epoch(self.base + u64::from(n));
+        untracked(|| self.intervals.push(self.current));
+        let allocated = alloc::heap().map_or(0, |h| h.allocated_bytes);
+        self.began = Some((allocated, Instant::now()));
+    }
+
+    /// The iteration in progress ended: choose the interval for the next one.
+    pub fn end(&mut self) {
+        let Some((allocated, at)) = self.began.take() else {
+            return;
+        };
+        // What is allocated between iterations (the toolkit's own tracked work, such as the
+        // report) is stamped 0: never in the window.
+        sampled::set_epoch(0);
+        let nanos = at.elapsed().as_nanos() as f64;
+        let now = alloc::heap().map_or(0, |h| h.allocated_bytes);
+        let bytes = (now - allocated).max(0) as f64;
+        self.last = Some((bytes, nanos));
+        if !self.confirming {
+            let samples = (LOOK_BUDGET * nanos / self.sample_ns()).clamp(1.0, LOOK_SAMPLES_MAX);
+            self.set((bytes / samples) as u64, MAX_INTERVAL);
+        }
+    }
+
+    /// The engine runs on for `iterations` more to confirm a leak of `bytes_per_iteration`
+    /// (heap bytes' slope; for a leak of blocks alone, a floor of 16 B per block): sample it
+    /// often enough to name its site. `peak_bytes` is the heap's largest live size so far.
+    pub fn confirm(&mut self, bytes_per_iteration: f64, iterations: u32, peak_bytes: f64) {
+        if bytes_per_iteration <= 0.0 || iterations == 0 {
+            return;
+        }
+        self.confirming = true;
+        let wanted = bytes_per_iteration * f64::from(iterations) / CONFIRM_SAMPLES;
+        let allocated = self.last.map_or(0.0, |(bytes, _)| bytes);
+        let floor = (allocated / CONFIRM_SAMPLES_MAX).max(peak_bytes / MAX_LIVE_SAMPLES);
+        let interval = wanted.max(floor) as u64;
+        if interval < self.current {
+            self.set(interval, self.current);
+        }
+    }
+
+    fn set(&mut self, interval: u64, max: u64) {
+        let interval = interval.clamp(MIN_INTERVAL, max.max(MIN_INTERVAL));
+        if interval != self.current {
+            self.current = interval;
+            sampled::set_interval(Some(interval));
+        }
+    }
+
+    /// Measured cost of one sample (ns), or the default before any.
+    fn sample_ns(&self) -> f64 {
+        let (n, time) = sampled::cost();
+        let n = n - self.cost_before.0;
+        if n < 8 {
+            return DEFAULT_SAMPLE_NS;
+        }
+        (time - self.cost_before.1).as_nanos() as f64 / n as f64
+    }
+
+    /// Stop sampling and name the sites that leak in `run` (judged: its warm-up and verdicts
+    /// are known). With `only_if_growing`, no site is named unless the heap grows.
+    pub fn finish(self, run: &Run, only_if_growing: bool) -> (Vec<LeakSite>, AttributionInfo) {
+        sampled::set_interval(None);
+        let blocks = sampled::live();
+        let (taken, time) = sampled::cost();
+        let info = AttributionInfo {
+            method: "sampled".into(),
+            interval_bytes: self
+                .intervals
+                .iter()
+                .min()
+                .zip(self.intervals.iter().max())
+                .map(|(lo, hi)| [*lo, *hi]),
+            samples: Some(taken - self.cost_before.0),
+            sampling_ms: Some((time - self.cost_before.1).as_secs_f64() * 1e3),
+            passes: Vec::new(),
+            dhat_file: None,
+            slowdown: None,
+            cross_check: None,
+        };
+        let grows = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
+            run.metrics
+                .get(m)
+                .is_some_and(|m| m.verdict != Verdict::Clean)
+        });
+        let sites = if only_if_growing && !grows {
+            Vec::new()
+        } else {
+            let window = Window::new(&self.intervals, run.warmup + 1, run.iterations);
+            let own: Vec<(u32, sampled::Block)> = untracked(|| {
+                blocks
+                    .iter()
+                    .filter(|b| b.born > self.base && b.born - self.base <= u64::from(u32::MAX))
+                    .map(|b| ((b.born - self.base) as u32, *b))
+                    .collect()
+            });
+            let sites = leaking_sites(&own, &window);
+            untracked(move || drop(own));
+            sites
+        };
+        untracked(move || drop((blocks, self.intervals)));
+        (sites, info)
+    }
+}
+
+/// The iterations whose sampled blocks are judged, with the sampling rate of each.
+struct Window<'a> {
+    first: u32,
+    last: u32,
+    /// The interval in effect during iteration n, at index n - 1.
+    intervals: &'a [u64],
+    /// The iteration that ends the first half (by expected samples of small blocks).
+    split: u32,
+}
+
+impl<'a> Window<'a> {
+    fn new(intervals: &'a [u64], first: u32, last: u32) -> Self {
+        let rate = |n: u32| {
+            intervals
+                .get(n as usize - 1)
+                .map_or(0.0, |s| 1.0 / (*s).max(1) as f64)
+        };
+        let total: f64 = (first..=last).map(rate).sum();
+        let (mut split, mut below) = (first, 0.0);
+        for n in first..=last {
+            if below + rate(n) / 2.0 > total / 2.0 && n > first {
+                break;
+            }
+            below += rate(n);
+            split = n;
+        }
+        Window {
+            first,
+            last,
+            intervals,
+            split,
+        }
+    }
+
+    /// Expected samples of a site that leaks one block of `size` bytes per iteration: over the
+    /// first half of the window, and over all of it.
+    fn expected(&self, size: usize) -> (f64, f64) {
+        let p = |n: u32| {
+            self.intervals
+                .get(n as usize - 1)
+                .map_or(0.0, |s| sampled::probability(size, *s))
+        };
+        let first: f64 = (self.first..=self.split).map(p).sum();
+        let rest: f64 = (self.split + 1..=self.last).map(p).sum();
+        (first, first + rest)
+    }
+
+    fn contains(&self, n: u32) -> bool {
+        (self.first..=self.last).contains(&n)
+    }
+}
+
+/// One call site's sampled blocks in the window.
+#[derive(Default)]
+struct Tally {
+    frames: Vec<Frame>,
+    samples: u64,
+    in_first_half: u64,
+    /// Sums over its samples of 1 / E and size / E, E being the samples expected over the
+    /// window from one block of that size per iteration: blocks and bytes per iteration.
+    bytes: f64,
+    blocks: f64,
+    /// Sums over its samples of the first half's share of E.
+    first_share: f64,
+    /// The iterations its samples were born in.
+    iterations: std::collections::BTreeSet<u32>,
+}
+
+/// The sites leaking in `window`, from the run's sampled blocks still live (each with the
+/// iteration it was born in).
+fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakSite> {
+    if window.last < window.first {
+        return Vec::new();
+    }
+    let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
+    let mut tallies: HashMap<String, Tally> = HashMap::new();
+    for (born, block) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
+        let frames: Vec<Frame> = block
+            .stack()
+            .iter()
+            .flat_map(|ip| resolved.entry(*ip).or_insert_with(|| resolve(*ip)).clone())
+            .collect();
+        let user = user_frames(&frames);
+        if user.is_empty() {
+            continue;
+        }
+        let key = user
+            .iter()
+            .map(|f| format!("{} {}", f.function, f.location))
+            .collect::<Vec<_>>()
+            .join(" <- ");
+        let tally = tallies.entry(key).or_default();
+        if tally.frames.is_empty() {
+            tally.frames = user;
+        }
+        let (first, expected) = window.expected(block.size);
+        if expected <= 0.0 {
+            continue;
+        }
+        tally.samples += 1;
+        tally.in_first_half += u64::from(*born <= window.split);
+        tally.iterations.insert(*born);
+        tally.bytes += block.size as f64 / expected;
+        tally.blocks += 1.0 / expected;
+        tally.first_share += first / expected;
+    }
+    let mut sites: Vec<LeakSite> = tallies.into_values().filter(steady).map(site).collect();
+    sites.sort_by(|x, y| y.bytes_per_iteration.total_cmp(&x.bytes_per_iteration));
+    sites
+}
+
+/// Whether a site's samples are spread over the window as a steady leak's would be.
+fn steady(t: &Tally) -> bool {
+    let in_second_half = t.samples - t.in_first_half;
+    t.samples >= MIN_SITE_SAMPLES
+        && t.in_first_half > 0
+        && in_second_half > 0
+        && t.iterations.len() >= 3
+        && binomial_two_sided(t.in_first_half, t.samples, t.first_share / t.samples as f64) >= 0.01
+}
+
+/// 95% bounds of a Poisson mean from one count `n` (Wilson-Hilferty-free approximation
+/// `(sqrt(n) -/+ 0.98)^2`, good to a few percent from n = 4).
+fn poisson_bounds(n: u64) -> (f64, f64) {
+    let n = n as f64;
+    let lo = (n.sqrt() - 0.98).max(0.0).powi(2);
+    let hi = ((n + 1.0).sqrt() + 0.98).powi(2);
+    (lo, hi)
+}
+
+fn site(t: Tally) -> LeakSite {
+    let (lo, hi) = poisson_bounds(t.samples);
+    let scale = |mean: f64| {
+        let factor = mean / t.samples as f64;
+        (mean, [lo * factor, hi * factor])
+    };
+    let (bytes, bytes_ci) = scale(t.bytes);
+    let (blocks, blocks_ci) = scale(t.blocks);
+    let first = t.frames.first().cloned().unwrap_or_else(|| Frame {
+        function: "???".into(),
+        location: String::new(),
+        file: None,
+    });
+    LeakSite {
+        function: first.function,
+        location: first.location,
+        bytes_per_iteration: bytes,
+        blocks_per_iteration: blocks,
+        backtrace: t
+            .frames
+            .iter()
+            .map(|f| format!("{} ({})", f.function, f.location))
+            .collect(),
+        bytes_per_iteration_ci: Some(bytes_ci),
+        blocks_per_iteration_ci: Some(blocks_ci),
+        samples: Some(t.samples),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_splits_where_half_the_expected_samples_are() {
+        // Iterations 1-4 at 1 MiB, 5-8 at 1 KiB: nearly all expected samples are in 5-8.
+        let intervals = [1 << 20, 1 << 20, 1 << 20, 1 << 20, 1024, 1024, 1024, 1024];
+        assert_eq!(Window::new(&intervals, 2, 8).split, 6);
+        let even = Window::new(&[4096; 10], 1, 10);
+        assert_eq!(even.split, 5);
+        let (first, all) = even.expected(64);
+        assert!((first / all - 0.5).abs() < 1e-12);
+        assert!((all - 10.0 * sampled::probability(64, 4096)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_steady_site_is_named_and_a_turnover_is_not() {
+        // Samples born in iterations 1..=samples, the first `in_first_half` in 1..=10.
+        let tally = |samples: u64, in_first_half: u64| Tally {
+            samples,
+            in_first_half,
+            first_share: samples as f64 / 2.0,
+            iterations: (1..=in_first_half as u32)
+                .chain(11..11 + (samples - in_first_half) as u32)
+                .collect(),
+            ..Tally::default()
+        };
+        assert!(steady(&tally(12, 5)));
+        assert!(steady(&tally(4, 2)));
+        assert!(!steady(&tally(12, 0)), "all recent: turnover");
+        assert!(!steady(&tally(6, 0)), "all recent, even when few");
+        assert!(
+            !steady(&tally(12, 11)),
+            "nearly all early: a cache filling up"
+        );
+        assert!(!steady(&tally(3, 1)), "too few samples");
+        let mut one_iteration = tally(6, 3);
+        one_iteration.iterations = [4, 14].into();
+        assert!(!steady(&one_iteration), "born in two iterations only");
+    }
+
+    #[test]
+    fn poisson_bounds_cover_the_count() {
+        for n in [4u64, 10, 100] {
+            let (lo, hi) = poisson_bounds(n);
+            assert!(lo < n as f64 && n as f64 + 1.0 < hi, "{n}: {lo} {hi}");
+        }
+        // Known exact 95% bounds of a count of 10: 4.80 and 18.39.
+        let (lo, hi) = poisson_bounds(10);
+        assert!(
+            (lo - 4.80).abs() < 0.3 && (hi - 18.39).abs() < 0.6,
+            "{lo} {hi}"
+        );
+    }
+}
