@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The counting allocator against the allocator it wraps, whole process against whole process:
 # release builds of the same loops, differing only in their global allocator, run alternately
-# N times (default 5) in one session: System, profiler::Alloc over System, the peers over
+# N times (default 5) in one session: System, profiler::Alloc over System (sampling off, and on
+# at one sample per 1 MiB allocated: examples/alloc_ab_sampled.rs), the peers over
 # System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap with no
 # limit, dhat::Alloc with no dhat::Profiler running), mimalloc, and
 # profiler::Alloc::wrapping(mimalloc). Prints, per loop and thread count, one row per
@@ -14,7 +15,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-5}"
 rounds="${2:-4000000}"
 # Run in this order each time; each is bench-suite/examples/alloc_ab_<name>.rs.
-examples=(system profiler divan stats_alloc cap dhat mimalloc profiler_mimalloc)
+examples=(system profiler sampled divan stats_alloc cap dhat mimalloc profiler_mimalloc)
 build_args=()
 for e in "${examples[@]}"; do build_args+=(--example "alloc_ab_$e"); done
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p bench-suite \
@@ -37,6 +38,7 @@ for line in open(sys.argv[1]):
 rows = [
     ("system", "system", None),
     ("profiler", "profiler", "system"),
+    ("sampled", "sampled 1MiB", "system"),
     ("divan", "divan", "system"),
     ("stats_alloc", "stats_alloc", "system"),
     ("cap", "cap", "system"),

@@ -131,6 +131,11 @@ pub fn cost() -> (u64, std::time::Duration) {
     )
 }
 
+/// Sampled blocks still live.
+pub fn live_count() -> usize {
+    LIVE.load(Relaxed)
+}
+
 /// Every sampled block still live.
 pub fn live() -> Vec<Block> {
     untracked(|| {

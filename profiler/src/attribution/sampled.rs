@@ -14,8 +14,9 @@
 //! - **Confirming** (the engine runs on from N to 2N iterations because the heap seems to
 //!   leak): the interval drops so that the suspected leak itself, at the slope the counters
 //!   measured, is sampled about [`CONFIRM_SAMPLES`] times over the confirmation, within
-//!   [`CONFIRM_SAMPLES_MAX`] samples per iteration and [`MAX_LIVE_SAMPLES`] sampled blocks
-//!   live. A small leak under heavy churn is found this way; the cost falls on leaking runs.
+//!   [`CONFIRM_SAMPLES_MAX`] samples per iteration; past [`MAX_LIVE_SAMPLES`] sampled blocks
+//!   live, the interval grows fourfold per iteration. A small leak under heavy churn is found
+//!   this way; the cost falls on runs that leak.
 //!
 //! At the end, the sampled blocks still live that were born after warm-up are grouped by the
 //! first frames of your code. A site that leaked one block of `b` bytes per iteration would
@@ -52,7 +53,7 @@ pub const LOOK_SAMPLES_MAX: f64 = 256.0;
 pub const CONFIRM_SAMPLES: f64 = 48.0;
 /// Most samples per iteration while confirming.
 pub const CONFIRM_SAMPLES_MAX: f64 = 20_000.0;
-/// Most sampled blocks live at once the confirmation rate may lead to.
+/// Sampled blocks live beyond which a confirmation samples less.
 pub const MAX_LIVE_SAMPLES: f64 = 50_000.0;
 /// Fewest samples a site must have to be named.
 pub const MIN_SITE_SAMPLES: u64 = 4;
@@ -118,21 +119,23 @@ impl Sampling {
         if !self.confirming {
             let samples = (LOOK_BUDGET * nanos / self.sample_ns()).clamp(1.0, LOOK_SAMPLES_MAX);
             self.set((bytes / samples) as u64, MAX_INTERVAL);
+        } else if sampled::live_count() as f64 > MAX_LIVE_SAMPLES {
+            // The workload keeps more sampled blocks than the table should hold: sample less.
+            self.set(self.current.saturating_mul(4), MAX_INTERVAL);
         }
     }
 
     /// The engine runs on for `iterations` more to confirm a leak of `bytes_per_iteration`
     /// (heap bytes' slope; for a leak of blocks alone, a floor of 16 B per block): sample it
-    /// often enough to name its site. `peak_bytes` is the heap's largest live size so far.
-    pub fn confirm(&mut self, bytes_per_iteration: f64, iterations: u32, peak_bytes: f64) {
+    /// often enough to name its site.
+    pub fn confirm(&mut self, bytes_per_iteration: f64, iterations: u32) {
         if bytes_per_iteration <= 0.0 || iterations == 0 {
             return;
         }
         self.confirming = true;
         let wanted = bytes_per_iteration * f64::from(iterations) / CONFIRM_SAMPLES;
         let allocated = self.last.map_or(0.0, |(bytes, _)| bytes);
-        let floor = (allocated / CONFIRM_SAMPLES_MAX).max(peak_bytes / MAX_LIVE_SAMPLES);
-        let interval = wanted.max(floor) as u64;
+        let interval = wanted.max(allocated / CONFIRM_SAMPLES_MAX) as u64;
         if interval < self.current {
             self.set(interval, self.current);
         }

@@ -155,12 +155,11 @@ where
         };
         // A leak of blocks alone: at least 16 bytes each.
         let bytes = slope(Metric::HeapBytes).max(16.0 * slope(Metric::HeapBlocks));
-        let peak = alloc::heap().map_or(0.0, |h| h.peak_bytes.max(h.live_bytes) as f64);
         let done = self
             .in_progress
             .as_ref()
             .map_or(0, |n| n.load(Ordering::Relaxed));
-        sampling.confirm(bytes, to.saturating_sub(done), peak);
+        sampling.confirm(bytes, to.saturating_sub(done));
     }
 
     fn stop(&mut self, between: &mut Thinned<IntervalSample>) {
