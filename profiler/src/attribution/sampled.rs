@@ -279,6 +279,17 @@ fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakS
     if window.last < window.first {
         return Vec::new();
     }
+    // Resolving symbols costs ~0.1 s the first time (the binary's debug info is read): skip
+    // it when even all the window's samples together could not make a steady site.
+    let mut all = Tally::default();
+    for (born, _) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
+        all.samples += 1;
+        all.in_first_half += u64::from(*born <= window.split);
+        all.iterations.insert(*born);
+    }
+    if !could_be_steady(&all) {
+        return Vec::new();
+    }
     let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
     let mut tallies: HashMap<String, Tally> = HashMap::new();
     for (born, block) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
@@ -316,13 +327,18 @@ fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakS
     sites
 }
 
-/// Whether a site's samples are spread over the window as a steady leak's would be.
-fn steady(t: &Tally) -> bool {
-    let in_second_half = t.samples - t.in_first_half;
+/// What a steady site needs of its samples' count and births (and any set of samples that
+/// contains its samples has too).
+fn could_be_steady(t: &Tally) -> bool {
     t.samples >= MIN_SITE_SAMPLES
         && t.in_first_half > 0
-        && in_second_half > 0
+        && t.samples > t.in_first_half
         && t.iterations.len() >= 3
+}
+
+/// Whether a site's samples are spread over the window as a steady leak's would be.
+fn steady(t: &Tally) -> bool {
+    could_be_steady(t)
         && binomial_two_sided(t.in_first_half, t.samples, t.first_share / t.samples as f64) >= 0.01
 }
 
