@@ -45,10 +45,29 @@ fn every_call_reaches_the_inner_allocator() {
     drop(v);
 }
 
-fn attribution_is_refused_with_a_sentence() {
+/// Sampled attribution needs nothing of the inner allocator: it names the leaking line.
+fn sampled_attribution_works_over_it() {
+    let profiler = profiler::Profiler::new("leak").attribute(profiler::Attribute::Always);
+    let line = line!() + 1;
+    let report = profiler.run(|| Box::leak(Box::new([0u8; 1024])).len());
+    let run = &report.runs[0];
+    assert_eq!(run.verdict, profiler::Verdict::Leak);
+    let info = run.attribution.as_ref().expect("attribution ran");
+    assert_eq!(info.method, "sampled");
+    let first = run.leak_sites.first().expect("a site");
+    assert!(
+        first
+            .location
+            .ends_with(&format!("inner_allocator.rs:{line}")),
+        "{first:?}"
+    );
+}
+
+/// The exact mode routes through dhat, which allocates from the system allocator: refused.
+fn exact_attribution_is_refused_with_a_sentence() {
     assert!(!profiler::alloc::can_route_to_dhat());
     let report = profiler::Profiler::new("leak")
-        .attribute(profiler::Attribute::Always)
+        .attribute(profiler::Attribute::Exact)
         .attribute_file(std::env::temp_dir().join("inner-allocator-dhat.json"))
         .run(|| Box::leak(Box::new([0u8; 64])).len());
     let run = &report.runs[0];
@@ -65,6 +84,7 @@ fn attribution_is_refused_with_a_sentence() {
 fn main() {
     exact::heap_counts_are_exact();
     every_call_reaches_the_inner_allocator();
-    attribution_is_refused_with_a_sentence();
+    sampled_attribution_works_over_it();
+    exact_attribution_is_refused_with_a_sentence();
     println!("inner_allocator: ok");
 }

@@ -401,23 +401,6 @@ fn count_alloc(bytes: usize, realloc_from: Option<usize>) {
     }
 }
 
-/// Take back an allocation the fast path counted before the inner allocator failed it (the
-/// peak it may have raised stays: the program asked for that much).
-#[cold]
-#[inline(never)]
-fn uncount_alloc(bytes: usize) {
-    let _ = LOCAL.try_with(|local| {
-        let slot = local.owned.get();
-        if !slot.is_null() && !ptr::eq(slot, &EXITED) {
-            // SAFETY: slots are never freed; only this thread owns `slot`.
-            let slot = unsafe { &*slot };
-            add(&slot.live_bytes, (bytes as i64).wrapping_neg());
-            add(&slot.allocations, -1);
-            add(&slot.allocated_bytes, (bytes as i64).wrapping_neg());
-        }
-    });
-}
-
 /// Count a free off the fast path.
 fn count_free(bytes: usize) {
     let slot = fast_slot();
@@ -554,12 +537,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
         if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
             return unsafe { cold::alloc(&self.inner, layout, false) };
         }
-        // Counted first, so that nothing but the size is kept across the call; a failed
-        // allocation is taken back.
-        unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         let p = unsafe { self.inner.alloc(layout) };
-        if p.is_null() {
-            uncount_alloc(layout.size());
+        if !p.is_null() {
+            // SAFETY: as above.
+            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         }
         p
     }
@@ -571,11 +552,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
         if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
             return unsafe { cold::alloc(&self.inner, layout, true) };
         }
-        // SAFETY: as in `alloc`.
-        unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         let p = unsafe { self.inner.alloc_zeroed(layout) };
-        if p.is_null() {
-            uncount_alloc(layout.size());
+        if !p.is_null() {
+            // SAFETY: as in `alloc`.
+            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
         }
         p
     }
