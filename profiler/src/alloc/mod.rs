@@ -24,6 +24,11 @@
 //! releases a slot, for a clearing in progress on that slot to end: a few instructions, on
 //! those cold paths only.
 //!
+//! **Sampling.** Each slot also keeps the `allocated_bytes` value at which its thread's next
+//! sampled allocation is due (see `sampled`): an allocation compares against it, and a free
+//! tests its pointer for the 4 KiB alignment of sampled blocks. Either sends the call to the
+//! cold path; with sampling off the value is never reached.
+//!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
 //! boundary of a single-threaded workload is, or after the workload's threads were joined) a
 //! read is exact. While other threads run, a read is a sum of per-thread counters taken one
@@ -63,8 +68,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*
 /// static ALLOC: profiler::Alloc<mimalloc::MiMalloc> = profiler::Alloc::wrapping(mimalloc::MiMalloc);
 /// ```
 ///
-/// (`--attribute` needs the system allocator inside: dhat records through it. With another
-/// inner allocator the attribution passes are skipped, saying so.)
+/// (Sampled attribution, `--attribute`, works over any inner allocator. `--attribute exact`
+/// needs the system allocator inside: dhat records through it. With another inner allocator
+/// its passes are skipped, saying so.)
 pub struct Alloc<A = System> {
     inner: A,
 }
