@@ -215,18 +215,8 @@ pub(super) unsafe fn alloc<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bo
     let Some(big) = sampled_layout(layout) else {
         return unsafe { plain_alloc(inner, layout, zeroed) };
     };
-    let p = unsafe {
-        if zeroed {
-            inner.alloc_zeroed(big)
-        } else {
-            inner.alloc(big)
-        }
-    };
+    let p = unsafe { counted_alloc(inner, big, layout.size(), zeroed) };
     if !p.is_null() {
-        count_alloc(layout.size(), None);
-        if spans::SPANS_ON.load(Relaxed) {
-            spans::on_alloc(p, layout.size());
-        }
         record(p, layout.size(), big.align());
     }
     p
@@ -238,6 +228,17 @@ pub(super) unsafe fn plain_alloc<A: GlobalAlloc>(
     layout: Layout,
     zeroed: bool,
 ) -> *mut u8 {
+    unsafe { counted_alloc(inner, layout, layout.size(), zeroed) }
+}
+
+/// Allocate `layout` from `inner` and, if it succeeds, count `size` bytes (and charge them to
+/// the thread's span).
+unsafe fn counted_alloc<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    size: usize,
+    zeroed: bool,
+) -> *mut u8 {
     let p = unsafe {
         if zeroed {
             inner.alloc_zeroed(layout)
@@ -246,9 +247,9 @@ pub(super) unsafe fn plain_alloc<A: GlobalAlloc>(
         }
     };
     if !p.is_null() {
-        count_alloc(layout.size(), None);
+        count_alloc(size, None);
         if spans::SPANS_ON.load(Relaxed) {
-            spans::on_alloc(p, layout.size());
+            spans::on_alloc(p, size);
         }
     }
     p

@@ -241,13 +241,7 @@ fn parse_dhat(path: &Path) -> Result<HashMap<String, Site>, Error> {
             .unwrap_or_default();
         let frames = resolver.frames(&strings);
         let user = user_frames(&frames);
-        // Sites are keyed by your code's frames: the same line reached through different
-        // std internals is one site.
-        let key = user
-            .iter()
-            .map(|f| format!("{} {}", f.function, f.location))
-            .collect::<Vec<_>>()
-            .join(" <- ");
+        let key = site_key(&user);
         let site = sites.entry(key).or_default();
         site.eb += pp["eb"].as_f64().unwrap_or(0.0);
         site.ebk += pp["ebk"].as_f64().unwrap_or(0.0);
@@ -464,6 +458,23 @@ fn user_frames(frames: &[Frame]) -> Vec<Frame> {
         .collect()
 }
 
+/// A site's key: your code's frames. The same line reached through different std internals
+/// is one site.
+fn site_key(user: &[Frame]) -> String {
+    user.iter()
+        .map(|f| format!("{} {}", f.function, f.location))
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}
+
+/// Frames as the report shows them: `function (file:line)`.
+fn shown_backtrace(frames: &[Frame]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| format!("{} ({})", f.function, f.location))
+        .collect()
+}
+
 /// Sites whose retained memory grows linearly with the iterations of the passes.
 fn leaking_sites(a: &Pass, b: &Pass, c: &Pass, k: u32) -> Vec<LeakSite> {
     let k = f64::from(k);
@@ -488,11 +499,7 @@ fn leaking_sites(a: &Pass, b: &Pass, c: &Pass, k: u32) -> Vec<LeakSite> {
                 location: first.location.clone(),
                 bytes_per_iteration: site_c.eb / (4.0 * k),
                 blocks_per_iteration: site_c.ebk / (4.0 * k),
-                backtrace: site_c
-                    .frames
-                    .iter()
-                    .map(|f| format!("{} ({})", f.function, f.location))
-                    .collect(),
+                backtrace: shown_backtrace(&site_c.frames),
                 bytes_per_iteration_ci: None,
                 blocks_per_iteration_ci: None,
                 samples: None,

@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{Frame, resolve, user_frames};
+use super::{Frame, resolve, shown_backtrace, site_key, user_frames};
 use crate::alloc::{self, sampled, untracked};
 use crate::model::{AttributionInfo, LeakSite, Run, Verdict};
 use crate::sample::Metric;
@@ -302,11 +302,7 @@ fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakS
         if user.is_empty() {
             continue;
         }
-        let key = user
-            .iter()
-            .map(|f| format!("{} {}", f.function, f.location))
-            .collect::<Vec<_>>()
-            .join(" <- ");
+        let key = site_key(&user);
         let tally = tallies.entry(key).or_default();
         if tally.frames.is_empty() {
             tally.frames = user;
@@ -369,11 +365,7 @@ fn site(t: Tally) -> LeakSite {
         location: first.location,
         bytes_per_iteration: bytes,
         blocks_per_iteration: blocks,
-        backtrace: t
-            .frames
-            .iter()
-            .map(|f| format!("{} ({})", f.function, f.location))
-            .collect(),
+        backtrace: shown_backtrace(&t.frames),
         bytes_per_iteration_ci: Some(bytes_ci),
         blocks_per_iteration_ci: Some(blocks_ci),
         samples: Some(t.samples),
