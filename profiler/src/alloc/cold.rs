@@ -48,7 +48,7 @@ pub(super) unsafe fn alloc<A: GlobalAlloc + 'static>(
 pub(super) unsafe fn dealloc<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) {
     note_inner::<A>();
     // First: a sampled block is freed with the layout it was made with, whatever the route.
-    if sampled::candidate(ptr) && unsafe { sampled::dealloc(inner, ptr, layout) } {
+    if sampled::candidate(ptr, layout.size()) && unsafe { sampled::dealloc(inner, ptr, layout) } {
         return;
     }
     if routed() {
@@ -70,7 +70,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
     new_size: usize,
 ) -> *mut u8 {
     note_inner::<A>();
-    if !routed() || sampled::candidate(ptr) {
+    if !routed() || sampled::candidate(ptr, layout.size()) {
         // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them.
         if let Some(p) = unsafe { sampled::realloc(inner, ptr, layout, new_size) } {
             return p;

@@ -41,6 +41,7 @@
 //! iteration it is exact; when several do it is an upper bound of the true peak (the threads
 //! need not have peaked at the same moment), never below it.
 
+pub mod pages;
 pub mod sampled;
 pub mod spans;
 
@@ -569,7 +570,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let slot = fast_slot();
-        if slot.is_null() || sampled::candidate(ptr) {
+        if slot.is_null() || sampled::candidate(ptr, layout.size()) {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
@@ -582,7 +583,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let slot = fast_slot();
         // SAFETY: as in `alloc`.
-        if slot.is_null() || sampled::candidate(ptr) || unsafe { &*slot }.sample_due(new_size) {
+        if slot.is_null()
+            || sampled::candidate(ptr, layout.size())
+            || unsafe { &*slot }.sample_due(new_size)
+        {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         }
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };

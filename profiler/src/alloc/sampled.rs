@@ -13,16 +13,20 @@
 //! `1 / (1 - exp(-b / interval))` blocks of its call site (as in tcmalloc's and heapprofd's
 //! heap profilers). The fast path pays one load and one compare for it.
 //!
-//! **Recognised on free.** A sampled block is allocated with an alignment of
-//! [`SAMPLE_ALIGN`] (4 KiB), so a free need only look at the side table when its pointer is
-//! 4 KiB-aligned: one AND and a branch on the fast path. Blocks that are aligned by chance
-//! (about 1 in 256 small blocks of the system allocator, and large ones) take the cold path
-//! and miss in the table.
+//! **Recognised on free.** A sampled block of up to a page lives on a page of its own (see
+//! `pages`: never the inner allocator's heap, which page alignment would split), so a free
+//! need only look at the side table when its pointer is 4 KiB-aligned or its size is above a
+//! page; a larger sampled block stays where the inner allocator puts it. The fast path pays
+//! an AND, a compare and their branches. Blocks that match by chance (about 1 in 256 small
+//! blocks of the system allocator, and every block above a page) take the cold path and
+//! miss in the table: a few tens of nanoseconds, next to what a free of more than a page
+//! costs anyway.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
-//! ([`set_epoch`]), the interval it was sampled at and up to [`DEPTH`] return addresses,
-//! captured with the `backtrace` crate on the allocating thread (a few microseconds; symbols
-//! are resolved at report time). It is sharded by address, each shard behind its own lock,
+//! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
+//! addresses, captured with the `backtrace` crate on the allocating thread (a few
+//! microseconds; symbols are resolved at report time), kept once per distinct call path in
+//! [`stacks`]. It is sharded by address, each shard behind its own lock,
 //! and lives in untracked memory: never in the workload's counts. While a thread works on the
 //! table its own allocator calls bypass it (`in_sampler`), so the table never recurses.
 
@@ -32,10 +36,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Instant;
 
-use super::{LOCAL, Slot, count_alloc, count_free, spans, untracked};
+use super::{LOCAL, Slot, count_alloc, count_free, pages, spans, untracked};
 
 /// Alignment of every sampled block: how a free recognises one.
-pub const SAMPLE_ALIGN: usize = 4096;
+pub const SAMPLE_ALIGN: usize = pages::PAGE;
 
 /// Return addresses kept per sampled block.
 pub const DEPTH: usize = 32;
@@ -61,23 +65,45 @@ pub(super) const NEVER: i64 = i64::MAX;
 pub struct Block {
     /// Bytes the caller asked for.
     pub size: usize,
-    /// Alignment the block was allocated with (at least [`SAMPLE_ALIGN`]).
-    align: usize,
+    /// Where its memory came from.
+    home: Home,
     /// The epoch it was allocated in (see [`set_epoch`]).
     pub born: u64,
     /// The mean sampling interval when it was sampled.
     pub interval: u64,
-    /// Return addresses, innermost first: `ips[..depth]`.
-    pub ips: [usize; DEPTH],
-    pub depth: u8,
+    /// Its backtrace: an index into [`stacks`] ([`NO_STACK`] when the list was full).
+    pub stack: u32,
 }
 
-impl Block {
+/// `Block::stack` of a block whose backtrace could not be kept.
+pub const NO_STACK: u32 = u32::MAX;
+/// Distinct backtraces kept (a run sampling more distinct ones leaves the rest unnamed).
+pub const MAX_STACKS: usize = 1 << 16;
+
+/// A backtrace: return addresses, innermost first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stack {
+    ips: [usize; DEPTH],
+    depth: u8,
+}
+
+impl Stack {
     /// Return addresses, innermost first.
-    pub fn stack(&self) -> &[usize] {
+    pub fn ips(&self) -> &[usize] {
         &self.ips[..self.depth as usize]
     }
+}
 
+/// Every distinct backtrace sampled so far, and the index of each (never shrinks: sampled
+/// blocks are many, their distinct call paths few).
+struct Stacks {
+    all: Vec<Stack>,
+    index: HashMap<Stack, u32>,
+}
+
+static STACKS: Mutex<Option<Stacks>> = Mutex::new(None);
+
+impl Block {
     /// Probability that an allocation of this size was sampled.
     pub fn probability(&self) -> f64 {
         probability(self.size, self.interval)
@@ -148,10 +174,12 @@ pub fn live() -> Vec<Block> {
     })
 }
 
-/// Whether `ptr` may be a sampled block: the one check a free makes on the fast path.
+/// Whether a block of `size` bytes at `ptr` may be a sampled one: the one check a free makes
+/// on the fast path. Small sampled blocks are page-aligned; larger ones are where the inner
+/// allocator put them, and a free of more than a page always looks.
 #[inline(always)]
-pub(super) fn candidate(ptr: *mut u8) -> bool {
-    ptr as usize & (SAMPLE_ALIGN - 1) == 0
+pub(super) fn candidate(ptr: *mut u8, size: usize) -> bool {
+    ptr as usize & (SAMPLE_ALIGN - 1) == 0 || size > SAMPLE_ALIGN
 }
 
 /// Next value of `allocated_bytes` at which to sample: an exponential distance of mean
@@ -204,21 +232,76 @@ pub(super) fn take_sample(size: usize) -> bool {
     at != REDRAW && INTERVAL.load(Relaxed) > 0
 }
 
-/// The layout a sampled block of `layout` is allocated with.
-fn sampled_layout(layout: Layout) -> Option<Layout> {
-    Layout::from_size_align(layout.size(), layout.align().max(SAMPLE_ALIGN)).ok()
+/// Where a sampled block's memory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Home {
+    /// A page of [`pages`] (blocks of up to a page).
+    Page,
+    /// The inner allocator, with the caller's layout of this alignment (larger blocks).
+    Inner(usize),
+}
+
+/// Memory for a sampled block of `layout`: a page of [`pages`] for a small block (so that a
+/// free can tell it by its alignment), the inner allocator's for a larger one (a free of more
+/// than a page always looks); null when it cannot be had.
+unsafe fn sampled_memory<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+) -> (*mut u8, Home) {
+    if layout.size() <= SAMPLE_ALIGN {
+        if layout.align() > SAMPLE_ALIGN {
+            // Aligned beyond a page: the inner allocator's block is page-aligned too.
+            return (
+                unsafe { inner_alloc(inner, layout, zeroed) },
+                Home::Inner(layout.align()),
+            );
+        }
+        return (
+            in_sampler(|| pages::take(layout.size(), zeroed)),
+            Home::Page,
+        );
+    }
+    (
+        unsafe { inner_alloc(inner, layout, zeroed) },
+        Home::Inner(layout.align()),
+    )
+}
+
+unsafe fn inner_alloc<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
+    unsafe {
+        if zeroed {
+            inner.alloc_zeroed(layout)
+        } else {
+            inner.alloc(layout)
+        }
+    }
+}
+
+/// Give back the memory of a sampled block of `size` bytes.
+unsafe fn free_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, size: usize, home: Home) {
+    match home {
+        // SAFETY: a page of `pages`, its block off the table.
+        Home::Page => in_sampler(|| unsafe { pages::give_back(ptr) }),
+        // SAFETY: allocated by `inner` with this size and alignment.
+        Home::Inner(align) => unsafe {
+            inner.dealloc(ptr, Layout::from_size_align_unchecked(size, align))
+        },
+    }
 }
 
 /// Allocate `layout` as a sampled block (the caller decided with [`take_sample`]), count it
-/// and record it. Falls back to a plain allocation if the aligned layout is impossible.
+/// and record it; a plain allocation when it cannot be one.
 pub(super) unsafe fn alloc<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
-    let Some(big) = sampled_layout(layout) else {
+    let (p, home) = unsafe { sampled_memory(inner, layout, zeroed) };
+    if p.is_null() {
         return unsafe { plain_alloc(inner, layout, zeroed) };
-    };
-    let p = unsafe { counted_alloc(inner, big, layout.size(), zeroed) };
-    if !p.is_null() {
-        record(p, layout.size(), big.align());
     }
+    count_alloc(layout.size(), None);
+    if spans::SPANS_ON.load(Relaxed) {
+        spans::on_alloc(p, layout.size());
+    }
+    record(p, layout.size(), home);
     p
 }
 
@@ -239,13 +322,7 @@ unsafe fn counted_alloc<A: GlobalAlloc>(
     size: usize,
     zeroed: bool,
 ) -> *mut u8 {
-    let p = unsafe {
-        if zeroed {
-            inner.alloc_zeroed(layout)
-        } else {
-            inner.alloc(layout)
-        }
-    };
+    let p = unsafe { inner_alloc(inner, layout, zeroed) };
     if !p.is_null() {
         count_alloc(size, None);
         if spans::SPANS_ON.load(Relaxed) {
@@ -255,8 +332,8 @@ unsafe fn counted_alloc<A: GlobalAlloc>(
     p
 }
 
-/// Free `ptr` if it is a sampled block (counted, taken off the table, freed with the layout it
-/// was allocated with); `false` if it is not one.
+/// Free `ptr` if it is a sampled block (counted, taken off the table, its page given back);
+/// `false` if it is not one.
 pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
     let Some(block) = take(ptr) else {
         return false;
@@ -265,18 +342,13 @@ pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: La
     if spans::SPANS_ON.load(Relaxed) {
         spans::on_free(ptr);
     }
-    // SAFETY: `block.align` is the alignment `alloc` made it with, for the same size.
-    unsafe {
-        inner.dealloc(
-            ptr,
-            Layout::from_size_align_unchecked(layout.size(), block.align),
-        )
-    };
+    // SAFETY: `ptr` is a sampled block of `block.size` bytes, just taken off the table.
+    unsafe { free_sampled(inner, ptr, block.size, block.home) };
     true
 }
 
 /// `realloc` where the old block is sampled or the new one is to be: a new block (sampled or
-/// not), the bytes copied, the old one freed with its own layout. `None` when neither is the
+/// not), the bytes copied, the old one freed where it came from. `None` when neither is the
 /// case (the caller does a plain `realloc`).
 pub(super) unsafe fn realloc<A: GlobalAlloc>(
     inner: &A,
@@ -284,42 +356,48 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     layout: Layout,
     new_size: usize,
 ) -> Option<*mut u8> {
-    let old = if candidate(ptr) { peek(ptr) } else { None };
+    let old = if candidate(ptr, layout.size()) {
+        take(ptr)
+    } else {
+        None
+    };
     let sample = take_sample(new_size);
     if old.is_none() && !sample {
         return None;
     }
     // SAFETY: the caller's `new_size` with the old alignment is valid (GlobalAlloc::realloc).
     let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-    let big = if sample {
-        sampled_layout(new_layout)
+    let (mut p, home) = if sample {
+        unsafe { sampled_memory(inner, new_layout, false) }
     } else {
-        None
+        (std::ptr::null_mut(), Home::Page)
     };
-    let p = unsafe { inner.alloc(big.unwrap_or(new_layout)) };
+    let sampled = !p.is_null();
+    if !sampled {
+        p = unsafe { inner.alloc(new_layout) };
+    }
     if p.is_null() {
+        if let Some(block) = old {
+            // Still the caller's: back on the table.
+            put(ptr, block);
+        }
         return Some(p);
     }
     // SAFETY: both blocks are valid for the smaller of the two sizes and do not overlap.
     unsafe { std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size)) };
-    let old_align = match old {
-        Some(_) => take(ptr).map_or(layout.align(), |b| b.align),
-        None => layout.align(),
-    };
     count_alloc(new_size, Some(layout.size()));
     if spans::SPANS_ON.load(Relaxed) {
         spans::on_realloc(ptr, p, new_size);
     }
-    if let Some(big) = big {
-        record(p, new_size, big.align());
+    if sampled {
+        record(p, new_size, home);
     }
-    // SAFETY: the old block was allocated with this size and alignment.
-    unsafe {
-        inner.dealloc(
-            ptr,
-            Layout::from_size_align_unchecked(layout.size(), old_align),
-        )
-    };
+    match old {
+        // SAFETY: a sampled block of that size, off the table.
+        Some(block) => unsafe { free_sampled(inner, ptr, block.size, block.home) },
+        // SAFETY: the caller's block, allocated by `inner` with this layout.
+        None => unsafe { inner.dealloc(ptr, layout) },
+    }
     Some(p)
 }
 
@@ -343,15 +421,11 @@ pub(super) fn busy() -> bool {
     LOCAL.try_with(|l| l.in_sampler.get()).unwrap_or(true)
 }
 
-fn record(ptr: *mut u8, size: usize, align: usize) {
+fn record(ptr: *mut u8, size: usize, home: Home) {
     let interval = INTERVAL.load(Relaxed).max(1) as u64;
     let started = Instant::now();
     in_sampler(|| {
-        let mut block = Block {
-            size,
-            align,
-            born: EPOCH.load(Relaxed),
-            interval,
+        let mut stack = Stack {
             ips: [0; DEPTH],
             depth: 0,
         };
@@ -361,12 +435,19 @@ fn record(ptr: *mut u8, size: usize, align: usize) {
         // back into the Rust allocator.
         unsafe {
             backtrace::trace_unsynchronized(|frame| {
-                block.ips[depth] = frame.ip() as usize;
+                stack.ips[depth] = frame.ip() as usize;
                 depth += 1;
                 depth < DEPTH
             })
         };
-        block.depth = depth as u8;
+        stack.depth = depth as u8;
+        let block = Block {
+            size,
+            home,
+            born: EPOCH.load(Relaxed),
+            interval,
+            stack: intern(stack),
+        };
         let mut table = shard(ptr as usize)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -377,6 +458,93 @@ fn record(ptr: *mut u8, size: usize, align: usize) {
     });
     TAKEN.fetch_add(1, Relaxed);
     TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+}
+
+/// The index of `stack` in the list of distinct backtraces (inside the sampler guard).
+fn intern(stack: Stack) -> u32 {
+    let mut stacks = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+    let stacks = stacks.get_or_insert_with(|| Stacks {
+        all: Vec::new(),
+        index: HashMap::new(),
+    });
+    if let Some(&i) = stacks.index.get(&stack) {
+        return i;
+    }
+    if stacks.all.len() >= MAX_STACKS {
+        return NO_STACK;
+    }
+    let i = stacks.all.len() as u32;
+    stacks.all.push(stack);
+    stacks.index.insert(stack, i);
+    i
+}
+
+/// Every distinct backtrace sampled so far, by [`Block::stack`].
+pub fn stacks() -> Vec<Stack> {
+    untracked(|| {
+        let stacks = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        stacks.as_ref().map(|s| s.all.clone()).unwrap_or_default()
+    })
+}
+
+/// Make room before a run's first sample for `blocks` sampled blocks live and `stacks`
+/// distinct backtraces, and touch it, so that the table neither grows nor faults pages in
+/// (stepping RSS) while it samples.
+pub fn reserve(blocks: usize, stacks: usize) {
+    in_sampler(|| {
+        let dummy = Block {
+            size: 0,
+            home: Home::Page,
+            born: 0,
+            interval: 0,
+            stack: NO_STACK,
+        };
+        for shard in &TABLE {
+            let mut table = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let table = table.get_or_insert_with(HashMap::new);
+            let room = blocks / SHARDS;
+            if table.capacity() < room {
+                // Odd keys: never the address of a sampled (page-aligned) block.
+                let mut touch: Table = HashMap::with_capacity(room);
+                touch.extend((0..room).map(|i| (2 * i + 1, dummy)));
+                touch.clear();
+                touch.extend(table.drain());
+                *table = touch;
+            }
+        }
+        let mut all = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        let all = all.get_or_insert_with(|| Stacks {
+            all: Vec::new(),
+            index: HashMap::new(),
+        });
+        if all.all.capacity() < stacks {
+            let blank = |i: usize| Stack {
+                ips: [i; DEPTH],
+                depth: 0,
+            };
+            let kept = all.all.len();
+            all.all.extend((kept..stacks).map(blank));
+            all.all.truncate(kept);
+            let mut index = HashMap::with_capacity(stacks);
+            index.extend((0..stacks).map(|i| (blank(i), 0)));
+            index.clear();
+            index.extend(all.index.drain());
+            all.index = index;
+        }
+    });
+}
+
+/// Put `block` (taken off the table) back for `ptr`.
+fn put(ptr: *mut u8, block: Block) {
+    in_sampler(|| {
+        let mut table = shard(ptr as usize)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        table
+            .get_or_insert_with(HashMap::new)
+            .insert(ptr as usize, block);
+        LIVE.fetch_add(1, Relaxed);
+    });
 }
 
 /// Take `ptr` off the table: its block, if it was sampled.
@@ -391,17 +559,5 @@ fn take(ptr: *mut u8) -> Option<Block> {
         let block = table.as_mut()?.remove(&(ptr as usize))?;
         LIVE.fetch_sub(1, Relaxed);
         Some(block)
-    })
-}
-
-fn peek(ptr: *mut u8) -> Option<Block> {
-    if LIVE.load(Relaxed) == 0 || busy() {
-        return None;
-    }
-    in_sampler(|| {
-        let table = shard(ptr as usize)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        table.as_ref()?.get(&(ptr as usize)).copied()
     })
 }

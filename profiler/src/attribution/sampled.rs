@@ -57,6 +57,10 @@ pub const CONFIRM_SAMPLES_MAX: f64 = 20_000.0;
 pub const MAX_LIVE_SAMPLES: f64 = 50_000.0;
 /// Fewest samples a site must have to be named.
 pub const MIN_SITE_SAMPLES: u64 = 4;
+/// Room made in the side table before a run's first sample: sampled blocks live at once, and
+/// distinct backtraces.
+const RESERVED_BLOCKS: usize = 4096;
+const RESERVED_STACKS: usize = 1024;
 /// What a sample is assumed to cost before one was timed.
 const DEFAULT_SAMPLE_NS: f64 = 5_000.0;
 
@@ -82,6 +86,9 @@ pub struct Sampling {
 impl Sampling {
     /// Start sampling (at [`FIRST_INTERVAL`] until the first iteration is measured).
     pub fn start() -> Self {
+        // Resident before the first sample, so that small sampled blocks do not step RSS.
+        untracked(|| alloc::pages::reserve(alloc::pages::RESERVE));
+        sampled::reserve(RESERVED_BLOCKS, RESERVED_STACKS);
         sampled::set_interval(Some(FIRST_INTERVAL));
         sampled::set_epoch(0);
         let base = NEXT_BASE.fetch_add(1 << 32, std::sync::atomic::Ordering::Relaxed);
@@ -164,6 +171,7 @@ impl Sampling {
     pub fn finish(self, run: &Run, only_if_growing: bool) -> (Vec<LeakSite>, AttributionInfo) {
         sampled::set_interval(None);
         let blocks = sampled::live();
+        let stacks = sampled::stacks();
         let (taken, time) = sampled::cost();
         let info = AttributionInfo {
             method: "sampled".into(),
@@ -196,11 +204,19 @@ impl Sampling {
                     .map(|b| ((b.born - self.base) as u32, *b))
                     .collect()
             });
-            let sites = leaking_sites(&own, &window);
+            let started = Instant::now();
+            let sites = leaking_sites(&own, &stacks, &window);
+            tracing::debug!(
+                "{}: {} sampled blocks of this run live, {} sites, found in {:.1} ms",
+                run.workload,
+                own.len(),
+                sites.len(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
             untracked(move || drop(own));
             sites
         };
-        untracked(move || drop((blocks, self.intervals)));
+        untracked(move || drop((blocks, stacks, self.intervals)));
         (sites, info)
     }
 }
@@ -275,7 +291,11 @@ struct Tally {
 
 /// The sites leaking in `window`, from the run's sampled blocks still live (each with the
 /// iteration it was born in).
-fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakSite> {
+fn leaking_sites(
+    blocks: &[(u32, sampled::Block)],
+    stacks: &[sampled::Stack],
+    window: &Window,
+) -> Vec<LeakSite> {
     if window.last < window.first {
         return Vec::new();
     }
@@ -293,8 +313,11 @@ fn leaking_sites(blocks: &[(u32, sampled::Block)], window: &Window) -> Vec<LeakS
     let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
     let mut tallies: HashMap<String, Tally> = HashMap::new();
     for (born, block) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
-        let frames: Vec<Frame> = block
-            .stack()
+        let Some(stack) = stacks.get(block.stack as usize) else {
+            continue;
+        };
+        let frames: Vec<Frame> = stack
+            .ips()
             .iter()
             .flat_map(|ip| resolved.entry(*ip).or_insert_with(|| resolve(*ip)).clone())
             .collect();
