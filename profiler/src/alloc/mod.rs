@@ -25,9 +25,11 @@
 //! those cold paths only.
 //!
 //! **Sampling.** Each slot also keeps the `allocated_bytes` value at which its thread's next
-//! sampled allocation is due (see `sampled`): an allocation compares against it, and a free
-//! tests its pointer for the 4 KiB alignment of sampled blocks. Either sends the call to the
-//! cold path; with sampling off the value is never reached.
+//! sampled allocation is due (see `sampled`). While sampling is on or sampled blocks are live,
+//! the thread's fast pointer carries a bit ([`CHECKED`]): an allocation then compares against
+//! that value, and a free tests whether it may be a sampled block; either sends the call to
+//! the cold path. Without the bit neither is looked at: switching sampling on or off disarms
+//! every thread, which re-arms with the bit or without it.
 //!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
 //! boundary of a single-threaded workload is, or after the workload's threads were joined) a
@@ -336,12 +338,24 @@ thread_local! {
     };
 }
 
+/// Bit 0 of a thread's `fast` pointer (slots are 64-byte aligned): sampled attribution is on,
+/// or sampled blocks are still live, so the fast path checks each allocation for a sample due
+/// and each free for a sampled block. Without it, it checks neither.
+const CHECKED: usize = 1;
+
+/// The thread's `fast` pointer as it is: its slot, with [`CHECKED`] or not; 0 for the cold
+/// path.
+#[inline(always)]
+fn fast_state() -> usize {
+    LOCAL
+        .try_with(|local| local.fast.load(Relaxed) as usize)
+        .unwrap_or(0)
+}
+
 /// The slot the fast path counts into, null for the cold path.
 #[inline(always)]
 fn fast_slot() -> *const Slot {
-    LOCAL
-        .try_with(|local| local.fast.load(Relaxed) as *const Slot)
-        .unwrap_or(ptr::null())
+    (fast_state() & !CHECKED) as *const Slot
 }
 
 impl Local {
@@ -349,14 +363,28 @@ impl Local {
     ///
     /// Against a concurrent `route_to_dhat(true)`: either it sees our store and nulls it, or
     /// our SeqCst load after the store sees the route on and we null it ourselves.
+    ///
+    /// The pointer carries [`CHECKED`] while sampling is on or sampled blocks are live. Against
+    /// a concurrent `sampled::set_interval` or a first sampled block: either it disarms us
+    /// after our store, or our SeqCst load after the store sees checks needed and we store
+    /// again with the bit.
     fn arm(&self) {
         let cold_route = || ROUTE_TO_DHAT.load(SeqCst) || spans::SPANS_ON.load(SeqCst);
         if !self.armable.get() || self.untracked.get() != 0 || cold_route() {
             return;
         }
-        self.fast.store(self.owned.get() as *mut Slot, SeqCst);
-        if cold_route() {
-            self.fast.store(ptr::null_mut(), Relaxed);
+        loop {
+            let checked = sampled::checks_needed();
+            let state = self.owned.get() as usize | if checked { CHECKED } else { 0 };
+            self.fast.store(state as *mut Slot, SeqCst);
+            if cold_route() {
+                self.fast.store(ptr::null_mut(), Relaxed);
+                return;
+            }
+            // Checking when no longer needed is only slower; not checking when needed is wrong.
+            if checked || !sampled::checks_needed() {
+                return;
+            }
         }
     }
 
@@ -539,9 +567,10 @@ mod exit_hook {
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let slot = fast_slot();
+        let state = fast_state();
+        let slot = (state & !CHECKED) as *const Slot;
         // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
-        if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
+        if slot.is_null() || (state & CHECKED != 0 && unsafe { &*slot }.sample_due(layout.size())) {
             return unsafe { cold::alloc(&self.inner, layout, false) };
         }
         let p = unsafe { self.inner.alloc(layout) };
@@ -554,9 +583,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let slot = fast_slot();
+        let state = fast_state();
+        let slot = (state & !CHECKED) as *const Slot;
         // SAFETY: as in `alloc`.
-        if slot.is_null() || unsafe { &*slot }.sample_due(layout.size()) {
+        if slot.is_null() || (state & CHECKED != 0 && unsafe { &*slot }.sample_due(layout.size())) {
             return unsafe { cold::alloc(&self.inner, layout, true) };
         }
         let p = unsafe { self.inner.alloc_zeroed(layout) };
@@ -569,8 +599,9 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let slot = fast_slot();
-        if slot.is_null() || sampled::candidate(ptr, layout.size()) {
+        let state = fast_state();
+        let slot = (state & !CHECKED) as *const Slot;
+        if slot.is_null() || (state & CHECKED != 0 && sampled::candidate(ptr, layout.size())) {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
@@ -581,11 +612,13 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let slot = fast_slot();
+        let state = fast_state();
+        let slot = (state & !CHECKED) as *const Slot;
         // SAFETY: as in `alloc`.
         if slot.is_null()
-            || sampled::candidate(ptr, layout.size())
-            || unsafe { &*slot }.sample_due(new_size)
+            || (state & CHECKED != 0
+                && (sampled::candidate(ptr, layout.size())
+                    || unsafe { &*slot }.sample_due(new_size)))
         {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         }
@@ -876,6 +909,16 @@ mod tests {
                 ptr::eq(fast_slot(), slot),
                 "the cold path re-arms once it is off"
             );
+            assert_eq!(fast_state() & CHECKED, 0, "no sampling, no checks");
+
+            // Sampling on: the pointer carries the checks; off again (no block live): not.
+            sampled::set_interval(Some(4096));
+            LOCAL.with(Local::arm);
+            assert!(ptr::eq(fast_slot(), slot));
+            assert_eq!(fast_state() & CHECKED, CHECKED);
+            sampled::set_interval(None);
+            LOCAL.with(Local::arm);
+            assert_eq!(fast_state() & CHECKED, 0);
 
             // Thread exit: the slot forgets its owner, which stays on the cold path.
             release_slot(slot);

@@ -135,6 +135,14 @@ pub fn set_interval(bytes: Option<u64>) {
     // Each thread draws its next distance at its next allocation. A thread in the middle of
     // drawing one may keep a distance drawn at the old interval: one sample, at most.
     super::for_each_slot(|slot| slot.sample_at.store(REDRAW, Relaxed));
+    // And re-arms its fast pointer, with the checks or without them.
+    super::for_each_slot(Slot::disarm_owner);
+}
+
+/// Whether the fast path must check allocations and frees: sampling is on, or sampled blocks
+/// are live.
+pub(super) fn checks_needed() -> bool {
+    INTERVAL.load(SeqCst) > 0 || LIVE.load(SeqCst) > 0
 }
 
 /// The mean sampling interval in bytes, `None` when off.
@@ -357,7 +365,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     new_size: usize,
 ) -> Option<*mut u8> {
     let old = if candidate(ptr, layout.size()) {
-        take(ptr)
+        peek(ptr)
     } else {
         None
     };
@@ -377,10 +385,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
         p = unsafe { inner.alloc(new_layout) };
     }
     if p.is_null() {
-        if let Some(block) = old {
-            // Still the caller's: back on the table.
-            put(ptr, block);
-        }
+        // The old block is still the caller's, and still on the table.
         return Some(p);
     }
     // SAFETY: both blocks are valid for the smaller of the two sizes and do not overlap.
@@ -392,7 +397,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     if sampled {
         record(p, new_size, home);
     }
-    match old {
+    match old.and_then(|_| take(ptr)) {
         // SAFETY: a sampled block of that size, off the table.
         Some(block) => unsafe { free_sampled(inner, ptr, block.size, block.home) },
         // SAFETY: the caller's block, allocated by `inner` with this layout.
@@ -454,8 +459,13 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
         table
             .get_or_insert_with(HashMap::new)
             .insert(ptr as usize, block);
-        LIVE.fetch_add(1, Relaxed);
     });
+    // A thread that armed without the checks since sampling went off (seeing no block live)
+    // must not free this one unchecked: disarm every thread again then.
+    LIVE.fetch_add(1, SeqCst);
+    if INTERVAL.load(SeqCst) == 0 {
+        super::for_each_slot(Slot::disarm_owner);
+    }
     TAKEN.fetch_add(1, Relaxed);
     TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
 }
@@ -534,19 +544,6 @@ pub fn reserve(blocks: usize, stacks: usize) {
     });
 }
 
-/// Put `block` (taken off the table) back for `ptr`.
-fn put(ptr: *mut u8, block: Block) {
-    in_sampler(|| {
-        let mut table = shard(ptr as usize)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        table
-            .get_or_insert_with(HashMap::new)
-            .insert(ptr as usize, block);
-        LIVE.fetch_add(1, Relaxed);
-    });
-}
-
 /// Take `ptr` off the table: its block, if it was sampled.
 fn take(ptr: *mut u8) -> Option<Block> {
     if LIVE.load(Relaxed) == 0 || busy() {
@@ -559,5 +556,18 @@ fn take(ptr: *mut u8) -> Option<Block> {
         let block = table.as_mut()?.remove(&(ptr as usize))?;
         LIVE.fetch_sub(1, Relaxed);
         Some(block)
+    })
+}
+
+/// `ptr`'s block, if it is sampled, left on the table.
+fn peek(ptr: *mut u8) -> Option<Block> {
+    if LIVE.load(Relaxed) == 0 || busy() {
+        return None;
+    }
+    in_sampler(|| {
+        let table = shard(ptr as usize)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        table.as_ref()?.get(&(ptr as usize)).copied()
     })
 }

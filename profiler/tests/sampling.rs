@@ -1,0 +1,88 @@
+//! Sampled attribution under `profiler::Alloc`, threads handing blocks to each other while
+//! sampling is switched on and off: every sampled block must be freed as one (a page of the
+//! sampler's given to the system allocator would abort the process), and the counts stay
+//! exact.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc;
+
+#[global_allocator]
+static ALLOC: profiler::Alloc = profiler::Alloc::new();
+
+use profiler::alloc::sampled;
+
+/// A producer thread makes batches of blocks of 8 B to 8 KiB (small ones are sampled on
+/// pages, large ones in place), some zeroed, some grown and shrunk; a consumer thread frees
+/// them. `meanwhile` runs on the calling thread, then both stop and are joined (their
+/// thread-local destructors included, which a scope does not wait for).
+fn exchange(meanwhile: impl FnOnce()) {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    STOP.store(false, Relaxed);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Vec<u8>>>(4);
+    let consumer = std::thread::spawn(move || {
+        for batch in rx {
+            drop(batch);
+        }
+    });
+    let producer = std::thread::spawn(move || {
+        let mut round = 0u64;
+        while !STOP.load(Relaxed) {
+            round += 1;
+            let batch: Vec<Vec<u8>> = (0..64u64)
+                .map(|i| {
+                    let size = 8 + ((round * 64 + i) * 2_654_435_761 % 8_192) as usize;
+                    let mut v = if i % 3 == 0 {
+                        vec![0u8; size]
+                    } else {
+                        Vec::with_capacity(size)
+                    };
+                    if i % 5 == 0 {
+                        v.reserve(size * 2); // realloc, sampled or not
+                        v.shrink_to(size / 2);
+                    }
+                    v
+                })
+                .collect();
+            if tx.send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    meanwhile();
+    STOP.store(true, Relaxed);
+    producer.join().unwrap();
+    consumer.join().unwrap();
+}
+
+fn sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches() {
+    // Once unsampled first: std's first threads and channels keep a few blocks for good.
+    exchange(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+    let before = profiler::alloc::heap().unwrap();
+    exchange(|| {
+        for round in 0..40 {
+            sampled::set_interval(Some(if round % 2 == 0 { 512 } else { 64 * 1024 }));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            sampled::set_interval(None);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    let (taken, _) = sampled::cost();
+    assert!(taken > 100, "only {taken} samples: the test did not sample");
+    let after = profiler::alloc::heap().unwrap();
+    // Everything made in the exchange was freed in it: the counters net out exactly.
+    assert_eq!(
+        (after.live_blocks, after.live_bytes),
+        (before.live_blocks, before.live_bytes)
+    );
+    assert_eq!(
+        sampled::live_count(),
+        0,
+        "every sampled block was freed as one"
+    );
+    println!("{taken} samples");
+}
+
+fn main() {
+    sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
+    println!("sampling: ok");
+}
