@@ -219,13 +219,14 @@ impl Profiler {
         self
     }
 
-    /// k, the iterations of the first attribution pass (default 4; then 2k and 4k).
+    /// k, the iterations of the first dhat pass of [`Attribute::Exact`] (default 4; then 2k
+    /// and 4k).
     pub fn attribute_iterations(mut self, k: u32) -> Self {
         self.attribute_iterations = k.max(1);
         self
     }
 
-    /// Where dhat's file of the longest attribution pass is kept (default
+    /// Where dhat's file of the longest pass of [`Attribute::Exact`] is kept (default
     /// `./<workload>.dhat-heap.json`).
     pub fn attribute_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.attribute_file = Some(path.into());
