@@ -358,6 +358,21 @@ fn fast_slot() -> *const Slot {
     (fast_state() & !CHECKED) as *const Slot
 }
 
+/// The slot of the calling thread if this call may take the fast path: the thread has one
+/// and, when its pointer carries [`CHECKED`], `cold` says no about it (a sample is due, the
+/// block may be a sampled one). Laid out so that an unchecked thread pays two tests.
+#[inline(always)]
+fn fast_path(cold: impl FnOnce(&Slot) -> bool) -> Option<&'static Slot> {
+    let state = fast_state();
+    if state & CHECKED == 0 {
+        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
+        return (state != 0).then(|| unsafe { &*(state as *const Slot) });
+    }
+    // SAFETY: as above, without the bit.
+    let slot = unsafe { &*((state ^ CHECKED) as *const Slot) };
+    (!cold(slot)).then_some(slot)
+}
+
 impl Local {
     /// Make `owned` the fast slot again, unless the thread is untracked or routed to dhat.
     ///
@@ -567,65 +582,48 @@ mod exit_hook {
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let state = fast_state();
-        let slot = (state & !CHECKED) as *const Slot;
-        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
-        if slot.is_null() || (state & CHECKED != 0 && unsafe { &*slot }.sample_due(layout.size())) {
+        let Some(slot) = fast_path(|slot| slot.sample_due(layout.size())) else {
             return unsafe { cold::alloc(&self.inner, layout, false) };
-        }
+        };
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
-            // SAFETY: as above.
-            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
+            slot.alloc_owned(layout.size() as i64, None);
         }
         p
     }
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let state = fast_state();
-        let slot = (state & !CHECKED) as *const Slot;
-        // SAFETY: as in `alloc`.
-        if slot.is_null() || (state & CHECKED != 0 && unsafe { &*slot }.sample_due(layout.size())) {
+        let Some(slot) = fast_path(|slot| slot.sample_due(layout.size())) else {
             return unsafe { cold::alloc(&self.inner, layout, true) };
-        }
+        };
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
-            // SAFETY: as in `alloc`.
-            unsafe { &*slot }.alloc_owned(layout.size() as i64, None);
+            slot.alloc_owned(layout.size() as i64, None);
         }
         p
     }
 
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let state = fast_state();
-        let slot = (state & !CHECKED) as *const Slot;
-        if slot.is_null() || (state & CHECKED != 0 && sampled::candidate(ptr, layout.size())) {
+        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout.size())) else {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
-        }
+        };
         // Counted first: a free cannot fail, and `free` then stays a tail call.
-        // SAFETY: as in `alloc`.
-        unsafe { &*slot }.free_owned(layout.size() as i64);
+        slot.free_owned(layout.size() as i64);
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let state = fast_state();
-        let slot = (state & !CHECKED) as *const Slot;
-        // SAFETY: as in `alloc`.
-        if slot.is_null()
-            || (state & CHECKED != 0
-                && (sampled::candidate(ptr, layout.size())
-                    || unsafe { &*slot }.sample_due(new_size)))
-        {
+        let Some(slot) =
+            fast_path(|slot| sampled::candidate(ptr, layout.size()) || slot.sample_due(new_size))
+        else {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
-        }
+        };
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            // SAFETY: as in `alloc`.
-            unsafe { &*slot }.alloc_owned(new_size as i64, Some(layout.size() as i64));
+            slot.alloc_owned(new_size as i64, Some(layout.size() as i64));
         }
         p
     }
