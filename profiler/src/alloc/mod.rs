@@ -24,11 +24,10 @@
 //! releases a slot, for a clearing in progress on that slot to end: a few instructions, on
 //! those cold paths only.
 //!
-//! **Sampling.** Each slot also keeps the `allocated_bytes` value at which its thread's next
-//! sampled allocation is due (see `sampled`). While sampling is on or sampled blocks are live,
-//! the thread's fast pointer carries a bit ([`CHECKED`]): an allocation then compares against
-//! that value, and a free tests whether it may be a sampled block; either sends the call to
-//! the cold path. Without the bit neither is looked at: switching sampling on or off disarms
+//! **Sampling.** Each slot also keeps the bytes its thread may allocate before its next sample
+//! (see `sampled`). While sampling is on or sampled blocks are live, the thread's fast pointer
+//! carries a bit ([`CHECKED`]): an allocation then counts that down, and a free tests whether
+//! it may be a sampled block; either sends the call to the cold path when it says so. Without the bit neither is looked at: switching sampling on or off disarms
 //! every thread, which re-arms with the bit or without it.
 //!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
@@ -111,10 +110,14 @@ struct Slot {
     frees: AtomicI64,
     /// Peak of `live_bytes` since the last reset.
     peak_bytes: AtomicI64,
-    /// The value of `allocated_bytes` at which the next sample is due (see `sampled`):
-    /// [`sampled::NEVER`] while sampling is off, [`sampled::REDRAW`] to draw a new one.
-    sample_at: AtomicI64,
+    /// Bytes this thread may still allocate before its next sample (see `sampled`): counted
+    /// down by the checked fast path, due below 0; [`sampled::NEVER`] while sampling is off.
+    /// Not a count: a failed allocation is not given back, a distance is random anyway.
+    until_sample: AtomicI64,
     in_use: AtomicBool,
+    /// Set when the next distance to a sample must be drawn afresh (sampling was switched, or
+    /// the slot changed hands) rather than a sample taken.
+    redraw: AtomicBool,
     /// The `fast` pointer of the thread that owns this slot, for [`route_to_dhat`] to clear;
     /// null when no thread does, [`BUSY`] while `route_to_dhat` clears it.
     owner: AtomicPtr<AtomicPtr<Slot>>,
@@ -142,8 +145,9 @@ impl Slot {
             allocated_bytes: AtomicI64::new(0),
             frees: AtomicI64::new(0),
             peak_bytes: AtomicI64::new(0),
-            sample_at: AtomicI64::new(sampled::NEVER),
+            until_sample: AtomicI64::new(sampled::NEVER),
             in_use: AtomicBool::new(false),
+            redraw: AtomicBool::new(false),
             owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             rng: AtomicU64::new(0),
@@ -176,14 +180,17 @@ impl Slot {
         add(&self.frees, 1);
     }
 
-    /// Whether an allocation of `bytes` reaches the next sample (or a redraw): one load and
-    /// one compare on the fast path.
+    /// Count an allocation of `bytes` down to the next sample: whether it is due (or a
+    /// redraw). A subtraction and a sign test on the checked fast path.
     #[inline(always)]
-    fn sample_due(&self, bytes: usize) -> bool {
-        self.allocated_bytes
-            .load(Relaxed)
-            .wrapping_add(bytes as i64)
-            >= self.sample_at.load(Relaxed)
+    fn count_down(&self, bytes: usize) -> bool {
+        add(&self.until_sample, (bytes as i64).wrapping_neg()) < 0
+    }
+
+    /// Ask the owner to draw its next distance to a sample afresh.
+    fn ask_redraw(&self) {
+        self.redraw.store(true, Relaxed);
+        self.until_sample.store(-1, Relaxed);
     }
 
     /// Shared update, for the slot of threads that already ran their exit destructor.
@@ -390,6 +397,12 @@ impl Local {
         }
         loop {
             let checked = sampled::checks_needed();
+            // SAFETY: `owned` is this thread's slot (armable), never freed.
+            let slot = unsafe { &*self.owned.get() };
+            if checked && slot.redraw.load(Relaxed) {
+                // A redraw asked for while the owner counted down may have been overwritten.
+                slot.until_sample.store(-1, Relaxed);
+            }
             let state = self.owned.get() as usize | if checked { CHECKED } else { 0 };
             self.fast.store(state as *mut Slot, SeqCst);
             if cold_route() {
@@ -474,7 +487,7 @@ fn claim_slot(local: &Local) {
         return;
     }
     // The new owner draws its own distance to the next sample.
-    unsafe { &*slot }.sample_at.store(sampled::REDRAW, Relaxed);
+    unsafe { &*slot }.ask_redraw();
     // SAFETY: slots are never freed.
     unsafe { &*slot }.set_owner(&local.fast);
     if exit_hook::register(slot) {
@@ -582,7 +595,7 @@ mod exit_hook {
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(slot) = fast_path(|slot| slot.sample_due(layout.size())) else {
+        let Some(slot) = fast_path(|slot| slot.count_down(layout.size())) else {
             return unsafe { cold::alloc(&self.inner, layout, false) };
         };
         let p = unsafe { self.inner.alloc(layout) };
@@ -594,7 +607,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let Some(slot) = fast_path(|slot| slot.sample_due(layout.size())) else {
+        let Some(slot) = fast_path(|slot| slot.count_down(layout.size())) else {
             return unsafe { cold::alloc(&self.inner, layout, true) };
         };
         let p = unsafe { self.inner.alloc_zeroed(layout) };
@@ -617,7 +630,8 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(slot) =
-            fast_path(|slot| sampled::candidate(ptr, layout.size()) || slot.sample_due(new_size))
+            // Both: the count down must happen whenever the checks run.
+            fast_path(|slot| slot.count_down(new_size) | sampled::candidate(ptr, layout.size()))
         else {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         };

@@ -5,13 +5,13 @@
 //! Sampled attribution, the allocator's half.
 //!
 //! **Which allocations.** Allocations are sampled by bytes, as a Poisson process over the
-//! bytes a thread allocates: each thread's slot keeps the value its `allocated_bytes` must
-//! reach for the next sample (`sample_at`), drawn an exponential distance of mean
-//! [`interval`] bytes beyond the end of the last sampled allocation. An allocation of `b`
+//! bytes a thread allocates: each thread's slot keeps the bytes it may allocate before its
+//! next sample (`until_sample`), drawn as an exponential distance of mean [`interval`] bytes
+//! from the end of the last sampled allocation. An allocation of `b`
 //! bytes is therefore sampled with probability `1 - exp(-b / interval)`, whatever its
 //! neighbours, and a sampled block stands for `b / (1 - exp(-b / interval))` bytes and
 //! `1 / (1 - exp(-b / interval))` blocks of its call site (as in tcmalloc's and heapprofd's
-//! heap profilers). The fast path pays one load and one compare for it.
+//! heap profilers). The fast path pays a subtraction and a sign test for it.
 //!
 //! **Recognised on free.** A sampled block of up to a page lives on a page of its own (see
 //! `pages`: never the inner allocator's heap, which page alignment would split), so a free
@@ -54,10 +54,7 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static TAKEN_NS: AtomicU64 = AtomicU64::new(0);
 
-/// `sample_at` of a slot whose next allocation must draw a new distance (sampling was
-/// switched, or the slot changed hands), not take a sample.
-pub(super) const REDRAW: i64 = i64::MIN;
-/// `sample_at` of a slot that never samples.
+/// `until_sample` of a slot that never samples.
 pub(super) const NEVER: i64 = i64::MAX;
 
 /// A sampled block still live.
@@ -134,7 +131,7 @@ pub fn set_interval(bytes: Option<u64>) {
     INTERVAL.store(bytes, SeqCst);
     // Each thread draws its next distance at its next allocation. A thread in the middle of
     // drawing one may keep a distance drawn at the old interval: one sample, at most.
-    super::for_each_slot(|slot| slot.sample_at.store(REDRAW, Relaxed));
+    super::for_each_slot(Slot::ask_redraw);
     // And re-arms its fast pointer, with the checks or without them.
     super::for_each_slot(Slot::disarm_owner);
 }
@@ -190,9 +187,8 @@ pub(super) fn candidate(ptr: *mut u8, size: usize) -> bool {
     ptr as usize & (SAMPLE_ALIGN - 1) == 0 || size > SAMPLE_ALIGN
 }
 
-/// Next value of `allocated_bytes` at which to sample: an exponential distance of mean
-/// `interval` past `allocated`.
-fn draw(slot: &Slot, allocated: i64, interval: i64) -> i64 {
+/// Bytes to allocate before the next sample: an exponential distance of mean `interval`.
+fn draw(slot: &Slot, interval: i64) -> i64 {
     if interval <= 0 {
         return NEVER;
     }
@@ -207,7 +203,7 @@ fn draw(slot: &Slot, allocated: i64, interval: i64) -> i64 {
     slot.rng.store(x, Relaxed);
     let u = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
     let distance = (-(1.0 - u).ln() * interval as f64).max(1.0);
-    allocated.saturating_add(distance.min(i64::MAX as f64 / 4.0) as i64)
+    distance.min(i64::MAX as f64 / 4.0) as i64
 }
 
 /// The calling thread's slot, when it is counted and not inside the table.
@@ -224,20 +220,31 @@ fn tracked_slot() -> Option<&'static Slot> {
         .filter(|slot| !std::ptr::eq(*slot, &super::EXITED))
 }
 
-/// Whether an allocation of `size` bytes on this thread is to be sampled. Draws the next
-/// distance when it is, or when the slot asked for a new one.
+/// Whether an allocation of `size` bytes on this thread is to be sampled. The checked fast
+/// path counted it down already; any other way here, it is counted down now. Draws the next
+/// distance when a sample is due, or when the slot asked for a new one.
 pub(super) fn take_sample(size: usize) -> bool {
     let Some(slot) = tracked_slot() else {
         return false;
     };
-    let at = slot.sample_at.load(Relaxed);
-    let after = slot.allocated_bytes.load(Relaxed).wrapping_add(size as i64);
-    if after < at {
+    let left = if super::fast_state() & super::CHECKED != 0 {
+        slot.until_sample.load(Relaxed)
+    } else {
+        let left = slot.until_sample.load(Relaxed).wrapping_sub(size as i64);
+        slot.until_sample.store(left, Relaxed);
+        left
+    };
+    let interval = INTERVAL.load(Relaxed);
+    if slot.redraw.load(Relaxed) {
+        slot.redraw.store(false, Relaxed);
+        slot.until_sample.store(draw(slot, interval), Relaxed);
         return false;
     }
-    slot.sample_at
-        .store(draw(slot, after, INTERVAL.load(Relaxed)), Relaxed);
-    at != REDRAW && INTERVAL.load(Relaxed) > 0
+    if left >= 0 {
+        return false;
+    }
+    slot.until_sample.store(draw(slot, interval), Relaxed);
+    interval > 0
 }
 
 /// Where a sampled block's memory came from.
