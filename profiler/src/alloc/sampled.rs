@@ -1,6 +1,7 @@
 // Owns the allocator's half of sampled attribution: when a thread's next sample is due, and
 // the side table of sampled blocks still live (size, iteration, backtrace). Must never run on
-// the fast path beyond its two checks (a sample due; a free of a 4 KiB-aligned pointer).
+// the fast path beyond its two checks (the count down to a sample; a free that may be of a
+// sampled block), and those only while sampling is on or sampled blocks are live.
 
 //! Sampled attribution, the allocator's half.
 //!
@@ -38,7 +39,7 @@ use std::time::Instant;
 
 use super::{LOCAL, Slot, count_alloc, count_free, pages, spans, untracked};
 
-/// Alignment of every sampled block: how a free recognises one.
+/// Alignment of every sampled block of up to a page: how a free recognises one.
 pub const SAMPLE_ALIGN: usize = pages::PAGE;
 
 /// Return addresses kept per sampled block.
@@ -99,13 +100,6 @@ struct Stacks {
 }
 
 static STACKS: Mutex<Option<Stacks>> = Mutex::new(None);
-
-impl Block {
-    /// Probability that an allocation of this size was sampled.
-    pub fn probability(&self) -> f64 {
-        probability(self.size, self.interval)
-    }
-}
 
 /// Probability that an allocation of `size` bytes is sampled at mean interval `interval`.
 pub fn probability(size: usize, interval: u64) -> f64 {
