@@ -354,7 +354,9 @@ fn origin(file: &Path) -> Option<bool> {
         || p.contains("/lib/rustlib/src/rust/")
         || p.contains("/library/std/src/")
         || p.contains("/library/core/src/")
-        || p.contains("/library/alloc/src/");
+        || p.contains("/library/alloc/src/")
+        // std's own dependencies (its hashbrown) as official toolchains build them.
+        || p.starts_with("/rust/deps/");
     let toolkit = file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
     let dhat = p.contains("/dhat-") || p.contains("/backtrace-");
     // Some(true): plumbing; Some(false): code to show; None: cannot tell from the path.
@@ -425,9 +427,19 @@ fn is_plumbing(function: &str) -> bool {
     primitive || PLUMBING.contains(&first)
 }
 
+/// Whether a frame is in a dependency: a crate cargo downloaded (registry or git checkout).
+fn in_dependency(f: &Frame) -> bool {
+    f.file.as_deref().is_some_and(|p| {
+        let p = p.to_string_lossy();
+        p.contains("/registry/src/") || p.contains("/git/checkouts/")
+    })
+}
+
 /// Your code's frames: from the first frame that is not plumbing (by its source path when
 /// known, else by its name), skipping plumbing in between, up to the toolkit's run loop; at
-/// most 6.
+/// most 6. Frames of dependencies (tokio's, hashbrown's...) before the first frame of your
+/// own crates are left out, so that a site is the line of yours that called into them; a
+/// stack with no frame of yours keeps them.
 fn user_frames(frames: &[Frame]) -> Vec<Frame> {
     let plumbing = |f: &Frame| {
         // The compiler's allocator shims sit at the `#[global_allocator]` line of the binary.
@@ -449,13 +461,13 @@ fn user_frames(frames: &[Frame]) -> Vec<Frame> {
     let Some(start) = frames.iter().position(|f| !plumbing(f)) else {
         return Vec::new();
     };
-    frames[start..]
+    let shown: Vec<&Frame> = frames[start..]
         .iter()
         .take_while(|f| !toolkit(f))
         .filter(|f| !plumbing(f))
-        .take(6)
-        .cloned()
-        .collect()
+        .collect();
+    let own = shown.iter().position(|f| !in_dependency(f)).unwrap_or(0);
+    shown[own..].iter().take(6).map(|f| (*f).clone()).collect()
 }
 
 /// A site's key: your code's frames. The same line reached through different std internals
@@ -558,6 +570,32 @@ mod tests {
         ] {
             assert!(!is_plumbing(user), "{user}");
         }
+    }
+
+    #[test]
+    fn a_site_is_your_line_that_called_into_a_dependency() {
+        let frame = |function: &str, file: &str| Frame {
+            function: function.into(),
+            location: format!("{file}:1"),
+            file: Some(PathBuf::from(file)),
+        };
+        let tokio = "/home/u/.cargo/registry/src/index.crates.io-1/tokio-1.40.0/src/task.rs";
+        let frames = [
+            frame(
+                "alloc::alloc::alloc",
+                "/rustc/abc/library/alloc/src/alloc.rs",
+            ),
+            frame("tokio::runtime::task::core::Cell::new", tokio),
+            frame("tokio::task::spawn", tokio),
+            frame("my_app::start_heartbeat", "/home/u/my_app/src/main.rs"),
+            frame("my_app::main", "/home/u/my_app/src/main.rs"),
+        ];
+        let user = user_frames(&frames);
+        assert_eq!(user[0].function, "my_app::start_heartbeat");
+        assert_eq!(user.len(), 2);
+        // Nothing of yours on the stack: the dependency's frames are the site.
+        let user = user_frames(&frames[..3]);
+        assert_eq!(user[0].function, "tokio::runtime::task::core::Cell::new");
     }
 
     fn pass_of(eb: f64, ebk: f64) -> Pass {
