@@ -62,6 +62,9 @@ fn sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches() {
         for round in 0..40 {
             sampled::set_interval(Some(if round % 2 == 0 { 512 } else { 64 * 1024 }));
             std::thread::sleep(std::time::Duration::from_millis(5));
+            // Reading the table while other threads sample into it (the copy is untracked
+            // memory, dropped as such).
+            profiler::alloc::untracked(|| drop(sampled::live()));
             sampled::set_interval(None);
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
@@ -82,7 +85,31 @@ fn sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches() {
     println!("{taken} samples");
 }
 
+/// One large block leaked per iteration: every allocation of it is sampled (its size is
+/// beyond any interval chosen), including the first after each change of interval.
+fn a_large_block_leaked_per_iteration_is_named() {
+    let profiler = profiler::Profiler::new("large").attribute(profiler::Attribute::Always);
+    let line = line!() + 1;
+    let report = profiler.run(|| vec![1u8; 1 << 20].leak().len());
+    let run = &report.runs[0];
+    let first = run
+        .leak_sites
+        .first()
+        .unwrap_or_else(|| panic!("no site: {run:?}"));
+    assert!(
+        first.location.ends_with(&format!("sampling.rs:{line}")),
+        "{first:?}"
+    );
+    let mib = f64::from(1 << 20);
+    assert!(
+        (0.8 * mib..1.25 * mib).contains(&first.bytes_per_iteration),
+        "{first:?}"
+    );
+}
+
 fn main() {
+    // First: the exchange compares exact counts before and after, with nothing else going on.
     sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
+    a_large_block_leaked_per_iteration_is_named();
     println!("sampling: ok");
 }

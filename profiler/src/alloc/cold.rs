@@ -70,9 +70,10 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
     new_size: usize,
 ) -> *mut u8 {
     note_inner::<A>();
-    if !routed() || sampled::candidate(ptr, layout.size()) {
+    let routed_now = routed();
+    if !routed_now || sampled::candidate(ptr, layout.size()) {
         // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them.
-        if let Some(p) = unsafe { sampled::realloc(inner, ptr, layout, new_size) } {
+        if let Some(p) = unsafe { sampled::realloc(inner, ptr, layout, new_size, !routed_now) } {
             return p;
         }
     }

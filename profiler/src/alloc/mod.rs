@@ -61,6 +61,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*
 ///
 /// It forwards every call to the system allocator (`alloc_zeroed` stays `calloc`) and adds a
 /// handful of thread-local adds; see the README's performance section for what that costs.
+/// (While sampled attribution runs, small sampled blocks live on pages of the toolkit's own:
+/// see `alloc::sampled`.)
 ///
 /// To count a service that runs on another allocator, wrap it: the counting is the same and
 /// every call goes to `inner` instead of the system allocator.
@@ -299,7 +301,9 @@ static EXITED: Slot = Slot::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn for_each_slot(mut f: impl FnMut(&Slot)) {
-    let mut cursor = SLOTS.load(Acquire);
+    // SeqCst, as the slot's link: a walk that disarms every thread after a SeqCst store must
+    // see a slot linked before that store (see `Local::arm`).
+    let mut cursor = SLOTS.load(SeqCst);
     while !cursor.is_null() {
         // SAFETY: list nodes are never freed.
         let slot = unsafe { &*cursor };
@@ -526,7 +530,7 @@ fn find_or_create_slot() -> *const Slot {
     let mut head = SLOTS.load(Relaxed);
     loop {
         slot.next.store(head, Relaxed);
-        match SLOTS.compare_exchange_weak(head, fresh, Release, Relaxed) {
+        match SLOTS.compare_exchange_weak(head, fresh, SeqCst, Relaxed) {
             Ok(_) => break,
             Err(now) => head = now,
         }
@@ -591,7 +595,10 @@ mod exit_hook {
 
 // SAFETY: every method forwards to the inner allocator (or, during attribution passes, which
 // only a System inner allows, to dhat::Alloc, which forwards to System) with the same
-// arguments and only adds counting, which neither allocates nor unwinds.
+// arguments, or, for a sampled block, serves it from pages of its own (page-aligned, at least
+// the size asked) and frees it there; what it adds (counting, and on the cold path the
+// sampler's table, which is kept off the table itself) never unwinds and never calls back into
+// a caller's allocation.
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

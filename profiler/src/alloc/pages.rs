@@ -98,7 +98,8 @@ mod imp {
 
 #[cfg(not(unix))]
 mod imp {
-    //! Without mmap, no pages of our own: small blocks are sampled from the inner allocator.
+    //! Without mmap, no pages of our own: small sampled blocks come from the inner allocator,
+    //! page-aligned (see `sampled`).
     pub fn reserve(_pages: usize) {}
 
     pub fn take(_size: usize, _zeroed: bool) -> *mut u8 {
@@ -109,8 +110,8 @@ mod imp {
 }
 
 /// Make at least `pages` free pages resident for small sampled blocks (before a run's first
-/// sample: see the module's doc).
-pub fn reserve(pages: usize) {
+/// sample: see the module's doc). Inside the sampler guard only (`sampled::reserve`).
+pub(super) fn reserve(pages: usize) {
     imp::reserve(pages)
 }
 

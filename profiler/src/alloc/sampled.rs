@@ -161,9 +161,11 @@ pub fn live_count() -> usize {
     LIVE.load(Relaxed)
 }
 
-/// Every sampled block still live.
+/// Every sampled block still live: a copy in untracked memory, to drop inside
+/// [`untracked`](super::untracked).
 pub fn live() -> Vec<Block> {
-    untracked(|| {
+    // Inside the guard: growing `out` under a shard's lock must not look in the table.
+    in_sampler(|| {
         let mut out = Vec::with_capacity(LIVE.load(Relaxed));
         for shard in &TABLE {
             let table = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -229,10 +231,12 @@ pub(super) fn take_sample(size: usize) -> bool {
         left
     };
     let interval = INTERVAL.load(Relaxed);
+    let mut left = left;
     if slot.redraw.load(Relaxed) {
+        // A distance drawn afresh, this allocation counted down from it: it keeps its chance.
         slot.redraw.store(false, Relaxed);
-        slot.until_sample.store(draw(slot, interval), Relaxed);
-        return false;
+        left = draw(slot, interval).wrapping_sub(size as i64);
+        slot.until_sample.store(left, Relaxed);
     }
     if left >= 0 {
         return false;
@@ -266,9 +270,18 @@ unsafe fn sampled_memory<A: GlobalAlloc>(
                 Home::Inner(layout.align()),
             );
         }
+        let page = in_sampler(|| pages::take(layout.size(), zeroed));
+        if !page.is_null() {
+            return (page, Home::Page);
+        }
+        // No page to be had (or none of our own on this platform): the inner allocator's
+        // block, page-aligned so that a free still recognises it.
+        let Ok(aligned) = Layout::from_size_align(layout.size(), SAMPLE_ALIGN) else {
+            return (std::ptr::null_mut(), Home::Page);
+        };
         return (
-            in_sampler(|| pages::take(layout.size(), zeroed)),
-            Home::Page,
+            unsafe { inner_alloc(inner, aligned, zeroed) },
+            Home::Inner(SAMPLE_ALIGN),
         );
     }
     (
@@ -356,21 +369,23 @@ pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: La
     true
 }
 
-/// `realloc` where the old block is sampled or the new one is to be: a new block (sampled or
-/// not), the bytes copied, the old one freed where it came from. `None` when neither is the
-/// case (the caller does a plain `realloc`).
+/// `realloc` where the old block is sampled or the new one is to be (only if `may_sample`:
+/// not while calls are routed through dhat, which must see every block it recorded freed by
+/// itself): a new block (sampled or not), the bytes copied, the old one freed where it came
+/// from. `None` when neither is the case (the caller does a plain `realloc`).
 pub(super) unsafe fn realloc<A: GlobalAlloc>(
     inner: &A,
     ptr: *mut u8,
     layout: Layout,
     new_size: usize,
+    may_sample: bool,
 ) -> Option<*mut u8> {
     let old = if candidate(ptr, layout.size()) {
         peek(ptr)
     } else {
         None
     };
-    let sample = take_sample(new_size);
+    let sample = may_sample && take_sample(new_size);
     if old.is_none() && !sample {
         return None;
     }
@@ -490,19 +505,21 @@ fn intern(stack: Stack) -> u32 {
     i
 }
 
-/// Every distinct backtrace sampled so far, by [`Block::stack`].
+/// Every distinct backtrace sampled so far, by [`Block::stack`]: a copy in untracked memory,
+/// to drop inside [`untracked`](super::untracked).
 pub fn stacks() -> Vec<Stack> {
-    untracked(|| {
+    in_sampler(|| {
         let stacks = STACKS.lock().unwrap_or_else(|e| e.into_inner());
         stacks.as_ref().map(|s| s.all.clone()).unwrap_or_default()
     })
 }
 
 /// Make room before a run's first sample for `blocks` sampled blocks live and `stacks`
-/// distinct backtraces, and touch it, so that the table neither grows nor faults pages in
-/// (stepping RSS) while it samples.
+/// distinct backtraces, and [`pages::RESERVE`] free pages for small sampled blocks, and touch
+/// it all, so that neither grows nor faults pages in (stepping RSS) while the run samples.
 pub fn reserve(blocks: usize, stacks: usize) {
     in_sampler(|| {
+        pages::reserve(pages::RESERVE);
         let dummy = Block {
             size: 0,
             home: Home::Page,
@@ -515,7 +532,7 @@ pub fn reserve(blocks: usize, stacks: usize) {
             let table = table.get_or_insert_with(HashMap::new);
             let room = blocks / SHARDS;
             if table.capacity() < room {
-                // Odd keys: never the address of a sampled (page-aligned) block.
+                // Any keys: the map is cleared before use, only its memory is wanted.
                 let mut touch: Table = HashMap::with_capacity(room);
                 touch.extend((0..room).map(|i| (2 * i + 1, dummy)));
                 touch.clear();

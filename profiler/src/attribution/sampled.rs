@@ -86,8 +86,7 @@ pub struct Sampling {
 impl Sampling {
     /// Start sampling (at [`FIRST_INTERVAL`] until the first iteration is measured).
     pub fn start() -> Self {
-        // Resident before the first sample, so that small sampled blocks do not step RSS.
-        untracked(|| alloc::pages::reserve(alloc::pages::RESERVE));
+        // Resident before the first sample, so that sampling does not step RSS.
         sampled::reserve(RESERVED_BLOCKS, RESERVED_STACKS);
         sampled::set_interval(Some(FIRST_INTERVAL));
         sampled::set_epoch(0);
