@@ -10,8 +10,8 @@ use crate::budget::Budgets;
 use crate::engine::workload::WorkloadSource;
 use crate::engine::{self, Plan, ProgressFn};
 use crate::judge::Judging;
-use crate::model::{Complexity, End, HeapScope, Report, Run, Verdict};
-use crate::sample::{Metric, Scope};
+use crate::model::{Complexity, End, HeapScope, Report, Run};
+use crate::sample::Scope;
 use crate::store::SharedStore;
 
 pub use crate::engine::{DEFAULT_ITERATIONS, MAX_ITERATIONS, Progress};
@@ -378,11 +378,7 @@ impl Profiler {
     /// The dhat passes of the exact mode, when the heap grows; for the sampled modes, why
     /// there are no sites when the run could not sample.
     fn attribute_sites<R>(&self, run: &mut Run, workload: &mut impl FnMut() -> R) {
-        let heap_grows = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
-            run.metrics
-                .get(m)
-                .is_some_and(|m| m.verdict != Verdict::Clean)
-        });
+        let heap_grows = run.heap_grows();
         if self.attribute.sampled() && run.heap_scope != HeapScope::Process {
             run.attribution_note =
                 Some("attribution skipped: it needs profiler::Alloc and the process scope".into());

@@ -34,9 +34,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{Frame, resolve, shown_backtrace, site_key, user_frames};
-use crate::alloc::{self, sampled, untracked};
-use crate::model::{AttributionInfo, LeakSite, Run, Verdict};
-use crate::sample::Metric;
+use crate::alloc::{sampled, untracked};
+use crate::model::{AttributionInfo, LeakSite, Run};
 use crate::stats::binomial_two_sided;
 
 /// Mean interval in bytes before the first iteration has been measured.
@@ -75,10 +74,8 @@ pub struct Sampling {
     intervals: Vec<u64>,
     current: u64,
     confirming: bool,
-    /// At the start of the iteration in progress: bytes allocated so far, the time.
-    began: Option<(i64, Instant)>,
-    /// Bytes the last iteration allocated, and its duration in ns.
-    last: Option<(f64, f64)>,
+    /// Bytes the last measured iteration allocated.
+    last_allocated: f64,
     /// Samples and their time before the run.
     cost_before: (u64, std::time::Duration),
 }
@@ -96,8 +93,7 @@ impl Sampling {
             intervals: untracked(|| Vec::with_capacity(64)),
             current: FIRST_INTERVAL,
             confirming: false,
-            began: None,
-            last: None,
+            last_allocated: 0.0,
             cost_before: sampled::cost(),
         }
     }
@@ -106,22 +102,22 @@ impl Sampling {
     pub fn begin(&mut self, n: u32) {
         sampled::set_epoch(self.base + u64::from(n));
         untracked(|| self.intervals.push(self.current));
-        let allocated = alloc::heap().map_or(0, |h| h.allocated_bytes);
-        self.began = Some((allocated, Instant::now()));
     }
 
-    /// The iteration in progress ended: choose the interval for the next one.
+    /// The iteration in progress ended. What is allocated between iterations (the toolkit's
+    /// own tracked work, such as the report) is stamped 0: never in the window.
     pub fn end(&mut self) {
-        let Some((allocated, at)) = self.began.take() else {
+        sampled::set_epoch(0);
+    }
+
+    /// The boundary sample measured the iteration: `allocated_bytes` in `duration_ms`.
+    /// Choose the interval for the next one.
+    pub fn measured(&mut self, allocated_bytes: Option<i64>, duration_ms: Option<f64>) {
+        let (Some(allocated), Some(ms)) = (allocated_bytes, duration_ms) else {
             return;
         };
-        // What is allocated between iterations (the toolkit's own tracked work, such as the
-        // report) is stamped 0: never in the window.
-        sampled::set_epoch(0);
-        let nanos = at.elapsed().as_nanos() as f64;
-        let now = alloc::heap().map_or(0, |h| h.allocated_bytes);
-        let bytes = (now - allocated).max(0) as f64;
-        self.last = Some((bytes, nanos));
+        let (bytes, nanos) = (allocated.max(0) as f64, ms * 1e6);
+        self.last_allocated = bytes;
         if !self.confirming {
             let samples = (LOOK_BUDGET * nanos / self.sample_ns()).clamp(1.0, LOOK_SAMPLES_MAX);
             self.set((bytes / samples) as u64, MAX_INTERVAL);
@@ -140,8 +136,7 @@ impl Sampling {
         }
         self.confirming = true;
         let wanted = bytes_per_iteration * f64::from(iterations) / CONFIRM_SAMPLES;
-        let allocated = self.last.map_or(0.0, |(bytes, _)| bytes);
-        let interval = wanted.max(allocated / CONFIRM_SAMPLES_MAX) as u64;
+        let interval = wanted.max(self.last_allocated / CONFIRM_SAMPLES_MAX) as u64;
         if interval < self.current {
             self.set(interval, self.current);
         }
@@ -187,12 +182,7 @@ impl Sampling {
             slowdown: None,
             cross_check: None,
         };
-        let grows = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
-            run.metrics
-                .get(m)
-                .is_some_and(|m| m.verdict != Verdict::Clean)
-        });
-        let sites = if only_if_growing && !grows {
+        let sites = if only_if_growing && !run.heap_grows() {
             Vec::new()
         } else {
             let window = Window::new(&self.intervals, run.warmup + 1, run.iterations);

@@ -1,12 +1,11 @@
 // Owns the source of a workload run in this process: its iterations, boundary samples and the
 // background sampler. Must never allocate tracked memory of its own between two samples.
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-use std::collections::BTreeMap;
 
 use super::{Ending, Source, Step};
 use crate::alloc::{self, untracked};
@@ -14,8 +13,7 @@ use crate::attribution::sampled::Sampling;
 use crate::model::{End, Failure, FailureKind, IntervalSample, MetricReport, Run, Verdict};
 use crate::probe::{Probe, Target};
 use crate::quiet::{MAX_WAIT, QuietPoint, QuietStats};
-use crate::sample::Metric;
-use crate::sample::{Sampler, Scope, ms};
+use crate::sample::{Metric, Sampler, Scope, ms};
 use crate::store::{MAX_INTERVAL_SAMPLES, Thinned};
 
 /// A closure run once per iteration, its result dropped before the boundary sample.
@@ -139,7 +137,11 @@ where
             untracked(|| quiet.wait(MAX_WAIT));
             sampler.set_own_fds(quiet.open_fds());
         }
-        Step::Sample(sampler.boundary(n))
+        let sample = sampler.boundary(n);
+        if let Some((sampling, _)) = self.sampling.as_mut() {
+            sampling.measured(sample.allocated_bytes, sample.duration_ms);
+        }
+        Step::Sample(sample)
     }
 
     fn extending(&mut self, to: u32, metrics: &BTreeMap<Metric, MetricReport>) {

@@ -224,6 +224,16 @@ impl Failure {
 }
 
 impl Run {
+    /// Whether the heap grows: heap bytes or blocks judged a leak or inconclusive (what
+    /// attribution looks for sites of).
+    pub fn heap_grows(&self) -> bool {
+        [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
+            self.metrics
+                .get(m)
+                .is_some_and(|m| m.verdict != Verdict::Clean)
+        })
+    }
+
     /// A run of `workload` with nothing measured yet: no samples, no verdicts (clean until
     /// judged), in process. Constructors fill in what they know with `..Run::new(..)`.
     pub fn new(workload: impl Into<String>, heap_scope: HeapScope) -> Self {
