@@ -37,7 +37,8 @@ pub fn hashmap(rounds: u64, seed: u64) {
 }
 
 /// Time each loop on 1 and 2 threads (best of 7) and print one line per case:
-/// `<label> <loop> <threads> <ns per round>`.
+/// `<label> <loop> <threads> <ns per round>`. `ALLOC_AB_ONLY=<loop>` (`mixed_8_512`,
+/// `hashmap_churn`) runs that loop alone.
 pub fn run(label: &str) {
     run_in(label, || ());
 }
@@ -51,7 +52,11 @@ pub fn run_in<G>(label: &str, enter: fn() -> G) {
         .unwrap_or(4_000_000);
     type Loop = (&'static str, fn(u64, u64));
     let loops: [Loop; 2] = [("mixed_8_512", mixed), ("hashmap_churn", hashmap)];
+    let only = std::env::var("ALLOC_AB_ONLY").ok();
     for (name, work) in loops {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         for threads in [1u64, 2] {
             let mut best = f64::MAX;
             for _ in 0..7 {

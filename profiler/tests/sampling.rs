@@ -107,9 +107,33 @@ fn a_large_block_leaked_per_iteration_is_named() {
     );
 }
 
+/// Samples come at the rate asked for: one per `interval` bytes allocated on average, on a
+/// thread that allocated before (its distance is drawn afresh when the interval changes).
+fn samples_come_one_per_interval_bytes() {
+    let interval = 64 << 10;
+    let blocks = 256 * 1024;
+    let size = 256;
+    drop(std::hint::black_box(vec![0u8; 16]));
+    let (before, _) = sampled::cost();
+    sampled::set_interval(Some(interval));
+    for _ in 0..blocks {
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(size)));
+    }
+    sampled::set_interval(None);
+    let taken = sampled::cost().0 - before;
+    // 1024 expected; a Poisson count's standard deviation is 32: +-5 of them.
+    let expected = (blocks * size) as u64 / interval;
+    assert!(
+        (expected - 160..=expected + 160).contains(&taken),
+        "{taken} samples for {expected} expected"
+    );
+    assert_eq!(sampled::live_count(), 0);
+}
+
 fn main() {
     // First: the exchange compares exact counts before and after, with nothing else going on.
     sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
+    samples_come_one_per_interval_bytes();
     a_large_block_leaked_per_iteration_is_named();
     println!("sampling: ok");
 }

@@ -7,12 +7,14 @@
 //!
 //! **Which allocations.** Allocations are sampled by bytes, as a Poisson process over the
 //! bytes a thread allocates: each thread's slot keeps the bytes it may allocate before its
-//! next sample (`until_sample`), drawn as an exponential distance of mean [`interval`] bytes
-//! from the end of the last sampled allocation. An allocation of `b`
+//! next sample, drawn as an exponential distance of mean [`interval`] bytes from the end of
+//! the last sampled allocation and kept as the value of its allocated-bytes counter at which
+//! the sample is due (`sample_at`). An allocation of `b`
 //! bytes is therefore sampled with probability `1 - exp(-b / interval)`, whatever its
 //! neighbours, and a sampled block stands for `b / (1 - exp(-b / interval))` bytes and
 //! `1 / (1 - exp(-b / interval))` blocks of its call site (as in tcmalloc's and heapprofd's
-//! heap profilers). The fast path pays a subtraction and a sign test for it.
+//! heap profilers). The fast path pays one compare for it, with sampling on or off: it adds
+//! to the allocated-bytes counter anyway.
 //!
 //! **Recognised on free.** A sampled block of up to a page lives on a page of its own (see
 //! `pages`: never the inner allocator's heap, which page alignment would split), so a free
@@ -55,7 +57,7 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static TAKEN_NS: AtomicU64 = AtomicU64::new(0);
 
-/// `until_sample` of a slot that never samples.
+/// `sample_at` of a slot that never samples.
 pub(super) const NEVER: i64 = i64::MAX;
 
 /// A sampled block still live.
@@ -223,25 +225,22 @@ pub(super) fn take_sample(size: usize) -> bool {
     let Some(slot) = tracked_slot() else {
         return false;
     };
-    let left = if super::fast_state() & super::CHECKED != 0 {
-        slot.until_sample.load(Relaxed)
-    } else {
-        let left = slot.until_sample.load(Relaxed).wrapping_sub(size as i64);
-        slot.until_sample.store(left, Relaxed);
-        left
-    };
+    // This allocation is not counted yet (the caller counts it after this).
+    let allocated = slot.allocated_bytes.load(Relaxed);
+    let after = allocated.wrapping_add(size as i64);
     let interval = INTERVAL.load(Relaxed);
-    let mut left = left;
     if slot.redraw.load(Relaxed) {
-        // A distance drawn afresh, this allocation counted down from it: it keeps its chance.
+        // A distance drawn afresh, from before this allocation: it keeps its chance.
         slot.redraw.store(false, Relaxed);
-        left = draw(slot, interval).wrapping_sub(size as i64);
-        slot.until_sample.store(left, Relaxed);
+        slot.sample_at
+            .store(allocated.saturating_add(draw(slot, interval)), Relaxed);
     }
-    if left >= 0 {
+    if after <= slot.sample_at.load(Relaxed) {
         return false;
     }
-    slot.until_sample.store(draw(slot, interval), Relaxed);
+    // The next distance runs from the end of this allocation.
+    slot.sample_at
+        .store(after.saturating_add(draw(slot, interval)), Relaxed);
     interval > 0
 }
 
