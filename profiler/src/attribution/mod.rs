@@ -289,8 +289,31 @@ impl Resolver {
     }
 }
 
+/// The frames of return addresses `ips` (innermost first), each address resolved once through
+/// `cache`, up to the first frame of the toolkit's own run loop after a frame of yours:
+/// nothing beyond it is shown, and resolving the rest (down to the thread's start in the C
+/// library) would only read more debug info.
+fn resolve_stack(ips: &[usize], cache: &mut HashMap<usize, Vec<Frame>>) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut yours = false;
+    for ip in ips {
+        for frame in cache.entry(*ip).or_insert_with(|| resolve(*ip)).iter() {
+            if yours && in_toolkit(frame) {
+                out.push(frame.clone());
+                return out;
+            }
+            yours |= !is_plumbing_frame(frame);
+            out.push(frame.clone());
+        }
+    }
+    out
+}
+
 /// Every (inlined) frame at the call site before return address `ip`, innermost first.
 fn resolve(ip: usize) -> Vec<Frame> {
+    if let Some(frame) = system_library_frame(ip) {
+        return vec![frame];
+    }
     let mut frames = Vec::new();
     // A return address points after the call: look one byte back to land on the call.
     backtrace::resolve(ip.saturating_sub(1) as *mut std::ffi::c_void, |symbol| {
@@ -309,6 +332,51 @@ fn resolve(ip: usize) -> Vec<Frame> {
         });
     });
     frames
+}
+
+/// Directories of the system's shared libraries (the C library, libgcc...).
+const SYSTEM_LIBRARIES: [&str; 4] = ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
+
+/// The frame of `ip` when it is in a system library: named after the exported symbol before
+/// it, without reading the library's debug info. Those frames are only ever entry points on
+/// the way to Rust code (a thread's start, `main`'s caller), and with the distribution's
+/// detached debug info installed (libc6-dbg, which valgrind brings) reading it costs tens of
+/// milliseconds of decompression.
+#[cfg(unix)]
+fn system_library_frame(ip: usize) -> Option<Frame> {
+    use std::ffi::CStr;
+    // SAFETY: dladdr only reads the loader's tables; a zeroed Dl_info is a valid out-parameter.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let found = unsafe { libc::dladdr(ip.saturating_sub(1) as *const libc::c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr's strings are NUL-terminated and live as long as the object is loaded.
+    let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy();
+    if !SYSTEM_LIBRARIES.iter().any(|dir| path.starts_with(dir)) {
+        return None;
+    }
+    let function = if info.dli_sname.is_null() {
+        "???".to_string()
+    } else {
+        // SAFETY: as above.
+        let name = unsafe { CStr::from_ptr(info.dli_sname) };
+        format!("{:#}", backtrace::SymbolName::new(name.to_bytes()))
+    };
+    let file = PathBuf::from(path.as_ref());
+    let location = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Some(Frame {
+        function,
+        location,
+        file: Some(file),
+    })
+}
+
+#[cfg(not(unix))]
+fn system_library_frame(_ip: usize) -> Option<Frame> {
+    None
 }
 
 /// A path as people read it: relative to the current directory when under it, else its last
@@ -359,8 +427,9 @@ fn origin(file: &Path) -> Option<bool> {
         || p.starts_with("/rust/deps/");
     let toolkit = file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
     let dhat = p.contains("/dhat-") || p.contains("/backtrace-");
+    let system = SYSTEM_LIBRARIES.iter().any(|dir| p.starts_with(dir));
     // Some(true): plumbing; Some(false): code to show; None: cannot tell from the path.
-    if std || toolkit || dhat {
+    if std || toolkit || dhat || system {
         Some(true)
     } else if file.is_absolute() {
         Some(false)
@@ -441,33 +510,38 @@ fn in_dependency(f: &Frame) -> bool {
 /// own crates are left out, so that a site is the line of yours that called into them; a
 /// stack with no frame of yours keeps them.
 fn user_frames(frames: &[Frame]) -> Vec<Frame> {
-    let plumbing = |f: &Frame| {
-        // The compiler's allocator shims sit at the `#[global_allocator]` line of the binary.
-        let shim = ["__rust", "__rg_", "__rdl_", "__rustc::"]
-            .iter()
-            .any(|p| f.function.starts_with(p));
-        shim || ENTRY.contains(&f.function.as_str())
-            || f.file
-                .as_deref()
-                .and_then(origin)
-                .unwrap_or_else(|| is_plumbing(&f.function))
-    };
-    let toolkit = |f: &Frame| {
-        f.file
-            .as_deref()
-            .is_some_and(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src")))
-            || f.function.starts_with("profiler::")
-    };
-    let Some(start) = frames.iter().position(|f| !plumbing(f)) else {
+    let Some(start) = frames.iter().position(|f| !is_plumbing_frame(f)) else {
         return Vec::new();
     };
     let shown: Vec<&Frame> = frames[start..]
         .iter()
-        .take_while(|f| !toolkit(f))
-        .filter(|f| !plumbing(f))
+        .take_while(|f| !in_toolkit(f))
+        .filter(|f| !is_plumbing_frame(f))
         .collect();
     let own = shown.iter().position(|f| !in_dependency(f)).unwrap_or(0);
     shown[own..].iter().take(6).map(|f| (*f).clone()).collect()
+}
+
+/// Whether a frame is plumbing: an allocator shim, an entry point, std, the toolkit, dhat, a
+/// system library (by its source path when known, else by its name).
+fn is_plumbing_frame(f: &Frame) -> bool {
+    // The compiler's allocator shims sit at the `#[global_allocator]` line of the binary.
+    let shim = ["__rust", "__rg_", "__rdl_", "__rustc::"]
+        .iter()
+        .any(|p| f.function.starts_with(p));
+    shim || ENTRY.contains(&f.function.as_str())
+        || f.file
+            .as_deref()
+            .and_then(origin)
+            .unwrap_or_else(|| is_plumbing(&f.function))
+}
+
+/// Whether a frame is the toolkit's own (its run loop, below your code).
+fn in_toolkit(f: &Frame) -> bool {
+    f.file
+        .as_deref()
+        .is_some_and(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src")))
+        || f.function.starts_with("profiler::")
 }
 
 /// A site's key: your code's frames. The same line reached through different std internals
@@ -570,6 +644,57 @@ mod tests {
         ] {
             assert!(!is_plumbing(user), "{user}");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn system_library_frames_are_named_from_the_loader_and_are_plumbing() {
+        // An address inside the C library's `malloc`, as a return address would be.
+        let ip = libc::malloc as usize + 1;
+        let frames = resolve(ip);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let frame = &frames[0];
+        assert!(frame.function.contains("malloc"), "{frame:?}");
+        assert!(frame.location.starts_with("libc.so"), "{frame:?}");
+        assert!(is_plumbing_frame(frame), "{frame:?}");
+        // Code of this binary is not a system library's: its debug info is read as before.
+        assert!(system_library_frame(resolve as usize + 1).is_none());
+    }
+
+    #[test]
+    fn resolving_a_stack_stops_below_your_code_at_the_toolkit() {
+        let frame = |function: &str, file: &str| Frame {
+            function: function.into(),
+            location: String::new(),
+            file: Some(file.into()),
+        };
+        let toolkit = concat!(env!("CARGO_MANIFEST_DIR"), "/src/engine/mod.rs");
+        let stack = [
+            frame("profiler::alloc::sampled::record", toolkit),
+            frame(
+                "alloc::vec::Vec<T>::push",
+                "/rustc/abc/library/alloc/src/vec/mod.rs",
+            ),
+            frame("mine::work", "/home/me/mine/src/lib.rs"),
+            frame("profiler::engine::drive", toolkit),
+            frame("start_thread", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+        ];
+        let mut cache: HashMap<usize, Vec<Frame>> = HashMap::new();
+        for (ip, f) in stack.iter().enumerate() {
+            cache.insert(ip, vec![f.clone()]);
+        }
+        let ips: Vec<usize> = (0..stack.len()).collect();
+        let frames = resolve_stack(&ips, &mut cache);
+        let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "profiler::alloc::sampled::record",
+                "alloc::vec::Vec<T>::push",
+                "mine::work",
+                "profiler::engine::drive"
+            ]
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{Frame, resolve, shown_backtrace, site_key, user_frames};
+use super::{Frame, resolve_stack, shown_backtrace, site_key, user_frames};
 use crate::alloc::{sampled, untracked};
 use crate::model::{AttributionInfo, LeakSite, Run};
 use crate::stats::binomial_two_sided;
@@ -305,11 +305,7 @@ fn leaking_sites(
         let Some(stack) = stacks.get(block.stack as usize) else {
             continue;
         };
-        let frames: Vec<Frame> = stack
-            .ips()
-            .iter()
-            .flat_map(|ip| resolved.entry(*ip).or_insert_with(|| resolve(*ip)).clone())
-            .collect();
+        let frames = resolve_stack(stack.ips(), &mut resolved);
         let user = user_frames(&frames);
         if user.is_empty() {
             continue;
