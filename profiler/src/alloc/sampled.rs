@@ -388,6 +388,33 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     if old.is_none() && !sample {
         return None;
     }
+    // In place when the old block (sampled or not) and the new one (sampled or not) are both
+    // the inner allocator's with the caller's layout: its `realloc` may then grow a large
+    // block without copying it (glibc remaps), where a copy would touch every page again.
+    let in_inner = |home: Home| home == Home::Inner(layout.align());
+    let new_in_inner = !sample || new_size > SAMPLE_ALIGN;
+    if old.is_none_or(|block| in_inner(block.home)) && new_in_inner {
+        // Off the table first: once reallocated, the address may be anyone's.
+        let taken = old.and_then(|_| take(ptr));
+        // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them; `ptr` came from
+        // `inner` with `layout`.
+        let p = unsafe { inner.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            // The old block is still the caller's: back on the table.
+            if let Some(block) = taken {
+                insert(ptr, block);
+            }
+            return Some(p);
+        }
+        count_alloc(new_size, Some(layout.size()));
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_realloc(ptr, p, new_size);
+        }
+        if sample {
+            record(p, new_size, Home::Inner(layout.align()));
+        }
+        return Some(p);
+    }
     // SAFETY: the caller's `new_size` with the old alignment is valid (GlobalAlloc::realloc).
     let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
     let (mut p, home) = if sample {
@@ -444,7 +471,7 @@ pub(super) fn busy() -> bool {
 fn record(ptr: *mut u8, size: usize, home: Home) {
     let interval = INTERVAL.load(Relaxed).max(1) as u64;
     let started = Instant::now();
-    in_sampler(|| {
+    let block = in_sampler(|| {
         let mut stack = Stack {
             ips: [0; DEPTH],
             depth: 0,
@@ -461,13 +488,22 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
             })
         };
         stack.depth = depth as u8;
-        let block = Block {
+        Block {
             size,
             home,
             born: EPOCH.load(Relaxed),
             interval,
             stack: intern(stack),
-        };
+        }
+    });
+    insert(ptr, block);
+    TAKEN.fetch_add(1, Relaxed);
+    TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+}
+
+/// Put `block` on the table at `ptr`.
+fn insert(ptr: *mut u8, block: Block) {
+    in_sampler(|| {
         let mut table = shard(ptr as usize)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -481,8 +517,6 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
     if INTERVAL.load(SeqCst) == 0 {
         super::for_each_slot(Slot::disarm_owner);
     }
-    TAKEN.fetch_add(1, Relaxed);
-    TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
 }
 
 /// The index of `stack` in the list of distinct backtraces (inside the sampler guard).
