@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn system_library_frames_are_named_from_the_loader_and_are_plumbing() {
         // An address inside the C library's `malloc`, as a return address would be.
-        let ip = libc::malloc as usize + 1;
+        let ip = libc::malloc as *const () as usize + 1;
         let frames = resolve(ip);
         assert_eq!(frames.len(), 1, "{frames:?}");
         let frame = &frames[0];
@@ -658,7 +658,7 @@ mod tests {
         assert!(frame.location.starts_with("libc.so"), "{frame:?}");
         assert!(is_plumbing_frame(frame), "{frame:?}");
         // Code of this binary is not a system library's: its debug info is read as before.
-        assert!(system_library_frame(resolve as usize + 1).is_none());
+        assert!(system_library_frame(resolve as *const () as usize + 1).is_none());
     }
 
     #[test]
