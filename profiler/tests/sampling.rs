@@ -130,10 +130,30 @@ fn samples_come_one_per_interval_bytes() {
     assert_eq!(sampled::live_count(), 0);
 }
 
+/// A `Vec` that keeps growing by doubling holds one large block, born when it last grew:
+/// never steady, but certain to be sampled, and holding the heap's growth. Named as regrown.
+fn a_vec_growing_by_doubling_is_named_as_regrown() {
+    let mut kept: Vec<u64> = Vec::new();
+    let profiler = profiler::Profiler::new("doubling").attribute(profiler::Attribute::Always);
+    let line = line!() + 1;
+    let report = profiler.run(|| kept.extend(0..8192u64));
+    let run = &report.runs[0];
+    assert!(run.heap_grows(), "{run:?}");
+    let site = run
+        .leak_sites
+        .iter()
+        .find(|s| s.location.ends_with(&format!("sampling.rs:{line}")))
+        .unwrap_or_else(|| panic!("not named: {:?}", run.leak_sites));
+    assert_eq!(site.growth.as_deref(), Some("regrown"), "{site:?}");
+    assert!(site.bytes_per_iteration > 0.0, "{site:?}");
+    drop(kept);
+}
+
 fn main() {
     // First: the exchange compares exact counts before and after, with nothing else going on.
     sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
     samples_come_one_per_interval_bytes();
     a_large_block_leaked_per_iteration_is_named();
+    a_vec_growing_by_doubling_is_named_as_regrown();
     println!("sampling: ok");
 }

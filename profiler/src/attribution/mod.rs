@@ -581,6 +581,7 @@ fn leaking_sites(a: &Pass, b: &Pass, c: &Pass, k: u32) -> Vec<LeakSite> {
             let grows = (blocks2 >= 0.5 && keeps_rate(blocks1, blocks2))
                 || (bytes2 >= 16.0 && keeps_rate(bytes1, bytes2));
             grows.then(|| LeakSite {
+                growth: None,
                 function: first.function.clone(),
                 location: first.location.clone(),
                 bytes_per_iteration: site_c.eb / (4.0 * k),

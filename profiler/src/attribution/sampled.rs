@@ -29,15 +29,26 @@
 //! are: born in at least three iterations, in both halves of the window, in shares (expected
 //! from each half's sampling rates) that a binomial test does not reject at 1%. A buffer or a cache that turns over keeps only its recent blocks (all in the
 //! second half) and is not named.
+//!
+//! **Regrown sites.** A container that grows by reallocation (a `Vec` or a set doubling its
+//! table) or an arena adding ever larger chunks keeps a few large blocks, born whenever it
+//! last grew: never steady. A block so large for the interval it was sampled at that it was
+//! certain to be sampled ([`CERTAIN`]) is counted as such; when the heap's verdict is a leak
+//! and one site's certain blocks born in the window hold at least half of what the heap grew
+//! by over the window, that site is named too, as `regrown`, its bytes spread over the
+//! window's iterations.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{Frame, resolve_stack, shown_backtrace, site_key, user_frames};
 use crate::alloc::{sampled, untracked};
-use crate::model::{AttributionInfo, LeakSite, Run};
+use crate::model::{AttributionInfo, LeakSite, Run, Verdict};
+use crate::sample::Metric;
 use crate::stats::binomial_two_sided;
 
+/// Sampling probability from which a block counts as certain to have been sampled.
+pub const CERTAIN: f64 = 0.99;
 /// Mean interval in bytes before the first iteration has been measured.
 const FIRST_INTERVAL: u64 = 256 * 1024;
 /// The smallest interval ever used.
@@ -194,7 +205,7 @@ impl Sampling {
                     .collect()
             });
             let started = Instant::now();
-            let sites = leaking_sites(&own, &stacks, &window);
+            let sites = leaking_sites(&own, &stacks, &window, heap_growth(run, &window));
             tracing::debug!(
                 "{}: {} sampled blocks of this run live, {} sites, found in {:.1} ms",
                 run.workload,
@@ -208,6 +219,23 @@ impl Sampling {
         untracked(move || drop((blocks, stacks, self.intervals)));
         (sites, info)
     }
+}
+
+/// Bytes the heap grew by over `window`, when its verdict is a leak.
+fn heap_growth(run: &Run, window: &Window) -> Option<f64> {
+    let leak = run
+        .metrics
+        .get(&Metric::HeapBytes)
+        .is_some_and(|m| m.verdict == Verdict::Leak);
+    let at = |n: u32| {
+        run.samples
+            .iter()
+            .rev()
+            .find(|s| s.iteration <= n)
+            .and_then(|s| s.heap_bytes)
+    };
+    let growth = at(window.last)? - at(window.first.checked_sub(1)?)?;
+    (leak && growth > 0).then_some(growth as f64)
 }
 
 /// The iterations whose sampled blocks are judged, with the sampling rate of each.
@@ -276,6 +304,24 @@ struct Tally {
     first_share: f64,
     /// The iterations its samples were born in.
     iterations: std::collections::BTreeSet<u32>,
+    /// Its samples certain to have been sampled ([`CERTAIN`]): their count and bytes.
+    certain_blocks: u64,
+    certain_bytes: f64,
+}
+
+impl Tally {
+    /// Count `block` among the certain ones if it is.
+    fn count_certain(&mut self, block: &sampled::Block) {
+        if sampled::probability(block.size, block.interval) >= CERTAIN {
+            self.certain_blocks += 1;
+            self.certain_bytes += block.size as f64;
+        }
+    }
+
+    /// Whether it holds, in blocks certain to have been sampled, at least half of `growth`.
+    fn holds_half_of(&self, growth: Option<f64>) -> bool {
+        growth.is_some_and(|g| self.certain_bytes >= g / 2.0)
+    }
 }
 
 /// The sites leaking in `window`, from the run's sampled blocks still live (each with the
@@ -284,6 +330,7 @@ fn leaking_sites(
     blocks: &[(u32, sampled::Block)],
     stacks: &[sampled::Stack],
     window: &Window,
+    heap_growth: Option<f64>,
 ) -> Vec<LeakSite> {
     if window.last < window.first {
         return Vec::new();
@@ -291,12 +338,13 @@ fn leaking_sites(
     // Resolving symbols costs ~0.1 s the first time (the binary's debug info is read): skip
     // it when even all the window's samples together could not make a steady site.
     let mut all = Tally::default();
-    for (born, _) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
+    for (born, block) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
         all.samples += 1;
         all.in_first_half += u64::from(*born <= window.split);
         all.iterations.insert(*born);
+        all.count_certain(block);
     }
-    if !could_be_steady(&all) {
+    if !could_be_steady(&all) && !all.holds_half_of(heap_growth) {
         return Vec::new();
     }
     let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
@@ -315,6 +363,7 @@ fn leaking_sites(
         if tally.frames.is_empty() {
             tally.frames = user;
         }
+        tally.count_certain(block);
         let (first, expected) = window.expected(block.size);
         if expected <= 0.0 {
             continue;
@@ -326,7 +375,19 @@ fn leaking_sites(
         tally.blocks += 1.0 / expected;
         tally.first_share += first / expected;
     }
-    let mut sites: Vec<LeakSite> = tallies.into_values().filter(steady).map(site).collect();
+    let iterations = f64::from(window.last - window.first + 1);
+    let mut sites: Vec<LeakSite> = tallies
+        .into_values()
+        .filter_map(|t| {
+            if steady(&t) {
+                Some(site(t))
+            } else if t.holds_half_of(heap_growth) {
+                Some(regrown_site(t, iterations))
+            } else {
+                None
+            }
+        })
+        .collect();
     sites.sort_by(|x, y| y.bytes_per_iteration.total_cmp(&x.bytes_per_iteration));
     sites
 }
@@ -355,6 +416,21 @@ fn poisson_bounds(n: u64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// A site holding large blocks born in the window ([`CERTAIN`] each to be sampled): their
+/// bytes and count spread over the window's `iterations`.
+fn regrown_site(t: Tally, iterations: f64) -> LeakSite {
+    let blocks = t.certain_blocks;
+    LeakSite {
+        bytes_per_iteration: t.certain_bytes / iterations,
+        blocks_per_iteration: blocks as f64 / iterations,
+        bytes_per_iteration_ci: None,
+        blocks_per_iteration_ci: None,
+        samples: Some(blocks),
+        growth: Some("regrown".into()),
+        ..site(t)
+    }
+}
+
 fn site(t: Tally) -> LeakSite {
     let (lo, hi) = poisson_bounds(t.samples);
     let scale = |mean: f64| {
@@ -377,6 +453,7 @@ fn site(t: Tally) -> LeakSite {
         bytes_per_iteration_ci: Some(bytes_ci),
         blocks_per_iteration_ci: Some(blocks_ci),
         samples: Some(t.samples),
+        growth: Some("steady".into()),
     }
 }
 
@@ -394,6 +471,25 @@ mod tests {
         let (first, all) = even.expected(64);
         assert!((first / all - 0.5).abs() < 1e-12);
         assert!((all - 10.0 * sampled::probability(64, 4096)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn certain_blocks_holding_half_the_growth_make_a_regrown_site() {
+        // A block of 5 intervals is sampled with probability 0.993; one of 1 interval, 0.63.
+        assert!(sampled::probability(5 * 4096, 4096) >= CERTAIN);
+        assert!(sampled::probability(4096, 4096) < CERTAIN);
+        let t = Tally {
+            certain_blocks: 1,
+            certain_bytes: 600.0,
+            ..Tally::default()
+        };
+        assert!(t.holds_half_of(Some(1000.0)));
+        assert!(!t.holds_half_of(Some(1300.0)), "less than half the growth");
+        assert!(!t.holds_half_of(None), "the heap is not judged a leak");
+        let site = regrown_site(t, 20.0);
+        assert_eq!(site.growth.as_deref(), Some("regrown"));
+        assert_eq!(site.bytes_per_iteration, 30.0);
+        assert_eq!(site.bytes_per_iteration_ci, None);
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub struct LeakSite {
     /// Sampled attribution: the sampled blocks of this site the estimate rests on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u64>,
+    /// Sampled attribution: how the site was seen to grow. `steady`: its sampled blocks were
+    /// born steadily across the judged iterations, and the estimate and its bounds are a rate.
+    /// `regrown`: it holds a few large blocks born in those iterations (a container that grows
+    /// by reallocation, an arena adding chunks), each certain to have been sampled, which hold
+    /// at least half of what the heap grew by; the estimate is their bytes spread over the
+    /// iterations, without bounds. Absent for the exact mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<String>,
 }
 
 /// How attribution went.

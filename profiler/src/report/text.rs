@@ -418,9 +418,11 @@ fn render_sites(out: &mut String, run: &Run) {
             bounds(site.blocks_per_iteration_ci, format_count),
             site.location,
             site.function,
-            site.samples
-                .map(|n| format!(" [{n} samples]"))
-                .unwrap_or_default()
+            match (site.samples, site.growth.as_deref()) {
+                (Some(n), Some("regrown")) => format!(" [regrown: {n} large blocks held]"),
+                (Some(n), _) => format!(" [{n} samples]"),
+                (None, _) => String::new(),
+            }
         );
         for frame in site.backtrace.iter().skip(1).take(3) {
             let _ = writeln!(out, "        called from {frame}");
