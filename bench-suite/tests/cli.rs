@@ -71,6 +71,23 @@ fn list_names_every_workload_with_its_expectation() {
     assert!(text.contains("leak (fds)"));
 }
 
+/// `profile list | head -1`: a reader that goes away is no error (no panic, exit 0).
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_profile"))
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("profile starts");
+    // Closed before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("profile ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
 #[test]
 fn a_leaking_workload_shows_its_growth_in_every_output() {
     let dir = tempfile::tempdir().unwrap();

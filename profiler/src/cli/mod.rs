@@ -375,9 +375,11 @@ fn list(catalog: &[Workload]) -> Outcome {
             let line = format!(
                 "{name:width$}  {expected:expected_width$}  {description:text_width$}  {size}"
             );
-            println!("{}", line.trim_end());
+            say(&format!("{}\n", line.trim_end()));
         } else {
-            println!("{name:width$}  {expected:expected_width$}  {description}");
+            say(&format!(
+                "{name:width$}  {expected:expected_width$}  {description}\n"
+            ));
         }
     }
     Outcome::Clean
@@ -416,13 +418,13 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
     if !args.quiet {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let exit = Some(finished.outcome);
-        print!("{}", report.to_text(&TextOptions { color, exit }));
+        say(&report.to_text(&TextOptions { color, exit }));
     }
     // Say where everything went: `--plot out.png` over several workloads writes one picture
     // per workload beside the overview.
     if !args.quiet {
         for path in &finished.written {
-            println!("wrote {}", path.display());
+            say(&format!("wrote {}\n", path.display()));
         }
     }
     for e in &finished.errors {
@@ -457,7 +459,7 @@ fn plot(args: &PlotArgs) -> Outcome {
     match crate::figure::write_plots(&report, &args.output, baseline.as_ref()) {
         Ok(written) => {
             for path in written {
-                println!("wrote {}", path.display());
+                say(&format!("wrote {}\n", path.display()));
             }
             Outcome::Clean
         }
@@ -500,4 +502,12 @@ impl Drop for Bar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Print to stdout. A reader that went away (`profile list | head`) or a stdout that cannot be
+/// written does not stop the run: its files and exit code are what count.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
