@@ -4,7 +4,7 @@
 //! `main` (harness = false), as heap_counts.rs, for process-wide counts.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 mod exact;
 
@@ -12,10 +12,19 @@ mod exact;
 struct Served(mimalloc::MiMalloc);
 
 static SERVED: AtomicU64 = AtomicU64::new(0);
+/// Allocations and reallocations to more bytes than this fail (to test failures).
+static FAIL_ABOVE: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+fn fails(size: usize) -> bool {
+    size > FAIL_ABOVE.load(Relaxed)
+}
 
 // SAFETY: forwards every call unchanged to mimalloc; the count is a relaxed add.
 unsafe impl GlobalAlloc for Served {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if fails(layout.size()) {
+            return std::ptr::null_mut();
+        }
         SERVED.fetch_add(1, Relaxed);
         unsafe { self.0.alloc(layout) }
     }
@@ -27,6 +36,9 @@ unsafe impl GlobalAlloc for Served {
         unsafe { self.0.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if fails(new_size) {
+            return std::ptr::null_mut();
+        }
         SERVED.fetch_add(1, Relaxed);
         unsafe { self.0.realloc(ptr, layout, new_size) }
     }
@@ -81,10 +93,47 @@ fn exact_attribution_is_refused_with_a_sentence() {
     );
 }
 
+/// A failed `realloc` of a sampled block leaves it the caller's and still sampled (on the
+/// table, freed as one later), and its counts as they were; a failed large allocation is not
+/// counted. (A failed allocation of up to 64 KiB stays counted: it is counted before the inner
+/// allocator is called, which only fails them when the process is out of memory.)
+fn failed_calls_leave_the_counts_and_the_table_as_they_were() {
+    use profiler::alloc::{heap, sampled};
+    // Every block of 96 KiB is sampled at a 1 KiB interval.
+    sampled::set_interval(Some(1024));
+    let mut v: Vec<u8> = Vec::with_capacity(96 << 10);
+    sampled::set_interval(None);
+    let live = sampled::live_count();
+    assert!(live >= 1, "the block was sampled");
+    FAIL_ABOVE.store(128 << 10, Relaxed);
+    let before = heap().unwrap();
+    assert!(v.try_reserve_exact(256 << 10).is_err(), "realloc fails");
+    assert!(
+        Vec::<u8>::new().try_reserve_exact(256 << 10).is_err(),
+        "alloc fails"
+    );
+    let after = heap().unwrap();
+    FAIL_ABOVE.store(usize::MAX, Relaxed);
+    assert_eq!(after, before, "failed calls are not counted");
+    assert_eq!(
+        sampled::live_count(),
+        live,
+        "the block is still on the table"
+    );
+    v.push(1);
+    drop(v);
+    assert_eq!(
+        sampled::live_count(),
+        live - 1,
+        "and freed as a sampled block"
+    );
+}
+
 fn main() {
     exact::heap_counts_are_exact();
     every_call_reaches_the_inner_allocator();
     sampled_attribution_works_over_it();
     exact_attribution_is_refused_with_a_sentence();
+    failed_calls_leave_the_counts_and_the_table_as_they_were();
     println!("inner_allocator: ok");
 }
