@@ -149,11 +149,49 @@ fn a_vec_growing_by_doubling_is_named_as_regrown() {
     drop(kept);
 }
 
+/// Below a stack floor (what the toolkit sets around each call of a workload), a sampled
+/// backtrace stops at the floor's frame: shorter, still holding the frames beneath it.
+fn backtraces_stop_at_the_stack_floor() {
+    #[inline(never)]
+    fn make(size: usize) -> Vec<u8> {
+        std::hint::black_box(Vec::with_capacity(size))
+    }
+    #[inline(never)]
+    fn below_a_floor(size: usize) -> Vec<u8> {
+        let anchor = 0u8;
+        let floor = std::hint::black_box(&anchor) as *const u8 as usize;
+        let previous = sampled::set_stack_floor(floor);
+        let v = make(size);
+        sampled::set_stack_floor(previous);
+        v
+    }
+    // Blocks of 64 KiB are certain to be sampled at a 1 KiB interval.
+    let (whole_size, cut_size) = ((64 << 10) + 1, (64 << 10) + 2);
+    sampled::set_interval(Some(1024));
+    let whole = make(whole_size);
+    let cut = below_a_floor(cut_size);
+    sampled::set_interval(None);
+    let depth = |size: usize| {
+        profiler::alloc::untracked(|| {
+            let (blocks, stacks) = (sampled::live(), sampled::stacks());
+            let block = blocks.iter().find(|b| b.size == size).expect("sampled");
+            stacks[block.stack as usize].ips().len()
+        })
+    };
+    let (whole_depth, cut_depth) = (depth(whole_size), depth(cut_size));
+    assert!(
+        (3..whole_depth).contains(&cut_depth),
+        "{cut_depth} frames under the floor, {whole_depth} without"
+    );
+    drop((whole, cut));
+}
+
 fn main() {
     // First: the exchange compares exact counts before and after, with nothing else going on.
     sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
     samples_come_one_per_interval_bytes();
     a_large_block_leaked_per_iteration_is_named();
     a_vec_growing_by_doubling_is_named_as_regrown();
+    backtraces_stop_at_the_stack_floor();
     println!("sampling: ok");
 }

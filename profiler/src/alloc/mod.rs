@@ -363,6 +363,9 @@ struct Local {
     span_depth: Cell<u8>,
     /// Set while this thread works on the table of sampled blocks: its own calls bypass it.
     in_sampler: Cell<bool>,
+    /// The stack address above which this thread's sampled backtraces stop (the toolkit's
+    /// run loop; see `sampled::set_stack_floor`), 0 for none.
+    stack_floor: Cell<usize>,
 }
 
 thread_local! {
@@ -377,6 +380,7 @@ thread_local! {
             span_stack: Cell::new([0; spans::MAX_DEPTH]),
             span_depth: Cell::new(0),
             in_sampler: Cell::new(false),
+            stack_floor: Cell::new(0),
         }
     };
 }

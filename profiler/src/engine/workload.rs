@@ -118,7 +118,12 @@ where
             sampling.begin(n);
         }
         let workload = &mut *self.workload;
+        // Sampled backtraces stop at this frame: what calls the workload is the toolkit's.
+        let anchor = 0u8;
+        let floor =
+            alloc::sampled::set_stack_floor(std::hint::black_box(&anchor) as *const u8 as usize);
         let result = catch_unwind(AssertUnwindSafe(|| drop(workload())));
+        alloc::sampled::set_stack_floor(floor);
         if let Some((sampling, _)) = self.sampling.as_mut() {
             sampling.end();
         }
