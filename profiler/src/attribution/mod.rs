@@ -27,6 +27,8 @@ use crate::error::Error;
 use crate::model::{AttributionInfo, LeakSite};
 
 pub mod sampled;
+#[cfg(target_os = "linux")]
+mod symbols;
 
 /// Whether and how call sites are attributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -314,6 +316,16 @@ fn resolve(ip: usize) -> Vec<Frame> {
     if let Some(frame) = system_library_frame(ip) {
         return vec![frame];
     }
+    #[cfg(target_os = "linux")]
+    if let Some(frames) = symbols::resolve(ip) {
+        return frames;
+    }
+    resolve_by_backtrace(ip)
+}
+
+/// [`resolve`] through the `backtrace` crate, which reads every compile unit of the binary
+/// the first time.
+fn resolve_by_backtrace(ip: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     // A return address points after the call: look one byte back to land on the call.
     backtrace::resolve(ip.saturating_sub(1) as *mut std::ffi::c_void, |symbol| {
@@ -660,6 +672,37 @@ mod tests {
         assert!(is_plumbing_frame(frame), "{frame:?}");
         // Code of this binary is not a system library's: its debug info is read as before.
         assert!(system_library_frame(resolve as *const () as usize + 1).is_none());
+    }
+
+    /// The unit-by-unit resolver gives the frames the `backtrace` crate gives, on this test
+    /// binary (full debug information, unlike the release catalog's line tables).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn symbols_from_single_units_match_the_backtrace_crate() {
+        #[inline(never)]
+        fn stack() -> Vec<usize> {
+            let mut ips = Vec::new();
+            backtrace::trace(|frame| {
+                ips.push(frame.ip() as usize);
+                true
+            });
+            std::hint::black_box(ips)
+        }
+        let ips = stack();
+        let mut compared = 0;
+        for ip in ips {
+            if system_library_frame(ip).is_some() {
+                continue;
+            }
+            if let Some(frames) = symbols::resolve(ip) {
+                assert_eq!(frames, resolve_by_backtrace(ip), "at {ip:#x}");
+                compared += 1;
+            }
+        }
+        assert!(
+            compared >= 5,
+            "only {compared} frames resolved unit by unit"
+        );
     }
 
     #[test]
