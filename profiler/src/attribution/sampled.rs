@@ -30,6 +30,10 @@
 //! from each half's sampling rates) that a binomial test does not reject at 1%. A buffer or a cache that turns over keeps only its recent blocks (all in the
 //! second half) and is not named.
 //!
+//! **Against the counters.** When the exact counters judged the heap clean, a site whose
+//! lower bound exceeds twice the heap's 95% upper bound of growth (plus 64 B) is dropped: its
+//! recent blocks are balanced by older ones being freed (a cache turning over slowly).
+//!
 //! **Regrown sites.** A container that grows by reallocation (a `Vec` or a set doubling its
 //! table) or an arena adding ever larger chunks keeps a few large blocks, born whenever it
 //! last grew: never steady. A block so large for the interval it was sampled at that it was
@@ -205,7 +209,8 @@ impl Sampling {
                     .collect()
             });
             let started = Instant::now();
-            let sites = leaking_sites(&own, &stacks, &window, heap_growth(run, &window));
+            let mut sites = leaking_sites(&own, &stacks, &window, heap_growth(run, &window));
+            sites.retain(|site| within_clean_heap(site, run));
             tracing::debug!(
                 "{}: {} sampled blocks of this run live, {} sites, found in {:.1} ms",
                 run.workload,
@@ -218,6 +223,21 @@ impl Sampling {
         };
         untracked(move || drop((blocks, stacks, self.intervals)));
         (sites, info)
+    }
+}
+
+/// Whether `site` is consistent with the heap's own verdict: when the exact counters judged
+/// the heap clean, with a 95% upper bound `hi` on its growth per iteration, a site whose
+/// lower bound is above `2 hi + 64 B` is not retaining memory in proportion to the
+/// iterations: older blocks are freed meanwhile (a cache turning over slowly, whose recent
+/// blocks look born steadily within one window).
+fn within_clean_heap(site: &LeakSite, run: &Run) -> bool {
+    let Some(heap) = run.metrics.get(&Metric::HeapBytes) else {
+        return true;
+    };
+    match (heap.verdict, heap.ci, site.bytes_per_iteration_ci) {
+        (Verdict::Clean, Some([_, hi]), Some([lo, _])) => lo <= 2.0 * hi.max(0.0) + 64.0,
+        _ => true,
     }
 }
 
@@ -471,6 +491,41 @@ mod tests {
         let (first, all) = even.expected(64);
         assert!((first / all - 0.5).abs() < 1e-12);
         assert!((all - 10.0 * sampled::probability(64, 4096)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_site_larger_than_a_clean_heap_allows_is_dropped() {
+        use crate::model::{HeapScope, MetricReport, Shape};
+        let mut run = Run::new("w", HeapScope::Process);
+        let heap = |verdict, ci| MetricReport {
+            verdict,
+            gating: true,
+            slope_per_iteration: Some(0.0),
+            slope_per_second: None,
+            ci: Some(ci),
+            warmup: 0,
+            p_value: None,
+            shape: Shape::default(),
+            after_warmup: 0.0,
+            end: 0.0,
+            growth: 0.0,
+            reason: String::new(),
+            confirmed_within: false,
+        };
+        let site = |lo: f64| LeakSite {
+            bytes_per_iteration_ci: Some([lo, 3.0 * lo]),
+            ..regrown_site(Tally::default(), 1.0)
+        };
+        run.metrics
+            .insert(Metric::HeapBytes, heap(Verdict::Clean, [-2.0, 10.0]));
+        assert!(within_clean_heap(&site(50.0), &run), "within 2 x 10 + 64");
+        assert!(!within_clean_heap(&site(2000.0), &run), "a turnover");
+        run.metrics
+            .insert(Metric::HeapBytes, heap(Verdict::Leak, [900.0, 1100.0]));
+        assert!(
+            within_clean_heap(&site(2000.0), &run),
+            "a leak's site stays"
+        );
     }
 
     #[test]
