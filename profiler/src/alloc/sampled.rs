@@ -229,7 +229,9 @@ pub(super) fn take_sample(size: usize) -> bool {
     let allocated = slot.allocated_bytes.load(Relaxed);
     let after = allocated.wrapping_add(size as i64);
     let interval = INTERVAL.load(Relaxed);
-    if slot.redraw.load(Relaxed) {
+    // `i64::MIN` is only ever a request to redraw (its flag may have been lost to the owner's
+    // own store racing `ask_redraw`'s two).
+    if slot.redraw.load(Relaxed) || slot.sample_at.load(Relaxed) == i64::MIN {
         // A distance drawn afresh, from before this allocation: it keeps its chance.
         slot.redraw.store(false, Relaxed);
         slot.sample_at

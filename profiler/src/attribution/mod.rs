@@ -368,6 +368,12 @@ fn system_library_frame(ip: usize) -> Option<Frame> {
     if !SYSTEM_LIBRARIES.iter().any(|dir| path.starts_with(dir)) {
         return None;
     }
+    // The object this code is in (your binary, even installed under /usr/lib) is not one.
+    let mut own: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let this = system_library_frame as *const () as *const libc::c_void;
+    if unsafe { libc::dladdr(this, &mut own) } != 0 && own.dli_fbase == info.dli_fbase {
+        return None;
+    }
     let function = if info.dli_sname.is_null() {
         "???".to_string()
     } else {

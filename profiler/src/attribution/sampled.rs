@@ -39,7 +39,8 @@
 //! last grew: never steady. A block so large for the interval it was sampled at that it was
 //! certain to be sampled ([`CERTAIN`]) is counted as such; when the heap's verdict is a leak
 //! and one site's certain blocks born in the window hold at least half of what the heap grew
-//! by over the window, that site is named too, as `regrown`, its bytes spread over the
+//! by over the window (and at most 2.5 times it: a buffer merely replaced by one as large is
+//! not growth), that site is named too, as `regrown`, its bytes spread over the
 //! window's iterations.
 
 use std::collections::HashMap;
@@ -338,9 +339,11 @@ impl Tally {
         }
     }
 
-    /// Whether it holds, in blocks certain to have been sampled, at least half of `growth`.
+    /// Whether it holds, in blocks certain to have been sampled, at least half of `growth`
+    /// and no more than a container that doubled within it could (twice, with slack): a
+    /// large buffer merely replaced by one of its size is not the heap's growth.
     fn holds_half_of(&self, growth: Option<f64>) -> bool {
-        growth.is_some_and(|g| self.certain_bytes >= g / 2.0)
+        growth.is_some_and(|g| (g / 2.0..=2.5 * g).contains(&self.certain_bytes))
     }
 }
 
@@ -540,6 +543,10 @@ mod tests {
         };
         assert!(t.holds_half_of(Some(1000.0)));
         assert!(!t.holds_half_of(Some(1300.0)), "less than half the growth");
+        assert!(
+            !t.holds_half_of(Some(200.0)),
+            "more than a doubling of the growth"
+        );
         assert!(!t.holds_half_of(None), "the heap is not judged a leak");
         let site = regrown_site(t, 20.0);
         assert_eq!(site.growth.as_deref(), Some("regrown"));

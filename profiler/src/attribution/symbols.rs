@@ -191,6 +191,13 @@ impl Exe {
         // The loader's base is the page of the lowest loaded segment.
         let lowest = file.segments().map(|s| s.address()).min()? as usize & !0xfff;
         let base = object_base(Exe::open as *const () as usize)?;
+        // Only when this code is in the main program, whose file /proc/self/exe is (not in a
+        // shared library: a Python extension, a plugin).
+        // SAFETY: getauxval only reads the process's auxiliary vector.
+        let phdr = unsafe { libc::getauxval(libc::AT_PHDR) } as usize;
+        if phdr == 0 || object_base(phdr)? != base {
+            return None;
+        }
         let bias = base.checked_sub(lowest)?;
         let ids = [
             SectionId::DebugAbbrev,
@@ -277,7 +284,12 @@ impl Exe {
         let probe = (ip.checked_sub(self.bias)? - 1) as u64;
         let unit = self.unit_of(probe)?;
         if !self.contexts.contains_key(&unit) {
-            let made = self.unit_context(self.with_references(unit));
+            // A split-DWARF skeleton's functions are in a .dwo: the other resolver loads it.
+            let made = if self.is_skeleton(unit) {
+                None
+            } else {
+                self.unit_context(self.with_references(unit))
+            };
             self.contexts.insert(unit, made);
         }
         let context = self.contexts.get(&unit)?.as_ref()?;
@@ -297,6 +309,35 @@ impl Exe {
                 .take(MAX_UNITS - 1),
         );
         units
+    }
+
+    /// Whether `unit` is a split-DWARF skeleton (its entries are in a `.dwo` file), or cannot
+    /// be read.
+    fn is_skeleton(&self, unit: usize) -> bool {
+        let skeleton = || -> Option<bool> {
+            let info = gimli::DebugInfo::new(self.info, self.endian);
+            let header = info.header_from_offset(gimli::DebugInfoOffset(unit)).ok()?;
+            if matches!(header.type_(), gimli::UnitType::Skeleton(_)) {
+                return Some(true);
+            }
+            let abbrev = self
+                .sections
+                .iter()
+                .find(|(id, _)| *id == SectionId::DebugAbbrev)?
+                .1;
+            let abbreviations = header
+                .abbreviations(&gimli::DebugAbbrev::new(abbrev, self.endian))
+                .ok()?;
+            let mut entries = header.entries_raw(&abbreviations, None).ok()?;
+            let root = entries.read_abbreviation().ok()??;
+            Some(root.attributes().iter().any(|spec| {
+                matches!(
+                    spec.name(),
+                    gimli::DW_AT_dwo_name | gimli::DW_AT_GNU_dwo_name | gimli::DW_AT_GNU_dwo_id
+                )
+            }))
+        };
+        skeleton().unwrap_or(true)
     }
 
     /// The units that the entries of `unit` refer to by `.debug_info` offset.
