@@ -311,23 +311,29 @@ impl Exe {
         units
     }
 
+    /// The header of `unit` and its abbreviations, to read its entries raw.
+    fn header(&self, unit: usize) -> Option<(gimli::UnitHeader<Reader>, gimli::Abbreviations)> {
+        let info = gimli::DebugInfo::new(self.info, self.endian);
+        let header = info.header_from_offset(gimli::DebugInfoOffset(unit)).ok()?;
+        let abbrev = self
+            .sections
+            .iter()
+            .find(|(id, _)| *id == SectionId::DebugAbbrev)?
+            .1;
+        let abbreviations = header
+            .abbreviations(&gimli::DebugAbbrev::new(abbrev, self.endian))
+            .ok()?;
+        Some((header, abbreviations))
+    }
+
     /// Whether `unit` is a split-DWARF skeleton (its entries are in a `.dwo` file), or cannot
     /// be read.
     fn is_skeleton(&self, unit: usize) -> bool {
         let skeleton = || -> Option<bool> {
-            let info = gimli::DebugInfo::new(self.info, self.endian);
-            let header = info.header_from_offset(gimli::DebugInfoOffset(unit)).ok()?;
+            let (header, abbreviations) = self.header(unit)?;
             if matches!(header.type_(), gimli::UnitType::Skeleton(_)) {
                 return Some(true);
             }
-            let abbrev = self
-                .sections
-                .iter()
-                .find(|(id, _)| *id == SectionId::DebugAbbrev)?
-                .1;
-            let abbreviations = header
-                .abbreviations(&gimli::DebugAbbrev::new(abbrev, self.endian))
-                .ok()?;
             let mut entries = header.entries_raw(&abbreviations, None).ok()?;
             let root = entries.read_abbreviation().ok()??;
             Some(root.attributes().iter().any(|spec| {
@@ -342,16 +348,7 @@ impl Exe {
 
     /// The units that the entries of `unit` refer to by `.debug_info` offset.
     fn references(&self, unit: usize) -> Option<BTreeSet<usize>> {
-        let info = gimli::DebugInfo::new(self.info, self.endian);
-        let header = info.header_from_offset(gimli::DebugInfoOffset(unit)).ok()?;
-        let abbrev = self
-            .sections
-            .iter()
-            .find(|(id, _)| *id == SectionId::DebugAbbrev)?
-            .1;
-        let abbreviations = header
-            .abbreviations(&gimli::DebugAbbrev::new(abbrev, self.endian))
-            .ok()?;
+        let (header, abbreviations) = self.header(unit)?;
         let mut entries = header.entries_raw(&abbreviations, None).ok()?;
         let mut out = BTreeSet::new();
         while !entries.is_empty() {
