@@ -210,8 +210,9 @@ impl Sampling {
                     .collect()
             });
             let started = Instant::now();
-            let mut sites = leaking_sites(&own, &stacks, &window, heap_growth(run, &window));
-            sites.retain(|site| within_clean_heap(site, run));
+            let clean = clean_heap_bound(run);
+            let mut sites = leaking_sites(&own, &stacks, &window, heap_growth(run, &window), clean);
+            sites.retain(|site| within(site, clean));
             tracing::debug!(
                 "{}: {} sampled blocks of this run live, {} sites, found in {:.1} ms",
                 run.workload,
@@ -232,13 +233,20 @@ impl Sampling {
 /// lower bound is above `2 hi + 64 B` is not retaining memory in proportion to the
 /// iterations: older blocks are freed meanwhile (a cache turning over slowly, whose recent
 /// blocks look born steadily within one window).
-fn within_clean_heap(site: &LeakSite, run: &Run) -> bool {
-    let Some(heap) = run.metrics.get(&Metric::HeapBytes) else {
-        return true;
-    };
-    match (heap.verdict, heap.ci, site.bytes_per_iteration_ci) {
-        (Verdict::Clean, Some([_, hi]), Some([lo, _])) => lo <= 2.0 * hi.max(0.0) + 64.0,
+fn within(site: &LeakSite, clean_bound: Option<f64>) -> bool {
+    match (clean_bound, site.bytes_per_iteration_ci) {
+        (Some(bound), Some([lo, _])) => lo <= bound,
         _ => true,
+    }
+}
+
+/// `2 hi + 64 B` when the heap was judged clean with a 95% upper bound `hi` of its growth per
+/// iteration: the most a site's lower bound may be (see [`within`]).
+fn clean_heap_bound(run: &Run) -> Option<f64> {
+    let heap = run.metrics.get(&Metric::HeapBytes)?;
+    match (heap.verdict, heap.ci) {
+        (Verdict::Clean, Some([_, hi])) => Some(2.0 * hi.max(0.0) + 64.0),
+        _ => None,
     }
 }
 
@@ -354,20 +362,31 @@ fn leaking_sites(
     stacks: &[sampled::Stack],
     window: &Window,
     heap_growth: Option<f64>,
+    clean_bound: Option<f64>,
 ) -> Vec<LeakSite> {
     if window.last < window.first {
         return Vec::new();
     }
-    // Resolving symbols costs ~0.1 s the first time (the binary's debug info is read): skip
-    // it when even all the window's samples together could not make a steady site.
+    // Resolving symbols costs milliseconds the first time (debug info is read): skip it when
+    // even all the window's samples together could not make a steady site, or when none could
+    // stay under a clean heap's bound: a steady site has n >= MIN_SITE_SAMPLES samples, and
+    // its lower bound is lo(n) / n times the sum of their shares, at least lo(MIN_SITE_SAMPLES)
+    // times the smallest share.
     let mut all = Tally::default();
+    let mut smallest_share = f64::INFINITY;
     for (born, block) in blocks.iter().filter(|(born, _)| window.contains(*born)) {
         all.samples += 1;
         all.in_first_half += u64::from(*born <= window.split);
         all.iterations.insert(*born);
         all.count_certain(block);
+        let (_, expected) = window.expected(block.size);
+        if expected > 0.0 {
+            smallest_share = smallest_share.min(block.size as f64 / expected);
+        }
     }
-    if !could_be_steady(&all) && !all.holds_half_of(heap_growth) {
+    let lowest_bound = poisson_bounds(MIN_SITE_SAMPLES).0 * smallest_share;
+    let none_within = clean_bound.is_some_and(|bound| lowest_bound > bound);
+    if (!could_be_steady(&all) || none_within) && !all.holds_half_of(heap_growth) {
         return Vec::new();
     }
     let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
@@ -521,14 +540,16 @@ mod tests {
         };
         run.metrics
             .insert(Metric::HeapBytes, heap(Verdict::Clean, [-2.0, 10.0]));
-        assert!(within_clean_heap(&site(50.0), &run), "within 2 x 10 + 64");
-        assert!(!within_clean_heap(&site(2000.0), &run), "a turnover");
+        assert_eq!(clean_heap_bound(&run), Some(84.0));
+        assert!(
+            within(&site(50.0), clean_heap_bound(&run)),
+            "within 2 x 10 + 64"
+        );
+        assert!(!within(&site(2000.0), clean_heap_bound(&run)), "a turnover");
         run.metrics
             .insert(Metric::HeapBytes, heap(Verdict::Leak, [900.0, 1100.0]));
-        assert!(
-            within_clean_heap(&site(2000.0), &run),
-            "a leak's site stays"
-        );
+        assert_eq!(clean_heap_bound(&run), None);
+        assert!(within(&site(2000.0), None), "a leak's site stays");
     }
 
     #[test]
