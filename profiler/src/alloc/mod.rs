@@ -707,13 +707,7 @@ unsafe fn alloc_large<A: GlobalAlloc>(
     layout: Layout,
     zeroed: bool,
 ) -> *mut u8 {
-    let p = unsafe {
-        if zeroed {
-            inner.alloc_zeroed(layout)
-        } else {
-            inner.alloc(layout)
-        }
-    };
+    let p = unsafe { sampled::inner_alloc(inner, layout, zeroed) };
     if !p.is_null() {
         slot.alloc_owned(layout.size() as i64, None);
     }

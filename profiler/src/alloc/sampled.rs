@@ -291,7 +291,11 @@ unsafe fn sampled_memory<A: GlobalAlloc>(
     )
 }
 
-unsafe fn inner_alloc<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
+pub(super) unsafe fn inner_alloc<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+) -> *mut u8 {
     unsafe {
         if zeroed {
             inner.alloc_zeroed(layout)

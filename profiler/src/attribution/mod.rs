@@ -332,18 +332,25 @@ fn resolve_by_backtrace(ip: usize) -> Vec<Frame> {
         let function = symbol
             .name()
             .map_or_else(|| "???".to_string(), |n| format!("{n:#}"));
-        let (location, file) = match (symbol.filename(), symbol.lineno()) {
-            (Some(f), Some(line)) => (format!("{}:{line}", shown_path(f)), Some(f.to_path_buf())),
-            (Some(f), None) => (shown_path(f), Some(f.to_path_buf())),
-            _ => (String::new(), None),
-        };
-        frames.push(Frame {
-            function,
-            location,
-            file,
-        });
+        frames.push(Frame::at(function, symbol.filename(), symbol.lineno()));
     });
     frames
+}
+
+impl Frame {
+    /// The frame of `function` at `file:line` (as much of it as is known).
+    fn at(function: String, file: Option<&Path>, line: Option<u32>) -> Frame {
+        let location = match (file, line) {
+            (Some(f), Some(line)) => format!("{}:{line}", shown_path(f)),
+            (Some(f), None) => shown_path(f),
+            _ => String::new(),
+        };
+        Frame {
+            function,
+            location,
+            file: file.map(Path::to_path_buf),
+        }
+    }
 }
 
 /// Directories of the system's shared libraries (the C library, libgcc...).

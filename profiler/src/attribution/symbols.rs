@@ -126,16 +126,7 @@ fn frames_at(
             .location
             .as_ref()
             .map_or((None, None), |l| (l.file, l.line));
-        let location = match (file, line) {
-            (Some(f), Some(line)) => format!("{}:{line}", super::shown_path(f.as_ref())),
-            (Some(f), None) => super::shown_path(f.as_ref()),
-            _ => String::new(),
-        };
-        frames.push(Frame {
-            function,
-            location,
-            file: file.map(std::path::PathBuf::from),
-        });
+        frames.push(Frame::at(function, file.map(std::path::Path::new), line));
     }
     Ok(frames)
 }
