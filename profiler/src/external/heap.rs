@@ -190,9 +190,14 @@ impl Heap {
     }
 
     /// Whether the library is mapped in `pid` now (`None` when its maps cannot be read): a
-    /// program that cleared LD_PRELOAD and executed itself anew has dropped it.
+    /// program that cleared LD_PRELOAD and executed itself anew has dropped it. A process
+    /// that has exited but is not yet reaped (a zombie) has empty maps: that says nothing
+    /// either, and must not switch the heap counters off for the lines it already wrote.
     pub(crate) fn loaded_in(&self, pid: u32) -> Option<bool> {
         let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
+        if maps.is_empty() {
+            return None;
+        }
         let path = std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone());
         let path = path.as_os_str().as_encoded_bytes();
         Some(maps.windows(path.len()).any(|w| w == path))
@@ -509,5 +514,27 @@ mod tests {
         );
         drop(heap);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_zombie_says_nothing_about_the_library() {
+        // A program that printed its last lines and exited, not yet reaped: its maps read as
+        // empty, which once switched the heap counters off for the lines still to be paired.
+        let heap = Heap::create().unwrap();
+        assert_eq!(heap.loaded_in(std::process::id()), Some(false));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let stat = format!("/proc/{}/stat", child.id());
+        let zombie = || {
+            let s = std::fs::read_to_string(&stat).unwrap_or_default();
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !zombie() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(zombie(), "the child never exited");
+        assert_eq!(heap.loaded_in(child.id()), None);
+        child.wait().unwrap();
     }
 }
