@@ -346,7 +346,25 @@ impl Exe {
             let Some(abbreviation) = entries.read_abbreviation().ok()? else {
                 continue;
             };
-            for spec in abbreviation.attributes() {
+            // Only a `ref_addr` (or an `indirect` form, which may be one) can refer to another
+            // unit: every other attribute is skipped undecoded, most of them by their size
+            // alone (decoding them all was most of the time spent here).
+            let refers = |spec: &gimli::AttributeSpecification| {
+                matches!(
+                    spec.form(),
+                    gimli::DW_FORM_ref_addr | gimli::DW_FORM_indirect
+                )
+            };
+            let specs = abbreviation.attributes();
+            if !specs.iter().any(refers) {
+                entries.skip_attributes(specs).ok()?;
+                continue;
+            }
+            for spec in specs {
+                if !refers(spec) {
+                    entries.skip_attributes(std::slice::from_ref(spec)).ok()?;
+                    continue;
+                }
                 let attribute = entries.read_attribute(*spec).ok()?;
                 if let gimli::AttributeValue::DebugInfoRef(offset) = attribute.value()
                     && let Some(other) = self.unit_at(offset.0)
