@@ -48,6 +48,7 @@
 pub mod pages;
 pub mod sampled;
 pub mod spans;
+mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
