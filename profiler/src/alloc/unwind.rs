@@ -75,7 +75,6 @@ mod imp {
         text: Option<(Range<u64>, Data)>,
         eh_frame_hdr: (Range<u64>, Data),
         eh_frame: (Range<u64>, Data),
-        pinned: bool,
     }
 
     /// `len` bytes at `addr`, mapped by the loader for as long as the object stays loaded.
@@ -85,15 +84,47 @@ mod imp {
         unsafe { std::slice::from_raw_parts(addr as *const u8, len as usize) }
     }
 
-    unsafe extern "C" fn visit(
+    /// What `dl_iterate_phdr`'s callbacks fill: the names of the shared objects loaded, or
+    /// the objects themselves (those whose name is in `pinned`, and the main program).
+    struct Listing {
+        pinned: Vec<std::ffi::CString>,
+        names: Vec<std::ffi::CString>,
+        objects: Vec<Object>,
+    }
+
+    unsafe extern "C" fn visit_names(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
         out: *mut libc::c_void,
     ) -> libc::c_int {
-        // SAFETY: the loader passes a valid info; `out` is the Vec given to dl_iterate_phdr.
-        let (info, out) = unsafe { (&*info, &mut *(out as *mut Vec<Object>)) };
-        if let Some(object) = unsafe { object_of(info) } {
-            out.push(object);
+        // SAFETY: the loader passes a valid info with a NUL-terminated name; `out` is the
+        // Listing given to dl_iterate_phdr.
+        let (name, out) = unsafe {
+            (
+                std::ffi::CStr::from_ptr((*info).dlpi_name),
+                &mut *(out as *mut Listing),
+            )
+        };
+        if !name.is_empty() {
+            out.names.push(name.to_owned());
+        }
+        0
+    }
+
+    unsafe extern "C" fn visit_objects(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        out: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: as in `visit_names`.
+        let (info, out) = unsafe { (&*info, &mut *(out as *mut Listing)) };
+        // SAFETY: a NUL-terminated name, empty for the main program.
+        let name = unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) };
+        if name.is_empty() || out.pinned.iter().any(|p| p.as_c_str() == name) {
+            // SAFETY: `info` as the loader gave it.
+            if let Some(object) = unsafe { object_of(info) } {
+                out.objects.push(object);
+            }
         }
         0
     }
@@ -139,8 +170,6 @@ mod imp {
             });
         // SAFETY: a NUL-terminated name, empty for the main program.
         let name = unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) };
-        let main = name.is_empty();
-        let pinned = main || pin(name);
         Some(Object {
             name: name.to_string_lossy().into_owned(),
             range,
@@ -151,7 +180,6 @@ mod imp {
                 eh_frame_at - bias..eh_frame_at - bias + eh_frame_len,
                 mapped(eh_frame_at, eh_frame_len),
             ),
-            pinned,
         })
     }
 
@@ -168,12 +196,24 @@ mod imp {
     }
 
     pub(in crate::alloc) fn prepare() {
-        let mut objects: Vec<Object> = Vec::new();
-        // SAFETY: `visit` only reads what the loader gives it and pushes to `objects`.
-        unsafe { libc::dl_iterate_phdr(Some(visit), &mut objects as *mut Vec<Object> as *mut _) };
+        let mut listing = Listing {
+            pinned: Vec::new(),
+            names: Vec::new(),
+            objects: Vec::new(),
+        };
+        // The shared objects are pinned between two listings (not from inside the loader's
+        // callback): those listed the second time and pinned can no longer be unloaded.
+        // SAFETY: the callbacks only read what the loader gives them and fill `listing`.
+        unsafe { libc::dl_iterate_phdr(Some(visit_names), (&raw mut listing).cast()) };
+        listing.pinned = std::mem::take(&mut listing.names)
+            .into_iter()
+            .filter(|name| pin(name))
+            .collect();
+        // SAFETY: as above.
+        unsafe { libc::dl_iterate_phdr(Some(visit_objects), (&raw mut listing).cast()) };
         let mut unwinder = UnwinderX86_64::new();
         let mut known = Vec::new();
-        for object in objects.into_iter().filter(|o| o.pinned) {
+        for object in listing.objects {
             let (text_svma, text) = match object.text {
                 Some((svma, data)) => (Some(svma), Some(data)),
                 None => (None, None),
@@ -326,26 +366,57 @@ mod tests {
     fn the_walk_matches_libgccs_frame_for_frame() {
         prepare();
         for depth in [0, 1, 5, 20] {
-            let mut both = None;
-            nested(depth, &mut || {
-                let mut ips = [0; 64];
-                let n = trace(usize::MAX, 0, &mut ips).expect("walked");
-                both = Some((ips[..n].to_vec(), by_libgcc()));
-            });
-            let (ours, theirs) = both.unwrap();
-            // Both start inside their own walker: compare from the first shared address (the
-            // closure's call site in `nested`), and all the way down.
-            let start = ours
-                .iter()
-                .position(|ip| theirs.contains(ip))
-                .expect("shared");
-            let from = theirs.iter().position(|ip| *ip == ours[start]).unwrap();
-            assert_eq!(ours[start..], theirs[from..], "depth {depth}");
-            assert!(
-                ours.len() - start > depth as usize,
-                "depth {depth}: {ours:x?}"
-            );
+            let walked = nested_walks(depth);
+            assert!(walked > depth as usize, "depth {depth}: {walked} frames");
         }
+        // Inside std's code calling back into ours: a sort's comparator, an iterator's map,
+        // a map's entry, a spawned thread (whose stack ends in the C library's thread start).
+        let mut v = vec![3, 1, 2];
+        v.sort_by(|a, b| {
+            compare_walks("sort_by");
+            a.cmp(b)
+        });
+        let doubled: Vec<i32> = v
+            .iter()
+            .map(|x| {
+                compare_walks("map");
+                x * 2
+            })
+            .collect();
+        assert_eq!(doubled, [2, 4, 6]);
+        let mut m = std::collections::HashMap::new();
+        m.entry(1).or_insert_with(|| {
+            compare_walks("or_insert_with");
+            0
+        });
+        std::thread::spawn(|| compare_walks("thread"))
+            .join()
+            .unwrap();
+    }
+
+    fn nested_walks(depth: u32) -> usize {
+        let mut walked = 0;
+        nested(depth, &mut || {
+            walked = compare_walks(&format!("depth {depth}"))
+        });
+        walked
+    }
+
+    /// Walk here both ways and compare; the frames both walks share.
+    #[inline(never)]
+    fn compare_walks(context: &str) -> usize {
+        let mut ips = [0; 64];
+        let n = trace(usize::MAX, 0, &mut ips).expect("walked");
+        let (ours, theirs) = (&ips[..n], by_libgcc());
+        // Both start inside their own walker: compare from the first shared address (the
+        // return address into this function's caller), and all the way down.
+        let start = ours
+            .iter()
+            .position(|ip| theirs.contains(ip))
+            .expect("shared");
+        let from = theirs.iter().position(|ip| *ip == ours[start]).unwrap();
+        assert_eq!(ours[start..], theirs[from..], "{context}");
+        ours.len() - start
     }
 
     #[test]
