@@ -371,7 +371,7 @@ mod tests {
         }
         // Inside std's code calling back into ours: a sort's comparator, an iterator's map,
         // a map's entry, a spawned thread (whose stack ends in the C library's thread start).
-        let mut v = vec![3, 1, 2];
+        let mut v = [3, 1, 2];
         v.sort_by(|a, b| {
             compare_walks("sort_by");
             a.cmp(b)
