@@ -500,33 +500,16 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
             ips: [0; DEPTH],
             depth: 0,
         };
-        let mut depth = 0;
         // The floor applies when this thread runs on the stack it was set on.
-        let here = &depth as *const usize as usize;
+        let here = &stack as *const Stack as usize;
         let floor = if floor > here && floor - here < FLOOR_REACH {
             floor
         } else {
             usize::MAX
         };
-        // The walk leaves out its own frame and this function's: never yours, and resolving
-        // their units' symbols cost 3.5 ms of the catalog's first resolution.
-        if let Some(walked) = unwind::trace(floor, 2, &mut stack.ips) {
-            depth = walked;
-        } else {
-            // SAFETY: unsynchronized tracing is only unsafe on Windows' dbghelp; on the
-            // platforms this builds for it walks the stack with the system unwinder, which
-            // does not call back into the Rust allocator.
-            unsafe {
-                backtrace::trace_unsynchronized(|frame| {
-                    if frame.sp() as usize > floor {
-                        return false;
-                    }
-                    stack.ips[depth] = frame.ip() as usize;
-                    depth += 1;
-                    depth < DEPTH
-                })
-            };
-        }
+        // The walk leaves out its own frames and this one (never yours: resolving their
+        // units' symbols cost 3.5 ms of the catalog's first resolution).
+        let depth = unwind::backtrace(here, floor, &mut stack.ips);
         stack.depth = depth as u8;
         Block {
             size,

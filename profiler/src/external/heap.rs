@@ -191,16 +191,18 @@ impl Heap {
 
     /// Whether the library is mapped in `pid` now (`None` when its maps cannot be read): a
     /// program that cleared LD_PRELOAD and executed itself anew has dropped it. A process
-    /// that has exited but is not yet reaped (a zombie) has empty maps: that says nothing
-    /// either, and must not switch the heap counters off for the lines it already wrote.
+    /// that has exited but is not yet reaped (a zombie) has empty maps, or maps cut short
+    /// when it exited while they were read: that says nothing either, and must not switch
+    /// the heap counters off for the lines it already wrote.
     pub(crate) fn loaded_in(&self, pid: u32) -> Option<bool> {
         let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
-        if maps.is_empty() {
-            return None;
-        }
         let path = std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone());
         let path = path.as_os_str().as_encoded_bytes();
-        Some(maps.windows(path.len()).any(|w| w == path))
+        if maps.windows(path.len()).any(|w| w == path) {
+            return Some(true);
+        }
+        let alive = super::tree::state(pid) == super::tree::State::Alive;
+        (alive && !maps.is_empty()).then_some(false)
     }
 
     /// Flags the library raised (see the layout's `FLAG_*`).
