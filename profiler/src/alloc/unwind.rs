@@ -299,12 +299,16 @@ mod imp {
     }
 
     pub(super) fn prepare() {
-        let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+        // No lock is held while the loader is called: a thread inside `dlopen` may be
+        // allocating (a library's constructor), and its samples wait for the lock.
+        let pinned = STATE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|s| s.pinned.clone())
+            .unwrap_or_default();
         let mut listing = Listing {
-            pinned: state
-                .as_mut()
-                .map(|s| std::mem::take(&mut s.pinned))
-                .unwrap_or_default(),
+            pinned,
             names: Vec::new(),
             objects: Vec::new(),
         };
@@ -346,16 +350,22 @@ mod imp {
             ));
         }
         code.sort_unstable_by_key(|r| r.start);
-        let (cache, verified) = match state.take() {
-            Some(s) => (s.cache, s.verified),
-            None => (CacheX86_64::new(), Addresses::default()),
+        let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+        let (cache, verified, mut pinned) = match state.take() {
+            Some(s) => (s.cache, s.verified, s.pinned),
+            None => (CacheX86_64::new(), Addresses::default(), Vec::new()),
         };
+        for name in listing.pinned {
+            if !pinned.contains(&name) {
+                pinned.push(name);
+            }
+        }
         *state = Some(State {
             unwinder,
             cache,
             code,
             verified,
-            pinned: listing.pinned,
+            pinned,
         });
     }
 
@@ -396,29 +406,35 @@ mod imp {
         #[cfg(test)]
         FROM_FRAMEHOP.with(|f| f.set(false));
         let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(state) = guard.as_mut() else {
+        let walked = guard
+            .as_mut()
+            .and_then(|state| walk(state, ceiling, floor, ips));
+        let Some(walk) = walked else {
             drop(guard);
             return super::by_libgcc(ceiling, floor, ips).0;
         };
-        let Some(walk) = walk(state, ceiling, floor, ips) else {
-            drop(guard);
-            return super::by_libgcc(ceiling, floor, ips).0;
-        };
-        if ips[..walk.n].iter().all(|ip| state.verified.contains(ip)) {
+        let verified = guard
+            .as_ref()
+            .is_some_and(|state| ips[..walk.n].iter().all(|ip| state.verified.contains(ip)));
+        if verified {
             #[cfg(test)]
             FROM_FRAMEHOP.with(|f| f.set(true));
             return walk.n;
         }
         // Met for the first time: libgcc walks it too (far enough to see past framehop's
-        // last frame), and what framehop got the same is verified.
+        // last frame), and what framehop got the same is verified. No lock is held during
+        // libgcc's walk (it may call into the loader).
+        drop(guard);
         let mut theirs = [0usize; 256];
         let (m, _) = super::by_libgcc(ceiling, floor, &mut theirs);
-        learn(
-            &mut state.verified,
-            &ips[..walk.n],
-            walk.after,
-            &theirs[..m],
-        );
+        if let Some(state) = STATE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            learn(
+                &mut state.verified,
+                &ips[..walk.n],
+                walk.after,
+                &theirs[..m],
+            );
+        }
         let n = m.min(ips.len());
         ips[..n].copy_from_slice(&theirs[..n]);
         n
