@@ -49,9 +49,12 @@ struct Exe {
     address_size: u8,
     /// A context per unit resolved so far (`None`: it could not be made).
     contexts: HashMap<usize, Option<UnitContext>>,
+    /// The file, mapped for the life of the process.
+    data: &'static [u8],
     /// The symbol table's functions (address, size, name), sorted: names of code without
-    /// debug entries (the allocator shims the compiler generates).
-    symbols: Vec<(u64, u64, &'static str)>,
+    /// debug entries (the allocator shims the compiler generates). Read the first time one
+    /// is needed (1 ms of the catalog's first resolution, which needed none).
+    symbols: std::cell::OnceCell<Vec<(u64, u64, &'static str)>>,
 }
 
 /// `addr2line`'s context over a `.debug_info` holding one unit at its own offset.
@@ -111,7 +114,7 @@ const MAX_UNITS: usize = 64;
 fn frames_at(
     context: &addr2line::Context<Reader>,
     probe: u64,
-    symbol: Option<&str>,
+    symbol: impl Fn() -> Option<&'static str>,
 ) -> Result<Vec<Frame>, gimli::Error> {
     let mut iter = context.find_frames(probe).skip_all_loads()?;
     let mut frames = Vec::new();
@@ -119,7 +122,7 @@ fn frames_at(
         // Code without a debug entry (a compiler-generated shim): the symbol table's name.
         let raw = match frame.function.as_ref() {
             Some(function) => function.raw_name()?,
-            None => symbol.ok_or(gimli::Error::MissingUnitDie)?.into(),
+            None => symbol().ok_or(gimli::Error::MissingUnitDie)?.into(),
         };
         let function = format!("{:#}", backtrace::SymbolName::new(raw.as_bytes()));
         let (file, line) = frame
@@ -246,13 +249,8 @@ impl Exe {
         ranges.sort_unstable();
         let units = unit_spans(info, endian)?;
         let first = gimli::DebugInfo::new(info, endian).units().next().ok()??;
-        let mut symbols: Vec<(u64, u64, &'static str)> = file
-            .symbols()
-            .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?)))
-            .collect();
-        symbols.sort_unstable();
         Some(Exe {
+            data,
             sections,
             info,
             endian,
@@ -263,7 +261,7 @@ impl Exe {
             filler_abbrev,
             address_size: first.address_size(),
             contexts: HashMap::new(),
-            symbols,
+            symbols: std::cell::OnceCell::new(),
         })
     }
 
@@ -284,7 +282,7 @@ impl Exe {
             self.contexts.insert(unit, made);
         }
         let context = self.contexts.get(&unit)?.as_ref()?;
-        let frames = frames_at(&context.context, probe, self.symbol(probe)).ok()?;
+        let frames = frames_at(&context.context, probe, || self.symbol(probe)).ok()?;
         (!frames.is_empty()).then_some(frames)
     }
 
@@ -379,10 +377,20 @@ impl Exe {
 
     /// The name of the function of the symbol table that holds `probe`.
     fn symbol(&self, probe: u64) -> Option<&'static str> {
-        let i = self
-            .symbols
-            .partition_point(|(start, _, _)| *start <= probe);
-        let (start, size, name) = *self.symbols.get(i.checked_sub(1)?)?;
+        let symbols = self.symbols.get_or_init(|| {
+            let Ok(file) = object::File::parse(self.data) else {
+                return Vec::new();
+            };
+            let mut symbols: Vec<(u64, u64, &'static str)> = file
+                .symbols()
+                .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+                .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?)))
+                .collect();
+            symbols.sort_unstable();
+            symbols
+        });
+        let i = symbols.partition_point(|(start, _, _)| *start <= probe);
+        let (start, size, name) = *symbols.get(i.checked_sub(1)?)?;
         (probe < start + size.max(1)).then_some(name)
     }
 
