@@ -59,12 +59,24 @@ pub(super) fn prepare() {
     imp::prepare();
 }
 
+/// How a libgcc walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// `ips` was full; the return address of the next frame.
+    Full(usize),
+    /// The frame with this return address holds the floor (it and its callers left out).
+    Floor(usize),
+    /// At the outermost frame: the next one's return address is 0.
+    Root,
+    /// Anywhere else (no unwind information for the next frame).
+    Stopped,
+}
+
 /// libgcc's walk (through the `backtrace` crate), with the same frames left out as
-/// [`backtrace`]'s: how many it put in `ips`, and the return address after the last one when
-/// `ips` was too short for the stack.
+/// [`backtrace`]'s: how many it put in `ips`, and how it ended.
 #[inline(never)]
-fn by_libgcc(ceiling: usize, floor: usize, ips: &mut [usize]) -> (usize, Option<usize>) {
-    let (mut depth, mut after) = (0, None);
+fn by_libgcc(ceiling: usize, floor: usize, ips: &mut [usize]) -> (usize, Ended) {
+    let (mut depth, mut ended) = (0, Ended::Stopped);
     // A frame kept by the ceiling, waiting for its caller's stack pointer (its own canonical
     // frame address) to be compared with the floor.
     let mut pending: Option<usize> = None;
@@ -76,11 +88,17 @@ fn by_libgcc(ceiling: usize, floor: usize, ips: &mut [usize]) -> (usize, Option<
             // This frame's stack pointer: libgcc's canonical frame address of its callee.
             let sp = frame.sp() as usize;
             if let Some(ip) = pending.take() {
+                if ip == 0 {
+                    // libgcc reports the outermost frame's caller with an address of 0.
+                    ended = Ended::Root;
+                    return false;
+                }
                 if sp > floor {
+                    ended = Ended::Floor(ip);
                     return false;
                 }
                 if depth == ips.len() {
-                    after = Some(ip);
+                    ended = Ended::Full(ip);
                     return false;
                 }
                 ips[depth] = ip;
@@ -92,20 +110,17 @@ fn by_libgcc(ceiling: usize, floor: usize, ips: &mut [usize]) -> (usize, Option<
             true
         })
     };
-    // The outermost frame, whose caller is not known.
-    if let Some(ip) = pending {
-        if depth < ips.len() {
+    // The last frame seen, whose caller's stack pointer is not known.
+    match pending {
+        Some(0) => ended = Ended::Root,
+        Some(ip) if depth < ips.len() => {
             ips[depth] = ip;
             depth += 1;
-        } else {
-            after = Some(ip);
         }
+        Some(ip) => ended = Ended::Full(ip),
+        None => {}
     }
-    // libgcc reports the outermost frame (the thread's clone) with an address of 0.
-    while depth > 0 && ips[depth - 1] == 0 {
-        depth -= 1;
-    }
-    (depth, after)
+    (depth, ended)
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -151,7 +166,11 @@ mod imp {
         cache: CacheX86_64,
         /// The listed objects' code (executable segments), sorted.
         code: Vec<Range<u64>>,
-        /// Return addresses whose framehop rule gave the same next frame as libgcc.
+        /// The listed objects' unwind sections, to read a rule's CFI row (sorted).
+        sections: Vec<Sections>,
+        /// Lookup addresses (a return address minus one, or the first frame's instruction)
+        /// whose CFI row framehop turns into a cached rule and, for the frames kept, whose
+        /// walk gave the same next frame as libgcc's.
         verified: Addresses,
         /// Shared objects pinned so far (each only once).
         pinned: Vec<CString>,
@@ -167,6 +186,70 @@ mod imp {
         /// This thread's stack, `[low, high)`; `(0, 0)` before the first walk, `(1, 1)` when
         /// it cannot be known.
         static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    /// An object's unwind sections, as mapped, with their addresses in the file.
+    struct Sections {
+        range: Range<u64>,
+        bias: u64,
+        eh_frame_hdr: (u64, Data),
+        eh_frame: (u64, Data),
+    }
+
+    impl Sections {
+        /// Whether the CFI row at `lookup` (an address in this object) is one framehop turns
+        /// into a rule it caches and follows exactly: the return address at CFA - 8 (or
+        /// undefined: the outermost frame), the CFA at rsp plus a multiple of 8 (rbp, if
+        /// saved, at a multiple of 8 from it) or at rbp + 16 with rbp saved at CFA - 16.
+        /// Anything else (no FDE covering it, expressions, other registers) framehop would
+        /// evaluate each time or guess from the frame pointer.
+        fn cached_rule(&self, lookup: u64) -> bool {
+            use addr2line::gimli::{self, CfaRule, RegisterRule, UnwindSection, X86_64};
+            let check = || -> Option<bool> {
+                let bases = gimli::BaseAddresses::default()
+                    .set_eh_frame_hdr(self.eh_frame_hdr.0)
+                    .set_eh_frame(self.eh_frame.0);
+                let hdr = gimli::EhFrameHdr::new(self.eh_frame_hdr.1, gimli::LittleEndian)
+                    .parse(&bases, 8)
+                    .ok()?;
+                let eh_frame = gimli::EhFrame::new(self.eh_frame.1, gimli::LittleEndian);
+                let mut context = gimli::UnwindContext::new();
+                let row = hdr
+                    .table()?
+                    .unwind_info_for_address(
+                        &eh_frame,
+                        &bases,
+                        &mut context,
+                        lookup.checked_sub(self.bias)?,
+                        gimli::EhFrame::cie_from_offset,
+                    )
+                    .ok()?;
+                match row.register(X86_64::RA) {
+                    None | Some(RegisterRule::Undefined) => return Some(true),
+                    Some(RegisterRule::Offset(-8)) => {}
+                    _ => return Some(false),
+                }
+                let bp = match row.register(X86_64::RBP) {
+                    None | Some(RegisterRule::Undefined | RegisterRule::SameValue) => None,
+                    Some(RegisterRule::Offset(offset)) => Some(offset),
+                    _ => return Some(false),
+                };
+                Some(match *row.cfa() {
+                    CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => {
+                        offset % 8 == 0
+                            && u16::try_from(offset / 8).is_ok()
+                            && bp.is_none_or(|bp| {
+                                (offset + bp) % 8 == 0 && i16::try_from((offset + bp) / 8).is_ok()
+                            })
+                    }
+                    CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => {
+                        offset == 16 && bp == Some(-16)
+                    }
+                    _ => false,
+                })
+            };
+            check().unwrap_or(false)
+        }
     }
 
     /// One loaded object: its ranges and unwind sections, as mapped.
@@ -332,7 +415,14 @@ mod imp {
         unsafe { libc::dl_iterate_phdr(Some(visit_objects), (&raw mut listing).cast()) };
         let mut unwinder = UnwinderX86_64::new();
         let mut code = Vec::new();
+        let mut sections = Vec::new();
         for object in listing.objects {
+            sections.push(Sections {
+                range: object.range.clone(),
+                bias: object.base_avma - object.base_svma,
+                eh_frame_hdr: (object.eh_frame_hdr.0.start, object.eh_frame_hdr.1),
+                eh_frame: (object.eh_frame.0.start, object.eh_frame.1),
+            });
             let info = ExplicitModuleSectionInfo {
                 base_svma: object.base_svma,
                 eh_frame_svma: Some(object.eh_frame.0),
@@ -350,6 +440,7 @@ mod imp {
             ));
         }
         code.sort_unstable_by_key(|r| r.start);
+        sections.sort_unstable_by_key(|s| s.range.start);
         let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
         let (cache, verified, mut pinned) = match state.take() {
             Some(s) => (s.cache, s.verified, s.pinned),
@@ -364,6 +455,7 @@ mod imp {
             unwinder,
             cache,
             code,
+            sections,
             verified,
             pinned,
         });
@@ -395,74 +487,130 @@ mod imp {
         }
     }
 
-    /// A walk by framehop: `n` addresses in the buffer, and the return address after the last
-    /// when the buffer was too short.
+    /// Frames of the sampler framehop unwinds before the first one kept, at most.
+    const SKIPPED: usize = 16;
+
+    /// A walk by framehop: `n` return addresses in the buffer, the lookup addresses of the
+    /// frames left out below the ceiling, and how it ended.
     struct Walk {
         n: usize,
-        after: Option<usize>,
+        skipped: [u64; SKIPPED],
+        n_skipped: usize,
+        ended: super::Ended,
+    }
+
+    impl Walk {
+        /// The lookup address of the frame whose rule ended the walk, if any: the frame that
+        /// holds the floor, or the outermost one (the last kept).
+        fn ending_lookup(&self, ips: &[usize]) -> Option<usize> {
+            match self.ended {
+                super::Ended::Floor(ra) => Some(ra - 1),
+                super::Ended::Root => Some(ips[self.n.checked_sub(1)?] - 1),
+                _ => None,
+            }
+        }
     }
 
     pub(super) fn backtrace(ceiling: usize, floor: usize, ips: &mut [usize]) -> usize {
         #[cfg(test)]
         FROM_FRAMEHOP.with(|f| f.set(false));
+        // Before the lock: the main thread's stack is read from /proc/self/maps once.
+        let Some(stack) = stack() else {
+            return super::by_libgcc(ceiling, floor, ips).0;
+        };
         let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
         let walked = guard
             .as_mut()
-            .and_then(|state| walk(state, ceiling, floor, ips));
+            .and_then(|state| walk(state, stack, ceiling, floor, ips));
         let Some(walk) = walked else {
             drop(guard);
             return super::by_libgcc(ceiling, floor, ips).0;
         };
-        let verified = guard
-            .as_ref()
-            .is_some_and(|state| ips[..walk.n].iter().all(|ip| state.verified.contains(ip)));
-        if verified {
+        let trusted = guard.as_ref().is_some_and(|state| {
+            let known = |lookup: usize| state.verified.contains(&lookup);
+            walk.skipped[..walk.n_skipped]
+                .iter()
+                .all(|&l| known(l as usize))
+                && ips[..walk.n].iter().all(|&ip| known(ip - 1))
+                && walk.ending_lookup(ips).is_none_or(known)
+        });
+        if trusted {
             #[cfg(test)]
             FROM_FRAMEHOP.with(|f| f.set(true));
             return walk.n;
         }
-        // Met for the first time: libgcc walks it too (far enough to see past framehop's
-        // last frame), and what framehop got the same is verified. No lock is held during
-        // libgcc's walk (it may call into the loader).
+        // Not all of it verified: libgcc walks it too (one frame further), and what checks
+        // out is remembered. No lock is held during libgcc's walk (it may call the loader).
         drop(guard);
-        let mut theirs = [0usize; 256];
-        let (m, _) = super::by_libgcc(ceiling, floor, &mut theirs);
+        let mut theirs = [0usize; 64];
+        let room = (ips.len() + 1).min(theirs.len());
+        let (m, ended) = super::by_libgcc(ceiling, floor, &mut theirs[..room]);
         if let Some(state) = STATE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            learn(
-                &mut state.verified,
-                &ips[..walk.n],
-                walk.after,
-                &theirs[..m],
-            );
+            learn(state, &walk, &ips[..walk.n], &theirs[..m], ended);
         }
         let n = m.min(ips.len());
         ips[..n].copy_from_slice(&theirs[..n]);
         n
     }
 
-    /// Mark as verified each address of `ours` that libgcc has at the same place with the
-    /// same next frame (or the same end).
-    fn learn(verified: &mut Addresses, ours: &[usize], after: Option<usize>, theirs: &[usize]) {
-        for (i, ip) in ours.iter().enumerate() {
-            if theirs.get(i) != Some(ip) {
-                return;
+    /// Remember as verified what a walk compared with libgcc's shows: the sampler's frames
+    /// and every kept frame up to the first that differs from libgcc's (same return address,
+    /// same next one, or the same end), each only if its CFI row is one framehop caches.
+    fn learn(
+        state: &mut State,
+        walk: &Walk,
+        ours: &[usize],
+        theirs: &[usize],
+        ended: super::Ended,
+    ) {
+        let State {
+            sections, verified, ..
+        } = state;
+        let mut verify = |lookup: usize| {
+            let lookup = lookup as u64;
+            let i = sections.partition_point(|s| s.range.start <= lookup);
+            let cached = i > 0
+                && sections[i - 1].range.contains(&lookup)
+                && sections[i - 1].cached_rule(lookup);
+            if cached {
+                verified.insert(lookup as usize);
             }
-            let next_same = match (ours.get(i + 1), after) {
-                (Some(next), _) => theirs.get(i + 1) == Some(next),
-                (None, Some(after)) => theirs.get(i + 1) == Some(&after),
-                (None, None) => theirs.len() == ours.len(),
+            cached
+        };
+        for &lookup in &walk.skipped[..walk.n_skipped] {
+            verify(lookup as usize);
+        }
+        for (i, &ip) in ours.iter().enumerate() {
+            let next_same = match ours.get(i + 1) {
+                Some(next) => theirs.get(i + 1) == Some(next),
+                // The last frame kept: the walk must end the same way, right after it.
+                None => match walk.ended {
+                    super::Ended::Full(next) => theirs.get(i + 1) == Some(&next),
+                    _ => theirs.len() == ours.len() && ended == walk.ended,
+                },
             };
-            if !next_same {
+            if theirs.get(i) != Some(&ip) || !next_same || !verify(ip - 1) {
                 return;
             }
-            verified.insert(*ip);
+        }
+        if theirs.len() == ours.len()
+            && ended == walk.ended
+            && let Some(lookup) = walk.ending_lookup(ours)
+        {
+            verify(lookup);
         }
     }
 
     /// framehop's walk, or `None` where it cannot vouch for one (another stack, code outside
-    /// the listed objects, a frame it could not unwind).
+    /// the listed objects, a frame it could not unwind, too many frames below the ceiling).
     #[inline(never)]
-    fn walk(state: &mut State, ceiling: usize, floor: usize, ips: &mut [usize]) -> Option<Walk> {
+    fn walk(
+        state: &mut State,
+        (low, high): (usize, usize),
+        ceiling: usize,
+        floor: usize,
+        ips: &mut [usize],
+    ) -> Option<Walk> {
         let (ip, sp, bp): (u64, u64, u64);
         // SAFETY: reads this function's own instruction pointer, stack and frame pointers.
         unsafe {
@@ -476,7 +624,6 @@ mod imp {
                 options(nomem, nostack, preserves_flags),
             );
         }
-        let (low, high) = stack()?;
         if !(low..high).contains(&(sp as usize)) || ceiling < sp as usize {
             return None;
         }
@@ -500,29 +647,42 @@ mod imp {
         };
         let mut regs = UnwindRegsX86_64::new(ip, sp, bp);
         let mut address = FrameAddress::from_instruction_pointer(ip);
-        let mut n = 0;
+        let mut out = Walk {
+            n: 0,
+            skipped: [0; SKIPPED],
+            n_skipped: 0,
+            ended: super::Ended::Stopped,
+        };
         loop {
             // The frame's stack pointer (the ceiling's test), then once unwound its canonical
             // frame address (the floor's): as libgcc's walk compares them.
             let frame_sp = regs.sp() as usize;
             let next = unwinder.unwind_frame(address, &mut regs, cache, &mut read);
-            if frame_sp > ceiling {
+            let ra = address.address() as usize;
+            if frame_sp <= ceiling {
+                *out.skipped.get_mut(out.n_skipped)? = address.address_for_lookup();
+                out.n_skipped += 1;
+            } else {
                 if matches!(next, Ok(Some(_))) && regs.sp() as usize > floor {
-                    return Some(Walk { n, after: None });
+                    out.ended = super::Ended::Floor(ra);
+                    return Some(out);
                 }
-                if n == ips.len() {
-                    let after = Some(address.address() as usize);
-                    return Some(Walk { n, after });
+                if out.n == ips.len() {
+                    out.ended = super::Ended::Full(ra);
+                    return Some(out);
                 }
-                ips[n] = address.address() as usize;
-                n += 1;
+                ips[out.n] = ra;
+                out.n += 1;
             }
             match next {
                 Ok(Some(ra)) if ra.checked_sub(1).is_some_and(in_code) => {
                     address = FrameAddress::from_return_address(ra)?;
                 }
                 // The outermost frame (its return address is undefined).
-                Ok(None) => return Some(Walk { n, after: None }),
+                Ok(None) if out.n > 0 => {
+                    out.ended = super::Ended::Root;
+                    return Some(out);
+                }
                 _ => return None,
             }
         }
@@ -550,7 +710,7 @@ mod tests {
         let here = 0u8;
         let ceiling = &here as *const u8 as usize;
         let mut walks = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..std::hint::black_box(2) {
             let mut ours = [0; 256];
             let n = backtrace(ceiling, usize::MAX, &mut ours);
             let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
@@ -601,9 +761,10 @@ mod tests {
             .unwrap();
     }
 
-    // A function without unwind information (no CFI directives) that calls back: framehop
-    // has no rule for its return address and would follow the frame pointer; libgcc finds no
-    // FDE and ends the walk there.
+    // Functions without unwind information (no CFI directives) that call back: framehop has
+    // no rule for their return address and would follow the frame pointer; libgcc finds no
+    // FDE and ends the walk there. The second points rbp at a zeroed frame record, where
+    // following it looks like the end of the stack.
     std::arch::global_asm!(
         ".globl memcreep_test_without_cfi",
         "memcreep_test_without_cfi:",
@@ -611,11 +772,22 @@ mod tests {
         "call {callback}",
         "pop rbx",
         "ret",
+        ".globl memcreep_test_without_cfi_zero_frame",
+        "memcreep_test_without_cfi_zero_frame:",
+        "push rbp",
+        "push 0",
+        "push 0",
+        "mov rbp, rsp",
+        "call {callback}",
+        "add rsp, 16",
+        "pop rbp",
+        "ret",
         callback = sym without_cfi_callback,
     );
 
     unsafe extern "C" {
         fn memcreep_test_without_cfi();
+        fn memcreep_test_without_cfi_zero_frame();
     }
 
     thread_local! {
@@ -631,19 +803,54 @@ mod tests {
     #[test]
     fn a_frame_without_unwind_information_is_never_guessed() {
         prepare();
-        // SAFETY: the function only calls the callback and returns.
-        unsafe { memcreep_test_without_cfi() };
-        let (frames, framehop) = SEEN
-            .with(|s| s.borrow_mut().take())
-            .expect("the walks differed (see the panic above)");
-        // Equal to libgcc's walk (checked inside), which ends at the function without CFI.
-        let start = memcreep_test_without_cfi as *const () as usize;
-        let last = *frames.last().unwrap();
-        assert!(
-            (start..start + 16).contains(&last),
-            "{frames:x?} ends at {last:x}"
-        );
-        assert!(!framehop, "an unverifiable walk was taken from framehop");
+        let functions: [(unsafe extern "C" fn(), &str); 2] = [
+            (memcreep_test_without_cfi, "rbp as it is"),
+            (
+                memcreep_test_without_cfi_zero_frame,
+                "rbp at a zeroed frame record",
+            ),
+        ];
+        for (function, case) in functions {
+            // SAFETY: the functions only call the callback and return.
+            unsafe { function() };
+            let (frames, framehop) = SEEN
+                .with(|s| s.borrow_mut().take())
+                .expect("the walks differed (see the panic above)");
+            // Equal to libgcc's walk (checked inside), which ends at the function without CFI.
+            let start = function as *const () as usize;
+            let last = *frames.last().unwrap();
+            assert!(
+                (start..start + 32).contains(&last),
+                "{case}: {frames:x?} ends at {last:x}"
+            );
+            assert!(
+                !framehop,
+                "{case}: an unverifiable walk was taken from framehop"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_walk_is_verified_too() {
+        prepare();
+        let mut out = Vec::new();
+        nested(40, &mut || {
+            let here = 0u8;
+            let ceiling = &here as *const u8 as usize;
+            for _ in 0..std::hint::black_box(2) {
+                let mut ips = [0; 32];
+                let n = backtrace(ceiling, usize::MAX, &mut ips);
+                let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
+                let mut theirs = [0; 32];
+                let (m, _) = by_libgcc(ceiling, usize::MAX, &mut theirs);
+                out.push((ips[..n].to_vec(), theirs[..m].to_vec(), framehop));
+            }
+        });
+        for (ours, theirs, _) in &out {
+            assert_eq!(ours.len(), 32);
+            assert_eq!(ours, theirs);
+        }
+        assert!(out[1].2, "the second walk was not framehop's");
     }
 
     #[test]
@@ -651,22 +858,26 @@ mod tests {
         prepare();
         let here = 0u8;
         let floor = &here as *const u8 as usize;
-        let mut out = (0, Vec::new(), Vec::new());
+        let mut out = (0, Vec::new(), Vec::new(), false);
         nested(3, &mut || {
             let inner = 0u8;
             let ceiling = &inner as *const u8 as usize;
             let mut ips = [0; 64];
-            let full = backtrace(ceiling, usize::MAX, &mut ips);
-            // Twice: the second walk is framehop's once the first verified it.
+            // Twice, before any walk without a floor: the second walk is framehop's once the
+            // first verified it, the frame that holds the floor included.
             let mut cut = 0;
-            for _ in 0..2 {
+            for _ in 0..std::hint::black_box(2) {
                 cut = backtrace(ceiling, floor, &mut ips);
             }
+            let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
+            let cut_ips = ips[..cut].to_vec();
+            let full = backtrace(ceiling, usize::MAX, &mut ips);
             let mut theirs = [0; 64];
             let (m, _) = by_libgcc(ceiling, floor, &mut theirs);
-            out = (full, ips[..cut].to_vec(), theirs[..m].to_vec());
+            out = (full, cut_ips, theirs[..m].to_vec(), framehop);
         });
-        let (full, cut, theirs) = out;
+        let (full, cut, theirs, framehop) = out;
+        assert!(framehop, "the second walk with a floor was not framehop's");
         // Cut where libgcc's walk is cut: `nested`'s frames (four, or fewer where the
         // optimiser merged some), not the closure holding the ceiling, nor this test's frame,
         // which holds the floor, nor the harness's below it.
