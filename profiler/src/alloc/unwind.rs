@@ -11,13 +11,14 @@
 //! `framehop`, which keeps the unwind rule of each return address it met in a cache, so a call
 //! path seen before unwinds at the cost of a few loads per frame.
 //!
-//! **Checked against libgcc.** Where framehop has no rule it can use (no FDE, CFI it cannot
-//! evaluate, such as a signal frame's or a realigned stack's), it quietly follows the frame
-//! pointer, which in code built without one gives plausible and wrong frames. So a walk is
-//! taken only when every frame in it was *verified*: the first time a return address is met,
-//! the sample is walked by libgcc too, and each address whose next frame (or end) framehop got
-//! the same is remembered as verified; that sample uses libgcc's walk. Rules are per address
-//! and fixed, so a call path is walked twice once, and cheaply after.
+//! **Checked against libgcc.** Where framehop has no rule it can cache (no FDE, CFI it
+//! evaluates anew each time or cannot evaluate, such as a signal frame's or a realigned
+//! stack's), it evaluates the CFI each time or quietly follows the frame pointer, which in
+//! code built without one gives plausible and wrong frames. So a walk is taken only when
+//! every frame in it was *verified*: its CFI row, read with gimli, is one framehop turns into
+//! a cached rule (so the rule is the same every time), and the first time its return address
+//! was met, libgcc walked the same sample and found the same next frame (or the same end).
+//! That first sample uses libgcc's walk. The sampler's own frames must have such rows too.
 //!
 //! **Modules.** [`prepare`] (called when sampling is switched on and at each run's start,
 //! never inside an allocation) lists the objects loaded in the process with
