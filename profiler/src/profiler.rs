@@ -151,7 +151,14 @@ impl Profiler {
     /// are fitted to a growth class (`O(1)` ... `O(n^3)`, or "cannot tell": see
     /// [`crate::fit`]). Counted in this profiler's [`Scope`].
     ///
+    /// With the counting allocator installed the heap is counted exactly and fitted; without
+    /// it only RSS is, which at these sizes is too coarse to tell O(n) from O(n log n).
+    ///
     /// ```
+    /// #[global_allocator]
+    /// static ALLOC: profiler::Alloc = profiler::Alloc::new();
+    ///
+    /// # fn main() {
     /// use profiler::model::Complexity;
     /// let report = profiler::Profiler::new("sort")
     ///     .max_complexity(Complexity::Linear)
@@ -166,6 +173,7 @@ impl Profiler {
     /// report.assert_within_complexity();
     /// let sweep = report.runs[0].sweep.as_ref().unwrap();
     /// assert_eq!(sweep.points.len(), 3);
+    /// # }
     /// ```
     pub fn sweep<F, R>(self, sizes: &[u64], mut setup: impl FnMut(u64) -> F) -> Report
     where
