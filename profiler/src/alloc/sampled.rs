@@ -124,7 +124,8 @@ fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
 /// freed).
 pub fn set_interval(bytes: Option<u64>) {
     let bytes = bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64);
-    // Switched on: the loaded objects are listed for the unwinder now, outside any allocation.
+    // Switched on (each run's start is): the loaded objects, those loaded since the last run
+    // included, are listed for the unwinder now, outside any allocation.
     if bytes > 0 && INTERVAL.load(SeqCst) == 0 {
         in_sampler(unwind::prepare);
     }
@@ -575,8 +576,6 @@ pub fn stacks() -> Vec<Stack> {
 /// it all, so that neither grows nor faults pages in (stepping RSS) while the run samples.
 pub fn reserve(blocks: usize, stacks: usize) {
     in_sampler(|| {
-        // Objects loaded since the last run was prepared join the unwinder's list.
-        unwind::prepare();
         pages::reserve(pages::RESERVE);
         let dummy = Block {
             size: 0,

@@ -20,7 +20,7 @@
 //! was met, libgcc walked the same sample and found the same next frame (or the same end).
 //! That first sample uses libgcc's walk. The sampler's own frames must have such rows too.
 //!
-//! **Modules.** [`prepare`] (called when sampling is switched on and at each run's start,
+//! **Modules.** [`prepare`] (called when sampling is switched on, which each run's start does,
 //! never inside an allocation) lists the objects loaded in the process with
 //! `dl_iterate_phdr`: for each, its code's range and its `.eh_frame_hdr` and `.eh_frame` as
 //! the loader mapped them. A shared object is kept only once it is pinned (`RTLD_NODELETE`),
