@@ -5,7 +5,7 @@
 # at one sample per 1 MiB allocated: examples/alloc_ab_sampled.rs), the peers over
 # System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap with no
 # limit, dhat::Alloc with no dhat::Profiler running), mimalloc, and
-# profiler::Alloc::wrapping(mimalloc). Prints, per loop and thread count, one row per
+# profiler::Alloc::wrapping(mimalloc), sampling off and on. Prints, per loop and thread count, one row per
 # allocator: its median ns per round and its ratio to the allocator inside it (System, or
 # mimalloc for profiler::Alloc::wrapping(mimalloc)).
 #
@@ -15,7 +15,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-5}"
 rounds="${2:-4000000}"
 # Run in this order each time; each is bench-suite/examples/alloc_ab_<name>.rs.
-examples=(system profiler sampled divan stats_alloc cap dhat mimalloc profiler_mimalloc)
+examples=(system profiler sampled divan stats_alloc cap dhat mimalloc profiler_mimalloc sampled_mimalloc)
 build_args=()
 for e in "${examples[@]}"; do build_args+=(--example "alloc_ab_$e"); done
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p bench-suite \
@@ -45,6 +45,7 @@ rows = [
     ("dhat", "dhat (idle)", "system"),
     ("mimalloc", "mimalloc", None),
     ("profiler-mimalloc", "profiler/mi", "mimalloc"),
+    ("sampled-mimalloc", "sampled/mi", "mimalloc"),
 ]
 print(f"{'loop':<15}{'threads':>8}  {'allocator':<13}{'median ns':>10}{'ratio':>8}  to")
 for (loop, threads), by in runs.items():

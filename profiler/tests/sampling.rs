@@ -186,6 +186,39 @@ fn backtraces_stop_at_the_stack_floor() {
     drop((whole, cut));
 }
 
+/// Small sampled blocks live in the sampler's own range of pages, where a free recognises them
+/// by address; a small block aligned beyond a page cannot be one, so it is left unsampled,
+/// and freeing it must hand it back to the system allocator whole.
+fn small_blocks_are_sampled_unless_aligned_beyond_a_page() {
+    use std::alloc::{Layout, alloc, dealloc};
+    let (plain, over) = (
+        Layout::from_size_align(64, 8).unwrap(),
+        Layout::from_size_align(64, 16 << 10).unwrap(),
+    );
+    // Every allocation is due for a sample at an interval of 1 byte.
+    sampled::set_interval(Some(1));
+    let before = sampled::live_count();
+    // SAFETY: non-zero sizes; each block is freed with its own layout.
+    let p = unsafe { alloc(plain) };
+    let with_plain = sampled::live_count();
+    let q = unsafe { alloc(over) };
+    let with_over = sampled::live_count();
+    sampled::set_interval(None);
+    assert!(!p.is_null() && !q.is_null());
+    assert_eq!(q as usize % (16 << 10), 0, "alignment kept");
+    unsafe {
+        p.write_bytes(1, 64);
+        q.write_bytes(1, 64);
+        dealloc(p, plain);
+        dealloc(q, over);
+    }
+    assert_eq!(
+        (with_plain, with_over, sampled::live_count()),
+        (before + 1, before + 1, before),
+        "the small block sampled, the over-aligned one not; both freed"
+    );
+}
+
 fn main() {
     // First: the exchange compares exact counts before and after, with nothing else going on.
     sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches();
@@ -193,5 +226,6 @@ fn main() {
     a_large_block_leaked_per_iteration_is_named();
     a_vec_growing_by_doubling_is_named_as_regrown();
     backtraces_stop_at_the_stack_floor();
+    small_blocks_are_sampled_unless_aligned_beyond_a_page();
     println!("sampling: ok");
 }

@@ -667,7 +667,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout.size())) else {
+        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout)) else {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         };
         // Counted first: a free cannot fail, and `free` then stays a tail call.
@@ -677,7 +677,7 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout.size()))
+        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout))
             .filter(|slot| !slot.sample_due(new_size))
         else {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };

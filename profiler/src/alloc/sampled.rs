@@ -16,14 +16,14 @@
 //! heap profilers). The fast path pays one compare for it, with sampling on or off: it adds
 //! to the allocated-bytes counter anyway.
 //!
-//! **Recognised on free.** A sampled block of up to a page lives on a page of its own (see
-//! `pages`: never the inner allocator's heap, which page alignment would split), so a free
-//! need only look at the side table when its pointer is 4 KiB-aligned or its size is above a
-//! page; a larger sampled block stays where the inner allocator puts it. The fast path pays
-//! an AND, a compare and their branches. Blocks that match by chance (about 1 in 256 small
-//! blocks of the system allocator, and every block above a page) take the cold path and
-//! miss in the table: a few tens of nanoseconds, next to what a free of more than a page
-//! costs anyway.
+//! **Recognised on free.** A sampled block of up to a page lives on a page of its own, in a
+//! range of address space kept for them (see `pages`: never the inner allocator's heap), so a
+//! free need only look at the side table when its pointer is in that range or its size is
+//! above a page; a larger sampled block stays where the inner allocator puts it. The fast
+//! path pays a subtraction, two compares and their branches, and no small block of the inner
+//! allocator ever goes to the table. Should no page be had (the range holds a million), or a
+//! small block be aligned beyond a page (rare), an allocation due for a sample is left
+//! unsampled.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
 //! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
@@ -41,7 +41,8 @@ use std::time::Instant;
 
 use super::{LOCAL, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
 
-/// Alignment of every sampled block of up to a page: how a free recognises one.
+/// Size and alignment up to which a sampled block lives on a page of `pages`, where a free
+/// recognises it by its address; a free of a larger one always looks at the table.
 pub const SAMPLE_ALIGN: usize = pages::PAGE;
 
 /// Return addresses kept per sampled block.
@@ -182,12 +183,12 @@ pub fn live() -> Vec<Block> {
     })
 }
 
-/// Whether a block of `size` bytes at `ptr` may be a sampled one: the one check a free makes
-/// on the fast path. Small sampled blocks are page-aligned; larger ones are where the inner
-/// allocator put them, and a free of more than a page always looks.
+/// Whether a block of `layout` at `ptr` may be a sampled one: the one check a free makes on
+/// the fast path. Small sampled blocks live on the pages of `pages`; larger ones are where the
+/// inner allocator put them, and their frees always look.
 #[inline(always)]
-pub(super) fn candidate(ptr: *mut u8, size: usize) -> bool {
-    ptr as usize & (SAMPLE_ALIGN - 1) == 0 || size > SAMPLE_ALIGN
+pub(super) fn candidate(ptr: *mut u8, layout: Layout) -> bool {
+    layout.size() > SAMPLE_ALIGN || pages::contains(ptr)
 }
 
 /// Bytes to allocate before the next sample: an exponential distance of mean `interval`.
@@ -261,7 +262,7 @@ enum Home {
 }
 
 /// Memory for a sampled block of `layout`: a page of [`pages`] for a small block (so that a
-/// free can tell it by its alignment), the inner allocator's for a larger one (a free of more
+/// free can tell it by its address), the inner allocator's for a larger one (a free of more
 /// than a page always looks); null when it cannot be had.
 unsafe fn sampled_memory<A: GlobalAlloc>(
     inner: &A,
@@ -270,18 +271,17 @@ unsafe fn sampled_memory<A: GlobalAlloc>(
 ) -> (*mut u8, Home) {
     if layout.size() <= SAMPLE_ALIGN {
         if layout.align() > SAMPLE_ALIGN {
-            // Aligned beyond a page: the inner allocator's block is page-aligned too.
-            return (
-                unsafe { inner_alloc(inner, layout, zeroed) },
-                Home::Inner(layout.align()),
-            );
+            // Aligned beyond a page (rare): no page of ours will do, and a free would not
+            // look for it elsewhere. Left unsampled.
+            return (std::ptr::null_mut(), Home::Page);
         }
         let page = in_sampler(|| pages::take(layout.size(), zeroed));
-        if !page.is_null() {
+        if !page.is_null() || cfg!(unix) {
+            // Null when no page is to be had: no block a free would recognise.
             return (page, Home::Page);
         }
-        // No page to be had (or none of our own on this platform): the inner allocator's
-        // block, page-aligned so that a free still recognises it.
+        // No pages of our own on this platform: the inner allocator's block, page-aligned,
+        // which is how a free recognises it here (`pages::contains`).
         let Ok(aligned) = Layout::from_size_align(layout.size(), SAMPLE_ALIGN) else {
             return (std::ptr::null_mut(), Home::Page);
         };
@@ -390,7 +390,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     new_size: usize,
     may_sample: bool,
 ) -> Option<*mut u8> {
-    let old = if candidate(ptr, layout.size()) {
+    let old = if candidate(ptr, layout) {
         peek(ptr)
     } else {
         None

@@ -1,0 +1,10 @@
+//! The allocator comparison with `profiler::Alloc` over mimalloc and sampled attribution on:
+//! one sample per 1 MiB allocated on average, a backtrace each.
+
+#[global_allocator]
+static ALLOC: profiler::Alloc<mimalloc::MiMalloc> = profiler::Alloc::wrapping(mimalloc::MiMalloc);
+
+fn main() {
+    profiler::alloc::sampled::set_interval(Some(1 << 20));
+    bench_suite::alloc_loop::run("sampled-mimalloc");
+}
