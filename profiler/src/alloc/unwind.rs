@@ -704,25 +704,35 @@ mod tests {
         }
     }
 
-    /// Walk here the sampler's way (framehop once verified) and libgcc's, twice, and compare:
-    /// the second walk, and whether it was framehop's.
+    /// One walk the sampler's way (framehop once verified) and one libgcc's, up to `room`
+    /// frames each, both kept from the frame that holds `ceiling` on: ours, theirs, and
+    /// whether ours was framehop's. Both are made from here, from different call sites: from
+    /// the first frame kept on, they must be equal.
+    #[inline(never)]
+    fn walk_both(ceiling: usize, floor: usize, room: usize) -> (Vec<usize>, Vec<usize>, bool) {
+        let mut ours = vec![0; room];
+        let n = backtrace(ceiling, floor, &mut ours);
+        let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
+        let mut theirs = vec![0; room];
+        let (m, _) = by_libgcc(ceiling, floor, &mut theirs);
+        ours.truncate(n);
+        theirs.truncate(m);
+        (ours, theirs, framehop)
+    }
+
+    /// Walk from here both ways, twice, and compare: the second walk, and whether it was
+    /// framehop's.
     #[inline(never)]
     fn compare_walks(context: &str) -> (Vec<usize>, bool) {
         let here = 0u8;
         let ceiling = &here as *const u8 as usize;
-        let mut walks = Vec::new();
+        let mut last = (Vec::new(), false);
         for _ in 0..std::hint::black_box(2) {
-            let mut ours = [0; 256];
-            let n = backtrace(ceiling, usize::MAX, &mut ours);
-            let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
-            let mut theirs = [0; 256];
-            let (m, _) = by_libgcc(ceiling, usize::MAX, &mut theirs);
-            // Both walks were made from this function, from different call sites: from the
-            // first frame kept (the return address into this one's caller) on, they are equal.
-            assert_eq!(ours[..n], theirs[..m], "{context}");
-            walks.push((ours[..n].to_vec(), framehop));
+            let (ours, theirs, framehop) = walk_both(ceiling, usize::MAX, 256);
+            assert_eq!(ours, theirs, "{context}");
+            last = (ours, framehop);
         }
-        walks.pop().unwrap()
+        last
     }
 
     #[test]
@@ -839,12 +849,7 @@ mod tests {
             let here = 0u8;
             let ceiling = &here as *const u8 as usize;
             for _ in 0..std::hint::black_box(2) {
-                let mut ips = [0; 32];
-                let n = backtrace(ceiling, usize::MAX, &mut ips);
-                let framehop = imp::FROM_FRAMEHOP.with(|f| f.get());
-                let mut theirs = [0; 32];
-                let (m, _) = by_libgcc(ceiling, usize::MAX, &mut theirs);
-                out.push((ips[..n].to_vec(), theirs[..m].to_vec(), framehop));
+                out.push(walk_both(ceiling, usize::MAX, 32));
             }
         });
         for (ours, theirs, _) in &out {
