@@ -5,31 +5,36 @@
 //!
 //! A free must tell a sampled block from any other with one cheap test on the fast path, and
 //! a sampled block must not disturb the inner allocator's heap. So a sampled block of up to a
-//! page takes a page of its own from one range of address space reserved for them ([`SPAN`]
-//! bytes, inaccessible until used, so it costs neither memory nor commit charge), and a free
-//! recognises one by its address alone: [`contains`] is a subtraction and a compare, and no
-//! block of the inner allocator ever passes it. (Recognising them by page alignment instead
-//! sent about 1 in 170 of the system allocator's small frees to the table to miss there:
-//! measured, 3% of the mixed loop's time with sampling on.) Asking the inner allocator for
-//! page alignment would also split its heap: on the catalog that made RSS step by 128 KiB
-//! where the workload alone stays flat.
+//! page takes a slot of the toolkit's own pages, in one range of address space reserved for
+//! them ([`SPAN`] bytes, inaccessible until used, so it costs neither memory nor commit
+//! charge), and a free recognises one by its address alone: [`contains`] is a subtraction and
+//! a compare, and no block of the inner allocator ever passes it. (Recognising them by page
+//! alignment instead sent every page-aligned block of the inner allocator to the table to miss
+//! there: 1 in ~170 of glibc's small frees, 1 in ~16 of mimalloc's.) Asking the inner
+//! allocator for page alignment would also split its heap: on the catalog that made RSS step
+//! by 128 KiB where the workload alone stays flat.
 //!
-//! Pages are made accessible [`REGION`] at a time from the start of the range; the pages of
-//! freed samples are reused. [`reserve`] makes [`RESERVE`] free pages resident before a run's
-//! first sample, so that RSS does not step while the run keeps no more small samples live at
-//! once than that. Larger sampled blocks stay where the inner allocator puts them (a free of
-//! more than a page always looks at the table). None of it is in the heap counters (the block
-//! itself is counted at its requested size, as any other).
+//! A page is carved into slots of one size, a power of two from 16 B to a page (the smallest
+//! that holds the block, so that the slot is aligned as the block must be), so that a small
+//! block costs at most twice its size (16 B at least), not a page: with a page each, a workload keeping
+//! thousands of small sampled blocks live (a cache filling up, sampled at a fine interval) made
+//! RSS climb by a page per block and judged it growing. Pages are made accessible [`REGION`] at
+//! a time from the start of the range; freed slots are reused, and a page whose slots are all
+//! free goes back to be carved again for any size (kept for its first size, pages ran out for
+//! the next workload's sizes and RSS stepped there instead). [`reserve`] makes
+//! [`RESERVE`] pages accessible and resident before a run's first sample, so that RSS does not
+//! step while the run's small samples fit in them. Larger sampled blocks stay where the inner
+//! allocator puts them (a free of more than a page always looks at the table). None of it is
+//! in the heap counters (the block itself is counted at its requested size, as any other).
 
 /// A page: the alignment of every sampled block.
 pub const PAGE: usize = 4096;
 /// Pages made accessible at once when the free list is empty.
 pub const REGION: usize = 64;
-/// Free pages made resident before a run's first sample.
+/// Pages made resident before a run's first sample.
 pub const RESERVE: usize = 256;
-/// Bytes of address space reserved for small sampled blocks: a page each, so this many / 4 KiB
-/// of them live at once (a million on 64-bit targets; past that, small allocations due for a
-/// sample are left unsampled).
+/// Bytes of address space reserved for small sampled blocks: a million pages on 64-bit
+/// targets (past that, small allocations due for a sample are left unsampled).
 #[cfg(target_pointer_width = "64")]
 pub const SPAN: usize = 1 << 32;
 #[cfg(not(target_pointer_width = "64"))]
@@ -67,38 +72,73 @@ mod imp {
     use std::sync::Mutex;
     use std::sync::atomic::Ordering::Relaxed;
 
-    /// The range's pages: free ones (addresses), how many from its start are accessible, and
-    /// how many it has (0 until it is reserved).
+    /// The smallest slot.
+    const MIN_SLOT: usize = 16;
+    /// Slot sizes: 16 B to a page, powers of two.
+    const CLASSES: usize = (PAGE / MIN_SLOT).trailing_zeros() as usize + 1;
+
+    /// The class of the slot for a block of `size` bytes aligned to `align` (both up to a
+    /// page): the smallest power of two that holds it, which a slot's address is aligned to.
+    fn class_of(size: usize, align: usize) -> usize {
+        let bytes = size.max(align).max(MIN_SLOT).next_power_of_two();
+        (bytes / MIN_SLOT).trailing_zeros() as usize
+    }
+
+    /// A page of the range, once accessible.
+    #[derive(Clone, Copy)]
+    struct Page {
+        /// The class its slots are of; [`BLANK`] while it is not carved.
+        class: u8,
+        /// Its free slots, and the first of them (each free slot holds the next one's address,
+        /// 0 for none).
+        free: u16,
+        head: usize,
+        /// Its place in its class's list of pages with free slots, while it is there.
+        place: u32,
+    }
+
+    /// `Page::class` of a page not carved into slots.
+    const BLANK: u8 = u8::MAX;
+
+    /// The range's pages: one entry per accessible page (from its start); those not carved;
+    /// per class, the pages carved for it that have free slots; how many pages it has (0 until
+    /// it is reserved).
     struct Pages {
-        free: Vec<usize>,
-        used: usize,
+        pages: Vec<Page>,
+        blank: Vec<usize>,
+        partial: [Vec<u32>; CLASSES],
         len: usize,
         /// Reserving the range failed: no pages, ever.
         failed: bool,
     }
 
     static PAGES: Mutex<Pages> = Mutex::new(Pages {
-        free: Vec::new(),
-        used: 0,
+        pages: Vec::new(),
+        blank: Vec::new(),
+        partial: [const { Vec::new() }; CLASSES],
         len: 0,
         failed: false,
     });
 
+    fn address(index: usize) -> usize {
+        BASE.load(Relaxed) + index * PAGE
+    }
+
     impl Pages {
-        /// Make the next [`REGION`] pages of the range accessible and free; `false` when the
+        /// Make the next [`REGION`] pages of the range accessible and blank; `false` when the
         /// range cannot be had or is used up.
         fn grow(&mut self) -> bool {
             if self.len == 0 && !self.failed && !self.reserve_range() {
                 self.failed = true;
             }
-            if self.failed || self.used + REGION > self.len {
+            let used = self.pages.len();
+            if self.failed || used + REGION > self.len {
                 return false;
             }
-            let start = BASE.load(Relaxed) + self.used * PAGE;
             // SAFETY: pages of our own reserved range, not in use.
             let rc = unsafe {
                 libc::mprotect(
-                    start as *mut libc::c_void,
+                    address(used) as *mut libc::c_void,
                     REGION * PAGE,
                     libc::PROT_READ | libc::PROT_WRITE,
                 )
@@ -106,11 +146,57 @@ mod imp {
             if rc != 0 {
                 return false;
             }
-            self.used += REGION;
+            let blank = Page {
+                class: BLANK,
+                free: 0,
+                head: 0,
+                place: 0,
+            };
+            self.pages.resize(used + REGION, blank);
             // Handed out lowest first.
-            self.free
-                .extend((0..REGION).rev().map(|i| start + i * PAGE));
+            self.blank.extend((used..used + REGION).rev().map(address));
             true
+        }
+
+        /// Carve a blank page into free slots of `class`, and list it; `false` when no page
+        /// can be had.
+        fn carve(&mut self, class: usize) -> bool {
+            if self.blank.is_empty() && !self.grow() {
+                return false;
+            }
+            let Some(page) = self.blank.pop() else {
+                return false;
+            };
+            let slot = MIN_SLOT << class;
+            let count = PAGE / slot;
+            for i in 0..count {
+                let next = if i + 1 < count {
+                    page + (i + 1) * slot
+                } else {
+                    0
+                };
+                // SAFETY: a slot of our own accessible page, free.
+                unsafe { ((page + i * slot) as *mut usize).write(next) };
+            }
+            let index = (page - BASE.load(Relaxed)) / PAGE;
+            self.pages[index] = Page {
+                class: class as u8,
+                free: count as u16,
+                head: page,
+                place: self.partial[class].len() as u32,
+            };
+            self.partial[class].push(index as u32);
+            true
+        }
+
+        /// Take page `index` off its class's list of pages with free slots.
+        fn unlist(&mut self, index: usize) {
+            let Page { class, place, .. } = self.pages[index];
+            let list = &mut self.partial[class as usize];
+            list.swap_remove(place as usize);
+            if let Some(&moved) = list.get(place as usize) {
+                self.pages[moved as usize].place = place;
+            }
         }
 
         /// Reserve the range: [`SPAN`] bytes, or less where address space is limited
@@ -148,41 +234,124 @@ mod imp {
 
     pub fn reserve(count: usize) {
         let mut pages = pages();
-        while pages.free.len() < count {
-            let before = pages.free.len();
+        while pages.pages.len() < count {
+            let before = pages.blank.len();
             if !pages.grow() {
                 return;
             }
-            for &page in &pages.free[before..] {
-                // SAFETY: an accessible page of ours, free: touch it so that it is resident.
+            for &page in &pages.blank[before..] {
+                // SAFETY: an accessible page of ours, blank: touch it so that it is resident.
                 unsafe { ptr::write_volatile(page as *mut u8, 0) };
             }
         }
     }
 
-    pub fn take(size: usize, zeroed: bool) -> *mut u8 {
-        if size > PAGE {
+    pub fn take(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+        if size > PAGE || align > PAGE {
             return ptr::null_mut();
         }
+        let class = class_of(size, align);
         let mut pages = pages();
-        if pages.free.is_empty() && !pages.grow() {
+        if pages.partial[class].is_empty() && !pages.carve(class) {
             return ptr::null_mut();
         }
-        let Some(page) = pages.free.pop() else {
-            return ptr::null_mut();
-        };
-        let p = page as *mut u8;
-        if zeroed {
-            // SAFETY: the page is ours and at least `size` bytes long.
-            unsafe { ptr::write_bytes(p, 0, size) };
+        let index = *pages.partial[class].last().unwrap() as usize;
+        let page = &mut pages.pages[index];
+        let slot = page.head;
+        // SAFETY: a free slot of ours holds the address of the next one.
+        page.head = unsafe { (slot as *const usize).read() };
+        page.free -= 1;
+        if page.free == 0 {
+            pages.unlist(index);
+        }
+        let p = slot as *mut u8;
+        // SAFETY: the slot is ours and at least `size` bytes long.
+        unsafe {
+            if zeroed {
+                ptr::write_bytes(p, 0, size);
+            }
         }
         p
     }
 
     /// # Safety
-    /// `p` came from `take(size, _)` and is not used again.
+    /// `p` came from `take` and is not used again.
     pub unsafe fn give_back(p: *mut u8) {
-        pages().free.push(p as usize);
+        let mut pages = pages();
+        let index = (p as usize - BASE.load(Relaxed)) / PAGE;
+        let Page {
+            class, free, head, ..
+        } = pages.pages[index];
+        // SAFETY: the slot is ours and free from now on: it holds the next free one.
+        unsafe { (p as *mut usize).write(head) };
+        let class = class as usize;
+        if free == 0 {
+            let place = pages.partial[class].len() as u32;
+            pages.partial[class].push(index as u32);
+            pages.pages[index].place = place;
+        }
+        let page = &mut pages.pages[index];
+        page.head = p as usize;
+        page.free = free + 1;
+        if usize::from(page.free) == PAGE / (MIN_SLOT << class) {
+            // Every slot free: the page goes back to the blank ones, for any class.
+            pages.unlist(index);
+            pages.pages[index].class = BLANK;
+            pages.blank.push(address(index));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn slots_are_aligned_to_their_class_and_never_overlap() {
+            let blocks: Vec<(usize, usize)> = [(1, 1), (16, 8), (17, 8), (100, 64), (24, 256)]
+                .into_iter()
+                .chain([(2048, 8), (2049, 16), (4096, 4096), (8, 4096)])
+                .collect();
+            let mut taken = Vec::new();
+            for round in 0..3 {
+                for &(size, align) in &blocks {
+                    let p = take(size, align, round % 2 == 0);
+                    assert!(!p.is_null());
+                    assert!(super::super::contains(p), "{p:?} outside the range");
+                    assert_eq!(p as usize % align, 0, "{size} B aligned to {align}");
+                    if round % 2 == 0 {
+                        // Zeroed when asked, though the slot may have been used before.
+                        assert!((0..size).all(|i| unsafe { *p.add(i) } == 0));
+                    }
+                    // SAFETY: the slot holds `size` bytes.
+                    unsafe { p.write_bytes(0xA5, size) };
+                    taken.push((p as usize, size));
+                }
+                taken.sort();
+                for pair in taken.windows(2) {
+                    assert!(pair[0].0 + pair[0].1 <= pair[1].0, "{pair:x?} overlap");
+                }
+                // Half given back, to be taken again by the next round.
+                let kept = taken.len() / 2;
+                for (p, _) in taken.drain(kept..) {
+                    // SAFETY: taken above, not used again.
+                    unsafe { give_back(p as *mut u8) };
+                }
+            }
+            // Three pages' worth of 16 B blocks, then everything given back: every
+            // page is blank again, to be carved for any size.
+            taken.extend((0..3 * PAGE / MIN_SLOT).map(|_| (take(16, 8, false) as usize, 16)));
+            for (p, _) in taken.drain(..) {
+                // SAFETY: taken above, not used again.
+                unsafe { give_back(p as *mut u8) };
+            }
+            let pages = pages();
+            assert!(pages.pages.iter().all(|page| page.class == BLANK));
+            assert!(pages.partial.iter().all(Vec::is_empty));
+            assert_eq!(pages.blank.len(), pages.pages.len());
+            assert_eq!(class_of(1, 1), 0);
+            assert_eq!(class_of(17, 8), 1);
+            assert_eq!(class_of(8, 4096), CLASSES - 1);
+        }
     }
 }
 
@@ -192,26 +361,26 @@ mod imp {
     //! page-aligned (see `sampled`).
     pub fn reserve(_pages: usize) {}
 
-    pub fn take(_size: usize, _zeroed: bool) -> *mut u8 {
+    pub fn take(_size: usize, _align: usize, _zeroed: bool) -> *mut u8 {
         std::ptr::null_mut()
     }
 
     pub unsafe fn give_back(_p: *mut u8) {}
 }
 
-/// Make at least `pages` free pages resident for small sampled blocks (before a run's first
-/// sample: see the module's doc). Inside the sampler guard only (`sampled::reserve`).
+/// Make at least `pages` pages accessible and resident for small sampled blocks (before a
+/// run's first sample: see the module's doc). Inside the sampler guard only (`sampled::reserve`).
 pub(super) fn reserve(pages: usize) {
     imp::reserve(pages)
 }
 
-/// A page for a sampled block of `size` bytes (zeroed if asked), or null when `size` is
-/// above a page or no page can be had.
-pub(super) fn take(size: usize, zeroed: bool) -> *mut u8 {
-    imp::take(size, zeroed)
+/// A slot for a sampled block of `size` bytes aligned to `align` (zeroed if asked), or null
+/// when either is above a page or no slot can be had.
+pub(super) fn take(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+    imp::take(size, align, zeroed)
 }
 
-/// Give back the page of a small sampled block.
+/// Give back the slot of a small sampled block.
 ///
 /// # Safety
 /// `p` came from [`take`] and is not used again.

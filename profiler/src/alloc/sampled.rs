@@ -16,14 +16,14 @@
 //! heap profilers). The fast path pays one compare for it, with sampling on or off: it adds
 //! to the allocated-bytes counter anyway.
 //!
-//! **Recognised on free.** A sampled block of up to a page lives on a page of its own, in a
-//! range of address space kept for them (see `pages`: never the inner allocator's heap), so a
-//! free need only look at the side table when its pointer is in that range or its size is
+//! **Recognised on free.** A sampled block of up to a page lives in a slot of the sampler's
+//! own pages (the smallest power of two that holds it, 16 B to a page), in a range of address
+//! space kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the side table when its pointer is in that range or its size is
 //! above a page; a larger sampled block stays where the inner allocator puts it. The fast
 //! path pays a subtraction, two compares and their branches, and no small block of the inner
-//! allocator ever goes to the table. Should no page be had (the range holds a million), or a
-//! small block be aligned beyond a page (rare), an allocation due for a sample is left
-//! unsampled.
+//! allocator ever goes to the table. Should no slot be had (the range holds a million
+//! pages), or a small block be aligned beyond a page (rare), an allocation due for a sample is
+//! left unsampled.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
 //! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use super::{LOCAL, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
 
-/// Size and alignment up to which a sampled block lives on a page of `pages`, where a free
+/// Size and alignment up to which a sampled block lives in a slot of `pages`, where a free
 /// recognises it by its address; a free of a larger one always looks at the table.
 pub const SAMPLE_ALIGN: usize = pages::PAGE;
 
@@ -255,13 +255,13 @@ pub(super) fn take_sample(size: usize) -> bool {
 /// Where a sampled block's memory came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Home {
-    /// A page of [`pages`] (blocks of up to a page).
+    /// A slot of [`pages`] (blocks of up to a page).
     Page,
     /// The inner allocator, with the caller's layout of this alignment (larger blocks).
     Inner(usize),
 }
 
-/// Memory for a sampled block of `layout`: a page of [`pages`] for a small block (so that a
+/// Memory for a sampled block of `layout`: a slot of [`pages`] for a small block (so that a
 /// free can tell it by its address), the inner allocator's for a larger one (a free of more
 /// than a page always looks); null when it cannot be had.
 unsafe fn sampled_memory<A: GlobalAlloc>(
@@ -271,14 +271,14 @@ unsafe fn sampled_memory<A: GlobalAlloc>(
 ) -> (*mut u8, Home) {
     if layout.size() <= SAMPLE_ALIGN {
         if layout.align() > SAMPLE_ALIGN {
-            // Aligned beyond a page (rare): no page of ours will do, and a free would not
+            // Aligned beyond a page (rare): no slot of ours will do, and a free would not
             // look for it elsewhere. Left unsampled.
             return (std::ptr::null_mut(), Home::Page);
         }
-        let page = in_sampler(|| pages::take(layout.size(), zeroed));
-        if !page.is_null() || cfg!(unix) {
-            // Null when no page is to be had: no block a free would recognise.
-            return (page, Home::Page);
+        let slot = in_sampler(|| pages::take(layout.size(), layout.align(), zeroed));
+        if !slot.is_null() || cfg!(unix) {
+            // Null when no slot is to be had: no block a free would recognise.
+            return (slot, Home::Page);
         }
         // No pages of our own on this platform: the inner allocator's block, page-aligned,
         // which is how a free recognises it here (`pages::contains`).
@@ -572,7 +572,7 @@ pub fn stacks() -> Vec<Stack> {
 }
 
 /// Make room before a run's first sample for `blocks` sampled blocks live and `stacks`
-/// distinct backtraces, and [`pages::RESERVE`] free pages for small sampled blocks, and touch
+/// distinct backtraces, and [`pages::RESERVE`] pages for small sampled blocks, and touch
 /// it all, so that neither grows nor faults pages in (stepping RSS) while the run samples.
 pub fn reserve(blocks: usize, stacks: usize) {
     in_sampler(|| {
