@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Flakiness check of the gate: the clean catalog through `profile` N times in a row (default
-# 100). Every run must exit 0; prints how many runs had an inconclusive workload and which.
+# 100). Every run must exit 0; prints how many runs had an inconclusive workload and which,
+# and every metric judged other than clean, gating or not (RSS beside exact heap counters is
+# informational), with the number of runs.
 # With FLAKE_BURNERS=K, K CPU-burning processes run beside it (a busy CI runner).
 #
 #   [FLAKE_BURNERS=K] scripts/flake-check.sh [N] [extra profile arguments...]
@@ -25,7 +27,7 @@ start_burners "${FLAKE_BURNERS:-0}"
 
 failures=0
 inconclusive=0
-declare -A by_workload=()
+declare -A by_workload=() by_metric=()
 for ((i = 1; i <= runs; i++)); do
     json="$out/run-$i.json"
     "$profile" -q --json "$json" "${args[@]}" "$@"
@@ -35,21 +37,32 @@ for ((i = 1; i <= runs; i++)); do
         echo "run $i: exit $code (report kept: ${json#"$root"/})"
         continue
     fi
-    names=$(python3 - "$json" <<'PY'
+    # First line: the workloads judged inconclusive; second: every metric judged other than
+    # clean, gating or not (RSS beside heap counters is not), as workload/metric/verdict.
+    names="" metrics=""
+    { read -r names; read -r metrics; } < <(python3 - "$json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
-print(" ".join(r["workload"] for r in report["runs"] if r["verdict"] == "inconclusive"))
+runs = report["runs"]
+print(" ".join(r["workload"] for r in runs if r["verdict"] == "inconclusive"))
+print(" ".join(f"{r['workload']}/{name}/{m['verdict']}" for r in runs
+               for name, m in r["metrics"].items() if m["verdict"] != "clean"))
 PY
 )
     if [[ -n "$names" ]]; then
         inconclusive=$((inconclusive + 1))
         for n in $names; do by_workload[$n]=$(( ${by_workload[$n]:-0} + 1 )); done
     fi
+    for m in $metrics; do by_metric[$m]=$(( ${by_metric[$m]:-0} + 1 )); done
     rm -f "$json"
 done
 
 echo "flake-check: $runs runs of $(( ${#args[@]} / 2 )) clean workloads (${FLAKE_BURNERS:-0} CPU burners beside): $failures failed (exit != 0), $inconclusive had an inconclusive workload"
 for n in "${!by_workload[@]}"; do
     echo "  $n: inconclusive in ${by_workload[$n]} runs"
+done
+echo "metrics judged other than clean (gating or not; workload/metric/verdict): ${#by_metric[@]} kinds"
+for m in "${!by_metric[@]}"; do
+    echo "  $m: ${by_metric[$m]} runs"
 done
 [[ $failures -eq 0 ]]
