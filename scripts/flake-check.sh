@@ -40,7 +40,7 @@ for ((i = 1; i <= runs; i++)); do
     # First line: the workloads judged inconclusive; second: every metric judged other than
     # clean, gating or not (RSS beside heap counters is not), as workload/metric/verdict.
     names="" metrics=""
-    { read -r names; read -r metrics; } < <(python3 - "$json" <<'PY'
+    if ! summary=$(python3 - "$json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 runs = report["runs"]
@@ -48,7 +48,12 @@ print(" ".join(r["workload"] for r in runs if r["verdict"] == "inconclusive"))
 print(" ".join(f"{r['workload']}/{name}/{m['verdict']}" for r in runs
                for name, m in r["metrics"].items() if m["verdict"] != "clean"))
 PY
-)
+); then
+        failures=$((failures + 1))
+        echo "run $i: report unreadable (kept: ${json#"$root"/})"
+        continue
+    fi
+    { read -r names; read -r metrics; } <<<"$summary"
     if [[ -n "$names" ]]; then
         inconclusive=$((inconclusive + 1))
         for n in $names; do by_workload[$n]=$(( ${by_workload[$n]:-0} + 1 )); done

@@ -190,7 +190,7 @@ fn backtraces_stop_at_the_stack_floor() {
 /// by address; a small block aligned beyond a page cannot be one, so it is left unsampled,
 /// and freeing it must hand it back to the system allocator whole.
 fn small_blocks_are_sampled_unless_aligned_beyond_a_page() {
-    use std::alloc::{Layout, alloc, dealloc};
+    use std::alloc::{Layout, alloc, dealloc, realloc};
     let (plain, over) = (
         Layout::from_size_align(64, 8).unwrap(),
         Layout::from_size_align(64, 16 << 10).unwrap(),
@@ -202,13 +202,19 @@ fn small_blocks_are_sampled_unless_aligned_beyond_a_page() {
     let p = unsafe { alloc(plain) };
     let with_plain = sampled::live_count();
     let q = unsafe { alloc(over) };
+    assert!(!p.is_null() && !q.is_null());
+    unsafe { q.write_bytes(1, 64) };
+    // Grown, still small: not sampled either.
+    let q = unsafe { realloc(q, over, 128) };
     let with_over = sampled::live_count();
     sampled::set_interval(None);
-    assert!(!p.is_null() && !q.is_null());
+    assert!(!q.is_null());
     assert_eq!(q as usize % (16 << 10), 0, "alignment kept");
+    assert!((0..64).all(|i| unsafe { *q.add(i) } == 1), "contents kept");
+    let over = Layout::from_size_align(128, 16 << 10).unwrap();
     unsafe {
         p.write_bytes(1, 64);
-        q.write_bytes(1, 64);
+        q.write_bytes(1, 128);
         dealloc(p, plain);
         dealloc(q, over);
     }

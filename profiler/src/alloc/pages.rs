@@ -8,7 +8,9 @@
 //! page takes a slot of the toolkit's own pages, in one range of address space reserved for
 //! them ([`SPAN`] bytes, inaccessible until used, so it costs neither memory nor commit
 //! charge), and a free recognises one by its address alone: [`contains`] is a subtraction and
-//! a compare, and no block of the inner allocator ever passes it. (Recognising them by page
+//! a compare, and no block of the inner allocator passes it (unless less than [`SPAN`] could
+//! be reserved: then blocks of others in the rest of it look at the table and miss, slower
+//! only). (Recognising them by page
 //! alignment instead sent every page-aligned block of the inner allocator to the table to miss
 //! there: 1 in ~170 of glibc's small frees, 1 in ~16 of mimalloc's.) Asking the inner
 //! allocator for page alignment would also split its heap: on the catalog that made RSS step
@@ -16,22 +18,22 @@
 //!
 //! A page is carved into slots of one size, a power of two from 16 B to a page (the smallest
 //! that holds the block, so that the slot is aligned as the block must be), so that a small
-//! block costs at most twice its size (16 B at least), not a page: with a page each, a workload keeping
+//! block costs at most twice its size or its alignment (16 B at least), not a page: with a page each, a workload keeping
 //! thousands of small sampled blocks live (a cache filling up, sampled at a fine interval) made
 //! RSS climb by a page per block and judged it growing. Pages are made accessible [`REGION`] at
 //! a time from the start of the range; freed slots are reused, and a page whose slots are all
 //! free goes back to be carved again for any size (kept for its first size, pages ran out for
 //! the next workload's sizes and RSS stepped there instead). [`reserve`] makes
-//! [`RESERVE`] pages accessible and resident before a run's first sample, so that RSS does not
-//! step while the run's small samples fit in them. Larger sampled blocks stay where the inner
+//! [`RESERVE`] blank pages resident before a run's first sample, so that RSS does not step
+//! while the run's small samples fit in them. Larger sampled blocks stay where the inner
 //! allocator puts them (a free of more than a page always looks at the table). None of it is
 //! in the heap counters (the block itself is counted at its requested size, as any other).
 
-/// A page: the alignment of every sampled block.
+/// A page: the largest slot, and its alignment.
 pub const PAGE: usize = 4096;
-/// Pages made accessible at once when the free list is empty.
+/// Pages made accessible at once when no blank page is left.
 pub const REGION: usize = 64;
-/// Pages made resident before a run's first sample.
+/// Blank pages made resident before a run's first sample.
 pub const RESERVE: usize = 256;
 /// Bytes of address space reserved for small sampled blocks: a million pages on 64-bit
 /// targets (past that, small allocations due for a sample are left unsampled).
@@ -40,12 +42,13 @@ pub const SPAN: usize = 1 << 32;
 #[cfg(not(target_pointer_width = "64"))]
 pub const SPAN: usize = 1 << 26;
 
-use std::sync::atomic::AtomicUsize;
 #[cfg(unix)]
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// Start of the reserved range (unix); until it is reserved, an address no user pointer has (the top
-/// of the address space belongs to the kernel), so that [`contains`] is always false.
+/// Start of the reserved range; until it is reserved, the top of the address space, where a
+/// 64-bit process has no memory (the kernel's half), so that [`contains`] is false for its
+/// blocks (a 32-bit process's blocks there would look at the table and miss: slower only).
+#[cfg(unix)]
 static BASE: AtomicUsize = AtomicUsize::new(usize::MAX - SPAN + 1);
 
 /// Whether `ptr` may be a small sampled block: in the range of them, the free's test on the
@@ -200,11 +203,25 @@ mod imp {
         }
 
         /// Reserve the range: [`SPAN`] bytes, or less where address space is limited
-        /// (`ulimit -v`). Blocks of others may then lie in the rest of the span
+        /// (`ulimit -v`: a sixteenth of the limit at most, which the reservation counts
+        /// against, or what mmap grants). Blocks of others may then lie in the rest of the span
         /// [`contains`](super::contains) tests: their frees look at the table and miss it,
         /// slower only.
         fn reserve_range(&mut self) -> bool {
             let mut len = SPAN;
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain FFI call with a valid out-pointer.
+            if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
+                && limit.rlim_cur != libc::RLIM_INFINITY
+            {
+                let most = usize::try_from(limit.rlim_cur / 16).unwrap_or(usize::MAX);
+                while len > most {
+                    len /= 4;
+                }
+            }
             while len >= 16 * REGION * PAGE {
                 // SAFETY: an anonymous private mapping, inaccessible; no file, no fixed address.
                 let p = unsafe {
@@ -234,7 +251,9 @@ mod imp {
 
     pub fn reserve(count: usize) {
         let mut pages = pages();
-        while pages.pages.len() < count {
+        // Blank pages, not pages in all: a run may start with earlier runs' sampled blocks
+        // still holding some.
+        while pages.blank.len() < count {
             let before = pages.blank.len();
             if !pages.grow() {
                 return;

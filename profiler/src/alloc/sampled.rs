@@ -21,9 +21,9 @@
 //! space kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the side table when its pointer is in that range or its size is
 //! above a page; a larger sampled block stays where the inner allocator puts it. The fast
 //! path pays a subtraction, two compares and their branches, and no small block of the inner
-//! allocator ever goes to the table. Should no slot be had (the range holds a million
-//! pages), or a small block be aligned beyond a page (rare), an allocation due for a sample is
-//! left unsampled.
+//! allocator goes to the table (see `pages` for the exceptions, which only cost a miss there).
+//! Should no slot be had (the range holds up to a million pages), or a small block be aligned
+//! beyond a page (rare), an allocation due for a sample is left unsampled.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
 //! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
@@ -395,7 +395,9 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     } else {
         None
     };
-    let sample = may_sample && take_sample(new_size);
+    // A small block aligned beyond a page is never sampled (see `sampled_memory`).
+    let small_over_aligned = new_size <= SAMPLE_ALIGN && layout.align() > SAMPLE_ALIGN;
+    let sample = may_sample && take_sample(new_size) && !small_over_aligned;
     if old.is_none() && !sample {
         return None;
     }
