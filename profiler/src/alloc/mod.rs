@@ -633,9 +633,9 @@ mod exit_hook {
 // SAFETY: every method forwards to the inner allocator (or, during attribution passes, which
 // only a System inner allows, to dhat::Alloc, which forwards to System) with the same
 // arguments, or, for a small sampled block, serves it from a slot of its own pages (aligned
-// and sized for the layout asked) and frees it there; what it adds (counting, and on the cold path the
-// sampler's table, which is kept off the table itself) never unwinds and never calls back into
-// a caller's allocation.
+// and sized for the layout asked) and frees it there; what it adds (counting, and on the cold
+// path the sampler's table, which is kept off the table itself) never unwinds and never calls
+// back into a caller's allocation.
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

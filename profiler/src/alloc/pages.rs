@@ -16,18 +16,18 @@
 //! allocator for page alignment would also split its heap: on the catalog that made RSS step
 //! by 128 KiB where the workload alone stays flat.
 //!
-//! A page is carved into slots of one size, a power of two from 16 B to a page (the smallest
-//! that holds the block, so that the slot is aligned as the block must be), so that a small
-//! block costs at most twice its size or its alignment (16 B at least), not a page: with a page each, a workload keeping
-//! thousands of small sampled blocks live (a cache filling up, sampled at a fine interval) made
-//! RSS climb by a page per block and judged it growing. Pages are made accessible [`REGION`] at
-//! a time from the start of the range; freed slots are reused, and a page whose slots are all
-//! free goes back to be carved again for any size (kept for its first size, pages ran out for
-//! the next workload's sizes and RSS stepped there instead). [`reserve`] makes
-//! [`RESERVE`] blank pages resident before a run's first sample, so that RSS does not step
-//! while the run's small samples fit in them. Larger sampled blocks stay where the inner
-//! allocator puts them (a free of more than a page always looks at the table). None of it is
-//! in the heap counters (the block itself is counted at its requested size, as any other).
+//! A page is carved into slots of one size, a power of two from 16 B to a page (the smallest that
+//! holds the block, so that the slot is aligned as the block must be), so that a small block costs
+//! at most twice its size or its alignment (16 B at least), not a page: with a page each, a
+//! workload keeping thousands of small sampled blocks live (a cache filling up, sampled at a fine
+//! interval) made RSS climb by a page per block and judged it growing. Pages are made accessible
+//! [`REGION`] at a time from the start of the range; freed slots are reused, and a page whose slots
+//! are all free goes back to be carved again for any size (kept for its first size, pages ran out
+//! for the next workload's sizes and RSS stepped there instead). [`reserve`] makes [`RESERVE`]
+//! blank pages resident before a run's first sample, so that RSS does not step while the run's
+//! small samples fit in them. Larger sampled blocks stay where the inner allocator puts them (a
+//! free of more than a page always looks at the table). None of it is in the heap counters (the
+//! block itself is counted at its requested size, as any other).
 
 /// A page: the largest slot, and its alignment.
 pub const PAGE: usize = 4096;
@@ -108,7 +108,7 @@ mod imp {
     /// it is reserved).
     struct Pages {
         pages: Vec<Page>,
-        blank: Vec<usize>,
+        blank: Vec<u32>,
         partial: [Vec<u32>; CLASSES],
         len: usize,
         /// Reserving the range failed: no pages, ever.
@@ -157,7 +157,8 @@ mod imp {
             };
             self.pages.resize(used + REGION, blank);
             // Handed out lowest first.
-            self.blank.extend((used..used + REGION).rev().map(address));
+            self.blank
+                .extend((used..used + REGION).rev().map(|i| i as u32));
             true
         }
 
@@ -167,9 +168,10 @@ mod imp {
             if self.blank.is_empty() && !self.grow() {
                 return false;
             }
-            let Some(page) = self.blank.pop() else {
+            let Some(index) = self.blank.pop() else {
                 return false;
             };
+            let (index, page) = (index as usize, address(index as usize));
             let slot = MIN_SLOT << class;
             let count = PAGE / slot;
             for i in 0..count {
@@ -181,7 +183,6 @@ mod imp {
                 // SAFETY: a slot of our own accessible page, free.
                 unsafe { ((page + i * slot) as *mut usize).write(next) };
             }
-            let index = (page - BASE.load(Relaxed)) / PAGE;
             self.pages[index] = Page {
                 class: class as u8,
                 free: count as u16,
@@ -258,9 +259,9 @@ mod imp {
             if !pages.grow() {
                 return;
             }
-            for &page in &pages.blank[before..] {
+            for &index in &pages.blank[before..] {
                 // SAFETY: an accessible page of ours, blank: touch it so that it is resident.
-                unsafe { ptr::write_volatile(page as *mut u8, 0) };
+                unsafe { ptr::write_volatile(address(index as usize) as *mut u8, 0) };
             }
         }
     }
@@ -316,7 +317,7 @@ mod imp {
             // Every slot free: the page goes back to the blank ones, for any class.
             pages.unlist(index);
             pages.pages[index].class = BLANK;
-            pages.blank.push(address(index));
+            pages.blank.push(index as u32);
         }
     }
 

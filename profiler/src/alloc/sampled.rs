@@ -16,14 +16,15 @@
 //! heap profilers). The fast path pays one compare for it, with sampling on or off: it adds
 //! to the allocated-bytes counter anyway.
 //!
-//! **Recognised on free.** A sampled block of up to a page lives in a slot of the sampler's
-//! own pages (the smallest power of two that holds it, 16 B to a page), in a range of address
-//! space kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the side table when its pointer is in that range or its size is
-//! above a page; a larger sampled block stays where the inner allocator puts it. The fast
-//! path pays a subtraction, two compares and their branches, and no small block of the inner
-//! allocator goes to the table (see `pages` for the exceptions, which only cost a miss there).
-//! Should no slot be had (the range holds up to a million pages), or a small block be aligned
-//! beyond a page (rare), an allocation due for a sample is left unsampled.
+//! **Recognised on free.** A sampled block of up to a page lives in a slot of the sampler's own
+//! pages (the smallest power of two that holds it, 16 B to a page), in a range of address space
+//! kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the
+//! side table when its pointer is in that range or its size is above a page; a larger sampled block
+//! stays where the inner allocator puts it. The fast path pays a subtraction, two compares and
+//! their branches, and no small block of the inner allocator goes to the table (see `pages` for the
+//! exceptions, which only cost a miss there). Should no slot be had (the range holds up to a
+//! million pages), or a small block be aligned beyond a page (rare), an allocation due for a sample
+//! is left unsampled.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
 //! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
@@ -261,6 +262,12 @@ enum Home {
     Inner(usize),
 }
 
+/// A block of up to a page aligned beyond a page (rare): no slot of [`pages`] will do, and a
+/// free would not look for it elsewhere, so it is never sampled.
+fn small_over_aligned(size: usize, align: usize) -> bool {
+    size <= SAMPLE_ALIGN && align > SAMPLE_ALIGN
+}
+
 /// Memory for a sampled block of `layout`: a slot of [`pages`] for a small block (so that a
 /// free can tell it by its address), the inner allocator's for a larger one (a free of more
 /// than a page always looks); null when it cannot be had.
@@ -269,12 +276,10 @@ unsafe fn sampled_memory<A: GlobalAlloc>(
     layout: Layout,
     zeroed: bool,
 ) -> (*mut u8, Home) {
+    if small_over_aligned(layout.size(), layout.align()) {
+        return (std::ptr::null_mut(), Home::Page);
+    }
     if layout.size() <= SAMPLE_ALIGN {
-        if layout.align() > SAMPLE_ALIGN {
-            // Aligned beyond a page (rare): no slot of ours will do, and a free would not
-            // look for it elsewhere. Left unsampled.
-            return (std::ptr::null_mut(), Home::Page);
-        }
         let slot = in_sampler(|| pages::take(layout.size(), layout.align(), zeroed));
         if !slot.is_null() || cfg!(unix) {
             // Null when no slot is to be had: no block a free would recognise.
@@ -395,9 +400,8 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     } else {
         None
     };
-    // A small block aligned beyond a page is never sampled (see `sampled_memory`).
-    let small_over_aligned = new_size <= SAMPLE_ALIGN && layout.align() > SAMPLE_ALIGN;
-    let sample = may_sample && take_sample(new_size) && !small_over_aligned;
+    let sample =
+        may_sample && take_sample(new_size) && !small_over_aligned(new_size, layout.align());
     if old.is_none() && !sample {
         return None;
     }
