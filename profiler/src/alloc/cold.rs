@@ -1,7 +1,7 @@
-// Owns the allocator's cold path: calls of a thread whose fast pointer is null, counted
+// Owns the allocator's cold path: calls of a thread whose fast pointer is COLD, counted
 // (and charged to spans) here. Must never be on the fast path, nor count untracked work.
 
-//! Calls of a thread whose `fast` pointer is null (the route to dhat, untracked work, a
+//! Calls of a thread whose `fast` pointer is `COLD` (the route to dhat, untracked work, a
 //! thread's first allocation, an exited thread, spans counted), an allocation that reaches
 //! the thread's next sample, and a free of a pointer that may be a sampled block.
 
@@ -19,8 +19,8 @@ fn note_inner<A: 'static>() {
     }
 }
 
-/// Whether calls go to dhat. The fence pairs with `route_to_dhat`'s SeqCst store of null
-/// into our `fast` pointer: having read that null, we see the flag it was stored after.
+/// Whether calls go to dhat. The fence pairs with `route_to_dhat`'s SeqCst store of `COLD`
+/// into our `fast` pointer: having read that, we see the flag it was stored after.
 fn routed() -> bool {
     fence(Acquire);
     ROUTE_TO_DHAT.load(Relaxed)

@@ -7,31 +7,35 @@
 //! its slot, with plain relaxed loads and stores (no `lock`-prefixed instruction), so counting
 //! costs a few adds on a cache line nobody else writes. A slot counts allocations, allocated
 //! bytes, frees and freed bytes; live blocks and live bytes are differences, so an allocation
-//! and a free each add to two counters, and a free never looks at the peak. A read sums every slot. Slots are never freed: when a
-//! thread exits its slot is handed to the next new thread, which keeps adding to the same
-//! totals, so the bytes of exited threads are never lost and the list stays as long as the
-//! largest number of threads alive at once. Memory freed on another thread than the one that
-//! allocated it makes the freeing thread's slot go negative; the sum nets out.
+//! and a free each add to two counters, and a free never looks at the peak. A read sums every
+//! slot. Slots are never freed: when a thread exits its slot is handed to the next new thread,
+//! which keeps adding to the same totals, so the bytes of exited threads are never lost and the
+//! list stays as long as the largest number of threads alive at once. Memory freed on another
+//! thread than the one that allocated it makes the freeing thread's slot go negative; the sum
+//! nets out.
 //!
 //! **Fast path.** A thread's whole state for the fast path is one thread-local pointer to its
-//! slot: an allocator call loads it, tests it and adds to the slot. Calls are counted before
-//! they are handed to the inner allocator, so that the call to it is a tail call and the fast
-//! path needs no stack frame (allocations of more than `COUNT_FIRST` bytes, for which that
-//! does not matter, are counted once they succeeded). The pointer is null
-//! while the thread runs [`untracked`] work, before its first allocation, after its exit, and
-//! during attribution passes: switching the route to dhat on nulls every thread's pointer, so
-//! the fast path never reads the route flag. A null pointer sends the call to a cold path that
-//! sorts those cases out and sets the pointer again when the thread is back to plain counting.
-//! Clearing another thread's pointer is safe because a thread waits, when it claims or
-//! releases a slot, for a clearing in progress on that slot to end: a few instructions, on
-//! those cold paths only.
+//! slot, never null: an allocator call loads it and works on the slot's first cache line.
+//! Calls are counted before they are handed to the inner allocator, so that the call to it is
+//! a tail call and the fast path needs no stack frame (allocations of more than `COUNT_FIRST`
+//! bytes, for which that does not matter, are counted once they succeeded). The pointer is
+//! [`COLD`], a slot whose tests always fail, while the thread runs [`untracked`] work, before
+//! its first allocation, after its exit, and during attribution passes: switching the route to
+//! dhat on points every thread's pointer there, so the fast path never reads the route flag.
+//! The cold path sorts those cases out and points the pointer at the thread's slot again when
+//! the thread is back to plain counting. Writing another thread's pointer is safe because a
+//! thread waits, when it claims or releases a slot, for a write in progress on that slot to
+//! end: a few instructions, on those cold paths only.
 //!
 //! **Sampling.** Each slot also keeps the value of its allocated bytes at which its thread's
 //! next sample is due (see `sampled`): every allocation compares its new total with it, and
-//! goes to the cold path when it is due (with sampling off it never is). While sampling is on
-//! or sampled blocks are live, the thread's fast pointer carries a bit ([`CHECKED`]): a free
-//! then tests whether it may be a sampled block. Without the bit it does not: switching
-//! sampling on or off disarms every thread, which re-arms with the bit or without it.
+//! goes to the cold path when it is due (with sampling off it never is). A free takes the fast
+//! path when its block is outside the range of small sampled blocks (`pages`, whose start the
+//! slot keeps a copy of) and no larger than the slot's `free_limit`: a page while sampling is
+//! on or sampled blocks are live (a larger block may be a sampled one, which the cold path
+//! looks up), any size otherwise, none on [`COLD`]. Switching sampling on or off, and
+//! reserving the range, sends every thread to the cold path, which re-arms it with the new
+//! values.
 //!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
 //! boundary of a single-threaded workload is, or after the workload's threads were joined) a
@@ -53,7 +57,7 @@ mod unwind;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
 /// The global allocator that counts. Install it once in your binary or test crate:
 ///
@@ -106,7 +110,8 @@ impl Default for Alloc<System> {
 
 /// Counters of one thread. Written by its owner only (relaxed load + store), read by anyone.
 /// Wrapping i64s: the ever-growing ones take centuries to wrap at any real allocation rate.
-#[repr(align(64))]
+/// In declaration order: what the fast path reads and writes fills the first cache line.
+#[repr(C, align(64))]
 struct Slot {
     allocations: AtomicI64,
     allocated_bytes: AtomicI64,
@@ -121,20 +126,25 @@ struct Slot {
     /// Written by the owner on the cold path only (and by [`Slot::ask_redraw`]), so the fast
     /// path merely compares against it.
     sample_at: AtomicI64,
+    /// The start of the range of small sampled blocks (`pages`), as the owner last armed: a
+    /// free in it goes to the cold path. Set before the owner's `fast` pointer points here.
+    base: AtomicUsize,
+    /// The largest free the fast path takes (see the module's "Sampling"), set with `base`.
+    free_limit: AtomicUsize,
     in_use: AtomicBool,
     /// Set when the next distance to a sample must be drawn afresh (sampling was switched, or
     /// the slot changed hands) rather than a sample taken.
     redraw: AtomicBool,
-    /// The `fast` pointer of the thread that owns this slot, for [`route_to_dhat`] to clear;
-    /// null when no thread does, [`BUSY`] while `route_to_dhat` clears it.
+    /// The `fast` pointer of the thread that owns this slot, for [`disarm_all`] to point at
+    /// [`COLD`]; null when no thread does, [`BUSY`] while a disarm writes through it.
     owner: AtomicPtr<AtomicPtr<Slot>>,
     next: AtomicPtr<Slot>,
     /// State of the owner's random draws of sampling distances.
     rng: AtomicU64,
 }
 
-/// `Slot::owner` while a `route_to_dhat` call writes through it: the owner waits before it
-/// exits, so the pointer stays valid meanwhile.
+/// `Slot::owner` while a disarm writes through it: the owner waits before it exits, so the
+/// pointer stays valid meanwhile.
 const BUSY: *mut AtomicPtr<Slot> = ptr::dangling_mut();
 
 #[inline(always)]
@@ -153,12 +163,21 @@ impl Slot {
             freed_bytes: AtomicI64::new(0),
             peak_bytes: AtomicI64::new(0),
             sample_at: AtomicI64::new(sampled::NEVER),
+            base: AtomicUsize::new(0),
+            free_limit: AtomicUsize::new(0),
             in_use: AtomicBool::new(false),
             redraw: AtomicBool::new(false),
             owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             rng: AtomicU64::new(0),
         }
+    }
+
+    /// [`COLD`]: every allocation is due for a sample, no free is small enough.
+    const fn cold() -> Self {
+        let mut slot = Slot::new();
+        slot.sample_at = AtomicI64::new(i64::MIN);
+        slot
     }
 
     // Owner-only updates: plain loads and stores, no read-modify-write.
@@ -297,7 +316,7 @@ impl Slot {
         }
     }
 
-    /// Send the owner thread to the cold path: null its `fast` pointer.
+    /// Send the owner thread to the cold path: point its `fast` pointer at [`COLD`].
     fn disarm_owner(&self) {
         let mut waited = 0;
         let owner = loop {
@@ -309,7 +328,7 @@ impl Slot {
         };
         if !owner.is_null() {
             // SAFETY: the owner thread is alive: it waits in `clear_owner` for BUSY to go.
-            unsafe { &*owner }.store(ptr::null_mut(), SeqCst);
+            unsafe { &*owner }.store(cold(), SeqCst);
         }
         self.owner.store(owner, Release);
     }
@@ -326,12 +345,25 @@ fn back_off(waited: &mut u32) {
     }
 }
 
+/// The slot every thread's `fast` pointer points to while its calls must take the cold path.
+/// Never written: its tests send every call to the cold path before it counts anything.
+static COLD: Slot = Slot::cold();
+
+fn cold() -> *mut Slot {
+    &COLD as *const Slot as *mut Slot
+}
+
 /// Head of the list of every slot ever created (slots are never freed).
 static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
 /// Counts of threads whose slot was released but which still allocate (late TLS destructors).
 static EXITED: Slot = Slot::new();
 /// Set when the first thread claims a slot: proof that `Alloc` is the global allocator.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Send every thread to the cold path, to re-arm with what changed.
+fn disarm_all() {
+    for_each_slot(Slot::disarm_owner);
+}
 
 fn for_each_slot(mut f: impl FnMut(&Slot)) {
     // SeqCst, as the slot's link: a walk that disarms every thread after a SeqCst store must
@@ -346,10 +378,11 @@ fn for_each_slot(mut f: impl FnMut(&Slot)) {
 }
 
 struct Local {
-    /// The slot the fast path counts into, or null for the cold path: while the thread runs
-    /// untracked work, before its first allocation, after its exit, and after
-    /// [`route_to_dhat`] switched the route on (it nulls every thread's pointer; the cold path
-    /// sets it again once the route is off). Atomic because `route_to_dhat` writes it.
+    /// The slot the fast path counts into, or [`COLD`] for the cold path: while the thread
+    /// runs untracked work, before its first allocation, after its exit, and after
+    /// [`route_to_dhat`] switched the route on (it points every thread's pointer at `COLD`;
+    /// the cold path sets it again once the route is off). Atomic because `route_to_dhat`
+    /// writes it.
     fast: AtomicPtr<Slot>,
     /// This thread's slot: null until its first allocation, `&EXITED` after its exit.
     owned: Cell<*const Slot>,
@@ -374,7 +407,7 @@ thread_local! {
     // and compiles to a plain thread-local address.
     static LOCAL: Local = const {
         Local {
-            fast: AtomicPtr::new(ptr::null_mut()),
+            fast: AtomicPtr::new(&COLD as *const Slot as *mut Slot),
             owned: Cell::new(ptr::null()),
             armable: Cell::new(false),
             untracked: Cell::new(0),
@@ -386,51 +419,37 @@ thread_local! {
     };
 }
 
-/// Bit 0 of a thread's `fast` pointer (slots are 64-byte aligned): sampled attribution is on,
-/// or sampled blocks are still live, so the fast path checks each allocation for a sample due
-/// and each free for a sampled block. Without it, it checks neither.
-const CHECKED: usize = 1;
-
-/// The thread's `fast` pointer as it is: its slot, with [`CHECKED`] or not; 0 for the cold
-/// path.
+/// The slot the calling thread's fast path counts into: its own, or [`COLD`].
 #[inline(always)]
-fn fast_state() -> usize {
-    LOCAL
-        .try_with(|local| local.fast.load(Relaxed) as usize)
-        .unwrap_or(0)
+fn fast_slot() -> &'static Slot {
+    let slot = LOCAL
+        .try_with(|local| local.fast.load(Relaxed))
+        .unwrap_or(cold());
+    // SAFETY: slots are never freed; `fast` is only ever this thread's own slot or COLD.
+    unsafe { &*slot }
 }
 
-/// The slot the fast path counts into, null for the cold path.
+/// Whether the fast path may free `ptr` of `layout` counted in `slot`: outside the range of
+/// small sampled blocks, and no larger than the slot's limit (never on [`COLD`]).
 #[inline(always)]
-fn fast_slot() -> *const Slot {
-    (fast_state() & !CHECKED) as *const Slot
-}
-
-/// The slot of the calling thread if this free (or `realloc`) may take the fast path: the
-/// thread has one and, when its pointer carries [`CHECKED`], `cold` says no about it (the
-/// block may be a sampled one). Laid out so that an unchecked thread pays two tests.
-#[inline(always)]
-fn fast_path(cold: impl FnOnce(&Slot) -> bool) -> Option<&'static Slot> {
-    let state = fast_state();
-    if state & CHECKED == 0 {
-        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
-        return (state != 0).then(|| unsafe { &*(state as *const Slot) });
-    }
-    // SAFETY: as above, without the bit.
-    let slot = unsafe { &*((state ^ CHECKED) as *const Slot) };
-    (!cold(slot)).then_some(slot)
+fn free_is_fast(slot: &Slot, ptr: *mut u8, layout: Layout) -> bool {
+    !pages::contains_from(ptr, slot.base.load(Relaxed))
+        && layout.size() <= slot.free_limit.load(Relaxed)
 }
 
 impl Local {
     /// Make `owned` the fast slot again, unless the thread is untracked or routed to dhat.
     ///
-    /// Against a concurrent `route_to_dhat(true)`: either it sees our store and nulls it, or
-    /// our SeqCst load after the store sees the route on and we null it ourselves.
+    /// Against a concurrent `route_to_dhat(true)`: either it sees our store and disarms us, or
+    /// our SeqCst load after the store sees the route on and we disarm ourselves.
     ///
-    /// The pointer carries [`CHECKED`] while sampling is on or sampled blocks are live. Against
-    /// a concurrent `sampled::set_interval` or a first sampled block: either it disarms us
-    /// after our store, or our SeqCst load after the store sees checks needed and we store
-    /// again with the bit.
+    /// The slot's `base` and `free_limit` are set first: a free limited to a page while
+    /// sampling is on or sampled blocks are live. Against a concurrent `sampled::set_interval`
+    /// or a first sampled block: either it disarms us after our store, or our SeqCst load
+    /// after the store sees checks needed and we arm again with the limit. Against the range
+    /// being reserved: it stores its start, then disarms every thread; either that disarm
+    /// comes after our store, or our SeqCst load of the start after the store sees the new
+    /// one and we arm again with it.
     fn arm(&self) {
         let cold_route = || ROUTE_TO_DHAT.load(SeqCst) || spans::SPANS_ON.load(SeqCst);
         if !self.armable.get() || self.untracked.get() != 0 || cold_route() {
@@ -444,14 +463,21 @@ impl Local {
                 // A redraw asked for while the owner drew a distance may have been overwritten.
                 slot.sample_at.store(i64::MIN, Relaxed);
             }
-            let state = self.owned.get() as usize | if checked { CHECKED } else { 0 };
-            self.fast.store(state as *mut Slot, SeqCst);
+            let base = pages::base();
+            slot.base.store(base, Relaxed);
+            let limit = if checked {
+                sampled::SAMPLE_ALIGN
+            } else {
+                usize::MAX
+            };
+            slot.free_limit.store(limit, Relaxed);
+            self.fast.store(self.owned.get() as *mut Slot, SeqCst);
             if cold_route() {
-                self.fast.store(ptr::null_mut(), Relaxed);
+                self.fast.store(cold(), Relaxed);
                 return;
             }
             // Checking when no longer needed is only slower; not checking when needed is wrong.
-            if checked || !sampled::checks_needed() {
+            if (checked || !sampled::checks_needed()) && pages::base() == base {
                 return;
             }
         }
@@ -497,22 +523,20 @@ fn count_free_cold(bytes: i64) {
 fn count_alloc(bytes: usize, realloc_from: Option<usize>) {
     let (bytes, realloc_from) = (bytes as i64, realloc_from.map(|old| old as i64));
     let slot = fast_slot();
-    if slot.is_null() {
+    if ptr::eq(slot, &COLD) {
         count_alloc_cold(bytes, realloc_from);
     } else {
-        // SAFETY: slots are never freed; `fast` is only ever this thread's own slot.
-        unsafe { &*slot }.alloc_owned(bytes, realloc_from);
+        slot.alloc_owned(bytes, realloc_from);
     }
 }
 
 /// Count a free off the fast path.
 fn count_free(bytes: usize) {
     let slot = fast_slot();
-    if slot.is_null() {
+    if ptr::eq(slot, &COLD) {
         count_free_cold(bytes as i64);
     } else {
-        // SAFETY: as in `count_alloc`.
-        unsafe { &*slot }.free_owned(bytes as i64);
+        slot.free_owned(bytes as i64);
     }
 }
 
@@ -587,7 +611,7 @@ fn release_slot(slot: *const Slot) {
     let _ = LOCAL.try_with(|local| {
         local.armable.set(false);
         local.owned.set(&EXITED);
-        local.fast.store(ptr::null_mut(), Relaxed);
+        local.fast.store(cold(), Relaxed);
     });
     slot.in_use.store(false, Release);
 }
@@ -639,37 +663,34 @@ mod exit_hook {
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let size = layout.size();
-        match unsafe { fast_slot().as_ref() } {
-            Some(slot) if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) => unsafe {
-                self.inner.alloc(layout)
-            },
-            Some(slot) if size > COUNT_FIRST && !slot.sample_due(size) => unsafe {
-                alloc_large(&self.inner, slot, layout, false)
-            },
-            _ => unsafe { cold::alloc(&self.inner, layout, false) },
+        let (size, slot) = (layout.size(), fast_slot());
+        if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) {
+            unsafe { self.inner.alloc(layout) }
+        } else if size > COUNT_FIRST && !slot.sample_due(size) {
+            unsafe { alloc_large(&self.inner, slot, layout, false) }
+        } else {
+            unsafe { cold::alloc(&self.inner, layout, false) }
         }
     }
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let size = layout.size();
-        match unsafe { fast_slot().as_ref() } {
-            Some(slot) if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) => unsafe {
-                self.inner.alloc_zeroed(layout)
-            },
-            Some(slot) if size > COUNT_FIRST && !slot.sample_due(size) => unsafe {
-                alloc_large(&self.inner, slot, layout, true)
-            },
-            _ => unsafe { cold::alloc(&self.inner, layout, true) },
+        let (size, slot) = (layout.size(), fast_slot());
+        if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) {
+            unsafe { self.inner.alloc_zeroed(layout) }
+        } else if size > COUNT_FIRST && !slot.sample_due(size) {
+            unsafe { alloc_large(&self.inner, slot, layout, true) }
+        } else {
+            unsafe { cold::alloc(&self.inner, layout, true) }
         }
     }
 
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout)) else {
+        let slot = fast_slot();
+        if !free_is_fast(slot, ptr, layout) {
             return unsafe { cold::dealloc(&self.inner, ptr, layout) };
-        };
+        }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
         slot.free_owned(layout.size() as i64);
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -677,11 +698,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(slot) = fast_path(|_| sampled::candidate(ptr, layout))
-            .filter(|slot| !slot.sample_due(new_size))
-        else {
+        let slot = fast_slot();
+        if !free_is_fast(slot, ptr, layout) || slot.sample_due(new_size) {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
-        };
+        }
         if new_size > COUNT_FIRST {
             return unsafe { realloc_large(&self.inner, slot, ptr, layout, new_size) };
         }
@@ -732,9 +752,9 @@ unsafe fn realloc_large<A: GlobalAlloc>(
 }
 
 /// Set only while an attribution pass runs (see `attribution.rs`): every call then also goes
-/// through dhat, which records a backtrace per allocation (about 20-30x slower per iteration). Switching it on
-/// nulls every thread's `fast` pointer, so the hot path never looks at this flag: the cold
-/// path does.
+/// through dhat, which records a backtrace per allocation (about 20-30x slower per
+/// iteration). Switching it on points every thread's `fast` pointer at `COLD`, so the hot
+/// path never looks at this flag: the cold path does.
 static ROUTE_TO_DHAT: AtomicBool = AtomicBool::new(false);
 
 /// Set once `Alloc` served a call with an inner allocator other than the system one.
@@ -757,7 +777,7 @@ pub(crate) fn route_to_dhat(on: bool) {
     if on {
         // Every thread to the cold path, which sees the flag. Off, threads find their way
         // back to the fast path on their next cold call.
-        for_each_slot(Slot::disarm_owner);
+        disarm_all();
     }
 }
 
@@ -863,7 +883,7 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     }
     let _ = LOCAL.try_with(|local| {
         local.untracked.set(local.untracked.get() + 1);
-        local.fast.store(ptr::null_mut(), Relaxed);
+        local.fast.store(cold(), Relaxed);
     });
     let _guard = Guard;
     f()
@@ -969,63 +989,101 @@ mod tests {
         local.arm();
     }
 
+    fn on_cold_path() -> bool {
+        ptr::eq(fast_slot(), &COLD)
+    }
+
+    #[test]
+    fn the_cold_slot_fails_every_test_and_counts_nothing() {
+        let before = COLD.counters();
+        assert!(!COLD.try_alloc_owned(1));
+        assert!(COLD.sample_due(1));
+        let block = (1usize << 40) as *mut u8;
+        assert!(!free_is_fast(&COLD, block, Layout::new::<u8>()));
+        assert_eq!(COLD.counters(), before);
+        assert_eq!(before, HeapCounters::default());
+    }
+
+    #[test]
+    fn a_free_in_the_range_of_sampled_blocks_or_above_the_limit_is_not_fast() {
+        let slot = Slot::new();
+        let base = 1usize << 40;
+        slot.base.store(base, SeqCst);
+        slot.free_limit.store(sampled::SAMPLE_ALIGN, SeqCst);
+        let small = Layout::from_size_align(64, 8).unwrap();
+        let large = Layout::from_size_align(sampled::SAMPLE_ALIGN + 1, 8).unwrap();
+        for (addr, layout, fast) in [
+            (base - 64, small, true),
+            (base, small, false),
+            (base + pages::SPAN - 64, small, false),
+            (base + pages::SPAN, small, true),
+            (base - 8192, large, false),
+        ] {
+            assert_eq!(
+                free_is_fast(&slot, addr as *mut u8, layout),
+                fast,
+                "{addr:#x}, {} bytes",
+                layout.size()
+            );
+        }
+        slot.free_limit.store(usize::MAX, SeqCst);
+        assert!(free_is_fast(&slot, (base - 8192) as *mut u8, large));
+    }
+
     /// One test for every use of the process-wide route flag, so none runs concurrently.
     #[test]
     fn the_fast_pointer_follows_untracked_work_the_route_and_the_exit() {
         std::thread::spawn(|| {
             let slot: &'static Slot = Box::leak(Box::new(Slot::new()));
-            assert!(
-                fast_slot().is_null(),
-                "a new thread starts on the cold path"
-            );
+            assert!(on_cold_path(), "a new thread starts on the cold path");
             LOCAL.with(|local| adopt_slot(local, slot));
             assert!(ptr::eq(fast_slot(), slot));
 
             untracked(|| {
-                assert!(fast_slot().is_null());
-                untracked(|| assert!(fast_slot().is_null()));
-                assert!(
-                    fast_slot().is_null(),
-                    "still untracked after the inner call"
-                );
+                assert!(on_cold_path());
+                untracked(|| assert!(on_cold_path()));
+                assert!(on_cold_path(), "still untracked after the inner call");
             });
             assert!(ptr::eq(fast_slot(), slot));
 
-            // route_to_dhat(true) nulls the pointer of every slot's owner, here this one's.
+            // route_to_dhat(true) points every slot's owner at COLD, here this one.
             ROUTE_TO_DHAT.store(true, SeqCst);
             slot.disarm_owner();
-            assert!(fast_slot().is_null());
+            assert!(on_cold_path());
             LOCAL.with(Local::arm);
             untracked(|| {});
-            assert!(
-                fast_slot().is_null(),
-                "nothing re-arms while the route is on"
-            );
+            assert!(on_cold_path(), "nothing re-arms while the route is on");
             ROUTE_TO_DHAT.store(false, SeqCst);
             LOCAL.with(Local::arm);
             assert!(
                 ptr::eq(fast_slot(), slot),
                 "the cold path re-arms once it is off"
             );
-            assert_eq!(fast_state() & CHECKED, 0, "no sampling, no checks");
+            let limit = || slot.free_limit.load(SeqCst);
+            assert_eq!(limit(), usize::MAX, "no sampling: every free is fast");
+            assert_eq!(
+                slot.base.load(SeqCst),
+                pages::base(),
+                "the range's start, copied"
+            );
 
-            // Sampling on: the pointer carries the checks; off again (no block live): not.
+            // Sampling on: frees above a page look in the table; off again (no block live): not.
             sampled::set_interval(Some(4096));
             LOCAL.with(Local::arm);
             assert!(ptr::eq(fast_slot(), slot));
-            assert_eq!(fast_state() & CHECKED, CHECKED);
+            assert_eq!(limit(), sampled::SAMPLE_ALIGN);
             sampled::set_interval(None);
             LOCAL.with(Local::arm);
-            assert_eq!(fast_state() & CHECKED, 0);
+            assert_eq!(limit(), usize::MAX);
 
             // Thread exit: the slot forgets its owner, which stays on the cold path.
             release_slot(slot);
-            assert!(fast_slot().is_null());
+            assert!(on_cold_path());
             assert!(slot.owner.load(SeqCst).is_null());
             assert!(!slot.in_use.load(SeqCst));
             slot.disarm_owner(); // no owner to write to any more
             LOCAL.with(Local::arm);
-            assert!(fast_slot().is_null());
+            assert!(on_cold_path());
             LOCAL.with(|local| assert!(ptr::eq(local.owned.get(), &EXITED)));
         })
         .join()
@@ -1048,7 +1106,7 @@ mod tests {
                 std::thread::scope(|t| {
                     t.spawn(|| {
                         LOCAL.with(|local| adopt_slot(local, slot));
-                        std::hint::black_box(fast_slot());
+                        std::hint::black_box(fast_slot() as *const Slot);
                         release_slot(slot);
                     });
                 });

@@ -7,8 +7,8 @@
 //! a sampled block must not disturb the inner allocator's heap. So a sampled block of up to a
 //! page takes a slot of the toolkit's own pages, in one range of address space reserved for
 //! them ([`SPAN`] bytes, inaccessible until used, so it costs neither memory nor commit
-//! charge), and a free recognises one by its address alone: [`contains`] is a subtraction and
-//! a compare, and no block of the inner allocator passes it (unless less than [`SPAN`] could
+//! charge), and a free recognises one by its address alone: [`contains_from`] is a subtraction
+//! and a compare against a copy of the range's start, and no block of the inner allocator passes it (unless less than [`SPAN`] could
 //! be reserved: then blocks of others in the rest of it look at the table and miss, slower
 //! only). (Recognising them by page
 //! alignment instead sent every page-aligned block of the inner allocator to the table to miss
@@ -43,7 +43,7 @@ pub const SPAN: usize = 1 << 32;
 pub const SPAN: usize = 1 << 26;
 
 #[cfg(unix)]
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 /// Start of the reserved range; until it is reserved, the top of the address space, where a
 /// 64-bit process has no memory (the kernel's half), so that [`contains`] is false for its
@@ -51,13 +51,29 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 #[cfg(unix)]
 static BASE: AtomicUsize = AtomicUsize::new(usize::MAX - SPAN + 1);
 
-/// Whether `ptr` may be a small sampled block: in the range of them, the free's test on the
-/// fast path. The base was stored before any block could be in it, so a relaxed load of it
-/// sees it.
+/// Whether `ptr` may be a small sampled block: in the range of them (on the cold path; the
+/// fast path tests a copy of the base, see [`contains_from`]).
 #[cfg(unix)]
 #[inline(always)]
 pub(super) fn contains(ptr: *mut u8) -> bool {
-    (ptr as usize).wrapping_sub(BASE.load(Relaxed)) < SPAN
+    contains_from(ptr, base())
+}
+
+/// The start of the range (or, until it is reserved, the top of the address space). The fast
+/// path keeps a copy per thread, which the reservation sends back to the cold path to take
+/// anew. SeqCst, as the store: a thread arming reads it again after its own SeqCst store
+/// (see `Local::arm`).
+#[cfg(unix)]
+pub(super) fn base() -> usize {
+    BASE.load(SeqCst)
+}
+
+/// [`contains`] against a copy of [`base`]: the free's test on the fast path, a subtraction
+/// and a compare.
+#[cfg(unix)]
+#[inline(always)]
+pub(super) fn contains_from(ptr: *mut u8, base: usize) -> bool {
+    (ptr as usize).wrapping_sub(base) < SPAN
 }
 
 /// Whether `ptr` may be a small sampled block: without pages of our own they are the inner
@@ -68,12 +84,25 @@ pub(super) fn contains(ptr: *mut u8) -> bool {
     ptr as usize & (PAGE - 1) == 0
 }
 
+/// No range without pages of our own.
+#[cfg(not(unix))]
+pub(super) fn base() -> usize {
+    0
+}
+
+/// [`contains`]: page alignment, whatever the base.
+#[cfg(not(unix))]
+#[inline(always)]
+pub(super) fn contains_from(ptr: *mut u8, _base: usize) -> bool {
+    contains(ptr)
+}
+
 #[cfg(unix)]
 mod imp {
     use super::{BASE, PAGE, REGION, SPAN};
     use std::ptr;
     use std::sync::Mutex;
-    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
     /// The smallest slot.
     const MIN_SLOT: usize = 16;
@@ -236,7 +265,10 @@ mod imp {
                     )
                 };
                 if p != libc::MAP_FAILED {
-                    BASE.store(p as usize, Relaxed);
+                    BASE.store(p as usize, SeqCst);
+                    // Every thread's fast path holds a copy of the base: back to the cold
+                    // path, which takes the new one, before any block of the range is out.
+                    crate::alloc::disarm_all();
                     self.len = len / PAGE;
                     return true;
                 }

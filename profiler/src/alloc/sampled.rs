@@ -1,7 +1,7 @@
 // Owns the allocator's half of sampled attribution: when a thread's next sample is due, and
 // the side table of sampled blocks still live (size, iteration, backtrace). Must never run on
-// the fast path beyond its two checks (the count down to a sample; a free that may be of a
-// sampled block), and those only while sampling is on or sampled blocks are live.
+// the fast path beyond its checks (the count down to a sample; a free in the range of small
+// sampled blocks, or above a page while sampling is on or sampled blocks are live).
 
 //! Sampled attribution, the allocator's half.
 //!
@@ -21,7 +21,8 @@
 //! kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the
 //! side table when its pointer is in that range or its size is above a page; a larger sampled block
 //! stays where the inner allocator puts it. The fast path pays a subtraction, two compares and
-//! their branches, and no small block of the inner allocator goes to the table (see `pages` for the
+//! their branches, with sampling on or off (the limit is any size while it is off and no sampled
+//! block is live), and no small block of the inner allocator goes to the table (see `pages` for the
 //! exceptions, which only cost a miss there). Should no slot be had (the range holds up to a
 //! million pages), or a small block be aligned beyond a page (rare), an allocation due for a sample
 //! is left unsampled.
@@ -135,8 +136,8 @@ pub fn set_interval(bytes: Option<u64>) {
     // Each thread draws its next distance at its next allocation. A thread in the middle of
     // drawing one may keep a distance drawn at the old interval: one sample, at most.
     super::for_each_slot(Slot::ask_redraw);
-    // And re-arms its fast pointer, with the checks or without them.
-    super::for_each_slot(Slot::disarm_owner);
+    // And re-arms its fast pointer, with the free limit that fits (a page while sampling).
+    super::disarm_all();
 }
 
 /// Whether the fast path must check allocations and frees: sampling is on, or sampled blocks
@@ -184,8 +185,8 @@ pub fn live() -> Vec<Block> {
     })
 }
 
-/// Whether a block of `layout` at `ptr` may be a sampled one: the one check a free makes on
-/// the fast path. Small sampled blocks live on the pages of `pages`; larger ones are where the
+/// Whether a block of `layout` at `ptr` may be a sampled one (on the cold path; the fast
+/// path's test is `free_is_fast`, against its copy of the range's start). Small sampled blocks live on the pages of `pages`; larger ones are where the
 /// inner allocator put them, and their frees always look.
 #[inline(always)]
 pub(super) fn candidate(ptr: *mut u8, layout: Layout) -> bool {
@@ -545,7 +546,7 @@ fn insert(ptr: *mut u8, block: Block) {
     // must not free this one unchecked: disarm every thread again then.
     LIVE.fetch_add(1, SeqCst);
     if INTERVAL.load(SeqCst) == 0 {
-        super::for_each_slot(Slot::disarm_owner);
+        super::disarm_all();
     }
 }
 

@@ -61,7 +61,7 @@ pub fn enable() {
     if SPANS_ON.swap(true, SeqCst) {
         return;
     }
-    super::for_each_slot(super::Slot::disarm_owner);
+    super::disarm_all();
 }
 
 /// Whether heap per span is counted.
