@@ -250,6 +250,15 @@ pub fn t_quantile(z: f64, df: usize) -> f64 {
     z + g1 / v + g2 / (v * v) + g3 / (v * v * v)
 }
 
+/// 95% bounds of a Poisson mean from one count `n` (Wilson-Hilferty-free approximation
+/// `(sqrt(n) -/+ 0.98)^2`, good to a few percent from n = 4).
+pub fn poisson_bounds(n: u64) -> (f64, f64) {
+    let n = n as f64;
+    let lo = (n.sqrt() - 0.98).max(0.0).powi(2);
+    let hi = ((n + 1.0).sqrt() + 0.98).powi(2);
+    (lo, hi)
+}
+
 /// P(Z > z) for a standard normal Z.
 /// Two-sided p-value of `k` successes in `n` trials of probability `p` (exact: the
 /// probability of every outcome no more likely than `k`).
@@ -336,6 +345,20 @@ pub fn thin_indices(len: usize, max: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poisson_bounds_cover_the_count() {
+        for n in [4u64, 10, 100] {
+            let (lo, hi) = poisson_bounds(n);
+            assert!(lo < n as f64 && n as f64 + 1.0 < hi, "{n}: {lo} {hi}");
+        }
+        // Known exact 95% bounds of a count of 10: 4.80 and 18.39.
+        let (lo, hi) = poisson_bounds(10);
+        assert!(
+            (lo - 4.80).abs() < 0.3 && (hi - 18.39).abs() < 0.6,
+            "{lo} {hi}"
+        );
+    }
 
     #[test]
     fn binomial_p_values_match_known_ones() {

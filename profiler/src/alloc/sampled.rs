@@ -50,8 +50,16 @@ pub const SAMPLE_ALIGN: usize = pages::PAGE;
 /// Return addresses kept per sampled block.
 pub const DEPTH: usize = 32;
 
-/// Mean bytes between samples; 0 when sampling is off.
+/// Mean bytes between samples; 0 when sampling is off: the finer of [`RUN_INTERVAL`] and
+/// [`FLOOR`].
 static INTERVAL: AtomicI64 = AtomicI64::new(0);
+/// The interval a run asked for ([`set_interval`]), 0 for none.
+static RUN_INTERVAL: AtomicI64 = AtomicI64::new(0);
+/// The interval sampling never goes above while heap per span is sampled ([`set_floor`]),
+/// 0 for none.
+static FLOOR: AtomicI64 = AtomicI64::new(0);
+/// Held while the interval is switched.
+static SWITCH: Mutex<()> = Mutex::new(());
 /// The iteration the workload is in, stamped on each sampled block.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// Sampled blocks in the table: a free skips the lookup while there are none.
@@ -76,6 +84,19 @@ pub struct Block {
     pub interval: u64,
     /// Its backtrace: an index into [`stacks`] ([`NO_STACK`] when the list was full).
     pub stack: u32,
+    /// The span it was allocated in while heap per span is sampled (see `spans`), 0 for none,
+    /// and the spans' run it was allocated in.
+    span: usize,
+    run: u32,
+}
+
+impl Block {
+    /// The bytes and blocks this sampled block stands for: `size / p` and `1 / p`, `p` its
+    /// probability of being sampled.
+    pub fn weight(&self) -> (f64, f64) {
+        let p = probability(self.size, self.interval);
+        (self.size as f64 / p, 1.0 / p)
+    }
 }
 
 /// `Block::stack` of a block whose backtrace could not be kept.
@@ -124,9 +145,34 @@ fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
 
 /// Sample one allocation per `bytes` allocated on average, from every thread's next
 /// allocation on; `None` stops sampling (blocks already sampled stay in the table until
-/// freed).
+/// freed). While heap per span is sampled ([`set_floor`]), sampling goes on at the finer of
+/// the two intervals.
 pub fn set_interval(bytes: Option<u64>) {
-    let bytes = bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64);
+    switch(&RUN_INTERVAL, bytes);
+}
+
+/// Sample at least one allocation per `bytes` allocated on average from now on, whatever
+/// runs ask for with [`set_interval`] (heap per span, sampled); `None` drops the floor.
+pub fn set_floor(bytes: Option<u64>) {
+    switch(&FLOOR, bytes);
+}
+
+/// The interval in force: the finer of `run` and `floor`, 0 when both are.
+fn finer(run: i64, floor: i64) -> i64 {
+    match (run, floor) {
+        (0, f) => f,
+        (r, 0) => r,
+        (r, f) => r.min(f),
+    }
+}
+
+fn switch(which: &AtomicI64, bytes: Option<u64>) {
+    let _switching = in_sampler(|| SWITCH.lock().unwrap_or_else(|e| e.into_inner()));
+    which.store(
+        bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64),
+        SeqCst,
+    );
+    let bytes = finer(RUN_INTERVAL.load(SeqCst), FLOOR.load(SeqCst));
     // Switched on (each run's start is): the loaded objects, those loaded since the last run
     // included, are listed for the unwinder now, outside any allocation.
     if bytes > 0 && INTERVAL.load(SeqCst) == 0 {
@@ -146,7 +192,8 @@ pub(super) fn checks_needed() -> bool {
     INTERVAL.load(SeqCst) > 0 || LIVE.load(SeqCst) > 0
 }
 
-/// The mean sampling interval in bytes, `None` when off.
+/// The mean sampling interval in bytes in force (a run's or the floor, the finer), `None`
+/// when off.
 pub fn interval() -> Option<u64> {
     let i = INTERVAL.load(Relaxed);
     (i > 0).then_some(i as u64)
@@ -502,6 +549,7 @@ const FLOOR_REACH: usize = 256 << 20;
 fn record(ptr: *mut u8, size: usize, home: Home) {
     let interval = INTERVAL.load(Relaxed).max(1) as u64;
     let started = Instant::now();
+    let (span, run) = (spans::sampled_span(), spans::run());
     let floor = LOCAL.try_with(|l| l.stack_floor.get()).unwrap_or(0);
     let block = in_sampler(|| {
         let mut stack = Stack {
@@ -525,15 +573,19 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
             born: EPOCH.load(Relaxed),
             interval,
             stack: intern(stack),
+            span,
+            run,
         }
     });
+    spans::on_sampled(block.span, block.weight());
     insert(ptr, block);
     TAKEN.fetch_add(1, Relaxed);
     TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
 }
 
-/// Put `block` on the table at `ptr`.
+/// Put `block` on the table at `ptr` (and its weight on its span's live bytes).
 fn insert(ptr: *mut u8, block: Block) {
+    spans::on_sampled_live(block.span, block.run, block.weight().0, 1);
     in_sampler(|| {
         let mut table = shard(ptr as usize)
             .lock()
@@ -590,6 +642,8 @@ pub fn reserve(blocks: usize, stacks: usize) {
             born: 0,
             interval: 0,
             stack: NO_STACK,
+            span: 0,
+            run: 0,
         };
         for shard in &TABLE {
             let mut table = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -637,6 +691,7 @@ fn take(ptr: *mut u8) -> Option<Block> {
             .unwrap_or_else(|e| e.into_inner());
         let block = table.as_mut()?.remove(&(ptr as usize))?;
         LIVE.fetch_sub(1, Relaxed);
+        spans::on_sampled_live(block.span, block.run, -block.weight().0, -1);
         Some(block)
     })
 }
@@ -652,4 +707,40 @@ fn peek(ptr: *mut u8) -> Option<Block> {
             .unwrap_or_else(|e| e.into_inner());
         table.as_ref()?.get(&(ptr as usize)).copied()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_in_force_is_the_finer_of_a_run_and_the_floor() {
+        assert_eq!(finer(0, 0), 0, "off");
+        assert_eq!(finer(4096, 0), 4096);
+        assert_eq!(finer(0, 1 << 20), 1 << 20, "the floor alone: heap per span");
+        assert_eq!(finer(4096, 1 << 20), 4096, "a run sampling finer");
+        assert_eq!(
+            finer(1 << 30, 1 << 20),
+            1 << 20,
+            "never coarser than the floor"
+        );
+    }
+
+    #[test]
+    fn a_block_stands_for_its_bytes_over_its_chance_of_being_sampled() {
+        let block = |size, interval| Block {
+            size,
+            home: Home::Page,
+            born: 0,
+            interval,
+            stack: NO_STACK,
+            span: 0,
+            run: 0,
+        };
+        let (bytes, blocks) = block(1024, 1024).weight();
+        let p = 1.0 - (-1.0f64).exp();
+        assert!((blocks - 1.0 / p).abs() < 1e-9 && (bytes - 1024.0 / p).abs() < 1e-6);
+        // A block far larger than the interval was certain to be sampled: itself alone.
+        assert_eq!(block(1 << 30, 1024).weight(), ((1u64 << 30) as f64, 1.0));
+    }
 }

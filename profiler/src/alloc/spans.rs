@@ -1,6 +1,7 @@
 // Owns heap per span: which span each thread is in, the counters of each span name, and the
 // side table of blocks allocated inside a span (no header in the block). Must never run on the
-// allocator's fast path: while spans are on, every call takes the cold path, which calls here.
+// allocator's fast path: while spans are on, every call takes the cold path, which calls here;
+// sampled, only sampled blocks come here.
 
 //! Heap per span (see `profiler::SpanMemory`, feature `tracing`).
 //!
@@ -11,15 +12,31 @@
 //! `realloc` of a recorded block takes it off its span, wherever and whenever it happens. A
 //! `realloc` stays with the span that made the block. The table is sharded by address, each
 //! shard behind its own lock, and lives in untracked memory, so it never shows in the counts.
+//!
+//! **Sampled** ([`enable_sampled`]): the fast path stays. Sampling by bytes goes on at the
+//! interval asked for (or finer, while a run samples for attribution), and a sampled block
+//! records the span its thread was in (in the table of `sampled`). Each span name then counts
+//! what its sampled blocks stand for: `size / p` bytes and `1 / p` allocations allocated,
+//! `size / p` live bytes while the block lives (their highest, the peak), `p` the block's
+//! probability of being sampled. For the retained bytes of a run ([`start_run`]), it also
+//! counts apart the sampled blocks allocated in the run and still live, and those allocated
+//! before it and freed during it: their counts give the bounds (see `SampledTotals`).
+//! Entries are counted exactly. A
+//! `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
+//! the thread is in. With the exact mode on too, the exact counters are the ones reported.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
 
 use super::{LOCAL, untracked};
 
 /// Set once spans are counted: the fast path is never used again.
 pub(super) static SPANS_ON: AtomicBool = AtomicBool::new(false);
+/// The interval heap per span is sampled at ([`enable_sampled`]), 0 when it is not.
+static SAMPLED: AtomicI64 = AtomicI64::new(0);
+/// The number of the run in progress ([`start_run`]), stamped on sampled blocks.
+static RUN: AtomicU32 = AtomicU32::new(0);
 
 /// Deepest nesting of spans a thread's stack keeps; deeper ones are charged to the 16th.
 pub(super) const MAX_DEPTH: usize = 16;
@@ -32,6 +49,18 @@ struct Counters {
     live_bytes: AtomicI64,
     peak_bytes: AtomicI64,
     entries: AtomicI64,
+    /// Sampled mode: what its sampled blocks stand for (rounded to whole bytes and
+    /// allocations per block), and how many of them are live.
+    est_allocated_bytes: AtomicI64,
+    est_allocations: AtomicI64,
+    est_live_bytes: AtomicI64,
+    est_peak_bytes: AtomicI64,
+    /// Since the run began: its sampled blocks still live, and the bytes they stand for;
+    /// sampled blocks of earlier runs freed, and theirs.
+    new_samples: AtomicI64,
+    new_bytes: AtomicI64,
+    freed_samples: AtomicI64,
+    freed_bytes: AtomicI64,
 }
 
 /// Span names by index (index 0 is "no span"); counters are leaked, never freed.
@@ -64,9 +93,68 @@ pub fn enable() {
     super::disarm_all();
 }
 
-/// Whether heap per span is counted.
+/// Estimate heap per span from sampled allocations, one per `interval` bytes allocated on
+/// average (or finer while a run samples for attribution): the fast path stays.
+pub fn enable_sampled(interval: u64) {
+    let interval = interval.clamp(1, i64::MAX as u64);
+    SAMPLED.store(interval as i64, SeqCst);
+    super::sampled::set_floor(Some(interval));
+}
+
+/// Whether heap per span is counted, exactly or sampled.
 pub fn enabled() -> bool {
+    SPANS_ON.load(Relaxed) || SAMPLED.load(Relaxed) > 0
+}
+
+/// Whether the exact counters are the ones to report.
+fn exact() -> bool {
     SPANS_ON.load(Relaxed)
+}
+
+/// The span a block being sampled now is charged to (the address of its counters, 0 for
+/// none): the calling thread's, while heap per span is sampled and not exact.
+pub(super) fn sampled_span() -> usize {
+    if exact() || SAMPLED.load(Relaxed) == 0 {
+        return 0;
+    }
+    current().map_or(0, |c| c as *const Counters as usize)
+}
+
+/// The counters at `span` (an address from [`sampled_span`]), if any.
+fn at(span: usize) -> Option<&'static Counters> {
+    // SAFETY: a non-zero span is the address of leaked (never freed) counters.
+    (span != 0).then(|| unsafe { &*(span as *const Counters) })
+}
+
+/// A block was sampled in `span`, standing for `(bytes, blocks)` allocated.
+pub(super) fn on_sampled(span: usize, (bytes, blocks): (f64, f64)) {
+    if let Some(c) = at(span) {
+        c.est_allocated_bytes
+            .fetch_add(bytes.round() as i64, Relaxed);
+        c.est_allocations.fetch_add(blocks.round() as i64, Relaxed);
+    }
+}
+
+/// The run sampled blocks are stamped with now.
+pub(super) fn run() -> u32 {
+    RUN.load(Relaxed)
+}
+
+/// A sampled block of `span`, allocated in run `run` and standing for `bytes`, became live
+/// (`samples` 1) or was freed (`bytes` negative, `samples` -1).
+pub(super) fn on_sampled_live(span: usize, run: u32, bytes: f64, samples: i64) {
+    if let Some(c) = at(span) {
+        let bytes = bytes.round() as i64;
+        let live = c.est_live_bytes.fetch_add(bytes, Relaxed) + bytes;
+        c.est_peak_bytes.fetch_max(live, Relaxed);
+        if run == RUN.load(Relaxed) {
+            c.new_samples.fetch_add(samples, Relaxed);
+            c.new_bytes.fetch_add(bytes, Relaxed);
+        } else {
+            c.freed_samples.fetch_sub(samples, Relaxed);
+            c.freed_bytes.fetch_sub(bytes, Relaxed);
+        }
+    }
 }
 
 /// The index of the span name of call site `site` (any unique key, e.g. its metadata's
@@ -199,9 +287,25 @@ pub struct SpanTotals {
     pub allocations: i64,
     /// Bytes allocated inside it and still live.
     pub live_bytes: i64,
-    /// Highest `live_bytes` since the last [`reset_peaks`].
+    /// Highest `live_bytes` since the last [`start_run`].
     pub peak_bytes: i64,
     pub entries: i64,
+    /// Set when the byte and allocation fields are estimates from sampled blocks.
+    pub sampled: Option<SampledTotals>,
+}
+
+/// What a sampled span name's estimates rest on, since the run began ([`start_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampledTotals {
+    /// The interval heap per span is sampled at (runs may sample finer meanwhile).
+    pub interval: u64,
+    /// Sampled blocks allocated inside it during the run and still live, and the bytes they
+    /// stand for.
+    pub new_samples: i64,
+    pub new_bytes: i64,
+    /// Sampled blocks allocated inside it before the run and freed during it, and theirs.
+    pub freed_samples: i64,
+    pub freed_bytes: i64,
 }
 
 /// Every span name's totals, or `None` when spans are not counted.
@@ -209,29 +313,63 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
     if !enabled() {
         return None;
     }
+    let interval = SAMPLED.load(Relaxed) as u64;
+    let exact = exact();
     Some(untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
         names
             .names
             .iter()
-            .map(|(name, c)| SpanTotals {
-                name,
-                allocated_bytes: c.allocated_bytes.load(Relaxed),
-                allocations: c.allocations.load(Relaxed),
-                live_bytes: c.live_bytes.load(Relaxed),
-                peak_bytes: c.peak_bytes.load(Relaxed),
-                entries: c.entries.load(Relaxed),
+            .map(|(name, c)| {
+                let (allocated, allocations, live, peak) = if exact {
+                    (
+                        &c.allocated_bytes,
+                        &c.allocations,
+                        &c.live_bytes,
+                        &c.peak_bytes,
+                    )
+                } else {
+                    let est = (&c.est_allocated_bytes, &c.est_allocations);
+                    (est.0, est.1, &c.est_live_bytes, &c.est_peak_bytes)
+                };
+                SpanTotals {
+                    name,
+                    allocated_bytes: allocated.load(Relaxed),
+                    allocations: allocations.load(Relaxed),
+                    live_bytes: live.load(Relaxed),
+                    peak_bytes: peak.load(Relaxed),
+                    entries: c.entries.load(Relaxed),
+                    sampled: (!exact).then(|| SampledTotals {
+                        interval,
+                        new_samples: c.new_samples.load(Relaxed),
+                        new_bytes: c.new_bytes.load(Relaxed),
+                        freed_samples: c.freed_samples.load(Relaxed),
+                        freed_bytes: c.freed_bytes.load(Relaxed),
+                    }),
+                }
             })
             .collect()
     }))
 }
 
-/// Start a new peak window for every span name: its peak becomes its live bytes.
-pub fn reset_peaks() {
+/// A run begins: a new peak window for every span name (its peak becomes its live bytes),
+/// and, sampled, its blocks are stamped with a new run number from now on.
+pub fn start_run() {
     untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        RUN.fetch_add(1, Relaxed);
         for (_, c) in &names.names {
+            for counter in [
+                &c.new_samples,
+                &c.new_bytes,
+                &c.freed_samples,
+                &c.freed_bytes,
+            ] {
+                counter.store(0, Relaxed);
+            }
             c.peak_bytes.store(c.live_bytes.load(Relaxed), Relaxed);
+            c.est_peak_bytes
+                .store(c.est_live_bytes.load(Relaxed), Relaxed);
         }
     });
 }

@@ -19,6 +19,7 @@
 //!   thinned (see [`crate::store`]): a run of any length keeps a bounded amount.
 
 pub mod concurrency;
+mod spans;
 pub mod sweep;
 pub mod workload;
 
@@ -239,7 +240,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let spans_before = (plan.judging.source == crate::model::SourceKind::InProcess)
         .then(alloc::spans::totals)
         .flatten()
-        .inspect(|_| alloc::spans::reset_peaks());
+        .inspect(|_| alloc::spans::start_run());
     let mut done = 0u32;
     let mut target = plan.iterations;
     let mut failure = None;
@@ -401,35 +402,12 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     };
     run.source.kind = plan.judging.source;
     if let (Some(before), Some(after)) = (spans_before, alloc::spans::totals()) {
-        run.spans = span_records(&before, &after);
+        run.spans = spans::records(&before, &after);
     }
     source.finish(&mut run, Ending { end, over_budget });
     conclude(&mut run, &plan.budgets);
     untracked(|| drop(plan.progress.take()));
     run
-}
-
-/// What each span name did between two totals: the names entered or allocating in between.
-fn span_records(
-    before: &[alloc::spans::SpanTotals],
-    after: &[alloc::spans::SpanTotals],
-) -> Vec<crate::model::SpanRecord> {
-    after
-        .iter()
-        .filter_map(|a| {
-            let b = before.iter().find(|b| b.name == a.name);
-            let at_start = |f: fn(&alloc::spans::SpanTotals) -> i64| b.map_or(0, f);
-            let record = crate::model::SpanRecord {
-                name: a.name.to_string(),
-                allocated_bytes: a.allocated_bytes - at_start(|t| t.allocated_bytes),
-                allocations: a.allocations - at_start(|t| t.allocations),
-                retained_bytes: a.live_bytes - at_start(|t| t.live_bytes),
-                peak_bytes: (a.peak_bytes - at_start(|t| t.live_bytes)).max(0),
-                entries: a.entries - at_start(|t| t.entries),
-            };
-            (record.entries > 0 || record.allocations > 0).then_some(record)
-        })
-        .collect()
 }
 
 /// Derive a run's warm-up, verdict and budget checks from what it holds (a failed run is at

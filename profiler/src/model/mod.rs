@@ -22,7 +22,7 @@ pub use concurrency::{
 };
 pub use records::{
     AttributionInfo, BaselineInfo, BudgetCheck, BudgetKind, Change, Compared, Comparison, LeakSite,
-    SpanRecord, Status,
+    SpanRecord, SpanSampling, Status,
 };
 pub use run::{
     Extension, Failure, FailureKind, HeapScope, IntervalSample, MetricReport, Run, XAxis,

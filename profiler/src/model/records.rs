@@ -317,4 +317,23 @@ pub struct SpanRecord {
     pub peak_bytes: i64,
     /// Times a thread entered it (an async span enters at every poll).
     pub entries: i64,
+    /// Set when heap per span was sampled (`SpanMemory::sampled`): the byte and allocation
+    /// fields above are then estimates (`entries` stays exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<SpanSampling>,
+}
+
+/// What a sampled span's estimates rest on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanSampling {
+    /// Mean bytes between samples the spans were sampled at (runs sampling for attribution
+    /// may sample finer meanwhile; each block weighs by its own interval).
+    pub interval_bytes: u64,
+    /// Sampled blocks allocated inside the span during the run and still live at its end.
+    pub retained_samples: i64,
+    /// Sampled blocks allocated inside it before the run and freed during it.
+    pub freed_samples: i64,
+    /// 95% bounds of `retained_bytes`, from the Poisson counts of both (with none sampled,
+    /// up to about 3.9 intervals' worth of bytes could have gone unseen either way).
+    pub retained_bytes_ci: [i64; 2],
 }

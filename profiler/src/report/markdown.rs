@@ -91,6 +91,9 @@ pub(super) fn render(report: &Report) -> String {
             for row in rows {
                 let _ = writeln!(out, "| {} |", row.join(" | "));
             }
+            if let Some(note) = super::spans::note(run) {
+                let _ = writeln!(out, "\n{note}.");
+            }
         }
     }
     let details: Vec<String> = report.runs.iter().filter_map(details).collect();

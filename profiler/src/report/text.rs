@@ -261,6 +261,9 @@ fn render_spans(out: &mut String, run: &Run) {
     };
     let _ = writeln!(out, "  heap per span:");
     table(out, &super::spans::HEADER, &rows, true);
+    if let Some(note) = super::spans::note(run) {
+        let _ = writeln!(out, "  ({note})");
+    }
 }
 
 /// A table under a section's title: a header and rows of cells, columns right-aligned (the

@@ -1,0 +1,153 @@
+//! Heap per tracing span, sampled (`SpanMemory::sampled`), in the same async service as
+//! `spans.rs`: the leak is estimated for its span, within bounds that hold the true figure,
+//! and the clean span, whose blocks are all freed, retains exactly nothing.
+#![cfg(feature = "tracing")]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[global_allocator]
+static ALLOC: profiler::Alloc = profiler::Alloc::new();
+
+const LEAK: usize = 1024;
+const TASKS: usize = 4;
+const ITERATIONS: u32 = 10;
+/// Mean bytes between samples: a leaked block of 1 KiB is sampled with probability 0.86, so
+/// the 40 leaked are sampled about 35 times (sd 2), far inside the bounds' reach.
+const INTERVAL: u64 = 512;
+
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+/// One bit per worker thread that polled a request.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+/// Requests resumed on another worker than the one they started on.
+static MOVED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static WORKER: usize = WORKERS.fetch_add(1, Relaxed) % 64;
+}
+
+fn worker() -> usize {
+    let me = WORKER.with(|w| *w);
+    SEEN.fetch_or(1 << me, Relaxed);
+    me
+}
+
+/// A request that builds a response, yields (so the runtime may move it to another worker)
+/// and drops it.
+async fn clean_request(i: usize) -> usize {
+    let started = worker();
+    let body = vec![i as u8; 4096];
+    tokio::task::yield_now().await;
+    let copy = body.clone();
+    tokio::time::sleep(Duration::from_micros(50)).await;
+    if worker() != started {
+        MOVED.fetch_add(1, Relaxed);
+    }
+    copy.len() + body.len()
+}
+
+/// The same, but it keeps 1 KiB of every request forever.
+async fn leaky_request(i: usize) -> usize {
+    let started = worker();
+    let body = vec![i as u8; 4096];
+    tokio::task::yield_now().await;
+    let kept: &'static mut [u8] = Box::leak(vec![0u8; LEAK].into_boxed_slice());
+    tokio::time::sleep(Duration::from_micros(50)).await;
+    if worker() != started {
+        MOVED.fetch_add(1, Relaxed);
+    }
+    kept.len() + body.len()
+}
+
+fn serve(rt: &tokio::runtime::Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for i in 0..TASKS {
+            handles.push(tokio::spawn(
+                clean_request(i).instrument(tracing::info_span!("clean_request")),
+            ));
+            handles.push(tokio::spawn(
+                leaky_request(i).instrument(tracing::info_span!("leaky_request")),
+            ));
+        }
+        for h in handles {
+            h.await.expect("a request panicked");
+        }
+    });
+}
+
+#[test]
+fn a_sampled_leak_in_an_async_span_is_estimated_for_that_span_and_nothing_for_the_other() {
+    let layer = profiler::SpanMemory::sampled(INTERVAL);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    assert_eq!(profiler::alloc::sampled::interval(), Some(INTERVAL));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        serve(&rt);
+    }
+    let report = profiler::Profiler::new("service")
+        .iterations(ITERATIONS)
+        .extend(false)
+        .run(|| serve(&rt));
+    let run = &report.runs[0];
+    let span = |name: &str| {
+        run.span(name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
+    };
+    let (clean, leaky) = (span("clean_request"), span("leaky_request"));
+    assert!(MOVED.load(Relaxed) > 0, "no request moved between workers");
+    assert!(SEEN.load(Relaxed).count_ones() >= 2);
+    let requests = i64::from(ITERATIONS) * TASKS as i64;
+    let leaked = requests * LEAK as i64;
+
+    let sampled = leaky.sampled.as_ref().expect("marked as sampled");
+    assert_eq!(sampled.interval_bytes, INTERVAL);
+    let [lo, hi] = sampled.retained_bytes_ci;
+    assert!(lo <= leaked && leaked <= hi, "{leaked} outside {leaky:?}");
+    assert!(
+        (leaked / 2..=leaked * 2).contains(&leaky.retained_bytes),
+        "{leaky:?}"
+    );
+    assert!(sampled.retained_samples >= 20, "{leaky:?}");
+
+    // Every block a clean request allocates is freed: no sampled block of the run is live,
+    // and the bounds reach no further than what could go unseen (4 intervals).
+    let none = clean.sampled.as_ref().expect("marked as sampled");
+    assert_eq!(none.retained_samples, 0, "{clean:?}");
+    let unseen = 4 * INTERVAL as i64;
+    let [lo, hi] = none.retained_bytes_ci;
+    assert!(
+        lo <= clean.retained_bytes && clean.retained_bytes <= hi,
+        "{clean:?}"
+    );
+    assert!(-unseen <= lo && hi <= unseen, "{clean:?}");
+    // It allocated 8 KiB per request, sampled many times over: estimated within a factor 2.
+    assert!(
+        (requests * 8192 / 2..=requests * 8192 * 4).contains(&clean.allocated_bytes),
+        "{clean:?}"
+    );
+    // Entries stay exact: at least two polls per request.
+    assert!(clean.entries >= 2 * requests && leaky.entries >= 2 * requests);
+
+    // The outputs say they are estimates.
+    let text = report.to_text(&Default::default());
+    assert!(
+        text.contains("~") && text.contains("sampled, one allocation per"),
+        "{text}"
+    );
+    assert!(report.to_markdown().contains("sampled, one allocation per"));
+    let json = serde_json::to_value(&report).unwrap();
+    let spans = json["runs"][0]["spans"].as_array().unwrap();
+    for s in spans {
+        assert_eq!(s["sampled"]["interval_bytes"], INTERVAL, "{s}");
+        assert!(s["sampled"]["retained_bytes_ci"].is_array(), "{s}");
+    }
+}
