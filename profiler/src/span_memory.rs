@@ -26,8 +26,9 @@
 //! charged to that span's name: bytes and allocations allocated, bytes still live, their peak,
 //! and how often the span was entered. Entering and exiting follow the thread, so an
 //! instrumented future that the runtime moves between worker threads is charged wherever it
-//! is polled. A block keeps its span until it is freed, on any thread. The report of every run
-//! made while the layer is installed lists the spans (`runs[].spans[]`).
+//! is polled. A block keeps its span until it is freed, on any thread (exact; sampled, a
+//! `realloc` is a new allocation, charged to the span its thread is in). The report of every
+//! run made while the layer is installed lists the spans (`runs[].spans[]`).
 //!
 //! [`SpanMemory::new`] is exact, and it costs: once it exists, every allocator call of the
 //! process takes the allocator's slower path and a block made inside a span is recorded in a
@@ -39,8 +40,12 @@
 //! sampled blocks allocated inside it: every sampled block of `b` bytes stands for `b / p`
 //! bytes and `1 / p` allocations, `p = 1 - exp(-b / interval)` its chance of being sampled.
 //! The report marks them (`runs[].spans[].sampled`) and gives the retained bytes 95% bounds
-//! from the count of sampled blocks still live: a span with none retained at most about 3.9
-//! intervals' worth of bytes. Entries stay exact.
+//! from two counts: the run's sampled blocks still live at its end, and the earlier ones it
+//! freed (with none either way, up to about 3.9 intervals' worth of bytes could have gone
+//! unseen). The peak is the highest of a running estimate, so it reads high by about an
+//! interval's worth. Entries stay exact. Samples taken for the spans alone keep no
+//! backtrace. What it costs (measured in the README): about what sampling costs, and, while it
+//! is on, a free of more than a page looks in the table of sampled blocks.
 
 use tracing::span::{Attributes, Id};
 use tracing::{Metadata, Subscriber};
@@ -65,11 +70,11 @@ impl SpanMemory {
         SpanMemory { _private: () }
     }
 
-    /// The layer, sampled: one allocation per `interval_bytes` allocated on average (1 MiB
-    /// costs about what sampled attribution does; smaller is finer and dearer). Creating it
-    /// switches sampling on at that interval for the rest of the process (it needs
-    /// `profiler::Alloc` as the global allocator); an exact layer, if one exists too, is
-    /// what the report shows.
+    /// The layer, sampled: one allocation per `interval_bytes` allocated on average (smaller
+    /// is finer and dearer; the README measures 1 MiB). Creating it switches sampling on at
+    /// that interval for the rest of the process (it needs `profiler::Alloc` as the global
+    /// allocator; a second sampled layer keeps the finer interval); an exact layer, if one
+    /// exists too, is what the report shows.
     ///
     /// # Panics
     ///

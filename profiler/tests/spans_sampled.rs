@@ -150,4 +150,27 @@ fn a_sampled_leak_in_an_async_span_is_estimated_for_that_span_and_nothing_for_th
         assert_eq!(s["sampled"]["interval_bytes"], INTERVAL, "{s}");
         assert!(s["sampled"]["retained_bytes_ci"].is_array(), "{s}");
     }
+
+    // Sampled attribution beside it: the run samples at the finer interval (the spans'), names
+    // the leaking line, and sampling for the spans goes on after it.
+    let line = line!() + 3;
+    let attributed = profiler::Profiler::new("leak")
+        .attribute(profiler::Attribute::Always)
+        .run(|| vec![1u8; 4096].leak().len());
+    let run = &attributed.runs[0];
+    let site = run
+        .leak_sites
+        .first()
+        .unwrap_or_else(|| panic!("no site: {run:?}"));
+    assert!(
+        site.location.ends_with(&format!("spans_sampled.rs:{line}")),
+        "{site:?}"
+    );
+    let info = run.attribution.as_ref().expect("sampled attribution");
+    assert_eq!(
+        info.interval_bytes.map(|[_, hi]| hi),
+        Some(INTERVAL),
+        "{info:?}"
+    );
+    assert_eq!(profiler::alloc::sampled::interval(), Some(INTERVAL));
 }

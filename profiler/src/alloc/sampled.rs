@@ -56,7 +56,7 @@ static INTERVAL: AtomicI64 = AtomicI64::new(0);
 /// The interval a run asked for ([`set_interval`]), 0 for none.
 static RUN_INTERVAL: AtomicI64 = AtomicI64::new(0);
 /// The interval sampling never goes above while heap per span is sampled ([`set_floor`]),
-/// 0 for none.
+/// 0 for none. Samples taken for it alone (no run sampling) keep no backtrace.
 static FLOOR: AtomicI64 = AtomicI64::new(0);
 /// Held while the interval is switched.
 static SWITCH: Mutex<()> = Mutex::new(());
@@ -152,9 +152,16 @@ pub fn set_interval(bytes: Option<u64>) {
 }
 
 /// Sample at least one allocation per `bytes` allocated on average from now on, whatever
-/// runs ask for with [`set_interval`] (heap per span, sampled); `None` drops the floor.
-pub fn set_floor(bytes: Option<u64>) {
-    switch(&FLOOR, bytes);
+/// runs ask for with [`set_interval`] (heap per span, sampled). Never raises a floor set
+/// before: the finer stays.
+pub fn set_floor(bytes: u64) {
+    switch(&FLOOR, Some(bytes));
+}
+
+/// The floor set with [`set_floor`], if any.
+pub fn floor() -> Option<u64> {
+    let f = FLOOR.load(SeqCst);
+    (f > 0).then_some(f as u64)
 }
 
 /// The interval in force: the finer of `run` and `floor`, 0 when both are.
@@ -168,16 +175,17 @@ fn finer(run: i64, floor: i64) -> i64 {
 
 fn switch(which: &AtomicI64, bytes: Option<u64>) {
     let _switching = in_sampler(|| SWITCH.lock().unwrap_or_else(|e| e.into_inner()));
-    which.store(
-        bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64),
-        SeqCst,
-    );
-    let bytes = finer(RUN_INTERVAL.load(SeqCst), FLOOR.load(SeqCst));
-    // Switched on (each run's start is): the loaded objects, those loaded since the last run
-    // included, are listed for the unwinder now, outside any allocation.
-    if bytes > 0 && INTERVAL.load(SeqCst) == 0 {
+    let bytes = bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64);
+    let was = which.load(SeqCst);
+    let is_floor = std::ptr::eq(which, &FLOOR);
+    which.store(if is_floor { finer(was, bytes) } else { bytes }, SeqCst);
+    // A run's sampling switched on (each run's start is): the loaded objects, those loaded
+    // since the last run included, are listed for the unwinder now, outside any allocation.
+    // (The floor alone takes no backtraces.)
+    if !is_floor && was == 0 && bytes > 0 {
         in_sampler(unwind::prepare);
     }
+    let bytes = finer(RUN_INTERVAL.load(SeqCst), FLOOR.load(SeqCst));
     INTERVAL.store(bytes, SeqCst);
     // Each thread draws its next distance at its next allocation. A thread in the middle of
     // drawing one may keep a distance drawn at the old interval: one sample, at most.
@@ -549,9 +557,11 @@ const FLOOR_REACH: usize = 256 << 20;
 fn record(ptr: *mut u8, size: usize, home: Home) {
     let interval = INTERVAL.load(Relaxed).max(1) as u64;
     let started = Instant::now();
-    let (span, run) = (spans::sampled_span(), spans::run());
+    let span = spans::sampled_span();
+    // Backtraces are for runs' attribution: a sample for heap per span alone needs none.
+    let unwinding = RUN_INTERVAL.load(Relaxed) > 0;
     let floor = LOCAL.try_with(|l| l.stack_floor.get()).unwrap_or(0);
-    let block = in_sampler(|| {
+    let mut block = in_sampler(|| {
         let mut stack = Stack {
             ips: [0; DEPTH],
             depth: 0,
@@ -565,18 +575,24 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
         };
         // The walk leaves out its own frames and this one (never yours: resolving their
         // units' symbols cost 3.5 ms of the catalog's first resolution).
-        let depth = unwind::backtrace(here, floor, &mut stack.ips);
-        stack.depth = depth as u8;
+        let stack = if unwinding {
+            stack.depth = unwind::backtrace(here, floor, &mut stack.ips) as u8;
+            intern(stack)
+        } else {
+            NO_STACK
+        };
         Block {
             size,
             home,
             born: EPOCH.load(Relaxed),
             interval,
-            stack: intern(stack),
+            stack,
             span,
-            run,
+            run: 0,
         }
     });
+    // Stamped last: a run that began during the backtrace has this block as its own.
+    block.run = spans::run();
     spans::on_sampled(block.span, block.weight());
     insert(ptr, block);
     TAKEN.fetch_add(1, Relaxed);

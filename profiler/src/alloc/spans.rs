@@ -18,7 +18,7 @@
 //! records the span its thread was in (in the table of `sampled`). Each span name then counts
 //! what its sampled blocks stand for: `size / p` bytes and `1 / p` allocations allocated,
 //! `size / p` live bytes while the block lives (their highest, the peak), `p` the block's
-//! probability of being sampled. For the retained bytes of a run ([`start_run`]), it also
+//! probability of being sampled. For the retained bytes of a run ([`RunWindow`]), it also
 //! counts apart the sampled blocks allocated in the run and still live, and those allocated
 //! before it and freed during it: their counts give the bounds (see `SampledTotals`).
 //! Entries are counted exactly. A
@@ -33,10 +33,14 @@ use super::{LOCAL, untracked};
 
 /// Set once spans are counted: the fast path is never used again.
 pub(super) static SPANS_ON: AtomicBool = AtomicBool::new(false);
-/// The interval heap per span is sampled at ([`enable_sampled`]), 0 when it is not.
-static SAMPLED: AtomicI64 = AtomicI64::new(0);
-/// The number of the run in progress ([`start_run`]), stamped on sampled blocks.
+/// Set once heap per span is sampled ([`enable_sampled`]), at the sampler's floor.
+static SAMPLED: AtomicBool = AtomicBool::new(false);
+/// The number of the runs' window in progress ([`RunWindow`]), stamped on sampled blocks.
 static RUN: AtomicU32 = AtomicU32::new(0);
+/// Runs in progress: overlapping runs (copies run at once) share one window.
+static RUNS_OPEN: AtomicU32 = AtomicU32::new(0);
+/// `est_allocations` counts in these units per allocation (`1 / p` is fractional).
+const ALLOCATION_UNIT: f64 = 1024.0;
 
 /// Deepest nesting of spans a thread's stack keeps; deeper ones are charged to the 16th.
 pub(super) const MAX_DEPTH: usize = 16;
@@ -49,14 +53,14 @@ struct Counters {
     live_bytes: AtomicI64,
     peak_bytes: AtomicI64,
     entries: AtomicI64,
-    /// Sampled mode: what its sampled blocks stand for (rounded to whole bytes and
-    /// allocations per block), and how many of them are live.
+    /// Sampled mode: what its sampled blocks stand for (bytes rounded per block,
+    /// allocations in [`ALLOCATION_UNIT`]s), live and at their highest.
     est_allocated_bytes: AtomicI64,
     est_allocations: AtomicI64,
     est_live_bytes: AtomicI64,
     est_peak_bytes: AtomicI64,
-    /// Since the run began: its sampled blocks still live, and the bytes they stand for;
-    /// sampled blocks of earlier runs freed, and theirs.
+    /// Since the window of runs opened ([`RunWindow`]): its sampled blocks still live, and
+    /// the bytes they stand for; sampled blocks from before it freed, and theirs.
     new_samples: AtomicI64,
     new_bytes: AtomicI64,
     freed_samples: AtomicI64,
@@ -96,14 +100,13 @@ pub fn enable() {
 /// Estimate heap per span from sampled allocations, one per `interval` bytes allocated on
 /// average (or finer while a run samples for attribution): the fast path stays.
 pub fn enable_sampled(interval: u64) {
-    let interval = interval.clamp(1, i64::MAX as u64);
-    SAMPLED.store(interval as i64, SeqCst);
-    super::sampled::set_floor(Some(interval));
+    super::sampled::set_floor(interval.max(1));
+    SAMPLED.store(true, SeqCst);
 }
 
 /// Whether heap per span is counted, exactly or sampled.
 pub fn enabled() -> bool {
-    SPANS_ON.load(Relaxed) || SAMPLED.load(Relaxed) > 0
+    SPANS_ON.load(Relaxed) || SAMPLED.load(Relaxed)
 }
 
 /// Whether the exact counters are the ones to report.
@@ -114,7 +117,7 @@ fn exact() -> bool {
 /// The span a block being sampled now is charged to (the address of its counters, 0 for
 /// none): the calling thread's, while heap per span is sampled and not exact.
 pub(super) fn sampled_span() -> usize {
-    if exact() || SAMPLED.load(Relaxed) == 0 {
+    if exact() || !SAMPLED.load(Relaxed) {
         return 0;
     }
     current().map_or(0, |c| c as *const Counters as usize)
@@ -131,7 +134,8 @@ pub(super) fn on_sampled(span: usize, (bytes, blocks): (f64, f64)) {
     if let Some(c) = at(span) {
         c.est_allocated_bytes
             .fetch_add(bytes.round() as i64, Relaxed);
-        c.est_allocations.fetch_add(blocks.round() as i64, Relaxed);
+        c.est_allocations
+            .fetch_add((blocks * ALLOCATION_UNIT).round() as i64, Relaxed);
     }
 }
 
@@ -287,14 +291,15 @@ pub struct SpanTotals {
     pub allocations: i64,
     /// Bytes allocated inside it and still live.
     pub live_bytes: i64,
-    /// Highest `live_bytes` since the last [`start_run`].
+    /// Highest `live_bytes` since the last [`RunWindow::open`].
     pub peak_bytes: i64,
     pub entries: i64,
     /// Set when the byte and allocation fields are estimates from sampled blocks.
     pub sampled: Option<SampledTotals>,
 }
 
-/// What a sampled span name's estimates rest on, since the run began ([`start_run`]).
+/// What a sampled span name's estimates rest on, since the window of runs opened
+/// ([`RunWindow`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampledTotals {
     /// The interval heap per span is sampled at (runs may sample finer meanwhile).
@@ -313,7 +318,7 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
     if !enabled() {
         return None;
     }
-    let interval = SAMPLED.load(Relaxed) as u64;
+    let interval = super::sampled::floor().unwrap_or(0);
     let exact = exact();
     Some(untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,30 +326,33 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
             .names
             .iter()
             .map(|(name, c)| {
-                let (allocated, allocations, live, peak) = if exact {
-                    (
-                        &c.allocated_bytes,
-                        &c.allocations,
-                        &c.live_bytes,
-                        &c.peak_bytes,
-                    )
-                } else {
-                    let est = (&c.est_allocated_bytes, &c.est_allocations);
-                    (est.0, est.1, &c.est_live_bytes, &c.est_peak_bytes)
-                };
+                let load = |counter: &AtomicI64| counter.load(Relaxed);
+                let entries = load(&c.entries);
+                if exact {
+                    return SpanTotals {
+                        name,
+                        allocated_bytes: load(&c.allocated_bytes),
+                        allocations: load(&c.allocations),
+                        live_bytes: load(&c.live_bytes),
+                        peak_bytes: load(&c.peak_bytes),
+                        entries,
+                        sampled: None,
+                    };
+                }
+                let units = load(&c.est_allocations) as f64;
                 SpanTotals {
                     name,
-                    allocated_bytes: allocated.load(Relaxed),
-                    allocations: allocations.load(Relaxed),
-                    live_bytes: live.load(Relaxed),
-                    peak_bytes: peak.load(Relaxed),
-                    entries: c.entries.load(Relaxed),
-                    sampled: (!exact).then(|| SampledTotals {
+                    allocated_bytes: load(&c.est_allocated_bytes),
+                    allocations: (units / ALLOCATION_UNIT).round() as i64,
+                    live_bytes: load(&c.est_live_bytes),
+                    peak_bytes: load(&c.est_peak_bytes),
+                    entries,
+                    sampled: Some(SampledTotals {
                         interval,
-                        new_samples: c.new_samples.load(Relaxed),
-                        new_bytes: c.new_bytes.load(Relaxed),
-                        freed_samples: c.freed_samples.load(Relaxed),
-                        freed_bytes: c.freed_bytes.load(Relaxed),
+                        new_samples: load(&c.new_samples),
+                        new_bytes: load(&c.new_bytes),
+                        freed_samples: load(&c.freed_samples),
+                        freed_bytes: load(&c.freed_bytes),
                     }),
                 }
             })
@@ -352,24 +360,68 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
     }))
 }
 
-/// A run begins: a new peak window for every span name (its peak becomes its live bytes),
-/// and, sampled, its blocks are stamped with a new run number from now on.
-pub fn start_run() {
-    untracked(|| {
-        let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        RUN.fetch_add(1, Relaxed);
-        for (_, c) in &names.names {
-            for counter in [
-                &c.new_samples,
-                &c.new_bytes,
-                &c.freed_samples,
-                &c.freed_bytes,
-            ] {
-                counter.store(0, Relaxed);
+/// A run in progress, from [`RunWindow::open`] to its drop. Opening one starts a new peak
+/// window for every span name (its peak becomes its live bytes). Sampled, the first of
+/// overlapping runs also opens a window of their own: blocks sampled from then on are stamped
+/// with a new number, and each span name counts the window's sampled blocks still live and
+/// the earlier ones freed (a free racing the opening may be missed). Runs that overlap (copies
+/// run at once) share it, so that none wipes another's counts.
+pub struct RunWindow(());
+
+impl RunWindow {
+    pub fn open() -> Self {
+        untracked(|| {
+            let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+            let first = RUNS_OPEN.fetch_add(1, SeqCst) == 0;
+            if first {
+                RUN.fetch_add(1, SeqCst);
             }
-            c.peak_bytes.store(c.live_bytes.load(Relaxed), Relaxed);
-            c.est_peak_bytes
-                .store(c.est_live_bytes.load(Relaxed), Relaxed);
-        }
-    });
+            for (_, c) in &names.names {
+                if first {
+                    for counter in [
+                        &c.new_samples,
+                        &c.new_bytes,
+                        &c.freed_samples,
+                        &c.freed_bytes,
+                    ] {
+                        counter.store(0, Relaxed);
+                    }
+                }
+                c.peak_bytes.store(c.live_bytes.load(Relaxed), Relaxed);
+                c.est_peak_bytes
+                    .store(c.est_live_bytes.load(Relaxed), Relaxed);
+            }
+        });
+        RunWindow(())
+    }
+}
+
+impl Drop for RunWindow {
+    fn drop(&mut self) {
+        RUNS_OPEN.fetch_sub(1, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_runs_share_one_window() {
+        let first = RunWindow::open();
+        let run = RUN.load(SeqCst);
+        let second = RunWindow::open();
+        assert_eq!(
+            RUN.load(SeqCst),
+            run,
+            "the second run joins the first one's window"
+        );
+        drop(first);
+        let third = RunWindow::open();
+        assert_eq!(RUN.load(SeqCst), run, "still open: the second run goes on");
+        drop((second, third));
+        let next = RunWindow::open();
+        assert_eq!(RUN.load(SeqCst), run + 1, "all closed: a new window");
+        drop(next);
+    }
 }

@@ -239,8 +239,11 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     // Heap per span (SpanMemory): what the spans held before, for a run in this process.
     let spans_before = (plan.judging.source == crate::model::SourceKind::InProcess)
         .then(alloc::spans::totals)
-        .flatten()
-        .inspect(|_| alloc::spans::start_run());
+        .flatten();
+    // Held until the run's span records are taken (the end of this function).
+    let _spans_window = spans_before
+        .as_ref()
+        .map(|_| alloc::spans::RunWindow::open());
     let mut done = 0u32;
     let mut target = plan.iterations;
     let mut failure = None;
