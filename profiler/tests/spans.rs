@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod service;
-use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, serve};
+use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, profile_service, span};
 
 #[global_allocator]
 static ALLOC: profiler::Alloc = profiler::Alloc::new();
@@ -17,25 +17,9 @@ static ALLOC: profiler::Alloc = profiler::Alloc::new();
 fn a_leak_in_an_async_span_is_charged_to_that_span_and_nothing_to_the_other() {
     let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
-    // The runtime's own queues and timers grow to their working size first.
-    for _ in 0..50 {
-        serve(&rt);
-    }
-    let report = profiler::Profiler::new("service")
-        .iterations(ITERATIONS)
-        .extend(false)
-        .run(|| serve(&rt));
+    let report = profile_service();
     let run = &report.runs[0];
-    let span = |name: &str| {
-        run.span(name)
-            .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
-    };
-    let (clean, leaky) = (span("clean_request"), span("leaky_request"));
+    let (clean, leaky) = (span(run, "clean_request"), span(run, "leaky_request"));
     // The requests did run on both workers, and some resumed on another one than they began.
     assert!(
         SEEN.load(Relaxed).count_ones() >= 2,

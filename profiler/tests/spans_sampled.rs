@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod service;
-use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, serve};
+use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, profile_service, span};
 
 #[global_allocator]
 static ALLOC: profiler::Alloc = profiler::Alloc::new();
@@ -23,24 +23,9 @@ fn a_sampled_leak_in_an_async_span_is_estimated_for_that_span_and_nothing_for_th
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     assert_eq!(profiler::alloc::sampled::interval(), Some(INTERVAL));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
-    for _ in 0..50 {
-        serve(&rt);
-    }
-    let report = profiler::Profiler::new("service")
-        .iterations(ITERATIONS)
-        .extend(false)
-        .run(|| serve(&rt));
+    let report = profile_service();
     let run = &report.runs[0];
-    let span = |name: &str| {
-        run.span(name)
-            .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
-    };
-    let (clean, leaky) = (span("clean_request"), span("leaky_request"));
+    let (clean, leaky) = (span(run, "clean_request"), span(run, "leaky_request"));
     assert!(MOVED.load(Relaxed) > 0, "no request moved between workers");
     assert!(SEEN.load(Relaxed).count_ones() >= 2);
     let requests = i64::from(ITERATIONS) * TASKS as i64;

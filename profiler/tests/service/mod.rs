@@ -70,3 +70,26 @@ pub fn serve(rt: &tokio::runtime::Runtime) {
         }
     });
 }
+
+/// A multi-threaded runtime of 2 workers, warmed up (its own queues and timers grow to their
+/// working size first), then profiled serving requests for [`ITERATIONS`].
+pub fn profile_service() -> profiler::Report {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        serve(&rt);
+    }
+    profiler::Profiler::new("service")
+        .iterations(ITERATIONS)
+        .extend(false)
+        .run(|| serve(&rt))
+}
+
+/// The record of span `name` in `run`.
+pub fn span<'a>(run: &'a profiler::Run, name: &str) -> &'a profiler::model::SpanRecord {
+    run.span(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", run.spans))
+}
