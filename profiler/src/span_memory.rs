@@ -53,7 +53,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::alloc::spans;
+use crate::alloc::spans::{self, SpanTotals};
 
 /// A `tracing_subscriber` layer charging heap allocations to the span the allocating thread
 /// is in: `tracing_subscriber::registry().with(profiler::SpanMemory::new())`.
@@ -86,6 +86,15 @@ impl SpanMemory {
         );
         spans::enable_sampled(interval_bytes);
         SpanMemory { _private: () }
+    }
+}
+
+impl SpanMemory {
+    /// Every span name's totals now, since the layer was created: what a running service
+    /// reads (estimates when sampled, with [`SpanTotals::live_bytes_bounds`]). Empty while no
+    /// layer exists.
+    pub fn totals() -> Vec<SpanTotals> {
+        spans::totals().unwrap_or_default()
     }
 }
 

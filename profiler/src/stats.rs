@@ -250,6 +250,16 @@ pub fn t_quantile(z: f64, df: usize) -> f64 {
     z + g1 / v + g2 / (v * v) + g3 / (v * v * v)
 }
 
+/// 95% bounds of a total of sampled items from their count `n` and the `total` they stand
+/// for: the count's Poisson bounds, each item weighing their mean (`unit` when none was
+/// sampled: the most one unsampled item could stand for).
+pub fn sampled_total_bounds(n: i64, total: f64, unit: f64) -> (f64, f64) {
+    let n = n.max(0);
+    let each = if n > 0 { total / n as f64 } else { unit };
+    let (lo, hi) = poisson_bounds(n as u64);
+    (lo * each, hi * each)
+}
+
 /// 95% bounds of a Poisson mean from one count `n` (Wilson-Hilferty-free approximation
 /// `(sqrt(n) -/+ 0.98)^2`, good to a few percent from n = 4).
 pub fn poisson_bounds(n: u64) -> (f64, f64) {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod service;
-use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, profile_service, span};
+use service::{ITERATIONS, LEAK, MOVED, SEEN, TASKS, WARM_UP, profile_service, span};
 
 #[global_allocator]
 static ALLOC: profiler::Alloc = profiler::Alloc::new();
@@ -73,6 +73,18 @@ fn a_sampled_leak_in_an_async_span_is_estimated_for_that_span_and_nothing_for_th
         assert_eq!(s["sampled"]["interval_bytes"], INTERVAL, "{s}");
         assert!(s["sampled"]["retained_bytes_ci"].is_array(), "{s}");
     }
+
+    // A running service reads its spans at any time: since the layer was made, the live
+    // bytes' bounds hold what the leaky requests kept (warm-up and run: 240 blocks).
+    let now = profiler::SpanMemory::totals();
+    let leaky_now = now
+        .iter()
+        .find(|t| t.name == "leaky_request")
+        .expect("listed");
+    let kept = i64::from(WARM_UP + ITERATIONS) * TASKS as i64 * LEAK as i64;
+    let [lo, hi] = leaky_now.live_bytes_bounds();
+    assert!(lo <= kept && kept <= hi, "{kept} outside: {leaky_now:?}");
+    assert!(leaky_now.sampled.is_some_and(|s| s.live_samples > 100));
 
     // Sampled attribution beside it: the run samples at the finer interval (the spans'), names
     // the leaking line, and sampling for the spans goes on after it.

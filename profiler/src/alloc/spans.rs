@@ -65,6 +65,8 @@ struct Counters {
     new_bytes: AtomicI64,
     freed_samples: AtomicI64,
     freed_bytes: AtomicI64,
+    /// Its sampled blocks live, whenever allocated (`est_live_bytes` is what they stand for).
+    live_samples: AtomicI64,
 }
 
 /// Span names by index (index 0 is "no span"); counters are leaked, never freed.
@@ -151,6 +153,7 @@ pub(super) fn on_sampled_live(span: usize, run: u32, bytes: f64, samples: i64) {
         let bytes = bytes.round() as i64;
         let live = c.est_live_bytes.fetch_add(bytes, Relaxed) + bytes;
         c.est_peak_bytes.fetch_max(live, Relaxed);
+        c.live_samples.fetch_add(samples, Relaxed);
         if run == RUN.load(Relaxed) {
             c.new_samples.fetch_add(samples, Relaxed);
             c.new_bytes.fetch_add(bytes, Relaxed);
@@ -283,13 +286,13 @@ pub(super) fn on_realloc(old: *mut u8, new: *mut u8, bytes: usize) {
     });
 }
 
-/// One span name's totals.
+/// One span name's totals since heap per span was switched on (estimates when sampled).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanTotals {
     pub name: &'static str,
     pub allocated_bytes: i64,
     pub allocations: i64,
-    /// Bytes allocated inside it and still live.
+    /// Bytes allocated inside it and still live (see [`SpanTotals::live_bytes_bounds`]).
     pub live_bytes: i64,
     /// Highest `live_bytes` since the last [`RunWindow::open`].
     pub peak_bytes: i64,
@@ -298,12 +301,31 @@ pub struct SpanTotals {
     pub sampled: Option<SampledTotals>,
 }
 
-/// What a sampled span name's estimates rest on, since the window of runs opened
-/// ([`RunWindow`]).
+impl SpanTotals {
+    /// 95% bounds of [`live_bytes`](Self::live_bytes): itself twice when exact; sampled,
+    /// from the count of its sampled blocks live (with none, up to about 3.9 intervals' worth
+    /// could be live unseen).
+    pub fn live_bytes_bounds(&self) -> [i64; 2] {
+        let Some(s) = &self.sampled else {
+            return [self.live_bytes; 2];
+        };
+        let unit = s.interval as f64;
+        let (lo, hi) =
+            crate::stats::sampled_total_bounds(s.live_samples, self.live_bytes as f64, unit);
+        [lo.round() as i64, hi.round() as i64]
+    }
+}
+
+/// What a sampled span name's estimates rest on: its sampled blocks live, and since the window
+/// of runs opened ([`RunWindow`]; the process's start when no run was made) the run's own and
+/// the earlier ones freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampledTotals {
     /// The interval heap per span is sampled at (runs may sample finer meanwhile).
     pub interval: u64,
+    /// Sampled blocks allocated inside it and still live, whenever allocated: `live_bytes`
+    /// is what they stand for.
+    pub live_samples: i64,
     /// Sampled blocks allocated inside it during the run and still live, and the bytes they
     /// stand for.
     pub new_samples: i64,
@@ -353,6 +375,7 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
                         new_bytes: load(&c.new_bytes),
                         freed_samples: load(&c.freed_samples),
                         freed_bytes: load(&c.freed_bytes),
+                        live_samples: load(&c.live_samples),
                     }),
                 }
             })
@@ -405,6 +428,43 @@ impl Drop for RunWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_bytes_bounds_are_exact_or_from_the_count_of_live_samples() {
+        let exact = SpanTotals {
+            name: "handler",
+            allocated_bytes: 4096,
+            allocations: 2,
+            live_bytes: 1024,
+            peak_bytes: 4096,
+            entries: 2,
+            sampled: None,
+        };
+        assert_eq!(exact.live_bytes_bounds(), [1024, 1024]);
+        let sampled = |live_samples, live_bytes| SpanTotals {
+            live_bytes,
+            sampled: Some(SampledTotals {
+                interval: 1000,
+                live_samples,
+                new_samples: 0,
+                new_bytes: 0,
+                freed_samples: 0,
+                freed_bytes: 0,
+            }),
+            ..exact.clone()
+        };
+        let [lo, hi] = sampled(0, 0).live_bytes_bounds();
+        assert_eq!(lo, 0);
+        assert!(
+            (3500..4000).contains(&hi),
+            "up to ~3.9 intervals unseen: {hi}"
+        );
+        let [lo, hi] = sampled(100, 100_000).live_bytes_bounds();
+        assert!(
+            lo < 100_000 && 100_000 < hi && hi - lo < 50_000,
+            "{lo}..{hi}"
+        );
+    }
 
     #[test]
     fn overlapping_runs_share_one_window() {

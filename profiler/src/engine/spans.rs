@@ -3,7 +3,7 @@
 
 use crate::alloc::spans::{SampledTotals, SpanTotals};
 use crate::model::{SpanRecord, SpanSampling};
-use crate::stats::poisson_bounds;
+use crate::stats::sampled_total_bounds;
 
 /// What each span name did between two totals: the names entered or allocating in between.
 pub(super) fn records(before: &[SpanTotals], after: &[SpanTotals]) -> Vec<SpanRecord> {
@@ -36,16 +36,7 @@ pub(super) fn records(before: &[SpanTotals], after: &[SpanTotals]) -> Vec<SpanRe
 /// 95% bounds from the Poisson counts of both (each block of a count standing for their mean
 /// weight; with none, for an interval's worth, the most a small block unsampled could be).
 fn span_sampling(s: SampledTotals) -> SpanSampling {
-    let bounds = |n: i64, bytes: i64| {
-        let n = n.max(0);
-        let each = if n > 0 {
-            bytes as f64 / n as f64
-        } else {
-            s.interval as f64
-        };
-        let (lo, hi) = poisson_bounds(n as u64);
-        (lo * each, hi * each)
-    };
+    let bounds = |n: i64, bytes: i64| sampled_total_bounds(n, bytes as f64, s.interval as f64);
     let (kept_lo, kept_hi) = bounds(s.new_samples, s.new_bytes);
     let (freed_lo, freed_hi) = bounds(s.freed_samples, s.freed_bytes);
     SpanSampling {
@@ -62,6 +53,7 @@ fn span_sampling(s: SampledTotals) -> SpanSampling {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::poisson_bounds;
 
     fn sampled(new: (i64, i64), freed: (i64, i64)) -> SampledTotals {
         SampledTotals {
@@ -70,6 +62,7 @@ mod tests {
             new_bytes: new.1,
             freed_samples: freed.0,
             freed_bytes: freed.1,
+            live_samples: new.0,
         }
     }
 

@@ -71,6 +71,9 @@ pub fn serve(rt: &tokio::runtime::Runtime) {
     });
 }
 
+/// Rounds of requests served before the profiled run.
+pub const WARM_UP: u32 = 50;
+
 /// A multi-threaded runtime of 2 workers, warmed up (its own queues and timers grow to their
 /// working size first), then profiled serving requests for [`ITERATIONS`].
 pub fn profile_service() -> profiler::Report {
@@ -79,7 +82,7 @@ pub fn profile_service() -> profiler::Report {
         .enable_time()
         .build()
         .unwrap();
-    for _ in 0..50 {
+    for _ in 0..WARM_UP {
         serve(&rt);
     }
     profiler::Profiler::new("service")
