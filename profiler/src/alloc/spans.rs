@@ -292,28 +292,14 @@ pub struct SpanTotals {
     pub name: &'static str,
     pub allocated_bytes: i64,
     pub allocations: i64,
-    /// Bytes allocated inside it and still live (see [`SpanTotals::live_bytes_bounds`]).
+    /// Bytes allocated inside it and still live (their bounds: `live_bytes_bounds`, feature
+    /// `tracing`).
     pub live_bytes: i64,
     /// Highest `live_bytes` since the last [`RunWindow::open`].
     pub peak_bytes: i64,
     pub entries: i64,
     /// Set when the byte and allocation fields are estimates from sampled blocks.
     pub sampled: Option<SampledTotals>,
-}
-
-impl SpanTotals {
-    /// 95% bounds of [`live_bytes`](Self::live_bytes): itself twice when exact; sampled,
-    /// from the count of its sampled blocks live (with none, up to about 3.9 intervals' worth
-    /// could be live unseen).
-    pub fn live_bytes_bounds(&self) -> [i64; 2] {
-        let Some(s) = &self.sampled else {
-            return [self.live_bytes; 2];
-        };
-        let unit = s.interval as f64;
-        let (lo, hi) =
-            crate::stats::sampled_total_bounds(s.live_samples, self.live_bytes as f64, unit);
-        [lo.round() as i64, hi.round() as i64]
-    }
 }
 
 /// What a sampled span name's estimates rest on: its sampled blocks live, and since the window
@@ -428,43 +414,6 @@ impl Drop for RunWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn live_bytes_bounds_are_exact_or_from_the_count_of_live_samples() {
-        let exact = SpanTotals {
-            name: "handler",
-            allocated_bytes: 4096,
-            allocations: 2,
-            live_bytes: 1024,
-            peak_bytes: 4096,
-            entries: 2,
-            sampled: None,
-        };
-        assert_eq!(exact.live_bytes_bounds(), [1024, 1024]);
-        let sampled = |live_samples, live_bytes| SpanTotals {
-            live_bytes,
-            sampled: Some(SampledTotals {
-                interval: 1000,
-                live_samples,
-                new_samples: 0,
-                new_bytes: 0,
-                freed_samples: 0,
-                freed_bytes: 0,
-            }),
-            ..exact.clone()
-        };
-        let [lo, hi] = sampled(0, 0).live_bytes_bounds();
-        assert_eq!(lo, 0);
-        assert!(
-            (3500..4000).contains(&hi),
-            "up to ~3.9 intervals unseen: {hi}"
-        );
-        let [lo, hi] = sampled(100, 100_000).live_bytes_bounds();
-        assert!(
-            lo < 100_000 && 100_000 < hi && hi - lo < 50_000,
-            "{lo}..{hi}"
-        );
-    }
 
     #[test]
     fn overlapping_runs_share_one_window() {
