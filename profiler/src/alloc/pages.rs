@@ -3,18 +3,18 @@
 
 //! Memory for small sampled blocks.
 //!
-//! A free must tell a sampled block from any other with one cheap test on the fast path, and
-//! a sampled block must not disturb the inner allocator's heap. So a sampled block of up to a
+//! A free must tell a sampled block from any other with one cheap test on the fast path, and a
+//! sampled block must not disturb the inner allocator's heap. So a sampled block of up to a
 //! page takes a slot of the toolkit's own pages, in one range of address space reserved for
 //! them ([`SPAN`] bytes, inaccessible until used, so it costs neither memory nor commit
 //! charge), and a free recognises one by its address alone: [`contains_from`] is a subtraction
-//! and a compare against a copy of the range's start, and no block of the inner allocator passes it (unless less than [`SPAN`] could
-//! be reserved: then blocks of others in the rest of it look at the table and miss, slower
-//! only). (Recognising them by page
-//! alignment instead sent every page-aligned block of the inner allocator to the table to miss
-//! there: 1 in ~170 of glibc's small frees, 1 in ~16 of mimalloc's.) Asking the inner
-//! allocator for page alignment would also split its heap: on the catalog that made RSS step
-//! by 128 KiB where the workload alone stays flat.
+//! and a compare against a copy of the range's start, and no block of the inner allocator
+//! passes it (unless less than [`SPAN`] could be reserved: then blocks of others in the rest of
+//! it look at the table and miss, slower only). (Recognising them by page alignment instead
+//! sent every page-aligned block of the inner allocator to the table to miss there: 1 in ~170
+//! of glibc's small frees, 1 in ~16 of mimalloc's.) Asking the inner allocator for page
+//! alignment would also split its heap: on the catalog that made RSS step by 128 KiB where the
+//! workload alone stays flat.
 //!
 //! A page is carved into slots of one size, a power of two from 16 B to a page (the smallest that
 //! holds the block, so that the slot is aligned as the block must be), so that a small block costs

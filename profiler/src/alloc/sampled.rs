@@ -148,14 +148,14 @@ fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
 /// freed). While heap per span is sampled ([`set_floor`]), sampling goes on at the finer of
 /// the two intervals.
 pub fn set_interval(bytes: Option<u64>) {
-    switch(&RUN_INTERVAL, bytes);
+    switch(Interval::Run, bytes);
 }
 
 /// Sample at least one allocation per `bytes` allocated on average from now on, whatever
 /// runs ask for with [`set_interval`] (heap per span, sampled). Never raises a floor set
 /// before: the finer stays.
 pub fn set_floor(bytes: u64) {
-    switch(&FLOOR, Some(bytes));
+    switch(Interval::Floor, Some(bytes));
 }
 
 /// The floor set with [`set_floor`], if any.
@@ -173,12 +173,22 @@ fn finer(run: i64, floor: i64) -> i64 {
     }
 }
 
-fn switch(which: &AtomicI64, bytes: Option<u64>) {
+/// Which interval [`switch`] sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interval {
+    /// A run's, replaced.
+    Run,
+    /// The floor, lowered only.
+    Floor,
+}
+
+fn switch(which: Interval, bytes: Option<u64>) {
     let _switching = in_sampler(|| SWITCH.lock().unwrap_or_else(|e| e.into_inner()));
     let bytes = bytes.map_or(0, |b| b.clamp(1, i64::MAX as u64) as i64);
-    let was = which.load(SeqCst);
-    let is_floor = std::ptr::eq(which, &FLOOR);
-    which.store(if is_floor { finer(was, bytes) } else { bytes }, SeqCst);
+    let is_floor = which == Interval::Floor;
+    let stored = if is_floor { &FLOOR } else { &RUN_INTERVAL };
+    let was = stored.load(SeqCst);
+    stored.store(if is_floor { finer(was, bytes) } else { bytes }, SeqCst);
     // A run's sampling switched on (each run's start is): the loaded objects, those loaded
     // since the last run included, are listed for the unwinder now, outside any allocation.
     // (The floor alone takes no backtraces.)
@@ -240,9 +250,10 @@ pub fn live() -> Vec<Block> {
     })
 }
 
-/// Whether a block of `layout` at `ptr` may be a sampled one (on the cold path; the fast
-/// path's test is `free_is_fast`, against its copy of the range's start). Small sampled blocks live on the pages of `pages`; larger ones are where the
-/// inner allocator put them, and their frees always look.
+/// Whether a block of `layout` at `ptr` may be a sampled one (on the cold path; the fast path's
+/// test is `free_is_fast`, against its copy of the range's start). Small sampled blocks live on
+/// the pages of `pages`; larger ones are where the inner allocator put them, and their frees
+/// always look.
 #[inline(always)]
 pub(super) fn candidate(ptr: *mut u8, layout: Layout) -> bool {
     layout.size() > SAMPLE_ALIGN || pages::contains(ptr)

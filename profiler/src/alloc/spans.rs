@@ -18,11 +18,10 @@
 //! records the span its thread was in (in the table of `sampled`). Each span name then counts
 //! what its sampled blocks stand for: `size / p` bytes and `1 / p` allocations allocated,
 //! `size / p` live bytes while the block lives (their highest, the peak), `p` the block's
-//! probability of being sampled. For the retained bytes of a run ([`RunWindow`]), it also
-//! counts apart the sampled blocks allocated in the run and still live, and those allocated
-//! before it and freed during it: their counts give the bounds (see `SampledTotals`).
-//! Entries are counted exactly. A
-//! `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
+//! probability of being sampled. For the retained bytes of a run ([`RunWindow`]), it also counts apart the
+//! sampled blocks allocated in the run and still live, and those allocated before it and freed
+//! during it: their counts give the bounds (see `SampledTotals`). Entries are counted exactly.
+//! A `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
 //! the thread is in. With the exact mode on too, the exact counters are the ones reported.
 
 use std::collections::HashMap;
