@@ -24,6 +24,22 @@ pub fn mixed(rounds: u64, seed: u64) {
     }
 }
 
+/// `rounds` allocations of 4..64 KiB, each freeing the one made 64 rounds before: blocks of
+/// a page or more (buffers, large strings), which a sampling allocator cannot tell from a
+/// sampled block by their address alone.
+pub fn large(rounds: u64, seed: u64) {
+    let mut live: Vec<Option<Vec<u8>>> = (0..64).map(|_| None).collect();
+    let mut x = seed | 1;
+    for i in 0..rounds as usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let size = (4 << 10) + (x % (60 << 10)) as usize;
+        live[i % 64] = Some(Vec::with_capacity(size));
+        black_box(&live[i % 64]);
+    }
+}
+
 /// `rounds` inserts into a HashMap of Strings kept at 1,000 entries.
 pub fn hashmap(rounds: u64, seed: u64) {
     let mut map: HashMap<u64, String> = HashMap::new();
@@ -38,7 +54,7 @@ pub fn hashmap(rounds: u64, seed: u64) {
 
 /// Time each loop on 1 and 2 threads (best of 7) and print one line per case:
 /// `<label> <loop> <threads> <ns per round>`. `ALLOC_AB_ONLY=<loop>` (`mixed_8_512`,
-/// `hashmap_churn`) runs that loop alone.
+/// `hashmap_churn`, `large_4k_64k`) runs that loop alone.
 pub fn run(label: &str) {
     run_in(label, || ());
 }
@@ -50,10 +66,16 @@ pub fn run_in<G>(label: &str, enter: fn() -> G) {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(4_000_000);
-    type Loop = (&'static str, fn(u64, u64));
-    let loops: [Loop; 2] = [("mixed_8_512", mixed), ("hashmap_churn", hashmap)];
+    // (name, loop, fraction of `rounds` it runs: a round of the large loop costs ~5x more)
+    type Loop = (&'static str, fn(u64, u64), u64);
+    let loops: [Loop; 3] = [
+        ("mixed_8_512", mixed, 1),
+        ("hashmap_churn", hashmap, 1),
+        ("large_4k_64k", large, 8),
+    ];
     let only = std::env::var("ALLOC_AB_ONLY").ok();
-    for (name, work) in loops {
+    for (name, work, fraction) in loops {
+        let rounds = rounds / fraction;
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }

@@ -49,6 +49,7 @@
 //! iteration it is exact; when several do it is an upper bound of the true peak (the threads
 //! need not have peaked at the same moment), never below it.
 
+mod address;
 pub mod pages;
 pub mod sampled;
 pub mod spans;

@@ -24,10 +24,10 @@
 //! A `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
 //! the thread is in. With the exact mode on too, the exact counters are the ones reported.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
 
+use super::address::AddressMap;
 use super::{LOCAL, untracked};
 
 /// Set once spans are counted: the fast path is never used again.
@@ -83,7 +83,7 @@ static NAMES: Mutex<Names> = Mutex::new(Names {
 const SHARDS: usize = 64;
 
 /// Blocks allocated inside a span: address -> (its span's counters, bytes).
-type Table = HashMap<usize, (&'static Counters, i64)>;
+type Table = AddressMap<usize, (&'static Counters, i64)>;
 static TABLE: [Mutex<Option<Table>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
@@ -250,7 +250,7 @@ fn charge(c: &'static Counters, ptr: usize, bytes: i64) {
     c.peak_bytes.fetch_max(live, Relaxed);
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
     table
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(Table::default)
         .insert(ptr, (c, bytes));
 }
 

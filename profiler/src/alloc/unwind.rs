@@ -127,40 +127,17 @@ fn by_libgcc(ceiling: usize, floor: usize, ips: &mut [usize]) -> (usize, Ended) 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod imp {
     use std::cell::Cell;
-    use std::collections::HashSet;
     use std::ffi::{CStr, CString};
-    use std::hash::{BuildHasherDefault, Hasher};
     use std::ops::Range;
     use std::sync::Mutex;
 
+    use crate::alloc::address::AddressSet;
     use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
     use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
     type Data = &'static [u8];
 
-    /// Return addresses are well spread already: a multiply is hash enough.
-    #[derive(Default)]
-    struct AddressHasher(u64);
-
-    impl Hasher for AddressHasher {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            self.0 = h ^ (h >> 29);
-        }
-        fn write_usize(&mut self, n: usize) {
-            self.write_u64(n as u64);
-        }
-    }
-
-    type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
+    type Addresses = AddressSet<usize>;
 
     struct State {
         unwinder: UnwinderX86_64<Data>,
