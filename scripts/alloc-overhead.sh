@@ -7,9 +7,12 @@
 # limit, dhat::Alloc with no dhat::Profiler running), mimalloc, and
 # profiler::Alloc::wrapping(mimalloc), sampling off and on. Prints, per loop and thread count, one row per
 # allocator: its median ns per round and its ratio to the allocator inside it (System, or
-# mimalloc for profiler::Alloc::wrapping(mimalloc)). ALLOC_AB_SET picks other examples, e.g.
-# "system profiler sampled spans spans_sampled" for heap per span, exact and sampled (each
-# worker thread looping inside a span: bench-suite/examples/alloc_ab_spans*.rs).
+# mimalloc for profiler::Alloc::wrapping(mimalloc)): the median of the ratios of runs made
+# next to each other, with a 95% bootstrap interval (on this 2-core VM two copies of the same
+# binary differ by up to 2-3% in medians of 15 runs: read a ratio with its interval).
+# ALLOC_AB_SET picks other examples, e.g. "system profiler sampled spans spans_sampled" for
+# heap per span, exact and sampled (each worker thread looping inside a span:
+# bench-suite/examples/alloc_ab_spans*.rs).
 #
 #   scripts/alloc-overhead.sh [N] [ROUNDS]
 set -euo pipefail
@@ -32,7 +35,8 @@ for ((i = 0; i < n; i++)); do
     done
 done
 python3 - "$results" <<'PY'
-import statistics, sys
+import random, statistics, sys
+# runs[(loop, threads)][label] = ns per round of each alternation, in order
 runs = {}
 for line in open(sys.argv[1]):
     label, loop, threads, ns = line.split()
@@ -52,15 +56,37 @@ rows = [
     ("spans", "spans exact", "system"),
     ("spans-sampled", "spans sampled", "system"),
 ]
-print(f"{'loop':<15}{'threads':>8}  {'allocator':<13}{'median ns':>10}{'ratio':>8}  to")
+
+
+def paired(ns, inner):
+    """The ratio of each alternation's run to its inner allocator's run of the same round:
+    runs next to each other in time share the machine's drift, which the medians of the two
+    series apart do not cancel."""
+    return [a / b for a, b in zip(ns, inner)]
+
+
+def interval(ratios, draws=2000):
+    """A 95% bootstrap interval of the median ratio (seeded: the same data prints the same)."""
+    rng = random.Random(1)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws)
+    )
+    return medians[int(0.025 * draws)], medians[int(0.975 * draws) - 1]
+
+
+print(f"{'loop':<15}{'threads':>8}  {'allocator':<13}{'median ns':>10}{'ratio':>8}  {'95% interval':<15} to")
 for (loop, threads), by in runs.items():
-    median = {label: statistics.median(ns) for label, ns in by.items()}
     first = True
     for label, name, inner in rows:
-        if label not in median:
+        if label not in by:
             continue
-        ratio = f"{median[label] / median[inner]:>8.3f}  {inner}" if inner else ""
+        ns = by[label]
+        ratio = ""
+        if inner:
+            ratios = paired(ns, by[inner])
+            lo, hi = interval(ratios)
+            ratio = f"{statistics.median(ratios):>8.3f}  {f'[{lo:.3f}, {hi:.3f}]':<15} {inner}"
         where = f"{loop:<15}{threads:>8}" if first else ""
-        print(f"{where:<23}  {name:<13}{median[label]:>10.2f}{ratio}")
+        print(f"{where:<23}  {name:<13}{statistics.median(ns):>10.2f}{ratio}")
         first = False
 PY
