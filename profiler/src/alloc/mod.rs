@@ -690,7 +690,9 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let slot = fast_slot();
         if !free_is_fast(slot, ptr, layout) {
-            return unsafe { cold::dealloc(&self.inner, ptr, layout) };
+            return unsafe {
+                dealloc_checked(&self.inner, ptr, layout.size(), layout.align(), slot)
+            };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
         slot.free_owned(layout.size() as i64);
@@ -719,6 +721,32 @@ mod cold;
 /// out of memory, it stays counted (a failed `realloc` as its free and new allocation).
 /// Larger ones are counted once they succeeded.
 const COUNT_FIRST: usize = 64 << 10;
+
+/// A free the fast path's tests turned away. Of a thread counting into its own slot, outside
+/// the range of small sampled blocks, it is a block larger than the slot's limit (sampling is
+/// on, or sampled blocks are live): when the count of sampled blocks in its address's bucket
+/// says it is none of them, it is freed here, no lock taken. Anything else goes to the cold
+/// path. Out of line, its arguments in the registers `dealloc`'s came in: the fast path keeps
+/// no stack frame and moves no register.
+#[inline(never)]
+unsafe fn dealloc_checked<A: GlobalAlloc + 'static>(
+    inner: &A,
+    ptr: *mut u8,
+    size: usize,
+    align: usize,
+    slot: &Slot,
+) {
+    // SAFETY: `dealloc`'s layout, taken apart.
+    let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
+    if ptr::eq(slot, &COLD)
+        || pages::contains_from(ptr, slot.base.load(Relaxed))
+        || sampled::may_hold_large(ptr)
+    {
+        return unsafe { cold::dealloc(inner, ptr, layout) };
+    }
+    slot.free_owned(layout.size() as i64);
+    unsafe { inner.dealloc(ptr, layout) }
+}
 
 /// An allocation larger than [`COUNT_FIRST`] on the fast path, counted once it succeeded (out
 /// of line: the fast path then needs no stack frame).

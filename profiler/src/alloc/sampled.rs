@@ -155,12 +155,16 @@ const OUTSIDE_BUCKETS: usize = 4096;
 static OUTSIDE: [AtomicU32; OUTSIDE_BUCKETS] = [const { AtomicU32::new(0) }; OUTSIDE_BUCKETS];
 
 /// `ptr`'s bucket of [`OUTSIDE`], if it is outside the range of `pages`.
+#[inline(always)]
 fn outside(ptr: *mut u8) -> Option<&'static AtomicU32> {
-    if pages::contains(ptr) {
-        return None;
-    }
+    (!pages::contains(ptr)).then(|| bucket(ptr))
+}
+
+/// `ptr`'s bucket of [`OUTSIDE`].
+#[inline(always)]
+fn bucket(ptr: *mut u8) -> &'static AtomicU32 {
     let hash = (ptr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    Some(&OUTSIDE[(hash >> (64 - OUTSIDE_BUCKETS.trailing_zeros())) as usize])
+    &OUTSIDE[(hash >> (64 - OUTSIDE_BUCKETS.trailing_zeros())) as usize]
 }
 
 /// Whether the table may hold `ptr`: some sampled block is live, this thread is not working
@@ -168,6 +172,13 @@ fn outside(ptr: *mut u8) -> Option<&'static AtomicU32> {
 /// bucket was counted before its address was returned, so a thread freeing it sees the count.
 fn may_hold(ptr: *mut u8) -> bool {
     LIVE.load(Relaxed) != 0 && !busy() && outside(ptr).is_none_or(|n| n.load(Relaxed) != 0)
+}
+
+/// [`may_hold`] for a pointer outside the range of `pages`, freed by a thread counting into its
+/// own slot (so not working on the table): the allocator's check of a large free.
+#[inline(always)]
+pub(super) fn may_hold_large(ptr: *mut u8) -> bool {
+    LIVE.load(Relaxed) != 0 && bucket(ptr).load(Relaxed) != 0
 }
 
 /// Sample one allocation per `bytes` allocated on average, from every thread's next
@@ -575,6 +586,7 @@ fn in_sampler<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether this thread is working on the table (its calls must bypass it).
+#[inline]
 pub(super) fn busy() -> bool {
     LOCAL.try_with(|l| l.in_sampler.get()).unwrap_or(true)
 }
