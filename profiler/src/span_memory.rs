@@ -45,7 +45,7 @@
 //! unseen). The peak is the highest of a running estimate, so it reads high by about an
 //! interval's worth. Entries stay exact. Samples taken for the spans alone keep no
 //! backtrace. What it costs (measured in the README): about what sampling costs, and, while it
-//! is on, a free of more than a page looks in the table of sampled blocks.
+//! is on, a free of more than a page checks a count of sampled blocks by address.
 
 use tracing::span::{Attributes, Id};
 use tracing::{Metadata, Subscriber};

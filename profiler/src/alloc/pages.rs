@@ -26,8 +26,9 @@
 //! for the next workload's sizes and RSS stepped there instead). [`reserve`] makes [`RESERVE`]
 //! blank pages resident before a run's first sample, so that RSS does not step while the run's
 //! small samples fit in them. Larger sampled blocks stay where the inner allocator puts them (a
-//! free of more than a page always looks at the table). None of it is in the heap counters (the
-//! block itself is counted at its requested size, as any other).
+//! free of more than a page looks at the table when a count by address says it may be one).
+//! None of it is in the heap counters (the block itself is counted at its requested size, as
+//! any other).
 
 /// A page: the largest slot, and its alignment.
 pub const PAGE: usize = 4096;
