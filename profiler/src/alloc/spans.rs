@@ -24,6 +24,7 @@
 //! A `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
 //! the thread is in. With the exact mode on too, the exact counters are the ones reported.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
 
@@ -44,14 +45,29 @@ const ALLOCATION_UNIT: f64 = 1024.0;
 /// Deepest nesting of spans a thread's stack keeps; deeper ones are charged to the 16th.
 pub(super) const MAX_DEPTH: usize = 16;
 
-/// The counters of one span name (all its call sites, all threads).
+/// Lanes the sums of a span name are spread over (see [`Lane`]).
+const LANES: usize = 8;
+
+/// A share of a span name's sums: each thread adds to one lane (threads take lanes in turn),
+/// so that threads in the same span do not write the same cache line on every allocation.
+/// A total is the sum of the lanes.
 #[derive(Debug, Default)]
-struct Counters {
+#[repr(align(64))]
+struct Lane {
     allocated_bytes: AtomicI64,
     allocations: AtomicI64,
+    entries: AtomicI64,
+}
+
+/// The counters of one span name (all its call sites, all threads). The live bytes and their
+/// peak are shared by every thread (the peak must be of their sum), on a cache line of their
+/// own; the sums are spread over lanes.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Counters {
     live_bytes: AtomicI64,
     peak_bytes: AtomicI64,
-    entries: AtomicI64,
+    lanes: [Lane; LANES],
     /// Sampled mode: what its sampled blocks stand for (bytes rounded per block,
     /// allocations in [`ALLOCATION_UNIT`]s), live and at their highest.
     est_allocated_bytes: AtomicI64,
@@ -84,10 +100,48 @@ const SHARDS: usize = 64;
 
 /// Blocks allocated inside a span: address -> (its span's counters, bytes).
 type Table = AddressMap<usize, (&'static Counters, i64)>;
-static TABLE: [Mutex<Option<Table>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+
+/// A shard of the table, on a cache line of its own: threads locking neighbouring shards do
+/// not share a line.
+#[repr(align(64))]
+struct Shard(Mutex<Option<Table>>);
+
+static TABLE: [Shard; SHARDS] = [const { Shard(Mutex::new(None)) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
-    &TABLE[(ptr >> 4).wrapping_mul(0x9E37_79B9) % SHARDS]
+    &TABLE[(ptr >> 4).wrapping_mul(0x9E37_79B9) % SHARDS].0
+}
+
+thread_local! {
+    /// This thread's lane ([`Lane`]), `u8::MAX` until its first charge. Const, without Drop:
+    /// reading it never allocates.
+    static LANE: Cell<u8> = const { Cell::new(u8::MAX) };
+}
+
+/// Lanes handed out so far, modulo [`LANES`].
+static NEXT_LANE: AtomicU32 = AtomicU32::new(0);
+
+impl Counters {
+    /// The calling thread's lane.
+    fn lane(&self) -> &Lane {
+        let lane = LANE
+            .try_with(|lane| {
+                if lane.get() == u8::MAX {
+                    lane.set((NEXT_LANE.fetch_add(1, Relaxed) as usize % LANES) as u8);
+                }
+                lane.get() as usize
+            })
+            .unwrap_or(0);
+        &self.lanes[lane]
+    }
+
+    /// The sum of one counter over the lanes.
+    fn sum(&self, counter: impl Fn(&Lane) -> &AtomicI64) -> i64 {
+        self.lanes
+            .iter()
+            .map(|lane| counter(lane).load(Relaxed))
+            .fold(0, i64::wrapping_add)
+    }
 }
 
 /// Count heap per span from now on: every thread goes to the cold path.
@@ -197,7 +251,7 @@ fn counters(index: u32) -> Option<&'static Counters> {
 pub fn enter(index: u32) {
     let c = untracked(|| counters(index));
     if let Some(c) = c {
-        c.entries.fetch_add(1, Relaxed);
+        c.lane().entries.fetch_add(1, Relaxed);
     }
     // The stack holds the counters themselves: charging an allocation takes no lock.
     let at = c.map_or(0, |c| c as *const Counters as usize);
@@ -244,10 +298,14 @@ pub(super) fn on_alloc(ptr: *mut u8, bytes: usize) {
 }
 
 fn charge(c: &'static Counters, ptr: usize, bytes: i64) {
-    c.allocations.fetch_add(1, Relaxed);
-    c.allocated_bytes.fetch_add(bytes, Relaxed);
+    let lane = c.lane();
+    lane.allocations.fetch_add(1, Relaxed);
+    lane.allocated_bytes.fetch_add(bytes, Relaxed);
     let live = c.live_bytes.fetch_add(bytes, Relaxed) + bytes;
-    c.peak_bytes.fetch_max(live, Relaxed);
+    // Most allocations do not raise the peak: a read, not a read-modify-write, of the line.
+    if live > c.peak_bytes.load(Relaxed) {
+        c.peak_bytes.fetch_max(live, Relaxed);
+    }
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
     table
         .get_or_insert_with(Table::default)
@@ -334,12 +392,12 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
             .iter()
             .map(|(name, c)| {
                 let load = |counter: &AtomicI64| counter.load(Relaxed);
-                let entries = load(&c.entries);
+                let entries = c.sum(|lane| &lane.entries);
                 if exact {
                     return SpanTotals {
                         name,
-                        allocated_bytes: load(&c.allocated_bytes),
-                        allocations: load(&c.allocations),
+                        allocated_bytes: c.sum(|lane| &lane.allocated_bytes),
+                        allocations: c.sum(|lane| &lane.allocations),
                         live_bytes: load(&c.live_bytes),
                         peak_bytes: load(&c.peak_bytes),
                         entries,
