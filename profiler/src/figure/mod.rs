@@ -275,9 +275,7 @@ fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
         .iter()
         .map(|s| s.heap_peak_bytes.map_or(f64::NAN, |p| p as f64))
         .collect();
-    // Only when the peak rises above the boundary value somewhere: an invisible band would
-    // still take a place in the legend.
-    if peaks.iter().zip(ys).any(|(p, y)| p.is_finite() && p > y) {
+    if band_visible(&peaks, ys) {
         panel = panel.band(Band {
             label: "peak within the iteration".into(),
             xs: xs.to_vec(),
@@ -287,6 +285,21 @@ fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
         });
     }
     between_boundaries(panel, run, |s| s.heap_bytes.map(|v| v as f64))
+}
+
+/// Whether the peaks rise visibly above the boundary values somewhere: by more than 2% of
+/// the range the panel shows (a few pixels). An invisible band would still take a place in
+/// the legend, announcing what the reader cannot find.
+fn band_visible(peaks: &[f64], ys: &[f64]) -> bool {
+    let shown = ys.iter().chain(peaks).filter(|v| v.is_finite());
+    let (lo, hi) = shown.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let range = hi - lo;
+    peaks
+        .iter()
+        .zip(ys)
+        .any(|(p, y)| p.is_finite() && p - y > 0.02 * range)
 }
 
 /// The interval samples of one quantity, placed between the iteration boundaries.
@@ -352,6 +365,23 @@ mod tests {
         };
         judge::rejudge(&mut run, None);
         run
+    }
+
+    #[test]
+    fn the_peak_band_is_drawn_only_where_it_shows() {
+        // 2 KiB above the boundary on a 50 KiB rise: drawn.
+        let ys: Vec<f64> = (0..20).map(|i| 10_000.0 + 2_560.0 * f64::from(i)).collect();
+        let peaks: Vec<f64> = ys.iter().map(|y| y + 2_048.0).collect();
+        assert!(band_visible(&peaks, &ys));
+        // 40 B above a cache of 1 MiB that filled up: a band nobody could see.
+        let ys: Vec<f64> = (0..20).map(|i| f64::from(i.min(4)) * 262_144.0).collect();
+        let peaks: Vec<f64> = ys.iter().map(|y| y + 40.0).collect();
+        assert!(!band_visible(&peaks, &ys));
+        // Flat boundaries and one peak above them: the peak is the whole range.
+        let mut peaks = vec![f64::NAN; 20];
+        peaks[7] = 1_000.0;
+        assert!(band_visible(&peaks, &[500.0; 20]));
+        assert!(!band_visible(&[f64::NAN; 20], &[500.0; 20]));
     }
 
     #[test]
