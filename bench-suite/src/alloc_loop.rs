@@ -66,7 +66,7 @@ pub fn run_in<G>(label: &str, enter: fn() -> G) {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(4_000_000);
-    // (name, loop, fraction of `rounds` it runs: a round of the large loop costs ~5x more)
+    // (name, loop, fraction of `rounds` it runs: a round of the large loop costs 8-10x more)
     type Loop = (&'static str, fn(u64, u64), u64);
     let loops: [Loop; 3] = [
         ("mixed_8_512", mixed, 1),
@@ -75,7 +75,7 @@ pub fn run_in<G>(label: &str, enter: fn() -> G) {
     ];
     let only = std::env::var("ALLOC_AB_ONLY").ok();
     for (name, work, fraction) in loops {
-        let rounds = rounds / fraction;
+        let rounds = (rounds / fraction).max(1);
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }

@@ -738,10 +738,9 @@ unsafe fn dealloc_checked<A: GlobalAlloc + 'static>(
 ) {
     // SAFETY: `dealloc`'s layout, taken apart.
     let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
-    if ptr::eq(slot, &COLD)
-        || pages::contains_from(ptr, slot.base.load(Relaxed))
-        || sampled::may_hold_large(ptr)
-    {
+    // The range's current start, not the slot's copy: while a reservation is sending every
+    // thread to the cold path, a thread not reached yet may free a block of the new range.
+    if ptr::eq(slot, &COLD) || pages::contains(ptr) || sampled::may_hold_large(ptr) {
         return unsafe { cold::dealloc(inner, ptr, layout) };
     }
     slot.free_owned(layout.size() as i64);

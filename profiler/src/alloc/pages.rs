@@ -65,6 +65,7 @@ pub(super) fn contains(ptr: *mut u8) -> bool {
 /// anew. SeqCst, as the store: a thread arming reads it again after its own SeqCst store
 /// (see `Local::arm`).
 #[cfg(unix)]
+#[inline(always)]
 pub(super) fn base() -> usize {
     BASE.load(SeqCst)
 }

@@ -399,7 +399,8 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
                         allocated_bytes: c.sum(|lane| &lane.allocated_bytes),
                         allocations: c.sum(|lane| &lane.allocations),
                         live_bytes: load(&c.live_bytes),
-                        peak_bytes: load(&c.peak_bytes),
+                        // A charge racing `RunWindow::open` may leave the peak below.
+                        peak_bytes: load(&c.peak_bytes).max(load(&c.live_bytes)),
                         entries,
                         sampled: None,
                     };
