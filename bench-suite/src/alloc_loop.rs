@@ -12,31 +12,28 @@ use std::time::Instant;
 
 /// `rounds` allocations of 8..512 B, each freeing the one made 256 rounds before.
 pub fn mixed(rounds: u64, seed: u64) {
-    let mut live: Vec<Option<Vec<u8>>> = (0..256).map(|_| None).collect();
-    let mut x = seed | 1;
-    for i in 0..rounds as usize {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let size = 8 + (x % 505) as usize;
-        live[i % 256] = Some(Vec::with_capacity(size));
-        black_box(&live[i % 256]);
-    }
+    ring::<256>(rounds, seed, |x| 8 + (x % 505) as usize);
 }
 
 /// `rounds` allocations of 4..64 KiB, each freeing the one made 64 rounds before: blocks of
 /// a page or more (buffers, large strings), which a sampling allocator cannot tell from a
 /// sampled block by their address alone.
 pub fn large(rounds: u64, seed: u64) {
-    let mut live: Vec<Option<Vec<u8>>> = (0..64).map(|_| None).collect();
+    ring::<64>(rounds, seed, |x| (4 << 10) + (x % (60 << 10)) as usize);
+}
+
+/// `rounds` allocations of `size(x)` bytes for a xorshift draw `x`, each freeing the one
+/// made `RING` rounds before (a constant: the index stays a mask).
+#[inline(always)]
+fn ring<const RING: usize>(rounds: u64, seed: u64, size: impl Fn(u64) -> usize) {
+    let mut live: Vec<Option<Vec<u8>>> = (0..RING).map(|_| None).collect();
     let mut x = seed | 1;
     for i in 0..rounds as usize {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let size = (4 << 10) + (x % (60 << 10)) as usize;
-        live[i % 64] = Some(Vec::with_capacity(size));
-        black_box(&live[i % 64]);
+        live[i % RING] = Some(Vec::with_capacity(size(x)));
+        black_box(&live[i % RING]);
     }
 }
 
