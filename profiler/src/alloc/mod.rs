@@ -144,6 +144,18 @@ struct Slot {
     rng: AtomicU64,
 }
 
+/// A value on a cache line of its own: a counter many threads write (or a lock they take)
+/// does not slow down the reads of its neighbours.
+#[repr(align(64))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// `Slot::owner` while a disarm writes through it: the owner waits before it exits, so the
 /// pointer stays valid meanwhile.
 const BUSY: *mut AtomicPtr<Slot> = ptr::dangling_mut();

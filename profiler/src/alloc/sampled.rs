@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::
 use std::time::Instant;
 
 use super::address::AddressMap;
-use super::{LOCAL, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
+use super::{LOCAL, Line, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
 
 /// Size and alignment up to which a sampled block lives in a slot of `pages`, where a free
 /// recognises it by its address; a free of a larger one looks at the table when the count of
@@ -65,11 +65,12 @@ static FLOOR: AtomicI64 = AtomicI64::new(0);
 static SWITCH: Mutex<()> = Mutex::new(());
 /// The iteration the workload is in, stamped on each sampled block.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
-/// Sampled blocks in the table: a free skips the lookup while there are none.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Sampled blocks in the table: a free skips the lookup while there are none. Written on every
+/// sample and every free of one: on a line apart from the settings every sample reads.
+static LIVE: Line<AtomicUsize> = Line(AtomicUsize::new(0));
 /// Samples taken, and the nanoseconds spent taking them (backtrace and table).
-static TAKEN: AtomicU64 = AtomicU64::new(0);
-static TAKEN_NS: AtomicU64 = AtomicU64::new(0);
+static TAKEN: Line<AtomicU64> = Line(AtomicU64::new(0));
+static TAKEN_NS: Line<AtomicU64> = Line(AtomicU64::new(0));
 
 /// `sample_at` of a slot that never samples.
 pub(super) const NEVER: i64 = i64::MAX;
@@ -140,7 +141,7 @@ pub fn probability(size: usize, interval: u64) -> f64 {
 
 const SHARDS: usize = 16;
 type Table = AddressMap<usize, Block>;
-static TABLE: [Mutex<Option<Table>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+static TABLE: [Line<Mutex<Option<Table>>>; SHARDS] = [const { Line(Mutex::new(None)) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
     &TABLE[(ptr >> 12).wrapping_mul(0x9E37_79B9) % SHARDS]
@@ -174,10 +175,11 @@ fn may_hold(ptr: *mut u8) -> bool {
 
 /// [`may_hold`] for a pointer outside the range of `pages` (tested against its current start),
 /// freed by a thread counting into its own slot (so not working on the table): the
-/// allocator's check of a large free.
+/// allocator's check of a large free. A bucket counts blocks on the table, so no read of
+/// [`LIVE`] is needed.
 #[inline(always)]
 pub(super) fn may_hold_large(ptr: *mut u8) -> bool {
-    LIVE.load(Relaxed) != 0 && bucket(ptr).load(Relaxed) != 0
+    bucket(ptr).load(Relaxed) != 0
 }
 
 /// Sample one allocation per `bytes` allocated on average, from every thread's next

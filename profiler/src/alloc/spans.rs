@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
 
 use super::address::AddressMap;
-use super::{LOCAL, untracked};
+use super::{LOCAL, Line, untracked};
 
 /// Set once spans are counted: the fast path is never used again.
 pub(super) static SPANS_ON: AtomicBool = AtomicBool::new(false);
@@ -101,15 +101,12 @@ const SHARDS: usize = 64;
 /// Blocks allocated inside a span: address -> (its span's counters, bytes).
 type Table = AddressMap<usize, (&'static Counters, i64)>;
 
-/// A shard of the table, on a cache line of its own: threads locking neighbouring shards do
-/// not share a line.
-#[repr(align(64))]
-struct Shard(Mutex<Option<Table>>);
-
-static TABLE: [Shard; SHARDS] = [const { Shard(Mutex::new(None)) }; SHARDS];
+/// The table's shards, each on a cache line of its own: threads locking neighbouring shards
+/// do not share a line.
+static TABLE: [Line<Mutex<Option<Table>>>; SHARDS] = [const { Line(Mutex::new(None)) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
-    &TABLE[(ptr >> 4).wrapping_mul(0x9E37_79B9) % SHARDS].0
+    &TABLE[(ptr >> 4).wrapping_mul(0x9E37_79B9) % SHARDS]
 }
 
 thread_local! {
