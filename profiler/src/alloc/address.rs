@@ -49,6 +49,15 @@ impl Hasher for AddressHasher {
     }
 }
 
+/// The hash of one address, as a map keyed by it computes it: for the allocator's own
+/// spreading of addresses (table shards, buckets), which takes low or high bits of it.
+#[inline(always)]
+pub fn hash(addr: usize) -> u64 {
+    let mut hasher = AddressHasher::default();
+    hasher.write_usize(addr);
+    hasher.finish()
+}
+
 /// A map keyed by addresses (or by values made of them).
 pub type AddressMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
 

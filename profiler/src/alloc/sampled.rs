@@ -42,7 +42,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Instant;
 
-use super::address::AddressMap;
+use super::address::{self, AddressMap};
 use super::{LOCAL, Line, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
 
 /// Size and alignment up to which a sampled block lives in a slot of `pages`, where a free
@@ -144,7 +144,7 @@ type Table = AddressMap<usize, Block>;
 static TABLE: [Line<Mutex<Option<Table>>>; SHARDS] = [const { Line(Mutex::new(None)) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
-    &TABLE[(ptr >> 12).wrapping_mul(0x9E37_79B9) % SHARDS]
+    &TABLE[address::hash(ptr) as usize % SHARDS]
 }
 
 /// Buckets of [`OUTSIDE`].
@@ -162,7 +162,7 @@ static OUTSIDE: [AtomicU32; OUTSIDE_BUCKETS] = [const { AtomicU32::new(0) }; OUT
 /// `ptr`'s bucket of [`OUTSIDE`].
 #[inline(always)]
 fn bucket(ptr: *mut u8) -> &'static AtomicU32 {
-    let hash = (ptr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let hash = address::hash(ptr as usize);
     &OUTSIDE[(hash >> (64 - OUTSIDE_BUCKETS.trailing_zeros())) as usize]
 }
 

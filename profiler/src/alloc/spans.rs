@@ -28,7 +28,7 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
 
-use super::address::AddressMap;
+use super::address::{self, AddressMap};
 use super::{LOCAL, Line, untracked};
 
 /// Set once spans are counted: the fast path is never used again.
@@ -106,7 +106,7 @@ type Table = AddressMap<usize, (&'static Counters, i64)>;
 static TABLE: [Line<Mutex<Option<Table>>>; SHARDS] = [const { Line(Mutex::new(None)) }; SHARDS];
 
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
-    &TABLE[(ptr >> 4).wrapping_mul(0x9E37_79B9) % SHARDS]
+    &TABLE[address::hash(ptr) as usize % SHARDS]
 }
 
 thread_local! {
