@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The counting allocator against the allocator it wraps, whole process against whole process:
 # release builds of the same loops, differing only in their global allocator, run alternately
-# N times (default 5) in one session: System, profiler::Alloc over System (sampling off, and on
-# at one sample per 1 MiB allocated: examples/alloc_ab_sampled.rs), the peers over
-# System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap with no
-# limit, dhat::Alloc with no dhat::Profiler running), mimalloc, and
-# profiler::Alloc::wrapping(mimalloc), sampling off and on. Prints, per loop and thread count, one row per
-# allocator: its median ns per round and its ratio to the allocator inside it (System, or
-# mimalloc for profiler::Alloc::wrapping(mimalloc)): the median of the ratios of runs made
-# next to each other, with a 95% bootstrap interval (on this 2-core VM two copies of the same
-# binary differ by up to 2-3% in medians of 15 runs: read a ratio with its interval).
-# ALLOC_AB_SET picks other examples, e.g. "system profiler sampled spans spans_sampled" for
-# heap per span, exact and sampled (each worker thread looping inside a span:
-# bench-suite/examples/alloc_ab_spans*.rs).
+# N times (default 5) in one session: System; a global allocator that only forwards to
+# System (the floor of any wrapper: examples/alloc_ab_forward.rs); profiler::Alloc over System
+# (sampling off, and on at one sample per 1 MiB allocated: examples/alloc_ab_sampled.rs); the
+# peers over System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap
+# with no limit, dhat::Alloc with no dhat::Profiler running); mimalloc, and
+# profiler::Alloc::wrapping(mimalloc), sampling off and on. Prints, per loop and thread count,
+# one row per allocator: its median ns per round and its ratio to the allocator inside it
+# (System, or mimalloc for profiler::Alloc::wrapping(mimalloc)): the median of the ratios of
+# runs made next to each other, with a 95% bootstrap interval (on this 2-core VM two copies
+# of the same binary differ by up to 2-3% in medians of 15 runs: read a ratio with its
+# interval).
+# ALLOC_AB_SET picks other examples, e.g. "system profiler sampled spans spans_apart
+# spans_sampled" for heap per span, exact and sampled (each worker thread looping inside a span,
+# of one name for all, or of its own: bench-suite/examples/alloc_ab_spans*.rs).
 #
 #   scripts/alloc-overhead.sh [N] [ROUNDS]
 set -euo pipefail
@@ -20,7 +22,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-5}"
 rounds="${2:-4000000}"
 # Run in this order each time; each is bench-suite/examples/alloc_ab_<name>.rs.
-default=(system profiler sampled divan stats_alloc cap dhat mimalloc profiler_mimalloc sampled_mimalloc)
+default=(system forward profiler sampled divan stats_alloc cap dhat mimalloc profiler_mimalloc sampled_mimalloc)
 read -r -a examples <<<"${ALLOC_AB_SET:-${default[*]}}"
 build_args=()
 for e in "${examples[@]}"; do build_args+=(--example "alloc_ab_$e"); done
@@ -44,6 +46,7 @@ for line in open(sys.argv[1]):
 # (label the binary prints, name in the table, the allocator it wraps: the ratio's denominator)
 rows = [
     ("system", "system", None),
+    ("forward", "forward only", "system"),
     ("profiler", "profiler", "system"),
     ("sampled", "sampled 1MiB", "system"),
     ("divan", "divan", "system"),
@@ -54,6 +57,7 @@ rows = [
     ("profiler-mimalloc", "profiler/mi", "mimalloc"),
     ("sampled-mimalloc", "sampled/mi", "mimalloc"),
     ("spans", "spans exact", "system"),
+    ("spans-apart", "spans apart", "system"),
     ("spans-sampled", "spans sampled", "system"),
 ]
 

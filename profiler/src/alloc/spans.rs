@@ -96,7 +96,15 @@ static NAMES: Mutex<Names> = Mutex::new(Names {
     names: Vec::new(),
 });
 
-const SHARDS: usize = 64;
+/// Groups of shards, chosen by the region of address space a block is in ([`REGION_BITS`]),
+/// and shards per group, chosen by the block's address.
+const GROUPS: usize = 64;
+const PER_GROUP: usize = 4;
+const SHARDS: usize = GROUPS * PER_GROUP;
+/// Regions of 4 MiB: allocators hand each thread regions of its own (glibc's per-thread
+/// arenas, mimalloc's per-thread segments, jemalloc's arenas), so a thread's blocks, and its
+/// frees of them, stay on the shards of a few groups.
+const REGION_BITS: u32 = 22;
 
 /// Blocks allocated inside a span: address -> (its span's counters, bytes).
 type Table = AddressMap<usize, (&'static Counters, i64)>;
@@ -105,8 +113,14 @@ type Table = AddressMap<usize, (&'static Counters, i64)>;
 /// do not share a line.
 static TABLE: [Line<Mutex<Option<Table>>>; SHARDS] = [const { Line(Mutex::new(None)) }; SHARDS];
 
+/// `ptr`'s shard: by its region first, so that threads allocating from regions of their own
+/// lock shards no other thread writes (measured: threads in different spans, 2 threads, the
+/// tightest loop, 15.6x System -> 4.9x, the same as 1 thread, against shards by address
+/// alone); by its address within, so that threads sharing a region do not all queue on one
+/// lock.
 fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
-    &TABLE[address::hash(ptr) as usize % SHARDS]
+    let group = address::hash(ptr >> REGION_BITS) as usize % GROUPS;
+    &TABLE[group * PER_GROUP + address::hash(ptr) as usize % PER_GROUP]
 }
 
 thread_local! {
