@@ -13,7 +13,7 @@ static ALLOC: profiler::Alloc = profiler::Alloc::new();
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 fn enter() -> EnteredSpan {
-    if STARTED.fetch_add(1, Relaxed) % 2 == 0 {
+    if STARTED.fetch_add(1, Relaxed).is_multiple_of(2) {
         tracing::info_span!("a").entered()
     } else {
         tracing::info_span!("b").entered()
