@@ -10,8 +10,11 @@
 //! while the thread is inside a span (the innermost entered one) is charged to that span's
 //! name and its address recorded in a side table with the span and its size; a free or a
 //! `realloc` of a recorded block takes it off its span, wherever and whenever it happens. A
-//! `realloc` stays with the span that made the block. The table is sharded by address, each
-//! shard behind its own lock, and lives in untracked memory, so it never shows in the counts.
+//! `realloc` stays with the span that made the block. The table is sharded by the block's
+//! region of address space, then by its address (see [`shard`]), each shard behind its own
+//! lock, and lives in untracked memory, so it never shows in the counts. A span name's live
+//! bytes and their peak are one cache line every thread in it writes: threads allocating in
+//! one span name at once pay for it (measured in the README), threads in different ones not.
 //!
 //! **Sampled** ([`enable_sampled`]): the fast path stays. Sampling by bytes goes on at the
 //! interval asked for (or finer, while a run samples for attribution), and a sampled block
