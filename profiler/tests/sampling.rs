@@ -86,11 +86,19 @@ fn sampled_blocks_are_freed_as_sampled_blocks_across_threads_and_switches() {
 }
 
 /// One large block leaked per iteration: every allocation of it is sampled (its size is
-/// beyond any interval chosen), including the first after each change of interval.
+/// beyond any interval chosen), including the first after each change of interval. The
+/// iteration also sleeps 10 ms: the rate is chosen within a budget of the iteration's time,
+/// and an iteration of the block alone (~0.2 ms in a debug build, where a sample costs ~20
+/// us) would be given one sample, an interval of 1 MiB, a chance of 63% to sample the block,
+/// and an estimate only as good as a Poisson count of ~20 (it read 0.77 MiB once in CI).
 fn a_large_block_leaked_per_iteration_is_named() {
     let profiler = profiler::Profiler::new("large").attribute(profiler::Attribute::Always);
     let line = line!() + 1;
-    let report = profiler.run(|| vec![1u8; 1 << 20].leak().len());
+    let leak = || vec![1u8; 1 << 20].leak().len();
+    let report = profiler.run(|| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        leak()
+    });
     let run = &report.runs[0];
     let first = run
         .leak_sites
