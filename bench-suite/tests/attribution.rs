@@ -73,7 +73,14 @@ fn first_site_line(run: &Value, workload: &str) -> usize {
 fn sampling_names_the_line_that_leaks_with_honest_bounds() {
     let (report, _, _keep) = attribute(&HEAP_LEAKS, "growth");
     for (i, workload) in HEAP_LEAKS.iter().enumerate() {
-        let run = &report["runs"][i];
+        let mut run = &report["runs"][i];
+        // A steady leak's samples fail the test of their spread over the window (binomial, at
+        // 1%) about 0.6% of the time, and no site is named: such a workload is run once more.
+        let again;
+        if run["leak_sites"].as_array().is_some_and(|s| s.is_empty()) {
+            again = attribute(&[workload], "growth");
+            run = &again.0["runs"][0];
+        }
         first_site_line(run, workload);
         let info = &run["attribution"];
         assert_eq!(info["method"], "sampled", "{info}");

@@ -59,9 +59,19 @@ fn every_call_reaches_the_inner_allocator() {
 
 /// Sampled attribution needs nothing of the inner allocator: it names the leaking line.
 fn sampled_attribution_works_over_it() {
-    let profiler = profiler::Profiler::new("leak").attribute(profiler::Attribute::Always);
     let line = line!() + 1;
-    let report = profiler.run(|| Box::leak(Box::new([0u8; 1024])).len());
+    let leak = || Box::leak(Box::new([0u8; 1024])).len();
+    let attribute = || {
+        profiler::Profiler::new("leak")
+            .attribute(profiler::Attribute::Always)
+            .run(leak)
+    };
+    // A steady leak's samples fail the test of their spread over the window (binomial, at 1%)
+    // about 0.6% of the time, and no site is named: such a run is made once more.
+    let mut report = attribute();
+    if report.runs[0].leak_sites.is_empty() {
+        report = attribute();
+    }
     let run = &report.runs[0];
     assert_eq!(run.verdict, profiler::Verdict::Leak);
     let info = run.attribution.as_ref().expect("attribution ran");
