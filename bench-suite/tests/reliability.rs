@@ -65,8 +65,11 @@ fn sigint_and_sigterm_end_the_run_with_every_output_written() {
             .arg(dir.path().join("p.png"));
         let (out, took) = signal_after(cmd, signal, Duration::from_millis(1200));
         assert_eq!(out.status.code(), Some(130), "{signal}: {}", text(&out));
+        // From the signal: the iteration under way ends, and the run is judged and written (a
+        // PNG drawn by a debug build, beside other tests on 2 cores): seconds at most, not
+        // the rest of the 100 iterations' 20 s.
         assert!(
-            took < Duration::from_millis(1500),
+            took < Duration::from_millis(4000),
             "{signal}: took {took:?}"
         );
         let report = read(&dir.path().join("r.json"));
@@ -88,7 +91,9 @@ fn an_interrupted_hung_iteration_is_abandoned_within_a_second() {
         .arg(dir.path().join("r.json"));
     let (out, took) = signal_after(cmd, "-INT", Duration::from_millis(800));
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(took < Duration::from_millis(2000), "took {took:?}");
+    // From the signal: the second of grace, then the report written (a debug build, beside
+    // other tests on 2 cores), never the hung iteration's end.
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
     let run = &read(&dir.path().join("r.json"))["runs"][0];
     assert_eq!(run["source"]["end"], "interrupted");
     assert_eq!(run["iterations"], 2, "the samples before the hang are kept");
@@ -110,7 +115,7 @@ fn an_interrupted_sweep_with_a_hung_repetition_reports_the_sizes_before() {
     .arg(dir.path().join("r.json"));
     let (out, took) = signal_after(cmd, "-INT", Duration::from_millis(1500));
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert!(took < Duration::from_millis(4000), "took {took:?}");
     let run = &read(&dir.path().join("r.json"))["runs"][0];
     assert_eq!(run["source"]["end"], "interrupted");
     let points = run["sweep"]["points"].as_array().unwrap();

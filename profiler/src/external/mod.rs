@@ -491,7 +491,8 @@ mod tests {
             .caps(16, 16)
             .run()
             .unwrap();
-        assert!(run.iterations > 100, "{} samples taken", run.iterations);
+        // ~400 ticks; a loaded machine skips late ones: well over the caps' 16 all the same.
+        assert!(run.iterations > 40, "{} samples taken", run.iterations);
         assert!(
             run.samples.len() <= 18,
             "{} samples kept",
