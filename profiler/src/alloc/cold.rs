@@ -80,18 +80,11 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
     if routed() {
         return unsafe { dhat_route::realloc(ptr, layout, new_size) };
     }
-    let spans_on = spans::SPANS_ON.load(Relaxed);
-    let moving = if spans_on {
-        spans::before_realloc(ptr)
-    } else {
-        None
-    };
-    let p = unsafe { inner.realloc(ptr, layout, new_size) };
+    let p = spans::around_realloc(ptr, new_size, || unsafe {
+        inner.realloc(ptr, layout, new_size)
+    });
     if !p.is_null() {
         count_alloc(new_size, Some(layout.size()));
-    }
-    if spans_on {
-        spans::after_realloc(ptr, moving, p, new_size);
     }
     p
 }

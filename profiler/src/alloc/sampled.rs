@@ -519,29 +519,19 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     if old.is_none_or(|block| in_inner(block.home)) && new_in_inner {
         // Off the tables first: once reallocated, the address may be anyone's.
         let taken = old.and_then(|_| take(ptr));
-        let spans_on = spans::SPANS_ON.load(Relaxed);
-        let moving = if spans_on {
-            spans::before_realloc(ptr)
-        } else {
-            None
-        };
         // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them; `ptr` came from
         // `inner` with `layout`.
-        let p = unsafe { inner.realloc(ptr, layout, new_size) };
+        let p = spans::around_realloc(ptr, new_size, || unsafe {
+            inner.realloc(ptr, layout, new_size)
+        });
         if p.is_null() {
             // The old block is still the caller's: back on the tables.
             if let Some(block) = taken {
                 insert(ptr, block);
             }
-            if spans_on {
-                spans::after_realloc(ptr, moving, p, new_size);
-            }
             return Some(p);
         }
         count_alloc(new_size, Some(layout.size()));
-        if spans_on {
-            spans::after_realloc(ptr, moving, p, new_size);
-        }
         if sample {
             record(p, new_size, Home::Inner(layout.align()));
         }

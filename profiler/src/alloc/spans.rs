@@ -348,35 +348,23 @@ pub(super) fn on_free(ptr: *mut u8) {
     untracked(|| take(ptr as usize));
 }
 
-/// A block being reallocated, off the table (see [`before_realloc`]).
-pub(super) struct Moving {
-    /// The span the old block was made in and its bytes; `None` when it was made outside any.
-    made_in: Option<(&'static Counters, i64)>,
-    /// The span the thread is in.
-    now: Option<&'static Counters>,
-}
-
-/// Ahead of a `realloc` of `old` that may free it (cold path): its entry, taken off the table
-/// now. Once the inner allocator has freed `old`, another thread may get that address and
-/// charge it to its own span before this one could take it off. `None` while untracked.
-pub(super) fn before_realloc(old: *mut u8) -> Option<Moving> {
-    let now = current();
-    if LOCAL.try_with(|l| l.untracked.get() != 0).unwrap_or(true) {
-        return None;
+/// A `realloc` of `old` to `bytes` that the inner allocator makes in `realloc` (cold path):
+/// the block stays with the span that made it (one made outside any span is charged to the
+/// span the thread is in, if any). Its entry leaves the table before `realloc` runs: once the
+/// inner allocator has freed `old`, another thread may get that address and charge it to its
+/// own span first. Should `realloc` fail, the old block, still the caller's, goes back on its
+/// span.
+pub(super) fn around_realloc(
+    old: *mut u8,
+    bytes: usize,
+    realloc: impl FnOnce() -> *mut u8,
+) -> *mut u8 {
+    if !SPANS_ON.load(Relaxed) || LOCAL.try_with(|l| l.untracked.get() != 0).unwrap_or(true) {
+        return realloc();
     }
-    Some(Moving {
-        made_in: untracked(|| take(old as usize)),
-        now,
-    })
-}
-
-/// After that `realloc`: made `new` of `bytes`, the block stays with the span that made it
-/// (one made outside any span is charged to the span the thread is in, if any); failed (`new`
-/// null), the old block, still the caller's, goes back on its span.
-pub(super) fn after_realloc(old: *mut u8, moving: Option<Moving>, new: *mut u8, bytes: usize) {
-    let Some(Moving { made_in, now }) = moving else {
-        return;
-    };
+    let now = current();
+    let made_in = untracked(|| take(old as usize));
+    let new = realloc();
     untracked(|| {
         if new.is_null() {
             if let Some((c, old_bytes)) = made_in {
@@ -386,12 +374,13 @@ pub(super) fn after_realloc(old: *mut u8, moving: Option<Moving>, new: *mut u8, 
             charge(c, new as usize, bytes as i64);
         }
     });
+    new
 }
 
 /// A `realloc` of `old` to `new` of `bytes` made while `old` is still allocated (a copy,
-/// `old` freed after this): [`before_realloc`] and [`after_realloc`] at once.
+/// `old` freed after this).
 pub(super) fn on_realloc(old: *mut u8, new: *mut u8, bytes: usize) {
-    after_realloc(old, before_realloc(old), new, bytes);
+    around_realloc(old, bytes, || new);
 }
 
 /// One span name's totals since heap per span was switched on (estimates when sampled).
