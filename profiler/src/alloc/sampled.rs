@@ -9,7 +9,7 @@
 //! bytes a thread allocates: each thread's slot keeps the bytes it may allocate before its
 //! next sample, drawn as an exponential distance of mean [`interval`] bytes from the end of
 //! the last sampled allocation and kept as the value of its allocated-bytes counter at which
-//! the sample is due (`sample_at`). An allocation of `b`
+//! the sample is due (`next_sample`). An allocation of `b`
 //! bytes is therefore sampled with probability `1 - exp(-b / interval)`, whatever its
 //! neighbours, and a sampled block stands for `b / (1 - exp(-b / interval))` bytes and
 //! `1 / (1 - exp(-b / interval))` blocks of its call site (as in tcmalloc's and heapprofd's
@@ -72,7 +72,7 @@ static LIVE: Line<AtomicUsize> = Line(AtomicUsize::new(0));
 static TAKEN: Line<AtomicU64> = Line(AtomicU64::new(0));
 static TAKEN_NS: Line<AtomicU64> = Line(AtomicU64::new(0));
 
-/// `sample_at` of a slot that never samples.
+/// `next_sample` of a slot that never samples.
 pub(super) const NEVER: i64 = i64::MAX;
 
 /// A sampled block still live.
@@ -342,20 +342,18 @@ pub(super) fn take_sample(size: usize) -> bool {
     let allocated = slot.allocated_bytes.load(Relaxed);
     let after = allocated.wrapping_add(size as i64);
     let interval = INTERVAL.load(Relaxed);
-    // `i64::MIN` is only ever a request to redraw (its flag may have been lost to the owner's
-    // own store racing `ask_redraw`'s two).
-    if slot.redraw.load(Relaxed) || slot.sample_at.load(Relaxed) == i64::MIN {
+    // An `event_at` of `i64::MIN` is only ever a request to redraw (its flag may have been
+    // lost to the owner's own store racing `ask_redraw`'s two).
+    if slot.redraw.load(Relaxed) || slot.event_at.load(Relaxed) == i64::MIN {
         // A distance drawn afresh, from before this allocation: it keeps its chance.
         slot.redraw.store(false, Relaxed);
-        slot.sample_at
-            .store(allocated.saturating_add(draw(slot, interval)), Relaxed);
+        slot.set_next_sample(allocated.saturating_add(draw(slot, interval)));
     }
-    if after <= slot.sample_at.load(Relaxed) {
+    if after <= slot.next_sample.load(Relaxed) {
         return false;
     }
     // The next distance runs from the end of this allocation.
-    slot.sample_at
-        .store(after.saturating_add(draw(slot, interval)), Relaxed);
+    slot.set_next_sample(after.saturating_add(draw(slot, interval)));
     interval > 0
 }
 

@@ -23,6 +23,7 @@ pub fn heap_counts_are_exact() {
     known_pattern();
     realloc_and_zeroed();
     peak_within_a_window();
+    producer_consumer_peak();
     frees_on_another_thread_net_out();
     exited_threads_keep_their_counts();
     untracked_work_is_invisible();
@@ -67,6 +68,35 @@ fn peak_within_a_window() {
     let peak = now().peak_bytes;
     assert_eq!(peak, base + (1 << 20), "peak is exact on one thread");
     drop(small);
+}
+
+/// A producer allocates what a consumer frees: each thread's own live bytes only go one way,
+/// so the sum of per-thread peaks says the whole traffic (20 MiB here) was live at once. The
+/// reported peak keeps within a check's reach of the true one (a few KiB in the channel).
+fn producer_consumer_peak() {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Box<[u8; 1024]>>(8);
+    let consumer = std::thread::spawn(move || {
+        while let Ok(b) = rx.recv() {
+            drop(b)
+        }
+    });
+    tx.send(Box::new([0u8; 1024])).unwrap(); // the consumer is up and has allocated
+    alloc::reset_peak();
+    let base = now().live_bytes;
+    for _ in 0..20_000 {
+        tx.send(Box::new([1u8; 1024])).unwrap();
+    }
+    let above = now().peak_bytes - base;
+    let per_thread_peaks: i64 = 20_000 * 1024;
+    // What the producer may hold unpublished, and what it published before the consumer's
+    // frees of it were: a check's reach each.
+    let reach = alloc::CHECK_EVERY + alloc::PUBLISH_BEYOND;
+    assert!(
+        (1024..=2 * reach).contains(&above),
+        "peak {above} B above the start, {per_thread_peaks} B by per-thread peaks"
+    );
+    drop(tx);
+    consumer.join().unwrap();
 }
 
 fn frees_on_another_thread_net_out() {
