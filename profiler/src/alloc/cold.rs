@@ -3,7 +3,8 @@
 
 //! Calls of a thread whose `fast` pointer is `COLD` (the route to dhat, untracked work, a
 //! thread's first allocation, an exited thread, spans counted), an allocation that reaches
-//! the thread's next sample, and a free of a pointer that may be a sampled block.
+//! the thread's next sample or its next check of the peak, and a free of a pointer that may
+//! be a sampled block.
 
 use super::{FOREIGN_INNER, ROUTE_TO_DHAT, count_alloc, count_free, dhat_route, sampled, spans};
 use std::alloc::{GlobalAlloc, Layout, System};

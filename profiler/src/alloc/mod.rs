@@ -4,18 +4,19 @@
 //! The counting global allocator.
 //!
 //! Every thread gets a *slot* of counters the first time it allocates. Only that thread writes
-//! its slot, with plain relaxed loads and stores (no `lock`-prefixed instruction), so counting
-//! costs a few adds on a cache line nobody else writes. A slot counts allocations, allocated
-//! bytes, frees and freed bytes; live blocks and live bytes are differences, so an allocation
-//! and a free each add to two counters, and a free never looks at the peak. A read sums every
-//! slot. Slots are never freed: when a thread exits its slot is handed to the next new thread,
+//! its counters, with plain relaxed loads and stores (no `lock`-prefixed instruction), so
+//! counting costs a few adds on a cache line nobody else writes. A slot counts allocations,
+//! allocated bytes, frees and freed bytes; live blocks and live bytes are differences, so an
+//! allocation and a free each add to two counters, and a free never looks at the peak. A read
+//! sums every slot. Slots are never freed: when a thread exits its slot is handed to the next new thread,
 //! which keeps adding to the same totals, so the bytes of exited threads are never lost and the
 //! list stays as long as the largest number of threads alive at once. Memory freed on another
 //! thread than the one that allocated it makes the freeing thread's slot go negative; the sum
 //! nets out.
 //!
 //! **Fast path.** A thread's whole state for the fast path is one thread-local pointer to its
-//! slot, never null: an allocator call loads it and works on the slot's first cache line.
+//! slot, never null: an allocator call loads it and works on the slot's first cache line (a
+//! free also reads one value of the second).
 //! Calls are counted before they are handed to the inner allocator, so that the call to it is
 //! a tail call and the fast path needs no stack frame (allocations of more than `COUNT_FIRST`
 //! bytes, for which that does not matter, are counted once they succeeded). The pointer is
@@ -52,12 +53,14 @@
 //!   own live bytes only grow and a consumer's only shrink, so their peaks add up to all the
 //!   bytes that went through (20 MiB of 1 KiB boxes through a channel holding 8 of them).
 //! - *The published peak.* Every [`CHECK_EVERY`] bytes a thread allocates, and every as many
-//!   it frees, one of its calls goes to the cold path (the allocation side shares the sample's
-//!   compare: `event_at`), which adds its live bytes to one shared sum, [`PUBLISHED`], when
-//!   they moved by more than [`PUBLISH_BEYOND`] since it last did; the sum keeps its peak. A
-//!   reset publishes every slot (on its behalf, under the slot's `publishing` flag). At any
-//!   moment the true live bytes are the published sum plus what each thread has not
-//!   published: at most a check's reach, and no more than it allocated since the reset.
+//!   it frees, one of its calls leaves the fast path (the allocation side shares the sample's
+//!   compare: `event_at`) to check its live bytes, and adds them to one shared sum,
+//!   [`PUBLISHED`], when they moved by more than [`PUBLISH_BEYOND`] since it last did; the sum
+//!   keeps its peak. A reset publishes every slot on its behalf, holding every slot's
+//!   `publishing` flag meanwhile. At any moment the true live bytes are the published sum
+//!   plus what each thread has not published (less, where it freed more than it published):
+//!   no more than it allocated since the reset, and no more than a check's reach or the most
+//!   a check found (a call that crossed a check holds its bytes unpublished until the check).
 //!   The producer and consumer above: 2.3 MiB above the start, whatever went through.
 
 mod address;
@@ -120,9 +123,10 @@ impl Default for Alloc<System> {
     }
 }
 
-/// Counters of one thread. Written by its owner only (relaxed load + store), read by anyone.
-/// Wrapping i64s: the ever-growing ones take centuries to wrap at any real allocation rate.
-/// In declaration order: what the fast path reads and writes fills the first cache line.
+/// Counters of one thread. Written by its owner only (relaxed load + store), read by anyone
+/// (but for `publication`, see [`Publication`]). Wrapping i64s: the ever-growing ones take
+/// centuries to wrap at any real allocation rate. In declaration order: what the fast path
+/// reads and writes fills the first cache line, and a free's check of the peak the second.
 #[repr(C, align(64))]
 struct Slot {
     allocations: AtomicI64,
@@ -151,14 +155,6 @@ struct Slot {
     next_sample: AtomicI64,
     /// The `allocated_bytes` beyond which the owner publishes (see the module's "Peak").
     alloc_check_at: AtomicI64,
-    /// The live bytes last added to [`PUBLISHED`] for this slot.
-    published: AtomicI64,
-    /// Held while this slot publishes (by its owner, or by [`reset_peak`] on its behalf).
-    publishing: AtomicBool,
-    /// `allocations + frees` and `allocated_bytes` when [`reset_peak`] last published for it
-    /// (written by the thread that resets).
-    reset_calls: AtomicI64,
-    reset_allocated: AtomicI64,
     in_use: AtomicBool,
     /// Set when the next distance to a sample must be drawn afresh (sampling was switched, or
     /// the slot changed hands) rather than a sample taken.
@@ -169,6 +165,26 @@ struct Slot {
     next: AtomicPtr<Slot>,
     /// State of the owner's random draws of sampling distances.
     rng: AtomicU64,
+    /// What the slot published (see the module's "Peak"), on a line of its own: the thread
+    /// that resets writes it.
+    publication: Line<Publication>,
+}
+
+/// A slot's share of [`PUBLISHED`]. Written under `publishing` (by the owner, or by
+/// [`reset_peak`] on its behalf), but for `max_drift`, which the owner raises in its checks.
+struct Publication {
+    /// The live bytes last added to [`PUBLISHED`] for this slot.
+    published: AtomicI64,
+    /// Held while this slot publishes.
+    publishing: AtomicBool,
+    /// `allocations + frees` and `allocated_bytes` just before [`reset_peak`] published for
+    /// it.
+    reset_calls: AtomicI64,
+    reset_allocated: AtomicI64,
+    /// The largest drift a check found since the reset: a call that crossed a check may
+    /// have left more unpublished than a check's reach, for the few instructions until its
+    /// check.
+    max_drift: AtomicI64,
 }
 
 /// A value on a cache line of its own: a counter many threads write (or a lock they take)
@@ -208,15 +224,18 @@ impl Slot {
             free_check_at: AtomicI64::new(CHECK_EVERY),
             next_sample: AtomicI64::new(sampled::NEVER),
             alloc_check_at: AtomicI64::new(CHECK_EVERY),
-            published: AtomicI64::new(0),
-            publishing: AtomicBool::new(false),
-            reset_calls: AtomicI64::new(0),
-            reset_allocated: AtomicI64::new(0),
             in_use: AtomicBool::new(false),
             redraw: AtomicBool::new(false),
             owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             rng: AtomicU64::new(0),
+            publication: Line(Publication {
+                published: AtomicI64::new(0),
+                publishing: AtomicBool::new(false),
+                reset_calls: AtomicI64::new(0),
+                reset_allocated: AtomicI64::new(0),
+                max_drift: AtomicI64::new(0),
+            }),
         }
     }
 
@@ -321,9 +340,15 @@ impl Slot {
             self.allocated_bytes.load(Relaxed),
             self.freed_bytes.load(Relaxed),
         );
-        let drift = allocated.wrapping_sub(freed) - self.published.load(Relaxed);
+        let publication = &self.publication;
+        let drift = allocated.wrapping_sub(freed) - publication.published.load(Relaxed);
+        if drift > publication.max_drift.load(Relaxed) {
+            publication.max_drift.store(drift, Relaxed);
+        }
         if drift.abs() > PUBLISH_BEYOND {
-            self.publish();
+            self.lock_publishing();
+            self.publish_locked();
+            self.unlock_publishing();
         }
         let next = allocated.wrapping_add(CHECK_EVERY);
         self.alloc_check_at.store(next, Relaxed);
@@ -336,48 +361,62 @@ impl Slot {
         }
     }
 
-    /// Add this slot's live bytes since it last published to [`PUBLISHED`] (the owner's, or
-    /// [`reset_peak`]'s on its behalf: one at a time).
-    fn publish(&self) {
+    /// Take `publishing`: the owner's checks, or [`reset_peak`] on the owner's behalf.
+    fn lock_publishing(&self) {
         let mut waited = 0;
         while self
+            .publication
             .publishing
             .compare_exchange_weak(false, true, Acquire, Relaxed)
             .is_err()
         {
             back_off(&mut waited);
         }
+    }
+
+    fn unlock_publishing(&self) {
+        self.publication.publishing.store(false, Release);
+    }
+
+    /// Add this slot's live bytes since it last published to [`PUBLISHED`] (`publishing`
+    /// held).
+    fn publish_locked(&self) {
         let live = self.live_bytes();
-        let drift = live - self.published.load(Relaxed);
-        self.published.store(live, Relaxed);
+        let drift = live - self.publication.published.load(Relaxed);
+        self.publication.published.store(live, Relaxed);
         publish(drift);
-        self.publishing.store(false, Release);
     }
 
     /// What this slot may have held unpublished at any moment since the last [`reset_peak`]:
-    /// its drift now if it made no call since, else no more than it allocated since, and no
-    /// more than a check lets it drift.
+    /// its drift now if it made no call since; else no more than it allocated since, and no
+    /// more than a check's reach (or what a check found, for a call that crossed one).
     fn unpublished_bound(&self) -> i64 {
+        let publication = &self.publication;
         let (allocations, frees) = (self.allocations.load(Relaxed), self.frees.load(Relaxed));
-        let drift = self.live_bytes() - self.published.load(Relaxed);
-        if allocations.wrapping_add(frees) == self.reset_calls.load(Relaxed) {
+        let drift = self.live_bytes() - publication.published.load(Relaxed);
+        if allocations.wrapping_add(frees) == publication.reset_calls.load(Relaxed) {
             return drift;
         }
         let since = self
             .allocated_bytes
             .load(Relaxed)
-            .wrapping_sub(self.reset_allocated.load(Relaxed));
-        since.clamp(0, CHECK_EVERY + PUBLISH_BEYOND).max(drift)
+            .wrapping_sub(publication.reset_allocated.load(Relaxed));
+        let reach = (CHECK_EVERY + PUBLISH_BEYOND).max(publication.max_drift.load(Relaxed));
+        since.clamp(0, reach).max(drift)
     }
 
-    /// A new peak window for the whole process, from the thread that resets: publish this
-    /// slot's drift, so that the window starts with none, and mark where it starts.
-    fn reset_window(&self) {
-        self.publish();
+    /// A new peak window for the whole process, from the thread that resets (`publishing`
+    /// held): mark where it starts, then publish the slot's drift, so that the window starts
+    /// with none (what the owner counts after the mark is within what it allocated since).
+    fn reset_window_locked(&self) {
+        let publication = &self.publication;
         let calls = self.allocations.load(Relaxed) + self.frees.load(Relaxed);
-        self.reset_calls.store(calls, Relaxed);
-        self.reset_allocated
+        publication.reset_calls.store(calls, Relaxed);
+        publication
+            .reset_allocated
             .store(self.allocated_bytes.load(Relaxed), Relaxed);
+        publication.max_drift.store(0, Relaxed);
+        self.publish_locked();
         self.reset_peak();
     }
 
@@ -507,9 +546,13 @@ pub const CHECK_EVERY: i64 = 1 << 20;
 pub const PUBLISH_BEYOND: i64 = 256 << 10;
 
 /// The live bytes every slot published, summed: the process's live bytes, but for what each
-/// slot allocated or freed since it last published. Written at most once per
-/// [`CHECK_EVERY`] bytes a thread allocates or frees.
+/// slot allocated or freed since it last published. Written by a thread's checks (at most
+/// once per [`CHECK_EVERY`] bytes it allocates or frees), by resets, and by every call of an
+/// exited thread.
 static PUBLISHED: Line<AtomicI64> = Line(AtomicI64::new(0));
+/// Held by [`reset_peak`]: one reset at a time takes every slot's `publishing`.
+static RESETTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The highest [`PUBLISHED`] since the last [`reset_peak`].
 static PUBLISHED_PEAK: Line<AtomicI64> = Line(AtomicI64::new(0));
 
@@ -531,10 +574,14 @@ fn disarm_all() {
     for_each_slot(Slot::disarm_owner);
 }
 
-fn for_each_slot(mut f: impl FnMut(&Slot)) {
+fn for_each_slot(f: impl FnMut(&Slot)) {
     // SeqCst, as the slot's link: a walk that disarms every thread after a SeqCst store must
     // see a slot linked before that store (see `Local::arm`).
-    let mut cursor = SLOTS.load(SeqCst);
+    walk_slots(SLOTS.load(SeqCst), f);
+}
+
+/// Every slot from `cursor` on.
+fn walk_slots(mut cursor: *mut Slot, mut f: impl FnMut(&Slot)) {
     while !cursor.is_null() {
         // SAFETY: list nodes are never freed.
         let slot = unsafe { &*cursor };
@@ -1016,9 +1063,10 @@ pub fn heap() -> Option<HeapCounters> {
         return None;
     }
     let mut total = HeapCounters::default();
-    // The other bound of the peak (see the module's "Peak"): the published peak, and what
-    // each slot may have held unpublished at that moment.
-    let mut published_bound = PUBLISHED_PEAK.load(Relaxed);
+    // The other bound of the peak (see the module's "Peak"): what each slot may have held
+    // unpublished, and the published peak, read after the slots (a publish in between is
+    // then counted twice, never missed).
+    let mut published_bound = 0i64;
     let mut add = |slot: &Slot| {
         let c = slot.counters();
         total.live_bytes += c.live_bytes;
@@ -1032,6 +1080,7 @@ pub fn heap() -> Option<HeapCounters> {
         add(slot);
         published_bound = published_bound.wrapping_add(slot.unpublished_bound());
     });
+    let published_bound = published_bound.wrapping_add(PUBLISHED_PEAK.load(Relaxed));
     total.peak_bytes = total.peak_bytes.min(published_bound).max(total.live_bytes);
     Some(total)
 }
@@ -1073,11 +1122,16 @@ pub fn reset_thread_peak() {
 /// A thread allocating at this very moment may keep a peak set just before the reset; that
 /// only makes the next peak an over-estimate, never an under-estimate.
 pub fn reset_peak() {
+    let _one_at_a_time = RESETTING.lock().unwrap_or_else(|e| e.into_inner());
     EXITED.reset_peak();
-    for_each_slot(Slot::reset_window);
+    // The slots as of now (new ones are linked in front of this head): every one's
+    // `publishing` taken first, so that no owner publishes between the marks and the new
+    // published peak. Owners go on counting meanwhile, within what they allocate since.
+    let head = SLOTS.load(SeqCst);
+    walk_slots(head, Slot::lock_publishing);
+    walk_slots(head, Slot::reset_window_locked);
     PUBLISHED_PEAK.store(PUBLISHED.load(Relaxed), Relaxed);
-    // A publish between the two: the peak is at least the sum it left.
-    PUBLISHED_PEAK.fetch_max(PUBLISHED.load(Relaxed), Relaxed);
+    walk_slots(head, Slot::unlock_publishing);
 }
 
 /// Run `f` without counting what it allocates or frees on this thread.
@@ -1120,7 +1174,8 @@ pub(crate) fn adopt<T>(untracked_vec: Vec<T>) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     //! The slot arithmetic and the fast pointer's states, on slots of the tests' own (this test
-    //! binary does not install `Alloc`, so nothing here touches the process-wide list).
+    //! binary does not install `Alloc`, so nothing here touches the process-wide list; checks
+    //! add to the process-wide published sum, which no test here reads).
     use super::*;
 
     fn counters(
@@ -1203,16 +1258,24 @@ mod tests {
         let slot = Slot::new();
         slot.alloc_owned(1000, None);
         slot.check();
-        assert_eq!(slot.published.load(SeqCst), 0, "1000 B moved: not far");
+        assert_eq!(
+            slot.publication.published.load(SeqCst),
+            0,
+            "1000 B moved: not far"
+        );
         assert_eq!(slot.alloc_check_at.load(SeqCst), 1000 + CHECK_EVERY);
         assert_eq!(slot.free_check_at.load(SeqCst), CHECK_EVERY);
         slot.alloc_owned(PUBLISH_BEYOND, None);
         slot.check_if_due();
-        assert_eq!(slot.published.load(SeqCst), 0, "no check due yet");
+        assert_eq!(
+            slot.publication.published.load(SeqCst),
+            0,
+            "no check due yet"
+        );
         slot.alloc_owned(CHECK_EVERY, None);
         slot.check_if_due();
         let live = 1000 + PUBLISH_BEYOND + CHECK_EVERY;
-        assert_eq!(slot.published.load(SeqCst), live);
+        assert_eq!(slot.publication.published.load(SeqCst), live);
         assert_eq!(
             slot.event_at.load(SeqCst),
             live + CHECK_EVERY,
@@ -1222,15 +1285,21 @@ mod tests {
         slot.free_owned(live);
         assert!(!slot.free_unchecked(0), "the free side's check is due");
         slot.check_if_due();
-        assert_eq!(slot.published.load(SeqCst), 0);
+        assert_eq!(slot.publication.published.load(SeqCst), 0);
     }
 
     #[test]
     fn what_a_slot_holds_unpublished_is_bounded_by_what_it_allocated_since_the_reset() {
         let slot = Slot::new();
         slot.alloc_owned(5000, None);
-        slot.reset_window();
-        assert_eq!(slot.published.load(SeqCst), 5000, "published at the reset");
+        slot.lock_publishing();
+        slot.reset_window_locked();
+        slot.unlock_publishing();
+        assert_eq!(
+            slot.publication.published.load(SeqCst),
+            5000,
+            "published at the reset"
+        );
         assert_eq!(slot.unpublished_bound(), 0, "no call since");
         slot.free_owned(5000);
         assert_eq!(
@@ -1247,7 +1316,21 @@ mod tests {
             "its drift now, when beyond a check's reach (no check ran)"
         );
         slot.check();
-        assert_eq!(slot.unpublished_bound(), CHECK_EVERY + PUBLISH_BEYOND);
+        assert_eq!(
+            slot.unpublished_bound(),
+            (100 << 20) + 300 - 5000,
+            "published now, but the call that crossed the check held it unpublished"
+        );
+        slot.lock_publishing();
+        slot.reset_window_locked();
+        slot.unlock_publishing();
+        slot.alloc_owned(PUBLISH_BEYOND + 1, None);
+        slot.check();
+        assert_eq!(
+            slot.unpublished_bound(),
+            PUBLISH_BEYOND + 1,
+            "a new window: what it allocated since, published or not"
+        );
     }
 
     /// What `claim_slot` does, on a slot outside the process-wide list.
