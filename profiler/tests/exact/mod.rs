@@ -24,6 +24,7 @@ pub fn heap_counts_are_exact() {
     realloc_and_zeroed();
     peak_within_a_window();
     producer_consumer_peak();
+    resets_race_publishing_threads();
     frees_on_another_thread_net_out();
     exited_threads_keep_their_counts();
     untracked_work_is_invisible();
@@ -97,6 +98,45 @@ fn producer_consumer_peak() {
     );
     drop(tx);
     consumer.join().unwrap();
+}
+
+/// Resets from two threads at once while three others allocate and free across their checks
+/// (publishing) and reads go on: nothing deadlocks, and once they are done the peak of one
+/// thread's window is exact again (the resets left no slot's published share behind).
+fn resets_race_publishing_threads() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                let mut kept = Vec::new();
+                while !stop.load(Relaxed) {
+                    kept.push(vec![0u8; 4096]);
+                    if kept.len() > 600 {
+                        kept.clear();
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            while !stop.load(Relaxed) {
+                alloc::reset_peak();
+            }
+        });
+        for _ in 0..300 {
+            alloc::reset_peak();
+            std::hint::black_box(now());
+        }
+        stop.store(true, Relaxed);
+    });
+    alloc::reset_peak();
+    let base = now().live_bytes;
+    drop(std::hint::black_box(vec![1u8; 3 << 20]));
+    assert_eq!(
+        now().peak_bytes,
+        base + (3 << 20),
+        "exact again on one thread"
+    );
 }
 
 fn frees_on_another_thread_net_out() {
