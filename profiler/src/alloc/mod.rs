@@ -8,11 +8,11 @@
 //! counting costs a few adds on a cache line nobody else writes. A slot counts allocations,
 //! allocated bytes, frees and freed bytes; live blocks and live bytes are differences, so an
 //! allocation and a free each add to two counters, and a free never looks at the peak. A read
-//! sums every slot. Slots are never freed: when a thread exits its slot is handed to the next new thread,
-//! which keeps adding to the same totals, so the bytes of exited threads are never lost and the
-//! list stays as long as the largest number of threads alive at once. Memory freed on another
-//! thread than the one that allocated it makes the freeing thread's slot go negative; the sum
-//! nets out.
+//! sums every slot. Slots are never freed: when a thread exits its slot is handed to the next
+//! new thread, which keeps adding to the same totals, so the bytes of exited threads are never
+//! lost and the list stays as long as the largest number of threads alive at once. Memory
+//! freed on another thread than the one that allocated it makes the freeing thread's slot go
+//! negative; the sum nets out.
 //!
 //! **Fast path.** A thread's whole state for the fast path is one thread-local pointer to its
 //! slot, never null: an allocator call loads it and works on the slot's first cache line (a
@@ -147,8 +147,8 @@ struct Slot {
     base: AtomicUsize,
     /// The largest free the fast path takes (see the module's "Sampling"), set with `base`.
     free_limit: AtomicUsize,
-    /// The `freed_bytes` beyond which a free goes to the cold path, to publish (see the
-    /// module's "Peak"); `i64::MIN` on [`COLD`].
+    /// The `freed_bytes` beyond which a free leaves the fast path for a check of the peak
+    /// (see the module's "Peak"); `i64::MIN` on [`COLD`].
     free_check_at: AtomicI64,
     /// The `allocated_bytes` beyond which the thread's next sample is due (see `sampled`):
     /// [`sampled::NEVER`] while sampling is off.
