@@ -1000,16 +1000,15 @@ unsafe fn alloc_due<A: GlobalAlloc + 'static>(
     if !slot.only_a_check_due(layout.size()) {
         return unsafe { cold::alloc(inner, layout, zeroed) };
     }
-    let p = unsafe { sampled::inner_alloc(inner, layout, zeroed) };
+    let p = unsafe { alloc_large(inner, slot, layout, zeroed) };
     if !p.is_null() {
-        slot.alloc_owned(layout.size() as i64, None);
         slot.check();
     }
     p
 }
 
-/// An allocation larger than [`COUNT_FIRST`] on the fast path, counted once it succeeded (out
-/// of line: the fast path then needs no stack frame).
+/// An allocation larger than [`COUNT_FIRST`] on the fast path (or one due for a check only),
+/// counted once it succeeded (out of line: the fast path then needs no stack frame).
 #[inline(never)]
 unsafe fn alloc_large<A: GlobalAlloc>(
     inner: &A,
