@@ -164,6 +164,47 @@ fn a_program_printing_400_markers_in_a_few_milliseconds_gets_exact_samples() {
     }
 }
 
+/// The highest peak of a report's samples above the heap of the sample before it.
+fn peak_above_previous(report: &Value) -> i64 {
+    let samples = report["runs"][0]["samples"].as_array().unwrap();
+    samples
+        .windows(2)
+        .map(|pair| {
+            pair[1]["heap_peak_bytes"].as_i64().unwrap() - pair[0]["heap_bytes"].as_i64().unwrap()
+        })
+        .max()
+        .expect("two samples or more")
+}
+
+#[test]
+fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traffic() {
+    // 20 MiB go from one thread to the other per round, ~9 KiB live at once: the sum of the
+    // two threads' peaks reads the 20 MiB. The published bound allows 256 KiB either way per
+    // slot that made calls (two of them here).
+    let dir = tempfile::tempdir().unwrap();
+    let handoff = compile(dir.path(), "handoff", &[]);
+    let report = marked(
+        dir.path(),
+        "handoff",
+        &[handoff.as_os_str(), "6".as_ref()],
+        0,
+    );
+    let above = peak_above_previous(&report);
+    assert!((0..(1 << 20) + (64 << 10)).contains(&above), "{above} B");
+    // Sampled in time (the profiler starts the windows): the same bound.
+    let json = dir.path().join("timed.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--duration", "2", "--interval", "200", "--json"])
+            .arg(&json)
+            .arg("--")
+            .args([handoff.as_os_str(), "0".as_ref()]),
+        0,
+    );
+    let above = peak_above_previous(&read_json(&json));
+    assert!((0..(1 << 20) + (64 << 10)).contains(&above), "{above} B");
+}
+
 #[test]
 fn counts_agree_exactly_with_the_programs_own_bookkeeping() {
     let dir = tempfile::tempdir().unwrap();

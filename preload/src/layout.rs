@@ -6,7 +6,7 @@
 /// "MEMCREEP" read as a little-endian u64: the library writes it last when it attaches.
 pub const MAGIC: u64 = 0x5045_4552_434d_454d;
 /// Bumped whenever anything below changes meaning.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The header: identity, the epoch, line counters (one 4 KiB page).
 pub const HEADER_SIZE: usize = 4096;
@@ -37,16 +37,31 @@ pub const FLAG_LINE_SKIPPED: u32 = 2;
 pub const SLOTS: usize = 1024;
 pub const SLOT_SIZE: usize = 64;
 /// Offsets in a slot: owner pid (u32, 0 never used, DEAD for a process image gone),
-/// in_use (u32), then i64s.
+/// in_use (u32: 0 free, 1 a thread's, or RECORD), then i64s.
 pub const S_OWNER: usize = 0;
 pub const S_IN_USE: usize = 4;
 pub const S_LIVE_BYTES: usize = 8;
 pub const S_ALLOCATIONS: usize = 16;
 pub const S_FREES: usize = 24;
 pub const S_ALLOCATED_BYTES: usize = 32;
+/// The peak of the slot's own live bytes in the current window.
 pub const S_PEAK: usize = 40;
-/// Reserved (written by no one in this version).
-pub const S_PEAK_EPOCH: usize = 48;
+/// The live bytes this slot last added to its process's published sum (see RECORD).
+pub const S_PUBLISHED: usize = 48;
+/// `allocations + frees` when the current peak window started (written by whoever starts
+/// it): a slot that made no call since has held its drift from `S_PUBLISHED` all along.
+pub const S_RESET_CALLS: usize = 56;
+/// `in_use` of a process's record: a slot holding no counts but, at R_SUM, the sum of its
+/// slots' `S_PUBLISHED` and, at R_PEAK, the highest that sum reached in the current window.
+/// A slot publishes when its live bytes moved more than PUBLISH_BEYOND from what it last
+/// published (before an allocation is counted, after a free), so that in between the
+/// process's heap is never more than the published sum plus PUBLISH_BEYOND per slot: a
+/// bound on its peak that, unlike the sum of per-slot peaks, does not grow with bytes one
+/// thread allocates and another frees.
+pub const RECORD: u32 = 2;
+pub const R_SUM: usize = 8;
+pub const R_PEAK: usize = 16;
+pub const PUBLISH_BEYOND: i64 = 256 << 10;
 /// Owner of a slot whose process image is gone (exec'd or a reused pid).
 pub const DEAD: u32 = u32::MAX;
 

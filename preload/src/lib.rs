@@ -22,7 +22,7 @@ const _: () = {
     assert!(H_LINES + 16 <= HEADER_SIZE);
     assert!(H_EPOCH.is_multiple_of(64));
     assert!(SLOTS_OFFSET.is_multiple_of(4096));
-    assert!(S_PEAK_EPOCH + 8 <= SLOT_SIZE);
+    assert!(S_RESET_CALLS + 8 <= SLOT_SIZE && R_PEAK + 8 <= SLOT_SIZE);
     assert!(E_PID + 4 <= ENTRY_SIZE);
     assert!(REGION_SIZE == PEAKS_OFFSET + RING * PEAK_SIZE);
     assert!(MAGIC == u64::from_le_bytes(*b"MEMCREEP"));

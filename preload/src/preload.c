@@ -21,9 +21,10 @@
  * added, so the program's memory layout is the one it has without us.
  *
  * Counting: each thread owns a 64-byte slot (owner pid, in use, live bytes, allocations,
- * frees, allocated bytes, peak, peak epoch). Only the owning thread writes it, with one
- * non-locked add instruction per counter on x86-64 (so a signal handler that allocates on the
- * same thread cannot lose an update), relaxed atomic adds elsewhere. A thread that exits
+ * frees, allocated bytes, peak, published, calls at the window's start). Only the owning
+ * thread writes its counters (whoever starts a peak window writes the last field and the
+ * peak), with one non-locked add instruction per counter on x86-64 (so a signal handler that
+ * allocates on the same thread cannot lose an update), relaxed atomic adds elsewhere. A thread that exits
  * hands its slot, counts and all, to the next new thread of its process. A thread that runs
  * after its exit destructor, or finds no free slot, uses its process's shared slot with
  * atomic read-modify-writes. Nothing on these paths takes a lock. malloc and free test one
@@ -33,9 +34,17 @@
  * Peak: every slot keeps the peak of its own live bytes, raised on allocation only (a free
  * never looks at it). A new peak window starts when the line writer (with markers) or the
  * profiler (in time) sets each slot's peak to its live bytes and bumps the epoch, the window's
- * number. The process's peak is the sum of its slots' peaks: exact with one allocating
- * thread, an upper bound with several (they need not peak at the same moment). A thread that
- * allocates during a reset may keep a peak from just before it.
+ * number. The sum of the slots' peaks is exact with one allocating thread, but with several
+ * it counts what one thread allocates and another frees (a producer and a consumer read as
+ * the whole traffic). So each slot also publishes its live bytes into its process's record
+ * (a slot of its own, see the layout's RECORD) whenever they moved more than PUBLISH_BEYOND
+ * from what it last published (checked after each call is counted), with one atomic add to
+ * the record's sum and a raise of the sum's peak; an exiting thread publishes what is left.
+ * Between calls no slot holds more than PUBLISH_BEYOND unpublished, so the process's heap
+ * never exceeds the published sum plus that much per slot (for a slot that made no call in
+ * the window, what it held when the window started). The process's peak is the lower of
+ * the two bounds, and never below its live bytes. A thread that allocates or publishes
+ * during a reset may keep a peak from just before it.
  *
  * Processes: the first process that attaches is the root (the program). A fork child, or a
  * program it executes, counts in its own slots when MEMCREEP_HEAP_CHILDREN=1 and otherwise
@@ -98,9 +107,18 @@ typedef struct {
     int64_t frees;
     int64_t allocated_bytes;
     int64_t peak;
-    uint64_t peak_epoch;
-    int64_t pad;
+    int64_t published;
+    int64_t reset_calls;
 } slot_t;
+
+/* A process's record: a slot with in_use RECORD. */
+typedef struct {
+    uint32_t owner;
+    uint32_t in_use;
+    int64_t sum;
+    int64_t peak;
+    int64_t pad[5];
+} record_t;
 
 typedef struct {
     uint64_t seq;
@@ -138,7 +156,11 @@ _Static_assert(offsetof(slot_t, allocations) == MC_S_ALLOCATIONS, "slot layout")
 _Static_assert(offsetof(slot_t, frees) == MC_S_FREES, "slot layout");
 _Static_assert(offsetof(slot_t, allocated_bytes) == MC_S_ALLOCATED_BYTES, "slot layout");
 _Static_assert(offsetof(slot_t, peak) == MC_S_PEAK, "slot layout");
-_Static_assert(offsetof(slot_t, peak_epoch) == MC_S_PEAK_EPOCH, "slot layout");
+_Static_assert(offsetof(slot_t, published) == MC_S_PUBLISHED, "slot layout");
+_Static_assert(offsetof(slot_t, reset_calls) == MC_S_RESET_CALLS, "slot layout");
+_Static_assert(sizeof(record_t) == MC_SLOT_SIZE, "record layout");
+_Static_assert(offsetof(record_t, sum) == MC_R_SUM, "record layout");
+_Static_assert(offsetof(record_t, peak) == MC_R_PEAK, "record layout");
 _Static_assert(sizeof(entry_t) == MC_ENTRY_SIZE, "entry layout");
 _Static_assert(offsetof(entry_t, seq) == MC_E_SEQ, "entry layout");
 _Static_assert(offsetof(entry_t, hash) == MC_E_HASH, "entry layout");
@@ -197,6 +219,7 @@ static entry_t *rings[2];
 static peak_t *peaks;
 static uint32_t my_pid;
 static slot_t *shared_slot;
+static record_t *record;
 static int children_on;
 static int lines_wanted;
 static int lines_on;
@@ -340,6 +363,19 @@ static uint32_t used_slots(void) {
     return used < MC_SLOTS ? used : MC_SLOTS;
 }
 
+/* A never-used slot for this process, `in_use` set as given. NULL when none is left. */
+static slot_t *fresh_slot(uint32_t in_use) {
+    uint32_t i = __atomic_fetch_add(&hdr->used, 1, __ATOMIC_ACQ_REL);
+    if (i >= MC_SLOTS) {
+        __atomic_fetch_or(&hdr->flags, MC_FLAG_OUT_OF_SLOTS, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    slot_t *s = &slots[i];
+    STORE(&s->in_use, in_use);
+    STORE_REL(&s->owner, my_pid);
+    return s;
+}
+
 /* A slot for a new thread of this process: one an exited thread of it left (counts kept),
  * else a never-used one. NULL when none is left. */
 static slot_t *claim_slot(void) {
@@ -353,15 +389,40 @@ static slot_t *claim_slot(void) {
                 return s;
         }
     }
-    uint32_t i = __atomic_fetch_add(&hdr->used, 1, __ATOMIC_ACQ_REL);
-    if (i >= MC_SLOTS) {
-        __atomic_fetch_or(&hdr->flags, MC_FLAG_OUT_OF_SLOTS, __ATOMIC_RELAXED);
-        return NULL;
+    return fresh_slot(1);
+}
+
+/* ---- publishing (see "Peak" above) ------------------------------------------------------ */
+
+static void raise_to(int64_t *peak, int64_t value) {
+    int64_t seen = LOAD(peak);
+    while (value > seen && !__atomic_compare_exchange_n(peak, &seen, value, 1,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
-    slot_t *s = &slots[i];
-    STORE(&s->in_use, 1);
-    STORE_REL(&s->owner, my_pid);
-    return s;
+}
+
+/* Publish the slot's live bytes. The exchange keeps the record's sum equal to the sum of
+ * `published` even when a signal handler publishes on this thread in between (or threads
+ * sharing a slot race). */
+static __attribute__((noinline)) void publish(slot_t *s) {
+    int64_t now = LOAD(&s->live_bytes);
+    int64_t before = __atomic_exchange_n(&s->published, now, __ATOMIC_RELAXED);
+    raise_to(&record->peak, __atomic_add_fetch(&record->sum, now - before, __ATOMIC_RELAXED));
+}
+
+/* After live bytes grew to `live`: publish when they are too far above. `published` is read
+ * as a plain field, so that the test is one compare with memory: only this thread writes it
+ * (the exchange in `publish`; a signal handler's runs before or after the read). Live bytes
+ * never come near the ends of an int64. */
+static inline void publish_above(slot_t *s, int64_t live) {
+    if (UNLIKELY(live - MC_PUBLISH_BEYOND > s->published))
+        publish(s);
+}
+
+/* After live bytes fell: publish when they are too far below. */
+static inline void publish_below(slot_t *s) {
+    if (UNLIKELY(LOAD(&s->live_bytes) + MC_PUBLISH_BEYOND < s->published))
+        publish(s);
 }
 
 /* The calling thread's slot when it has none yet; *shared says whether it is the process's
@@ -396,11 +457,10 @@ static void count_shared(slot_t *s, int64_t grow, int64_t allocated, int64_t all
         __atomic_fetch_add(&s->frees, frees, __ATOMIC_RELAXED);
     if (allocated)
         __atomic_fetch_add(&s->allocated_bytes, allocated, __ATOMIC_RELAXED);
-    int64_t peak = LOAD(&s->peak);
-    while (live > peak &&
-           !__atomic_compare_exchange_n(&s->peak, &peak, live, 1, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-    }
+    raise_to(&s->peak, live);
+    int64_t drift = live - LOAD(&s->published);
+    if (UNLIKELY(drift > MC_PUBLISH_BEYOND || drift < -MC_PUBLISH_BEYOND))
+        publish(s);
 }
 
 /* An allocation of `size` usable bytes, or a realloc from `old` (old >= 0) to `size`. */
@@ -422,6 +482,8 @@ static void count_alloc_cold(int64_t size, int64_t old) {
     int64_t live = LOAD(&s->live_bytes);
     if (live > LOAD(&s->peak))
         STORE(&s->peak, live);
+    publish_above(s, live);
+    publish_below(s);
 }
 
 static inline void count_alloc(int64_t size) {
@@ -436,6 +498,7 @@ static inline void count_alloc(int64_t size) {
     int64_t live = LOAD(&s->live_bytes);
     if (live > LOAD(&s->peak))
         STORE(&s->peak, live);
+    publish_above(s, live);
 }
 
 static inline void count_realloc(int64_t size, int64_t old) {
@@ -451,6 +514,8 @@ static inline void count_realloc(int64_t size, int64_t old) {
     int64_t live = LOAD(&s->live_bytes);
     if (live > LOAD(&s->peak))
         STORE(&s->peak, live);
+    publish_above(s, live);
+    publish_below(s);
 }
 
 static void count_free_cold(int64_t size) {
@@ -464,6 +529,7 @@ static void count_free_cold(int64_t size) {
     }
     own_add(&s->live_bytes, -size);
     own_add(&s->frees, 1);
+    publish_below(s);
 }
 
 static inline void count_free(int64_t size) {
@@ -474,6 +540,7 @@ static inline void count_free(int64_t size) {
     }
     own_add(&s->live_bytes, -size);
     own_add(&s->frees, 1);
+    publish_below(s);
 }
 
 static inline int counting(void) { return LOAD(&mode) == MODE_COUNT; }
@@ -503,6 +570,7 @@ EXPORT void *malloc(size_t n) {
         int64_t live = LOAD(&s->live_bytes);
         if (UNLIKELY(live > LOAD(&s->peak)))
             STORE(&s->peak, live);
+        publish_above(s, live);
         return p;
     }
     malloc_counted(p);
@@ -519,6 +587,7 @@ EXPORT void free(void *p) {
         goto general;
     own_add(&s->live_bytes, -(int64_t)glibc_usable(p));
     own_add(&s->frees, 1);
+    publish_below(s);
     real_free(p);
     return;
 general:
@@ -703,25 +772,42 @@ typedef struct {
     int64_t peak;
 } sums_t;
 
-/* This process's counters now, and its peak since the last window started; with `reset`,
- * a new window starts (every slot's peak becomes its live bytes). */
+/* This process's counters now, and its peak since the last window started (the lower of the
+ * two bounds of "Peak" above); with `reset`, a new window starts (every slot's peak becomes
+ * its live bytes, the record's peak its sum). The profiler computes the same for a process
+ * from outside (external/heap.rs). */
 static void process_sums(sums_t *o, int reset) {
     memset(o, 0, sizeof *o);
+    int64_t slot_peaks = 0, unpublished = 0;
     uint32_t used = used_slots();
     for (uint32_t i = 0; i < used; i++) {
         slot_t *s = &slots[i];
-        if (LOAD_ACQ(&s->owner) != my_pid)
+        if (LOAD_ACQ(&s->owner) != my_pid || LOAD(&s->in_use) == MC_RECORD)
             continue;
         int64_t live = LOAD(&s->live_bytes);
+        int64_t calls = LOAD(&s->allocations) + LOAD(&s->frees);
         o->live += live;
         o->allocations += LOAD(&s->allocations);
         o->frees += LOAD(&s->frees);
         o->allocated += LOAD(&s->allocated_bytes);
         int64_t pk = LOAD(&s->peak);
-        o->peak += pk > live ? pk : live;
-        if (reset)
+        slot_peaks += pk > live ? pk : live;
+        int64_t drift = live - LOAD(&s->published);
+        if (calls != LOAD(&s->reset_calls))
+            drift = drift > MC_PUBLISH_BEYOND ? drift : MC_PUBLISH_BEYOND;
+        unpublished += drift > 0 ? drift : 0;
+        if (reset) {
             STORE(&s->peak, live);
+            STORE(&s->reset_calls, calls);
+        }
     }
+    int64_t sum = LOAD(&record->sum), peak = LOAD(&record->peak);
+    int64_t published = (peak > sum ? peak : sum) + unpublished;
+    if (published < o->live)
+        published = o->live;
+    o->peak = published < slot_peaks ? published : slot_peaks;
+    if (reset)
+        STORE(&record->peak, sum);
 }
 
 typedef struct {
@@ -963,7 +1049,7 @@ static int env_is_1(const char *name) {
 }
 
 /* This process starts counting in the region: slots an earlier image of this pid left are
- * dead, the process gets its shared slot. */
+ * dead (its record too), the process gets its shared slot and its record. */
 static int start_process(void) {
     uint32_t used = used_slots();
     for (uint32_t i = 0; i < used; i++) {
@@ -971,7 +1057,8 @@ static int start_process(void) {
             STORE_REL(&slots[i].owner, (uint32_t)MC_DEAD);
     }
     shared_slot = claim_slot();
-    if (!shared_slot)
+    record = (record_t *)fresh_slot(MC_RECORD);
+    if (!shared_slot || !record)
         return 0;
     __atomic_fetch_add(&hdr->processes, 1, __ATOMIC_RELAXED);
     memset(line_state, 0, sizeof line_state);
@@ -1028,8 +1115,16 @@ static void on_thread_exit(void *value) {
     tl_slot = NULL;
     tl_hot = NULL;
     tl_state = TL_EXITED;
-    if (s != NULL && s != shared_slot)
+    if (s != NULL && s != shared_slot) {
+        /* Nothing left unpublished: from the next window on, until a new thread takes it,
+         * the slot adds nothing to the bound. In this one it may have held bytes the sum
+         * did not have: it counts as a slot that made calls (no count matches -1). */
+        if (LOAD(&s->live_bytes) != LOAD(&s->published)) {
+            publish(s);
+            STORE(&s->reset_calls, -1);
+        }
         STORE_REL(&s->in_use, 0);
+    }
 }
 
 static void fork_child(void) {

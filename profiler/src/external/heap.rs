@@ -1,7 +1,8 @@
 // Owns the heap counters of a started program: deciding whether the preload library can be
 // injected, the private directory with the library and the shared counters region, the
 // environment that loads it, and reading the region (sums, line snapshots, peaks). Must never
-// write into the region beyond the epoch counter: the program owns its slots.
+// write into the region beyond what starts a peak window (the epoch, each slot's peak and
+// call count at the start, each record's peak): the program owns its counters.
 
 //! Exact heap counters for a started program, through the `memcreep-preload` library.
 //!
@@ -41,7 +42,8 @@ pub(crate) struct Totals {
     /// Cumulative since each process attached.
     pub(crate) allocated_bytes: i64,
     pub(crate) allocations: i64,
-    /// Peak of live bytes in the current window (the sum of per-thread peaks).
+    /// Peak of live bytes in the current window: per process, the lower of the sum of its
+    /// per-thread peaks and its published bound (see the layout's `RECORD`), summed.
     pub(crate) peak: i64,
 }
 
@@ -210,38 +212,81 @@ impl Heap {
         self.u32(H_FLAGS)
     }
 
-    /// Start a new peak window for the processes `pids` (a time sample without markers):
-    /// each of their slots' peak becomes its live bytes, as the library does at a line.
+    fn store(&self, offset: usize, value: i64) {
+        self.at::<AtomicI64>(offset).store(value, Ordering::Relaxed);
+    }
+
+    /// The offsets of the slots (records included) of the processes `pids`.
+    fn slots_of<'a>(&'a self, pids: &'a [u32]) -> impl Iterator<Item = usize> + 'a {
+        let used = (self.u32(H_USED) as usize).min(SLOTS);
+        (0..used)
+            .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
+            .filter(|&slot| pids.contains(&self.u32(slot + S_OWNER)))
+    }
+
+    fn is_record(&self, slot: usize) -> bool {
+        self.u32(slot + S_IN_USE) == RECORD
+    }
+
+    /// Start a new peak window for the processes `pids` (a time sample without markers), as
+    /// the library does at a line: each slot's peak becomes its live bytes and its call
+    /// count is noted, each record's peak becomes its sum.
     pub(crate) fn new_window(&self, pids: &[u32]) {
         self.at::<AtomicU64>(H_EPOCH).fetch_add(1, Ordering::AcqRel);
-        let used = (self.u32(H_USED) as usize).min(SLOTS);
-        for i in 0..used {
-            let slot = SLOTS_OFFSET + i * SLOT_SIZE;
-            if pids.contains(&self.u32(slot + S_OWNER)) {
-                let live = self.i64(slot + S_LIVE_BYTES);
-                self.at::<AtomicI64>(slot + S_PEAK)
-                    .store(live, Ordering::Relaxed);
+        for slot in self.slots_of(pids) {
+            if self.is_record(slot) {
+                self.store(slot + R_PEAK, self.i64(slot + R_SUM));
+            } else {
+                self.store(slot + S_PEAK, self.i64(slot + S_LIVE_BYTES));
+                let calls = self.i64(slot + S_ALLOCATIONS) + self.i64(slot + S_FREES);
+                self.store(slot + S_RESET_CALLS, calls);
             }
         }
     }
 
     /// The counters of the processes `pids` now, their peak in the current window.
     pub(crate) fn totals(&self, pids: &[u32]) -> Totals {
-        let used = (self.u32(H_USED) as usize).min(SLOTS);
         let mut t = Totals::default();
-        for i in 0..used {
-            let slot = SLOTS_OFFSET + i * SLOT_SIZE;
-            if !pids.contains(&self.u32(slot + S_OWNER)) {
+        for &pid in pids {
+            let one = self.process_totals(pid);
+            t.live_bytes += one.live_bytes;
+            t.blocks += one.blocks;
+            t.allocations += one.allocations;
+            t.allocated_bytes += one.allocated_bytes;
+            t.peak += one.peak;
+        }
+        t
+    }
+
+    /// One process's counters and peak: the lower of the sum of its slots' peaks and, when it
+    /// has a record, the record's peak plus what each slot may have held unpublished (the
+    /// library's `process_sums` computes the same from inside).
+    fn process_totals(&self, pid: u32) -> Totals {
+        let mut t = Totals::default();
+        let (mut slot_peaks, mut unpublished, mut published) = (0, 0, None);
+        for slot in self.slots_of(std::slice::from_ref(&pid)) {
+            if self.is_record(slot) {
+                published = Some(self.i64(slot + R_PEAK).max(self.i64(slot + R_SUM)));
                 continue;
             }
             let live = self.i64(slot + S_LIVE_BYTES);
             let allocations = self.i64(slot + S_ALLOCATIONS);
+            let frees = self.i64(slot + S_FREES);
             t.live_bytes += live;
-            t.blocks += allocations - self.i64(slot + S_FREES);
+            t.blocks += allocations - frees;
             t.allocations += allocations;
             t.allocated_bytes += self.i64(slot + S_ALLOCATED_BYTES);
-            t.peak += self.i64(slot + S_PEAK).max(live);
+            slot_peaks += self.i64(slot + S_PEAK).max(live);
+            let mut drift = live - self.i64(slot + S_PUBLISHED);
+            if allocations + frees != self.i64(slot + S_RESET_CALLS) {
+                drift = drift.max(PUBLISH_BEYOND);
+            }
+            unpublished += drift.max(0);
         }
+        t.peak = match published {
+            Some(p) => slot_peaks.min((p + unpublished).max(t.live_bytes)),
+            None => slot_peaks,
+        };
         t
     }
 
@@ -516,6 +561,71 @@ mod tests {
         );
         drop(heap);
         assert!(!dir.exists());
+    }
+
+    /// Write slot `index` of the region as process `pid`'s: `in_use`, then i64 fields.
+    fn put(heap: &Heap, index: usize, pid: u32, in_use: u32, fields: &[(usize, i64)]) {
+        let slot = SLOTS_OFFSET + index * SLOT_SIZE;
+        heap.at::<AtomicU32>(slot + S_IN_USE)
+            .store(in_use, Ordering::Relaxed);
+        heap.at::<AtomicU32>(slot + S_OWNER)
+            .store(pid, Ordering::Relaxed);
+        for &(offset, value) in fields {
+            heap.store(slot + offset, value);
+        }
+        heap.at::<AtomicU32>(H_USED)
+            .fetch_max(index as u32 + 1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn the_peak_is_the_lower_of_the_slot_peaks_and_the_published_bound() {
+        let heap = Heap::create().unwrap();
+        let (mib, beyond) = (1 << 20, PUBLISH_BEYOND);
+        // A producer (10 MiB allocated, 8 MiB of it published) and a consumer (10 MiB freed,
+        // all of it published): 2 MiB live, each slot's peak its own way.
+        let producer = [
+            (S_LIVE_BYTES, 10 * mib),
+            (S_ALLOCATIONS, 10),
+            (S_PEAK, 10 * mib),
+        ];
+        put(&heap, 0, 7, 1, &producer);
+        heap.store(SLOTS_OFFSET + S_PUBLISHED, 10 * mib - beyond);
+        let consumer = [
+            (S_LIVE_BYTES, -8 * mib),
+            (S_FREES, 8),
+            (S_PUBLISHED, -8 * mib),
+        ];
+        put(&heap, 1, 7, 1, &consumer);
+        put(
+            &heap,
+            2,
+            7,
+            RECORD,
+            &[(R_SUM, 2 * mib - beyond), (R_PEAK, 3 * mib)],
+        );
+        // Another process's slot is not this one's.
+        put(
+            &heap,
+            3,
+            8,
+            1,
+            &[(S_LIVE_BYTES, 5 * mib), (S_PEAK, 5 * mib)],
+        );
+        let t = heap.process_totals(7);
+        assert_eq!((t.live_bytes, t.blocks, t.allocations), (2 * mib, 2, 10));
+        // Both slots made calls since the (never started) window: 256 KiB each may be
+        // unpublished, the producer's 256 KiB is.
+        assert_eq!(t.peak, 3 * mib + 2 * beyond);
+        // A new window: the record's peak becomes its sum, and slots that make no call hold
+        // only what they held when it started.
+        heap.new_window(&[7]);
+        let t = heap.process_totals(7);
+        assert_eq!(t.peak, 2 * mib - beyond + beyond);
+        // Without a record (a library of another version), the sum of slot peaks.
+        put(&heap, 2, 7, 1, &[(R_SUM, 0), (R_PEAK, 0)]);
+        heap.store(SLOTS_OFFSET + S_PEAK, 11 * mib);
+        assert_eq!(heap.process_totals(7).peak, 11 * mib - 8 * mib);
+        assert_eq!(heap.totals(&[7, 8]).live_bytes, 2 * mib + 5 * mib);
     }
 
     #[test]
