@@ -179,8 +179,9 @@ fn peak_above_previous(report: &Value) -> i64 {
 #[test]
 fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traffic() {
     // 20 MiB go from one thread to the other per round, ~9 KiB live at once: the sum of the
-    // two threads' peaks reads the 20 MiB. The published bound allows 256 KiB either way per
-    // slot that made calls (two of them here).
+    // two threads' peaks reads the 20 MiB. The published bound may read up to 512 KiB high
+    // per slot that made calls: the two threads', and the shared slot when the producer's
+    // exit frees after its slot is handed back (0.8 MiB measured).
     let dir = tempfile::tempdir().unwrap();
     let handoff = compile(dir.path(), "handoff", &[]);
     let report = marked(
@@ -190,7 +191,7 @@ fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traf
         0,
     );
     let above = peak_above_previous(&report);
-    assert!((0..(1 << 20) + (64 << 10)).contains(&above), "{above} B");
+    assert!((0..2 << 20).contains(&above), "{above} B");
     // Sampled in time (the profiler starts the windows): the same bound.
     let json = dir.path().join("timed.json");
     expect_exit(
@@ -202,7 +203,7 @@ fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traf
         0,
     );
     let above = peak_above_previous(&read_json(&json));
-    assert!((0..(1 << 20) + (64 << 10)).contains(&above), "{above} B");
+    assert!((0..2 << 20).contains(&above), "{above} B");
 }
 
 #[test]
