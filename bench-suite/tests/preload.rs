@@ -164,16 +164,21 @@ fn a_program_printing_400_markers_in_a_few_milliseconds_gets_exact_samples() {
     }
 }
 
-/// The highest peak of a report's samples above the heap of the sample before it.
-fn peak_above_previous(report: &Value) -> i64 {
+/// Each sample's peak above the heap of the sample before it.
+fn peaks_above_previous(report: &Value) -> Vec<i64> {
     let samples = report["runs"][0]["samples"].as_array().unwrap();
+    assert!(samples.len() >= 3, "{samples:?}");
     samples
         .windows(2)
         .map(|pair| {
             pair[1]["heap_peak_bytes"].as_i64().unwrap() - pair[0]["heap_bytes"].as_i64().unwrap()
         })
-        .max()
-        .expect("two samples or more")
+        .collect()
+}
+
+/// The highest of [`peaks_above_previous`].
+fn peak_above_previous(report: &Value) -> i64 {
+    peaks_above_previous(report).into_iter().max().unwrap()
 }
 
 #[test]
@@ -204,6 +209,29 @@ fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traf
     );
     let above = peak_above_previous(&read_json(&json));
     assert!((0..2 << 20).contains(&above), "{above} B");
+    // A burst of 32 MiB halfway through each round is seen, by both bounds.
+    let report = marked(
+        dir.path(),
+        "burst",
+        &[handoff.as_os_str(), "6".as_ref(), "32".as_ref()],
+        0,
+    );
+    let above = peaks_above_previous(&report);
+    assert!(
+        above.iter().all(|a| (32 << 20..34 << 20).contains(a)),
+        "{above:?}"
+    );
+    let json = dir.path().join("timed-burst.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--duration", "2", "--interval", "200", "--json"])
+            .arg(&json)
+            .arg("--")
+            .args([handoff.as_os_str(), "0".as_ref(), "32".as_ref()]),
+        0,
+    );
+    let above = peak_above_previous(&read_json(&json));
+    assert!((32 << 20..34 << 20).contains(&above), "{above} B");
 }
 
 #[test]

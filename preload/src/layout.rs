@@ -54,10 +54,10 @@ pub const S_RESET_CALLS: usize = 56;
 /// `in_use` of a process's record: a slot holding no counts but, at R_SUM, the sum of its
 /// slots' `S_PUBLISHED` and, at R_PEAK, the highest that sum reached in the current window.
 /// A slot publishes when its live bytes moved more than PUBLISH_BEYOND from what it last
-/// published (before an allocation is counted, after a free), so that in between the
-/// process's heap is never more than the published sum plus PUBLISH_BEYOND per slot: a
-/// bound on its peak that, unlike the sum of per-slot peaks, does not grow with bytes one
-/// thread allocates and another frees.
+/// published (checked after each call is counted), so that between calls the process's heap
+/// is never more than the published sum plus PUBLISH_BEYOND per slot: a bound on its peak
+/// that, unlike the sum of per-slot peaks, does not grow with bytes one thread allocates and
+/// another frees.
 pub const RECORD: u32 = 2;
 pub const R_SUM: usize = 8;
 pub const R_PEAK: usize = 16;

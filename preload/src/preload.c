@@ -34,9 +34,9 @@
  * Peak: every slot keeps the peak of its own live bytes, raised on allocation only (a free
  * never looks at it). A new peak window starts when the line writer (with markers) or the
  * profiler (in time) sets each slot's peak to its live bytes and bumps the epoch, the window's
- * number. The sum of the slots' peaks is exact with one allocating thread, but with several
- * it counts what one thread allocates and another frees (a producer and a consumer read as
- * the whole traffic). So each slot also publishes its live bytes into its process's record
+ * number. The sum of the slots' peaks is exact when one thread makes all the calls, but with
+ * several it counts what one thread allocates and another frees (a producer and a consumer
+ * read as the whole traffic). So each slot also publishes its live bytes into its process's record
  * (a slot of its own, see the layout's RECORD) whenever they moved more than PUBLISH_BEYOND
  * from what it last published (checked after each call is counted), with one atomic add to
  * the record's sum and a raise of the sum's peak; an exiting thread publishes what is left.
@@ -401,13 +401,22 @@ static void raise_to(int64_t *peak, int64_t value) {
     }
 }
 
+static inline int too_far(int64_t live, int64_t published) {
+    return live - published > MC_PUBLISH_BEYOND || published - live > MC_PUBLISH_BEYOND;
+}
+
 /* Publish the slot's live bytes. The exchange keeps the record's sum equal to the sum of
  * `published` even when a signal handler publishes on this thread in between (or threads
- * sharing a slot race). */
+ * sharing a slot race); but then the value exchanged last may be the older one, so the
+ * drift is looked at again until it is within bounds. */
 static __attribute__((noinline)) void publish(slot_t *s) {
     int64_t now = LOAD(&s->live_bytes);
-    int64_t before = __atomic_exchange_n(&s->published, now, __ATOMIC_RELAXED);
-    raise_to(&record->peak, __atomic_add_fetch(&record->sum, now - before, __ATOMIC_RELAXED));
+    do {
+        int64_t before = __atomic_exchange_n(&s->published, now, __ATOMIC_RELAXED);
+        int64_t sum = __atomic_add_fetch(&record->sum, now - before, __ATOMIC_RELAXED);
+        raise_to(&record->peak, sum);
+        now = LOAD(&s->live_bytes);
+    } while (too_far(now, LOAD(&s->published)));
 }
 
 /* After live bytes grew to `live`: publish when they are too far above. `published` is read
@@ -458,8 +467,7 @@ static void count_shared(slot_t *s, int64_t grow, int64_t allocated, int64_t all
     if (allocated)
         __atomic_fetch_add(&s->allocated_bytes, allocated, __ATOMIC_RELAXED);
     raise_to(&s->peak, live);
-    int64_t drift = live - LOAD(&s->published);
-    if (UNLIKELY(drift > MC_PUBLISH_BEYOND || drift < -MC_PUBLISH_BEYOND))
+    if (UNLIKELY(too_far(live, LOAD(&s->published))))
         publish(s);
 }
 
@@ -774,11 +782,16 @@ typedef struct {
 
 /* This process's counters now, and its peak since the last window started (the lower of the
  * two bounds of "Peak" above); with `reset`, a new window starts (every slot's peak becomes
- * its live bytes, the record's peak its sum). The profiler computes the same for a process
+ * its live bytes, the record's peak its sum). The record's window is closed after the slots'
+ * and the next one opened before them: a slot that peaks while they are reset one by one is
+ * in both of its windows, never in neither. The profiler computes the same for a process
  * from outside (external/heap.rs). */
 static void process_sums(sums_t *o, int reset) {
     memset(o, 0, sizeof *o);
     int64_t slot_peaks = 0, unpublished = 0;
+    int64_t record_peak = reset ? __atomic_exchange_n(&record->peak, LOAD(&record->sum),
+                                                      __ATOMIC_RELAXED)
+                                : LOAD(&record->peak);
     uint32_t used = used_slots();
     for (uint32_t i = 0; i < used; i++) {
         slot_t *s = &slots[i];
@@ -802,12 +815,12 @@ static void process_sums(sums_t *o, int reset) {
         }
     }
     int64_t sum = LOAD(&record->sum), peak = LOAD(&record->peak);
-    int64_t published = (peak > sum ? peak : sum) + unpublished;
+    if (peak > record_peak)
+        record_peak = peak;
+    int64_t published = (record_peak > sum ? record_peak : sum) + unpublished;
     if (published < o->live)
         published = o->live;
     o->peak = published < slot_peaks ? published : slot_peaks;
-    if (reset)
-        STORE(&record->peak, sum);
 }
 
 typedef struct {
@@ -1056,9 +1069,11 @@ static int start_process(void) {
         if (LOAD_ACQ(&slots[i].owner) == my_pid)
             STORE_REL(&slots[i].owner, (uint32_t)MC_DEAD);
     }
-    shared_slot = claim_slot();
     record = (record_t *)fresh_slot(MC_RECORD);
-    if (!shared_slot || !record)
+    if (!record)
+        return 0;
+    shared_slot = claim_slot();
+    if (!shared_slot)
         return 0;
     __atomic_fetch_add(&hdr->processes, 1, __ATOMIC_RELAXED);
     memset(line_state, 0, sizeof line_state);

@@ -228,27 +228,23 @@ impl Heap {
         self.u32(slot + S_IN_USE) == RECORD
     }
 
-    /// Start a new peak window for the processes `pids` (a time sample without markers), as
-    /// the library does at a line: each slot's peak becomes its live bytes and its call
-    /// count is noted, each record's peak becomes its sum.
-    pub(crate) fn new_window(&self, pids: &[u32]) {
-        self.at::<AtomicU64>(H_EPOCH).fetch_add(1, Ordering::AcqRel);
-        for slot in self.slots_of(pids) {
-            if self.is_record(slot) {
-                self.store(slot + R_PEAK, self.i64(slot + R_SUM));
-            } else {
-                self.store(slot + S_PEAK, self.i64(slot + S_LIVE_BYTES));
-                let calls = self.i64(slot + S_ALLOCATIONS) + self.i64(slot + S_FREES);
-                self.store(slot + S_RESET_CALLS, calls);
-            }
-        }
-    }
-
     /// The counters of the processes `pids` now, their peak in the current window.
     pub(crate) fn totals(&self, pids: &[u32]) -> Totals {
+        self.sum_over(pids, false)
+    }
+
+    /// [`Heap::totals`], closing the window and starting a new one (a time sample without
+    /// markers), as the library does at a line: each slot's peak becomes its live bytes and
+    /// its call count is noted, each record's peak becomes its sum.
+    pub(crate) fn take_window(&self, pids: &[u32]) -> Totals {
+        self.at::<AtomicU64>(H_EPOCH).fetch_add(1, Ordering::AcqRel);
+        self.sum_over(pids, true)
+    }
+
+    fn sum_over(&self, pids: &[u32], new_window: bool) -> Totals {
         let mut t = Totals::default();
         for &pid in pids {
-            let one = self.process_totals(pid);
+            let one = self.process_totals(pid, new_window);
             t.live_bytes += one.live_bytes;
             t.blocks += one.blocks;
             t.allocations += one.allocations;
@@ -260,15 +256,23 @@ impl Heap {
 
     /// One process's counters and peak: the lower of the sum of its slots' peaks and, when it
     /// has a record, the record's peak plus what each slot may have held unpublished (the
-    /// library's `process_sums` computes the same from inside).
-    fn process_totals(&self, pid: u32) -> Totals {
-        let mut t = Totals::default();
-        let (mut slot_peaks, mut unpublished, mut published) = (0, 0, None);
-        for slot in self.slots_of(std::slice::from_ref(&pid)) {
-            if self.is_record(slot) {
-                published = Some(self.i64(slot + R_PEAK).max(self.i64(slot + R_SUM)));
-                continue;
+    /// library's `process_sums` computes the same from inside, in the same order: the
+    /// record's window is closed after the slots' and the next one opened before them, so
+    /// that a slot peaking while they are reset one by one is in both of its windows).
+    fn process_totals(&self, pid: u32, new_window: bool) -> Totals {
+        let pid = std::slice::from_ref(&pid);
+        let record = self.slots_of(pid).find(|&slot| self.is_record(slot));
+        let record_peak = record.map(|r| {
+            let peak = self.at::<AtomicI64>(r + R_PEAK);
+            if new_window {
+                peak.swap(self.i64(r + R_SUM), Ordering::Relaxed)
+            } else {
+                peak.load(Ordering::Relaxed)
             }
+        });
+        let mut t = Totals::default();
+        let (mut slot_peaks, mut unpublished) = (0, 0);
+        for slot in self.slots_of(pid).filter(|&slot| !self.is_record(slot)) {
             let live = self.i64(slot + S_LIVE_BYTES);
             let allocations = self.i64(slot + S_ALLOCATIONS);
             let frees = self.i64(slot + S_FREES);
@@ -282,10 +286,18 @@ impl Heap {
                 drift = drift.max(PUBLISH_BEYOND);
             }
             unpublished += drift.max(0);
+            if new_window {
+                self.store(slot + S_PEAK, live);
+                self.store(slot + S_RESET_CALLS, allocations + frees);
+            }
         }
-        t.peak = match published {
-            Some(p) => slot_peaks.min((p + unpublished).max(t.live_bytes)),
-            None => slot_peaks,
+        t.peak = match (record, record_peak) {
+            (Some(r), Some(before)) => {
+                let published = before.max(self.i64(r + R_PEAK)).max(self.i64(r + R_SUM));
+                slot_peaks.min((published + unpublished).max(t.live_bytes))
+            }
+            // A process that got no record (out of slots) publishes nothing.
+            _ => slot_peaks,
         };
         t
     }
@@ -611,20 +623,25 @@ mod tests {
             1,
             &[(S_LIVE_BYTES, 5 * mib), (S_PEAK, 5 * mib)],
         );
-        let t = heap.process_totals(7);
+        let t = heap.totals(&[7]);
         assert_eq!((t.live_bytes, t.blocks, t.allocations), (2 * mib, 2, 10));
         // Both slots made calls since the (never started) window: 256 KiB each may be
         // unpublished, the producer's 256 KiB is.
         assert_eq!(t.peak, 3 * mib + 2 * beyond);
-        // A new window: the record's peak becomes its sum, and slots that make no call hold
-        // only what they held when it started.
-        heap.new_window(&[7]);
-        let t = heap.process_totals(7);
-        assert_eq!(t.peak, 2 * mib - beyond + beyond);
-        // Without a record (a library of another version), the sum of slot peaks.
+        // Closing the window reads the same, and starts the next: the record's peak becomes
+        // its sum, each slot's peak its live bytes and its call count is noted...
+        assert_eq!(heap.take_window(&[7]), t);
+        let field =
+            |index: usize, offset: usize| heap.i64(SLOTS_OFFSET + index * SLOT_SIZE + offset);
+        assert_eq!(field(2, R_PEAK), 2 * mib - beyond);
+        assert_eq!((field(0, S_PEAK), field(0, S_RESET_CALLS)), (10 * mib, 10));
+        assert_eq!((field(1, S_PEAK), field(1, S_RESET_CALLS)), (-8 * mib, 8));
+        // ... so that a slot that makes no call holds only what it held at the start.
+        heap.store(SLOTS_OFFSET + S_PEAK, 12 * mib);
+        assert_eq!(heap.totals(&[7]).peak, 2 * mib);
+        // Without a record (a process that found no slot for it), the sum of slot peaks.
         put(&heap, 2, 7, 1, &[(R_SUM, 0), (R_PEAK, 0)]);
-        heap.store(SLOTS_OFFSET + S_PEAK, 11 * mib);
-        assert_eq!(heap.process_totals(7).peak, 11 * mib - 8 * mib);
+        assert_eq!(heap.totals(&[7]).peak, 12 * mib - 8 * mib);
         assert_eq!(heap.totals(&[7, 8]).live_bytes, 2 * mib + 5 * mib);
     }
 

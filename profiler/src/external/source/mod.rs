@@ -394,10 +394,11 @@ impl ProgramSource {
                 if line.is_some() {
                     self.read_live += 1;
                 }
-                let t = heap.totals(members);
-                if !self.marked() {
-                    heap.new_window(members);
-                }
+                let t = if self.marked() {
+                    heap.totals(members)
+                } else {
+                    heap.take_window(members)
+                };
                 (
                     t.live_bytes,
                     t.blocks,
