@@ -52,6 +52,8 @@
 //!   the same moment; and where memory moves between threads it tells little: a producer's
 //!   own live bytes only grow and a consumer's only shrink, so their peaks add up to all the
 //!   bytes that went through (20 MiB of 1 KiB boxes through a channel holding 8 of them).
+//!   A thread's own window ([`reset_thread_peak`], at each thread-scope sample) lowers its
+//!   slot's peak, so the peak it lets go is banked for the process's window first.
 //! - *The published peak.* Every [`CHECK_EVERY`] bytes a thread allocates, and every as many
 //!   it frees, one of its calls leaves the fast path (the allocation side shares the sample's
 //!   compare: `event_at`) to check its live bytes, and adds them to one shared sum,
@@ -72,7 +74,9 @@ mod unwind;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*, fence,
+};
 
 /// The global allocator that counts. Install it once in your binary or test crate:
 ///
@@ -185,6 +189,11 @@ struct Publication {
     /// have left more unpublished than a check's reach, for the few instructions until its
     /// check.
     max_drift: AtomicI64,
+    /// The slot's peak in the process's window up to the owner's last [`reset_thread_peak`]
+    /// (which starts a window of the thread's own, as thread-scope samples do), `i64::MIN`
+    /// when there was none since [`reset_peak`]: the process's peak must not lose what a
+    /// thread's own window let go.
+    banked_peak: AtomicI64,
 }
 
 /// A value on a cache line of its own: a counter many threads write (or a lock they take)
@@ -235,6 +244,7 @@ impl Slot {
                 reset_calls: AtomicI64::new(0),
                 reset_allocated: AtomicI64::new(0),
                 max_drift: AtomicI64::new(0),
+                banked_peak: AtomicI64::new(i64::MIN),
             }),
         }
     }
@@ -429,8 +439,30 @@ impl Slot {
             .reset_allocated
             .store(self.allocated_bytes.load(Relaxed), Relaxed);
         publication.max_drift.store(0, Relaxed);
+        publication.banked_peak.store(i64::MIN, Relaxed);
         self.publish_locked();
         self.reset_peak();
+    }
+
+    /// A new peak window for the owner's own counters ([`reset_thread_peak`]): the peak it
+    /// lets go is banked for the process's window first (under `publishing`, so that a
+    /// [`reset_peak`] is wholly before or after).
+    fn reset_thread_window(&self) {
+        self.lock_publishing();
+        let peak = self.peak_bytes.load(Relaxed).max(self.live_bytes());
+        self.publication.banked_peak.fetch_max(peak, Relaxed);
+        // Banked before the peak is lowered: a reader that sees the lower peak sees it.
+        fence(Release);
+        self.reset_peak();
+        self.unlock_publishing();
+    }
+
+    /// This slot's peak in the process's window, given its `counters()` just read.
+    fn process_peak(&self, counters: &HeapCounters) -> i64 {
+        fence(Acquire);
+        counters
+            .peak_bytes
+            .max(self.publication.banked_peak.load(Relaxed))
     }
 
     /// Shared update, for the slot of threads that already ran their exit destructor.
@@ -1108,7 +1140,7 @@ pub fn heap() -> Option<HeapCounters> {
         total.live_blocks += c.live_blocks;
         total.allocations += c.allocations;
         total.allocated_bytes += c.allocated_bytes;
-        total.peak_bytes += c.peak_bytes;
+        total.peak_bytes += slot.process_peak(&c);
     };
     add(&EXITED); // publishes every call
     for_each_slot(|slot| {
@@ -1146,7 +1178,7 @@ pub fn reset_thread_peak() {
         let slot = local.owned.get();
         if !slot.is_null() {
             // SAFETY: slots are never freed.
-            unsafe { &*slot }.reset_peak();
+            unsafe { &*slot }.reset_thread_window();
         }
     });
 }
@@ -1286,6 +1318,28 @@ mod tests {
             30,
             "below the old peak, above the reset"
         );
+    }
+
+    #[test]
+    fn a_threads_own_window_does_not_shorten_the_processs() {
+        let slot = Slot::new();
+        slot.alloc_owned(1000, None);
+        slot.free_owned(1000);
+        slot.alloc_owned(10, None);
+        slot.reset_thread_window();
+        let c = slot.counters();
+        assert_eq!((c.peak_bytes, slot.process_peak(&c)), (10, 1000));
+        slot.alloc_owned(2000, None);
+        slot.free_owned(2000);
+        slot.reset_thread_window();
+        let c = slot.counters();
+        assert_eq!((c.peak_bytes, slot.process_peak(&c)), (10, 2010));
+        // The process's own reset starts both windows afresh.
+        slot.lock_publishing();
+        slot.reset_window_locked();
+        slot.unlock_publishing();
+        let c = slot.counters();
+        assert_eq!((c.peak_bytes, slot.process_peak(&c)), (10, 10));
     }
 
     #[test]
