@@ -301,24 +301,7 @@ fn notes<DB: DrawingBackend>(
         text_w + 2 * pad,
         shown.len() as i32 * line_h + 2 * pad - z.px(3.0),
     );
-    let corners = [
-        (plot.x0 + inset, plot.y0 + inset),
-        (plot.x1 - inset - bw, plot.y0 + inset),
-        (plot.x1 - inset - bw, plot.y1 - inset - bh),
-        (plot.x0 + inset, plot.y1 - inset - bh),
-    ];
-    let boxes = corners.map(|(x0, y0)| Rect {
-        x0,
-        y0,
-        x1: x0 + bw,
-        y1: y0 + bh,
-    });
-    let crossings = |r: &Rect| occupied.iter().filter(|s| crosses(s, r)).count();
-    let best = boxes
-        .iter()
-        .min_by_key(|r| crossings(r))
-        .copied()
-        .unwrap_or(boxes[0]);
+    let best = note_box(plot, (bw, bh), inset, occupied);
     p.fill_rect(best, rgba(Color(255, 255, 255), 0.88))?;
     p.outline_rect(best, rgba(Color(200, 200, 200), 1.0))?;
     for (k, line) in shown.iter().enumerate() {
@@ -326,6 +309,39 @@ fn notes<DB: DrawingBackend>(
         p.text(line, at, z.note, Weight::Normal, INK, LEFT_TOP)?;
     }
     Ok(())
+}
+
+/// Where a note box of `size` goes in `plot`: the corner the data cross least, else (when
+/// every corner is crossed, as by two flat lines at the top and the bottom of a narrow
+/// range) half-way down the left or the right side, if that is crossed less.
+fn note_box(plot: Rect, (bw, bh): (i32, i32), inset: i32, occupied: &[Segment]) -> Rect {
+    let (left, right) = (plot.x0 + inset, plot.x1 - inset - bw);
+    let (top, bottom, middle) = (
+        plot.y0 + inset,
+        plot.y1 - inset - bh,
+        (plot.y0 + plot.y1 - bh) / 2,
+    );
+    let places = [
+        (left, top),
+        (right, top),
+        (right, bottom),
+        (left, bottom),
+        (left, middle),
+        (right, middle),
+    ];
+    let boxes = places.map(|(x0, y0)| Rect {
+        x0,
+        y0,
+        x1: x0 + bw,
+        y1: y0 + bh,
+    });
+    let crossings = |r: &Rect| occupied.iter().filter(|s| crosses(s, r)).count();
+    // The first of the least crossed: corners win ties.
+    boxes
+        .iter()
+        .min_by_key(|r| crossings(r))
+        .copied()
+        .unwrap_or(boxes[0])
 }
 
 /// Whether a segment passes through a rectangle (Liang-Barsky clipping).
@@ -374,6 +390,27 @@ mod tests {
         assert!(crosses(&((12, 12), (13, 13)), &r));
         assert!(!crosses(&((0, 0), (30, 0)), &r));
         assert!(!crosses(&((0, 25), (25, 40)), &r));
+    }
+
+    #[test]
+    fn a_note_goes_to_a_free_corner_else_half_way_down_a_side() {
+        let plot = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 1000,
+            y1: 400,
+        };
+        let top = ((0, 20), (1000, 20));
+        let bottom = ((0, 380), (1000, 380));
+        let wide = (900, 40);
+        // Only the top crossed: a bottom corner.
+        assert_eq!(note_box(plot, wide, 8, &[top]).y0, 400 - 8 - 40);
+        // Both crossed (two flat lines in a narrow range): the middle, which neither crosses.
+        let middle = note_box(plot, wide, 8, &[top, bottom]);
+        assert_eq!(middle.y0, 180);
+        assert!(!crosses(&top, &middle) && !crosses(&bottom, &middle));
+        // Nothing crossed anywhere: the first corner.
+        assert_eq!(note_box(plot, wide, 8, &[]).y0, 8);
     }
 
     #[test]
