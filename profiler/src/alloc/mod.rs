@@ -48,7 +48,7 @@
 //!
 //! - *The sum of per-thread peaks.* Each slot keeps the peak of its own live bytes since the
 //!   last [`reset_peak`], checked on every allocation and `realloc` (a free can only lower
-//!   it). Exact when one thread allocates. With several, the threads need not have peaked at
+//!   it). Exact when one thread makes all the calls. With several, they need not have peaked at
 //!   the same moment; and where memory moves between threads it tells little: a producer's
 //!   own live bytes only grow and a consumer's only shrink, so their peaks add up to all the
 //!   bytes that went through (20 MiB of 1 KiB boxes through a channel holding 8 of them).
@@ -139,7 +139,8 @@ struct Slot {
     frees: AtomicI64,
     /// Live bytes are `allocated_bytes - freed_bytes`.
     freed_bytes: AtomicI64,
-    /// Peak of `live_bytes` since the last reset.
+    /// Peak of `live_bytes` since the last reset: [`reset_peak`], or the owner's
+    /// [`reset_thread_peak`] (the process's peak also takes `banked_peak`).
     peak_bytes: AtomicI64,
     /// The `allocated_bytes` beyond which an allocation goes to the cold path: the nearer of
     /// `next_sample` and `alloc_check_at`, `i64::MIN` when a redraw is asked for. Written by
@@ -1172,11 +1173,13 @@ pub fn thread_heap() -> Option<HeapCounters> {
         .ok()
 }
 
-/// Start a new peak window for the calling thread's counters only.
+/// Start a new peak window for the calling thread's counters only ([`thread_heap`]'s peak);
+/// [`heap`]'s peak keeps its own window, which only [`reset_peak`] starts.
 pub fn reset_thread_peak() {
     let _ = LOCAL.try_with(|local| {
         let slot = local.owned.get();
-        if !slot.is_null() {
+        // Not the slot of exited threads: shared by all of them, it has no window of its own.
+        if !slot.is_null() && !ptr::eq(slot, &EXITED) {
             // SAFETY: slots are never freed.
             unsafe { &*slot }.reset_thread_window();
         }
