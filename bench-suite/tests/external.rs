@@ -397,25 +397,36 @@ fn a_time_run_shows_one_warmup_in_its_header_and_its_reasons() {
 }
 
 #[test]
-fn a_program_run_with_nothing_judged_is_inconclusive_and_says_why() {
-    let run = |fail_on_inconclusive: bool, code: i32| {
+fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() {
+    let run = |script: &str, fail_on_inconclusive: bool, code: i32| {
         let mut cmd = profile();
         if fail_on_inconclusive {
             cmd.arg("--fail-on-inconclusive");
         }
         let out = expect_exit(
-            cmd.args(["--marker", "done", "--", "sh", "-c", "echo hi"]),
+            cmd.args(["--marker", "done", "--", "sh", "-c", script]),
             code,
         );
         let text = stdout(&out);
         assert!(text.contains("inconclusive"), "{text}");
+        text
+    };
+    // Nothing measured: a gate must not pass on a typo in its marker.
+    for fail_on_inconclusive in [false, true] {
+        let text = run("echo hi", fail_on_inconclusive, 2);
         assert!(
             text.contains("no output line matched --marker 'done'"),
             "{text}"
         );
-    };
-    run(true, 1);
-    run(false, 0);
+        assert!(
+            text.contains("failed: --marker 'done' matched no output line"),
+            "{text}"
+        );
+    }
+    // One line starts an iteration that no line ends: nothing to judge, said so.
+    let text = run("echo done", false, 0);
+    assert!(text.contains("one output line matched --marker"), "{text}");
+    run("echo done", true, 1);
 }
 
 #[test]

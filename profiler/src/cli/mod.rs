@@ -52,7 +52,8 @@ Exit codes:
   1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
        program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, a
        growth class above --max-complexity, or a regression against --baseline
-  2    bad usage or bad input (a program that cannot be started, a pid that does not exist)
+  2    bad usage or bad input (a program that cannot be started, a pid that does not exist,
+       a --marker that matched no output line of the program: nothing was measured)
   3    a workload failed (panicked, its setup failed, it passed --timeout or hung), or the
        program crashed or exited non-zero; the report is still written
   130  interrupted (Ctrl-C, SIGTERM): the run or program is stopped, the report still written

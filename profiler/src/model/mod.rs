@@ -246,8 +246,9 @@ impl Report {
     }
 }
 
-const PROGRAM_NOTE: &str = "heap metrics are null for a program outside this process: RSS is \
-     its memory signal, and a leak in RSS fails the run like one in fds or threads";
+const PROGRAM_NOTE: &str = "heap metrics are null for a program run without heap counters (its \
+     notes say why): RSS is its memory signal, and a leak in RSS fails the run like one in fds \
+     or threads";
 
 const NO_ALLOC_NOTE: &str = "heap metrics are null: the binary does not install profiler::Alloc \
      (add `#[global_allocator] static ALLOC: profiler::Alloc = profiler::Alloc::new();`)";

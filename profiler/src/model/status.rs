@@ -39,7 +39,18 @@ pub struct Decision {
 }
 
 impl Report {
+    /// The marker of a program run that has no sample because no output line matched it (not
+    /// of a sweep or of K copies, which count their own).
+    fn unmatched_marker(&self) -> Option<&str> {
+        self.runs
+            .iter()
+            .filter(|r| r.is_program() && r.sweep.is_none() && r.concurrency.is_none())
+            .filter(|r| r.samples.is_empty())
+            .find_map(|r| r.source.marker.as_deref())
+    }
+
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
+    /// marker that matched no line (exit 2, bad usage), which beats a
     /// leak, an exceeded budget or a regression (and an inconclusive verdict under
     /// `fail_on_inconclusive`), which beat clean. (Outputs that could not be written make the
     /// session's exit 2 on top of this; that is not part of the report.)
@@ -58,6 +69,15 @@ impl Report {
             (
                 Outcome::WorkloadFailed,
                 "failed: a workload or program failed".to_string(),
+            )
+        } else if let Some(marker) = self.unmatched_marker() {
+            // Nothing was measured: a gate must not pass on a typo in its marker.
+            (
+                Outcome::Usage,
+                format!(
+                    "failed: --marker '{marker}' matched no output line of the program, so \
+                     nothing was measured; check the pattern against what it prints"
+                ),
             )
         } else {
             let mut why = Vec::new();
