@@ -141,6 +141,15 @@ fn a_program_over_its_p95_limit_fails_naming_the_level_and_the_limit() {
         report["runs"][0]["concurrency"]["limits"]["max_p95_ms"],
         20.0
     );
+    // The whole's heap peak holds its copies' (it once summed live bytes at the samples
+    // only: 10.6 KiB for one copy whose peak was 14.6 KiB).
+    for level in levels {
+        let field = |f: &str| level[f].as_u64().unwrap();
+        assert!(
+            field("heap_peak_bytes") >= field("peak_per_copy_bytes"),
+            "{level}"
+        );
+    }
 }
 
 #[test]

@@ -34,8 +34,15 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
     };
     let whole = Whole {
         wall,
-        heap_peak_bytes: (per_copy == PerCopy::Heap)
-            .then(|| peak_of_sum(&runs, |s| s.heap_bytes.map(|h| h.max(0) as u64), false)),
+        // Each copy at its peak within each sample's window, as its own peak is read: the
+        // whole of one copy is that copy's peak (live bytes at the samples alone read less).
+        heap_peak_bytes: (per_copy == PerCopy::Heap).then(|| {
+            peak_of_sum(
+                &runs,
+                |s| s.heap_peak_bytes.max(s.heap_bytes).map(|h| h.max(0) as u64),
+                false,
+            )
+        }),
         rss_peak_bytes: Some(peak_of_sum(&runs, |s| s.rss_bytes, true)),
         cpu_ms: runs
             .iter()
@@ -71,7 +78,8 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
 }
 
 /// The highest sum over copies of one quantity, each copy holding its last value between its
-/// samples (copies start together, so their clocks agree to a few milliseconds).
+/// samples (copies start together, so their clocks agree to a few milliseconds). With peaks
+/// of sample windows it is an upper bound: the copies need not peak at the same moment.
 fn peak_of_sum(
     runs: &[Run],
     value: impl Fn(&crate::sample::Sample) -> Option<u64>,
