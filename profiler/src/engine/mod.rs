@@ -380,8 +380,14 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     // every sample it had: there is nothing more to confirm with.
     let stopped_itself = matches!(halt, Halt::Checkpoint | Halt::OverBudget) || interrupted;
     if failure.is_none() && plan.iterations.is_some() && stopped_itself {
-        let may_extend = (extend || interrupted) && !over_budget;
-        untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, may_extend));
+        let why = if over_budget {
+            judge::Unconfirmed::OverBudget { iteration: done }
+        } else if extend || interrupted {
+            judge::Unconfirmed::MayExtend
+        } else {
+            judge::Unconfirmed::ExtensionOff
+        };
+        untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, why));
     }
     let end = match halt {
         Halt::Checkpoint | Halt::OverBudget => End::Iterations,

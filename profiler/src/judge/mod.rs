@@ -454,28 +454,55 @@ fn is_confirmed(metric: &Metric, m: &MetricReport, confirmed: &[Metric]) -> bool
     confirmed.contains(metric) || (m.verdict == Verdict::Leak && m.confirmed_within)
 }
 
+/// Why a run ended without confirming its leaks at twice the iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// It could have extended (it stopped at its bound, or was interrupted): such a leak is
+    /// inconclusive.
+    MayExtend,
+    /// Extension is off: reported as seen, saying so.
+    ExtensionOff,
+    /// A budget was exceeded at `iteration`, which stops the run: reported as seen, saying so.
+    OverBudget { iteration: u32 },
+}
+
 /// After the last checkpoint: a leak that could not be confirmed at twice the iterations is
-/// reported as inconclusive, saying so (unless the caller turned extension off).
+/// reported as inconclusive, saying so (unless the run could not extend: then as seen). A run
+/// stopped by a budget also says so where it was too short to judge.
 pub fn settle_unconfirmed(
     metrics: &mut BTreeMap<Metric, MetricReport>,
     confirmed: &[Metric],
-    extend: bool,
+    why: Unconfirmed,
 ) {
     for (metric, m) in metrics.iter_mut() {
+        if let Unconfirmed::OverBudget { iteration } = why
+            && m.verdict == Verdict::Inconclusive
+            && let Some(short) = m.reason.strip_suffix("; run more iterations")
+        {
+            m.reason = format!("{short}: the run stopped at iteration {iteration}, over a budget");
+        }
         if !m.gating || m.verdict != Verdict::Leak || is_confirmed(metric, m, confirmed) {
             continue;
         }
-        if extend {
-            m.verdict = Verdict::Inconclusive;
-            m.reason = format!(
-                "{} (seen at the last checkpoint only, not confirmed at twice the iterations)",
-                m.reason
-            );
-        } else {
-            m.reason = format!(
-                "{} (not confirmed at twice the iterations: extension is off)",
-                m.reason
-            );
+        let not_confirmed = "not confirmed at twice the iterations";
+        match why {
+            Unconfirmed::MayExtend => {
+                m.verdict = Verdict::Inconclusive;
+                m.reason = format!(
+                    "{} (seen at the last checkpoint only, {not_confirmed})",
+                    m.reason
+                );
+            }
+            Unconfirmed::ExtensionOff => {
+                m.reason = format!("{} ({not_confirmed}: extension is off)", m.reason);
+            }
+            Unconfirmed::OverBudget { iteration } => {
+                m.reason = format!(
+                    "{} ({not_confirmed}: the run stopped at iteration {iteration}, over a \
+                     budget)",
+                    m.reason
+                );
+            }
         }
     }
 }

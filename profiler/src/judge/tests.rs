@@ -153,22 +153,48 @@ fn a_doubling_leak_confirmed_within_the_run_stands_at_the_bound() {
     };
     let mut m = within(true);
     assert_eq!(next_step(&m, &[], 160, limits(320)), Next::Stop);
-    settle_unconfirmed(&mut m, &[], true);
+    settle_unconfirmed(&mut m, &[], Unconfirmed::MayExtend);
     assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Leak);
     // without the flag, the same leak must wait for twice the iterations
     let mut m = within(false);
-    settle_unconfirmed(&mut m, &[], true);
+    settle_unconfirmed(&mut m, &[], Unconfirmed::MayExtend);
     assert_eq!(m[&Metric::HeapBytes].verdict, Verdict::Inconclusive);
 }
 
 #[test]
 fn an_unconfirmed_leak_becomes_inconclusive_when_the_bound_stops_the_run() {
     let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
-    settle_unconfirmed(&mut m, &[], true);
+    settle_unconfirmed(&mut m, &[], Unconfirmed::MayExtend);
     assert_eq!(m[&Metric::Fds].verdict, Verdict::Inconclusive);
     let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
-    settle_unconfirmed(&mut m, &[], false);
+    settle_unconfirmed(&mut m, &[], Unconfirmed::ExtensionOff);
     assert_eq!(m[&Metric::Fds].verdict, Verdict::Leak);
+    assert!(m[&Metric::Fds].reason.ends_with("extension is off)"));
+}
+
+#[test]
+fn a_run_stopped_by_a_budget_says_so_where_it_could_not_confirm_or_judge() {
+    let mut m = map(&[
+        (Metric::Fds, Verdict::Leak),
+        (Metric::Threads, Verdict::Inconclusive),
+    ]);
+    m.get_mut(&Metric::Threads).unwrap().reason =
+        "too short: 0 samples after 2 warm-up iterations, at least 4 needed; run more iterations"
+            .to_string();
+    settle_unconfirmed(&mut m, &[], Unconfirmed::OverBudget { iteration: 3 });
+    assert_eq!(m[&Metric::Fds].verdict, Verdict::Leak);
+    assert!(
+        m[&Metric::Fds].reason.ends_with(
+            "(not confirmed at twice the iterations: the run stopped at iteration 3, over a budget)"
+        ),
+        "{}",
+        m[&Metric::Fds].reason
+    );
+    assert_eq!(
+        m[&Metric::Threads].reason,
+        "too short: 0 samples after 2 warm-up iterations, at least 4 needed: the run stopped at \
+         iteration 3, over a budget"
+    );
 }
 
 #[test]
