@@ -306,6 +306,11 @@ fn bad_arguments_exit_2_naming_the_argument() {
         ),
         (vec!["--frobnicate".into()], "--frobnicate"),
         (vec!["-q".into(), "-v".into()], "--quiet"),
+        // A program named without `--` before it: told where it goes.
+        (
+            vec!["python3".into(), "x.py".into()],
+            "tip: to profile a program, put it after `--`: profile [OPTIONS] -- python3",
+        ),
     ];
     for (args, named) in cases {
         let out = run(profile().args(&args).args(["-w", "box-leak"]), 2);

@@ -307,6 +307,12 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            if let Some(program) = program_without_separator(&e) {
+                eprintln!(
+                    "\ntip: to profile a program, put it after `--`: profile [OPTIONS] -- \
+                     {program} ..."
+                );
+            }
             return ExitCode::from(if e.use_stderr() {
                 Outcome::Usage as u8
             } else {
@@ -322,6 +328,19 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
         None => run(&catalog, &cli.run),
     };
     ExitCode::from(code as u8)
+}
+
+/// The word clap refused as an unexpected argument when it looks like a program named
+/// without `--` before it (not an option, not a subcommand).
+fn program_without_separator(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if !arg.starts_with('-') => Some(arg.clone()),
+        _ => None,
+    }
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
