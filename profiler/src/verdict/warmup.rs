@@ -62,7 +62,8 @@ pub fn choose(
     }
 }
 
-/// Is the tail `y[w..]` growing, significantly concave (one-sided, 1%) and slowing down by
+/// Is the tail `y[w..]` of a series that rose at three samples or more growing, significantly
+/// concave (one-sided, 1%) and slowing down by
 /// at least half (an effect size: exact or fine-grained counters make the slightest bend
 /// significant, and a steady leak whose increments alternate bends a little), and not a steady
 /// line with a step or two in it? Exact counters make any bend significant: a leak of 950 B
@@ -81,14 +82,21 @@ pub fn decelerating(y: &[f64], w: usize, drops: &[usize], var_floor: f64) -> boo
     let Some(curve) = quadratic_curvature(&x, &v, var_floor) else {
         return false;
     };
-    curve.c < 0.0
+    let quantum = (12.0 * var_floor).sqrt();
+    // A cache filling rises at many samples; a series that rose at one or two only (a lump
+    // near the start of a flat tail bends a parabola too) is level shifts, for the step rules.
+    let rises = y.windows(2).filter(|p| p[1] - p[0] > 0.5 * quantum).count();
+    rises >= 3
+        && curve.c < 0.0
         && curve.slope_start > 0.0
         && curve.slope_end < DECELERATION * curve.slope_start
         && curve.c / curve.se_c < -t_quantile(Z_99, curve.df)
-        && !steady_with_jumps(tail, (12.0 * var_floor).sqrt())
+        && !steady_with_jumps(tail, quantum)
 }
 
-/// All increments but at most two equal the (positive) median increment, within `quantum`.
+/// All increments but at most two equal the (positive) median increment, within `quantum`
+/// and within half of it: on a counter of one block per iteration a flat run of zero
+/// increments is a cache that stopped filling, not the same increment within a quantum.
 fn steady_with_jumps(tail: &[f64], quantum: f64) -> bool {
     let mut deltas: Vec<f64> = tail.windows(2).map(|p| p[1] - p[0]).collect();
     if deltas.len() < 6 {
@@ -100,7 +108,7 @@ fn steady_with_jumps(tail: &[f64], quantum: f64) -> bool {
     typical > 0.0
         && rest
             .iter()
-            .all(|d| (d - typical).abs() <= quantum.max(1e-9 * typical))
+            .all(|d| (d - typical).abs() <= quantum.min(0.5 * typical).max(1e-9 * typical))
 }
 
 #[cfg(test)]
@@ -139,6 +147,34 @@ mod tests {
         let w = choose(&y, 4, 2, &[], FLOOR, 4);
         assert!(!w.still_decelerating, "{w:?}");
         assert!(w.iterations > 4, "{w:?}");
+    }
+
+    #[test]
+    fn one_block_per_iteration_then_flat_is_decelerating() {
+        // A cache of 30 entries filling one per iteration, judged at 40 iterations: blocks
+        // rise by exactly one quantum, then not at all. It once passed for a steady line (0
+        // is within a quantum of 1) and was called a leak while its bytes were decelerating.
+        let y: Vec<f64> = (0..=40).map(|i| (i.min(29) + 2) as f64).collect();
+        assert!(decelerating(&y, 8, &[], FLOOR));
+        let w = choose(&y, 8, max_extension(40), &[], FLOOR, 4);
+        assert!(w.still_decelerating, "{w:?}");
+    }
+
+    #[test]
+    fn one_step_early_in_a_flat_tail_is_not_decelerating() {
+        // RSS of a Python program: one 128 KiB step at sample 54 of 160, flat after. It was
+        // "still slowing (now 0 B per iteration)" and inconclusive; it is a level shift.
+        let page = 128.0 * 1024.0;
+        let floor = page * page / 12.0;
+        let y: Vec<f64> = (0..=160)
+            .map(|i| if i >= 54 { page } else { 0.0 })
+            .collect();
+        assert!(!decelerating(&y, 48, &[], floor));
+        // Two lumps neither; three rises may be a cache.
+        let y: Vec<f64> = (0..=160)
+            .map(|i| page * [50, 53, 57].iter().filter(|&&s| i >= s).count() as f64)
+            .collect();
+        assert!(decelerating(&y, 48, &[], floor));
     }
 
     #[test]
