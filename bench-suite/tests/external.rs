@@ -632,6 +632,14 @@ fn a_program_whose_child_does_the_work_gets_a_note_naming_it() {
         text.contains("sleep (pid") && text.contains("add --include-children"),
         "{text}"
     );
+    // Stopping the program stops its child too, summed or not: no sleep is left running.
+    let child: u64 = text
+        .split("sleep (pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid in {text}"));
+    assert!(!alive(child), "sleep (pid {child}) left running");
     assert!(
         !run(&["--include-children"]).contains("add --include-children"),
         "no note once children are included"

@@ -491,18 +491,15 @@ impl Source for ProgramSource {
     /// Stop a started program that is still running (never an attached one), then let its
     /// remaining output through.
     fn stop(&mut self, _between: &mut Thinned<IntervalSample>) {
-        let include_children = self.program.include_children;
         let grace = self.program.grace;
         let pid = self.pid;
         let Some(started) = self.started.as_mut() else {
             return;
         };
         if self.exit.is_none() {
-            let also = if include_children {
-                tree::descendants(pid)
-            } else {
-                Vec::new()
-            };
+            // The program's descendants too, summed into the samples or not: stopping
+            // `sh -c 'python3 grow.py'` must not leave grow.py running after the run.
+            let also = tree::descendants(pid);
             match child::stop(&mut started.child, &also, grace) {
                 Ok(status) => self.exit = Some(child::exit_of(status)),
                 Err(source) => {
