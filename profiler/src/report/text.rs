@@ -117,9 +117,15 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
         run.allocated_per_iteration(),
         run.allocations_per_iteration(),
     ) {
+        // A time series samples every interval: its rate is per second, like its slopes.
+        let (per, scale) = match (run.x_axis, run.source.interval_ms) {
+            (XAxis::Second, Some(ms)) if ms > 0.0 => ("second", 1e3 / ms),
+            _ => ("iteration", 1.0),
+        };
+        let n = n * scale;
         facts.push(format!(
-            "{} allocated per iteration ({} {})",
-            format_bytes(bytes),
+            "{} allocated per {per} ({} {})",
+            format_bytes(bytes * scale),
             format_count(n.round()),
             if n == 1.0 {
                 "allocation"
