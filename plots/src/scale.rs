@@ -109,14 +109,18 @@ pub(crate) fn ticks(unit: Unit, lo: f64, hi: f64, target: usize) -> Vec<f64> {
         return Vec::new();
     }
     let target = target.max(1);
-    let ticks = ticks_in(
-        unit,
-        unit.scale_for(lo.abs().max(hi.abs())).factor,
-        lo,
-        hi,
-        target,
-    );
-    if (lo <= 0.0 && hi >= 0.0) || !hard_to_read(&unit.tick_labels(&ticks)) {
+    let value_factor = unit.scale_for(lo.abs().max(hi.abs())).factor;
+    let mut ticks = ticks_in(unit, value_factor, lo, hi, target);
+    // One tick gives no scale to read (4.9 MiB alone on a panel spanning 66 KiB): finer
+    // round steps first.
+    if ticks.len() < 2
+        && let Some(finer) = (target + 1..=2 * target + 2)
+            .map(|t| ticks_in(unit, value_factor, lo, hi, t))
+            .find(|t| t.len() >= 2)
+    {
+        ticks = finer;
+    }
+    if (lo <= 0.0 && hi >= 0.0) || (ticks.len() >= 2 && !hard_to_read(&unit.tick_labels(&ticks))) {
         return ticks;
     }
     // The offset labels are written in the scale of the largest distance from the offset; and
@@ -335,6 +339,17 @@ mod tests {
         // Written in their own scale when no offset is needed: 0.25 MiB, not 256 KiB.
         let t = ticks(Unit::Bytes, 0.0, 1.1 * MIB, 5);
         assert_eq!(t[1], 0.25 * MIB);
+    }
+
+    #[test]
+    fn a_narrow_range_gets_two_ticks_or_more() {
+        // A heap of 4.87-4.94 MiB: steps of 0.05 MiB left 4.9 MiB alone on the axis.
+        let (lo, hi) = (4.87 * MIB, 4.94 * MIB);
+        for target in 2..=6 {
+            let t = ticks(Unit::Bytes, lo, hi, target);
+            assert!(t.len() >= 2, "{target}: {t:?}");
+            assert!(t.iter().all(|v| (lo..=hi).contains(v)));
+        }
     }
 
     #[test]
