@@ -308,6 +308,28 @@ fn bad_reports_are_refused_naming_the_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A baseline with no run of the same name is said to be left out, not silently.
+    let other = dir.path().join("other.json");
+    std::fs::write(
+        &other,
+        good_text.replace("\"workload\": \"", "\"workload\": \"not-"),
+    )
+    .unwrap();
+    let out = fixture()
+        .arg("plot")
+        .arg(&good)
+        .arg("--baseline")
+        .arg(&other)
+        .args(["-o"])
+        .arg(dir.path().join("out.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--baseline has no run named"),
+        "{}",
+        text(&out)
+    );
     let out = fixture()
         .arg("plot")
         .arg(&good)

@@ -476,6 +476,19 @@ fn plot(args: &PlotArgs) -> Outcome {
         Ok(b) => b,
         Err(e) => return usage_error(format!("--baseline: {e}")),
     };
+    if let Some(b) = &baseline {
+        // A baseline is drawn beside the run of the same name only: say when there is none.
+        for run in &report.runs {
+            if !b.runs.iter().any(|r| r.workload == run.workload) {
+                let theirs: Vec<&str> = b.runs.iter().map(|r| r.workload.as_str()).collect();
+                eprintln!(
+                    "note: --baseline has no run named '{}' (it has: {}): drawn without one",
+                    run.workload,
+                    theirs.join(", ")
+                );
+            }
+        }
+    }
     match crate::figure::write_plots(&report, &args.output, baseline.as_ref()) {
         Ok(written) => {
             for path in written {
