@@ -289,12 +289,15 @@ pub fn judge_on(
     // linear growth paid for in lumps (a container growing without bound).
     // Like any growth, it must exceed the effect size: every amortised rate above tau.
     // The chain of steps may have begun during the warm-up: look at the whole series, and
-    // ask for at least two of its steps in the tail.
+    // ask for at least two of its steps after the base warm-up (steps that come ever further
+    // apart bend a parabola like a cache filling, and the warm-up's extension for one must
+    // not hide the steps that tell them apart: a buffer doubling at 5, 11 and 20 of 40 lost
+    // its step at 11 to a warm-up extended to 12).
     let all_ups: Vec<(f64, f64)> = jumps::up_steps(&y, &base_scale)
         .into_iter()
         .map(|(i, size)| (all_x[i], size))
         .collect();
-    if let Some(d) = steps::doubling_since(&all_ups, x[0], x[x.len() - 1])
+    if let Some(d) = steps::doubling_since(&all_ups, all_x[base], x[x.len() - 1])
         && d.rates.iter().all(|&r| r > th.tau)
     {
         return explain.doubling(&trend, &d);

@@ -123,11 +123,20 @@ pub struct Doubling {
     pub at: Vec<(f64, f64)>,
 }
 
+/// How many of its last gaps after its last step a container doubling its capacity may go
+/// without a step before it counts as stopped. A container growing steadily and doubling steps
+/// again about twice the last gap after the last step (its capacity doubled, so the time to
+/// fill it does): a wait of two gaps called half of them stopped, on jitter alone (a C buffer
+/// doubling at 5, 11, 20 and 41, judged at 40, was "a cache filling"). Three leave room for
+/// jitter and for growth factors up to 3; a buffer that really stopped is then told at the
+/// confirmation at twice the iterations. (One container only: see [`superposed`].)
+const DOUBLING_WAIT: f64 = 3.0;
+
 /// The steps of `steps` (iteration, size; in order) read as capacity doubling, if they are:
 /// at least three, each at least 1.2 times the size of the one before and after a gap at least
 /// 1.2 times the one before, amortised rates within a factor of two of each other, and not
-/// stopped (the run's `end` came less than twice the last gap after the last step: the next
-/// one may simply not be due yet). A buffer reused for messages up to a bound stops doubling;
+/// stopped (the run's `end` came less than [`DOUBLING_WAIT`] last gaps after the last step:
+/// the next one may simply not be due yet). A buffer reused for messages up to a bound stops doubling;
 /// growth that keeps doubling is linear growth paid for in lumps.
 pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
     if steps.len() < 3 || steps.iter().any(|&(_, size)| size <= 0.0) {
@@ -147,7 +156,7 @@ pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
     });
     let last_gap = gaps[gaps.len() - 1];
     let last = steps[steps.len() - 1].0;
-    let going = end - last < 2.0 * last_gap;
+    let going = end - last < DOUBLING_WAIT * last_gap;
     (grows && widens && hi <= 2.0 * lo && going).then(|| Doubling {
         steps: steps.len(),
         rates,
@@ -210,7 +219,8 @@ const CHAIN_BUDGET: usize = 50_000;
 /// after gaps that widen by at least 1.2 times, at amortised rates within a factor of two; at
 /// least one container has three steps or more and is [`doubling`] (two of them in the tail
 /// from `tail_start`), the others have at least two steps; and none has stopped (the run's `end`
-/// came less than two of its last gaps after its last step). A lump that fits no container (a
+/// came less than two of its last gaps after its last step: with several containers, more
+/// readings of the same steps pass a longer wait, and one of them is a false chain). A lump that fits no container (a
 /// lazily built table in mid-run) means no such reading: the rule stays silent.
 pub fn superposed(
     steps: &[(f64, f64)],
@@ -422,6 +432,19 @@ mod tests {
         let fit = step_fit(&index(17), &y, FLOOR).unwrap();
         assert!(fit.beats_line(), "{fit:?}");
         assert_eq!(fit.change_points[0], 5);
+    }
+
+    #[test]
+    fn a_doubling_is_going_until_three_of_its_last_gaps_passed() {
+        // A C buffer growing 200 B per iteration by realloc: steps at 5, 11 and 20, the next
+        // one due at 41. Judged at 40 it was "stopped" (20 > 2 x 9): a cache filling.
+        let steps = [(5.0, 2048.0), (11.0, 4096.0), (20.0, 8192.0)];
+        assert!(doubling(&steps, 40.0).is_some());
+        assert!(doubling(&steps, 46.0).is_some());
+        assert!(
+            doubling(&steps, 48.0).is_none(),
+            "27 past the last step: stopped"
+        );
     }
 
     #[test]
