@@ -137,6 +137,7 @@ fn a_python_script_keeping_1_kib_of_small_objects_is_found_and_its_fix_is_clean(
     );
     let notes = report["runs"][0]["source"]["notes"].to_string();
     assert!(notes.contains("PYTHONMALLOC=malloc"), "{notes}");
+    assert!(notes.contains("call gc.collect()"), "{notes}");
 }
 
 #[test]
