@@ -205,7 +205,7 @@ fn subtitle(run: &Run, s: &Sweep, sizes: &[f64]) -> String {
     if !gated.is_empty() {
         parts.push(match s.max_complexity {
             Some(max) => format!("held to --max-complexity {max}: {}", gated.join(", ")),
-            None => format!("gated: {} (no --max-complexity)", gated.join(", ")),
+            None => format!("{} (no --max-complexity to hold it to)", gated.join(", ")),
         });
     }
     if let Some(d) = &run.description {
@@ -455,7 +455,7 @@ mod tests {
             fig.subtitle
                 .as_deref()
                 .unwrap()
-                .ends_with("gated: RSS peak O(n) (no --max-complexity)"),
+                .ends_with(" · RSS peak O(n) (no --max-complexity to hold it to)"),
             "{:?}",
             fig.subtitle
         );
