@@ -205,7 +205,11 @@ fn subtitle(run: &Run, s: &Sweep, sizes: &[f64]) -> String {
     if !gated.is_empty() {
         parts.push(match s.max_complexity {
             Some(max) => format!("held to --max-complexity {max}: {}", gated.join(", ")),
-            None => format!("{} (no --max-complexity to hold it to)", gated.join(", ")),
+            None => format!(
+                "{} (no --max-complexity to hold {} to)",
+                gated.join(", "),
+                if gated.len() == 1 { "it" } else { "them" }
+            ),
         });
     }
     if let Some(d) = &run.description {
