@@ -199,16 +199,11 @@ fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traf
     let above = peak_above_previous(&report);
     assert!((0..2 << 20).contains(&above), "{above} B");
     // Sampled in time (the profiler starts the windows): the same bound.
-    let json = dir.path().join("timed.json");
-    expect_exit(
-        profile()
-            .args(["-q", "--duration", "2", "--interval", "200", "--json"])
-            .arg(&json)
-            .arg("--")
-            .args([handoff.as_os_str(), "0".as_ref()]),
-        0,
-    );
-    let above = peak_above_previous(&read_json(&json));
+    let above = peak_above_previous(&timed(
+        dir.path(),
+        "timed",
+        &[handoff.as_os_str(), "0".as_ref()],
+    ));
     assert!((0..2 << 20).contains(&above), "{above} B");
     // A burst of 32 MiB halfway through each round is seen, by both bounds.
     let report = marked(
@@ -222,17 +217,23 @@ fn a_producer_handing_blocks_to_a_consumer_peaks_at_what_is_live_not_at_the_traf
         above.iter().all(|a| (32 << 20..34 << 20).contains(a)),
         "{above:?}"
     );
-    let json = dir.path().join("timed-burst.json");
+    let command = [handoff.as_os_str(), "0".as_ref(), "32".as_ref()];
+    let above = peak_above_previous(&timed(dir.path(), "timed-burst", &command));
+    assert!((32 << 20..34 << 20).contains(&above), "{above} B");
+}
+
+/// Profile `command` in time for 2 s, a sample every 200 ms, expecting exit 0; the report.
+fn timed(dir: &Path, tag: &str, command: &[&std::ffi::OsStr]) -> Value {
+    let json = dir.join(format!("{tag}.json"));
     expect_exit(
         profile()
             .args(["-q", "--duration", "2", "--interval", "200", "--json"])
             .arg(&json)
             .arg("--")
-            .args([handoff.as_os_str(), "0".as_ref(), "32".as_ref()]),
+            .args(command),
         0,
     );
-    let above = peak_above_previous(&read_json(&json));
-    assert!((32 << 20..34 << 20).contains(&above), "{above} B");
+    read_json(&json)
 }
 
 #[test]
