@@ -128,15 +128,18 @@ pub struct Doubling {
 /// again about twice the last gap after the last step (its capacity doubled, so the time to
 /// fill it does): a wait of two gaps called half of them stopped, on jitter alone (a C buffer
 /// doubling at 5, 11, 20 and 41, judged at 40, was "a cache filling"). Three leave room for
-/// jitter and for growth factors up to 3; a buffer that really stopped is then told at the
-/// confirmation at twice the iterations. (One container only: see [`superposed`].)
+/// jitter and for growth factors up to 3. (One container only: see [`superposed`].)
 const DOUBLING_WAIT: f64 = 3.0;
 
 /// The steps of `steps` (iteration, size; in order) read as capacity doubling, if they are:
 /// at least three, each at least 1.2 times the size of the one before and after a gap at least
 /// 1.2 times the one before, amortised rates within a factor of two of each other, and not
-/// stopped (the run's `end` came less than [`DOUBLING_WAIT`] last gaps after the last step:
-/// the next one may simply not be due yet). A buffer reused for messages up to a bound stops doubling;
+/// stopped: the run's `end` came less than [`DOUBLING_WAIT`] last gaps after the last step (the
+/// next one may simply not be due yet), and the last step is in the second half of the run. A
+/// container that grows steadily and doubles steps again at about twice the time of its last
+/// step, so its last step before any `end` is after `end / 2`; and the checkpoints double, so
+/// at a confirmation this asks for a step since the checkpoint that saw the leak (a buffer
+/// that doubled at 2, 6, 16 and 36 and stopped is a leak at 40, not again at 80). A buffer reused for messages up to a bound stops doubling;
 /// growth that keeps doubling is linear growth paid for in lumps.
 pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
     if steps.len() < 3 || steps.iter().any(|&(_, size)| size <= 0.0) {
@@ -156,7 +159,7 @@ pub fn doubling(steps: &[(f64, f64)], end: f64) -> Option<Doubling> {
     });
     let last_gap = gaps[gaps.len() - 1];
     let last = steps[steps.len() - 1].0;
-    let going = end - last < DOUBLING_WAIT * last_gap;
+    let going = end - last < DOUBLING_WAIT * last_gap && 2.0 * last >= end;
     (grows && widens && hi <= 2.0 * lo && going).then(|| Doubling {
         steps: steps.len(),
         rates,
@@ -435,16 +438,30 @@ mod tests {
     }
 
     #[test]
-    fn a_doubling_is_going_until_three_of_its_last_gaps_passed() {
+    fn a_doubling_is_going_until_three_of_its_last_gaps_or_half_the_run_passed() {
         // A C buffer growing 200 B per iteration by realloc: steps at 5, 11 and 20, the next
         // one due at 41. Judged at 40 it was "stopped" (20 > 2 x 9): a cache filling.
         let steps = [(5.0, 2048.0), (11.0, 4096.0), (20.0, 8192.0)];
         assert!(doubling(&steps, 40.0).is_some());
-        assert!(doubling(&steps, 46.0).is_some());
         assert!(
-            doubling(&steps, 48.0).is_none(),
+            doubling(&steps, 41.0).is_none(),
+            "no step in the second half: stopped"
+        );
+        let late = [(25.0, 2048.0), (31.0, 4096.0), (40.0, 8192.0)];
+        assert!(doubling(&late, 66.0).is_some());
+        assert!(
+            doubling(&late, 67.0).is_none(),
             "27 past the last step: stopped"
         );
+        // Stopped at 36, judged at 40 and again at 80: a leak at 40 only.
+        let bounded = [
+            (2.0, 4096.0),
+            (6.0, 8192.0),
+            (16.0, 16384.0),
+            (36.0, 32768.0),
+        ];
+        assert!(doubling(&bounded, 40.0).is_some());
+        assert!(doubling(&bounded, 80.0).is_none());
     }
 
     #[test]
