@@ -423,6 +423,20 @@ fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() 
             "{text}"
         );
     }
+    // Lines that matched but came when the program had exited are not a typo: not sampled,
+    // said so, inconclusive.
+    expect_exit(
+        profile().args([
+            "--no-heap",
+            "--marker",
+            "done",
+            "--",
+            "sh",
+            "-c",
+            "echo done; echo done; echo done",
+        ]),
+        0,
+    );
     // One line starts an iteration that no line ends: nothing to judge, said so.
     let text = run("echo done", false, 0);
     assert!(text.contains("one output line matched --marker"), "{text}");

@@ -16,6 +16,11 @@ pub struct Source {
     /// The regular expression whose matching output lines were iteration boundaries.
     #[serde(default)]
     pub marker: Option<String>,
+    /// How many output lines matched `marker`, sampled or not (lines read after the program
+    /// could no longer be measured count too); absent without a marker (and in reports
+    /// written before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker_lines: Option<u64>,
     /// Whether the process's descendants were summed into every sample.
     #[serde(default)]
     pub include_children: bool,

@@ -1,7 +1,7 @@
 // Owns the one pass/fail decision: a Report's exit status, which every output words the same.
 // Must never look at anything but the report, so that a saved report reproduces its status.
 
-use super::{Report, Verdict};
+use super::{End, Report, Run, Verdict};
 
 /// How a session ended, as the documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,16 @@ pub struct Decision {
 }
 
 impl Report {
-    /// The marker of a program run that has no sample because no output line matched it (not
-    /// of a sweep or of K copies, which count their own).
-    fn unmatched_marker(&self) -> Option<&str> {
-        self.runs
-            .iter()
-            .filter(|r| r.is_program() && r.sweep.is_none() && r.concurrency.is_none())
-            .filter(|r| r.samples.is_empty())
-            .find_map(|r| r.source.marker.as_deref())
+    /// A program run whose marker matched none of its output lines (not a sweep or K copies,
+    /// which count their own): lines that matched but came too late to sample do not count.
+    fn unmatched_marker(&self) -> Option<&Run> {
+        self.runs.iter().find(|r| {
+            r.is_program()
+                && r.sweep.is_none()
+                && r.concurrency.is_none()
+                && r.source.marker.is_some()
+                && r.source.marker_lines == Some(0)
+        })
     }
 
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
@@ -70,13 +72,19 @@ impl Report {
                 Outcome::WorkloadFailed,
                 "failed: a workload or program failed".to_string(),
             )
-        } else if let Some(marker) = self.unmatched_marker() {
+        } else if let Some(run) = self.unmatched_marker() {
             // Nothing was measured: a gate must not pass on a typo in its marker.
+            let marker = run.source.marker.as_deref().unwrap_or_default();
+            let when = if run.source.end == Some(End::Duration) {
+                " before --duration ran out"
+            } else {
+                ""
+            };
             (
                 Outcome::Usage,
                 format!(
-                    "failed: --marker '{marker}' matched no output line of the program, so \
-                     nothing was measured; check the pattern against what it prints"
+                    "failed: --marker '{marker}' matched no output line of the program{when}, \
+                     so nothing was measured; check the pattern against what it prints"
                 ),
             )
         } else {

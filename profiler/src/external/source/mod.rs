@@ -542,6 +542,7 @@ impl Source for ProgramSource {
             },
             pid: Some(self.pid),
             marker: self.program.marker.as_ref().map(|m| m.as_str().to_string()),
+            marker_lines: self.program.marker.as_ref().map(|_| self.pace.count()),
             include_children: self.program.include_children,
             interval_ms: Some(ms(self.program.interval)),
             end: Some(end),
