@@ -34,15 +34,7 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
     };
     let whole = Whole {
         wall,
-        // Each copy at its peak within each sample's window, as its own peak is read: the
-        // whole of one copy is that copy's peak (live bytes at the samples alone read less).
-        heap_peak_bytes: (per_copy == PerCopy::Heap).then(|| {
-            peak_of_sum(
-                &runs,
-                |s| s.heap_peak_bytes.max(s.heap_bytes).map(|h| h.max(0) as u64),
-                false,
-            )
-        }),
+        heap_peak_bytes: (per_copy == PerCopy::Heap).then(|| heap_peak_of_sum(&runs)),
         rss_peak_bytes: Some(peak_of_sum(&runs, |s| s.rss_bytes, true)),
         cpu_ms: runs
             .iter()
@@ -77,9 +69,27 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
     Ok(level_of(copies, copies_runs, whole, per_copy))
 }
 
+/// An upper bound of the copies' summed heap peak: each copy holds, over each of its sample
+/// windows, its peak within that window (from the sample before to this one), and the highest
+/// sum over time of what the copies hold is taken. The whole of one copy is that copy's peak
+/// (live bytes at the samples alone read less); copies that peak in overlapping windows add
+/// up, whenever within the windows they peaked.
+fn heap_peak_of_sum(runs: &[Run]) -> u64 {
+    let mut events: Vec<(f64, usize, u64)> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let mut window_start = 0.0;
+        for s in &run.samples {
+            if let Some(v) = s.heap_peak_bytes.max(s.heap_bytes) {
+                events.push((window_start, i, v.max(0) as u64));
+            }
+            window_start = s.elapsed_ms;
+        }
+    }
+    highest_sum(events, runs.len())
+}
+
 /// The highest sum over copies of one quantity, each copy holding its last value between its
-/// samples (copies start together, so their clocks agree to a few milliseconds). With peaks
-/// of sample windows it is an upper bound: the copies need not peak at the same moment.
+/// samples (copies start together, so their clocks agree to a few milliseconds).
 fn peak_of_sum(
     runs: &[Run],
     value: impl Fn(&crate::sample::Sample) -> Option<u64>,
@@ -100,8 +110,14 @@ fn peak_of_sum(
             );
         }
     }
+    highest_sum(events, runs.len())
+}
+
+/// The highest sum of `copies` values over time, each copy's value set by its events (time,
+/// copy, value) until its next one.
+fn highest_sum(mut events: Vec<(f64, usize, u64)>, copies: usize) -> u64 {
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut current = vec![0u64; runs.len()];
+    let mut current = vec![0u64; copies];
     let mut peak = 0;
     for (_, i, v) in events {
         current[i] = v;
