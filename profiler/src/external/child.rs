@@ -195,6 +195,11 @@ pub(crate) fn stop(
     if status.is_none() {
         signal(child.id(), Signal::Term);
     }
+    // Who each descendant is, so that a pid reused during the grace is not killed.
+    let starts: Vec<Option<u64>> = also
+        .iter()
+        .map(|&pid| super::tree::start_time(pid))
+        .collect();
     for &pid in also {
         signal(pid, Signal::Term);
     }
@@ -208,8 +213,8 @@ pub(crate) fn stop(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    for &pid in also {
-        if alive(pid) {
+    for (&pid, &start) in also.iter().zip(&starts) {
+        if alive(pid) && start.is_some() && super::tree::start_time(pid) == start {
             signal(pid, Signal::Kill);
         }
     }

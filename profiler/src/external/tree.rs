@@ -44,6 +44,20 @@ pub(crate) fn state(pid: u32) -> State {
     }
 }
 
+/// When `pid` started (clock ticks after boot), if it is there: the same pid with another
+/// start time is another process.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        read_stat(pid).map(|stat| stat.start)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// The short command name of `pid` (/proc/<pid>/comm), if readable.
 pub(crate) fn name(pid: u32) -> Option<String> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
@@ -161,6 +175,9 @@ struct Stat {
     ppid: u32,
     /// Zombie, dead, or flagged PF_EXITING.
     ending: bool,
+    /// Clock ticks after boot when the process started: with the pid, who it is (a pid is
+    /// reused once its process is reaped).
+    start: u64,
 }
 
 /// State, parent and flags from /proc/<pid>/stat.
@@ -180,8 +197,13 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     let state = fields.next()?; // field 3
     let ppid: u32 = fields.next()?.parse().ok()?; // field 4
     let flags: u64 = fields.nth(4)?.parse().ok()?; // field 9, after pgrp, session, tty, tpgid
+    let start: u64 = fields.nth(12)?.parse().ok()?; // field 22
     let ending = matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0;
-    Some(Stat { ppid, ending })
+    Some(Stat {
+        ppid,
+        ending,
+        start,
+    })
 }
 
 /// Children of every thread of `pid`, or `None` if the kernel offers no `children` files
@@ -223,14 +245,20 @@ mod tests {
 
     #[test]
     fn stat_lines_give_parent_and_ending() {
-        let alive = b"42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 250 50";
+        // Fields 3 to 22 (state ... starttime), as the kernel writes them.
+        let alive = b"42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 987654";
         let s = parse_stat(alive).unwrap();
-        assert_eq!(s.ppid, 7);
+        assert_eq!((s.ppid, s.start), (7, 987654));
         assert!(!s.ending);
-        let zombie = b"42 (x) Z 7 42 42 0 -1 4194560 0";
+        let zombie = b"42 (x) Z 7 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5";
         assert!(parse_stat(zombie).unwrap().ending);
-        let exiting = b"42 (x) R 7 42 42 0 -1 4194564 0";
+        let exiting = b"42 (x) R 7 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 5";
         assert!(parse_stat(exiting).unwrap().ending);
+        assert_eq!(
+            start_time(std::process::id()),
+            start_time(std::process::id())
+        );
+        assert!(start_time(std::process::id()).is_some());
     }
 
     #[test]
