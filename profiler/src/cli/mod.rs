@@ -334,7 +334,11 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
 /// without `--` before it (not an option, not a subcommand).
 fn program_without_separator(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if e.kind() != ErrorKind::UnknownArgument {
+    // Not after a subcommand: `profile plot a.json b.json` is no program named without `--`.
+    let subcommand = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if e.kind() != ErrorKind::UnknownArgument
+        || matches!(subcommand.as_deref(), Some("list" | "plot" | "help"))
+    {
         return None;
     }
     match e.get(ContextKind::InvalidArg) {
