@@ -336,8 +336,18 @@ impl Explain<'_> {
         self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
     }
 
+    /// Clean sawtooth: its floors are flat, or rise within the clean limit (a tester's floors
+    /// rising 1 KiB per 10 iterations once read "do not rise" beside a slope of 103 B).
     pub fn floors_flat(&self, floors: &Trend, drops: usize) -> Judgement {
-        let reason = format!("sawtooth: floors between drops do not rise ({drops} drops)");
+        let reason = if floors.hi <= 0.0 {
+            format!("sawtooth: floors between drops do not rise ({drops} drops)")
+        } else {
+            format!(
+                "sawtooth: floors between {drops} drops rise {}, within the clean limit: {}",
+                self.rate(floors.slope),
+                self.upper_bound(floors)
+            )
+        };
         self.judgement(floors, Verdict::Clean, Shape::Sawtooth, reason)
     }
 

@@ -85,6 +85,25 @@ fn sawtooth_is_clean() {
 }
 
 #[test]
+fn a_sawtooth_whose_floors_rise_within_the_limit_says_they_rise() {
+    // Cleared every 10 iterations, 1 KiB kept per clear: floors rise ~100 B per iteration,
+    // below the heap's clean limit. It once read "floors between drops do not rise".
+    let y = |i: usize| MIB + 16.0 * KIB * (i % 10) as f64 + KIB * (i / 10) as f64;
+    let j = judge(&series(80, y), &heap(), None);
+    assert_eq!(
+        (j.verdict, j.shape),
+        (Verdict::Clean, crate::model::Shape::Sawtooth)
+    );
+    assert!(
+        j.reason.starts_with(
+            "sawtooth: floors between 7 drops rise 102.4 B per iteration, within the clean limit"
+        ),
+        "{}",
+        j.reason
+    );
+}
+
+#[test]
 fn isolated_spikes_are_removed() {
     for n in [20, 40] {
         expect(&series(n, shapes::spikes), heap(), Verdict::Clean, "flat");
