@@ -360,14 +360,37 @@ impl Explain<'_> {
         self.judgement(tail, Verdict::Clean, Shape::Sawtooth, reason)
     }
 
+    /// Floors that neither rise as a leak does nor are bounded as clean ones are: says which
+    /// condition failed, as [`Explain::growth`] does for a whole tail.
     pub fn floors_unclear(&self, floors: &Trend, drops: usize) -> Judgement {
-        let reason = format!(
-            "sawtooth: the floors between {drops} drops move {} (95% bounds {}, {}): \
-             neither flat nor a significant rise; run longer",
-            self.rate(floors.slope),
-            self.bounds(floors),
-            format::p_value(floors.p)
-        );
+        let tau = self.th.tau;
+        let reason = if floors.significant() && floors.slope > 0.0 && floors.slope <= tau {
+            format!(
+                "sawtooth: the floors between {drops} drops rise {}, not above the {} leak \
+                 threshold (95% bounds {}, {})",
+                self.rate_apart(floors.slope, tau),
+                self.rate_apart(tau, floors.slope),
+                self.bounds(floors),
+                format::p_value(floors.p)
+            )
+        } else if floors.significant() && floors.slope > tau {
+            format!(
+                "sawtooth: the floors between {drops} drops rise {}, but the 95% lower bound \
+                 {} is not above the {} leak threshold ({}); run longer",
+                self.rate(floors.slope),
+                self.amount_apart(floors.lo, tau),
+                self.rate_apart(tau, floors.lo),
+                format::p_value(floors.p)
+            )
+        } else {
+            format!(
+                "sawtooth: the floors between {drops} drops move {} (95% bounds {}, {}): \
+                 neither flat nor a significant rise; run longer",
+                self.rate(floors.slope),
+                self.bounds(floors),
+                format::p_value(floors.p)
+            )
+        };
         self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
     }
 

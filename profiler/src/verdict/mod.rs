@@ -529,9 +529,14 @@ fn judge_floors_nested(
     if t.clean(th) && (floors.y.len() >= MIN_FLOORS || repeated) {
         return explain.floors_flat(&t, drops.len());
     }
-    // Too few floors to bound their slope, but the whole tail shows no growth and the floors are
-    // not evidently rising faster than tau.
+    // Too few floors to bound their slope, or floors that rise significantly but not above
+    // tau, while the whole tail shows no growth and the floors are not evidently rising faster
+    // than tau. Floors that rise within the clean limit say so.
     if tail_trend.clean(th) && !t.surely_above(th.tau) {
+        let bounded = t.hi <= th.tau_ok && t.precise(th) && floors.y.len() >= MIN_FLOORS;
+        if t.significant() && t.slope > 0.0 && bounded {
+            return explain.floors_flat(&t, drops.len());
+        }
         return explain.sawtooth_quiet(tail_trend, drops.len());
     }
     explain.floors_unclear(&t, drops.len())

@@ -23,6 +23,33 @@ fn sawtooth_with_rising_floors_is_a_leak_once_there_are_enough_floors() {
 }
 
 #[test]
+fn seven_rising_floors_are_enough_for_a_leak() {
+    // A list of 10 nodes per iteration cleared every 10 iterations, one block kept per clear
+    // (a tester's C program): at 80 iterations the tail holds 7 floors in strict rise. The
+    // normal approximation gave them p = 0.0013 (no 7 values could pass 1e-3); the exact
+    // p-value is 1/7! = 0.0002, and the leak is seen at 80 instead of after 160.
+    let blocks = |i: usize| 1.0 + ((i + 1) / 10) as f64 + 10.0 * ((i + 1) % 10) as f64;
+    let j = expect(&series(80, blocks), count(), Verdict::Leak, "sawtooth");
+    assert!(
+        j.reason
+            .starts_with("sawtooth whose floors rise 0.1 per iteration (7 drops"),
+        "{}",
+        j.reason
+    );
+    // Its bytes (1 KiB per clear, 102 B per iteration) rise below the leak threshold: the
+    // reason says which condition failed.
+    let bytes = |i: usize| MIB + KIB * ((i + 1) / 10) as f64 + 1000.0 * ((i + 1) % 10) as f64;
+    let th = Thresholds::heap_bytes(1000.0);
+    let j = judge(&series(80, bytes), &th, None);
+    assert_ne!(j.verdict, Verdict::Leak, "{j:#?}");
+    assert!(
+        !j.reason.contains("neither flat nor a significant rise"),
+        "{}",
+        j.reason
+    );
+}
+
+#[test]
 fn linear_leaks_of_several_sizes() {
     for n in [10, 20, 40, 160] {
         expect(
