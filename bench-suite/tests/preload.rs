@@ -165,6 +165,41 @@ fn a_program_printing_400_markers_in_a_few_milliseconds_gets_exact_samples() {
     }
 }
 
+#[test]
+fn a_program_that_exits_after_its_last_marker_still_has_its_fds_judged() {
+    // The marker lines read after the program's exit have heap counters (the library's
+    // snapshots) but no fds: once, one such line made fds go unjudged and the leak pass as
+    // clean, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let fds = compile(dir.path(), "fds", &[]);
+    for _ in 0..2 {
+        let report = marked(
+            dir.path(),
+            "fds",
+            &[fds.as_os_str(), "leak".as_ref(), "40".as_ref()],
+            1,
+        );
+        assert_eq!(
+            verdict(&report, "fds"),
+            "leak",
+            "{}",
+            report["runs"][0]["metrics"]
+        );
+        let report = marked(
+            dir.path(),
+            "fds-fixed",
+            &[fds.as_os_str(), "fixed".as_ref(), "40".as_ref()],
+            0,
+        );
+        assert_eq!(
+            verdict(&report, "fds"),
+            "clean",
+            "{}",
+            report["runs"][0]["metrics"]
+        );
+    }
+}
+
 /// Each sample's peak above the heap of the sample before it.
 fn peaks_above_previous(report: &Value) -> Vec<i64> {
     let samples = report["runs"][0]["samples"].as_array().unwrap();

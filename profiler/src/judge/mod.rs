@@ -153,7 +153,8 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
     let churn = mean_churn(samples);
     for (metric, series) in measured(samples) {
         let thresholds = thresholds(metric, how, churn, per_interval);
-        let j = verdict::judge_on(&x, &series, &thresholds, warmup, how.axis);
+        let x = &x[..series.len()];
+        let j = verdict::judge_on(x, &series, &thresholds, warmup, how.axis);
         let w = j.warmup.min(series.len() - 1);
         let end = *series.last().unwrap_or(&0.0);
         let (per_iteration, per_second) = match how.axis {
@@ -170,6 +171,12 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
                     XAxis::Iteration => "per iteration",
                     XAxis::Second => "per second",
                 }
+            ));
+        }
+        let left_out = samples.len() - series.len();
+        if left_out > 0 {
+            reason.push_str(&format!(
+                " (the last {left_out} sample(s), which lack it, are left out)"
             ));
         }
         if span > 1 {
@@ -230,16 +237,22 @@ fn thresholds(metric: Metric, how: &Judging, churn: Churn, per_interval: f64) ->
     }
 }
 
-/// Every metric measured in all of `samples`, with its series.
+/// Every metric measured in all of `samples`, with its series; or in all but a trailing run
+/// of them, when it still covers at least half: a program that exits on its own after its
+/// last marker line leaves the lines the profiler read after its exit with heap counters
+/// (from the library's snapshot) but no RSS, fds nor threads, and one such line must not
+/// take 59 good samples of those metrics with it. The series is then that prefix.
 fn measured(samples: &[Sample]) -> Vec<(Metric, Vec<f64>)> {
     Metric::ALL
         .into_iter()
         .filter_map(|metric| {
-            let series = samples
+            let series: Vec<f64> = samples.iter().map_while(|s| metric.of(s)).collect();
+            let trailing_gap = samples[series.len()..]
                 .iter()
-                .map(|s| metric.of(s))
-                .collect::<Option<Vec<f64>>>()?;
-            (!series.is_empty()).then_some((metric, series))
+                .all(|s| metric.of(s).is_none());
+            let whole = series.len() == samples.len();
+            let enough = series.len() >= 2 && 2 * series.len() >= samples.len();
+            (!series.is_empty() && trailing_gap && (whole || enough)).then_some((metric, series))
         })
         .collect()
 }

@@ -68,8 +68,9 @@ impl ProgramSource {
                 if self.heap_only > 0 {
                     notes.push(format!(
                         "the program had ended when {} marker line(s) were read: their heap \
-                         counters are its state when it wrote them, and RSS, fds and threads, \
-                         which those samples lack, are not judged",
+                         counters are its state when it wrote them; RSS, fds and threads, \
+                         which those samples lack, are judged on the samples before them when \
+                         those are at least half of the run, and not judged otherwise",
                         self.heap_only
                     ));
                 }
