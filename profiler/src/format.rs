@@ -72,6 +72,9 @@ pub fn bounds(lo: f64, hi: f64, unit: Unit) -> String {
 pub fn p_value(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".to_string()
+    } else if p < 0.01 {
+        // Two digits near alpha: 0.0014 is not significant, and "0.001" would read as if it were.
+        format!("p = {:.4}", p)
     } else {
         format!("p = {:.3}", p)
     }

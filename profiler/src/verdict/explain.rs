@@ -484,7 +484,18 @@ impl Explain<'_> {
             return self.judgement(t, Verdict::Leak, shape, growth);
         }
         let (shape, why) = if !t.significant() {
-            let why = if t.hi > self.th.tau_ok {
+            let why = if t.surely_above(tau) && t.hi <= self.th.tau_ok {
+                // Not noise: the bounds are narrow and above the threshold, but too few
+                // samples rise for the trend test (a few exact steps between flat stretches).
+                format!(
+                    "grows {} (95% bounds {}), above the {} leak threshold, but not \
+                     significantly ({}); run longer",
+                    self.rate(t.slope),
+                    self.bounds(t),
+                    self.rate_apart(tau, t.lo),
+                    format::p_value(t.p)
+                )
+            } else if t.hi > self.th.tau_ok {
                 format!(
                     "no significant growth ({}), but the 95% upper bound {} is above the {} \
                      clean limit: too noisy to tell; run longer",

@@ -89,6 +89,8 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
     } else {
         MAX_EXCURSION
     };
+    // Each sample's level once the typical growth is taken out, as it was before any removal.
+    let level: Vec<f64> = (0..n).map(|k| y[k] - scale.typical * k as f64).collect();
     let mut removed = 0;
     let mut i = 1;
     while i < n {
@@ -105,7 +107,7 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
                     continue;
                 }
                 let net = y[j] - y[i - 1] - scale.typical * (len + 1) as f64;
-                if net.abs() <= 0.5 * into.abs().min(out.abs()) {
+                if net.abs() <= 0.5 * into.abs().min(out.abs()) && departs(&level, i, j) {
                     let (from, to) = (y[i - 1], y[j]);
                     // What is left besides the usual growth is itself a jump (a clear or a
                     // step that fell on the same samples): keep it in one delta, at the way
@@ -129,6 +131,23 @@ pub fn remove_excursions(y: &mut [f64], scale: &JumpScale) -> usize {
     }
     removed
 }
+
+/// Whether the samples `i..j` depart from the level around them further than their neighbours
+/// `i - 1` and `j` do: then they are the excursion. Otherwise the neighbours are (a baseline
+/// sample between two spikes looks like a dip between two high samples): a program's heap
+/// summed with its children's, read while a child was alive, rises by a child's 900 KB at
+/// some samples, and a leak's baseline sample between two such spikes once was "removed" as a
+/// dip and replaced by a level between the spikes, which made the floors fall.
+fn departs(level: &[f64], i: usize, j: usize) -> bool {
+    let around = &level[i.saturating_sub(1 + LOCAL)..(j + 1 + LOCAL).min(level.len())];
+    let m = median(around);
+    let off = |k: usize| (level[k] - m).abs();
+    let neighbours = off(i - 1).max(off(j));
+    (i..j).all(|k| off(k) > neighbours)
+}
+
+/// Samples on each side of an excursion whose median is the level it departs from.
+const LOCAL: usize = 5;
 
 /// Up-steps: `(i, size)` for every sample i whose delta from sample i - 1 is an upward jump.
 pub fn up_steps(y: &[f64], scale: &JumpScale) -> Vec<(usize, f64)> {

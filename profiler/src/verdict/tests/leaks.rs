@@ -574,3 +574,37 @@ fn an_exact_counter_with_one_drop_in_its_tail_is_still_clean() {
     let j = judge(&s, &Thresholds::count(), None);
     assert_eq!(j.verdict, Verdict::Clean, "{j:#?}");
 }
+
+#[test]
+fn a_leak_under_spikes_of_short_lived_children_keeps_its_baseline() {
+    // A fork server's heap summed with its children's (--include-children): +264 B per
+    // request in the parent, and +600-900 KB at the samples that caught a child alive. The
+    // baseline sample between two spikes (at 9) was once "removed" as a dip, and the floors
+    // then fell 9.8 KiB per iteration.
+    let y = [
+        204112.0, 204376.0, 204640.0, 204904.0, 205168.0, 205432.0, 205696.0, 1105984.0, 1106248.0,
+        206488.0, 806768.0, 207016.0, 1107304.0, 207544.0, 207808.0, 208072.0, 208336.0, 208600.0,
+        208864.0, 209128.0, 209392.0, 209656.0, 209920.0, 1110208.0, 1110472.0, 210712.0, 210976.0,
+        211240.0, 211504.0, 211768.0, 212032.0, 212296.0, 212560.0, 212824.0, 213088.0, 213352.0,
+        813632.0, 1113904.0, 1114168.0, 214408.0, 214672.0,
+    ];
+    let j = judge(&y, &Thresholds::heap_bytes(900_000.0), None);
+    assert_eq!(j.slope_per_iteration, Some(264.0), "{j:#?}");
+    assert_ne!(j.verdict, Verdict::Clean, "{j:#?}");
+}
+
+#[test]
+fn narrow_bounds_above_the_threshold_without_significance_say_so() {
+    // Six samples after the warm-up in exact rise: the bounds are [264, 264] B, but no six
+    // values reach p < 0.001 (1/6! = 0.0014). The reason once called those bounds "too wide".
+    let j = judge(&series(7, |i| MIB + 264.0 * i as f64), &heap(), None);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:#?}");
+    assert!(
+        j.reason.starts_with(
+            "grows 264 B per iteration (95% bounds [264, 264] B), above the 128 B per \
+             iteration leak threshold, but not significantly (p = 0.0014)"
+        ),
+        "{}",
+        j.reason
+    );
+}
