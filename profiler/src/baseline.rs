@@ -143,6 +143,7 @@ pub fn compare_run(run: &Run, base: &Run, tolerances: &Tolerances) -> Comparison
                 allowed,
                 status,
                 classes: None,
+                gating: c != Compared::Rss || run.is_program(),
             })
         })
         .collect();
@@ -200,6 +201,7 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
                 allowed,
                 status,
                 classes: Some([old_class, new_class]),
+                gating: true,
             })
         })
         .collect()

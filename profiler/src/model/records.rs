@@ -225,6 +225,15 @@ pub struct Change {
     /// are (the level for `O(1)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<[super::Complexity; 2]>,
+    /// Whether a regression of it fails the run. Not for RSS in process: it is the whole
+    /// process's, the profiler's own memory (a loaded baseline, the samples kept) and the
+    /// other workloads' included, so it only warns, as its leak verdict does.
+    #[serde(default = "gating_by_default")]
+    pub gating: bool,
+}
+
+fn gating_by_default() -> bool {
+    true
 }
 
 impl Change {
@@ -279,10 +288,18 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Regressions that fail the run.
     pub fn regressions(&self) -> impl Iterator<Item = &Change> {
         self.changes
             .iter()
-            .filter(|c| c.status == Status::Regression)
+            .filter(|c| c.status == Status::Regression && c.gating)
+    }
+
+    /// Regressions that only warn (see [`Change::gating`]).
+    pub fn warnings(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.status == Status::Regression && !c.gating)
     }
 
     pub fn improvements(&self) -> impl Iterator<Item = &Change> {

@@ -262,6 +262,13 @@ fn details(run: &Run) -> Option<String> {
             c.regressions()
                 .map(|ch| format!("regression: {}", ch.sentence())),
         );
+        lines.extend(c.warnings().map(|ch| {
+            format!(
+                "regression, warning only: {} (in process RSS only warns: it is the whole \
+                 process's)",
+                ch.sentence()
+            )
+        }));
         lines.extend(
             c.improvements()
                 .map(|ch| format!("improvement: {}", ch.sentence())),

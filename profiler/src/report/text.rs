@@ -317,6 +317,14 @@ fn render_comparison(out: &mut String, run: &Run, options: &TextOptions) {
                 ch.sentence()
             );
         }
+        for ch in c.warnings() {
+            let _ = writeln!(
+                out,
+                "  {} {} (in process RSS only warns: it is the whole process's)",
+                paint(Verdict::Inconclusive, options, "regression, warning only:"),
+                ch.sentence()
+            );
+        }
         for ch in c.improvements() {
             let _ = writeln!(
                 out,
@@ -325,7 +333,10 @@ fn render_comparison(out: &mut String, run: &Run, options: &TextOptions) {
                 ch.sentence()
             );
         }
-        if c.regressions().next().is_none() && c.improvements().next().is_none() {
+        if c.regressions().next().is_none()
+            && c.warnings().next().is_none()
+            && c.improvements().next().is_none()
+        {
             let _ = writeln!(
                 out,
                 "  baseline: no change beyond tolerance ({} quantities compared)",
