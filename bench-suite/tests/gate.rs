@@ -155,6 +155,48 @@ fn in_process_rss_above_the_baseline_only_warns() {
 }
 
 #[test]
+fn two_outputs_or_an_output_and_the_baseline_on_one_file_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    run(allocates(100_000).arg("--save-baseline").arg(&base), 0);
+    let saved = std::fs::read(&base).unwrap();
+    // A report written over the baseline it is compared with replaced a good baseline.
+    let out = run(
+        allocates(120_000)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--json")
+            .arg(dir.path().join(".").join("base.json")),
+        2,
+    );
+    assert!(
+        text(&out).contains("invalid --baseline: names the same file as --json"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), saved);
+    let same = dir.path().join("same.out");
+    let out = run(
+        allocates(100_000)
+            .arg("--json")
+            .arg(&same)
+            .arg("--csv")
+            .arg(&same),
+        2,
+    );
+    assert!(text(&out).contains("invalid --csv: names the same file as --json"));
+    // Saving over the baseline compared with is how a gate moves on.
+    run(
+        allocates(100_000)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&base),
+        0,
+    );
+}
+
+#[test]
 fn a_bad_baseline_exits_2_naming_the_file_and_is_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");

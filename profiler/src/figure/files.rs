@@ -79,7 +79,8 @@ pub fn write_plots_each(
             }
             None => overview(report),
         };
-        match plots::render(&figure, &target) {
+        // Through a symbolic link to its file: the link stays a link.
+        match plots::render(&figure, crate::report::write_target(&target)) {
             Ok(()) => written.push(target),
             Err(e) => errors.push(Error::Plot {
                 path: target,

@@ -12,7 +12,7 @@ mod points;
 mod spans;
 mod text;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
@@ -73,7 +73,9 @@ impl Report {
 
 /// Write `bytes` to `path` so that `path` only ever holds a complete file: a uniquely named
 /// temp file in the same directory (two writers of one path never share it), flushed to
-/// disk, then renamed over `path` (tempfile's `persist`).
+/// disk, then renamed over `path` (tempfile's `persist`). A symbolic link is followed (the
+/// file it points to is replaced, the link stays), and what is not a regular file (`/dev/null`,
+/// a FIFO, `/dev/stdout`) is written to as it is: a rename would replace the device itself.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_atomic_with(path, |to| std::io::Write::write_all(to, bytes))
 }
@@ -84,10 +86,20 @@ pub fn write_atomic_with(
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), Error> {
     use std::io::Write;
+    let path = &write_target(path);
     let io = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let mut buffered = std::io::BufWriter::new(&file);
+        write(&mut buffered).map_err(io)?;
+        return buffered.flush().map_err(io);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -118,9 +130,58 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Where writing `path` must land: the file its symbolic links lead to (relative ones against
+/// their own directory), so that a link stays a link; `path` itself otherwise.
+pub fn write_target(path: &Path) -> PathBuf {
+    let mut target = path.to_path_buf();
+    // As the kernel, give up after 40 links (a loop): the write then fails on the link.
+    for _ in 0..40 {
+        let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(next) = is_link.then(|| std::fs::read_link(&target).ok()).flatten() else {
+            break;
+        };
+        target = match target.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+    }
+    target
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_and_a_fifo_is_written_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("real.json", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"through").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
 
     #[test]
     fn atomic_write_replaces_only_with_a_complete_file() {

@@ -1,7 +1,7 @@
 // Owns the up-front checks of a session: settings that go together, the workloads named, every
 // output's path and the baseline file. Must never run anything nor write an output file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::external::Target;
@@ -150,6 +150,50 @@ pub fn check_outputs(outputs: &Outputs) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// Check that no two outputs, nor an output and the baseline, name the same file: one would
+/// silently replace the other (`--json report.json --csv report.json`), and a report written
+/// over `--baseline` replaced the good baseline with a failing run's. `--save-baseline` may
+/// name the `--baseline` it replaces once the run passes.
+pub fn check_distinct(settings: &Settings) -> Result<(), Error> {
+    let mut named: Vec<(&'static str, &PathBuf)> = settings.outputs.all();
+    named.extend(
+        settings
+            .save_baseline
+            .as_ref()
+            .map(|p| ("--save-baseline", p)),
+    );
+    named.extend(settings.baseline.as_ref().map(|p| ("--baseline", p)));
+    for (i, &(first, a)) in named.iter().enumerate() {
+        for &(second, b) in &named[i + 1..] {
+            let pair = [first, second];
+            let allowed = pair.contains(&"--save-baseline") && pair.contains(&"--baseline");
+            if !allowed && resolved(a) == resolved(b) {
+                return Err(Error::InvalidArgument {
+                    argument: second,
+                    reason: format!(
+                        "names the same file as {first} ('{}'): give each its own file",
+                        b.display()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` with its directory resolved (symbolic links, `..`), and itself when it exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    path.file_name().map_or(dir.clone(), |name| dir.join(name))
 }
 
 /// Check that `path` (given with `flag`) can be written.

@@ -15,7 +15,9 @@ pub mod concurrency;
 mod run;
 pub mod sweep;
 
-pub use checks::{check_outputs, check_program, check_writable, load_baseline, select_indices};
+pub use checks::{
+    check_distinct, check_outputs, check_program, check_writable, load_baseline, select_indices,
+};
 pub use run::{run_program, run_workload, run_workload_guarded};
 
 /// How a session ended, as the documented exit codes (decided by [`Report::outcome`]).
@@ -149,6 +151,7 @@ impl Session {
         if let Some(path) = &settings.save_baseline {
             check_writable("--save-baseline", path)?;
         }
+        check_distinct(&settings)?;
         let baseline = load_baseline(&settings).map_err(|e| bad("--baseline", e.to_string()))?;
         Ok(Session {
             catalog: Arc::clone(catalog),
