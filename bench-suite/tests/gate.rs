@@ -197,6 +197,91 @@ fn two_outputs_or_an_output_and_the_baseline_on_one_file_exit_2() {
 }
 
 #[test]
+fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
+    // A program's run is named by its command: `./prog 200` against a baseline of
+    // `./prog 100` compared nothing, passed, and saved itself over the good baseline.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    run(allocates(100_000).arg("--save-baseline").arg(&base), 0);
+    let saved = std::fs::read(&base).unwrap();
+    let out = run(
+        fixture()
+            .args(["-w", "noop", "-n", "10", "--baseline"])
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&base),
+        2,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("failed: nothing was compared with the baseline")
+            && t.contains("which holds runs of another workload or kind: allocates"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), saved);
+    // Two copies at once are another kind of run than one: not compared with it (threads
+    // 2 -> 4 was once a "regression").
+    let out = run(
+        allocates(100_000)
+            .args(["--concurrency", "2", "--baseline"])
+            .arg(&base),
+        2,
+    );
+    assert!(
+        text(&out).contains("nothing was compared"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn saving_some_workloads_over_their_baseline_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let names = |path: &Path| -> Vec<String> {
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["workload"].as_str().unwrap().to_string())
+            .collect()
+    };
+    run(
+        allocates(100_000)
+            .args(["-w", "noop", "--save-baseline"])
+            .arg(&base),
+        0,
+    );
+    assert_eq!(names(&base), ["allocates", "noop"]);
+    run(
+        allocates(100_000)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&base),
+        0,
+    );
+    assert_eq!(
+        names(&base),
+        ["allocates", "noop"],
+        "noop's run was dropped"
+    );
+    // Saved elsewhere, a baseline holds what this run ran.
+    let other = dir.path().join("other.json");
+    run(
+        allocates(100_000)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&other),
+        0,
+    );
+    assert_eq!(names(&other), ["allocates"]);
+}
+
+#[test]
 fn a_bad_baseline_exits_2_naming_the_file_and_is_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");

@@ -207,27 +207,54 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
         .collect()
 }
 
+/// Whether two runs are of the same workload and kind (plain, a sweep, K copies at once).
+pub fn same_run(a: &Run, b: &Run) -> bool {
+    a.workload == b.workload
+        && a.sweep.is_some() == b.sweep.is_some()
+        && a.concurrency.is_some() == b.concurrency.is_some()
+}
+
+/// `report` to be saved over `previous`, the baseline it was compared with: its runs, then
+/// the previous runs of workloads it did not run, so that a run of some workloads updates
+/// theirs without dropping the others' (`LEAK_CHECK_SAVE_BASELINE=1 scripts/leak-check.sh
+/// --workload temp-files` once left a baseline of temp-files alone).
+pub fn merged(report: &Report, previous: &Report) -> Report {
+    let mut merged = report.clone();
+    merged.runs.extend(
+        previous
+            .runs
+            .iter()
+            .filter(|old| !report.runs.iter().any(|r| same_run(r, old)))
+            .cloned(),
+    );
+    merged.refresh();
+    merged
+}
+
 /// Compare every run of `report` with the same workload in `baseline`, recording the results
-/// in the report (runs[].baseline and report.baseline).
+/// in the report (runs[].baseline and report.baseline). Runs of another kind (a sweep, K
+/// copies, a plain run) are not the same workload's: comparing a run of 2 copies with a plain
+/// one made up regressions (threads 2 -> 4), a sweep with a plain one compared nothing.
 pub fn compare(report: &mut Report, baseline: &Report, path: &str, tolerances: &Tolerances) {
+    let same = same_run;
     for run in &mut report.runs {
         run.baseline = baseline
             .runs
             .iter()
-            .find(|b| b.workload == run.workload)
+            .find(|b| same(run, b))
             .filter(|_| run.failure.is_none())
             .map(|b| compare_run(run, b, tolerances));
     }
     let missing = baseline
         .runs
         .iter()
-        .filter(|b| !report.runs.iter().any(|r| r.workload == b.workload))
+        .filter(|b| !report.runs.iter().any(|r| same(r, b)))
         .map(|b| b.workload.clone())
         .collect();
     let new = report
         .runs
         .iter()
-        .filter(|r| !baseline.runs.iter().any(|b| b.workload == r.workload))
+        .filter(|r| !baseline.runs.iter().any(|b| same(r, b)))
         .map(|r| r.workload.clone())
         .collect();
     report.baseline = Some(BaselineInfo {

@@ -51,8 +51,37 @@ impl Report {
         })
     }
 
+    /// Compared with a baseline in which nothing matched (no run of the same workload and
+    /// kind, or only comparisons of nothing): the baseline's path and its runs' names. A gate
+    /// that compared nothing must not pass: `profile -- ./prog 200` against a baseline of
+    /// `./prog 100` (runs of programs are named by their command) passed, "new", and saved
+    /// itself over the good baseline.
+    fn nothing_compared(&self) -> Option<(&str, Vec<&str>)> {
+        let info = self.baseline.as_ref()?;
+        let compared = self
+            .runs
+            .iter()
+            .any(|r| r.baseline.as_ref().is_some_and(|c| !c.changes.is_empty()));
+        (!self.runs.is_empty() && !compared).then(|| {
+            let names = info
+                .missing
+                .iter()
+                .map(String::as_str)
+                .chain(
+                    self.runs
+                        .iter()
+                        .filter(|r| r.baseline.is_some())
+                        .map(|r| r.workload.as_str()),
+                )
+                .collect();
+            (info.path.as_str(), names)
+        })
+    }
+
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
-    /// marker that matched no line (exit 2, bad usage), which beats a
+    /// marker that matched no line, which beats a baseline that compared nothing (both exit 2,
+    /// bad usage),
+    /// which beats a
     /// leak, an exceeded budget or a regression (and an inconclusive verdict under
     /// `fail_on_inconclusive`), which beat clean. (Outputs that could not be written make the
     /// session's exit 2 on top of this; that is not part of the report.)
@@ -85,6 +114,18 @@ impl Report {
                 format!(
                     "failed: --marker '{marker}' matched no output line of the program{when}, \
                      so nothing was measured; check the pattern against what it prints"
+                ),
+            )
+        } else if let Some((path, names)) = self.nothing_compared() {
+            let holds = match names.as_slice() {
+                [] => "no run".to_string(),
+                names => format!("runs of another workload or kind: {}", names.join(", ")),
+            };
+            (
+                Outcome::Usage,
+                format!(
+                    "failed: nothing was compared with the baseline {path}, which holds {holds}; \
+                     check the command, or save a new baseline with --save-baseline"
                 ),
             )
         } else {

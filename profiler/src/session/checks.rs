@@ -183,6 +183,11 @@ pub fn check_distinct(settings: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether two paths name the same file (see [`resolved`]).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    resolved(a) == resolved(b)
+}
+
 /// `path` with its directory resolved (symbolic links, `..`), and itself when it exists.
 fn resolved(path: &Path) -> PathBuf {
     if let Ok(p) = path.canonicalize() {

@@ -266,7 +266,7 @@ impl Session {
         }
         // Only a run that passes, outputs included, becomes the baseline.
         let mut baseline_kept = false;
-        match save_baseline(report, &self.settings, outcome) {
+        match save_baseline(report, &self.settings, outcome, self.baseline.as_ref()) {
             Ok(saved) => {
                 baseline_kept = self.settings.save_baseline.is_some() && !saved;
                 if saved && let Some(path) = &self.settings.save_baseline {
@@ -298,16 +298,27 @@ pub fn compare_with_baseline(report: &mut Report, baseline: &Report, settings: &
 }
 
 /// Save `report` as the next baseline if it passed; a failed run never replaces a baseline.
-/// Returns whether it was saved.
+/// Saved over the `--baseline` it was compared with (`previous`), it keeps that baseline's
+/// runs of workloads it did not run ([`crate::baseline::merged`]). Returns whether it was
+/// saved.
 pub fn save_baseline(
     report: &Report,
     settings: &Settings,
     outcome: Outcome,
+    previous: Option<&Report>,
 ) -> Result<bool, Error> {
-    match (&settings.save_baseline, outcome) {
-        (Some(path), Outcome::Clean) => report.write_json(path).map(|()| true),
-        _ => Ok(false),
+    let Some(path) = settings.save_baseline.as_ref().filter(|_| outcome.passed()) else {
+        return Ok(false);
+    };
+    let over_previous = settings
+        .baseline
+        .as_ref()
+        .is_some_and(|b| checks::same_file(b, path));
+    match previous.filter(|_| over_previous) {
+        Some(previous) => crate::baseline::merged(report, previous).write_json(path),
+        None => report.write_json(path),
     }
+    .map(|()| true)
 }
 
 /// Write every output asked for (each atomically); returns the files written. `baseline`

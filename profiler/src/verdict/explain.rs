@@ -484,7 +484,7 @@ impl Explain<'_> {
             return self.judgement(t, Verdict::Leak, shape, growth);
         }
         let (shape, why) = if !t.significant() {
-            let why = if t.surely_above(tau) && t.hi <= self.th.tau_ok {
+            let why = if t.surely_above(tau) && t.precise(self.th) {
                 // Not noise: the bounds are narrow and above the threshold, but too few
                 // samples rise for the trend test (a few exact steps between flat stretches).
                 format!(
