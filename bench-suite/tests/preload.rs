@@ -485,6 +485,27 @@ fn no_heap_and_a_static_binary_run_as_before_saying_why_heap_counters_are_missin
         0,
     );
     without_heap(&read_json(&json), "statically linked");
+    // A budget on the heap it has no counters for is not applied: exit 2, not "within".
+    let out = expect_exit(
+        profile()
+            .args([
+                "--marker",
+                "^done",
+                "--iterations",
+                "20",
+                "--max-peak",
+                "1KiB",
+            ])
+            .arg("--")
+            .arg(&static_churn)
+            .arg("fixed"),
+        2,
+    );
+    assert!(
+        text(&out.stdout).contains("failed: a budget could not be checked"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

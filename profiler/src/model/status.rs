@@ -78,6 +78,18 @@ impl Report {
         })
     }
 
+    /// The first budget that could not be checked: nothing it limits was measured (a program
+    /// without heap counters, a test binary without `profiler::Alloc`). A gate must not pass a
+    /// limit it never applied: a static binary's `--max-peak 1KiB` passed, exit 0, "within".
+    fn unchecked_budget(&self) -> Option<String> {
+        self.runs.iter().find_map(|r| {
+            r.budgets
+                .iter()
+                .find(|b| b.worst_bytes.is_none() && !b.exceeded)
+                .map(|b| format!("{}: {}", r.workload, b.message))
+        })
+    }
+
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
     /// marker that matched no line, which beats a baseline that compared nothing (both exit 2,
     /// bad usage),
@@ -115,6 +127,11 @@ impl Report {
                     "failed: --marker '{marker}' matched no output line of the program{when}, \
                      so nothing was measured; check the pattern against what it prints"
                 ),
+            )
+        } else if let Some(why) = self.unchecked_budget() {
+            (
+                Outcome::Usage,
+                format!("failed: a budget could not be checked ({why})"),
             )
         } else if let Some((path, names)) = self.nothing_compared() {
             let holds = match names.as_slice() {

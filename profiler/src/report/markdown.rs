@@ -32,8 +32,8 @@ pub(super) fn render(report: &Report) -> String {
     for run in &report.runs {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} |",
-            run.workload,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            code(&run.workload),
             verdict_cell(run),
             slope_cell(run),
             peak_cell(run),
@@ -44,7 +44,7 @@ pub(super) fn render(report: &Report) -> String {
     }
     for run in &report.runs {
         if let Some((c, rows)) = super::levels::rows(run) {
-            let _ = writeln!(out, "\n### `{}`: K copies at once\n", run.workload);
+            let _ = writeln!(out, "\n### {}: K copies at once\n", code(&run.workload));
             let _ = writeln!(out, "| {} |", super::levels::HEADER.join(" | "));
             let _ = writeln!(out, "|{}", "---|".repeat(super::levels::HEADER.len()));
             for row in rows {
@@ -58,7 +58,11 @@ pub(super) fn render(report: &Report) -> String {
     }
     for run in &report.runs {
         if let Some((s, rows)) = super::points::rows(run) {
-            let _ = writeln!(out, "\n### `{}`: memory against input size\n", run.workload);
+            let _ = writeln!(
+                out,
+                "\n### {}: memory against input size\n",
+                code(&run.workload)
+            );
             let _ = writeln!(out, "| {} |", super::points::HEADER.join(" | "));
             let _ = writeln!(out, "|{}", "---:|".repeat(super::points::HEADER.len()));
             for row in rows {
@@ -81,7 +85,7 @@ pub(super) fn render(report: &Report) -> String {
     }
     for run in &report.runs {
         if let Some(rows) = super::spans::rows(run) {
-            let _ = writeln!(out, "\n### `{}`: heap per span\n", run.workload);
+            let _ = writeln!(out, "\n### {}: heap per span\n", code(&run.workload));
             let _ = writeln!(out, "| {} |", super::spans::HEADER.join(" | "));
             let _ = writeln!(
                 out,
@@ -104,7 +108,7 @@ pub(super) fn render(report: &Report) -> String {
         }
     }
     if let Some(b) = &report.baseline {
-        let _ = writeln!(out, "\nCompared with baseline `{}`.", b.path);
+        let _ = writeln!(out, "\nCompared with baseline {}.", code(&b.path));
         if !b.missing.is_empty() {
             let _ = writeln!(
                 out,
@@ -122,12 +126,23 @@ pub(super) fn render(report: &Report) -> String {
     out
 }
 
+/// `text` as a code span that survives any text in a table: fenced with more backticks than
+/// it holds in a row (padded where it starts or ends with one), `|` escaped (GitHub splits
+/// table cells on it even inside a code span). A program's run is named by its command line,
+/// which may hold both: `sh -c 'echo "a|b"'` broke the summary's table.
+fn code(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", text.replace('|', "\\|"))
+}
+
 fn ticked(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
 }
 
 fn verdict_cell(run: &Run) -> String {
@@ -226,6 +241,12 @@ fn budget_cell(run: &Run) -> String {
         .iter()
         .filter(|b| b.exceeded)
         .map(|b| format!("❌ {}", b.kind.flag()))
+        .chain(
+            run.budgets
+                .iter()
+                .filter(|b| b.worst_bytes.is_none())
+                .map(|b| format!("⚠️ {} not checked", b.kind.flag())),
+        )
         .collect();
     if over.is_empty() {
         "within".into()
@@ -280,10 +301,23 @@ fn details(run: &Run) -> Option<String> {
     if let Some(sampling) = run.source.sampling() {
         lines.insert(0, sampling);
     }
-    let mut out = format!("**`{}`**\n", run.workload);
+    let mut out = format!("**{}**\n", code(&run.workload));
     for l in lines {
         let _ = writeln!(out, "- {l}");
     }
     out.push('\n');
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code;
+
+    #[test]
+    fn names_with_backticks_and_pipes_stay_one_code_span_in_one_cell() {
+        assert_eq!(code("box-leak"), "`box-leak`");
+        assert_eq!(code("sh -c 'a|b'"), "`sh -c 'a\\|b'`");
+        assert_eq!(code("echo `x`"), "`` echo `x` ``");
+        assert_eq!(code("a``b"), "```a``b```");
+    }
 }
