@@ -89,6 +89,8 @@ fn defines() -> Vec<(&'static str, String)> {
         ("H_PROCESSES", H_PROCESSES.to_string()),
         ("H_FLAGS", H_FLAGS.to_string()),
         ("H_USED", H_USED.to_string()),
+        ("H_DECLINED", H_DECLINED.to_string()),
+        ("H_HWM", H_HWM.to_string()),
         ("H_EPOCH", H_EPOCH.to_string()),
         ("H_LINES", H_LINES.to_string()),
         ("FLAG_OUT_OF_SLOTS", FLAG_OUT_OF_SLOTS.to_string()),

@@ -275,3 +275,35 @@ fn a_baseline_compares_the_fitted_coefficient_and_the_class() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_small_programs_rss_peak_is_its_own_and_a_wrapper_is_named() {
+    // The kernel's ru_maxrss of a started program also counts the image it was exec'd from,
+    // the profiler's: `true` read 14 MiB at every size. The heap library reads the program's
+    // own high-water mark as it exits.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("true.json");
+    run(
+        profile()
+            .args(["--sweep", "1,2,3", "-q", "--json"])
+            .arg(&json)
+            .args(["--", "true", "{n}"]),
+        0,
+    );
+    let r = report(&json);
+    for point in r["runs"][0]["sweep"]["points"].as_array().unwrap() {
+        let rss = point["rss_peak_bytes"].as_u64().expect("an RSS peak");
+        assert!(rss < 8 << 20, "true's RSS peak read {rss} B: {point}");
+    }
+    // A wrapper's child is not counted: a note says so.
+    let json = dir.path().join("sh.json");
+    run(
+        profile()
+            .args(["--sweep", "1,2,3", "-q", "--json"])
+            .arg(&json)
+            .args(["--", "sh", "-c", "/bin/true {n}; true"]),
+        0,
+    );
+    let notes = report(&json)["runs"][0]["source"]["notes"].to_string();
+    assert!(notes.contains("started 1 process(es) of its own"), "{notes}");
+}

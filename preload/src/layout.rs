@@ -6,7 +6,7 @@
 /// "MEMCREEP" read as a little-endian u64: the library writes it last when it attaches.
 pub const MAGIC: u64 = 0x5045_4552_434d_454d;
 /// Bumped whenever anything below changes meaning.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The header: identity, the epoch, line counters (one 4 KiB page).
 pub const HEADER_SIZE: usize = 4096;
@@ -24,6 +24,13 @@ pub const H_PROCESSES: usize = 24;
 pub const H_FLAGS: usize = 28;
 /// Slots handed out so far (a high-water mark: slots at or past it were never used).
 pub const H_USED: usize = 32;
+/// Processes that loaded the library but are not counted (children without
+/// --include-children, exec'd or forked), u32.
+pub const H_DECLINED: usize = 36;
+/// The root process's own RSS high-water mark in bytes (`VmHWM`), written when it exits
+/// through `exit()`, 0 otherwise (u64). The kernel's `ru_maxrss` of a started program also
+/// counts the process image it was exec'd from: the profiler's own 14 MiB.
+pub const H_HWM: usize = 40;
 /// The number of the peak window: every newline on stdout/stderr (with markers) or every time
 /// sample of the profiler (without) starts a new one, resetting the slots' peaks.
 pub const H_EPOCH: usize = 64;

@@ -93,7 +93,9 @@ typedef struct {
     uint32_t processes;
     uint32_t flags;
     uint32_t used;
-    char pad0[MC_H_EPOCH - 36];
+    uint32_t declined;
+    uint64_t hwm;
+    char pad0[MC_H_EPOCH - 48];
     uint64_t epoch;
     char pad1[MC_H_LINES - MC_H_EPOCH - 8];
     uint64_t lines[2];
@@ -143,6 +145,8 @@ _Static_assert(offsetof(header_t, slots) == MC_H_SLOTS, "header layout");
 _Static_assert(offsetof(header_t, ring) == MC_H_RING, "header layout");
 _Static_assert(offsetof(header_t, root_pid) == MC_H_ROOT_PID, "header layout");
 _Static_assert(offsetof(header_t, processes) == MC_H_PROCESSES, "header layout");
+_Static_assert(offsetof(header_t, declined) == MC_H_DECLINED, "header layout");
+_Static_assert(offsetof(header_t, hwm) == MC_H_HWM, "header layout");
 _Static_assert(offsetof(header_t, flags) == MC_H_FLAGS, "header layout");
 _Static_assert(offsetof(header_t, used) == MC_H_USED, "header layout");
 _Static_assert(offsetof(header_t, epoch) == MC_H_EPOCH, "header layout");
@@ -1138,6 +1142,8 @@ static void attach(void) {
     int root = __atomic_compare_exchange_n(&hdr->root_pid, &zero, my_pid, 0, __ATOMIC_ACQ_REL,
                                            __ATOMIC_ACQUIRE) ||
                zero == my_pid;
+    if (!root && !children_on)
+        __atomic_fetch_add(&hdr->declined, 1, __ATOMIC_RELAXED);
     if ((!root && !children_on) || !start_process()) {
         munmap(m, MC_REGION_SIZE);
         region = NULL;
@@ -1181,13 +1187,42 @@ static void fork_child(void) {
         return;
     STORE(&lines_on, 0);
     STORE(&mode, MODE_PASS);
-    if (!children_on)
+    if (!children_on) {
+        __atomic_fetch_add(&hdr->declined, 1, __ATOMIC_RELAXED);
         return;
+    }
     my_pid = (uint32_t)getpid();
     if (start_process()) {
         STORE(&lines_on, lines_wanted);
         STORE_REL(&mode, MODE_COUNT);
     }
+}
+
+/* The root process's own RSS high-water mark, as it exits through exit(): the mm's VmHWM, which
+ * starts afresh at exec (the kernel's ru_maxrss of a started program also counts the image it
+ * was exec'd from, the profiler's). No allocation: a read into a stack buffer. */
+__attribute__((destructor)) static void memcreep_end(void) {
+    if (region == NULL || (uint32_t)getpid() != LOAD(&hdr->root_pid))
+        return;
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "VmHWM:");
+    if (p == NULL)
+        return;
+    p += 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t kib = 0;
+    while (*p >= '0' && *p <= '9')
+        kib = kib * 10 + (uint64_t)(*p++ - '0');
+    STORE_REL(&hdr->hwm, kib * 1024);
 }
 
 __attribute__((constructor)) static void memcreep_start(void) {

@@ -215,6 +215,19 @@ impl Heap {
         (alive && !maps.is_empty()).then_some(false)
     }
 
+    /// The started program's own RSS high-water mark, written by the library as it exited
+    /// through `exit()` (see the layout's `H_HWM`).
+    pub(crate) fn high_water(&self) -> Option<u64> {
+        let hwm = self.at::<AtomicU64>(H_HWM).load(Ordering::Acquire);
+        (hwm > 0).then_some(hwm)
+    }
+
+    /// Processes that loaded the library and were not counted (children, without
+    /// `--include-children`).
+    pub(crate) fn declined(&self) -> u32 {
+        self.u32(H_DECLINED)
+    }
+
     /// Flags the library raised (see the layout's `FLAG_*`).
     pub(crate) fn flags(&self) -> u32 {
         self.u32(H_FLAGS)

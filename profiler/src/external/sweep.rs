@@ -26,6 +26,10 @@ struct WholeRuns {
     /// Why heap counters are missing, once known.
     missing: Option<String>,
     heap_notes: Vec<String>,
+    /// Runs whose RSS peak could not be told from the profiler's own (see `rss_peak`).
+    rss_unknown: u32,
+    /// The most processes of one run that loaded the heap library and were not counted.
+    declined: u32,
     error: Option<ExternalError>,
 }
 
@@ -54,7 +58,18 @@ impl WholeRuns {
         };
         let pid = started.child.id();
         let (status, max_rss) = wait_with_rusage(pid);
+        // Read after: the profiler's peak only grows, so it is at least what it was when the
+        // program was exec'd from it.
+        let own_peak = own_high_water();
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+        let attached = injected.as_ref().filter(|h| h.attached(pid));
+        if let Some(h) = attached {
+            self.declined = self.declined.max(h.declined());
+        }
+        let rss_bytes = rss_peak(attached.and_then(|h| h.high_water()), max_rss, own_peak);
+        if rss_bytes.is_none() {
+            self.rss_unknown += 1;
+        }
         let totals = injected.as_ref().and_then(|h| {
             if h.attached(pid) {
                 Some(h.totals(&[pid]))
@@ -85,11 +100,29 @@ impl WholeRuns {
             heap_peak_bytes: totals.map(|t| t.peak.max(t.live_bytes)),
             allocated_bytes: totals.map(|t| t.allocated_bytes),
             allocations: totals.map(|t| t.allocations),
-            rss_bytes: max_rss,
+            rss_bytes,
             duration_ms: Some(duration_ms),
             ..Sample::default()
         })
     }
+}
+
+/// A run's RSS peak: the program's own high-water mark as the heap library read it at its
+/// exit; else the kernel's `ru_maxrss`, when it is above the profiler's own high-water mark
+/// (`own`, read after the program ended: at least what it was at the exec). The kernel counts in a started program's `ru_maxrss` the process
+/// image it was exec'd from, which is the profiler's (14 MiB): `/bin/true` read 14 MiB, and
+/// a program of 1.6 MiB at every size a flat 14 MiB, so that a linear program failed
+/// `--max-complexity O(n)` as O(n^2). Below that mark, the program's own peak is unknown.
+fn rss_peak(library: Option<u64>, kernel: Option<u64>, own: Option<u64>) -> Option<u64> {
+    library.or(kernel.filter(|&k| own.is_some_and(|own| k > own)))
+}
+
+/// The profiler's own RSS high-water mark (`VmHWM`), in bytes.
+fn own_high_water() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Wait for `pid` to end: its exit and its RSS high-water mark (the kernel's `ru_maxrss`).
@@ -127,6 +160,24 @@ impl Source for WholeRuns {
     fn finish(&mut self, run: &mut Run, _end: Ending) {
         run.source.notes.extend(self.missing.iter().cloned());
         run.source.notes.append(&mut self.heap_notes);
+        if self.declined > 0 {
+            run.source.notes.push(format!(
+                "the program started {} process(es) of its own whose memory is not in these \
+                 numbers (the heap library counts the program's first process; --include-children \
+                 is not available with --sweep): sweep the program itself, not a wrapper such \
+                 as sh -c",
+                self.declined
+            ));
+        }
+        if self.rss_unknown > 0 {
+            run.source.notes.push(
+                "the RSS peak of runs that did not exit through exit() with the heap library \
+                 loaded (--no-heap, a static binary, a crash, _exit) is unknown below the \
+                 profiler's own: the kernel's peak of a started program also counts the \
+                 profiler it was started from"
+                    .to_string(),
+            );
+        }
     }
 }
 
@@ -147,6 +198,8 @@ pub fn run_point(program: Program, size: u64) -> Result<Measured, ExternalError>
             started: Instant::now(),
             missing: None,
             heap_notes: Vec::new(),
+            rss_unknown: 0,
+            declined: 0,
             error: None,
         },
         Repetition::WholeProgram,
