@@ -101,7 +101,7 @@ fn monotonic_ms() -> i64 {
     };
     // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
 
 /// `true` once SIGINT or SIGTERM arrived (after [`install`]) or [`request`] was called, until
