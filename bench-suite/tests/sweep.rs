@@ -96,6 +96,8 @@ fn max_complexity_fails_the_quadratic_naming_metric_model_and_coefficient() {
             .arg(&json)
             .arg("--csv")
             .arg(&csv)
+            .arg("--markdown")
+            .arg(dir.path().join("r.md"))
             .args(["-w", "pairwise-distances", "-w", "streaming-checksum"]),
         1,
     );
@@ -121,6 +123,13 @@ fn max_complexity_fails_the_quadratic_naming_metric_model_and_coefficient() {
     for part in ["peak_bytes", "O(n^2)", "8 B × n^2", "--max-complexity O(n)"] {
         assert!(line.contains(part), "{part} not in {line}");
     }
+    // The summary's table says which workload failed the limit (it once read "✅ clean").
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| `pairwise-distances`"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(row.contains("❌ above --max-complexity"), "{row}");
     // Held to O(n^2), the same sweep passes.
     run(
         profile()
@@ -262,6 +271,19 @@ fn a_baseline_compares_the_fitted_coefficient_and_the_class() {
         .unwrap_or_else(|| panic!("{changes:?}"));
     assert_eq!(peak["status"], "regression", "{peak}");
     assert_eq!(peak["classes"], serde_json::json!(["O(n)", "O(n)"]));
+    // The summary gives the coefficients with their term ("16 B → 32.2 B" lost the "× n").
+    let md = dir.path().join("r.md");
+    run(
+        profile()
+            .args(sweep)
+            .arg("--baseline")
+            .arg(&halved)
+            .arg("--markdown")
+            .arg(&md),
+        1,
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("🔺 peak ") && md.contains(" × n →"), "{md}");
     // A baseline that was O(1): the class rose.
     let mut old = report(&base);
     let fit = &mut old["runs"][0]["sweep"]["fits"]["peak_bytes"];

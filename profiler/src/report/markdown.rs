@@ -153,6 +153,15 @@ fn verdict_cell(run: &Run) -> String {
             None => format!("💥 failed in iteration {}", f.iteration),
         };
     }
+    // A sweep's verdict is its growth class against the limit: a failed --max-complexity
+    // once read "✅ clean" beside the run's failure.
+    if run
+        .sweep
+        .as_ref()
+        .is_some_and(|s| !s.violations().is_empty())
+    {
+        return "❌ above --max-complexity".into();
+    }
     let leaking = run.leaking_metrics();
     let word = run.verdict.word();
     match run.verdict {
@@ -212,17 +221,31 @@ fn baseline_cell(run: &Run) -> String {
         .iter()
         .filter(|ch| ch.status != Status::Same)
         .map(|ch| {
-            let mark = if ch.status == Status::Regression {
-                "🔺"
-            } else {
-                "🔻"
+            let mark = match ch.status {
+                Status::Regression if ch.gating => "🔺",
+                Status::Regression => "⚠️",
+                _ => "🔻",
             };
-            format!(
-                "{mark} {} {} → {}",
-                ch.metric.name(),
-                ch.metric.format(ch.old),
-                ch.metric.format(ch.new)
-            )
+            let value = |v: f64, class: Option<crate::model::Complexity>| {
+                let term = class.map_or("", |c| c.term());
+                if term.is_empty() {
+                    ch.metric.format(v)
+                } else {
+                    format!("{} × {term}", ch.metric.format(v))
+                }
+            };
+            match ch.classes {
+                // A sweep's class changed: the classes, not coefficients of different terms.
+                Some([was, now]) if was != now => {
+                    format!("{mark} {} {was} → {now}", ch.metric.name())
+                }
+                classes => format!(
+                    "{mark} {} {} → {}",
+                    ch.metric.name(),
+                    value(ch.old, classes.map(|c| c[0])),
+                    value(ch.new, classes.map(|c| c[1]))
+                ),
+            }
         })
         .collect();
     if changed.is_empty() {
