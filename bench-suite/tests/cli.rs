@@ -305,6 +305,24 @@ fn bad_arguments_exit_2_naming_the_argument() {
             "--csv",
         ),
         (vec!["--frobnicate".into()], "--frobnicate"),
+        (
+            vec!["--timeout".into(), "0".into()],
+            "is not a number of seconds above 0",
+        ),
+        // Two percentages for one name: the first was silently dropped.
+        (
+            [
+                "--baseline",
+                "b.json",
+                "--tolerance",
+                "peak=5%",
+                "--tolerance",
+                "peak=9%",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "gives peak a second percentage",
+        ),
         (vec!["-q".into(), "-v".into()], "--quiet"),
         // A program named without `--` before it: told where it goes.
         (

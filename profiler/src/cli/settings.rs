@@ -25,7 +25,7 @@ pub(super) fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 604_800.0 => Ok(v),
         _ => Err(format!(
-            "'{text}' is not a number of seconds between 0 and 604800"
+            "'{text}' is not a number of seconds above 0 and at most 604800 (a week)"
         )),
     }
 }
@@ -79,7 +79,22 @@ pub(super) fn parse_rate(text: &str) -> Result<f64, String> {
 impl RunArgs {
     pub(super) fn settings(&self) -> Result<Settings, String> {
         let mut tolerances = Tolerances::default();
+        // One relative part and one floor per name: a second of the same kind is a mistake,
+        // which silently kept the last one.
+        let mut given = std::collections::BTreeSet::new();
         for spec in &self.tolerance {
+            let (name, value) = spec.split_once('=').unwrap_or((spec, ""));
+            let kind = if value.trim().ends_with('%') {
+                "percentage"
+            } else {
+                "floor"
+            };
+            if !given.insert((name.trim().to_string(), kind)) {
+                return Err(format!(
+                    "invalid --tolerance: '{spec}' gives {} a second {kind}",
+                    name.trim()
+                ));
+            }
             tolerances
                 .apply(spec)
                 .map_err(|e| format!("invalid --tolerance: {e}"))?;

@@ -356,7 +356,22 @@ pub fn write_outputs(
     if let Some(p) = &outputs.markdown {
         keep(report.write_markdown(p).map(|()| vec![p.clone()]));
         if let Some(summary) = &outputs.step_summary {
-            keep(append(summary, report.to_markdown().as_bytes()).map(|()| Vec::new()));
+            // A blank line first: the step summary's previous content may not end a block.
+            let markdown = format!("\n{}", report.to_markdown());
+            keep(
+                append(summary, markdown.as_bytes())
+                    .map(|()| Vec::new())
+                    .map_err(|e| match e {
+                        Error::Write { path, source } => Error::Write {
+                            path: PathBuf::from(format!(
+                                "{} (GITHUB_STEP_SUMMARY)",
+                                path.display()
+                            )),
+                            source,
+                        },
+                        other => other,
+                    }),
+            );
         }
     }
     (written, errors)
