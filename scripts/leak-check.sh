@@ -17,7 +17,9 @@
 #   LEAK_CHECK_OUT            output directory (default: <target dir>/leak-check, the target
 #                             dir being $CARGO_TARGET_DIR or cargo's configured one)
 #   LEAK_CHECK_BASELINE       baseline file (default: baselines/leak-check.json)
-#   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes
+#   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes (over a baseline it
+#                             was compared with, keeping that one's other workloads); an
+#                             explicit --save-baseline FILE wins
 # The workspace is the one of the current directory (outside any, the one holding this
 # script); relative paths above are taken from the current directory.
 set -uo pipefail
@@ -59,12 +61,17 @@ given --plot "$@" || args+=(--plot "$out/plot.png")
 if [[ -f "$baseline" ]] && ! given --baseline "$@"; then
     args+=(--baseline "$baseline")
 fi
-if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]]; then
+if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]] && ! given --save-baseline "$@"; then
     mkdir -p "$(dirname "$baseline")" || exit 2
     args+=(--save-baseline "$baseline")
 fi
 
 "${command[@]}" "${args[@]}" "$@"
 code=$?
-echo "leak-check: exit $code; report, summary and plots in ${out#"$PWD"/}/" >&2
+if ((code == 2)); then
+    # Bad usage is found before anything runs: nothing new was written.
+    echo "leak-check: exit 2 (bad usage); no report written" >&2
+else
+    echo "leak-check: exit $code; report, summary and plots in ${out#"$PWD"/}/" >&2
+fi
 exit "$code"
