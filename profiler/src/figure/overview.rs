@@ -18,6 +18,9 @@ pub fn overview(report: &Report) -> Figure {
         5..=9 => 3,
         _ => 4,
     };
+    if !report.runs.is_empty() && report.runs.iter().all(|r| r.sweep.is_some()) {
+        return super::sweep::sweep_overview(report, columns);
+    }
     let rows = report.runs.len().div_ceil(columns).max(1) as u32;
     // The report's status as every output words it (a saved report keeps its own), first:
     // a title too long for the picture loses the rest, never the status.

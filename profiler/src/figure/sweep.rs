@@ -22,31 +22,8 @@ const CURVE_POINTS: usize = 50;
 /// panel's title is red when a gated metric is above `--max-complexity`, amber when the points
 /// cannot tell, green otherwise.
 pub fn sweep_figure(run: &Run, s: &Sweep) -> Figure {
-    let mut points: Vec<&Point> = s.points.iter().collect();
-    points.sort_by_key(|p| p.size);
-    let sizes: Vec<f64> = points.iter().map(|p| p.size as f64).collect();
-
-    let violations = s.violations();
-    let undecided = s.undecided();
-    let memory_color = if !violations.is_empty() {
-        Color::RED
-    } else if !undecided.is_empty() {
-        Color::AMBER
-    } else {
-        Color::GREEN
-    };
-    let mut memory = Panel::new("memory against input size", Unit::Bytes)
-        .y_log()
-        .title_color(memory_color);
-    for (field, name, color) in MEMORY {
-        for series in metric_series(s, &points, &sizes, field, name, color) {
-            memory = memory.series(series);
-        }
-    }
-    for line in limit_notes(s) {
-        memory = memory.note(line);
-    }
-    memory = memory.note("dots: measured · dashed: fitted");
+    let (points, sizes) = sorted_points(s);
+    let memory = memory_panel(s, "memory against input size".to_string());
 
     let mut time = Panel::new("time per repetition", Unit::Millis).y_log();
     for series in metric_series(s, &points, &sizes, "duration_ms", "time", Color::BLUE) {
@@ -61,6 +38,77 @@ pub fn sweep_figure(run: &Run, s: &Sweep) -> Figure {
         .size(1200, 900)
         .panel(memory)
         .panel(time)
+}
+
+/// The points of a sweep by size, and the sizes.
+fn sorted_points(s: &Sweep) -> (Vec<&Point>, Vec<f64>) {
+    let mut points: Vec<&Point> = s.points.iter().collect();
+    points.sort_by_key(|p| p.size);
+    let sizes = points.iter().map(|p| p.size as f64).collect();
+    (points, sizes)
+}
+
+/// The colour of a sweep's status: red when a gated metric is above `--max-complexity`, amber
+/// when the points cannot tell, green otherwise.
+fn status_color(s: &Sweep) -> Color {
+    if !s.violations().is_empty() {
+        Color::RED
+    } else if !s.undecided().is_empty() {
+        Color::AMBER
+    } else {
+        Color::GREEN
+    }
+}
+
+/// The memory panel of a sweep: every memory metric's points and fitted curve, log-log.
+fn memory_panel(s: &Sweep, title: String) -> Panel {
+    let (points, sizes) = sorted_points(s);
+    let mut memory = Panel::new(title, Unit::Bytes)
+        .y_log()
+        .title_color(status_color(s));
+    for (field, name, color) in MEMORY {
+        for series in metric_series(s, &points, &sizes, field, name, color) {
+            memory = memory.series(series);
+        }
+    }
+    for line in limit_notes(s) {
+        memory = memory.note(line);
+    }
+    memory.note("dots: measured · dashed: fitted")
+}
+
+/// The overview of a report of sweeps: each run's memory panel, titled with its workload and
+/// status. (The overview of iterations had nothing to draw for them: "no data" panels titled
+/// "clean", the one over --max-complexity included.)
+pub fn sweep_overview(report: &crate::model::Report, columns: usize) -> Figure {
+    let rows = report.runs.len().div_ceil(columns).max(1) as u32;
+    let decision = report.decision();
+    let mut figure = Figure::new(format!(
+        "{} (exit {}) — memory against input size",
+        decision.headline,
+        decision.outcome.code()
+    ))
+    .subtitle("dots: measured · dashed: fitted · title colour: red above --max-complexity, amber cannot tell, green within")
+    .layout(plots::Layout::Grid { columns })
+    .x_axis("input size n", Unit::Count)
+    .x_log()
+    .size(520 * columns as u32 + 80, 380 * rows + 120);
+    for run in &report.runs {
+        let Some(s) = &run.sweep else { continue };
+        let status = if !s.violations().is_empty() {
+            "above --max-complexity"
+        } else if !s.undecided().is_empty() {
+            "cannot tell"
+        } else {
+            "within"
+        };
+        let title = match s.max_complexity {
+            Some(max) => format!("{}: {status} {max}", run.workload),
+            None => run.workload.clone(),
+        };
+        figure = figure.panel(memory_panel(s, title));
+    }
+    figure
 }
 
 /// A panel with a single labelled series has no legend (nothing to tell apart): its label,
@@ -464,5 +512,32 @@ mod tests {
             fig.subtitle
         );
         render(&fig, "sweep-rss-only");
+    }
+
+    #[test]
+    fn the_overview_of_sweeps_draws_each_runs_memory_titled_with_its_status() {
+        let quadratic = |n: f64| Point {
+            peak_bytes: Some((16.0 * n * n + 4096.0) as u64),
+            ..linear_point(n)
+        };
+        let sizes = decades(100.0, 2000.0, 5);
+        let mut a = Run::new("pairwise", HeapScope::Process);
+        a.sweep = Some(sweep(&sizes, quadratic, Some(Complexity::Linear)));
+        let mut b = Run::new("streaming", HeapScope::Process);
+        b.sweep = Some(sweep(&sizes, linear_point, Some(Complexity::Linear)));
+        let report = crate::model::Report::new(vec![a, b]);
+        let fig = super::super::overview(&report);
+        assert_eq!(fig.x_scale, plots::Scale::Log);
+        let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "pairwise: above --max-complexity O(n)",
+                "streaming: within O(n)"
+            ]
+        );
+        assert_eq!(fig.panels[0].title_color, Color::RED);
+        assert!(fig.panels.iter().all(|p| !p.series.is_empty()));
+        render(&fig, "sweep-overview");
     }
 }
