@@ -89,9 +89,10 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         XAxis::Second => ("seconds", Unit::Plain),
     };
     let mut figure = Figure::new(format!(
-        "{} — {}",
+        "{} — {}{}",
         run.workload,
-        verdict_word(run.verdict, true)
+        verdict_word(run.verdict, true),
+        beyond_verdict(run)
     ))
     .subtitle(subtitle(run))
     .x_axis(x_label, x_unit)
@@ -115,6 +116,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         if metric == Metric::HeapBytes {
             panel = heap_extras(panel, run, &xs, &ys);
         }
+        panel = budget_lines(panel, run, metric, &xs);
         // Only when they are denser than the marker lines: sparser, they would draw lines
         // across several iterations that no sample saw.
         if metric == Metric::RssBytes
@@ -140,6 +142,65 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
     figure
 }
 
+/// What failed the run besides its verdict, for the title: "; over --max-peak", "; a
+/// regression against the baseline (peak)". (A run stopped by its budget was titled
+/// "inconclusive" alone.)
+fn beyond_verdict(run: &Run) -> String {
+    let mut out = String::new();
+    let over: Vec<&str> = run
+        .budgets
+        .iter()
+        .filter(|b| b.exceeded)
+        .map(|b| b.kind.flag())
+        .collect();
+    if !over.is_empty() {
+        out.push_str(&format!("; over {}", over.join(", ")));
+    }
+    if let Some(c) = &run.baseline {
+        let names: Vec<&str> = c.regressions().map(|ch| ch.metric.name()).collect();
+        if !names.is_empty() {
+            out.push_str(&format!(
+                "; a regression against the baseline ({})",
+                names.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// An exceeded budget's limit as a dashed red line on its metric's panel: `--max-peak` on the
+/// heap (above the run's starting heap), `--max-rss` on RSS. Only when exceeded: a limit far
+/// above the data would flatten it.
+fn budget_lines(mut panel: plots::Panel, run: &Run, metric: Metric, xs: &[f64]) -> plots::Panel {
+    let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
+        return panel;
+    };
+    for b in run.budgets.iter().filter(|b| b.exceeded) {
+        let level = match (b.kind, metric) {
+            (crate::model::BudgetKind::Peak, Metric::HeapBytes) => {
+                let start = run.samples.first().and_then(|s| s.heap_bytes).unwrap_or(0);
+                start as f64 + b.limit_bytes as f64
+            }
+            (crate::model::BudgetKind::Rss, Metric::RssBytes) => b.limit_bytes as f64,
+            _ => continue,
+        };
+        panel = panel.series(
+            Series::new(
+                format!(
+                    "{} {}",
+                    b.kind.flag(),
+                    crate::format::format_bytes(b.limit_bytes as f64)
+                ),
+                vec![first, last],
+                vec![level, level],
+                Color::RED,
+            )
+            .style(LineStyle::Dashed),
+        );
+    }
+    panel
+}
+
 fn subtitle(run: &Run) -> String {
     let mut parts = Vec::new();
     if let Some(d) = &run.description {
@@ -152,7 +213,10 @@ fn subtitle(run: &Run) -> String {
         XAxis::Iteration if run.is_program() => {
             parts.push(format!("{} marked iterations", run.iterations))
         }
-        XAxis::Iteration => parts.push(format!("{} iterations", run.iterations)),
+        XAxis::Iteration => parts.push(match run.iterations {
+            1 => "1 iteration".to_string(),
+            n => format!("{n} iterations"),
+        }),
         XAxis::Second => parts.push(format!(
             "{} samples over {}",
             run.samples.len(),
@@ -495,5 +559,29 @@ mod tests {
             (at_end - (10_000.0 + 1024.0 * f64::from(n))).abs() < 1.0,
             "{at_end}"
         );
+    }
+
+    #[test]
+    fn an_exceeded_budget_is_in_the_title_and_drawn_as_its_limit() {
+        let mut run = leaking_run("cache", 20);
+        run.budgets.push(crate::model::BudgetCheck {
+            kind: crate::model::BudgetKind::Peak,
+            limit_bytes: 4096,
+            worst_bytes: Some(32_000),
+            iteration: Some(20),
+            exceeded: true,
+            message: String::new(),
+        });
+        let fig = run_figure(&run, None);
+        assert!(fig.title.ends_with("; over --max-peak"), "{}", fig.title);
+        let heap = &fig.panels[0];
+        let limit = heap
+            .series
+            .iter()
+            .find(|s| s.label == "--max-peak 4.0 KiB")
+            .expect("the limit drawn");
+        // Above the run's starting heap, across the run.
+        assert_eq!(limit.ys, [10_000.0 + 4096.0; 2]);
+        assert_eq!(limit.xs, [0.0, 20.0]);
     }
 }
