@@ -336,6 +336,17 @@ impl Explain<'_> {
         self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
     }
 
+    /// A sawtooth whose tooth since the last drop rose `above` the highest earlier one by more
+    /// than a whole tooth: not yet seen to fall back.
+    pub fn tooth_outgrown(&self, floors: &Trend, drops: usize, above: f64) -> Judgement {
+        let reason = format!(
+            "sawtooth ({drops} drops), but since the last drop it has risen {} above every \
+             earlier tooth, more than a whole tooth: not yet seen to fall back; run longer",
+            self.amount(above)
+        );
+        self.judgement(floors, Verdict::Inconclusive, Shape::Sawtooth, reason)
+    }
+
     /// Clean sawtooth: its floors are flat, or rise within the clean limit (a tester's floors
     /// rising 1 KiB per 10 iterations once read "do not rise" beside a slope of 103 B).
     pub fn floors_flat(&self, floors: &Trend, drops: usize) -> Judgement {

@@ -518,6 +518,12 @@ fn judge_floors_nested(
     if t.leak(th.tau) {
         return explain.floors_rise(&t, drops.len());
     }
+    // No clean bill while the tooth since the last drop has outgrown every earlier one by more
+    // than a whole tooth: it has not been seen to fall back. (A counter cleared twice back to
+    // 0 after teeth of 3, then climbing 4, 6, 8, 11, passed as "floors do not rise".)
+    if let Some(above) = last_tooth_outgrown(tail, drops, th.quantum) {
+        return explain.tooth_outgrown(&t, drops.len(), above);
+    }
     // Sen's bounds on fewer than MIN_FLOORS points are the extreme pairwise slopes (on two,
     // the one slope, with no width at all): they cover the floors' slope far less often than
     // 95%. So few floors are clean only when they repeat exactly (an exact counter cleared
@@ -540,6 +546,21 @@ fn judge_floors_nested(
         return explain.sawtooth_quiet(tail_trend, drops.len());
     }
     explain.floors_unclear(&t, drops.len())
+}
+
+/// How far the tooth since the last drop rose above the highest earlier one, when that is more
+/// than the tallest earlier tooth (floor to peak) and more than a quantum.
+fn last_tooth_outgrown(tail: &[f64], drops: &[usize], quantum: f64) -> Option<f64> {
+    let (&first, &last) = (drops.first()?, drops.last()?);
+    if last <= first || last >= tail.len() {
+        return None;
+    }
+    let earlier = &tail[first..last];
+    let high = earlier.iter().copied().fold(f64::MIN, f64::max);
+    let low = earlier.iter().copied().fold(f64::MAX, f64::min);
+    let now = tail[last..].iter().copied().fold(f64::MIN, f64::max);
+    let above = now - high;
+    (above > (high - low).max(quantum)).then_some(above)
 }
 
 /// The robust trend of a series: Theil-Sen slope, Sen's 95% bounds, Mann-Kendall p (upward).

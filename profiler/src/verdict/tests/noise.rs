@@ -320,3 +320,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_tooth_outgrowing_every_earlier_one_is_no_clean_sawtooth() {
+    // Found by `a_flat_prefix_never_turns_clean_into_leak`: cleared twice back to 0 after
+    // teeth of 3, then climbing to 11. It was "floors do not rise" (clean), and a leak with
+    // seven more flat samples in front.
+    let v = [
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0,
+        2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 3.0, 0.0, 0.0, 3.0, 0.0, 0.0, 4.0, 6.0, 8.0, 11.0,
+    ];
+    let j = judge(&v, &Thresholds::count(), None);
+    assert_ne!(j.verdict, Verdict::Clean, "{j:#?}");
+    let mut longer = vec![0.0; 7];
+    longer.extend_from_slice(&v);
+    let k = judge(&longer, &Thresholds::count(), None);
+    assert!(
+        j.verdict != Verdict::Clean || k.verdict != Verdict::Leak,
+        "{j:#?} {k:#?}"
+    );
+}
