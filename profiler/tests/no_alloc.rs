@@ -29,3 +29,17 @@ fn heap_metrics_are_null_with_a_hint() {
         "null in JSON, never 0"
     );
 }
+
+#[test]
+fn a_leak_check_without_the_allocator_does_not_pass() {
+    // A Box::leak per iteration passed assert_no_leaks: the heap was never seen.
+    let report = profiler::Profiler::new("no-alloc-leak")
+        .iterations(5)
+        .run(|| Box::leak(Box::new([0u8; 1024])).len());
+    let failed = std::panic::catch_unwind(|| report.assert_no_leaks()).unwrap_err();
+    let message = failed.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("heap not checked") && message.contains("#[global_allocator]"),
+        "{message}"
+    );
+}

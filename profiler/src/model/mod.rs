@@ -224,6 +224,14 @@ impl Report {
             if let Some(f) = &run.failure {
                 problems.push(format!("{}: {}", run.workload, f.sentence()));
             }
+            // In process without profiler::Alloc the heap was not seen: a Box::leak per
+            // iteration passed. A check that could not see must not pass.
+            if run.heap_scope == HeapScope::None && !run.is_program() {
+                problems.push(format!(
+                    "{}: heap not checked: {NO_ALLOC_NOTE}",
+                    run.workload
+                ));
+            }
             if let Some(leak) = run.sweep.as_ref().and_then(|s| s.retains_input()) {
                 problems.push(format!("{}: {leak}", run.workload));
             }
