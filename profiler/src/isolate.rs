@@ -42,7 +42,7 @@ pub(crate) fn occurrence(name: &str) -> u32 {
 /// profile called `name`. `None` means "run in place": this is the child already, the test
 /// runner gives every test its own process (cargo nextest), or this is not a libtest test.
 pub(crate) fn in_child_process(name: &str, occurrence: u32) -> Option<Report> {
-    if is_child() || one_test_per_process() {
+    if is_child() || one_test_per_process() || !test_binary() {
         return None;
     }
     let thread = std::thread::current();
@@ -91,6 +91,26 @@ pub(crate) fn in_child_process(name: &str, occurrence: u32) -> Option<Report> {
             exe.display()
         ),
     }
+}
+
+/// Whether this process is a test binary cargo built (`target/<profile>/deps/<name>-<hash>`,
+/// not run as a bench): only then may it be started again with a test's name. A program of
+/// the user's, run on a thread with a name, must never be started again with arguments it
+/// does not expect.
+fn test_binary() -> bool {
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    let in_deps = exe
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == "deps");
+    let hashed = exe
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit_once('-'))
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    in_deps && hashed && !std::env::args().any(|a| a == "--bench")
 }
 
 /// `true` in a child process started by [`in_child_process`].
