@@ -229,6 +229,12 @@ pub fn formula(field: &str, model: Complexity, coefficient: f64, intercept: f64)
     let slope = match field {
         // Below a nanosecond per unit of n, milliseconds would print as "0 ns".
         "duration_ms" if coefficient.abs() < 1e-6 => format!("{coefficient:.1e} ms"),
+        // Below a byte (or an allocation) per unit of n, "0 B × n^2" would say no growth.
+        "duration_ms" => amount(coefficient),
+        _ if coefficient != 0.0 && coefficient.abs() < 1.0 => {
+            let unit = if field == "allocations" { "" } else { " B" };
+            format!("{}{unit}", significant(coefficient))
+        }
         _ => amount(coefficient),
     };
     let offset = amount(intercept.abs());
@@ -237,6 +243,17 @@ pub fn formula(field: &str, model: Complexity, coefficient: f64, intercept: f64)
     }
     let sign = if intercept < 0.0 { "-" } else { "+" };
     format!("{slope} × {} {sign} {offset}", model.term())
+}
+
+/// `v` with three significant digits ("0.0156", "0.25").
+fn significant(v: f64) -> String {
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 impl Sweep {
@@ -379,5 +396,14 @@ mod tests {
             "48 B × n + 2.1 KiB"
         );
         assert_eq!(formula("allocations", Complexity::Constant, 0.0, 3.0), "3");
+        // n^2 / 64 bytes once read "0 B × n^2 + 817.3 B".
+        assert_eq!(
+            formula("peak_bytes", Complexity::Quadratic, 1.0 / 64.0, 817.3),
+            "0.0156 B × n^2 + 817.3 B"
+        );
+        assert_eq!(
+            formula("allocations", Complexity::Linear, 0.25, 0.0),
+            "0.25 × n"
+        );
     }
 }
