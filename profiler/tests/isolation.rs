@@ -83,3 +83,29 @@ fn a_clean_function_that_prints_is_clean_under_output_capture() {
         report.runs[0].metrics
     );
 }
+
+#[inline(never)]
+fn remember(kept: &mut Vec<Vec<u8>>) {
+    kept.push(vec![7; 2048]);
+}
+
+#[test]
+fn a_failed_leak_check_names_the_sites_attribution_found() {
+    let mut kept = Vec::new();
+    let report = Profiler::new("sites")
+        .isolated()
+        .attribute(profiler::Attribute::OnGrowth)
+        .iterations(40)
+        .run(|| remember(&mut kept));
+    assert!(
+        !report.runs[0].leak_sites.is_empty(),
+        "{:?}",
+        report.runs[0].attribution_note
+    );
+    let failed = std::panic::catch_unwind(|| report.assert_no_leaks()).unwrap_err();
+    let message = failed.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("    at ") && message.contains("remember"),
+        "{message}"
+    );
+}

@@ -247,6 +247,25 @@ impl Report {
                     ));
                 }
             }
+            // The sites found (with .attribute()), where the reader fixes the leak.
+            let heap_leaks = run.metrics.iter().any(|(metric, m)| {
+                m.gating
+                    && m.verdict == Verdict::Leak
+                    && matches!(
+                        metric,
+                        crate::sample::Metric::HeapBytes | crate::sample::Metric::HeapBlocks
+                    )
+            });
+            if heap_leaks {
+                for site in run.leak_sites.iter().take(3) {
+                    problems.push(format!(
+                        "    at {} ({}): {} per iteration",
+                        site.function,
+                        site.location,
+                        crate::format::format_bytes(site.bytes_per_iteration)
+                    ));
+                }
+            }
         }
         if !problems.is_empty() {
             panic!("profiler: leak check failed\n  {}", problems.join("\n  "));
