@@ -344,6 +344,31 @@ fn counts_agree_exactly_with_the_programs_own_bookkeeping() {
 }
 
 #[test]
+fn include_children_counts_what_children_that_exited_allocated() {
+    // Children living for one request each exit between two samples: the allocations of
+    // the processes measured at each sample read "0 B allocated per iteration".
+    let dir = tempfile::tempdir().unwrap();
+    let server = compile(dir.path(), "server", &[]);
+    let json = dir.path().join("server.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--marker", "^done", "--include-children", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&server)
+            .arg("10"),
+        0,
+    );
+    let report = read_json(&json);
+    let samples = report["runs"][0]["samples"].as_array().unwrap();
+    assert!(samples.len() > 5, "{} samples", samples.len());
+    for s in &samples[1..] {
+        let allocated = s["allocated_bytes"].as_i64().unwrap();
+        assert!(allocated >= 200_000, "{allocated} B allocated in {s}");
+    }
+}
+
+#[test]
 fn include_children_sums_the_childrens_heap() {
     let dir = tempfile::tempdir().unwrap();
     let forks = compile(dir.path(), "forks", &[]);

@@ -782,9 +782,14 @@ typedef struct {
     int64_t frees;
     int64_t allocated;
     int64_t peak;
+    /* Allocations and bytes allocated of the whole tree with children counted (the processes
+     * that exited included), of this process otherwise: what a line's snapshot records. */
+    int64_t tree_allocations;
+    int64_t tree_allocated;
 } sums_t;
 
-/* This process's counters now, and its peak since the last window started (the lower of the
+/* This process's counters now (and the tree's allocations, see sums_t), and its peak since the
+ * last window started (the lower of the
  * two bounds of "Peak" above); with `reset`, a new window starts (every slot's peak becomes
  * its live bytes, the record's peak its sum). The record's window is closed after the slots'
  * and the next one opened before them: a slot that peaks while they are reset one by one is
@@ -799,8 +804,17 @@ static void process_sums(sums_t *o, int reset) {
     uint32_t used = used_slots();
     for (uint32_t i = 0; i < used; i++) {
         slot_t *s = &slots[i];
-        if (LOAD_ACQ(&s->owner) != my_pid || LOAD(&s->in_use) == MC_RECORD)
+        if (LOAD(&s->in_use) == MC_RECORD)
             continue;
+        if (LOAD_ACQ(&s->owner) != my_pid) {
+            /* With children counted, a line's allocations are the whole tree's, the processes
+             * that already exited included (their slots keep their counts). */
+            if (children_on) {
+                o->tree_allocations += LOAD(&s->allocations);
+                o->tree_allocated += LOAD(&s->allocated_bytes);
+            }
+            continue;
+        }
         int64_t live = LOAD(&s->live_bytes);
         int64_t calls = LOAD(&s->allocations) + LOAD(&s->frees);
         o->live += live;
@@ -825,6 +839,8 @@ static void process_sums(sums_t *o, int reset) {
     if (published < o->live)
         published = o->live;
     o->peak = published < slot_peaks ? published : slot_peaks;
+    o->tree_allocations += o->allocations;
+    o->tree_allocated += o->allocated;
 }
 
 typedef struct {
@@ -930,8 +946,8 @@ static int lines_before(int st, bytes_t b, size_t total, uint64_t *first, size_t
             STORE(&e->hash, h);
             STORE(&e->live_bytes, sums.live);
             STORE(&e->blocks, sums.allocations - sums.frees);
-            STORE(&e->allocated_bytes, sums.allocated);
-            STORE(&e->allocations, sums.allocations);
+            STORE(&e->allocated_bytes, sums.tree_allocated);
+            STORE(&e->allocations, sums.tree_allocations);
             STORE(&e->epoch, epoch);
             STORE(&e->pid, my_pid);
             STORE_REL(&e->seq, idx + 1);

@@ -215,6 +215,23 @@ impl Heap {
         (alive && !maps.is_empty()).then_some(false)
     }
 
+    /// Allocations and bytes allocated by every process that counted here, those that have
+    /// exited included (a process's slots keep their counts: slots are only reused within one
+    /// process): with --include-children, children that come and go between two samples made
+    /// allocations that no sample's processes hold any more.
+    pub(crate) fn cumulative(&self) -> (i64, i64) {
+        let used = (self.u32(H_USED) as usize).min(SLOTS);
+        (0..used)
+            .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
+            .filter(|&slot| !self.is_record(slot))
+            .fold((0, 0), |(bytes, allocations), slot| {
+                (
+                    bytes + self.i64(slot + S_ALLOCATED_BYTES),
+                    allocations + self.i64(slot + S_ALLOCATIONS),
+                )
+            })
+    }
+
     /// The started program's own RSS high-water mark, written by the library as it exited
     /// through `exit()` (see the layout's `H_HWM`).
     pub(crate) fn high_water(&self) -> Option<u64> {

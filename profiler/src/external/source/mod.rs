@@ -408,6 +408,15 @@ impl ProgramSource {
                 )
             }
         };
+        // With its children: what every process that counted allocated, the ones that exited
+        // since the last sample included (a fork server's children, each living for one
+        // request, read "0 B allocated per iteration" beside 900 KB of their churn). A line's
+        // snapshot holds the tree's as it was written; a line read live, the tree's now.
+        let (allocated, allocations) = match (self.program.include_children, line.flatten()) {
+            (true, Some(s)) => (s.allocated_bytes, s.allocations),
+            (true, None) => heap.cumulative(),
+            (false, _) => (allocated, allocations),
+        };
         let last = self.last_cumulative.replace((allocated, allocations));
         let delta = |now: i64, before: Option<i64>| before.map(|b| (now - b).max(0));
         Some(HeapFields {
