@@ -13,7 +13,8 @@
 //! case gets each case's own report, not the last case's.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::report::Report;
 
@@ -21,6 +22,9 @@ use crate::report::Report;
 const REPORT_DIR_ENV: &str = "PROFILER_ISOLATED_REPORT_DIR";
 /// Set in the child: which profile of its name the parent wants (1 for the first).
 const OCCURRENCE_ENV: &str = "PROFILER_ISOLATED_OCCURRENCE";
+/// Set in the child: the test's name, the name of the thread whose profiles count (a profile
+/// of the same name on a helper thread has occurrences of its own).
+const TEST_ENV: &str = "PROFILER_ISOLATED_TEST";
 
 thread_local! {
     /// Profiles run on this thread so far, per name.
@@ -41,20 +45,50 @@ pub(crate) fn occurrence(name: &str) -> u32 {
 /// In the parent, run the calling test again in a child process and return the report of the
 /// profile called `name`. `None` means "run in place": this is the child already, the test
 /// runner gives every test its own process (cargo nextest), or this is not a libtest test.
+/// Panics when the child gives no report (for `.isolated()` and the thread scope's re-check,
+/// which have no answer of their own).
 pub(crate) fn in_child_process(name: &str, occurrence: u32) -> Option<Report> {
+    match child_report(name, occurrence, None)? {
+        Ok(report) => Some(report),
+        Err(why) => panic!("profiler: {why}"),
+    }
+}
+
+/// [`in_child_process`] for a leak seen in place, which has an answer of its own: the child's
+/// report, or why there is none (then the leak stands). The child is given `limit`: a test
+/// holding a lock its own re-run waits for (a file lock, a serial-test guard) would
+/// otherwise wait for the child forever while the child waits for it.
+pub(crate) fn confirmation(
+    name: &str,
+    occurrence: u32,
+    limit: Duration,
+) -> Option<Result<Report, String>> {
+    child_report(name, occurrence, Some(limit))
+}
+
+fn child_report(
+    name: &str,
+    occurrence: u32,
+    limit: Option<Duration>,
+) -> Option<Result<Report, String>> {
     if is_child() || one_test_per_process() || !test_binary() {
         return None;
     }
     let thread = std::thread::current();
     let test = thread.name().filter(|n| *n != "main")?.to_string();
     let exe = std::env::current_exe().ok()?;
-    let dir = std::env::temp_dir().join(format!(
-        "profiler-isolated-{}-{}",
-        std::process::id(),
-        crate::format::file_safe(&test)
-    ));
-    let _ = std::fs::create_dir_all(&dir);
-    let output = Command::new(&exe)
+    let dir = match tempfile::Builder::new()
+        .prefix("profiler-isolated-")
+        .tempdir()
+    {
+        Ok(dir) => dir,
+        Err(e) => {
+            return Some(Err(format!(
+                "could not make a directory for the isolated run: {e}"
+            )));
+        }
+    };
+    let child = Command::new(&exe)
         .args([
             test.as_str(),
             "--exact",
@@ -63,34 +97,83 @@ pub(crate) fn in_child_process(name: &str, occurrence: u32) -> Option<Report> {
             "--nocapture",
             "-q",
         ])
-        .env(REPORT_DIR_ENV, &dir)
+        .env(REPORT_DIR_ENV, dir.path())
         .env(OCCURRENCE_ENV, occurrence.to_string())
-        .output();
-    let path = report_path(&dir, name);
-    let report = Report::read_json(&path);
-    let _ = std::fs::remove_dir_all(&dir);
-    match (report, output) {
-        (Ok(report), _) => Some(report),
+        .env(TEST_ENV, &test)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let output = child.and_then(|child| wait_within(child, limit));
+    let report = Report::read_json(report_path(dir.path(), name));
+    Some(match (report, output) {
+        (Ok(report), _) => Ok(report),
+        (Err(_), Ok(None)) => Err(format!(
+            "the isolated run of test `{test}` did not end within {:.0} s (does the test hold \
+             a lock or a port its own second run waits for?): stopped",
+            limit.unwrap_or_default().as_secs_f64()
+        )),
         // The child ran no test of that name: the thread is not the test's own (libtest names
         // each test's thread after it; a tokio worker or a helper thread is another).
-        (Err(_), Ok(out)) if String::from_utf8_lossy(&out.stdout).contains("running 0 tests") => {
-            panic!(
-                "profiler: `{name}` runs on thread `{test}`, which is not a test of this binary, \
-                 so its test cannot be run again alone: run the profiler on the test's own \
-                 thread, or use Scope::Process with `--test-threads=1` or cargo nextest"
-            )
+        (Err(_), Ok(Some(out)))
+            if String::from_utf8_lossy(&out.stdout).contains("running 0 tests") =>
+        {
+            Err(format!(
+                "`{name}` runs on thread `{test}`, which is not a test of this binary, so its \
+                 test cannot be run again alone: run the profiler on the test's own thread, or \
+                 use Scope::Process with `--test-threads=1` or cargo nextest"
+            ))
         }
-        (Err(e), Ok(out)) => panic!(
-            "profiler: the isolated run of test `{test}` gave no report for `{name}` ({e}); \
-             it exited with {}. Its stderr ends with:\n{}",
+        (Err(e), Ok(Some(out))) => Err(format!(
+            "the isolated run of test `{test}` gave no report for `{name}` ({e}); it exited \
+             with {}. Its stderr ends with:\n{}",
             out.status,
             tail(&String::from_utf8_lossy(&out.stderr), 20)
-        ),
-        (Err(_), Err(e)) => panic!(
-            "profiler: could not start '{}' again to isolate test `{test}`: {e}",
+        )),
+        (Err(_), Err(e)) => Err(format!(
+            "could not start '{}' again to isolate test `{test}`: {e}",
             exe.display()
-        ),
+        )),
+    })
+}
+
+/// The child's output once it ended, or `None` when it was still running after `limit` (it
+/// is then killed).
+fn wait_within(mut child: Child, limit: Option<Duration>) -> std::io::Result<Option<Output>> {
+    let Some(limit) = limit else {
+        return child.wait_with_output().map(Some);
+    };
+    // Drain the pipes meanwhile: a child writing more than a pipe holds would block.
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        })
     }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Some(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }))
 }
 
 /// Whether this process is a test binary cargo built (`target/<profile>/deps/<name>-<hash>`,
@@ -135,6 +218,16 @@ pub(crate) fn hand_back(report: &Report, occurrence: u32) {
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1);
     if occurrence != wanted {
+        return;
+    }
+    // Only the test's own thread (libtest names it after the test; with one test thread it
+    // may be the main thread).
+    let thread = std::thread::current();
+    let on_test_thread = match std::env::var(TEST_ENV) {
+        Ok(test) => matches!(thread.name(), Some(n) if n == test || n == "main"),
+        Err(_) => true,
+    };
+    if !on_test_thread {
         return;
     }
     for run in &report.runs {

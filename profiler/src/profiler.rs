@@ -447,18 +447,30 @@ fn confirm_alone(run: Run, name: &str, occurrence: u32) -> Run {
         .metrics
         .values()
         .any(|m| m.gating && m.verdict == crate::model::Verdict::Leak);
-    if !leaks || crate::isolate::is_child() {
+    if !leaks || crate::isolate::is_child() || run.source.end == Some(End::Interrupted) {
         return run;
     }
-    match crate::isolate::in_child_process(name, occurrence) {
-        Some(mut report) if !report.runs.is_empty() => {
+    // Ten times what the run took in place, and at least a minute: the child runs the whole
+    // test again, setup included.
+    let took: f64 = run.samples.iter().filter_map(|s| s.duration_ms).sum();
+    let limit = Duration::from_secs_f64((10.0 * took / 1e3).max(60.0));
+    let leaking = run.leaking_metrics().join(", ");
+    match crate::isolate::confirmation(name, occurrence, limit) {
+        Some(Ok(mut report)) if !report.runs.is_empty() => {
             let mut alone = report.runs.swap_remove(0);
             alone.source.notes.push(format!(
-                "a leak seen in place ({}) was checked again alone in a child process, without \
-             other tests or libtest's output capture: this is that run",
-                run.leaking_metrics().join(", ")
+                "a leak seen in place ({leaking}) was checked again alone in a child process, \
+                 without other tests or libtest's output capture: this is that run"
             ));
             alone
+        }
+        Some(Err(why)) => {
+            let mut run = run;
+            run.source.notes.push(format!(
+                "a leak seen in place ({leaking}) could not be checked again alone: {why}; \
+                 the run in place stands"
+            ));
+            run
         }
         _ => run,
     }

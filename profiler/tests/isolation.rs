@@ -109,3 +109,24 @@ fn a_failed_leak_check_names_the_sites_attribution_found() {
         "{message}"
     );
 }
+
+#[test]
+fn a_profile_of_the_same_name_on_a_helper_thread_is_not_the_tests() {
+    // In the child both wrote the report of that name, and the last one won.
+    let mut kept = Vec::new();
+    let verdict = Profiler::new("shared-name")
+        .isolated()
+        .iterations(20)
+        .run(|| keep(&mut kept, true))
+        .verdict();
+    let helper = std::thread::spawn(|| {
+        Profiler::new("shared-name")
+            .iterations(20)
+            .run(|| {
+                std::hint::black_box(vec![0u8; 64]);
+            })
+            .verdict()
+    });
+    let _ = helper.join();
+    assert_eq!(verdict, Verdict::Leak);
+}
