@@ -86,20 +86,25 @@ pub fn write_atomic_with(
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), Error> {
     use std::io::Write;
-    let path = &write_target(path);
-    let io = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    if writes_through(path) {
+        let io = |source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        // Appending: `/dev/stdout` redirected with `>>` to a file must keep what it holds.
         let file = std::fs::OpenOptions::new()
-            .write(true)
+            .append(true)
             .open(path)
             .map_err(io)?;
         let mut buffered = std::io::BufWriter::new(&file);
         write(&mut buffered).map_err(io)?;
         return buffered.flush().map_err(io);
     }
+    let path = &write_target(path);
+    let io = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -130,6 +135,35 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Whether `path` is written to as it is rather than replaced: what it names (links
+/// followed) exists and is not a regular file (`/dev/null`, a FIFO, a pipe behind
+/// `/dev/stdout`), or it leads through `/proc` (`/dev/stdout` is `/proc/self/fd/1`, whose
+/// file, even a regular one, belongs to the shell's redirection).
+pub fn writes_through(path: &Path) -> bool {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    special || through_proc(path)
+}
+
+/// Whether a link of `path`'s chain points into `/proc`.
+fn through_proc(path: &Path) -> bool {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        if at.starts_with("/proc") {
+            return true;
+        }
+        match std::fs::read_link(&at) {
+            Ok(next) => {
+                at = match at.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Where writing `path` must land: the file its symbolic links lead to (relative ones against
 /// their own directory), so that a link stays a link; `path` itself otherwise.
 pub fn write_target(path: &Path) -> PathBuf {
@@ -151,6 +185,26 @@ pub fn write_target(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_pipe_through_proc_is_written_to() {
+        // `/dev/stdout` piped to another program is /proc/self/fd/1 -> pipe:[N]: resolved by
+        // hand it named no file, and the report was lost after the run.
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("stdout");
+        let fd = format!("/proc/self/fd/{}", writer.as_raw_fd());
+        std::os::unix::fs::symlink(&fd, &link).unwrap();
+        write_atomic(&link, b"through the pipe").unwrap();
+        drop(writer);
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "through the pipe");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
 
     #[cfg(unix)]
     #[test]

@@ -165,6 +165,8 @@ pub fn check_distinct(settings: &Settings) -> Result<(), Error> {
             .map(|p| ("--save-baseline", p)),
     );
     named.extend(settings.baseline.as_ref().map(|p| ("--baseline", p)));
+    // Devices and pipes (`/dev/null` twice) are written as they are: no file to lose.
+    named.retain(|(_, p)| !crate::report::writes_through(p));
     for (i, &(first, a)) in named.iter().enumerate() {
         for &(second, b) in &named[i + 1..] {
             let pair = [first, second];
@@ -210,6 +212,21 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), Error> {
     if path.is_dir() {
         return Err(bad(format!("'{}' is a directory", path.display())));
     }
+    // A device, a FIFO, /dev/stdout: written as it is, so it need only be writable (its
+    // directory, /dev, is not).
+    if crate::report::writes_through(path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| bad(format!("'{}' holds a NUL byte", path.display())))?;
+        // SAFETY: a valid NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(bad(format!("cannot write '{}': {e}", path.display())));
+        }
+        return Ok(());
+    }
+    // Where a link leads: its file is replaced in that directory.
+    let target = crate::report::write_target(path);
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
