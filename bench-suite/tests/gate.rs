@@ -199,7 +199,7 @@ fn two_outputs_or_an_output_and_the_baseline_on_one_file_exit_2() {
 #[test]
 fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
     // A program's run is named by its command: `./prog 200` against a baseline of
-    // `./prog 100` compared nothing, passed, and saved itself over the good baseline.
+    // `./prog 100` compared nothing and passed as "new".
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.json");
     run(allocates(100_000).arg("--save-baseline").arg(&base), 0);
@@ -207,8 +207,6 @@ fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
     let out = run(
         fixture()
             .args(["-w", "noop", "-n", "10", "--baseline"])
-            .arg(&base)
-            .arg("--save-baseline")
             .arg(&base),
         2,
     );
@@ -219,6 +217,17 @@ fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
         "{t}"
     );
     assert_eq!(std::fs::read(&base).unwrap(), saved);
+    // Saved over the same baseline, a new workload is added to it (the others kept).
+    run(
+        fixture()
+            .args(["-w", "noop", "-n", "10", "--baseline"])
+            .arg(&base)
+            .arg("--save-baseline")
+            .arg(&base),
+        0,
+    );
+    let both = String::from_utf8(std::fs::read(&base).unwrap()).unwrap();
+    assert!(both.contains("\"allocates\"") && both.contains("\"noop\""));
     // Two copies at once are another kind of run than one: not compared with it (threads
     // 2 -> 4 was once a "regression").
     let out = run(
@@ -231,6 +240,20 @@ fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
         text(&out).contains("nothing was compared"),
         "{}",
         text(&out)
+    );
+    // K copies compare with the same K only.
+    let k2 = dir.path().join("k2.json");
+    run(
+        allocates(100_000)
+            .args(["--concurrency", "2", "--save-baseline"])
+            .arg(&k2),
+        0,
+    );
+    run(
+        allocates(100_000)
+            .args(["--concurrency", "4", "--baseline"])
+            .arg(&k2),
+        2,
     );
 }
 

@@ -208,10 +208,14 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
 }
 
 /// Whether two runs are of the same workload and kind (plain, a sweep, K copies at once).
+/// (K copies: the same levels of K.)
 pub fn same_run(a: &Run, b: &Run) -> bool {
-    a.workload == b.workload
-        && a.sweep.is_some() == b.sweep.is_some()
-        && a.concurrency.is_some() == b.concurrency.is_some()
+    let levels = |r: &Run| {
+        r.concurrency
+            .as_ref()
+            .map(|c| c.levels.iter().map(|l| l.copies).collect::<Vec<_>>())
+    };
+    a.workload == b.workload && a.sweep.is_some() == b.sweep.is_some() && levels(a) == levels(b)
 }
 
 /// `report` to be saved over `previous`, the baseline it was compared with: its runs, then
@@ -261,6 +265,7 @@ pub fn compare(report: &mut Report, baseline: &Report, path: &str, tolerances: &
         path: path.to_string(),
         missing,
         new,
+        updated: false,
     });
 }
 

@@ -317,6 +317,10 @@ pub struct BaselineInfo {
     pub missing: Vec<String>,
     /// Workloads this report ran that the baseline does not have.
     pub new: Vec<String>,
+    /// This run saves itself over that baseline (`--save-baseline` the same file), keeping
+    /// its other runs: a run of new workloads only adds them, and comparing nothing is fine.
+    #[serde(default)]
+    pub updated: bool,
 }
 
 /// Heap charged to one span name during a run (`profiler::SpanMemory`, feature `tracing`).

@@ -57,24 +57,14 @@ impl Report {
     /// `./prog 100` (runs of programs are named by their command) passed, "new", and saved
     /// itself over the good baseline.
     fn nothing_compared(&self) -> Option<(&str, Vec<&str>)> {
-        let info = self.baseline.as_ref()?;
-        let compared = self
-            .runs
-            .iter()
-            .any(|r| r.baseline.as_ref().is_some_and(|c| !c.changes.is_empty()));
+        let info = self.baseline.as_ref().filter(|i| !i.updated)?;
+        // A run matched in the baseline was compared, whatever its fits could tell.
+        let compared = self.runs.iter().any(|r| r.baseline.is_some());
         (!self.runs.is_empty() && !compared).then(|| {
-            let names = info
-                .missing
-                .iter()
-                .map(String::as_str)
-                .chain(
-                    self.runs
-                        .iter()
-                        .filter(|r| r.baseline.is_some())
-                        .map(|r| r.workload.as_str()),
-                )
-                .collect();
-            (info.path.as_str(), names)
+            (
+                info.path.as_str(),
+                info.missing.iter().map(String::as_str).collect(),
+            )
         })
     }
 

@@ -203,7 +203,12 @@ mod tests {
         let mut got = String::new();
         reader.read_to_string(&mut got).unwrap();
         assert_eq!(got, "through the pipe");
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[cfg(unix)]

@@ -295,6 +295,13 @@ pub fn compare_with_baseline(report: &mut Report, baseline: &Report, settings: &
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     crate::baseline::compare(report, baseline, &path, &settings.tolerances);
+    let updated = match (&settings.baseline, &settings.save_baseline) {
+        (Some(b), Some(s)) => checks::same_file(b, s),
+        _ => false,
+    };
+    if let Some(info) = report.baseline.as_mut() {
+        info.updated = updated;
+    }
 }
 
 /// Save `report` as the next baseline if it passed; a failed run never replaces a baseline.
