@@ -1209,6 +1209,8 @@ static void fork_child(void) {
     }
     my_pid = (uint32_t)getpid();
     if (start_process()) {
+        /* A forked child inherits the mapping but not its page-table entries. */
+        map_ahead(lines_wanted);
         STORE(&lines_on, lines_wanted);
         STORE_REL(&mode, MODE_COUNT);
     }

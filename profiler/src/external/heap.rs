@@ -120,6 +120,16 @@ impl Heap {
             .mode(0o600)
             .open(&counters)
             .and_then(|f| f.set_len(REGION_SIZE as u64).map(|()| f))
+            .and_then(|f| {
+                // Blocks for every page now: touching a page of a sparse file on a full disk
+                // would kill the profiler with SIGBUS.
+                use std::os::fd::AsRawFd;
+                // SAFETY: a valid open file descriptor and a length within the file.
+                match unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, REGION_SIZE as i64) } {
+                    0 => Ok(f),
+                    e => Err(std::io::Error::from_raw_os_error(e)),
+                }
+            })
             .map_err(|e| format!("could not create the heap counters file: {e}"))?;
         use std::os::fd::AsRawFd;
         // SAFETY: a fresh shared mapping of a file we just sized; checked for failure.

@@ -113,8 +113,12 @@ impl WholeRuns {
 /// image it was exec'd from, which is the profiler's (14 MiB): `/bin/true` read 14 MiB, and
 /// a program of 1.6 MiB at every size a flat 14 MiB, so that a linear program failed
 /// `--max-complexity O(n)` as O(n^2). Below that mark, the program's own peak is unknown.
+///
+/// The larger of the two when both are known: `ru_maxrss` also covers the children the program
+/// waited for (a wrapper such as `sh -c`), which the library's reading of the root does not.
 fn rss_peak(library: Option<u64>, kernel: Option<u64>, own: Option<u64>) -> Option<u64> {
-    library.or(kernel.filter(|&k| own.is_some_and(|own| k > own)))
+    let kernel = kernel.filter(|&k| own.is_some_and(|own| k > own));
+    library.max(kernel)
 }
 
 /// The profiler's own RSS high-water mark (`VmHWM`), in bytes.
