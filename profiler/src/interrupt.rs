@@ -127,6 +127,7 @@ pub fn reset() {
     REQUESTED.store(false, Ordering::SeqCst);
     SIGNALLED.store(false, Ordering::SeqCst);
     SIGNAL.store(0, Ordering::SeqCst);
+    FIRST_AT_MS.store(0, Ordering::SeqCst);
 }
 
 /// Record a request as if a signal had arrived (for tests, or to stop a run from code). A
