@@ -146,40 +146,31 @@ pub fn writes_through(path: &Path) -> bool {
 
 /// Whether a link of `path`'s chain points into `/proc`.
 fn through_proc(path: &Path) -> bool {
-    let mut at = path.to_path_buf();
-    for _ in 0..40 {
-        if at.starts_with("/proc") {
-            return true;
-        }
-        match std::fs::read_link(&at) {
-            Ok(next) => {
-                at = match at.parent() {
-                    Some(dir) if next.is_relative() => dir.join(next),
-                    _ => next,
-                }
-            }
-            Err(_) => return false,
-        }
-    }
-    false
+    link_chain(path).iter().any(|p| p.starts_with("/proc"))
 }
 
 /// Where writing `path` must land: the file its symbolic links lead to (relative ones against
 /// their own directory), so that a link stays a link; `path` itself otherwise.
 pub fn write_target(path: &Path) -> PathBuf {
-    let mut target = path.to_path_buf();
-    // As the kernel, give up after 40 links (a loop): the write then fails on the link.
-    for _ in 0..40 {
-        let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
-        let Some(next) = is_link.then(|| std::fs::read_link(&target).ok()).flatten() else {
+    link_chain(path).pop().unwrap_or_else(|| path.to_path_buf())
+}
+
+/// `path`, then each path its symbolic links lead to in turn (relative ones against their own
+/// directory). As the kernel, it gives up after 40 links (a loop).
+fn link_chain(path: &Path) -> Vec<PathBuf> {
+    let mut chain = vec![path.to_path_buf()];
+    while chain.len() <= 40 {
+        let at = &chain[chain.len() - 1];
+        let Ok(next) = std::fs::read_link(at) else {
             break;
         };
-        target = match target.parent() {
+        let next = match at.parent() {
             Some(dir) if next.is_relative() => dir.join(next),
             _ => next,
         };
+        chain.push(next);
     }
-    target
+    chain
 }
 
 #[cfg(test)]

@@ -309,34 +309,28 @@ fn table<const N: usize>(
 /// The run against its baseline: regressions, improvements, or no change.
 fn render_comparison(out: &mut String, run: &Run, options: &TextOptions) {
     if let Some(c) = &run.baseline {
-        for ch in c.regressions() {
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                paint(Verdict::Leak, options, "regression:"),
-                ch.sentence()
-            );
+        let kinds: [(Verdict, &str, Vec<&crate::model::Change>, &str); 3] = [
+            (Verdict::Leak, "regression:", c.regressions().collect(), ""),
+            (
+                Verdict::Inconclusive,
+                "regression, warning only:",
+                c.warnings().collect(),
+                " (in process RSS only warns: it is the whole process's)",
+            ),
+            (
+                Verdict::Clean,
+                "improvement:",
+                c.improvements().collect(),
+                "",
+            ),
+        ];
+        for (verdict, label, changes, why) in &kinds {
+            for ch in changes {
+                let label = paint(*verdict, options, label);
+                let _ = writeln!(out, "  {label} {}{why}", ch.sentence());
+            }
         }
-        for ch in c.warnings() {
-            let _ = writeln!(
-                out,
-                "  {} {} (in process RSS only warns: it is the whole process's)",
-                paint(Verdict::Inconclusive, options, "regression, warning only:"),
-                ch.sentence()
-            );
-        }
-        for ch in c.improvements() {
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                paint(Verdict::Clean, options, "improvement:"),
-                ch.sentence()
-            );
-        }
-        if c.regressions().next().is_none()
-            && c.warnings().next().is_none()
-            && c.improvements().next().is_none()
-        {
+        if kinds.iter().all(|(_, _, changes, _)| changes.is_empty()) {
             let _ = writeln!(
                 out,
                 "  baseline: no change beyond tolerance ({} quantities compared)",
