@@ -148,13 +148,16 @@ impl PeakRss {
         if !self.reset {
             return None;
         }
-        untracked(|| {
-            let status = std::fs::read_to_string("/proc/self/status").ok()?;
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        })
+        untracked(high_water_mark)
     }
+}
+
+/// This process's RSS high-water mark (`VmHWM` of `/proc/self/status`), in bytes.
+pub fn high_water_mark() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn pid_alive(pid: u32) -> bool {

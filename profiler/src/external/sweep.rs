@@ -60,7 +60,7 @@ impl WholeRuns {
         let (status, max_rss) = wait_with_rusage(pid);
         // Read after: the profiler's peak only grows, so it is at least what it was when the
         // program was exec'd from it.
-        let own_peak = own_high_water();
+        let own_peak = crate::probe::high_water_mark();
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
         let attached = injected.as_ref().filter(|h| h.attached(pid));
         if let Some(h) = attached {
@@ -119,14 +119,6 @@ impl WholeRuns {
 fn rss_peak(library: Option<u64>, kernel: Option<u64>, own: Option<u64>) -> Option<u64> {
     let kernel = kernel.filter(|&k| own.is_some_and(|own| k > own));
     library.max(kernel)
-}
-
-/// The profiler's own RSS high-water mark (`VmHWM`), in bytes.
-fn own_high_water() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// Wait for `pid` to end: its exit and its RSS high-water mark (the kernel's `ru_maxrss`).
