@@ -287,6 +287,12 @@ impl Profiler {
         let (run, saw_other_threads) = self.run_seeing(&mut workload);
         let run = match again {
             Some(again) if saw_other_threads => again.recheck(run, occurrence, &mut workload),
+            Some(again)
+                if crate::isolate::one_test_per_process()
+                    && !leaks_alone_would_gate(&run).is_empty() =>
+            {
+                again.process_wide_again(&run, &mut workload)
+            }
             _ => confirm_alone(run, &confirm, occurrence),
         };
         let report = Report::new(vec![run]);
@@ -341,6 +347,19 @@ impl Profiler {
             return run;
         }
         crate::judge::blind(blind, WHY)
+    }
+
+    /// A thread-scope run in a process that runs this test alone (cargo nextest) saw fds or
+    /// threads grow, which do not gate in thread scope (process-wide: other tests move them)
+    /// but are this test's here: check again in process scope, where they do.
+    fn process_wide_again<R>(self, seen: &Run, workload: &mut impl FnMut() -> R) -> Run {
+        let leaking = leaks_alone_would_gate(seen).join(", ");
+        let (mut run, _) = self.run_seeing(workload);
+        run.source.notes.push(format!(
+            "thread scope: {leaking} grew, which are process-wide: checked again in process \
+             scope (this process runs this test alone)"
+        ));
+        run
     }
 
     /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
@@ -442,19 +461,20 @@ impl Profiler {
 /// function printing ten lines per call read as a doubling buffer, "leaking" 451 B per
 /// iteration) are in the counters. The child's run is the answer; a leak it confirms costs
 /// the test a second run.
+///
+/// In thread scope fds and threads do not gate in place (process-wide: other tests move them);
+/// a growth of them is checked alone too, where the process is this test's and they gate.
 fn confirm_alone(run: Run, name: &str, occurrence: u32) -> Run {
-    let leaks = run
-        .metrics
-        .values()
-        .any(|m| m.gating && m.verdict == crate::model::Verdict::Leak);
-    if !leaks || crate::isolate::is_child() || run.source.end == Some(End::Interrupted) {
+    let leaking = leaks_alone_would_gate(&run);
+    if leaking.is_empty() || crate::isolate::is_child() || run.source.end == Some(End::Interrupted)
+    {
         return run;
     }
     // Ten times what the run took in place, and at least a minute: the child runs the whole
     // test again, setup included.
     let took: f64 = run.samples.iter().filter_map(|s| s.duration_ms).sum();
     let limit = Duration::from_secs_f64((10.0 * took / 1e3).max(60.0));
-    let leaking = run.leaking_metrics().join(", ");
+    let leaking = leaking.join(", ");
     match crate::isolate::confirmation(name, occurrence, limit) {
         Some(Ok(mut report)) if !report.runs.is_empty() => {
             let mut alone = report.runs.swap_remove(0);
@@ -474,4 +494,19 @@ fn confirm_alone(run: Run, name: &str, occurrence: u32) -> Run {
         }
         _ => run,
     }
+}
+
+/// The metrics leaking in `run` that would fail it in process scope: the gating ones, and in
+/// thread scope fds and threads too.
+fn leaks_alone_would_gate(run: &Run) -> Vec<&'static str> {
+    run.metrics
+        .iter()
+        .filter(|(metric, m)| {
+            m.verdict == crate::model::Verdict::Leak
+                && (m.gating
+                    || (run.heap_scope == HeapScope::Thread
+                        && crate::judge::gates(**metric, HeapScope::Process, run.source.kind)))
+        })
+        .map(|(metric, _)| metric.name())
+        .collect()
 }

@@ -25,7 +25,8 @@ fn evenly_spaced(samples: &[Sample]) -> (u32, Vec<Sample>) {
 ///
 /// In process, RSS never does (it only warns: the heap counters are the memory signal), and in
 /// thread scope fds and threads are process-wide, so other tests running in parallel move
-/// them: they are reported but do not gate. A program outside the process has no heap
+/// them: they are reported but do not gate (`Profiler::run` checks a leak of them again in
+/// process scope, alone, where they do). A program outside the process has no heap
 /// counters: its RSS is the memory signal and gates, like its fds and threads.
 pub fn gates(metric: Metric, scope: HeapScope, source: SourceKind) -> bool {
     match source {
