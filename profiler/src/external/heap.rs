@@ -569,9 +569,90 @@ pub(crate) fn is_python(program: &OsStr) -> bool {
         })
 }
 
+/// Whether the command line starts CPython: an interpreter named as such, through `env`
+/// (`env [VAR=value...] python3 ...`), or a script whose `#!` line names one (directly or
+/// through env): `./tool.py`, `pytest`, `gunicorn`...
+pub(crate) fn runs_python(cmd: &[OsString]) -> bool {
+    let Some((program, args)) = cmd.split_first() else {
+        return false;
+    };
+    if is_python(program) {
+        return true;
+    }
+    if is_env(program) {
+        return after_env(args).is_some_and(is_python);
+    }
+    find_program(program)
+        .and_then(|p| shebang(&p))
+        .is_some_and(|line| {
+            let mut words = line.split_ascii_whitespace().map(OsStr::new);
+            words.next().is_some_and(|interpreter| {
+                is_python(interpreter)
+                    || (is_env(interpreter)
+                        && after_env(
+                            words
+                                .map(OsStr::to_os_string)
+                                .collect::<Vec<_>>()
+                                .as_slice(),
+                        )
+                        .is_some_and(is_python))
+            })
+        })
+}
+
+fn is_env(program: &OsStr) -> bool {
+    Path::new(program).file_name() == Some(OsStr::new("env"))
+}
+
+/// The program `env` runs: its first argument that is neither an option nor `VAR=value`.
+fn after_env(args: &[OsString]) -> Option<&OsStr> {
+    args.iter()
+        .map(OsString::as_os_str)
+        .find(|a| !a.as_encoded_bytes().starts_with(b"-") && !a.as_encoded_bytes().contains(&b'='))
+}
+
+/// The `#!` line of a script (without `#!`), if `path` is one.
+fn shebang(path: &Path) -> Option<String> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    Some(String::from_utf8_lossy(&line[..end]).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_is_recognised_through_env_and_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, line: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("{line}\nprint(1)\n")).unwrap();
+            path.into_os_string()
+        };
+        let cmd = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        for yes in [
+            cmd(&["python3", "x.py"]),
+            cmd(&["env", "python3", "x.py"]),
+            cmd(&["/usr/bin/env", "-S", "PYTHONPATH=.", "python3.12", "x.py"]),
+            vec![script("a.py", "#!/usr/bin/python3")],
+            vec![script("b", "#!/usr/bin/env python3 -u")],
+            vec![script("c", "#! /opt/venv/bin/python")],
+        ] {
+            assert!(runs_python(&yes), "{yes:?}");
+        }
+        for no in [
+            cmd(&["sh", "-c", "python3 x.py"]),
+            cmd(&["env", "FOO=python3", "ruby", "x.rb"]),
+            vec![script("d", "#!/bin/sh")],
+            vec![script("e", "print(1)")],
+            cmd(&[]),
+        ] {
+            assert!(!runs_python(&no), "{no:?}");
+        }
+    }
 
     #[test]
     fn pythons_are_recognised_by_name() {

@@ -342,10 +342,15 @@ impl Program {
         };
         let mut env = created.env(self.marker.is_some(), self.include_children);
         let mut notes = Vec::new();
-        if heap::is_python(program) {
-            match std::env::var_os("PYTHONMALLOC") {
-                None => {
-                    env.push(("PYTHONMALLOC".into(), "malloc".into()));
+        // Set for every program, not only one recognised as Python: CPython started any other
+        // way (`uv run`, a wrapper script, a child process) would otherwise hide its objects in
+        // its small-object arenas, and a leak of them would read as clean. Other programs do
+        // not read it.
+        let python = heap::runs_python(cmd);
+        match std::env::var_os("PYTHONMALLOC") {
+            None => {
+                env.push(("PYTHONMALLOC".into(), "malloc".into()));
+                if python {
                     notes.push(
                         "PYTHONMALLOC=malloc was set for this Python program, so that each of \
                          its objects is a malloc the heap counters see (CPython's small-object \
@@ -353,13 +358,15 @@ impl Program {
                             .to_string(),
                     );
                 }
-                Some(v) if v != "malloc" => notes.push(format!(
-                    "PYTHONMALLOC={} was kept as set: small objects in CPython's arenas are \
-                     not counted one by one (PYTHONMALLOC=malloc counts them)",
-                    v.to_string_lossy()
-                )),
-                Some(_) => {}
             }
+            Some(v) if v != "malloc" && python => notes.push(format!(
+                "PYTHONMALLOC={} was kept as set: small objects in CPython's arenas are not \
+                 counted one by one (PYTHONMALLOC=malloc counts them)",
+                v.to_string_lossy()
+            )),
+            Some(_) => {}
+        }
+        if python {
             if self.marker.is_some() {
                 // Measured: 300 objects in reference cycles dropped per iteration read as a
                 // heap_blocks leak at 640 iterations (CPython's full collection came every
