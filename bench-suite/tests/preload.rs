@@ -141,6 +141,19 @@ fn a_python_script_keeping_1_kib_of_small_objects_is_found_and_its_fix_is_clean(
 }
 
 #[test]
+fn a_python_script_started_by_its_shebang_is_counted_too() {
+    // Only a command named python* was given PYTHONMALLOC=malloc: started as ./script (as
+    // pytest or gunicorn are), CPython's arenas hid the objects and the leak read as clean.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("keeps");
+    let source = std::fs::read_to_string(fixture("py/keeps.py")).unwrap();
+    std::fs::write(&script, format!("#!/usr/bin/env python3\n{source}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    leak_and_fix("shebang", |mode| vec![script.clone().into(), mode.into()]);
+}
+
+#[test]
 fn a_program_printing_400_markers_in_a_few_milliseconds_gets_exact_samples() {
     let dir = tempfile::tempdir().unwrap();
     let burst = compile(dir.path(), "burst", &[]);
