@@ -216,3 +216,52 @@ fn bad_lists_are_usage_errors_with_a_sentence() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--concurrency"));
 }
+
+#[test]
+fn fd_and_thread_leaks_in_copies_fail_the_level() {
+    // Each copy runs in thread scope, where fds and threads never gated: `fd-leak` passed
+    // under --concurrency, even with one copy. The copies are all the process runs.
+    for (workload, metric) in [("fd-leak", "fds"), ("thread-leak", "threads")] {
+        let dir = tempfile::tempdir().unwrap();
+        run(
+            profile()
+                .args(["-w", workload, "--concurrency", "1,2", "--json"])
+                .arg(dir.path().join("r.json")),
+            1,
+        );
+        let report = report(&dir);
+        let m = &report["runs"][0]["metrics"][metric];
+        assert_eq!(m["verdict"], "leak", "{workload}: {m}");
+        assert_eq!(m["gating"], true, "{workload}: {m}");
+    }
+}
+
+#[test]
+fn budgets_hold_every_copy() {
+    // The copies' plan carried no budgets: --max-peak 1KiB passed, `budgets: []`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        profile()
+            .args(["-w", "hashmap-churn", "--concurrency", "1,2"])
+            .args(["--max-allocated", "1KiB", "--json"])
+            .arg(dir.path().join("r.json")),
+        1,
+    );
+    assert!(text(&out).contains("--max-allocated"), "{}", text(&out));
+    let report = report(&dir);
+    let budgets = &report["runs"][0]["budgets"];
+    assert_eq!(budgets[0]["exceeded"], true, "{budgets}");
+}
+
+#[test]
+fn attribution_is_refused_rather_than_skipped() {
+    let out = run(
+        profile().args(["-w", "box-leak", "--concurrency", "1,2", "--attribute"]),
+        2,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--attribute"),
+        "{}",
+        text(&out)
+    );
+}

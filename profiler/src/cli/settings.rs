@@ -121,6 +121,15 @@ impl RunArgs {
                 ));
             }
         }
+        // (A program's are refused with programs: attribution cannot see into one.)
+        if self.concurrency.is_some() && self.attribute.is_some() && target.is_none() {
+            return Err(
+                "--attribute does not apply to --concurrency: the copies' heaps are counted per \
+                 thread, and attribution needs the whole process; attribute the workload \
+                 alone (without --concurrency)"
+                    .into(),
+            );
+        }
         if self.sweep.is_some() {
             // A sweep repeats each size until its memory agrees and measures programs whole.
             let not_in_a_sweep = [

@@ -29,6 +29,9 @@ pub struct CopyPlan {
     pub extend: bool,
     pub warmup: Option<u32>,
     pub timeout: Option<Duration>,
+    /// Each copy's budgets (`--max-peak` and `--max-allocated` of its own iterations,
+    /// `--max-rss` of the process).
+    pub budgets: crate::budget::Budgets,
 }
 
 /// One copy's run, with what only the level knows of it.
@@ -152,7 +155,10 @@ fn run_copy(
         max_iterations: plan.max_iterations,
         extend: plan.extend,
         timeout: plan.timeout,
-        ..Plan::new(copy_name, Judging::in_process(scope, plan.warmup))
+        budgets: plan.budgets,
+        // The copies are all this process runs: its fds and threads are theirs, and a leak of
+        // them in any copy is the level's.
+        ..Plan::new(copy_name, Judging::in_process(scope, plan.warmup).alone())
     };
     let thread_scope = if scope == HeapScope::Thread {
         Scope::Thread
@@ -341,6 +347,7 @@ mod tests {
             extend: false,
             warmup: None,
             timeout: None,
+            budgets: Default::default(),
         }
     }
 

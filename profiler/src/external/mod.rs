@@ -296,6 +296,7 @@ impl Program {
             } else {
                 self.warmup_secs
             },
+            process_alone: false,
         };
         let plan = Plan {
             iterations: self.iterations.filter(|_| marked),

@@ -205,6 +205,7 @@ pub fn run_point(program: Program, size: u64) -> Result<Measured, ExternalError>
         scope: HeapScope::Program,
         source: SourceKind::Command,
         warmup: Some(0.0),
+        process_alone: false,
     };
     let run = drive(
         &mut source,

@@ -69,6 +69,9 @@ pub struct Judging {
     /// Leading iterations (iteration axis) or seconds (time axis) left out at least; `None`
     /// for the automatic warm-up.
     pub warmup: Option<f64>,
+    /// The process runs nothing but this run (and copies of it, `--concurrency`): its fds and
+    /// threads, process-wide, are the run's own, so they gate in thread scope too.
+    pub process_alone: bool,
 }
 
 impl Judging {
@@ -79,6 +82,15 @@ impl Judging {
             scope,
             source: SourceKind::InProcess,
             warmup: warmup.map(f64::from),
+            process_alone: false,
+        }
+    }
+
+    /// The same, in a process that runs nothing else (see [`Judging::process_alone`]).
+    pub fn alone(self) -> Self {
+        Judging {
+            process_alone: true,
+            ..self
         }
     }
 }
@@ -105,6 +117,7 @@ pub fn judge_time_series(
         scope: HeapScope::None,
         source,
         warmup: warmup_secs,
+        process_alone: false,
     };
     judge(samples, &how)
 }
@@ -193,7 +206,8 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
             metric,
             MetricReport {
                 verdict: j.verdict,
-                gating: gates(metric, how.scope, how.source),
+                gating: gates(metric, how.scope, how.source)
+                    || (how.process_alone && gates(metric, HeapScope::Process, how.source)),
                 slope_per_iteration: per_iteration,
                 slope_per_second: per_second,
                 ci: j.ci,
@@ -337,6 +351,8 @@ pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
             XAxis::Iteration => warmup.map(f64::from),
             XAxis::Second => None,
         },
+        // Copies of `--concurrency` ran alone in their process.
+        process_alone: run.concurrency.is_some(),
     };
     run.metrics = judge(&run.samples, &how);
     run.warmup = run_warmup(&run.metrics);

@@ -54,6 +54,7 @@ pub fn run_workload_levels(
         extend: settings.extend,
         warmup: settings.warmup,
         timeout: settings.timeout,
+        budgets: settings.budgets,
     };
     let setup = || workload.setup().map_err(|e| e.to_string());
     let mut levels = Vec::new();
@@ -115,7 +116,9 @@ pub fn run_program_levels(
 /// One run of all levels: the samples and metrics shown are those of the copy with the worst
 /// verdict (the largest level's first copy when all agree), the levels and scaling beside.
 fn combined(name: &str, levels: Vec<(Level, Vec<Run>)>, c: &ConcurrencySettings) -> Run {
-    let rank = |v: Verdict| match v {
+    // A copy over a budget fails the run as a leak does.
+    let rank = |run: &Run| match run.verdict {
+        _ if run.budgets.iter().any(|b| b.exceeded) => 3,
         Verdict::Leak => 2,
         Verdict::Inconclusive => 1,
         Verdict::Clean => 0,
@@ -124,10 +127,9 @@ fn combined(name: &str, levels: Vec<(Level, Vec<Run>)>, c: &ConcurrencySettings)
     let mut shown: Option<Run> = None;
     for (level, runs) in levels {
         for (i, run) in runs.into_iter().enumerate() {
-            let better = shown.as_ref().is_none_or(|s| {
-                rank(run.verdict) > rank(s.verdict)
-                    || (rank(run.verdict) == rank(s.verdict) && i == 0)
-            });
+            let better = shown
+                .as_ref()
+                .is_none_or(|s| rank(&run) > rank(s) || (rank(&run) == rank(s) && i == 0));
             if better {
                 shown = Some(run);
             }
