@@ -367,18 +367,16 @@ impl Program {
             )),
             Some(_) => {}
         }
-        if python {
-            if self.marker.is_some() {
-                // Measured: 300 objects in reference cycles dropped per iteration read as a
-                // heap_blocks leak at 640 iterations (CPython's full collection came every
-                // ~2,200); with gc.collect() before each marker line, clean at 20.
-                notes.push(
-                    "objects in reference cycles are freed only when CPython's cyclic \
-                     collector runs, which can take thousands of iterations; call gc.collect() \
-                     before printing each marker line, or such garbage reads as growth"
-                        .to_string(),
-                );
-            }
+        if python && self.marker.is_some() {
+            // Measured: 300 objects in reference cycles dropped per iteration read as a
+            // heap_blocks leak at 640 iterations (CPython's full collection came every
+            // ~2,200); with gc.collect() before each marker line, clean at 20.
+            notes.push(
+                "objects in reference cycles are freed only when CPython's cyclic \
+                 collector runs, which can take thousands of iterations; call gc.collect() \
+                 before printing each marker line, or such garbage reads as growth"
+                    .to_string(),
+            );
         }
         (
             HeapState::Injected(std::sync::Arc::new(created)),
