@@ -227,6 +227,15 @@ fn bad_sweeps_are_exit_2_with_a_sentence() {
             vec!["--sweep", "1k,2k", "--concurrency", "1,2"],
             "--concurrency",
         ),
+        // Every size above the workload's limit: it reported "0 sizes" and clean, exit 0.
+        (
+            vec!["--sweep", "5k..100k", "-w", "pairwise-distances"],
+            "pairwise-distances takes sizes up to 4k, and 0 of the sizes given are within it",
+        ),
+        (
+            vec!["--sweep", "1k,5k", "-w", "pairwise-distances"],
+            "1 of the sizes given is within it",
+        ),
     ] {
         let out = run(profile().args(&args), 2);
         let stderr = String::from_utf8_lossy(&out.stderr);

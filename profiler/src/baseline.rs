@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
-use crate::model::{Complexity, Report, Run, Sweep};
+use crate::model::{Complexity, Fit, Report, Run, Sweep};
 
 /// How far a value may move before it counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,7 +171,9 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
         .iter()
         .filter_map(|&(c, field)| {
             let (old_fit, new_fit) = (was.fit(field)?, now.fit(field)?);
-            let (old_class, new_class) = (old_fit.model?, new_fit.model?);
+            let (Some(old_class), Some(new_class)) = (old_fit.model, new_fit.model) else {
+                return undecided_change(c, old_fit, new_fit);
+            };
             let value = |f: &crate::model::Fit, class: Complexity| {
                 if class == Complexity::Constant {
                     f.intercept
@@ -205,6 +207,38 @@ fn compare_sweeps(now: &Sweep, was: &Sweep, tolerances: &Tolerances) -> Vec<Chan
             })
         })
         .collect()
+}
+
+/// A field whose fit could not decide its class, then or now: a change of class still when
+/// every class that fits now is above (or below) every class that fitted then. "Cannot tell
+/// O(n^3) from O(n^2)" against a baseline of O(n) passed as "no change" and saved itself
+/// over the good baseline. Claims the least of it: the lowest class that fits now against
+/// the highest that fitted then. Overlapping classes are not compared.
+fn undecided_change(metric: Compared, was: &Fit, now: &Fit) -> Option<Change> {
+    let classes = |f: &Fit| match f.model {
+        Some(m) => vec![m],
+        None => f.candidates.clone(),
+    };
+    let (then_classes, now_classes) = (classes(was), classes(now));
+    let (low_then, high_then) = (then_classes.iter().min()?, then_classes.iter().max()?);
+    let (low_now, high_now) = (now_classes.iter().min()?, now_classes.iter().max()?);
+    let (status, pair) = if low_now > high_then {
+        (Status::Regression, [*high_then, *low_now])
+    } else if high_now < low_then {
+        (Status::Improvement, [*low_then, *high_now])
+    } else {
+        return None;
+    };
+    Some(Change {
+        metric,
+        // Coefficients of different terms, shown by neither output (the classes are).
+        old: was.coefficient.unwrap_or(0.0),
+        new: now.coefficient.unwrap_or(0.0),
+        allowed: 0.0,
+        status,
+        classes: Some(pair),
+        gating: true,
+    })
 }
 
 /// Whether two runs are of the same workload and kind (plain, a sweep, K copies at once).
@@ -272,6 +306,41 @@ pub fn compare(report: &mut Report, baseline: &Report, path: &str, tolerances: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fit(model: Option<Complexity>, candidates: &[Complexity]) -> Fit {
+        Fit {
+            model,
+            coefficient: model.map(|_| 100.0),
+            intercept: model.map(|_| 0.0),
+            r2: None,
+            candidates: candidates.to_vec(),
+            sentence: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_fit_that_cannot_tell_still_changes_class_when_every_candidate_does() {
+        use Complexity::*;
+        let linear = fit(Some(Linear), &[Linear]);
+        let above = fit(None, &[Cubic, Quadratic]);
+        let change = undecided_change(Compared::Peak, &linear, &above).expect("compared");
+        assert_eq!(change.status, Status::Regression);
+        assert_eq!(
+            change.classes,
+            Some([Linear, Quadratic]),
+            "the least it claims"
+        );
+        let below = fit(None, &[Constant, Log]);
+        let change = undecided_change(Compared::Peak, &linear, &below).expect("compared");
+        assert_eq!(change.status, Status::Improvement);
+        // Classes that overlap tell nothing, either way round.
+        let around = fit(None, &[NLogN, Linear]);
+        assert_eq!(undecided_change(Compared::Peak, &linear, &around), None);
+        assert_eq!(undecided_change(Compared::Peak, &around, &linear), None);
+        // An undecided baseline against a class above all it could have been.
+        let change = undecided_change(Compared::Peak, &around, &above).expect("compared");
+        assert_eq!(change.classes, Some([NLogN, Quadratic]));
+    }
 
     #[test]
     fn tolerances_parse_relative_and_absolute() {

@@ -138,6 +138,28 @@ impl Session {
                         ),
                     ));
                 }
+                // Sizes above a workload's limit are skipped: what is left must still be a
+                // sweep. All of them skipped reported "0 sizes" and clean, exit 0.
+                if let Some(sweep) = &settings.sweep {
+                    for w in chosen.iter().map(|&i| &catalog[i]) {
+                        let Some(limit) = w.size_limit() else {
+                            continue;
+                        };
+                        let within = sweep.sizes.iter().filter(|&&n| n <= limit).count();
+                        if within < 2 {
+                            return Err(bad(
+                                "--sweep",
+                                format!(
+                                    "{} takes sizes up to {}, and {within} of the sizes given \
+                                     {} within it: a sweep needs two at least",
+                                    w.name(),
+                                    crate::sizes::short(limit),
+                                    if within == 1 { "is" } else { "are" }
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
             if chosen.is_empty() {
                 return Err(bad(
