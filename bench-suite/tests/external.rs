@@ -693,3 +693,28 @@ fn marker_lines_in_a_burst_cannot_make_rss_clean() {
         "{rss}"
     );
 }
+
+#[test]
+fn flags_a_program_run_would_ignore_are_refused() {
+    // Each was accepted and did nothing: a time series and a program run until it exits are
+    // never extended, and --pid has no heap counters to turn off.
+    for (args, flag) in [
+        (
+            vec!["--no-extend", "--duration", "1", "--", "true"],
+            "--no-extend",
+        ),
+        (
+            vec!["--max-iterations", "50", "--marker", "x", "--", "true"],
+            "--max-iterations",
+        ),
+        (
+            vec!["--no-heap", "--pid", "1", "--duration", "1"],
+            "--no-heap",
+        ),
+    ] {
+        let out = profile().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}

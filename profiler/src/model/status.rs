@@ -39,15 +39,16 @@ pub struct Decision {
 }
 
 impl Report {
-    /// A program run whose marker matched none of its output lines (not a sweep or K copies,
-    /// which count their own): lines that matched but came too late to sample do not count.
+    /// A program run whose marker matched none of its output lines (not a sweep, which has
+    /// no marker): lines that matched but came too late to sample do not count. K copies at
+    /// once: no copy of any level marked an iteration (nor failed one).
     fn unmatched_marker(&self) -> Option<&Run> {
         self.runs.iter().find(|r| {
-            r.is_program()
-                && r.sweep.is_none()
-                && r.concurrency.is_none()
-                && r.source.marker.is_some()
-                && r.source.marker_lines == Some(0)
+            let unmarked = match &r.concurrency {
+                Some(c) => c.levels.iter().all(|l| l.iterations == 0),
+                None => r.source.marker_lines == Some(0),
+            };
+            r.is_program() && r.sweep.is_none() && r.source.marker.is_some() && unmarked
         })
     }
 

@@ -64,6 +64,31 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
              `profile --marker REGEX -- COMMAND` instead",
         );
     }
+    if is_pid && !p.heap {
+        return bad(
+            "--no-heap",
+            "a process attached with --pid has no heap counters to turn off: its RSS is \
+             the memory signal already",
+        );
+    }
+    // Only a marked program stopped after --iterations (by default, under --concurrency)
+    // extends; elsewhere these did nothing.
+    let stopped = p.iterations.is_some() || settings.concurrency.is_some();
+    if p.marker.is_none() || !stopped {
+        let when = if p.marker.is_none() {
+            "a program sampled in time runs for --duration SECS (or until it exits) and is \
+             never extended"
+        } else {
+            "a marked program runs until it exits unless --iterations N stops it, and only \
+             then is it extended"
+        };
+        if !settings.extend {
+            return bad("--no-extend", when);
+        }
+        if settings.max_iterations.is_some() {
+            return bad("--max-iterations", when);
+        }
+    }
     if p.marker.is_none() {
         if p.iterations.is_some() {
             return bad(
