@@ -22,9 +22,12 @@
 //! });
 //! ```
 //!
-//! Every allocation made while a thread is inside a span (the innermost one it entered) is
-//! charged to that span's name: bytes and allocations allocated, bytes still live, their peak,
-//! and how often the span was entered. Entering and exiting follow the thread, so an
+//! Every allocation made while a thread is inside a span (the one `tracing` calls current,
+//! `Span::current()`: the innermost, at any depth, whatever order guards are dropped in) is
+//! charged to that span's name: bytes and allocations allocated, bytes still live, their peak
+//! (each run's own, whatever runs overlap it), and how often the span was entered (an
+//! instrumented future's span at every poll, and once more when the future is dropped, as
+//! tracing drops it inside its span). Entering and exiting follow the thread, so an
 //! instrumented future that the runtime moves between worker threads is charged wherever it
 //! is polled. A block keeps its span until it is freed, on any thread (exact; sampled, a
 //! `realloc` is a new allocation, charged to the span its thread is in). The report of every
@@ -133,15 +136,23 @@ where
         index_of(attrs.metadata());
     }
 
+    // The registry has pushed or popped the span before a layer hears of it, so its current
+    // span is the one the thread is in now: what `Span::current()` says, whatever the nesting
+    // depth and the order guards are dropped in.
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            spans::enter(index_of(span.metadata()));
+            let entered = index_of(span.metadata());
+            let now = match ctx.lookup_current() {
+                Some(current) if current.id() == *id => entered,
+                current => current.map_or(0, |c| index_of(c.metadata())),
+            };
+            spans::enter(entered, now);
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if ctx.span(id).is_some() {
-            spans::exit();
+            spans::exit(ctx.lookup_current().map_or(0, |c| index_of(c.metadata())));
         }
     }
 }

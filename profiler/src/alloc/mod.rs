@@ -649,11 +649,9 @@ struct Local {
     armable: Cell<bool>,
     /// > 0 while the profiler does its own work on this thread: not counted.
     untracked: Cell<u32>,
-    /// The counters (addresses) of the spans this thread is in, innermost last (heap per
-    /// span; see `spans`); 0 for a span not counted.
-    span_stack: Cell<[usize; spans::MAX_DEPTH]>,
-    /// Spans entered and not yet exited (may exceed the stack's length).
-    span_depth: Cell<u8>,
+    /// The counters (address) of the span this thread is in, the one `tracing` calls current
+    /// (heap per span; see `spans`); 0 for none.
+    span: Cell<usize>,
     /// Set while this thread works on the table of sampled blocks: its own calls bypass it.
     in_sampler: Cell<bool>,
     /// The stack address above which this thread's sampled backtraces stop (the toolkit's
@@ -670,8 +668,7 @@ thread_local! {
             owned: Cell::new(ptr::null()),
             armable: Cell::new(false),
             untracked: Cell::new(0),
-            span_stack: Cell::new([0; spans::MAX_DEPTH]),
-            span_depth: Cell::new(0),
+            span: Cell::new(0),
             in_sampler: Cell::new(false),
             stack_floor: Cell::new(0),
         }

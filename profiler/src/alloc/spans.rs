@@ -7,8 +7,8 @@
 //!
 //! Switching it on ([`enable`]) sends every thread's allocator calls to the cold path for the
 //! rest of the process (exact, and slower: measured in the README). There, an allocation made
-//! while the thread is inside a span (the innermost entered one) is charged to that span's
-//! name and its address recorded in a side table with the span and its size; a free or a
+//! while the thread is inside a span (the one `tracing` calls current) is charged to that
+//! span's name and its address recorded in a side table with the span and its size; a free or a
 //! `realloc` of a recorded block takes it off its span, wherever and whenever it happens. A
 //! `realloc` stays with the span that made the block. The table is sharded by the block's
 //! region of address space, then by its address (see [`shard`]), each shard behind its own
@@ -40,13 +40,8 @@ pub(super) static SPANS_ON: AtomicBool = AtomicBool::new(false);
 static SAMPLED: AtomicBool = AtomicBool::new(false);
 /// The number of the runs' window in progress ([`RunWindow`]), stamped on sampled blocks.
 static RUN: AtomicU32 = AtomicU32::new(0);
-/// Runs in progress: overlapping runs (copies run at once) share one window.
-static RUNS_OPEN: AtomicU32 = AtomicU32::new(0);
 /// `est_allocations` counts in these units per allocation (`1 / p` is fractional).
 const ALLOCATION_UNIT: f64 = 1024.0;
-
-/// Deepest nesting of spans a thread's stack keeps; deeper ones are charged to the 16th.
-pub(super) const MAX_DEPTH: usize = 16;
 
 /// Lanes the sums of a span name are spread over (see [`Lane`]).
 const LANES: usize = 8;
@@ -92,11 +87,19 @@ struct Names {
     /// (call site key, name index) for fast lookup of a call site seen before.
     sites: Vec<(usize, u32)>,
     names: Vec<(&'static str, &'static Counters)>,
+    /// The runs in progress ([`RunWindow`]) by number, each with the highest live bytes (exact,
+    /// sampled) of every span name (by index - 1) over the stretches that the opening of later
+    /// runs ended.
+    windows: Vec<(u64, Vec<[i64; 2]>)>,
+    /// The number of the last window opened.
+    last_window: u64,
 }
 
 static NAMES: Mutex<Names> = Mutex::new(Names {
     sites: Vec::new(),
     names: Vec::new(),
+    windows: Vec::new(),
+    last_window: 0,
 });
 
 /// Groups of shards, chosen by the region of address space a block is in ([`REGION_BITS`]),
@@ -260,43 +263,46 @@ fn counters(index: u32) -> Option<&'static Counters> {
     names.names.get(index as usize - 1).map(|(_, c)| *c)
 }
 
-/// The calling thread enters span name `index`: its allocations are charged to it until the
-/// matching [`exit`].
-pub fn enter(index: u32) {
-    let c = untracked(|| counters(index));
+/// The calling thread entered a span of name `entered` and is now in span name `now` (0 for
+/// none), the one `tracing` calls current: its allocations are charged to `now` until the
+/// next [`enter`] or [`exit`].
+///
+/// The thread keeps no stack of its own: its subscriber's (`tracing_subscriber`'s registry)
+/// is the one that knows which span an exit returns to, however deep the nesting and in
+/// whatever order guards are dropped, and the allocator reads only the one it is in.
+pub fn enter(entered: u32, now: u32) {
+    let c = untracked(|| counters(entered));
     if let Some(c) = c {
         c.lane().entries.fetch_add(1, Relaxed);
     }
-    // The stack holds the counters themselves: charging an allocation takes no lock.
-    let at = c.map_or(0, |c| c as *const Counters as usize);
-    let _ = LOCAL.try_with(|l| {
-        let depth = l.span_depth.get() as usize;
-        if depth < MAX_DEPTH {
-            let mut stack = l.span_stack.get();
-            stack[depth] = at;
-            l.span_stack.set(stack);
-        }
-        l.span_depth.set((depth + 1).min(u8::MAX as usize) as u8);
-    });
+    let now = if now == entered {
+        c
+    } else {
+        untracked(|| counters(now))
+    };
+    set_current(now);
 }
 
-/// The calling thread leaves its innermost span.
-pub fn exit() {
-    let _ = LOCAL.try_with(|l| {
-        let depth = l.span_depth.get().saturating_sub(1);
-        l.span_depth.set(depth);
-    });
+/// The calling thread left a span and is now in span name `now` (0 for none), the one
+/// `tracing` calls current.
+pub fn exit(now: u32) {
+    set_current(untracked(|| counters(now)));
+}
+
+fn set_current(c: Option<&'static Counters>) {
+    // The counters themselves: charging an allocation takes no lock.
+    let at = c.map_or(0, |c| c as *const Counters as usize);
+    let _ = LOCAL.try_with(|l| l.span.set(at));
 }
 
 /// The counters of the span the calling thread is in, if any.
 fn current() -> Option<&'static Counters> {
     let at = LOCAL
         .try_with(|l| {
-            let depth = l.span_depth.get() as usize;
-            if depth == 0 || l.untracked.get() != 0 {
+            if l.untracked.get() != 0 {
                 0
             } else {
-                l.span_stack.get()[depth.min(MAX_DEPTH) - 1]
+                l.span.get()
             }
         })
         .unwrap_or(0);
@@ -392,7 +398,8 @@ pub struct SpanTotals {
     /// Bytes allocated inside it and still live (their bounds: `live_bytes_bounds`, feature
     /// `tracing`).
     pub live_bytes: i64,
-    /// Highest `live_bytes` since the last [`RunWindow::open`].
+    /// Highest `live_bytes` since the last [`RunWindow::open`] ([`totals`]), or since the
+    /// window opened ([`RunWindow::totals`]).
     pub peak_bytes: i64,
     pub entries: i64,
     /// Set when the byte and allocation fields are estimates from sampled blocks.
@@ -420,6 +427,11 @@ pub struct SampledTotals {
 
 /// Every span name's totals, or `None` when spans are not counted.
 pub fn totals() -> Option<Vec<SpanTotals>> {
+    totals_in(None)
+}
+
+/// Every span name's totals, with the peaks of `window` (a [`RunWindow`]'s number) if any.
+fn totals_in(window: Option<u64>) -> Option<Vec<SpanTotals>> {
     if !enabled() {
         return None;
     }
@@ -427,11 +439,16 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
     let exact = exact();
     Some(untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = window
+            .and_then(|id| names.windows.iter().find(|(w, _)| *w == id))
+            .map_or(&[][..], |(_, peaks)| &peaks[..]);
         names
             .names
             .iter()
-            .map(|(name, c)| {
+            .enumerate()
+            .map(|(i, (name, c))| {
                 let load = |counter: &AtomicI64| counter.load(Relaxed);
+                let [peak, est_peak] = ended.get(i).copied().unwrap_or([i64::MIN; 2]);
                 let entries = c.sum(|lane| &lane.entries);
                 if exact {
                     return SpanTotals {
@@ -440,7 +457,7 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
                         allocations: c.sum(|lane| &lane.allocations),
                         live_bytes: load(&c.live_bytes),
                         // A charge racing `RunWindow::open` may leave the peak below.
-                        peak_bytes: load(&c.peak_bytes).max(load(&c.live_bytes)),
+                        peak_bytes: load(&c.peak_bytes).max(load(&c.live_bytes)).max(peak),
                         entries,
                         sampled: None,
                     };
@@ -451,7 +468,7 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
                     allocated_bytes: load(&c.est_allocated_bytes),
                     allocations: (units / ALLOCATION_UNIT).round() as i64,
                     live_bytes: load(&c.est_live_bytes),
-                    peak_bytes: load(&c.est_peak_bytes),
+                    peak_bytes: load(&c.est_peak_bytes).max(est_peak),
                     entries,
                     sampled: Some(SampledTotals {
                         interval,
@@ -467,23 +484,38 @@ pub fn totals() -> Option<Vec<SpanTotals>> {
     }))
 }
 
-/// A run in progress, from [`RunWindow::open`] to its drop. Opening one starts a new peak
-/// window for every span name (its peak becomes its live bytes). Sampled, the first of
-/// overlapping runs also opens a window of their own: blocks sampled from then on are stamped
-/// with a new number, and each span name counts the window's sampled blocks still live and
-/// the earlier ones freed (a free racing the opening may be missed). Runs that overlap (copies
-/// run at once) share it, so that none wipes another's counts.
-pub struct RunWindow(());
+/// A run in progress, from [`RunWindow::open`] to its drop.
+///
+/// Peaks: opening a run starts a new stretch of every span name's peak (it becomes the live
+/// bytes), and each run still open keeps the highest of the stretch that ended, so that a run's
+/// peaks ([`RunWindow::totals`]) are the highest over its own time, whatever other runs (other
+/// tests of a parallel `cargo test`) open and close meanwhile. This costs the opening a pass
+/// over the span names for each run open, and charging an allocation nothing more.
+///
+/// Sampled, the first of overlapping runs also opens a window of their own: blocks sampled
+/// from then on are stamped with a new number, and each span name counts the window's sampled
+/// blocks still live and the earlier ones freed (a free racing the opening may be missed).
+/// Runs that overlap (copies run at once) share it, so that none wipes another's counts.
+pub struct RunWindow {
+    /// Its number in [`Names::windows`].
+    id: u64,
+}
 
 impl RunWindow {
     pub fn open() -> Self {
         untracked(|| {
-            let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-            let first = RUNS_OPEN.fetch_add(1, SeqCst) == 0;
+            let mut guard = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+            let Names {
+                names,
+                windows,
+                last_window,
+                ..
+            } = &mut *guard;
+            let first = windows.is_empty();
             if first {
                 RUN.fetch_add(1, SeqCst);
             }
-            for (_, c) in &names.names {
+            for (i, (_, c)) in names.iter().enumerate() {
                 if first {
                     for counter in [
                         &c.new_samples,
@@ -494,18 +526,40 @@ impl RunWindow {
                         counter.store(0, Relaxed);
                     }
                 }
-                c.peak_bytes.store(c.live_bytes.load(Relaxed), Relaxed);
-                c.est_peak_bytes
-                    .store(c.est_live_bytes.load(Relaxed), Relaxed);
+                // A swap: a charge raising the peak meanwhile lands in one stretch or the next.
+                let ended = [
+                    c.peak_bytes.swap(c.live_bytes.load(Relaxed), Relaxed),
+                    c.est_peak_bytes
+                        .swap(c.est_live_bytes.load(Relaxed), Relaxed),
+                ];
+                for (_, peaks) in windows.iter_mut() {
+                    if peaks.len() <= i {
+                        peaks.resize(i + 1, [i64::MIN; 2]);
+                    }
+                    for (peak, stretch) in peaks[i].iter_mut().zip(ended) {
+                        *peak = (*peak).max(stretch);
+                    }
+                }
             }
-        });
-        RunWindow(())
+            *last_window += 1;
+            windows.push((*last_window, Vec::new()));
+            RunWindow { id: *last_window }
+        })
+    }
+
+    /// Every span name's totals, its peak the highest since this window opened (`None` when
+    /// spans are not counted).
+    pub fn totals(&self) -> Option<Vec<SpanTotals>> {
+        totals_in(Some(self.id))
     }
 }
 
 impl Drop for RunWindow {
     fn drop(&mut self) {
-        RUNS_OPEN.fetch_sub(1, SeqCst);
+        untracked(|| {
+            let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+            names.windows.retain(|(id, _)| *id != self.id);
+        });
     }
 }
 

@@ -240,8 +240,9 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let spans_before = (plan.judging.source == crate::model::SourceKind::InProcess)
         .then(alloc::spans::totals)
         .flatten();
-    // Held until the run's span records are taken (the end of this function).
-    let _spans_window = spans_before
+    // Held until the run's span records are taken (the end of this function): the peaks are
+    // the highest over this run, whatever runs open meanwhile.
+    let spans_window = spans_before
         .as_ref()
         .map(|_| alloc::spans::RunWindow::open());
     let mut done = 0u32;
@@ -410,7 +411,8 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         ..Run::new(plan.name.clone(), plan.judging.scope)
     };
     run.source.kind = plan.judging.source;
-    if let (Some(before), Some(after)) = (spans_before, alloc::spans::totals()) {
+    let spans_after = spans_window.as_ref().and_then(|w| w.totals());
+    if let (Some(before), Some(after)) = (spans_before, spans_after) {
         run.spans = spans::records(&before, &after);
     }
     source.finish(&mut run, Ending { end, over_budget });

@@ -1,0 +1,66 @@
+//! Exact heap per span while runs overlap, as the tests of a parallel `cargo test` do: a run's
+//! span peaks are the highest over its own time. Opening a run used to restart every span
+//! name's peak, wiping the peak of a run still open (it read 0 for a span that had held 1 MiB).
+#![cfg(feature = "tracing")]
+
+use std::sync::mpsc;
+
+use profiler::Profiler;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[global_allocator]
+static ALLOC: profiler::Alloc = profiler::Alloc::new();
+
+const MIB: usize = 1 << 20;
+
+/// A run of `iterations` allocating and freeing `bytes` inside span `overlap_other`.
+fn other_run(name: &str, bytes: usize) -> profiler::Report {
+    Profiler::new(name).iterations(5).extend(false).run(|| {
+        let span = tracing::info_span!("overlap_other");
+        let _span = span.entered();
+        vec![1u8; bytes].len()
+    })
+}
+
+#[test]
+fn a_runs_span_peaks_are_its_own_while_other_runs_open_and_close() {
+    let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let (peaked, wait_for_peak) = mpsc::channel::<()>();
+    let (done, wait_for_others) = mpsc::channel::<()>();
+    // Two runs of one span name, the first peaking at 1 MiB and the second at 1 KiB, made
+    // while the first run below is open (after its span's peak).
+    let others = std::thread::spawn(move || {
+        wait_for_peak.recv().unwrap();
+        let burst = other_run("burst", MIB);
+        let calm = other_run("calm", 1024);
+        done.send(()).unwrap();
+        (burst, calm)
+    });
+    let mut first = true;
+    let early = Profiler::new("early").iterations(5).extend(false).run(|| {
+        if std::mem::take(&mut first) {
+            let span = tracing::info_span!("overlap_early");
+            let _span = span.entered();
+            drop(vec![1u8; MIB]);
+            peaked.send(()).unwrap();
+            wait_for_others.recv().unwrap();
+        }
+    });
+    let (burst, calm) = others.join().unwrap();
+    let peak = |report: &profiler::Report, name| {
+        let span = report.runs[0].span(name);
+        span.unwrap_or_else(|| panic!("{name} in {:?}", report.runs[0].spans))
+            .peak_bytes
+    };
+    // Its peak came before the other runs opened: it stays the run's.
+    assert!(peak(&early, "overlap_early") >= MIB as i64);
+    assert!(peak(&burst, "overlap_other") >= MIB as i64);
+    // The run after it, of the same name, has a peak of its own, not the one before.
+    let calm_peak = peak(&calm, "overlap_other");
+    assert!(
+        (1024..64 << 10).contains(&calm_peak),
+        "{calm_peak}: {:?}",
+        calm.runs[0].spans
+    );
+}
