@@ -362,16 +362,23 @@ pub fn rejudge(run: &mut Run, warmup: Option<u32>) {
 /// A run whose heap metrics the scope could not see (`why`): its heap verdicts become
 /// inconclusive, shape "blind", saying so, and the run's verdict follows. What was seen stays
 /// in the sentence, for whoever looks.
-pub fn blind(mut run: Run, why: &str) -> Run {
+pub fn blind(run: Run, why: &str) -> Run {
+    blind_because(
+        run,
+        &format!(
+            "{why}; so it can tell neither a leak nor a clean run: use .isolated(), run under \
+             cargo nextest, or Scope::Process"
+        ),
+    )
+}
+
+/// [`blind`], saying `why` and nothing more.
+pub fn blind_because(mut run: Run, why: &str) -> Run {
     for (metric, m) in run.metrics.iter_mut() {
         if !matches!(metric, Metric::HeapBytes | Metric::HeapBlocks) {
             continue;
         }
-        m.reason = format!(
-            "{why}; so it can tell neither a leak nor a clean run: use .isolated(), run under \
-             cargo nextest, or Scope::Process (seen in this thread: {}, {})",
-            m.verdict, m.reason
-        );
+        m.reason = format!("{why} (seen in this thread: {}, {})", m.verdict, m.reason);
         m.verdict = Verdict::Inconclusive;
         m.shape = Shape::Blind;
     }
