@@ -576,3 +576,21 @@ fn a_program_without_the_library_loaded_says_so() {
     );
     without_heap(&read_json(&json), "not loaded in the program");
 }
+
+#[test]
+fn a_program_whose_main_thread_exited_is_still_measured() {
+    // main() calling pthread_exit leaves its first thread a zombie in /proc, without memory
+    // or descriptors: the fds, RSS and threads of a C program leaking an fd per iteration went
+    // unjudged ("the program had ended"), exit 0. They are read through a running thread.
+    let dir = tempfile::tempdir().unwrap();
+    let prog = compile(dir.path(), "mainexit", &[]);
+    for (mode, code, verdict) in [("leak", 1, "leak"), ("fixed", 0, "clean")] {
+        let report = marked(dir.path(), mode, &[prog.as_os_str(), mode.as_ref()], code);
+        let fds = &report["runs"][0]["metrics"]["fds"];
+        assert_eq!(fds["verdict"], verdict, "{mode}: {fds}");
+        assert_eq!(
+            report["runs"][0]["metrics"]["threads"]["verdict"], "clean",
+            "{mode}"
+        );
+    }
+}

@@ -220,18 +220,50 @@ mod procfs {
     pub(super) fn read(target: Target) -> ProcessStats {
         let _alone = (target == Target::Current)
             .then(|| OWN_READS.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut stats = read_stat(target).unwrap_or_default();
-        stats.fds = count_fds(target);
+        let mut stats = read_stat(target, "stat").unwrap_or_default();
+        stats.fds = count_fds(target, "fd");
+        if let Target::Pid(pid) = target
+            && stats.rss_bytes == Some(0)
+            && stats.threads.is_some_and(|t| t > 1)
+        {
+            through_a_live_thread(pid, &mut stats);
+        }
         if target == Target::Current {
             stats.cpu_ms = super::own_cpu_ms().or(stats.cpu_ms);
         }
         stats
     }
 
-    /// Fields of /proc/<pid>/stat: utime(14) stime(15) num_threads(20) vsize(23) rss(24).
-    fn read_stat(target: Target) -> Option<ProcessStats> {
+    /// A process whose first thread ended (`pthread_exit` in `main`) while others run: its
+    /// /proc/<pid>/stat is a zombie's, without memory, and its fd directory is empty. Its
+    /// memory and descriptors are read through a thread still running (CPU time and threads
+    /// stay the first thread's, which are the whole process's). Once, a C program whose worker
+    /// leaked an fd per iteration had no fd, RSS or thread verdict at all, exit 0.
+    fn through_a_live_thread(pid: u32, stats: &mut ProcessStats) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return;
+        };
+        for tid in tasks
+            .flatten()
+            .filter_map(|t| t.file_name().to_str()?.parse::<u32>().ok())
+        {
+            let Some(task) = read_stat(Target::Pid(pid), &format!("task/{tid}/stat")) else {
+                continue;
+            };
+            if task.rss_bytes.is_some_and(|r| r > 0) {
+                stats.rss_bytes = task.rss_bytes;
+                stats.vsize_bytes = task.vsize_bytes;
+                stats.fds = count_fds(Target::Pid(pid), &format!("task/{tid}/fd"));
+                return;
+            }
+        }
+    }
+
+    /// Fields of /proc/<pid>/stat (or a thread's, `leaf`): utime(14) stime(15) num_threads(20)
+    /// vsize(23) rss(24).
+    fn read_stat(target: Target, leaf: &str) -> Option<ProcessStats> {
         let mut pbuf = [0u8; 64];
-        let p = path(&mut pbuf, target, "stat");
+        let p = path(&mut pbuf, target, leaf);
         let mut buf = [0u8; 1024];
         // SAFETY: valid C string; the fd is closed before returning.
         let n = unsafe {
@@ -270,10 +302,11 @@ mod procfs {
         })
     }
 
-    /// Open descriptors: the size of /proc/<pid>/fd on kernels >= 6.2, else list it.
-    fn count_fds(target: Target) -> Option<u64> {
+    /// Open descriptors: the size of /proc/<pid>/fd (or a thread's, `leaf`) on kernels >= 6.2,
+    /// else list it.
+    fn count_fds(target: Target, leaf: &str) -> Option<u64> {
         let mut pbuf = [0u8; 64];
-        let p = path(&mut pbuf, target, "fd");
+        let p = path(&mut pbuf, target, leaf);
         // SAFETY: zeroed stat is a valid out-buffer; valid C string.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::stat(p.as_ptr(), &mut st) } != 0 {

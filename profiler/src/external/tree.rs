@@ -29,7 +29,7 @@ pub(crate) fn state(pid: u32) -> State {
     #[cfg(target_os = "linux")]
     {
         match read_stat(pid) {
-            Some(stat) if stat.ending => State::Ending,
+            Some(stat) if stat.ending && !stat.other_thread_runs(pid) => State::Ending,
             Some(_) => State::Alive,
             None => State::Gone,
         }
@@ -178,6 +178,25 @@ struct Stat {
     /// Clock ticks after boot when the process started: with the pid, who it is (a pid is
     /// reused once its process is reaped).
     start: u64,
+    threads: u64,
+}
+
+#[cfg(target_os = "linux")]
+impl Stat {
+    /// The first thread of `pid` (this stat's) ended, and another thread of it still runs:
+    /// `main` called `pthread_exit` and the process lives on (an exit of the whole process
+    /// marks every thread as exiting).
+    fn other_thread_runs(&self, pid: u32) -> bool {
+        self.threads > 1
+            && std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+                tasks.flatten().any(|task| {
+                    std::fs::read(task.path().join("stat"))
+                        .ok()
+                        .and_then(|text| parse_stat(&text))
+                        .is_some_and(|s| !s.ending)
+                })
+            })
+    }
 }
 
 /// State, parent and flags from /proc/<pid>/stat.
@@ -197,12 +216,14 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     let state = fields.next()?; // field 3
     let ppid: u32 = fields.next()?.parse().ok()?; // field 4
     let flags: u64 = fields.nth(4)?.parse().ok()?; // field 9, after pgrp, session, tty, tpgid
-    let start: u64 = fields.nth(12)?.parse().ok()?; // field 22
+    let threads: u64 = fields.nth(10)?.parse().ok()?; // field 20, after minflt..itrealvalue
+    let start: u64 = fields.nth(1)?.parse().ok()?; // field 22
     let ending = matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0;
     Some(Stat {
         ppid,
         ending,
         start,
+        threads,
     })
 }
 
