@@ -594,3 +594,42 @@ fn a_program_whose_main_thread_exited_is_still_measured() {
         );
     }
 }
+
+#[test]
+fn a_program_that_executes_itself_without_the_library_is_not_judged_on_its_old_counters() {
+    // The library's counters froze at the old image's exit, and were judged until the check
+    // every 64th sample: a leak of 4 KiB per iteration read as a clean heap at 20.
+    let dir = tempfile::tempdir().unwrap();
+    let prog = compile(dir.path(), "reexec", &[]);
+    let json = dir.path().join("r.json");
+    let out = profile()
+        .args([
+            "-q",
+            "--marker",
+            "^done",
+            "--iterations",
+            "20",
+            "--no-extend",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--")
+        .arg(&prog)
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert!(
+        run["metrics"].get("heap_bytes").is_none(),
+        "{}\n{}",
+        run["metrics"],
+        text(&out.stderr)
+    );
+    assert!(
+        run["source"]["notes"]
+            .to_string()
+            .contains("the heap library is not loaded"),
+        "{}",
+        run["source"]["notes"]
+    );
+}

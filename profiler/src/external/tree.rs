@@ -134,6 +134,16 @@ impl TreeProbe {
     /// for what was not measured.
     pub(crate) fn read(&mut self) -> Option<ProcessStats> {
         let mut total = self.probe.read();
+        // In the middle of exec (the old image gone, the new one not mapped yet) for about a
+        // millisecond: wait for it rather than take the program for ended, which once left
+        // a run that re-executes itself without RSS, fd and thread verdicts.
+        for _ in 0..50 {
+            if total.rss_bytes != Some(0) || state(self.root) != State::Alive {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            total = self.probe.read();
+        }
         if total.rss_bytes? == 0 {
             return None;
         }
