@@ -633,3 +633,29 @@ fn a_program_that_executes_itself_without_the_library_is_not_judged_on_its_old_c
         run["source"]["notes"]
     );
 }
+
+#[test]
+fn children_are_counted_after_hundreds_of_processes_came_and_went() {
+    // Every process takes counter slots, and slots of processes that exited were never
+    // reused: after ~300 short commands a worker's leak read as "heap counters are missing"
+    // (exit 0). Slots of processes that are gone are now taken over.
+    let dir = tempfile::tempdir().unwrap();
+    let prog = compile(dir.path(), "helpers", &[]);
+    for (mode, code) in [("leak", 1), ("fixed", 0)] {
+        let json = dir.path().join(format!("{mode}.json"));
+        expect_exit(
+            profile()
+                .args(["-q", "--marker", "^done", "--iterations", "20"])
+                .args(["--include-children", "--json"])
+                .arg(&json)
+                .arg("--")
+                .arg(&prog)
+                .args([mode, "400"]),
+            code,
+        );
+        let report = read_json(&json);
+        let blocks = &report["runs"][0]["metrics"]["heap_blocks"];
+        let expected = if code == 1 { "leak" } else { "clean" };
+        assert_eq!(blocks["verdict"], expected, "{mode}: {blocks}");
+    }
+}

@@ -6,7 +6,7 @@
 /// "MEMCREEP" read as a little-endian u64: the library writes it last when it attaches.
 pub const MAGIC: u64 = 0x5045_4552_434d_454d;
 /// Bumped whenever anything below changes meaning.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The header: identity, the epoch, line counters (one 4 KiB page).
 pub const HEADER_SIZE: usize = 4096;
@@ -31,9 +31,17 @@ pub const H_DECLINED: usize = 36;
 /// through `exit()`, 0 otherwise (u64). The kernel's `ru_maxrss` of a started program also
 /// counts the process image it was exec'd from: the profiler's own 14 MiB.
 pub const H_HWM: usize = 40;
+/// Allocations and bytes allocated by processes whose slots were taken over (i64 each):
+/// when the slots ran out, those of processes that exited are reused, and what they counted
+/// moves here, so that the tree's cumulative counts never fall.
+pub const H_EXITED_ALLOCATIONS: usize = 48;
+pub const H_EXITED_ALLOCATED: usize = 56;
 /// The number of the peak window: every newline on stdout/stderr (with markers) or every time
 /// sample of the profiler (without) starts a new one, resetting the slots' peaks.
 pub const H_EPOCH: usize = 64;
+/// Odd while a process moves an exited one's counts into the header and clears its slot
+/// (u64, bumped before and after): a reader of cumulative counts reads again meanwhile.
+pub const H_RECLAIMS: usize = 72;
 /// Lines claimed on stdout (index 0) and stderr (index 1), one u64 each.
 pub const H_LINES: usize = 128;
 
@@ -71,6 +79,8 @@ pub const R_PEAK: usize = 16;
 pub const PUBLISH_BEYOND: i64 = 256 << 10;
 /// Owner of a slot whose process image is gone (exec'd or a reused pid).
 pub const DEAD: u32 = u32::MAX;
+/// Owner of a slot while a process takes it over from one that exited.
+pub const RECLAIMING: u32 = u32::MAX - 1;
 
 /// Snapshots per output stream, indexed by line number modulo RING.
 pub const RING: usize = 16384;

@@ -58,6 +58,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,9 +96,11 @@ typedef struct {
     uint32_t used;
     uint32_t declined;
     uint64_t hwm;
-    char pad0[MC_H_EPOCH - 48];
+    int64_t exited_allocations;
+    int64_t exited_allocated;
     uint64_t epoch;
-    char pad1[MC_H_LINES - MC_H_EPOCH - 8];
+    uint64_t reclaims;
+    char pad1[MC_H_LINES - MC_H_RECLAIMS - 8];
     uint64_t lines[2];
 } header_t;
 
@@ -147,6 +150,9 @@ _Static_assert(offsetof(header_t, root_pid) == MC_H_ROOT_PID, "header layout");
 _Static_assert(offsetof(header_t, processes) == MC_H_PROCESSES, "header layout");
 _Static_assert(offsetof(header_t, declined) == MC_H_DECLINED, "header layout");
 _Static_assert(offsetof(header_t, hwm) == MC_H_HWM, "header layout");
+_Static_assert(offsetof(header_t, exited_allocations) == MC_H_EXITED_ALLOCATIONS, "header layout");
+_Static_assert(offsetof(header_t, exited_allocated) == MC_H_EXITED_ALLOCATED, "header layout");
+_Static_assert(offsetof(header_t, reclaims) == MC_H_RECLAIMS, "header layout");
 _Static_assert(offsetof(header_t, flags) == MC_H_FLAGS, "header layout");
 _Static_assert(offsetof(header_t, used) == MC_H_USED, "header layout");
 _Static_assert(offsetof(header_t, epoch) == MC_H_EPOCH, "header layout");
@@ -367,12 +373,62 @@ static uint32_t used_slots(void) {
     return used < MC_SLOTS ? used : MC_SLOTS;
 }
 
-/* A never-used slot for this process, `in_use` set as given. NULL when none is left. */
+/* Whether the process `owner` is gone (reaped): its slots can be taken over. */
+static int gone(uint32_t owner) {
+    if (owner == (uint32_t)MC_DEAD)
+        return 1;
+    if (owner == 0 || owner == (uint32_t)MC_RECLAIMING || owner == my_pid)
+        return 0;
+    int saved = errno;
+    int none = kill((pid_t)owner, 0) != 0 && errno == ESRCH;
+    errno = saved;
+    return none;
+}
+
+/* A slot of a process that is gone, cleared for this one: what it counted moves to the
+ * header's exited counts (the reclaim count odd meanwhile), so that the tree's cumulative
+ * counts never fall. With --include-children, a program that ran a few hundred short
+ * commands (each process takes a record and a slot or two) used every slot up, and its later
+ * children went uncounted: a worker's leak read as "heap counters are missing". NULL when
+ * every slot is some live process's. */
+static slot_t *reclaimed_slot(uint32_t in_use) {
+    for (uint32_t i = 0; i < MC_SLOTS; i++) {
+        slot_t *s = &slots[i];
+        uint32_t owner = LOAD_ACQ(&s->owner);
+        if (!gone(owner) || !__atomic_compare_exchange_n(&s->owner, &owner,
+                                                         (uint32_t)MC_RECLAIMING, 0,
+                                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        __atomic_fetch_add(&hdr->reclaims, 1, __ATOMIC_ACQ_REL);
+        if (LOAD(&s->in_use) != MC_RECORD) {
+            __atomic_fetch_add(&hdr->exited_allocations, LOAD(&s->allocations), __ATOMIC_RELAXED);
+            __atomic_fetch_add(&hdr->exited_allocated, LOAD(&s->allocated_bytes),
+                               __ATOMIC_RELAXED);
+        }
+        STORE(&s->live_bytes, 0);
+        STORE(&s->allocations, 0);
+        STORE(&s->frees, 0);
+        STORE(&s->allocated_bytes, 0);
+        STORE(&s->peak, 0);
+        STORE(&s->published, 0);
+        STORE(&s->reset_calls, 0);
+        __atomic_fetch_add(&hdr->reclaims, 1, __ATOMIC_ACQ_REL);
+        STORE(&s->in_use, in_use);
+        STORE_REL(&s->owner, my_pid);
+        return s;
+    }
+    return NULL;
+}
+
+/* A never-used slot for this process (or, once none is left, one a process that is gone
+ * left), `in_use` set as given. NULL when none is left. */
 static slot_t *fresh_slot(uint32_t in_use) {
     uint32_t i = __atomic_fetch_add(&hdr->used, 1, __ATOMIC_ACQ_REL);
     if (i >= MC_SLOTS) {
-        __atomic_fetch_or(&hdr->flags, MC_FLAG_OUT_OF_SLOTS, __ATOMIC_RELAXED);
-        return NULL;
+        slot_t *s = reclaimed_slot(in_use);
+        if (!s)
+            __atomic_fetch_or(&hdr->flags, MC_FLAG_OUT_OF_SLOTS, __ATOMIC_RELAXED);
+        return s;
     }
     slot_t *s = &slots[i];
     STORE(&s->in_use, in_use);
@@ -788,6 +844,31 @@ typedef struct {
     int64_t tree_allocated;
 } sums_t;
 
+/* With children counted, a line's allocations are the whole tree's, the processes that already
+ * exited included (their slots keep their counts, or the header does once their slots were
+ * taken over): add the other processes' to `o`, read again while a takeover is moving counts. */
+static void others_cumulative(sums_t *o) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t before = LOAD_ACQ(&hdr->reclaims);
+        int64_t allocations = LOAD(&hdr->exited_allocations);
+        int64_t allocated = LOAD(&hdr->exited_allocated);
+        uint32_t used = used_slots();
+        for (uint32_t i = 0; i < used; i++) {
+            slot_t *s = &slots[i];
+            if (LOAD(&s->in_use) == MC_RECORD || LOAD_ACQ(&s->owner) == my_pid)
+                continue;
+            allocations += LOAD(&s->allocations);
+            allocated += LOAD(&s->allocated_bytes);
+        }
+        if ((before & 1) == 0 && LOAD_ACQ(&hdr->reclaims) == before) {
+            o->tree_allocations += allocations;
+            o->tree_allocated += allocated;
+            return;
+        }
+        sched_yield();
+    }
+}
+
 /* This process's counters now (and the tree's allocations, see sums_t), and its peak since the
  * last window started (the lower of the
  * two bounds of "Peak" above); with `reset`, a new window starts (every slot's peak becomes
@@ -806,15 +887,8 @@ static void process_sums(sums_t *o, int reset) {
         slot_t *s = &slots[i];
         if (LOAD(&s->in_use) == MC_RECORD)
             continue;
-        if (LOAD_ACQ(&s->owner) != my_pid) {
-            /* With children counted, a line's allocations are the whole tree's, the processes
-             * that already exited included (their slots keep their counts). */
-            if (children_on) {
-                o->tree_allocations += LOAD(&s->allocations);
-                o->tree_allocated += LOAD(&s->allocated_bytes);
-            }
+        if (LOAD_ACQ(&s->owner) != my_pid)
             continue;
-        }
         int64_t live = LOAD(&s->live_bytes);
         int64_t calls = LOAD(&s->allocations) + LOAD(&s->frees);
         o->live += live;
@@ -839,8 +913,10 @@ static void process_sums(sums_t *o, int reset) {
     if (published < o->live)
         published = o->live;
     o->peak = published < slot_peaks ? published : slot_peaks;
-    o->tree_allocations += o->allocations;
-    o->tree_allocated += o->allocated;
+    o->tree_allocations = o->allocations;
+    o->tree_allocated = o->allocated;
+    if (children_on)
+        others_cumulative(o);
 }
 
 typedef struct {

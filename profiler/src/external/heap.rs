@@ -226,20 +226,32 @@ impl Heap {
     }
 
     /// Allocations and bytes allocated by every process that counted here, those that have
-    /// exited included (a process's slots keep their counts: slots are only reused within one
-    /// process): with --include-children, children that come and go between two samples made
-    /// allocations that no sample's processes hold any more.
+    /// exited included (a process's slots keep their counts, or the header does once another
+    /// process took its slots over): with --include-children, children that come and go
+    /// between two samples made allocations that no sample's processes hold any more. Read
+    /// again while a takeover moves counts (`H_RECLAIMS` odd or changed).
     pub(crate) fn cumulative(&self) -> (i64, i64) {
-        let used = (self.u32(H_USED) as usize).min(SLOTS);
-        (0..used)
-            .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
-            .filter(|&slot| !self.is_record(slot))
-            .fold((0, 0), |(bytes, allocations), slot| {
-                (
-                    bytes + self.i64(slot + S_ALLOCATED_BYTES),
-                    allocations + self.i64(slot + S_ALLOCATIONS),
-                )
-            })
+        let reclaims = || self.at::<AtomicU64>(H_RECLAIMS).load(Ordering::Acquire);
+        loop {
+            let before = reclaims();
+            let used = (self.u32(H_USED) as usize).min(SLOTS);
+            let sums = (0..used)
+                .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
+                .filter(|&slot| !self.is_record(slot))
+                .fold(
+                    (self.i64(H_EXITED_ALLOCATED), self.i64(H_EXITED_ALLOCATIONS)),
+                    |(bytes, allocations), slot| {
+                        (
+                            bytes + self.i64(slot + S_ALLOCATED_BYTES),
+                            allocations + self.i64(slot + S_ALLOCATIONS),
+                        )
+                    },
+                );
+            if before % 2 == 0 && reclaims() == before {
+                return sums;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// The started program's own RSS high-water mark, written by the library as it exited

@@ -51,8 +51,10 @@ impl ProgramSource {
                 notes.extend(self.heap_notes.iter().cloned());
                 if heap.flags() & preload::layout::FLAG_OUT_OF_SLOTS != 0 {
                     notes.push(format!(
-                        "the program ran more than {} threads at once: the later ones were \
-                         counted together in one slot (totals stay exact, the peak is looser)",
+                        "the program ran more than {} threads (with --include-children, \
+                         threads and processes) at once: later threads were counted together \
+                         in one slot (totals stay exact, the peak is looser), later processes \
+                         not at all",
                         preload::layout::SLOTS
                     ));
                 }
