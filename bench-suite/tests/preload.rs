@@ -659,3 +659,28 @@ fn children_are_counted_after_hundreds_of_processes_came_and_went() {
         assert_eq!(blocks["verdict"], expected, "{mode}: {blocks}");
     }
 }
+
+#[test]
+fn workers_freeing_what_they_inherited_do_not_cancel_the_parents_leak() {
+    // A forked child counts from 0 while it holds a copy of its parent's blocks: each new
+    // worker of a recycled pool freeing its copy drove the tree's heap down, and the parent's
+    // leak of 1 KiB per iteration read as clean (exit 0).
+    let dir = tempfile::tempdir().unwrap();
+    let prog = compile(dir.path(), "pool", &[]);
+    for (mode, code, verdict) in [("leak", 1, "leak"), ("fixed", 0, "clean")] {
+        let json = dir.path().join(format!("{mode}.json"));
+        expect_exit(
+            profile()
+                .args(["-q", "--marker", "^done", "--iterations", "20"])
+                .args(["--include-children", "--json"])
+                .arg(&json)
+                .arg("--")
+                .arg(&prog)
+                .arg(mode),
+            code,
+        );
+        let report = read_json(&json);
+        let blocks = &report["runs"][0]["metrics"]["heap_blocks"];
+        assert_eq!(blocks["verdict"], verdict, "{mode}: {blocks}");
+    }
+}

@@ -66,6 +66,9 @@ pub(crate) struct Heap {
     library: PathBuf,
     counters: PathBuf,
     base: *mut u8,
+    /// Per child process (by its record's offset: a process's own, never another's), the
+    /// lowest live bytes and blocks it was read at, if below 0 (see [`Heap::sum_over`]).
+    floors: std::sync::Mutex<std::collections::HashMap<usize, (i64, i64)>>,
 }
 
 // SAFETY: the region is shared memory read and written only through atomics (see `at`); the
@@ -162,6 +165,7 @@ impl Heap {
             library,
             counters,
             base: base.cast(),
+            floors: Default::default(),
         })
     }
 
@@ -301,10 +305,28 @@ impl Heap {
         self.sum_over(pids, true)
     }
 
+    /// The processes `pids` summed. A child counts from its lowest point below zero: a forked
+    /// child starts from 0 while it holds a copy of every block of its parent, so freeing them
+    /// drove it below 0, and a pool of workers each freeing what it inherited cancelled the
+    /// parent's real growth (a leak of 1 KiB per iteration read as clean, the tree's heap at
+    /// -75 KiB). What it frees of its inheritance is not a fall of the tree's heap; what it
+    /// allocates after is growth from there.
     fn sum_over(&self, pids: &[u32], new_window: bool) -> Totals {
         let mut t = Totals::default();
+        let root = self.u32(H_ROOT_PID);
         for &pid in pids {
-            let one = self.process_totals(pid, new_window);
+            let mut one = self.process_totals(pid, new_window);
+            let record = self
+                .slots_of(std::slice::from_ref(&pid))
+                .find(|&slot| self.is_record(slot));
+            if let (true, Some(record)) = (pid != root, record) {
+                let mut floors = self.floors.lock().unwrap_or_else(|e| e.into_inner());
+                let floor = floors.entry(record).or_insert((0, 0));
+                *floor = (floor.0.min(one.live_bytes), floor.1.min(one.blocks));
+                one.live_bytes -= floor.0;
+                one.blocks -= floor.1;
+                one.peak -= floor.0;
+            }
             t.live_bytes += one.live_bytes;
             t.blocks += one.blocks;
             t.allocations += one.allocations;
