@@ -319,3 +319,32 @@ fn a_copy_handing_work_to_a_pool_is_not_a_leak() {
     assert_eq!(pool["metrics"]["heap_blocks"]["shape"], "blind");
     assert_eq!(run_of("box-leak")["verdict"], "leak");
 }
+
+#[test]
+fn a_baseline_of_copies_compares_every_copy() {
+    // The run's samples are one copy's (copy 0): copy 1 peaking at 8 MiB instead of a few KiB
+    // compared as "no change beyond tolerance", exit 0.
+    let script = "import os, sys, time\n\
+                  big = os.environ.get('BIG') == '1' and sys.argv[1] == '1'\n\
+                  for i in range(8):\n    \
+                      if big:\n        b = bytearray(8 << 20); del b\n    \
+                      print('tick', flush=True); time.sleep(0.02)\n";
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("base.json");
+    let profile_copies = |big: &str, flag: &str| {
+        let mut cmd = profile();
+        cmd.env("BIG", big)
+            .args(["--concurrency", "1,2", "--marker", "^tick", "-n", "6"])
+            .arg(flag)
+            .arg(&baseline)
+            .args(["--", "python3", "-c", script, "{copy}"]);
+        cmd
+    };
+    run(&mut profile_copies("0", "--save-baseline"), 0);
+    let out = run(&mut profile_copies("1", "--baseline"), 1);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("regression: heap peak"),
+        "{}",
+        text(&out)
+    );
+}

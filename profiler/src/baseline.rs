@@ -89,8 +89,21 @@ fn default_tolerance(c: Compared) -> Tolerance {
     }
 }
 
-/// The value of a compared quantity in a run, if it was measured.
+/// The value of a compared quantity in a run, if it was measured. For K copies at once, the
+/// peak is the largest of any one copy at any level and RSS the whole's highest, from the
+/// levels: the run's samples are one copy's, and a copy 1 peaking at 8 MiB instead of 8 KiB
+/// compared as "no change" against its baseline.
 pub fn measure(run: &Run, c: Compared) -> Option<f64> {
+    if let Some(k) = &run.concurrency {
+        let highest = |f: fn(&crate::model::Level) -> Option<u64>| {
+            k.levels.iter().filter_map(f).max().map(|v| v as f64)
+        };
+        match c {
+            Compared::Peak => return highest(|l| l.peak_per_copy_bytes),
+            Compared::Rss => return highest(|l| l.rss_peak_bytes),
+            _ => {}
+        }
+    }
     let first = run.samples.first()?;
     let last = run.samples.last()?;
     match c {

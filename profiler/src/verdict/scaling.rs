@@ -69,6 +69,22 @@ fn memory_scaling(levels: &[&Level]) -> (MemoryScaling, Option<f64>, String) {
         format_bytes(hi),
         last.copies
     );
+    // A change within the spread between copies but beyond what rounding explains: copies
+    // that differ (one doing more work, a `{copy}`-dependent command) make one level's largest
+    // peak jump as soon as that copy runs. Said "flat, within 8.0 MiB of noise" for 8.0 KiB at
+    // K = 1 and 8.0 MiB at K = 2, where copy 1 alone peaked at 8 MiB.
+    let rounding = FLAT_FLOOR_BYTES.max(FLAT_SHARE * lo);
+    if growth.abs() > rounding && growth.abs() <= spread {
+        return (
+            MemoryScaling::Inconclusive,
+            None,
+            format!(
+                "memory per copy cannot be told: {range}, a change no larger than copies of one \
+                 level differ by ({}): the copies do not do the same work",
+                format_bytes(spread)
+            ),
+        );
+    }
     if growth.abs() <= tolerance {
         return (
             MemoryScaling::Flat,
@@ -214,11 +230,22 @@ mod tests {
             level(3, &[400_000, 50_000, 60_000], 12.0),
             level(5, &[120_000; 5], 12.0),
         ]);
+        // 50 KB -> 120 KB is beyond rounding, and copies of one level differ by 350 KB: it
+        // cannot be told (it read "flat, within 350 KB of noise").
         assert_eq!(
             noisy.memory,
-            MemoryScaling::Flat,
+            MemoryScaling::Inconclusive,
             "spread 350 KB: {}",
             noisy.sentence
+        );
+        assert!(noisy.sentence.contains("do not do the same work"));
+        // Copy 1 alone peaks at 8 MiB: the largest peak jumps once it runs.
+        let apart = scaling(&[level(1, &[8_192], 10.0), level(2, &[8_192, 8 << 20], 20.0)]);
+        assert_eq!(
+            apart.memory,
+            MemoryScaling::Inconclusive,
+            "{}",
+            apart.sentence
         );
     }
 }
