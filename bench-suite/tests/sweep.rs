@@ -341,3 +341,22 @@ fn a_small_programs_rss_peak_is_its_own_and_a_wrapper_is_named() {
         "{notes}"
     );
 }
+
+#[test]
+fn a_program_run_past_the_timeout_is_stopped_and_the_sweep_fails() {
+    // A sweep of a program had no bound: a run that hung hung the gate (--timeout was refused
+    // with --sweep, and --duration too).
+    let out = run(
+        profile()
+            .args(["--sweep", "10,20,60000", "--timeout", "2", "--"])
+            .args(["sh", "-c", "sleep $(({n} / 1000)).$(({n} % 1000 / 10))"]),
+        3,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "at n = 60000, repetition 1: a run of the program did not end within --timeout 2 s"
+        ),
+        "{}",
+        text(&out)
+    );
+}

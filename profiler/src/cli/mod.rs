@@ -135,7 +135,8 @@ struct RunArgs {
     no_extend: bool,
 
     /// End a workload's run after SECS seconds (its samples so far are judged); an iteration
-    /// that is still running a second later is abandoned and reported as hung (exit 3).
+    /// that is still running a second later is abandoned and reported as hung (exit 3). With
+    /// --sweep of a program: stop any one run of it that takes longer (exit 3)
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     timeout: Option<f64>,
 

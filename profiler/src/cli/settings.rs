@@ -138,7 +138,8 @@ impl RunArgs {
                 ("--interval", self.interval.is_some()),
                 ("--max-iterations", self.max_iterations.is_some()),
                 ("--no-extend", self.no_extend),
-                ("--timeout", self.timeout.is_some()),
+                // (A program's runs it bounds, each: see check_program.)
+                ("--timeout", self.timeout.is_some() && target.is_none()),
                 ("--attribute", self.attribute.is_some()),
                 ("--max-peak", self.max_peak.is_some()),
                 ("--max-allocated", self.max_allocated.is_some()),

@@ -31,6 +31,8 @@ struct WholeRuns {
     /// The most processes of one run that loaded the heap library and were not counted.
     declined: u32,
     error: Option<ExternalError>,
+    /// `--timeout`: how long one run may take before it is stopped.
+    timeout: Option<std::time::Duration>,
 }
 
 impl WholeRuns {
@@ -56,8 +58,25 @@ impl WholeRuns {
                 return Err(Box::new(Step::Ended(End::Exited)));
             }
         };
+        let mut started = started;
         let pid = started.child.id();
-        let (status, max_rss) = wait_with_rusage(pid);
+        let deadline = self.timeout.map(|limit| began + limit);
+        let Some((status, max_rss)) = wait_with_rusage(pid, deadline) else {
+            // Its descendants too (a wrapper's child), then the program.
+            let _ = child::stop(
+                &mut started.child,
+                &super::tree::descendants(pid),
+                std::time::Duration::from_millis(500),
+            );
+            return Err(Box::new(Step::Failed(Failure::new(
+                FailureKind::Hung,
+                n,
+                format!(
+                    "a run of the program did not end within --timeout {:.0} s: it was stopped",
+                    self.timeout.unwrap_or_default().as_secs_f64()
+                ),
+            ))));
+        };
         // Read after: the profiler's peak only grows, so it is at least what it was when the
         // program was exec'd from it.
         let own_peak = crate::probe::high_water_mark();
@@ -122,21 +141,35 @@ fn rss_peak(library: Option<u64>, kernel: Option<u64>, own: Option<u64>) -> Opti
 }
 
 /// Wait for `pid` to end: its exit and its RSS high-water mark (the kernel's `ru_maxrss`).
-fn wait_with_rusage(pid: u32) -> (Option<crate::model::Exit>, Option<u64>) {
+/// Wait for the program to end: how it ended and its `ru_maxrss`; `None` when it was still
+/// running at `deadline` (left running: the caller stops it). With a deadline the wait polls
+/// every millisecond, which is all it adds to the run's time.
+fn wait_with_rusage(
+    pid: u32,
+    deadline: Option<Instant>,
+) -> Option<(Option<crate::model::Exit>, Option<u64>)> {
     use std::os::unix::process::ExitStatusExt;
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if deadline.is_some() { libc::WNOHANG } else { 0 };
     loop {
         // SAFETY: plain FFI call with valid out-pointers; `pid` is our own child.
-        let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, flags, &mut usage) };
         if rc == pid as libc::pid_t {
             let exit = child::exit_of(std::process::ExitStatus::from_raw(status));
             let rss = u64::try_from(usage.ru_maxrss).ok().map(|kib| kib * 1024);
-            return (Some(exit), rss.filter(|r| *r > 0));
+            return Some((Some(exit), rss.filter(|r| *r > 0)));
+        }
+        if rc == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return (None, None);
+            return Some((None, None));
         }
     }
 }
@@ -182,7 +215,11 @@ pub type Measured = Result<(Point, Vec<String>), Box<Run>>;
 
 /// Run `program` (its command's `{n}` replaced by `size`) whole until its repetitions
 /// settle: the point, the notes on how it was counted, or the failed run.
-pub fn run_point(program: Program, size: u64) -> Result<Measured, ExternalError> {
+pub fn run_point(
+    program: Program,
+    size: u64,
+    timeout: Option<std::time::Duration>,
+) -> Result<Measured, ExternalError> {
     let Target::Command(command) = program.target.clone() else {
         return Err(ExternalError::EmptyCommand);
     };
@@ -197,6 +234,7 @@ pub fn run_point(program: Program, size: u64) -> Result<Measured, ExternalError>
             rss_unknown: 0,
             declined: 0,
             error: None,
+            timeout,
         },
         Repetition::WholeProgram,
     );

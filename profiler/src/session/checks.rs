@@ -127,10 +127,11 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
             },
         );
     }
-    if settings.timeout.is_some() {
+    if settings.timeout.is_some() && settings.sweep.is_none() {
         return bad(
             "--timeout",
-            "bounds a workload's run; a program's is bounded with --duration SECS",
+            "bounds a workload's run (and with --sweep each run of a program); a program's \
+             is bounded with --duration SECS",
         );
     }
     if settings.attribute != crate::attribution::Attribute::Off {

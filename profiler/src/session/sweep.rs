@@ -205,7 +205,7 @@ pub fn run_program_sweep(settings: &Settings, s: &SweepSettings) -> Result<Run, 
             name = command.join(" ");
         }
         tracing::info!("{name}: size {n}");
-        match crate::external::sweep::run_point(program, n)? {
+        match crate::external::sweep::run_point(program, n, settings.timeout)? {
             Ok((point, how)) => {
                 for note in how {
                     if !notes.contains(&note) {
