@@ -72,7 +72,7 @@ pub struct MemoryBench {
     dir: PathBuf,
     bytes: Criterion<AllocatedBytes>,
     allocations: Criterion<Allocations>,
-    filter: Option<String>,
+    filter: Selection,
     iterations: u32,
     leak_budget: u64,
     /// Criterion runs with `--quick` or `--profile-time`: calls cannot be capped.
@@ -92,7 +92,7 @@ impl MemoryBench {
     pub fn new(group: impl Into<String>) -> Self {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut bench = MemoryBench::in_dir(group, criterion_dir(), true);
-        bench.filter = bench_filter(&args);
+        bench.filter = Selection::from_args(&args);
         bench.uncappable = args
             .iter()
             .any(|a| a == "--quick" || a.starts_with("--profile-time"));
@@ -115,7 +115,7 @@ impl MemoryBench {
                 from_args,
             ),
             dir,
-            filter: None,
+            filter: Selection::All,
             iterations: crate::engine::DEFAULT_ITERATIONS,
             leak_budget: DEFAULT_LEAK_BUDGET,
             uncappable: false,
@@ -140,8 +140,7 @@ impl MemoryBench {
     }
 
     fn selected(&self, name: &str) -> bool {
-        let id = format!("{}/{name}", self.group);
-        self.filter.as_ref().is_none_or(|f| id.contains(f.as_str()))
+        self.filter.selects(&format!("{}/{name}", self.group))
     }
 
     /// Profile the memory of `routine`, then time it with `c` as far as the memory verdict
@@ -155,12 +154,12 @@ impl MemoryBench {
         let report = self.profile(name, &mut routine);
         let run = &report.runs[0];
         let timing = timing(run, self.leak_budget, self.uncappable);
-        let group_dir = self.group.replace('/', "_");
+        let group_dir = filename_safe(&self.group);
         // Only estimates criterion writes from now on count (`--test` and `--list` write none,
         // and one left by an earlier `cargo bench` is not this run's).
         let since = std::time::SystemTime::now();
         let dir = self.dir.clone();
-        let crit = |sub: &str| fresh_median(&dir.join(sub).join(name), since);
+        let crit = |sub: &str| fresh_median(&dir.join(sub).join(filename_safe(name)), since);
         let (mut time_ns, mut bytes, mut allocations) = (None, None, None);
         match &timing {
             Timing::Full => {}
@@ -186,25 +185,9 @@ impl MemoryBench {
                 allocations = crit(&format!("{group_dir}_allocations"));
             }
             Timing::Capped { calls, .. } => {
-                let mut cap = Cap::new(*calls);
                 let mut group = c.benchmark_group(&self.group);
-                // One warm-up call (criterion's warm-up stops once its time has passed), then
-                // ten samples of equal size, each capped.
-                group
-                    .warm_up_time(Duration::from_nanos(1))
-                    .sample_size(CAPPED_SAMPLES as usize)
-                    .sampling_mode(SamplingMode::Flat);
-                group.bench_function(name, |b| {
-                    b.iter_custom(|iters| {
-                        let n = cap.take(iters);
-                        let start = WallTime.start();
-                        for _ in 0..n {
-                            black_box(routine());
-                        }
-                        let took = WallTime.end(start);
-                        cap.scale(iters, n, took)
-                    })
-                });
+                capped_group(&mut group);
+                group.bench_function(name, capped_timing(*calls, &mut routine));
                 group.finish();
                 time_ns = crit(&group_dir);
             }
@@ -309,6 +292,14 @@ impl MemoryBench {
     /// panic with 3) once everything is written and printed.
     pub fn finish(self) -> Outcome {
         if self.rows.is_empty() {
+            // A gate given a filter that selects nothing checks nothing: say so.
+            if let Selection::Regex(_) | Selection::Exact(_) = &self.filter {
+                eprintln!(
+                    "profiler: no benchmark of group `{}` matches the filter {}: its memory was \
+                     not profiled",
+                    self.group, self.filter
+                );
+            }
             return Outcome::Clean;
         }
         let outcome = outcome(&self.rows);
@@ -348,6 +339,54 @@ impl MemoryBench {
     }
 }
 
+/// A name as criterion makes it a directory's (its `make_filename_safe`): `?"/\*<>:|^` become
+/// `_`, and it is cut at 64 bytes. A benchmark `ns::clean`, timed, showed no time: criterion
+/// wrote `ns__clean`.
+fn filename_safe(name: &str) -> String {
+    let mut safe: String = name
+        .chars()
+        .map(|c| match c {
+            '?' | '"' | '/' | '\\' | '*' | '<' | '>' | ':' | '|' | '^' => '_',
+            c => c,
+        })
+        .collect();
+    let mut end = safe.len().min(64);
+    while !safe.is_char_boundary(end) {
+        end -= 1;
+    }
+    safe.truncate(end);
+    safe
+}
+
+/// A group set to time capped routines: one warm-up call (criterion's warm-up stops once its
+/// time has passed), then ten samples of equal size.
+fn capped_group(group: &mut criterion::BenchmarkGroup<'_, WallTime>) {
+    group
+        .warm_up_time(Duration::from_nanos(1))
+        .sample_size(CAPPED_SAMPLES as usize)
+        .sampling_mode(SamplingMode::Flat);
+}
+
+/// What criterion calls to time `routine` on at most `calls` calls in all, each sample
+/// capped (see [`Cap`]).
+fn capped_timing<R>(
+    calls: u64,
+    routine: &mut impl FnMut() -> R,
+) -> impl FnMut(&mut criterion::Bencher<'_, WallTime>) {
+    let mut cap = Cap::new(calls);
+    move |b| {
+        b.iter_custom(|iters| {
+            let n = cap.take(iters);
+            let start = WallTime.start();
+            for _ in 0..n {
+                black_box(routine());
+            }
+            let took = WallTime.end(start);
+            cap.scale(iters, n, took)
+        })
+    }
+}
+
 /// `MEMCREEP_FAIL_ON_LEAK` is set to something other than empty, `0`, `false` or `no`.
 fn fail_on_leak_from_env() -> bool {
     std::env::var(FAIL_ON_LEAK_VAR).is_ok_and(|v| {
@@ -371,37 +410,83 @@ fn quick<M: Measurement>(c: Criterion<M>, dir: &Path, from_args: bool) -> Criter
     }
 }
 
-/// The benchmark filter criterion was given (`cargo bench -- <filter>`), if any.
-fn bench_filter(args: &[String]) -> Option<String> {
-    let mut args = args.iter();
-    let mut filter = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            // Options of criterion's command line that take a value.
-            "--save-baseline"
-            | "--baseline"
-            | "--baseline-lenient"
-            | "--load-baseline"
-            | "--sample-size"
-            | "--warm-up-time"
-            | "--measurement-time"
-            | "--nresamples"
-            | "--noise-threshold"
-            | "--confidence-level"
-            | "--significance-level"
-            | "--profile-time"
-            | "--plotting-backend"
-            | "--output-format"
-            | "--color"
-            | "-c"
-            | "--format" => {
-                args.next();
+/// Which benchmarks run, read from criterion's command line as criterion reads it: its filter
+/// is a regular expression (`--exact`: the whole id), `--ignored` runs none and `--list` only
+/// lists. Read as a substring, `'parse$'` profiled nothing and the gate passed; `-s base`
+/// (criterion's short `--save-baseline`) was taken for a filter; `--exact` was ignored, so a
+/// benchmark the user left out failed the run.
+#[derive(Debug, Clone)]
+enum Selection {
+    All,
+    None,
+    Regex(regex::Regex),
+    Exact(String),
+}
+
+impl Selection {
+    fn from_args(args: &[String]) -> Selection {
+        let mut args = args.iter();
+        let (mut filter, mut exact, mut none) = (None, false, false);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                // Options of criterion's command line that take a value.
+                "--save-baseline"
+                | "-s"
+                | "--baseline"
+                | "-b"
+                | "--baseline-lenient"
+                | "--load-baseline"
+                | "--sample-size"
+                | "--warm-up-time"
+                | "--measurement-time"
+                | "--nresamples"
+                | "--noise-threshold"
+                | "--confidence-level"
+                | "--significance-level"
+                | "--profile-time"
+                | "--plotting-backend"
+                | "--output-format"
+                | "--color"
+                | "--colour"
+                | "-c"
+                | "--format" => {
+                    args.next();
+                }
+                "--exact" => exact = true,
+                "--ignored" | "--list" => none = true,
+                a if a.starts_with('-') => {}
+                a => filter = Some(a.to_string()),
             }
-            a if a.starts_with('-') => {}
-            a => filter = Some(a.to_string()),
+        }
+        match filter {
+            _ if none => Selection::None,
+            None => Selection::All,
+            Some(f) if exact => Selection::Exact(f),
+            // Criterion panics on a filter that is not a regular expression; so would the
+            // first benchmark: none is profiled meanwhile.
+            Some(f) => regex::Regex::new(&f).map_or(Selection::None, Selection::Regex),
         }
     }
-    filter
+
+    fn selects(&self, id: &str) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::None => false,
+            Selection::Regex(r) => r.is_match(id),
+            Selection::Exact(e) => id == e,
+        }
+    }
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::All => write!(f, "(none)"),
+            Selection::None => write!(f, "(--list or --ignored)"),
+            Selection::Regex(r) => write!(f, "`{}`", r.as_str()),
+            Selection::Exact(e) => write!(f, "`{e}` (--exact)"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -409,16 +494,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filter_skips_criterion_options_and_their_values() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    fn names_become_criterion_directories_as_criterion_makes_them() {
+        assert_eq!(filename_safe("ns::clean"), "ns__clean");
+        assert_eq!(filename_safe("a/b?c"), "a_b_c");
+        assert_eq!(filename_safe(&"é".repeat(40)).len(), 64);
+    }
+
+    #[test]
+    fn benchmarks_are_selected_as_criterion_selects_them() {
+        let select =
+            |a: &[&str]| Selection::from_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let ids = ["parsing/parse", "parsing/parse-and-keep", "boxes/box"];
+        let chosen = |a: &[&str]| -> Vec<&str> {
+            let s = select(a);
+            ids.iter().copied().filter(|id| s.selects(id)).collect()
+        };
         assert_eq!(
-            bench_filter(&args(&["--bench", "--sample-size", "10", "box"])).as_deref(),
-            Some("box")
+            chosen(&["--bench", "--sample-size", "10", "box"]),
+            ["boxes/box"]
         );
+        assert_eq!(chosen(&["--bench", "--profile-time", "5"]), ids);
+        // A regular expression, as criterion reads it.
+        assert_eq!(chosen(&["--bench", "parse$"]), ["parsing/parse"]);
         assert_eq!(
-            bench_filter(&args(&["--bench", "--profile-time", "5"])),
-            None
+            chosen(&["--bench", "^parsing/"]),
+            ["parsing/parse", "parsing/parse-and-keep"]
         );
+        // Criterion's short options take their values.
+        assert_eq!(chosen(&["--bench", "-s", "mybase"]), ids);
+        assert_eq!(chosen(&["--bench", "-b", "mybase", "box"]), ["boxes/box"]);
+        // --exact, --list, --ignored.
+        assert_eq!(
+            chosen(&["--bench", "--exact", "parsing/parse"]),
+            ["parsing/parse"]
+        );
+        assert!(chosen(&["--bench", "--list"]).is_empty());
+        assert!(chosen(&["--bench", "--ignored", "parse"]).is_empty());
     }
 
     /// Set in the child process of `finish_writes_everything_then_fails_on_a_leak_if_asked`.

@@ -92,12 +92,19 @@ pub(super) fn timing(run: &Run, budget: u64, uncappable: bool) -> Timing {
             format_bytes(per_call)
         )
     };
+    capped(per_call, budget, uncappable, why)
+}
+
+/// Timing of a routine that keeps `per_call` bytes a call (`why`): capped at `budget` over it
+/// (at most 100,000 calls), or not at all when even the fewest calls a timing needs would
+/// leak more, or criterion runs in a mode that cannot be capped.
+pub(super) fn capped(per_call: f64, budget: u64, uncappable: bool, why: String) -> Timing {
     if uncappable {
         return Timing::Skipped {
             why: format!("{why}; criterion's --quick and --profile-time cannot be capped"),
         };
     }
-    let calls = ((budget as f64 / per_call).floor() as u64).min(MAX_CAPPED_CALLS);
+    let calls = ((budget as f64 / per_call.max(1.0)).floor() as u64).min(MAX_CAPPED_CALLS);
     if calls < MIN_CAPPED_CALLS {
         return Timing::Skipped {
             why: format!(
