@@ -121,6 +121,32 @@ impl<'a, DB: DrawingBackend> Painter<'a, DB> {
         Ok(prefix.trim_end().to_string() + "…")
     }
 
+    /// [`Painter::fit`], shortening what comes before `keep`'s last occurrence instead, so
+    /// that the end stays whole: a figure's title ends with its verdict, which a long command
+    /// as the workload's name cut to "… — L…".
+    pub fn fit_keeping(
+        &self,
+        text: &str,
+        keep: &str,
+        size: f64,
+        weight: Weight,
+        max_w: i32,
+    ) -> Res<String> {
+        let Some(at) = text.rfind(keep) else {
+            return self.fit(text, size, weight, max_w);
+        };
+        if self.measure(text, size, weight)?.0 <= max_w {
+            return Ok(text.to_string());
+        }
+        let tail = &text[at..];
+        let room = max_w - self.measure(tail, size, weight)?.0;
+        let head = self.fit(&text[..at], size, weight, room)?;
+        if head.is_empty() {
+            return self.fit(text, size, weight, max_w);
+        }
+        Ok(head + tail)
+    }
+
     /// Draws `text` with its box anchored at `(x, y)`: as an SVG `<text>` for vectors (the
     /// viewer draws it), rasterized from the embedded font for pixels.
     pub fn text(
@@ -311,6 +337,29 @@ mod tests {
         assert_eq!(d[0], vec![(0, 0), (10, 0)]);
         assert_eq!(d[1], vec![(15, 0), (25, 0)]);
         assert_eq!(d[6], vec![(90, 0), (100, 0)]);
+    }
+
+    #[test]
+    fn a_long_title_keeps_its_end() {
+        let mut svg = String::new();
+        let area = {
+            use plotters::prelude::{IntoDrawingArea, SVGBackend};
+            SVGBackend::with_string(&mut svg, (100, 100)).into_drawing_area()
+        };
+        let p = Painter::new(&area, Target::Vector);
+        let title = format!("sh -c '{}' — LEAK; over --max-peak", "x=1; ".repeat(40));
+        let width = p.measure(&title, 20.0, Weight::Bold).unwrap().0 / 2;
+        let fitted = p
+            .fit_keeping(&title, " — ", 20.0, Weight::Bold, width)
+            .unwrap();
+        assert!(fitted.ends_with("… — LEAK; over --max-peak"), "{fitted}");
+        assert!(p.measure(&fitted, 20.0, Weight::Bold).unwrap().0 <= width);
+        // Nothing to keep: cut at the end.
+        let plain = "y".repeat(200);
+        let cut = p
+            .fit_keeping(&plain, " — ", 20.0, Weight::Bold, width)
+            .unwrap();
+        assert!(cut.ends_with('…'));
     }
 
     #[test]

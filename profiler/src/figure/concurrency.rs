@@ -68,10 +68,31 @@ pub fn concurrency_figure(run: &Run, c: &Concurrency) -> Figure {
         Some(at) => (&sentence[..at], &sentence[at + 2..]),
         None => (sentence, ""),
     };
-    Figure::new(format!("{} — K copies at once", run.workload))
-        .subtitle(speed_words)
-        .x_axis("copies at once (K)", Unit::Count)
-        .size(1200, 700)
-        .panel(memory.note(memory_words))
-        .panel(speed)
+    // The run's verdict and what else failed it, as every figure's title says them: a leak
+    // in a copy, or a load threshold exceeded, read as a green "flat" figure.
+    let exceeded = c.violations();
+    let limits = if exceeded.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} load threshold{} exceeded",
+            exceeded.len(),
+            if exceeded.len() == 1 { "" } else { "s" }
+        )
+    };
+    let subtitle = match exceeded.first() {
+        Some(first) => format!("{first} · {speed_words}"),
+        None => speed_words.to_string(),
+    };
+    Figure::new(format!(
+        "{} — K copies at once — {}{}{limits}",
+        run.workload,
+        super::verdict_word(run.verdict, true),
+        super::beyond_verdict(run)
+    ))
+    .subtitle(subtitle)
+    .x_axis("copies at once (K)", Unit::Count)
+    .size(1200, 700)
+    .panel(memory.note(memory_words))
+    .panel(speed)
 }
