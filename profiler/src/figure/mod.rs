@@ -88,8 +88,14 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         XAxis::Iteration => ("iteration", Unit::Count),
         XAxis::Second => ("seconds", Unit::Plain),
     };
+    // A failed run says so first: "inconclusive" over clean panels hid a crashed program.
+    let failed = if run.failure.is_some() {
+        "FAILED; "
+    } else {
+        ""
+    };
     let mut figure = Figure::new(format!(
-        "{} — {}{}",
+        "{} — {failed}{}{}",
         run.workload,
         verdict_word(run.verdict, true),
         beyond_verdict(run)
