@@ -684,3 +684,12 @@ fn workers_freeing_what_they_inherited_do_not_cancel_the_parents_leak() {
         assert_eq!(blocks["verdict"], verdict, "{mode}: {blocks}");
     }
 }
+
+#[test]
+fn children_made_by_fork_without_its_handlers_are_not_the_parents() {
+    // _Fork runs no atfork handlers: its children counted in their parent's slots, and a clean
+    // parent whose helpers each kept 10 blocks and exited read as a leak (exit 1).
+    let dir = tempfile::tempdir().unwrap();
+    let prog = compile(dir.path(), "rawfork", &[]);
+    leak_and_fix("rawfork", |mode| vec![prog.clone().into(), mode.into()]);
+}
