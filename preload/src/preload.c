@@ -373,14 +373,15 @@ static uint32_t used_slots(void) {
     return used < MC_SLOTS ? used : MC_SLOTS;
 }
 
-/* Whether the process `owner` is gone (reaped): its slots can be taken over. */
+/* Whether the process `owner` is gone (reaped): its slots can be taken over. The system call
+ * itself, not libc's kill(), which a program may interpose. */
 static int gone(uint32_t owner) {
     if (owner == (uint32_t)MC_DEAD)
         return 1;
     if (owner == 0 || owner == (uint32_t)MC_RECLAIMING || owner == my_pid)
         return 0;
     int saved = errno;
-    int none = kill((pid_t)owner, 0) != 0 && errno == ESRCH;
+    int none = syscall(SYS_kill, (pid_t)owner, 0) != 0 && errno == ESRCH;
     errno = saved;
     return none;
 }
@@ -392,10 +393,18 @@ static int gone(uint32_t owner) {
  * children went uncounted: a worker's leak read as "heap counters are missing". NULL when
  * every slot is some live process's. */
 static slot_t *reclaimed_slot(uint32_t in_use) {
+    /* Owners come in runs of slots (a record, then its threads'): ask once per run. */
+    uint32_t alive = 0;
     for (uint32_t i = 0; i < MC_SLOTS; i++) {
         slot_t *s = &slots[i];
         uint32_t owner = LOAD_ACQ(&s->owner);
-        if (!gone(owner) || !__atomic_compare_exchange_n(&s->owner, &owner,
+        if (owner == alive)
+            continue;
+        if (!gone(owner)) {
+            alive = owner;
+            continue;
+        }
+        if (!__atomic_compare_exchange_n(&s->owner, &owner,
                                                          (uint32_t)MC_RECLAIMING, 0,
                                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
@@ -412,8 +421,8 @@ static slot_t *reclaimed_slot(uint32_t in_use) {
         STORE(&s->peak, 0);
         STORE(&s->published, 0);
         STORE(&s->reset_calls, 0);
-        __atomic_fetch_add(&hdr->reclaims, 1, __ATOMIC_ACQ_REL);
         STORE(&s->in_use, in_use);
+        __atomic_fetch_add(&hdr->reclaims, 1, __ATOMIC_ACQ_REL);
         STORE_REL(&s->owner, my_pid);
         return s;
     }
@@ -860,7 +869,10 @@ static void others_cumulative(sums_t *o) {
             allocations += LOAD(&s->allocations);
             allocated += LOAD(&s->allocated_bytes);
         }
-        if ((before & 1) == 0 && LOAD_ACQ(&hdr->reclaims) == before) {
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        /* A process killed in the middle of a takeover leaves the count odd for good: the
+         * last read is taken then. */
+        if (((before & 1) == 0 && LOAD_ACQ(&hdr->reclaims) == before) || attempt == 99) {
             o->tree_allocations += allocations;
             o->tree_allocated += allocated;
             return;
@@ -1162,8 +1174,10 @@ static int env_is_1(const char *name) {
 static int start_process(void) {
     uint32_t used = used_slots();
     for (uint32_t i = 0; i < used; i++) {
-        if (LOAD_ACQ(&slots[i].owner) == my_pid)
-            STORE_REL(&slots[i].owner, (uint32_t)MC_DEAD);
+        /* An exchange: another process may be taking the slot over meanwhile. */
+        uint32_t mine = my_pid;
+        __atomic_compare_exchange_n(&slots[i].owner, &mine, (uint32_t)MC_DEAD, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
     }
     record = (record_t *)fresh_slot(MC_RECORD);
     if (!record)

@@ -289,6 +289,7 @@ impl Profiler {
             Some(again) if saw_other_threads => again.recheck(run, occurrence, &mut workload),
             Some(again)
                 if crate::isolate::one_test_per_process()
+                    && run.source.end != Some(End::Interrupted)
                     && !leaks_alone_would_gate(&run).is_empty() =>
             {
                 again.process_wide_again(&run, &mut workload)

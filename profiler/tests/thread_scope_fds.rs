@@ -16,7 +16,10 @@ static ALLOC: profiler::Alloc = profiler::Alloc::new();
 /// child process that runs one test alone.
 fn neighbour_opening_files() {
     static START: Once = Once::new();
-    if std::env::var_os("PROFILER_ISOLATED_REPORT_DIR").is_some() {
+    // Nor where the process runs one test (nextest): the neighbour is another test.
+    if std::env::var_os("PROFILER_ISOLATED_REPORT_DIR").is_some()
+        || std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test")
+    {
         return;
     }
     START.call_once(|| {

@@ -63,6 +63,7 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
                 failures: u64::from(failed),
                 setup_bytes: 0,
                 span: None,
+                own: None,
             }
         })
         .collect();

@@ -66,9 +66,12 @@ pub(crate) struct Heap {
     library: PathBuf,
     counters: PathBuf,
     base: *mut u8,
-    /// Per child process (by its record's offset: a process's own, never another's), the
-    /// lowest live bytes and blocks it was read at, if below 0 (see [`Heap::sum_over`]).
-    floors: std::sync::Mutex<std::collections::HashMap<usize, (i64, i64)>>,
+    /// Per child process (by its record's offset and pid: a record taken over by a new
+    /// process, once the slots ran out, is another's), the lowest live bytes and blocks it was
+    /// read at, if below 0 (see [`Heap::sum_over`]).
+    floors: std::sync::Mutex<std::collections::HashMap<(usize, u32), (i64, i64)>>,
+    /// What [`Heap::cumulative`] last returned.
+    last_cumulative: std::sync::Mutex<(i64, i64)>,
 }
 
 // SAFETY: the region is shared memory read and written only through atomics (see `at`); the
@@ -166,6 +169,7 @@ impl Heap {
             counters,
             base: base.cast(),
             floors: Default::default(),
+            last_cumulative: Default::default(),
         })
     }
 
@@ -236,26 +240,45 @@ impl Heap {
     /// again while a takeover moves counts (`H_RECLAIMS` odd or changed).
     pub(crate) fn cumulative(&self) -> (i64, i64) {
         let reclaims = || self.at::<AtomicU64>(H_RECLAIMS).load(Ordering::Acquire);
-        loop {
+        // A process killed in the middle of a takeover leaves the count odd for good: after a
+        // while, take what was read, never less than what was last returned.
+        for _ in 0..1000 {
             let before = reclaims();
-            let used = (self.u32(H_USED) as usize).min(SLOTS);
-            let sums = (0..used)
-                .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
-                .filter(|&slot| !self.is_record(slot))
-                .fold(
-                    (self.i64(H_EXITED_ALLOCATED), self.i64(H_EXITED_ALLOCATIONS)),
-                    |(bytes, allocations), slot| {
-                        (
-                            bytes + self.i64(slot + S_ALLOCATED_BYTES),
-                            allocations + self.i64(slot + S_ALLOCATIONS),
-                        )
-                    },
-                );
+            let sums = self.read_cumulative();
+            std::sync::atomic::fence(Ordering::Acquire);
             if before % 2 == 0 && reclaims() == before {
-                return sums;
+                return self.no_less(sums);
             }
             std::thread::yield_now();
         }
+        self.no_less(self.read_cumulative())
+    }
+
+    /// The exited processes' counts and every slot's, as they are now.
+    fn read_cumulative(&self) -> (i64, i64) {
+        let used = (self.u32(H_USED) as usize).min(SLOTS);
+        (0..used)
+            .map(|i| SLOTS_OFFSET + i * SLOT_SIZE)
+            .filter(|&slot| !self.is_record(slot))
+            .fold(
+                (self.i64(H_EXITED_ALLOCATED), self.i64(H_EXITED_ALLOCATIONS)),
+                |(bytes, allocations), slot| {
+                    (
+                        bytes + self.i64(slot + S_ALLOCATED_BYTES),
+                        allocations + self.i64(slot + S_ALLOCATIONS),
+                    )
+                },
+            )
+    }
+
+    /// `sums`, raised to what [`Heap::cumulative`] last returned: cumulative counts never fall.
+    fn no_less(&self, sums: (i64, i64)) -> (i64, i64) {
+        let mut last = self
+            .last_cumulative
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *last = (last.0.max(sums.0), last.1.max(sums.1));
+        *last
     }
 
     /// The started program's own RSS high-water mark, written by the library as it exited
@@ -321,7 +344,9 @@ impl Heap {
                 .find(|&slot| self.is_record(slot));
             if let (true, Some(record)) = (pid != root, record) {
                 let mut floors = self.floors.lock().unwrap_or_else(|e| e.into_inner());
-                let floor = floors.entry(record).or_insert((0, 0));
+                // Records that changed hands are another process's now: forget their floors.
+                floors.retain(|&(at, owner), _| self.u32(at + S_OWNER) == owner);
+                let floor = floors.entry((record, pid)).or_insert((0, 0));
                 *floor = (floor.0.min(one.live_bytes), floor.1.min(one.blocks));
                 one.live_bytes -= floor.0;
                 one.blocks -= floor.1;

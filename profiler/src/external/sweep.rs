@@ -72,7 +72,7 @@ impl WholeRuns {
                 FailureKind::Hung,
                 n,
                 format!(
-                    "a run of the program did not end within --timeout {:.0} s: it was stopped",
+                    "a run of the program did not end within --timeout {} s: it was stopped",
                     self.timeout.unwrap_or_default().as_secs_f64()
                 ),
             ))));

@@ -139,8 +139,28 @@ impl Session {
                     ));
                 }
                 // Sizes above a workload's limit are skipped: what is left must still be a
-                // sweep. All of them skipped reported "0 sizes" and clean, exit 0.
+                // sweep. All of them skipped reported "0 sizes" and clean, exit 0. Over the
+                // whole catalog such a workload is left out, as an unsized one is; named, it
+                // is an error.
                 if let Some(sweep) = &settings.sweep {
+                    let within = |i: usize| {
+                        let limit = catalog[i].size_limit().unwrap_or(u64::MAX);
+                        sweep.sizes.iter().filter(|&&n| n <= limit).count()
+                    };
+                    if settings.workloads.is_empty() {
+                        chosen.retain(|&i| {
+                            let kept = within(i) >= 2;
+                            if !kept {
+                                tracing::warn!(
+                                    "{} is left out of the sweep: it takes sizes up to {}, and \
+                                     fewer than two of the sizes given are within it",
+                                    catalog[i].name(),
+                                    crate::sizes::short(catalog[i].size_limit().unwrap_or(0))
+                                );
+                            }
+                            kept
+                        });
+                    }
                     for w in chosen.iter().map(|&i| &catalog[i]) {
                         let Some(limit) = w.size_limit() else {
                             continue;
