@@ -263,35 +263,27 @@ fn counters(index: u32) -> Option<&'static Counters> {
     names.names.get(index as usize - 1).map(|(_, c)| *c)
 }
 
-/// The calling thread entered a span of name `entered` and is now in span name `now` (0 for
-/// none), the one `tracing` calls current: its allocations are charged to `now` until the
-/// next [`enter`] or [`exit`].
+/// The calling thread entered a span of name `index`: its allocations are charged to it until
+/// the thread is in another ([`set_current`]). Returns the span name's counters, as
+/// [`set_current`] takes them (0 for a name not counted).
 ///
-/// The thread keeps no stack of its own: its subscriber's (`tracing_subscriber`'s registry)
-/// is the one that knows which span an exit returns to, however deep the nesting and in
-/// whatever order guards are dropped, and the allocator reads only the one it is in.
-pub fn enter(entered: u32, now: u32) {
-    let c = untracked(|| counters(entered));
+/// The allocator reads only the span the thread is in; which span an exit returns to, however
+/// deep the nesting and in whatever order guards are dropped, the layer keeps
+/// (`SpanMemory`'s stack of the spans each thread entered).
+pub fn enter(index: u32) -> usize {
+    let c = untracked(|| counters(index));
     if let Some(c) = c {
         c.lane().entries.fetch_add(1, Relaxed);
     }
-    let now = if now == entered {
-        c
-    } else {
-        untracked(|| counters(now))
-    };
-    set_current(now);
-}
-
-/// The calling thread left a span and is now in span name `now` (0 for none), the one
-/// `tracing` calls current.
-pub fn exit(now: u32) {
-    set_current(untracked(|| counters(now)));
-}
-
-fn set_current(c: Option<&'static Counters>) {
-    // The counters themselves: charging an allocation takes no lock.
     let at = c.map_or(0, |c| c as *const Counters as usize);
+    set_current(at);
+    at
+}
+
+/// The calling thread is now in the span whose counters [`enter`] returned as `at` (0 for
+/// none).
+pub fn set_current(at: usize) {
+    // The counters themselves: charging an allocation takes no lock.
     let _ = LOCAL.try_with(|l| l.span.set(at));
 }
 
