@@ -634,39 +634,10 @@ fn a_program_that_executes_itself_without_the_library_is_not_judged_on_its_old_c
     );
 }
 
-#[test]
-fn children_are_counted_after_hundreds_of_processes_came_and_went() {
-    // Every process takes counter slots, and slots of processes that exited were never
-    // reused: after ~300 short commands a worker's leak read as "heap counters are missing"
-    // (exit 0). Slots of processes that are gone are now taken over.
+/// `prog MODE ARGS...` with `--include-children`, `leak` then `fixed`: exit 1 with a heap_blocks
+/// leak, then exit 0 with clean heap_blocks.
+fn tree_leak_and_fix(prog: &Path, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let prog = compile(dir.path(), "helpers", &[]);
-    for (mode, code) in [("leak", 1), ("fixed", 0)] {
-        let json = dir.path().join(format!("{mode}.json"));
-        expect_exit(
-            profile()
-                .args(["-q", "--marker", "^done", "--iterations", "20"])
-                .args(["--include-children", "--json"])
-                .arg(&json)
-                .arg("--")
-                .arg(&prog)
-                .args([mode, "400"]),
-            code,
-        );
-        let report = read_json(&json);
-        let blocks = &report["runs"][0]["metrics"]["heap_blocks"];
-        let expected = if code == 1 { "leak" } else { "clean" };
-        assert_eq!(blocks["verdict"], expected, "{mode}: {blocks}");
-    }
-}
-
-#[test]
-fn workers_freeing_what_they_inherited_do_not_cancel_the_parents_leak() {
-    // A forked child counts from 0 while it holds a copy of its parent's blocks: each new
-    // worker of a recycled pool freeing its copy drove the tree's heap down, and the parent's
-    // leak of 1 KiB per iteration read as clean (exit 0).
-    let dir = tempfile::tempdir().unwrap();
-    let prog = compile(dir.path(), "pool", &[]);
     for (mode, code, verdict) in [("leak", 1, "leak"), ("fixed", 0, "clean")] {
         let json = dir.path().join(format!("{mode}.json"));
         expect_exit(
@@ -675,14 +646,33 @@ fn workers_freeing_what_they_inherited_do_not_cancel_the_parents_leak() {
                 .args(["--include-children", "--json"])
                 .arg(&json)
                 .arg("--")
-                .arg(&prog)
-                .arg(mode),
+                .arg(prog)
+                .arg(mode)
+                .args(args),
             code,
         );
         let report = read_json(&json);
         let blocks = &report["runs"][0]["metrics"]["heap_blocks"];
         assert_eq!(blocks["verdict"], verdict, "{mode}: {blocks}");
     }
+}
+
+#[test]
+fn children_are_counted_after_hundreds_of_processes_came_and_went() {
+    // Every process takes counter slots, and slots of processes that exited were never
+    // reused: after ~300 short commands a worker's leak read as "heap counters are missing"
+    // (exit 0). Slots of processes that are gone are now taken over.
+    let dir = tempfile::tempdir().unwrap();
+    tree_leak_and_fix(&compile(dir.path(), "helpers", &[]), &["400"]);
+}
+
+#[test]
+fn workers_freeing_what_they_inherited_do_not_cancel_the_parents_leak() {
+    // A forked child counts from 0 while it holds a copy of its parent's blocks: each new
+    // worker of a recycled pool freeing its copy drove the tree's heap down, and the parent's
+    // leak of 1 KiB per iteration read as clean (exit 0).
+    let dir = tempfile::tempdir().unwrap();
+    tree_leak_and_fix(&compile(dir.path(), "pool", &[]), &[]);
 }
 
 #[test]
