@@ -27,6 +27,9 @@ pub struct Figure {
     pub x_unit: Unit,
     /// Linear (the default) or logarithmic x axis, shared by all panels.
     pub x_scale: Scale,
+    /// When the title is too long, what follows its last `" — "` stays whole and the part
+    /// before is shortened (a title ending with its verdict); otherwise it is cut at its end.
+    pub title_keeps_end: bool,
 }
 
 impl Default for Figure {
@@ -41,6 +44,7 @@ impl Default for Figure {
             x_label: String::new(),
             x_unit: Unit::Plain,
             x_scale: Scale::Linear,
+            title_keeps_end: false,
         }
     }
 }
@@ -52,6 +56,13 @@ impl Figure {
             title: title.into(),
             ..Figure::default()
         }
+    }
+
+    /// Keeps what follows the title's last `" — "` whole when the title is too long (see
+    /// [`Figure::title_keeps_end`]).
+    pub fn keep_title_end(mut self) -> Self {
+        self.title_keeps_end = true;
+        self
     }
 
     /// Sets the subtitle.

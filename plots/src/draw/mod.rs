@@ -306,7 +306,11 @@ pub(crate) fn figure<DB: DrawingBackend>(
     let text_w = w - 2 * z.margin;
     let mut y = z.margin;
     if !fig.title.is_empty() {
-        let title = p.fit_keeping(&fig.title, " — ", z.title, Weight::Bold, text_w)?;
+        let title = if fig.title_keeps_end {
+            p.fit_keeping(&fig.title, " — ", z.title, Weight::Bold, text_w)?
+        } else {
+            p.fit(&fig.title, z.title, Weight::Bold, text_w)?
+        };
         p.text(&title, (z.margin, y), z.title, Weight::Bold, INK, LEFT_TOP)?;
         y += p.measure("Hg", z.title, Weight::Bold)?.1 + z.px(6.0);
     }

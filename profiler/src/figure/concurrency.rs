@@ -90,6 +90,7 @@ pub fn concurrency_figure(run: &Run, c: &Concurrency) -> Figure {
         super::verdict_word(run.verdict, true),
         super::beyond_verdict(run)
     ))
+    .keep_title_end()
     .subtitle(subtitle)
     .x_axis("copies at once (K)", Unit::Count)
     .size(1200, 700)

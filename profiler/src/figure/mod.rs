@@ -100,6 +100,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         verdict_word(run.verdict, true),
         beyond_verdict(run)
     ))
+    .keep_title_end()
     .subtitle(subtitle(run))
     .x_axis(x_label, x_unit)
     .size(1200, 260 + 190 * run.metrics.len().max(1) as u32);
