@@ -17,9 +17,9 @@
 #   LEAK_CHECK_OUT            output directory (default: <target dir>/leak-check, the target
 #                             dir being $CARGO_TARGET_DIR or cargo's configured one)
 #   LEAK_CHECK_BASELINE       baseline file (default: baselines/leak-check.json)
-#   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes (over a baseline it
-#                             was compared with, keeping that one's other workloads); an
-#                             explicit --save-baseline FILE wins
+#   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes, over the baseline
+#                             it was compared with (--baseline FILE when given), keeping that
+#                             one's other workloads; an explicit --save-baseline FILE wins
 # The workspace is the one of the current directory (outside any, the one holding this
 # script); relative paths above are taken from the current directory.
 set -uo pipefail
@@ -61,17 +61,41 @@ given --plot "$@" || args+=(--plot "$out/plot.png")
 if [[ -f "$baseline" ]] && ! given --baseline "$@"; then
     args+=(--baseline "$baseline")
 fi
+# The value of option $1 among the rest ("--baseline FILE" or "--baseline=FILE"), if given.
+value_of() {
+    local flag="$1"; shift
+    while (($#)); do
+        case "$1" in
+        "$flag") [[ $# -ge 2 ]] && { echo "$2"; return 0; } ;;
+        "$flag"=*) echo "${1#"$flag"=}"; return 0 ;;
+        esac
+        shift
+    done
+    return 1
+}
 if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]] && ! given --save-baseline "$@"; then
-    mkdir -p "$(dirname "$baseline")" || exit 2
-    args+=(--save-baseline "$baseline")
+    # Saved over the baseline compared with, so that its other workloads are kept: saving
+    # over ours while comparing with the caller's dropped every workload not run this time.
+    save="$baseline"
+    given --baseline "$@" && save="$(value_of --baseline "$@")"
+    mkdir -p "$(dirname "$save")" || exit 2
+    args+=(--save-baseline "$save")
 fi
 
+stamp="$(mktemp)"
+trap 'rm -f "$stamp"' EXIT
 "${command[@]}" "${args[@]}" "$@"
 code=$?
+written="report, summary and plots in ${out#"$PWD"/}/"
 if ((code == 2)); then
-    # Bad usage is found before anything runs: nothing new was written.
-    echo "leak-check: exit 2 (bad usage); no report written" >&2
+    # Bad usage is mostly found before anything runs; after a run (a baseline that compared
+    # nothing, an output that could not be written) the report may be there.
+    if [[ "$out/report.json" -nt "$stamp" ]]; then
+        echo "leak-check: exit 2 (bad usage or input, see above); $written" >&2
+    else
+        echo "leak-check: exit 2 (bad usage or input, see above); no report written" >&2
+    fi
 else
-    echo "leak-check: exit $code; report, summary and plots in ${out#"$PWD"/}/" >&2
+    echo "leak-check: exit $code; $written" >&2
 fi
 exit "$code"

@@ -501,3 +501,76 @@ fn a_failed_picture_keeps_the_others_and_the_old_baseline() {
         "a run that lost an output is not a baseline"
     );
 }
+
+/// The catalog's `profile` (box-leak leaks 1 KiB per iteration).
+fn catalog() -> Command {
+    let mut cmd = Command::cargo_bin("profile").unwrap();
+    cmd.env("NO_COLOR", "1").env_remove("GITHUB_STEP_SUMMARY");
+    cmd
+}
+
+#[test]
+fn a_leak_missing_from_the_baseline_is_still_exit_1() {
+    // No leaking run is ever saved as a baseline, so against a committed one every leaking
+    // workload is new: it was exit 2 ("nothing was compared"), and the gate's negative
+    // control failed.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    run(
+        catalog()
+            .args(["-q", "-w", "lru-cache", "-n", "8", "--save-baseline"])
+            .arg(&base),
+        0,
+    );
+    let out = run(
+        catalog()
+            .args(["-w", "box-leak", "-n", "8", "--baseline"])
+            .arg(&base),
+        1,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("failed: a leak (nothing was compared with the baseline"),
+        "{t}"
+    );
+}
+
+#[test]
+fn runs_sampled_at_another_interval_are_not_compared() {
+    // "Per iteration" of a program sampled in time is per sample: a clean program sampled
+    // every 25 ms against a baseline sampled every 5 ms read as a regression, 6x more
+    // allocated "per iteration".
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let sleeper = |interval: &str| {
+        let mut cmd = catalog();
+        cmd.args(["--interval", interval]);
+        cmd
+    };
+    run(
+        sleeper("20")
+            .arg("--save-baseline")
+            .arg(&base)
+            .args(["--", "sleep", "0.5"]),
+        0,
+    );
+    let out = run(
+        sleeper("50")
+            .arg("--baseline")
+            .arg(&base)
+            .args(["--", "sleep", "0.5"]),
+        2,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("holds runs of another kind (sleep 0.5: a plain run, in time, every 50.0 ms here, a plain run, in time, every 20.0 ms in the baseline)"),
+        "{t}"
+    );
+    run(
+        sleeper("20")
+            .arg("--baseline")
+            .arg(&base)
+            .args(["--", "sleep", "0.5"]),
+        0,
+    );
+}

@@ -17,7 +17,8 @@
 use std::collections::BTreeMap;
 
 pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
-use crate::model::{Complexity, Fit, Report, Run, Sweep};
+use crate::format::format_ms;
+use crate::model::{Complexity, Fit, Report, Run, Sweep, XAxis};
 
 /// How far a value may move before it counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -254,15 +255,34 @@ fn undecided_change(metric: Compared, was: &Fit, now: &Fit) -> Option<Change> {
     })
 }
 
-/// Whether two runs are of the same workload and kind (plain, a sweep, K copies at once).
-/// (K copies: the same levels of K.)
+/// Whether two runs are of the same workload and kind (plain, a sweep, K copies at once),
+/// counted on the same axis (K copies: the same levels of K; in time: the same interval).
 pub fn same_run(a: &Run, b: &Run) -> bool {
-    let levels = |r: &Run| {
-        r.concurrency
-            .as_ref()
-            .map(|c| c.levels.iter().map(|l| l.copies).collect::<Vec<_>>())
+    a.workload == b.workload && unlike(a, b).is_none()
+}
+
+/// Why two runs of one workload cannot be compared, in a sentence: another kind, or
+/// "per iteration" meaning something else. A program sampled in time has "per iteration"
+/// numbers per sample: compared across intervals, a clean program sampled every 25 ms
+/// instead of 5 ms read as allocating 6x more per iteration, a regression.
+pub fn unlike(run: &Run, baseline: &Run) -> Option<String> {
+    let kind = |r: &Run| {
+        let axis = match (r.x_axis, r.source.interval_ms) {
+            (XAxis::Iteration, _) => "per iteration".to_string(),
+            (XAxis::Second, Some(ms)) => format!("in time, every {}", format_ms(ms)),
+            (XAxis::Second, None) => "in time".to_string(),
+        };
+        match (&r.sweep, &r.concurrency) {
+            (Some(_), _) => "a sweep".to_string(),
+            (None, Some(c)) => {
+                let k: Vec<String> = c.levels.iter().map(|l| l.copies.to_string()).collect();
+                format!("{} copies at once, {axis}", k.join(","))
+            }
+            (None, None) => format!("a plain run, {axis}"),
+        }
     };
-    a.workload == b.workload && a.sweep.is_some() == b.sweep.is_some() && levels(a) == levels(b)
+    let (now, then) = (kind(run), kind(baseline));
+    (now != then).then(|| format!("{}: {now} here, {then} in the baseline", run.workload))
 }
 
 /// `report` to be saved over `previous`, the baseline it was compared with: its runs, then
@@ -296,22 +316,35 @@ pub fn compare(report: &mut Report, baseline: &Report, path: &str, tolerances: &
             .filter(|_| run.failure.is_none())
             .map(|b| compare_run(run, b, tolerances));
     }
+    // A workload run here and in the baseline, but of another kind: named once, why.
+    let namesakes: Vec<(&str, String)> = report
+        .runs
+        .iter()
+        .filter(|r| !baseline.runs.iter().any(|b| same(r, b)))
+        .filter_map(|r| {
+            let namesake = baseline.runs.iter().find(|b| b.workload == r.workload)?;
+            Some((r.workload.as_str(), unlike(r, namesake)?))
+        })
+        .collect();
+    let unmatched = |name: &str| !namesakes.iter().any(|(n, _)| *n == name);
     let missing = baseline
         .runs
         .iter()
-        .filter(|b| !report.runs.iter().any(|r| same(r, b)))
+        .filter(|b| !report.runs.iter().any(|r| same(r, b)) && unmatched(&b.workload))
         .map(|b| b.workload.clone())
         .collect();
     let new = report
         .runs
         .iter()
-        .filter(|r| !baseline.runs.iter().any(|b| same(r, b)))
+        .filter(|r| !baseline.runs.iter().any(|b| same(r, b)) && unmatched(&r.workload))
         .map(|r| r.workload.clone())
         .collect();
+    let unlike = namesakes.into_iter().map(|(_, why)| why).collect();
     report.baseline = Some(BaselineInfo {
         path: path.to_string(),
         missing,
         new,
+        unlike,
         updated: false,
     });
 }

@@ -317,6 +317,12 @@ pub struct BaselineInfo {
     pub missing: Vec<String>,
     /// Workloads this report ran that the baseline does not have.
     pub new: Vec<String>,
+    /// Runs of this report whose workload the baseline has, but of another kind or axis, so
+    /// not compared: one sentence each ("./server: a plain run, in time, every 25.0 ms here, a
+    /// plain run, in time, every 5.0 ms in the baseline"), named in neither `missing` nor
+    /// `new`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlike: Vec<String>,
     /// This run saves itself over that baseline (`--save-baseline` the same file), keeping
     /// its other runs: a run of new workloads only adds them, and comparing nothing is fine.
     #[serde(default)]

@@ -57,16 +57,27 @@ impl Report {
     /// that compared nothing must not pass: `profile -- ./prog 200` against a baseline of
     /// `./prog 100` (runs of programs are named by their command) passed, "new", and saved
     /// itself over the good baseline.
-    fn nothing_compared(&self) -> Option<(&str, Vec<&str>)> {
+    fn nothing_compared(&self) -> Option<String> {
         let info = self.baseline.as_ref().filter(|i| !i.updated)?;
         // A run matched in the baseline was compared, whatever its fits could tell.
         let compared = self.runs.iter().any(|r| r.baseline.is_some());
-        (!self.runs.is_empty() && !compared).then(|| {
-            (
-                info.path.as_str(),
-                info.missing.iter().map(String::as_str).collect(),
+        if self.runs.is_empty() || compared {
+            return None;
+        }
+        let holds = if !info.unlike.is_empty() {
+            format!("runs of another kind ({})", info.unlike.join("; "))
+        } else if info.missing.is_empty() {
+            "no run".to_string()
+        } else {
+            format!(
+                "runs of another workload or kind: {}",
+                info.missing.join(", ")
             )
-        })
+        };
+        Some(format!(
+            "nothing was compared with the baseline {}, which holds {holds}",
+            info.path
+        ))
     }
 
     /// The first budget that could not be checked: nothing it limits was measured (a program
@@ -82,11 +93,10 @@ impl Report {
     }
 
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
-    /// marker that matched no line, which beats a baseline that compared nothing (both exit 2,
-    /// bad usage),
-    /// which beats a
-    /// leak, an exceeded budget or a regression (and an inconclusive verdict under
-    /// `fail_on_inconclusive`), which beat clean. (Outputs that could not be written make the
+    /// marker that matched no line or a budget that could not be checked (exit 2, bad usage),
+    /// which beat a leak, an exceeded budget or a regression (and an inconclusive verdict
+    /// under `fail_on_inconclusive`), which beat a baseline that compared nothing (exit 2),
+    /// which beats clean. (Outputs that could not be written make the
     /// session's exit 2 on top of this; that is not part of the report.)
     pub fn outcome(&self) -> Outcome {
         self.decision().outcome
@@ -124,18 +134,6 @@ impl Report {
                 Outcome::Usage,
                 format!("failed: a budget could not be checked ({why})"),
             )
-        } else if let Some((path, names)) = self.nothing_compared() {
-            let holds = match names.as_slice() {
-                [] => "no run".to_string(),
-                names => format!("runs of another workload or kind: {}", names.join(", ")),
-            };
-            (
-                Outcome::Usage,
-                format!(
-                    "failed: nothing was compared with the baseline {path}, which holds {holds}; \
-                     check the command, or save a new baseline with --save-baseline"
-                ),
-            )
         } else {
             let mut why = Vec::new();
             if self.verdict() == Verdict::Leak {
@@ -160,7 +158,16 @@ impl Report {
             if let Some(complexity) = &complexity {
                 why.push(complexity);
             }
-            if why.is_empty() {
+            let nothing_compared = self.nothing_compared();
+            if let (true, Some(nothing)) = (why.is_empty(), &nothing_compared) {
+                (
+                    Outcome::Usage,
+                    format!(
+                        "failed: {nothing}; check the command, or save a new baseline with \
+                         --save-baseline"
+                    ),
+                )
+            } else if why.is_empty() {
                 let headline = if self.verdict() == Verdict::Inconclusive {
                     "passed, some verdicts inconclusive"
                 } else {
@@ -168,7 +175,13 @@ impl Report {
                 };
                 (Outcome::Clean, headline.to_string())
             } else {
-                (Outcome::Leak, format!("failed: {}", why.join(", ")))
+                // What the run found fails the gate whatever the baseline held: a leaking
+                // workload missing from a committed baseline (none is saved while leaking)
+                // is exit 1, as the gate's negative control expects, not a usage error.
+                let also = nothing_compared
+                    .map(|nothing| format!(" ({nothing})"))
+                    .unwrap_or_default();
+                (Outcome::Leak, format!("failed: {}{also}", why.join(", ")))
             }
         };
         Decision { outcome, headline }

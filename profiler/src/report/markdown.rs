@@ -119,6 +119,9 @@ pub(super) fn render(report: &Report) -> String {
         if !b.new.is_empty() {
             let _ = writeln!(out, "New (not in the baseline): {}.", ticked(&b.new));
         }
+        for unlike in &b.unlike {
+            let _ = writeln!(out, "Not compared, another kind: {unlike}.");
+        }
     }
     for note in &report.notes {
         let _ = writeln!(out, "\n> {note}");

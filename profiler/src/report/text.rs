@@ -40,6 +40,9 @@ pub(super) fn render(report: &Report, options: &TextOptions) -> String {
         if !b.new.is_empty() {
             let _ = writeln!(out, "  new (not in the baseline): {}", b.new.join(", "));
         }
+        for unlike in &b.unlike {
+            let _ = writeln!(out, "  not compared, another kind: {unlike}");
+        }
     }
     let (outcome, headline) = overall(report, options.exit);
     let tone = match outcome {
