@@ -348,3 +348,28 @@ fn a_baseline_of_copies_compares_every_copy() {
         text(&out)
     );
 }
+
+#[test]
+fn the_level_heap_peak_is_the_copies_not_the_profilers_reports() {
+    // The level's heap peak was read after the copies had started building their reports:
+    // ~200 B per iteration of samples, so temp-files' level peak went 14 KiB -> 31 KiB from
+    // 8 to 100 iterations while each copy's stayed 8.3 KiB.
+    let peak = |n: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        run(
+            profile()
+                .args(["-q", "-w", "temp-files", "-n", n, "--no-extend"])
+                .args(["--concurrency", "1", "--json"])
+                .arg(dir.path().join("r.json")),
+            0,
+        );
+        let report = report(&dir);
+        let level = &concurrency(&report, "temp-files")["levels"][0];
+        level["heap_peak_bytes"].as_f64().expect("a heap peak")
+    };
+    let (short, long) = (peak("8"), peak("100"));
+    assert!(
+        (long - short).abs() < 1024.0,
+        "level heap peak {short} B at 8 iterations, {long} B at 100"
+    );
+}

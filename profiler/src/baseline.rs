@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
 use crate::format::format_ms;
+pub use crate::model::{BaselineInfo, Change, Compared, Comparison, Status};
 use crate::model::{Complexity, Fit, Report, Run, Sweep, XAxis};
 
 /// How far a value may move before it counts as a change.

@@ -78,6 +78,7 @@ pub fn run_level(
     let monitor = untracked(RssMonitor::start);
     let gates = Gates::new(copies);
     let mut heap_between = (None, None);
+    let mut heap_peak = None;
     let mut results: Vec<CopyRun> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..copies)
             .map(|i| {
@@ -95,6 +96,11 @@ pub fn run_level(
         gates.set_up.wait();
         heap_between.0 = alloc::heap();
         gates.go.wait();
+        // Every copy's last sample taken, before any copy builds its report (its samples,
+        // adopted: ~200 B per iteration once read into the level's heap peak).
+        gates.sampled.wait();
+        heap_peak = alloc::heap().map(|h| h.peak_bytes);
+        gates.peak_read.wait();
         gates.done.wait();
         heap_between.1 = alloc::heap();
         gates.release.wait();
@@ -117,8 +123,8 @@ pub fn run_level(
     };
     let whole = Whole {
         wall,
-        heap_peak_bytes: match (before, alloc::heap()) {
-            (Some(b), Some(h)) => Some((h.peak_bytes - b).max(0) as u64),
+        heap_peak_bytes: match (before, heap_peak) {
+            (Some(b), Some(peak)) => Some((peak - b).max(0) as u64),
             _ => None,
         },
         rss_peak_bytes: untracked(|| monitor.stop()),
@@ -132,10 +138,12 @@ pub fn run_level(
 }
 
 /// Where the copies and the thread running the level meet: every copy set up, then all go;
-/// every copy done, then all drop their iterations.
+/// every copy's sampling over, then the level's heap peak read; every copy done, then all drop their iterations.
 struct Gates {
     set_up: Barrier,
     go: Barrier,
+    sampled: Barrier,
+    peak_read: Barrier,
     done: Barrier,
     release: Barrier,
 }
@@ -146,6 +154,8 @@ impl Gates {
         Gates {
             set_up: Barrier::new(n),
             go: Barrier::new(n),
+            sampled: Barrier::new(n),
+            peak_read: Barrier::new(n),
             done: Barrier::new(n),
             release: Barrier::new(n),
         }
@@ -153,6 +163,8 @@ impl Gates {
 
     /// A copy that has no iterations (its setup failed) goes through the rest at once.
     fn pass(&self) {
+        self.sampled.wait();
+        self.peak_read.wait();
         self.done.wait();
         self.release.wait();
     }
@@ -271,7 +283,11 @@ fn run_copy(
     } else {
         Scope::Process
     };
-    let mut source = WorkloadSource::new(&mut counted, thread_scope, None);
+    let sampled = || {
+        gates.sampled.wait();
+        gates.peak_read.wait();
+    };
+    let mut source = WorkloadSource::new(&mut counted, thread_scope, None).on_stop(&sampled);
     let run = drive(&mut source, run_plan);
     let ended = Instant::now();
     drop(source);

@@ -35,6 +35,8 @@ pub struct WorkloadSource<'a, F> {
     /// Sampled attribution, when asked for: the sampling, and whether sites are named only
     /// when the heap grows.
     sampling: Option<(Sampling, bool)>,
+    /// Called once the last sample is taken, before the run's report allocates anything.
+    on_stop: Option<&'a (dyn Fn() + Sync)>,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -55,7 +57,15 @@ where
             saw_other_threads: false,
             sampling: None,
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
+            on_stop: None,
         }
+    }
+
+    /// Call `f` once sampling has stopped, before the report is built (whose allocations
+    /// would otherwise be in what the process's heap reads meanwhile).
+    pub fn on_stop(mut self, f: &'a (dyn Fn() + Sync)) -> Self {
+        self.on_stop = Some(f);
+        self
     }
 
     /// In thread scope: other threads allocated or freed memory during the run (see
@@ -185,6 +195,9 @@ where
                 drop(quiet);
             }
         });
+        if let Some(f) = self.on_stop.take() {
+            f();
+        }
     }
 
     fn finish(&mut self, run: &mut Run, ending: Ending) {
