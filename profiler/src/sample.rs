@@ -279,6 +279,20 @@ impl Sampler {
         sample
     }
 
+    /// The heap, RSS, fds and threads now, between boundaries: no deltas, no new peak window
+    /// (for a look at what the process holds once the iterations stopped).
+    pub(crate) fn now(&mut self, iteration: u32) -> Sample {
+        let heap = self.heap();
+        let stats = self.probe.read();
+        Sample {
+            iteration,
+            elapsed_ms: ms(self.start.elapsed()),
+            heap_bytes: heap.map(|h| h.live_bytes),
+            heap_blocks: heap.map(|h| h.live_blocks),
+            ..self.process_fields(stats)
+        }
+    }
+
     /// Thread scope: whether other threads of the process allocated or freed memory that
     /// they still hold (or no longer hold) between two samples. A thread the workload spawns
     /// or hands work to does (at the least, it frees the spawn's or the message's memory);

@@ -50,6 +50,9 @@ pub const NOISY_EXTENSION_FACTOR: u32 = 64;
 pub const MIN_EXTENSION_BOUND: u32 = 2 * DEFAULT_ITERATIONS;
 /// The most iterations a run accepts.
 pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// How long a run whose last checkpoint found a leak lets the process idle, to see whether
+/// other threads give the growth back (see `judge::idle_verdicts`); a leak waits all of it.
+pub const IDLE_WAIT: Duration = Duration::from_millis(250);
 
 /// What a source gives for one step of the run.
 #[derive(Debug)]
@@ -73,6 +76,17 @@ pub trait Source {
     /// The engine runs on to `to` iterations, the verdicts at this checkpoint being `metrics`
     /// (a source that samples allocations samples more while a leak is confirmed).
     fn extending(&mut self, _to: u32, _metrics: &BTreeMap<Metric, MetricReport>) {}
+    /// The iterations are over and some metric leaked: without running an iteration, wait
+    /// up to `max` until `released` holds for a sample of the process now (read every few
+    /// ms). The last sample read and the time waited; `None` where the source cannot wait
+    /// without the workload moving on (a program runs on by itself).
+    fn idle(
+        &mut self,
+        _released: &dyn Fn(&Sample) -> bool,
+        _max: Duration,
+    ) -> Option<(Sample, Duration)> {
+        None
+    }
     /// The iterations are over: stop what the source started (a program, a sampler thread).
     fn stop(&mut self, _between: &mut Thinned<IntervalSample>) {}
     /// Fill in what the source knows of the run (its description, how it ended, its notes)
@@ -251,6 +265,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let mut extensions = Vec::new();
     let mut leaks_before: Vec<Metric> = Vec::new();
     let mut judged: Option<(u32, BTreeMap<Metric, MetricReport>)> = None;
+    let mut idle_look: Option<judge::IdleLook> = None;
     let halt = 'run: {
         let first = match source.first(&mut between) {
             Step::Sample(s) => s,
@@ -328,6 +343,24 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                 };
                 (metrics, next)
             });
+            // A leak at a checkpoint: what the process holds once it idled (see
+            // `judge::idle_verdicts`); at the last, compared with the look before.
+            let mut metrics = metrics;
+            let held = judge::held(&metrics, idle_look.as_ref());
+            if !held.is_empty()
+                && let Some((sample, waited)) =
+                    source.idle(&|s| judge::all_given_back(&held, s), IDLE_WAIT)
+            {
+                let look = judge::IdleLook {
+                    iterations: done,
+                    sample,
+                    waited,
+                };
+                if next == Next::Stop {
+                    untracked(|| judge::idle_verdicts(&mut metrics, idle_look.as_ref(), &look));
+                }
+                idle_look = Some(look);
+            }
             match next {
                 Next::Stop => {
                     judged = Some((done, metrics));

@@ -13,7 +13,7 @@ use crate::attribution::sampled::Sampling;
 use crate::model::{End, Failure, FailureKind, IntervalSample, MetricReport, Run, Verdict};
 use crate::probe::{Probe, Target};
 use crate::quiet::{MAX_WAIT, QuietPoint, QuietStats};
-use crate::sample::{Metric, Sampler, Scope, ms};
+use crate::sample::{Metric, Sample, Sampler, Scope, ms};
 use crate::store::{MAX_INTERVAL_SAMPLES, Thinned};
 
 /// A closure run once per iteration, its result dropped before the boundary sample.
@@ -177,6 +177,28 @@ where
             .as_ref()
             .map_or(0, |n| n.load(Ordering::Relaxed));
         sampling.confirm(bytes, to.saturating_sub(done));
+    }
+
+    fn idle(
+        &mut self,
+        released: &dyn Fn(&Sample) -> bool,
+        max: Duration,
+    ) -> Option<(Sample, Duration)> {
+        // In thread scope the heap is this thread's, which no other thread gives back, and
+        // fds and threads do not gate.
+        if self.scope != Scope::Process {
+            return None;
+        }
+        let sampler = self.sampler.as_mut()?;
+        let (started, step) = (Instant::now(), Duration::from_millis(10));
+        loop {
+            std::thread::sleep(step);
+            let waited = started.elapsed();
+            let now = sampler.now(u32::MAX);
+            if released(&now) || waited >= max {
+                return Some((now, waited));
+            }
+        }
     }
 
     fn stop(&mut self, between: &mut Thinned<IntervalSample>) {

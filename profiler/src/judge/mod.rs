@@ -2,6 +2,7 @@
 // Must never touch the workload or the allocator: it reads samples and nothing else.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::model::{HeapScope, MetricReport, Run, Shape, SourceKind, XAxis, combine};
 use crate::sample::{Metric, Sample};
@@ -501,6 +502,110 @@ pub enum Unconfirmed {
     ExtensionOff,
     /// A budget was exceeded at `iteration`, which stops the run: reported as seen, saying so.
     OverBudget { iteration: u32 },
+}
+
+/// What the process held once it idled after a checkpoint's iterations.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleLook {
+    /// Iterations done when it was taken.
+    pub iterations: u32,
+    pub sample: Sample,
+    pub waited: Duration,
+}
+
+/// A leaking metric at a checkpoint, and the level it must idle back to for the look to end
+/// early: the look before (if any), else its value after the warm-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    metric: Metric,
+    back_to: f64,
+}
+
+/// The leaking metrics at a checkpoint, which an idle look is for.
+pub fn held(metrics: &BTreeMap<Metric, MetricReport>, before: Option<&IdleLook>) -> Vec<Held> {
+    metrics
+        .iter()
+        .filter(|(_, m)| m.verdict == Verdict::Leak && m.growth > 0.0)
+        .map(|(&metric, m)| Held {
+            metric,
+            back_to: before
+                .and_then(|b| metric.of(&b.sample))
+                .unwrap_or(m.after_warmup),
+        })
+        .collect()
+}
+
+/// Whether `now` is back to every held metric's level: nothing more to wait for.
+pub fn all_given_back(held: &[Held], now: &Sample) -> bool {
+    held.iter()
+        .all(|h| h.metric.of(now).is_some_and(|v| v <= h.back_to))
+}
+
+/// A leak must outlast the iterations. At each checkpoint that found one, the process idled
+/// a moment without iterations (its other threads running on: a logger flushing every 10 ms,
+/// detached threads sleeping their last 30 ms) and was looked at. At the last, a leak is what
+/// the idle process kept between two such looks: `before`, at an earlier checkpoint, and
+/// `last`. Kept nothing: growth other threads held for a while, no leak (clean, "released").
+/// Kept less than half of what the leak's lower bound adds over those iterations: cannot be
+/// told (a 64 B leak beside a logger's 2 KiB backlog per iteration is kept, but is not the
+/// growth seen). Otherwise the leak stands. With one look only (the run did not extend), a
+/// growth given back entirely cannot be told from a leak smaller than what was given back:
+/// inconclusive.
+pub fn idle_verdicts(
+    metrics: &mut BTreeMap<Metric, MetricReport>,
+    before: Option<&IdleLook>,
+    last: &IdleLook,
+) {
+    let waited = crate::format::format_ms(last.waited.as_secs_f64() * 1e3);
+    for (&metric, m) in metrics.iter_mut() {
+        if m.verdict != Verdict::Leak || m.growth <= 0.0 {
+            continue;
+        }
+        let Some(now) = metric.of(&last.sample) else {
+            continue;
+        };
+        let value = |v: f64| crate::format::format_value(metric, v);
+        let Some((then, from)) = before.and_then(|b| Some((metric.of(&b.sample)?, b.iterations)))
+        else {
+            if now <= m.after_warmup {
+                m.verdict = Verdict::Inconclusive;
+                m.reason = format!(
+                    "{}; but all of it was given back within {waited} once the iterations \
+                     stopped (other threads held it): a smaller leak cannot be told apart \
+                     without a longer run",
+                    m.reason
+                );
+            }
+            continue;
+        };
+        let kept = now - then;
+        let between = last.iterations.saturating_sub(from);
+        let leak_adds = m.ci.map_or(0.0, |ci| ci[0].max(0.0)) * f64::from(between);
+        if kept <= 0.0 {
+            m.verdict = Verdict::Clean;
+            m.shape = Shape::Released;
+            m.reason = format!(
+                "released: grew {} after warm-up, but the process idle after iteration {from} \
+                 and after iteration {} (within {waited}) held {} then {}: held by work other \
+                 threads finished later, not kept",
+                value(m.growth),
+                last.iterations,
+                value(then),
+                value(now)
+            );
+        } else if kept < 0.5 * leak_adds {
+            m.verdict = Verdict::Inconclusive;
+            m.reason = format!(
+                "{}; but idle, the process kept only {} over iterations {from}..{} (a leak at \
+                 the lower bound adds {}): the rest was held by other threads for a while, and \
+                 what was kept may be a smaller leak",
+                m.reason,
+                value(kept),
+                last.iterations,
+                value(leak_adds)
+            );
+        }
+    }
 }
 
 /// After the last checkpoint: a leak that could not be confirmed at twice the iterations is

@@ -51,6 +51,10 @@ pub enum Shape {
     /// The scope could not see what the verdict needs (a thread scope beside other threads
     /// that moved memory): neither leak nor clean.
     Blind,
+    /// Growth the process gave back once the iterations stopped, within a moment of idling:
+    /// held by work other threads finished later (a batching logger's buffer, a detached
+    /// thread still sleeping), not kept.
+    Released,
 }
 
 impl Shape {
@@ -67,6 +71,7 @@ impl Shape {
             Shape::Noisy => "noisy",
             Shape::TooShort => "too-short",
             Shape::NonFinite => "non-finite",
+            Shape::Released => "released",
             Shape::Blind => "blind",
         }
     }
