@@ -171,6 +171,15 @@ impl MemoryBench {
             Timing::Skipped { why } => println!("{}/{name}: not timed: {why}", self.group),
         }
         match &timing {
+            Timing::Full if allocates_nothing(run) => {
+                // Every iteration after the warm-up allocated nothing, counted exactly: 0. As a
+                // criterion measurement, 0 per iteration is an error ("took zero time"), no
+                // estimate is written, and a later `--baseline` run panicked on the missing one.
+                c.benchmark_group(&self.group)
+                    .bench_function(name, |b| b.iter(&mut routine));
+                time_ns = crit(&group_dir);
+                (bytes, allocations) = (Some(0.0), Some(0.0));
+            }
             Timing::Full => {
                 c.benchmark_group(&self.group)
                     .bench_function(name, |b| b.iter(&mut routine));
@@ -396,6 +405,17 @@ fn fail_on_leak_from_env() -> bool {
 }
 
 /// Counted quantities of a deterministic routine vary little: short criterion runs suffice.
+/// Whether every iteration of `run` after its warm-up allocated nothing (and there were some).
+fn allocates_nothing(run: &crate::Run) -> bool {
+    let mut after = run
+        .samples
+        .iter()
+        .filter(|s| s.iteration > run.warmup.max(1))
+        .peekable();
+    after.peek().is_some()
+        && after.all(|s| s.allocated_bytes == Some(0) && s.allocations == Some(0))
+}
+
 fn quick<M: Measurement>(c: Criterion<M>, dir: &Path, from_args: bool) -> Criterion<M> {
     let c = c
         .output_directory(dir)
