@@ -467,7 +467,12 @@ fn a_budget_stop_keeps_the_leak_verdict() {
 #[test]
 fn a_failed_picture_keeps_the_others_and_the_old_baseline() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("p-allocates.png")).unwrap(); // in the way
+    // A link to where nothing can be written (a directory in the way is stepped around).
+    std::os::unix::fs::symlink(
+        dir.path().join("no/such/dir.png"),
+        dir.path().join("p-allocates.png"),
+    )
+    .unwrap();
     let base = dir.path().join("base.json");
     let out = fixture()
         .args([
@@ -573,4 +578,26 @@ fn runs_sampled_at_another_interval_are_not_compared() {
             .args(["--", "sleep", "0.5"]),
         0,
     );
+}
+
+#[test]
+fn an_unwritable_step_summary_is_refused_before_the_run() {
+    // Found only once the run was over, it turned a leak into exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        allocates(100_000)
+            .env(
+                "GITHUB_STEP_SUMMARY",
+                dir.path().join("no/such/dir/summary.md"),
+            )
+            .arg("--markdown")
+            .arg(dir.path().join("m.md")),
+        2,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("invalid GITHUB_STEP_SUMMARY: cannot write"),
+        "{t}"
+    );
+    assert!(!dir.path().join("m.md").exists());
 }

@@ -339,6 +339,24 @@ fn bad_reports_are_refused_naming_the_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("out.jpg"));
+    // A picture over its own input (a report saved as .svg, or the baseline) lost it.
+    let svg = dir.path().join("report.svg");
+    std::fs::write(&svg, &good_text).unwrap();
+    for (input, baseline) in [(&svg, None), (&good, Some(&svg))] {
+        let mut cmd = fixture();
+        cmd.arg("plot").arg(input).arg("-o").arg(&svg);
+        if let Some(b) = baseline {
+            cmd.arg("--baseline").arg(b);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("names the same file as"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&svg).unwrap(), good_text);
+    }
 }
 
 /// One output failing does not cost the others: the Markdown is still written when the JSON

@@ -137,12 +137,18 @@ fn exit_130_from_an_interrupted_run() {
 
 /// Exit 2 makes no report of its own, but an output that cannot be written (here the step
 /// summary, a directory) makes the session's exit 2 on top of the report's status.
+/// Outputs that pass the checks before the run; `spoil` then makes the step summary one
+/// that cannot be written (a directory in its place).
 fn unwritable_outputs(dir: &Path) -> Outputs {
     Outputs {
         markdown: Some(dir.join("summary.md")),
-        step_summary: Some(dir.to_path_buf()),
+        step_summary: Some(dir.join("step.md")),
         ..Outputs::default()
     }
+}
+
+fn spoil(dir: &Path) {
+    std::fs::create_dir(dir.join("step.md")).unwrap();
 }
 
 #[test]
@@ -162,6 +168,7 @@ fn exit_2_from_an_output_that_cannot_be_written_is_not_printed_as_passed() {
         ..Settings::default()
     };
     let session = Session::prepare(&catalog, settings).unwrap();
+    spoil(dir.path());
     let report = session.run(|_| |_: Progress| {}).unwrap();
     let finished = session.finish(&report);
     assert_eq!(finished.outcome, Outcome::Usage, "{finished:?}");
@@ -229,19 +236,19 @@ fn the_profile_binary_prints_and_writes_the_status_it_exits_with() {
         "{summary}"
     );
 
-    // The same run with an output that cannot be written: exit 2, and nothing printed says
-    // it passed.
+    // The same run with an output that cannot be written (a run's figure, named after the
+    // run, is a link to where nothing can be): exit 2, and nothing printed says it passed.
+    std::os::unix::fs::symlink(
+        dir.path().join("no/such/dir.png"),
+        dir.path().join("p-hashmap-churn.png"),
+    )
+    .unwrap();
     let out = profile()
-        .env("GITHUB_STEP_SUMMARY", dir.path())
-        .args([
-            "-w",
-            "hashmap-churn",
-            "-n",
-            "10",
-            "--no-extend",
-            "--markdown",
-        ])
+        .args(["-w", "hashmap-churn", "-w", "lru-cache", "-n", "10"])
+        .args(["--no-extend", "--markdown"])
         .arg(&md)
+        .arg("--plot")
+        .arg(dir.path().join("p.png"))
         .output()
         .unwrap();
     let printed = stdout(&out);

@@ -81,5 +81,9 @@ fn a_leak_beside_a_backlog_is_not_cleared() {
         let (verdict, _, reason) = verdict(&report, metric);
         assert_ne!(verdict, Verdict::Clean, "{metric}: {reason}");
     }
+    // A block per iteration kept between the idle looks: a leak, whatever the series shows
+    // once a look let the backlog drain.
+    let (verdict, _, reason) = verdict(&report, Metric::HeapBlocks);
+    assert_eq!(verdict, Verdict::Leak, "{reason}");
     drop(kept);
 }

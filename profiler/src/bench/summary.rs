@@ -98,7 +98,7 @@ pub(super) fn write_memory(report: &Report, dir: &Path) -> (Vec<PathBuf>, Vec<cr
     #[cfg(feature = "plot")]
     {
         let (pictures, failed) =
-            crate::figure::write_plots_each(report, &dir.join("memory.png"), None);
+            crate::figure::write_plots_each(report, &dir.join("memory.png"), None, &[]);
         written.extend(pictures);
         errors.extend(failed);
     }

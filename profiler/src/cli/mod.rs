@@ -14,7 +14,7 @@
 //! ```
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -473,6 +473,20 @@ fn plot(args: &PlotArgs) -> Outcome {
     if let Err(e) = checked {
         return usage_error(e);
     }
+    // Drawn over its own input, the report (or the baseline) was lost.
+    let inputs = std::iter::once(("the report", &args.report))
+        .chain(args.baseline.iter().map(|b| ("--baseline", b)));
+    for (what, input) in inputs {
+        if session::same_file(&args.output, input) {
+            return usage_error(crate::Error::InvalidArgument {
+                argument: "--output",
+                reason: format!(
+                    "names the same file as {what} ('{}'): give the picture its own file",
+                    input.display()
+                ),
+            });
+        }
+    }
     let report = match Report::read_json(&args.report) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
@@ -494,7 +508,10 @@ fn plot(args: &PlotArgs) -> Outcome {
             }
         }
     }
-    match crate::figure::write_plots(&report, &args.output, baseline.as_ref()) {
+    let inputs: Vec<&Path> = std::iter::once(args.report.as_path())
+        .chain(args.baseline.as_deref())
+        .collect();
+    match crate::figure::write_plots(&report, &args.output, baseline.as_ref(), &inputs) {
         Ok(written) => {
             for path in written {
                 say(&format!("wrote {}\n", path.display()));

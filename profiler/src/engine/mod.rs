@@ -346,20 +346,26 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             // A leak at a checkpoint: what the process holds once it idled (see
             // `judge::idle_verdicts`); at the last, compared with the look before.
             let mut metrics = metrics;
-            let held = judge::held(&metrics, idle_look.as_ref());
+            let held = judge::held(&metrics, idle_look.as_ref(), next == Next::Stop);
             if !held.is_empty()
                 && let Some((sample, waited)) =
                     source.idle(&|s| judge::all_given_back(&held, s), IDLE_WAIT)
             {
-                let look = judge::IdleLook {
-                    iterations: done,
-                    sample,
-                    waited,
-                };
-                if next == Next::Stop {
-                    untracked(|| judge::idle_verdicts(&mut metrics, idle_look.as_ref(), &look));
-                }
-                idle_look = Some(look);
+                untracked(|| {
+                    let look = judge::IdleLook {
+                        iterations: done,
+                        sample,
+                        waited,
+                        held: held.iter().map(|h| h.metric).collect(),
+                    };
+                    if next == Next::Stop
+                        && let Ok(s) = store.lock()
+                    {
+                        let (before, how) = (idle_look.as_ref(), &plan.judging);
+                        judge::idle_verdicts(&mut metrics, s.as_slice(), how, before, &look);
+                    }
+                    idle_look = Some(look);
+                });
             }
             match next {
                 Next::Stop => {

@@ -9,8 +9,12 @@ use crate::report::Report;
 use super::{overview, run_figure};
 
 /// Where each picture of `report` goes for `--plot path`: with one run, `path` itself; with
-/// several, `path` holds the overview and `<stem>-<workload>.<ext>` each run.
-pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)> {
+/// several, `path` holds the overview and `<stem>-<workload>.<ext>` each run. A workload's
+/// piece of the name is cut at 80 bytes (with a hash of the whole name: a 300-character
+/// command line made a name too long to create), and a name already taken (two commands that
+/// differ only in characters a file name cannot hold, another output in `avoid`, a
+/// directory) gets `-2`, `-3`...: one figure silently replaced another, or the JSON report.
+pub fn plot_paths(report: &Report, path: &Path, avoid: &[&Path]) -> Vec<(Option<usize>, PathBuf)> {
     if report.runs.len() == 1 {
         return vec![(Some(0), path.to_path_buf())];
     }
@@ -24,10 +28,50 @@ pub fn plot_paths(report: &Report, path: &Path) -> Vec<(Option<usize>, PathBuf)>
         .unwrap_or_default();
     let mut out = vec![(None, path.to_path_buf())];
     for (i, run) in report.runs.iter().enumerate() {
-        let safe = crate::format::file_safe(&run.workload);
-        out.push((Some(i), path.with_file_name(format!("{stem}-{safe}.{ext}"))));
+        let piece = name_piece(&run.workload);
+        let taken = |candidate: &Path| {
+            candidate.is_dir()
+                || out.iter().any(|(_, p)| same_place(p, candidate))
+                || avoid.iter().any(|p| same_place(p, candidate))
+        };
+        let mut candidate = path.with_file_name(format!("{stem}-{piece}.{ext}"));
+        let mut n = 2;
+        while taken(&candidate) {
+            candidate = path.with_file_name(format!("{stem}-{piece}-{n}.{ext}"));
+            n += 1;
+        }
+        out.push((Some(i), candidate));
     }
     out
+}
+
+/// A workload's name as a piece of a file name, at most 80 bytes (+ a hash when cut).
+fn name_piece(workload: &str) -> String {
+    const MAX: usize = 80;
+    let safe = crate::format::file_safe(workload);
+    if safe.len() <= MAX {
+        return safe;
+    }
+    // FNV-1a of the whole name: the same name gives the same file from run to run.
+    let hash = workload.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{:08x}", &safe[..MAX], hash as u32)
+}
+
+/// Whether two paths name the same file: equal, or equal once their directories resolve.
+fn same_place(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        (
+            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+            p.file_name().map(|n| n.to_os_string()),
+        )
+    };
+    a == b || resolve(a) == resolve(b)
 }
 
 /// Check that `path` names a picture format the plots crate writes.
@@ -54,23 +98,25 @@ pub fn write_plots(
     report: &Report,
     path: &Path,
     baseline: Option<&Report>,
+    avoid: &[&Path],
 ) -> Result<Vec<PathBuf>, Error> {
-    let (written, mut errors) = write_plots_each(report, path, baseline);
+    let (written, mut errors) = write_plots_each(report, path, baseline, avoid);
     match errors.is_empty() {
         true => Ok(written),
         false => Err(errors.remove(0)),
     }
 }
 
-/// Every picture of `report`, each written or failed on its own.
+/// Every picture of `report`, each written or failed on its own, none over a file of `avoid`.
 pub fn write_plots_each(
     report: &Report,
     path: &Path,
     baseline: Option<&Report>,
+    avoid: &[&Path],
 ) -> (Vec<PathBuf>, Vec<Error>) {
     let mut written = Vec::new();
     let mut errors = Vec::new();
-    for (run, target) in plot_paths(report, path) {
+    for (run, target) in plot_paths(report, path, avoid) {
         let figure = match run {
             Some(i) => {
                 let r = &report.runs[i];
@@ -100,7 +146,7 @@ mod tests {
     fn pictures_are_written_per_run_plus_an_overview_as_png_and_svg() {
         let dir = tempfile::tempdir().unwrap();
         let report = Report::new(vec![leaking_run("a", 20), leaking_run("b/c", 20)]);
-        let written = write_plots(&report, &dir.path().join("out.png"), None).unwrap();
+        let written = write_plots(&report, &dir.path().join("out.png"), None, &[]).unwrap();
         let names: Vec<String> = written
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -112,8 +158,36 @@ mod tests {
         assert_eq!(width, run_figure(&report.runs[0], None).width);
         let single = Report::new(vec![leaking_run("a", 20)]);
         let svg = dir.path().join("one.svg");
-        assert_eq!(write_plots(&single, &svg, None).unwrap(), vec![svg.clone()]);
+        assert_eq!(
+            write_plots(&single, &svg, None, &[]).unwrap(),
+            vec![svg.clone()]
+        );
         assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
         assert!(check_plot_path("--plot", Path::new("x.jpg")).is_err());
+    }
+
+    #[test]
+    fn figure_names_are_never_shared_nor_too_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("./leak 40 {}", "x".repeat(300));
+        let report = Report::new(vec![
+            leaking_run("./leak 40 0", 20),
+            leaking_run("./leak 40.0", 20),
+            leaking_run(&long, 20),
+        ]);
+        let plot = dir.path().join("p.png");
+        let json = dir.path().join("p-__leak_40_0-2.png");
+        let names: Vec<String> = plot_paths(&report, &plot, &[&json])
+            .iter()
+            .map(|(_, p)| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names[..3],
+            ["p.png", "p-__leak_40_0.png", "p-__leak_40_0-3.png"]
+        );
+        assert!(names[3].len() < 100, "{}", names[3]);
+        let written = write_plots(&report, &plot, None, &[&json]).unwrap();
+        assert_eq!(written.len(), 4);
+        assert!(!json.exists());
     }
 }

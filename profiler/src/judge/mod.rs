@@ -505,27 +505,35 @@ pub enum Unconfirmed {
 }
 
 /// What the process held once it idled after a checkpoint's iterations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IdleLook {
     /// Iterations done when it was taken.
     pub iterations: u32,
     pub sample: Sample,
     pub waited: Duration,
+    /// The metrics that leaked at that checkpoint.
+    pub held: Vec<Metric>,
 }
 
 /// A leaking metric at a checkpoint, and the level it must idle back to for the look to end
 /// early: the look before (if any), else its value after the warm-up.
 #[derive(Debug, Clone, Copy)]
 pub struct Held {
-    metric: Metric,
+    pub metric: Metric,
     back_to: f64,
 }
 
-/// The leaking metrics at a checkpoint, which an idle look is for.
-pub fn held(metrics: &BTreeMap<Metric, MetricReport>, before: Option<&IdleLook>) -> Vec<Held> {
+/// The metrics an idle look at a checkpoint is for: those leaking there, and at the last
+/// checkpoint (`last`) those that leaked at the look before too.
+pub fn held(
+    metrics: &BTreeMap<Metric, MetricReport>,
+    before: Option<&IdleLook>,
+    last: bool,
+) -> Vec<Held> {
+    let held_before = |metric: &Metric| last && before.is_some_and(|b| b.held.contains(metric));
     metrics
         .iter()
-        .filter(|(_, m)| m.verdict == Verdict::Leak && m.growth > 0.0)
+        .filter(|(metric, m)| (m.verdict == Verdict::Leak && m.growth > 0.0) || held_before(metric))
         .map(|(&metric, m)| Held {
             metric,
             back_to: before
@@ -543,22 +551,28 @@ pub fn all_given_back(held: &[Held], now: &Sample) -> bool {
 
 /// A leak must outlast the iterations. At each checkpoint that found one, the process idled
 /// a moment without iterations (its other threads running on: a logger flushing every 10 ms,
-/// detached threads sleeping their last 30 ms) and was looked at. At the last, a leak is what
-/// the idle process kept between two such looks: `before`, at an earlier checkpoint, and
-/// `last`. Kept nothing: growth other threads held for a while, no leak (clean, "released").
-/// Kept less than half of what the leak's lower bound adds over those iterations: cannot be
-/// told (a 64 B leak beside a logger's 2 KiB backlog per iteration is kept, but is not the
-/// growth seen). Otherwise the leak stands. With one look only (the run did not extend), a
-/// growth given back entirely cannot be told from a leak smaller than what was given back:
-/// inconclusive.
+/// detached threads sleeping their last 30 ms) and was looked at. Nothing another thread holds
+/// for a while is in such a look, so at the last checkpoint a metric that leaked at the look
+/// before (or leaks now) is judged by what the idle process kept between the two looks, over
+/// the iterations between them: nothing kept is clean (growth held for a while, "released");
+/// more than a leak's threshold per iteration (128 B of heap; of blocks, the clean limit of
+/// at most half a block; any fd or thread) is a leak, whatever the series looks like once a look let the backlog drain (a 64 B leak in a
+/// block per iteration beside a logger's 2 KiB backlog: its blocks); in between, cannot be
+/// told. With one look only (the run did not extend), growth given back down to its level
+/// after the warm-up cannot be told from a smaller leak: inconclusive.
 pub fn idle_verdicts(
     metrics: &mut BTreeMap<Metric, MetricReport>,
+    samples: &[Sample],
+    how: &Judging,
     before: Option<&IdleLook>,
     last: &IdleLook,
 ) {
     let waited = crate::format::format_ms(last.waited.as_secs_f64() * 1e3);
+    let churn = mean_churn(samples);
     for (&metric, m) in metrics.iter_mut() {
-        if m.verdict != Verdict::Leak || m.growth <= 0.0 {
+        let leaks_now = m.verdict == Verdict::Leak && m.growth > 0.0;
+        let held_before = before.is_some_and(|b| b.held.contains(&metric));
+        if !(leaks_now || held_before) {
             continue;
         }
         let Some(now) = metric.of(&last.sample) else {
@@ -567,7 +581,7 @@ pub fn idle_verdicts(
         let value = |v: f64| crate::format::format_value(metric, v);
         let Some((then, from)) = before.and_then(|b| Some((metric.of(&b.sample)?, b.iterations)))
         else {
-            if now <= m.after_warmup {
+            if leaks_now && now <= m.after_warmup {
                 m.verdict = Verdict::Inconclusive;
                 m.reason = format!(
                     "{}; but all of it was given back within {waited} once the iterations \
@@ -578,31 +592,52 @@ pub fn idle_verdicts(
             }
             continue;
         };
+        let between = last.iterations.saturating_sub(from).max(1);
         let kept = now - then;
-        let between = last.iterations.saturating_sub(from);
-        let leak_adds = m.ci.map_or(0.0, |ci| ci[0].max(0.0)) * f64::from(between);
+        let per_iteration = kept / f64::from(between);
+        // What a leak needs per iteration: its threshold for bytes; for blocks, the limit a
+        // clean series may move by (churn leaves a few late frees); any fd or thread kept.
+        let t = thresholds(metric, how, churn, 1.0);
+        let bar = match metric {
+            Metric::HeapBytes | Metric::RssBytes => t.tau,
+            Metric::HeapBlocks => t.tau_ok,
+            Metric::Fds | Metric::Threads => 0.0,
+        };
+        let idle = format!(
+            "idle after iteration {from} and after iteration {} (within {waited}), the \
+             process held {} then {}",
+            last.iterations,
+            value(then),
+            value(now)
+        );
         if kept <= 0.0 {
             m.verdict = Verdict::Clean;
             m.shape = Shape::Released;
             m.reason = format!(
-                "released: grew {} after warm-up, but the process idle after iteration {from} \
-                 and after iteration {} (within {waited}) held {} then {}: held by work other \
-                 threads finished later, not kept",
-                value(m.growth),
-                last.iterations,
-                value(then),
-                value(now)
+                "released: {idle}: what grew was held by work other threads finished later, \
+                 not kept"
             );
-        } else if kept < 0.5 * leak_adds {
+        } else if per_iteration > bar {
+            // Kept over the iterations between two looks: confirmed by the run itself.
+            m.confirmed_within = true;
+            if !leaks_now {
+                m.verdict = Verdict::Leak;
+                m.reason = format!(
+                    "kept {} per iteration while idle ({idle}), above the {} a leak needs; \
+                     the series alone read: {}",
+                    value(per_iteration),
+                    value(bar),
+                    m.reason
+                );
+            }
+        } else {
             m.verdict = Verdict::Inconclusive;
             m.reason = format!(
-                "{}; but idle, the process kept only {} over iterations {from}..{} (a leak at \
-                 the lower bound adds {}): the rest was held by other threads for a while, and \
-                 what was kept may be a smaller leak",
+                "{}; but {idle}: {} per iteration kept, not above the {} a leak needs, the \
+                 rest held by other threads for a while",
                 m.reason,
-                value(kept),
-                last.iterations,
-                value(leak_adds)
+                value(per_iteration),
+                value(bar)
             );
         }
     }

@@ -151,7 +151,8 @@ pub struct MetricReport {
     /// One sentence a person can check against the plot.
     pub reason: String,
     /// A leak the run confirmed by itself (containers seen doubling in its first half doubled
-    /// again in its second): it needs no run to twice the iterations.
+    /// again in its second, or growth the idle process kept between two checkpoints): it
+    /// needs no run to twice the iterations.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirmed_within: bool,
 }

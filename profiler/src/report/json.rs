@@ -104,10 +104,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Report, String> {
     if tool != TOOL_NAME {
         return Err(format!("it was written by '{tool}', not by {TOOL_NAME}"));
     }
-    let version = value
-        .get("schema_version")
-        .and_then(|v| v.as_u64())
-        .ok_or("it has no schema_version")?;
+    let version = match value.get("schema_version") {
+        None => return Err("it has no schema_version".into()),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("its schema_version {v} is not a whole number"))?,
+    };
     if version != u64::from(SCHEMA_VERSION) {
         return Err(format!(
             "schema_version {version} is not supported (this version reads {SCHEMA_VERSION})"

@@ -163,6 +163,24 @@ pub fn check_outputs(outputs: &Outputs) -> Result<(), Error> {
     for (flag, path) in outputs.all() {
         check_writable(flag, path)?;
     }
+    // The summary is appended to it too: a run found it unwritable only at its end, and a
+    // leak became exit 2.
+    if outputs.markdown.is_some()
+        && let Some(summary) = &outputs.step_summary
+    {
+        let exists = summary.exists();
+        let appendable = std::fs::OpenOptions::new().append(true).open(summary);
+        match (exists, appendable) {
+            (true, Err(e)) => {
+                return Err(Error::InvalidArgument {
+                    argument: "GITHUB_STEP_SUMMARY",
+                    reason: format!("cannot append to '{}': {e}", summary.display()),
+                });
+            }
+            (true, Ok(_)) => {}
+            (false, _) => check_writable("GITHUB_STEP_SUMMARY", summary)?,
+        }
+    }
     if let Some(plot) = &outputs.plot {
         #[cfg(feature = "plot")]
         crate::figure::check_plot_path("--plot", plot)?;

@@ -15,6 +15,7 @@ pub mod concurrency;
 mod run;
 pub mod sweep;
 
+pub(crate) use checks::same_file;
 pub use checks::{
     check_distinct, check_outputs, check_program, check_writable, load_baseline, select_indices,
 };
@@ -394,7 +395,15 @@ pub fn write_outputs(
     }
     #[cfg(feature = "plot")]
     if let Some(p) = &outputs.plot {
-        let (paths, failed) = crate::figure::write_plots_each(report, p, baseline);
+        // A run's figure never over another output (`--plot p.png --json p-a.png`).
+        let others: Vec<&Path> = outputs
+            .all()
+            .into_iter()
+            .filter(|(flag, _)| *flag != "--plot")
+            .map(|(_, path)| path.as_path())
+            .chain(outputs.step_summary.as_deref())
+            .collect();
+        let (paths, failed) = crate::figure::write_plots_each(report, p, baseline, &others);
         keep(Ok(paths));
         for e in failed {
             keep(Err(e));
