@@ -683,3 +683,37 @@ fn children_made_by_fork_without_its_handlers_are_not_the_parents() {
     let prog = compile(dir.path(), "rawfork", &[]);
     leak_and_fix("rawfork", |mode| vec![prog.clone().into(), mode.into()]);
 }
+
+#[test]
+fn what_the_profiler_could_not_see_is_never_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    // A program that daemonises: its 10 iterations were clean, the 300 its child went on
+    // marking (and leaking in) were never sampled. It read as clean, exit 0.
+    let daemon = compile(dir.path(), "daemon", &[]);
+    let report = marked(
+        dir.path(),
+        "daemon",
+        &[daemon.as_os_str(), "300".as_ref()],
+        0,
+    );
+    for metric in ["heap_bytes", "heap_blocks", "fds", "threads"] {
+        assert_ne!(verdict(&report, metric), "clean", "{metric}: {report}");
+    }
+    // Python with its own PYTHONMALLOC: small objects kept in CPython's arenas, unseen.
+    let json = dir.path().join("arenas.json");
+    expect_exit(
+        profile()
+            .env("PYTHONMALLOC", "pymalloc")
+            .args(["-q", "--marker", "^done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg("python3")
+            .arg(fixture("py/keeps.py"))
+            .arg("leak"),
+        0,
+    );
+    let report = read_json(&json);
+    for metric in ["heap_bytes", "heap_blocks"] {
+        assert_ne!(verdict(&report, metric), "clean", "{metric}: {report}");
+    }
+}

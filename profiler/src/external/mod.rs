@@ -306,8 +306,15 @@ impl Program {
             caps: self.caps,
             ..Plan::new(name, judging)
         };
+        let python_arenas = match &self.target {
+            Target::Command(cmd) if heap::runs_python(cmd) => std::env::var_os("PYTHONMALLOC")
+                .filter(|v| v != "malloc")
+                .map(|v| v.to_string_lossy().into_owned()),
+            _ => None,
+        };
         let mut source = ProgramSource::new(self, pid, started, heap);
         source.heap_notes = heap_notes;
+        source.python_arenas = python_arenas;
         let run = engine::drive(&mut source, plan);
         match source.error.take() {
             Some(e) => Err(e),

@@ -79,6 +79,9 @@ pub(super) struct ProgramSource {
     heap: HeapState,
     /// Notes on how the heap was counted (e.g. PYTHONMALLOC set).
     pub(super) heap_notes: Vec<String>,
+    /// A Python program run with PYTHONMALLOC kept at this allocator (not `malloc`): its small
+    /// objects live in arenas the heap counters do not see one by one.
+    pub(super) python_arenas: Option<String>,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
     /// The peak window the previous paired marker line closed.
@@ -123,6 +126,7 @@ impl ProgramSource {
             error: None,
             heap,
             heap_notes: Vec::new(),
+            python_arenas: None,
             last_cumulative: None,
             last_epoch: None,
             paired: 0,
@@ -544,6 +548,7 @@ impl Source for ProgramSource {
         let end = ending.end;
         self.settle_heap(run);
         self.no_clean_from_bunched_samples(run);
+        self.no_clean_where_unseen(run);
         run.source = SourceRecord {
             kind: run.source.kind,
             command: match &self.program.target {
