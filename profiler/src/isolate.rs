@@ -196,6 +196,13 @@ fn test_binary() -> bool {
     in_deps && hashed && !std::env::args().any(|a| a == "--bench")
 }
 
+/// Whether other tests may run in this process beside the caller: a test binary run by
+/// libtest, in place (not a child process re-running one test, not under nextest's process
+/// per test).
+pub(crate) fn shared_with_other_tests() -> bool {
+    test_binary() && !is_child() && !one_test_per_process()
+}
+
 /// `true` in a child process started by [`in_child_process`].
 pub(crate) fn is_child() -> bool {
     std::env::var_os(REPORT_DIR_ENV).is_some()

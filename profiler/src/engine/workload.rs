@@ -37,6 +37,8 @@ pub struct WorkloadSource<'a, F> {
     sampling: Option<(Sampling, bool)>,
     /// Called once the last sample is taken, before the run's report allocates anything.
     on_stop: Option<&'a (dyn Fn() + Sync)>,
+    /// Whether the process may idle to show what it gives back (see [`Source::idle`]).
+    idle_looks: bool,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -58,7 +60,15 @@ where
             sampling: None,
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
             on_stop: None,
+            idle_looks: true,
         }
+    }
+
+    /// No idle looks: the process is not the run's alone (other tests may run beside it, and
+    /// what they free during a look would read as given back).
+    pub fn without_idle_looks(mut self) -> Self {
+        self.idle_looks = false;
+        self
     }
 
     /// Call `f` once sampling has stopped, before the report is built (whose allocations
@@ -186,7 +196,7 @@ where
     ) -> Option<(Sample, Duration)> {
         // In thread scope the heap is this thread's, which no other thread gives back, and
         // fds and threads do not gate.
-        if self.scope != Scope::Process {
+        if self.scope != Scope::Process || !self.idle_looks {
             return None;
         }
         let sampler = self.sampler.as_mut()?;
