@@ -15,6 +15,7 @@ pub mod concurrency;
 mod run;
 pub mod sweep;
 
+#[cfg(feature = "cli")]
 pub(crate) use checks::same_file;
 pub use checks::{
     check_distinct, check_outputs, check_program, check_writable, load_baseline, select_indices,
