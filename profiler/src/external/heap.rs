@@ -233,6 +233,14 @@ impl Heap {
         (alive && !maps.is_empty()).then_some(false)
     }
 
+    /// Whether the library counts in `pid`, a process of the measured tree: it is mapped there
+    /// and the process took a slot (one that ran out of slots, or was started with
+    /// LD_PRELOAD cleared, or is statically linked, did not). `None` when that cannot be told
+    /// (the process ended, or its maps cannot be read).
+    pub(crate) fn counts(&self, pid: u32) -> Option<bool> {
+        Some(self.loaded_in(pid)? && self.slots_of(&[pid]).next().is_some())
+    }
+
     /// Allocations and bytes allocated by every process that counted here, those that have
     /// exited included (a process's slots keep their counts, or the header does once another
     /// process took its slots over): with --include-children, children that come and go

@@ -3,6 +3,7 @@
 
 mod notes;
 mod pace;
+mod uncounted;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -97,6 +98,8 @@ pub(super) struct ProgramSource {
     last_event: Option<Instant>,
     /// Samples taken with the heap library, for its periodic presence check.
     samples_seen: u64,
+    /// With --include-children: the tree's processes the heap library did not count.
+    uncounted: uncounted::Uncounted,
 }
 
 impl ProgramSource {
@@ -135,6 +138,7 @@ impl ProgramSource {
             exited_at: None,
             last_event: None,
             samples_seen: 0,
+            uncounted: Default::default(),
         }
     }
 
@@ -373,6 +377,9 @@ impl ProgramSource {
             return None;
         };
         let members = self.probe.members();
+        if self.program.include_children && alive {
+            self.uncounted.look(heap, members, self.pid, Instant::now());
+        }
         let (live_bytes, blocks, allocated, allocations, peak) = match line.flatten() {
             Some(s) => {
                 self.paired += 1;

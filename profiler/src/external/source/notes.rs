@@ -48,6 +48,12 @@ impl ProgramSource {
                 ),
             ));
         }
+        if let Some(uncounted) = self.uncounted_heap() {
+            unseen.push((
+                &[Metric::HeapBytes, Metric::HeapBlocks],
+                format!("but {uncounted}, so a leak there reads as this: not clean"),
+            ));
+        }
         if self.unsampled > run.iterations {
             unseen.push((
                 &Metric::ALL,
@@ -70,6 +76,37 @@ impl ProgramSource {
                 }
             }
         }
+    }
+
+    /// With --include-children, the processes of the tree the heap library did not count, as
+    /// a clause: "<who> ran without the heap library counting them (...)".
+    fn uncounted_heap(&self) -> Option<String> {
+        let HeapState::On(heap) = &self.heap else {
+            return None;
+        };
+        let declined = if self.program.include_children {
+            heap.declined()
+        } else {
+            0
+        };
+        let found = self.uncounted.found.len();
+        let who = match (found, declined) {
+            (0, 0) => return None,
+            (_, 0) => self.uncounted.named(),
+            (0, n) => format!("{n} process(es)"),
+            (_, n) => format!("{} and {n} other process(es)", self.uncounted.named()),
+        };
+        let (it, its) = if found + declined as usize == 1 {
+            ("it", "its")
+        } else {
+            ("them", "their")
+        };
+        Some(format!(
+            "the heap library did not count {who} of the measured tree (a statically linked \
+             program, or one started with LD_PRELOAD or the profiler's variables removed \
+             from {its} environment): RSS, fds and threads include {it}, the heap numbers do \
+             not"
+        ))
     }
 
     /// Remember the program's live descendants (at most a few), which are not measured.
@@ -100,6 +137,9 @@ impl ProgramSource {
                          not at all",
                         preload::layout::SLOTS
                     ));
+                }
+                if let Some(uncounted) = self.uncounted_heap() {
+                    notes.push(uncounted);
                 }
                 if self.marked() && self.read_live > 0 {
                     notes.push(format!(
