@@ -330,6 +330,29 @@ fn bad_reports_are_refused_naming_the_file() {
         "{}",
         text(&out)
     );
+    // One of the same name over seconds, not iterations: said to be left out too.
+    assert!(good_text.contains("\"x_axis\": \"iteration\""));
+    std::fs::write(
+        &other,
+        good_text.replace("\"x_axis\": \"iteration\"", "\"x_axis\": \"second\""),
+    )
+    .unwrap();
+    let out = fixture()
+        .arg("plot")
+        .arg(&good)
+        .arg("--baseline")
+        .arg(&other)
+        .args(["-o"])
+        .arg(dir.path().join("out.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("is per second, this one per iteration: drawn without it"),
+        "{}",
+        text(&out)
+    );
     let out = fixture()
         .arg("plot")
         .arg(&good)

@@ -82,8 +82,13 @@ pub fn p_value(p: f64) -> String {
 
 /// "1 warm-up iteration", "4 warm-up iterations".
 pub fn warmup(iterations: usize) -> String {
-    let s = if iterations == 1 { "" } else { "s" };
-    format!("{iterations} warm-up iteration{s}")
+    iterations_of(iterations as u64, "warm-up ")
+}
+
+/// "1 iteration", "20 iterations", with `kind` ("marked ", "warm-up ") before the noun.
+pub fn iterations_of(n: u64, kind: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {kind}iteration{s}")
 }
 
 /// Format a metric's value: bytes in KiB/MiB, counts as integers.

@@ -498,13 +498,25 @@ fn plot(args: &PlotArgs) -> Outcome {
     if let Some(b) = &baseline {
         // A baseline is drawn beside the run of the same name only: say when there is none.
         for run in &report.runs {
-            if !b.runs.iter().any(|r| r.workload == run.workload) {
-                let theirs: Vec<&str> = b.runs.iter().map(|r| r.workload.as_str()).collect();
-                eprintln!(
-                    "note: --baseline has no run named '{}' (it has: {}): drawn without one",
-                    run.workload,
-                    theirs.join(", ")
-                );
+            let name = &run.workload;
+            match b.runs.iter().find(|r| r.workload == run.workload) {
+                None => {
+                    let theirs: Vec<&str> = b.runs.iter().map(|r| r.workload.as_str()).collect();
+                    eprintln!(
+                        "note: --baseline has no run named '{name}' (it has: {}): drawn without one",
+                        theirs.join(", ")
+                    );
+                }
+                Some(_) if run.sweep.is_some() || run.concurrency.is_some() => eprintln!(
+                    "note: '{name}' is drawn against input size or copies at once, where no \
+                     baseline is drawn: drawn without one"
+                ),
+                Some(theirs) if theirs.x_axis != run.x_axis => eprintln!(
+                    "note: --baseline's run '{name}' is per {}, this one per {}: drawn without it",
+                    theirs.x_axis.unit(),
+                    run.x_axis.unit()
+                ),
+                Some(_) => {}
             }
         }
     }

@@ -315,8 +315,9 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                             FailureKind::Timeout,
                             done,
                             format!(
-                                "timed out: the run passed --timeout {} s after {done} iterations",
-                                limit.as_secs_f64()
+                                "timed out: the run passed --timeout {} s after {}",
+                                limit.as_secs_f64(),
+                                crate::format::iterations_of(u64::from(done), "")
                             ),
                         )
                     }));

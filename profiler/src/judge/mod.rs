@@ -478,7 +478,13 @@ pub fn next_step(
         } else {
             "inconclusive"
         };
-        return Next::ExtendTo(to, format!("{names} {why} at {done} iterations"));
+        return Next::ExtendTo(
+            to,
+            format!(
+                "{names} {why} at {}",
+                crate::format::iterations_of(u64::from(done), "")
+            ),
+        );
     }
     Next::Stop
 }
