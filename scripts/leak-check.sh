@@ -52,18 +52,33 @@ fi
 
 mkdir -p "$out" || exit 2
 rm -f "$out"/plot*.png
+# The caller's options: what comes before `--` (after it, the profiled program's own
+# arguments, which may well include a --baseline or --json of its own).
+opts=()
+for a in "$@"; do
+    [[ "$a" == "--" ]] && break
+    opts+=("$a")
+done
+# Whether the caller gave option $1 ("--json FILE" or "--json=FILE").
+given() {
+    local flag="$1"
+    for a in ${opts[@]+"${opts[@]}"}; do
+        [[ "$a" == "$flag" || "$a" == "$flag="* ]] && return 0
+    done
+    return 1
+}
 # Our outputs and baseline, unless the caller chose their own.
-given() { local flag="$1"; shift; for a in "$@"; do [[ "$a" == "$flag" || "$a" == "$flag="* ]] && return 0; done; return 1; }
 args=()
-given --json "$@" || args+=(--json "$out/report.json")
-given --markdown "$@" || args+=(--markdown "$out/summary.md")
-given --plot "$@" || args+=(--plot "$out/plot.png")
-if [[ -f "$baseline" ]] && ! given --baseline "$@"; then
+given --json || args+=(--json "$out/report.json")
+given --markdown || args+=(--markdown "$out/summary.md")
+given --plot || args+=(--plot "$out/plot.png")
+if [[ -f "$baseline" ]] && ! given --baseline; then
     args+=(--baseline "$baseline")
 fi
-# The value of option $1 among the rest ("--baseline FILE" or "--baseline=FILE"), if given.
+# The value the caller gave option $1, if given.
 value_of() {
-    local flag="$1"; shift
+    local flag="$1"
+    set -- ${opts[@]+"${opts[@]}"}
     while (($#)); do
         case "$1" in
         "$flag") [[ $# -ge 2 ]] && { echo "$2"; return 0; } ;;
@@ -73,24 +88,29 @@ value_of() {
     done
     return 1
 }
-if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]] && ! given --save-baseline "$@"; then
+if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]] && ! given --save-baseline; then
     # Saved over the baseline compared with, so that its other workloads are kept: saving
     # over ours while comparing with the caller's dropped every workload not run this time.
     save="$baseline"
-    given --baseline "$@" && save="$(value_of --baseline "$@")"
+    given --baseline && save="$(value_of --baseline)"
     mkdir -p "$(dirname "$save")" || exit 2
     args+=(--save-baseline "$save")
 fi
 
-stamp="$(mktemp)"
-trap 'rm -f "$stamp"' EXIT
+report="$out/report.json"
+given --json && report="$(value_of --json)"
+# The report as it was (reports are written by renaming a new file into place: a new inode).
+identity() { stat -c '%i %Y %s' "$report" 2>/dev/null || echo none; }
+before="$(identity)"
 "${command[@]}" "${args[@]}" "$@"
 code=$?
-written="report, summary and plots in ${out#"$PWD"/}/"
+written="report: ${report#"$PWD"/}"
+given --markdown || written+=", summary: ${out#"$PWD"/}/summary.md"
+given --plot || written+=", plots: ${out#"$PWD"/}/plot*.png"
 if ((code == 2)); then
     # Bad usage is mostly found before anything runs; after a run (a baseline that compared
     # nothing, an output that could not be written) the report may be there.
-    if [[ "$out/report.json" -nt "$stamp" ]]; then
+    if [[ -f "$report" && "$(identity)" != "$before" ]]; then
         echo "leak-check: exit 2 (bad usage or input, see above); $written" >&2
     else
         echo "leak-check: exit 2 (bad usage or input, see above); no report written" >&2

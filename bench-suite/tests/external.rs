@@ -168,6 +168,38 @@ fn a_steady_script_allocating_and_freeing_is_not_a_leak() {
     }
 }
 
+/// Marker lines still in the pipe when the profiler stopped the program (it had reached its
+/// iterations) were written before the stop: not lines of a process it could not measure.
+/// A program that wrote 500 as it was stopped lost every clean verdict to "lines came when
+/// the program could no longer be measured".
+#[test]
+fn lines_left_in_the_pipe_when_the_profiler_stops_the_program_are_not_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let burst = script(
+        dir.path(),
+        "burst.py",
+        "import signal, sys, time\n\
+         def bye(*_):\n    sys.stdout.write('done\\n' * 500)\n    sys.stdout.flush()\n    sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, bye)\n\
+         for i in range(3000):\n    print('done', flush=True)\n    time.sleep(0.008)\n",
+    );
+    let json = dir.path().join("r.json");
+    expect_exit(
+        profile()
+            .args(["-q", "--marker", "done", "--iterations", "20", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg("python3")
+            .arg(&burst),
+        0,
+    );
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["source"]["end"], "iterations", "{}", run["source"]);
+    let said = format!("{} {}", run["metrics"], run["source"]["notes"]);
+    assert!(!said.contains("could no longer be measured"), "{said}");
+}
+
 #[test]
 fn leaked_fds_and_threads_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();

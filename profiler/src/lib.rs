@@ -64,6 +64,7 @@ mod isolate;
 pub mod judge;
 pub mod model;
 pub mod options;
+mod paths;
 pub mod probe;
 mod profiler;
 mod quiet;

@@ -43,6 +43,27 @@ pub struct Sample {
     pub cpu_ms: Option<f64>,
 }
 
+impl Sample {
+    /// The lower of `self`'s and `other`'s heap bytes, blocks, RSS, fds and threads, each on
+    /// its own (the floor of a look at the process over a while); the rest is `self`'s.
+    pub(crate) fn floor(self, other: &Sample) -> Sample {
+        fn lower<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        Sample {
+            heap_bytes: lower(self.heap_bytes, other.heap_bytes),
+            heap_blocks: lower(self.heap_blocks, other.heap_blocks),
+            rss_bytes: lower(self.rss_bytes, other.rss_bytes),
+            fds: lower(self.fds, other.fds),
+            threads: lower(self.threads, other.threads),
+            ..self
+        }
+    }
+}
+
 impl Default for Sample {
     /// Iteration 0, span 1, nothing measured.
     fn default() -> Self {

@@ -4,6 +4,8 @@
 //! no leak. Growth kept after that is not cleared: a leak beside such a backlog stays at
 //! least undecided.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ fn growth_given_back_once_idle_is_no_leak_and_growth_kept_is_not_cleared() {
     a_batching_logger_is_not_a_leak();
     detached_threads_that_end_are_not_a_leak();
     a_leak_beside_a_backlog_is_not_cleared();
+    a_leak_beside_a_batch_held_and_freed_is_not_released();
+    a_cache_filling_up_is_not_made_a_leak_by_the_looks();
 }
 
 fn a_batching_logger_is_not_a_leak() {
@@ -77,13 +81,64 @@ fn a_leak_beside_a_backlog_is_not_cleared() {
             log.lock().unwrap().push("x".repeat(2048));
             kept.push(std::hint::black_box(vec![7u8; 64]));
         });
-    for metric in [Metric::HeapBytes, Metric::HeapBlocks] {
-        let (verdict, _, reason) = verdict(&report, metric);
-        assert_ne!(verdict, Verdict::Clean, "{metric}: {reason}");
-    }
-    // A block per iteration kept between the idle looks: a leak, whatever the series shows
-    // once a look let the backlog drain.
+    // A block per iteration kept: never clean. (Its bytes, 64 B per iteration, are under a
+    // leak's threshold; on a busy machine a leak first seen at the run's last bound cannot be
+    // confirmed, and is inconclusive.)
     let (verdict, _, reason) = verdict(&report, Metric::HeapBlocks);
-    assert_eq!(verdict, Verdict::Leak, "{reason}");
+    assert_ne!(verdict, Verdict::Clean, "{reason}");
     drop(kept);
+}
+
+/// A leak of a block per iteration beside a thread that holds a batch of 300 blocks for
+/// 60 ms, frees it for 60 ms, and so on. Each look ended at the first reading below the
+/// look before, so the second caught a trough the first had not: "held 454 then 313,
+/// released", clean, in 9 of 12 runs.
+fn a_leak_beside_a_batch_held_and_freed_is_not_released() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let batches = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<Box<[u8; 64]>> = (0..300).map(|_| Box::new([0u8; 64])).collect();
+                std::thread::sleep(Duration::from_millis(60));
+                drop(batch);
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        })
+    };
+    for _ in 0..3 {
+        let mut kept: Vec<Box<[u8; 64]>> = Vec::with_capacity(100_000);
+        let report = Profiler::new("leak beside batches")
+            .iterations(20)
+            .run(|| kept.push(Box::new([7u8; 64])));
+        let (verdict, shape, reason) = verdict(&report, Metric::HeapBlocks);
+        assert_ne!(verdict, Verdict::Clean, "{shape:?}: {reason}");
+        drop(kept);
+    }
+    stop.store(true, Ordering::Relaxed);
+    batches.join().unwrap();
+}
+
+/// A cache of at most 26 or 30 entries of 1 KiB, filled one per iteration: a leak at the
+/// look after 20 iterations, flat by 40. What the two looks kept (the entries added between
+/// them) read as a leak "whatever the series shows", exit 1.
+fn a_cache_filling_up_is_not_made_a_leak_by_the_looks() {
+    for cap in [26, 30] {
+        let mut cache: HashMap<usize, Vec<u8>> = HashMap::with_capacity(64);
+        let mut i = 0;
+        let report = Profiler::new("bounded cache").iterations(20).run(|| {
+            i += 1;
+            if cache.len() < cap {
+                cache.insert(i, vec![1u8; 1024]);
+            }
+        });
+        for metric in [Metric::HeapBytes, Metric::HeapBlocks] {
+            let (verdict, shape, reason) = verdict(&report, metric);
+            assert_ne!(
+                verdict,
+                Verdict::Leak,
+                "cap {cap}: {metric} {shape:?}: {reason}"
+            );
+        }
+    }
 }

@@ -477,7 +477,7 @@ fn plot(args: &PlotArgs) -> Outcome {
     let inputs = std::iter::once(("the report", &args.report))
         .chain(args.baseline.iter().map(|b| ("--baseline", b)));
     for (what, input) in inputs {
-        if session::same_file(&args.output, input) {
+        if crate::paths::same_file(&args.output, input) {
             return usage_error(crate::Error::InvalidArgument {
                 argument: "--output",
                 reason: format!(

@@ -287,7 +287,11 @@ fn run_copy(
         gates.sampled.wait();
         gates.peak_read.wait();
     };
-    let mut source = WorkloadSource::new(&mut counted, thread_scope, None).on_stop(&sampled);
+    // No idle looks: while one copy idled, the others run on and move the process's memory,
+    // fds and threads.
+    let mut source = WorkloadSource::new(&mut counted, thread_scope, None)
+        .without_idle_looks()
+        .on_stop(&sampled);
     let run = drive(&mut source, run_plan);
     let ended = Instant::now();
     drop(source);

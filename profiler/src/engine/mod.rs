@@ -50,8 +50,8 @@ pub const NOISY_EXTENSION_FACTOR: u32 = 64;
 pub const MIN_EXTENSION_BOUND: u32 = 2 * DEFAULT_ITERATIONS;
 /// The most iterations a run accepts.
 pub const MAX_ITERATIONS: u32 = 10_000_000;
-/// How long a run whose last checkpoint found a leak lets the process idle, to see whether
-/// other threads give the growth back (see `judge::idle_verdicts`); a leak waits all of it.
+/// How long a run whose checkpoint found a leak lets the process idle, to see whether other
+/// threads give the growth back (see `judge::idle_verdicts`); every look takes all of it.
 pub const IDLE_WAIT: Duration = Duration::from_millis(250);
 
 /// What a source gives for one step of the run.
@@ -76,15 +76,11 @@ pub trait Source {
     /// The engine runs on to `to` iterations, the verdicts at this checkpoint being `metrics`
     /// (a source that samples allocations samples more while a leak is confirmed).
     fn extending(&mut self, _to: u32, _metrics: &BTreeMap<Metric, MetricReport>) {}
-    /// The iterations are over and some metric leaked: without running an iteration, wait
-    /// up to `max` until `released` holds for a sample of the process now (read every few
-    /// ms). The last sample read and the time waited; `None` where the source cannot wait
-    /// without the workload moving on (a program runs on by itself).
-    fn idle(
-        &mut self,
-        _released: &dyn Fn(&Sample) -> bool,
-        _max: Duration,
-    ) -> Option<(Sample, Duration)> {
+    /// The iterations are over and some metric leaked: without running an iteration, read
+    /// the process every few ms for `look`; the lowest each metric read (see
+    /// `Sample::floor`) and the time waited. `None` where the source cannot wait without the
+    /// workload moving on (a program runs on by itself).
+    fn idle(&mut self, _look: Duration) -> Option<(Sample, Duration)> {
         None
     }
     /// The iterations are over: stop what the source started (a program, a sampler thread).
@@ -349,15 +345,14 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             let mut metrics = metrics;
             let held = judge::held(&metrics, idle_look.as_ref(), next == Next::Stop);
             if !held.is_empty()
-                && let Some((sample, waited)) =
-                    source.idle(&|s| judge::all_given_back(&held, s), IDLE_WAIT)
+                && let Some((sample, waited)) = source.idle(IDLE_WAIT)
             {
                 untracked(|| {
                     let look = judge::IdleLook {
                         iterations: done,
                         sample,
                         waited,
-                        held: held.iter().map(|h| h.metric).collect(),
+                        held,
                     };
                     if next == Next::Stop
                         && let Ok(s) = store.lock()

@@ -189,11 +189,7 @@ where
         sampling.confirm(bytes, to.saturating_sub(done));
     }
 
-    fn idle(
-        &mut self,
-        released: &dyn Fn(&Sample) -> bool,
-        max: Duration,
-    ) -> Option<(Sample, Duration)> {
+    fn idle(&mut self, look: Duration) -> Option<(Sample, Duration)> {
         // In thread scope the heap is this thread's, which no other thread gives back, and
         // fds and threads do not gate.
         if self.scope != Scope::Process || !self.idle_looks {
@@ -201,12 +197,14 @@ where
         }
         let sampler = self.sampler.as_mut()?;
         let (started, step) = (Instant::now(), Duration::from_millis(10));
+        let mut floor: Option<Sample> = None;
         loop {
             std::thread::sleep(step);
-            let waited = started.elapsed();
             let now = sampler.now(u32::MAX);
-            if released(&now) || waited >= max {
-                return Some((now, waited));
+            floor = Some(floor.map_or(now, |f| f.floor(&now)));
+            let waited = started.elapsed();
+            if waited >= look {
+                return floor.map(|f| (f, waited));
             }
         }
     }

@@ -31,8 +31,10 @@ pub fn plot_paths(report: &Report, path: &Path, avoid: &[&Path]) -> Vec<(Option<
         let piece = name_piece(&run.workload);
         let taken = |candidate: &Path| {
             candidate.is_dir()
-                || out.iter().any(|(_, p)| same_place(p, candidate))
-                || avoid.iter().any(|p| same_place(p, candidate))
+                || out
+                    .iter()
+                    .any(|(_, p)| crate::paths::same_file(p, candidate))
+                || avoid.iter().any(|p| crate::paths::same_file(p, candidate))
         };
         let mut candidate = path.with_file_name(format!("{stem}-{piece}.{ext}"));
         let mut n = 2;
@@ -57,21 +59,6 @@ fn name_piece(workload: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{}-{:08x}", &safe[..MAX], hash as u32)
-}
-
-/// Whether two paths name the same file: equal, or equal once their directories resolve.
-fn same_place(a: &Path, b: &Path) -> bool {
-    let resolve = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        (
-            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
-            p.file_name().map(|n| n.to_os_string()),
-        )
-    };
-    a == b || resolve(a) == resolve(b)
 }
 
 /// Check that `path` names a picture format the plots crate writes.

@@ -522,57 +522,54 @@ pub enum Unconfirmed {
 pub struct IdleLook {
     /// Iterations done when it was taken.
     pub iterations: u32,
+    /// The lowest each metric read over the look: what other threads held for a while and
+    /// gave back meanwhile (a batch freed every 40-150 ms) is out of it.
     pub sample: Sample,
     pub waited: Duration,
     /// The metrics that leaked at that checkpoint.
     pub held: Vec<Metric>,
 }
 
-/// A leaking metric at a checkpoint, and the level it must idle back to for the look to end
-/// early: the look before (if any), else its value after the warm-up.
-#[derive(Debug, Clone, Copy)]
-pub struct Held {
-    pub metric: Metric,
-    back_to: f64,
-}
-
-/// The metrics an idle look at a checkpoint is for: those leaking there, and at the last
-/// checkpoint (`last`) those that leaked at the look before too.
+/// The gating metrics an idle look at a checkpoint is for: those leaking there, and at the
+/// last checkpoint (`last`) those that leaked at the look before too. (A metric that only
+/// warns, RSS in process scope, never makes the run wait.)
 pub fn held(
     metrics: &BTreeMap<Metric, MetricReport>,
     before: Option<&IdleLook>,
     last: bool,
-) -> Vec<Held> {
+) -> Vec<Metric> {
     let held_before = |metric: &Metric| last && before.is_some_and(|b| b.held.contains(metric));
     metrics
         .iter()
-        .filter(|(metric, m)| (m.verdict == Verdict::Leak && m.growth > 0.0) || held_before(metric))
-        .map(|(&metric, m)| Held {
-            metric,
-            back_to: before
-                .and_then(|b| metric.of(&b.sample))
-                .unwrap_or(m.after_warmup),
-        })
+        .filter(|(metric, m)| m.gating && (leaks_now(m) || held_before(metric)))
+        .map(|(&metric, _)| metric)
         .collect()
 }
 
-/// Whether `now` is back to every held metric's level: nothing more to wait for.
-pub fn all_given_back(held: &[Held], now: &Sample) -> bool {
-    held.iter()
-        .all(|h| h.metric.of(now).is_some_and(|v| v <= h.back_to))
+fn leaks_now(m: &MetricReport) -> bool {
+    m.verdict == Verdict::Leak && m.growth > 0.0
 }
 
 /// A leak must outlast the iterations. At each checkpoint that found one, the process idled
-/// a moment without iterations (its other threads running on: a logger flushing every 10 ms,
-/// detached threads sleeping their last 30 ms) and was looked at. Nothing another thread holds
-/// for a while is in such a look, so at the last checkpoint a metric that leaked at the look
-/// before (or leaks now) is judged by what the idle process kept between the two looks, over
-/// the iterations between them: nothing kept is clean (growth held for a while, "released");
-/// more than a leak's threshold per iteration (128 B of heap; of blocks, the clean limit of
-/// at most half a block; any fd or thread) is a leak, whatever the series looks like once a look let the backlog drain (a 64 B leak in a
-/// block per iteration beside a logger's 2 KiB backlog: its blocks); in between, cannot be
-/// told. With one look only (the run did not extend), growth given back down to its level
-/// after the warm-up cannot be told from a smaller leak: inconclusive.
+/// a while without iterations (its other threads running on: a logger flushing every 10 ms,
+/// detached threads sleeping their last 30 ms), and the lowest each metric read meanwhile was
+/// kept. Nothing another thread holds for a while is in such a floor. At the last checkpoint,
+/// a gating metric that leaked at the look before or leaks now is judged by what the idle
+/// process kept between the two floors, over the iterations between them:
+/// - nothing kept: growth held for a while, not kept ("released"): clean where the series
+///   leaks now or could not be judged, having leaked at the look before;
+/// - kept, above a leak's threshold per iteration (128 B of heap; of blocks, the clean limit a
+///   series may move by, 1e-3 x allocations per iteration up to half a block; any fd or
+///   thread): a leak the series shows
+///   now is confirmed by the run itself, and so is one it showed at the look before and can
+///   no longer tell from level shifts or deceleration now (an arena whose chunks double);
+/// - kept, but less: a leak the series shows now cannot be told from a backlog other threads
+///   keep: inconclusive.
+///
+/// Looks never overturn a series that saw growth stop (clean): memory kept between two looks
+/// is also what a cache filling up to its capacity keeps. With one look only (the run did
+/// not extend), growth given back down to the lowest level after the warm-up cannot be told
+/// from a smaller leak: inconclusive.
 pub fn idle_verdicts(
     metrics: &mut BTreeMap<Metric, MetricReport>,
     samples: &[Sample],
@@ -583,9 +580,9 @@ pub fn idle_verdicts(
     let waited = crate::format::format_ms(last.waited.as_secs_f64() * 1e3);
     let churn = mean_churn(samples);
     for (&metric, m) in metrics.iter_mut() {
-        let leaks_now = m.verdict == Verdict::Leak && m.growth > 0.0;
+        let leaks = leaks_now(m);
         let held_before = before.is_some_and(|b| b.held.contains(&metric));
-        if !(leaks_now || held_before) {
+        if !m.gating || !(leaks || held_before) {
             continue;
         }
         let Some(now) = metric.of(&last.sample) else {
@@ -594,7 +591,12 @@ pub fn idle_verdicts(
         let value = |v: f64| crate::format::format_value(metric, v);
         let Some((then, from)) = before.and_then(|b| Some((metric.of(&b.sample)?, b.iterations)))
         else {
-            if leaks_now && now <= m.after_warmup {
+            let lowest = samples
+                .iter()
+                .filter(|s| s.iteration >= m.warmup)
+                .filter_map(|s| metric.of(s))
+                .fold(m.after_warmup, f64::min);
+            if leaks && now <= lowest {
                 m.verdict = Verdict::Inconclusive;
                 m.reason = format!(
                     "{}; but all of it was given back within {waited} once the iterations \
@@ -608,42 +610,42 @@ pub fn idle_verdicts(
         let between = last.iterations.saturating_sub(from).max(1);
         let kept = now - then;
         let per_iteration = kept / f64::from(between);
-        // What a leak needs per iteration: its threshold for bytes; for blocks, the limit a
-        // clean series may move by (churn leaves a few late frees); any fd or thread kept.
         let t = thresholds(metric, how, churn, 1.0);
         let bar = match metric {
             Metric::HeapBytes | Metric::RssBytes => t.tau,
+            // The series' clean limit: 1e-3 x allocations per iteration, at most half a block.
             Metric::HeapBlocks => t.tau_ok,
             Metric::Fds | Metric::Threads => 0.0,
         };
         let idle = format!(
-            "idle after iteration {from} and after iteration {} (within {waited}), the \
-             process held {} then {}",
+            "idle after iteration {from} and after iteration {} ({waited} each), the \
+             process held at least {} then {}",
             last.iterations,
             value(then),
             value(now)
         );
-        if kept <= 0.0 {
+        let judged_now = leaks || m.verdict == Verdict::Inconclusive;
+        if kept <= 0.0 && judged_now {
             m.verdict = Verdict::Clean;
             m.shape = Shape::Released;
             m.reason = format!(
                 "released: {idle}: what grew was held by work other threads finished later, \
                  not kept"
             );
-        } else if per_iteration > bar {
+        } else if judged_now && per_iteration > bar {
             // Kept over the iterations between two looks: confirmed by the run itself.
             m.confirmed_within = true;
-            if !leaks_now {
+            if !leaks {
                 m.verdict = Verdict::Leak;
                 m.reason = format!(
-                    "kept {} per iteration while idle ({idle}), above the {} a leak needs; \
-                     the series alone read: {}",
+                    "kept {} per iteration while idle ({idle}), above the {} a leak needs, \
+                     having leaked at iteration {from}; the series alone read: {}",
                     value(per_iteration),
                     value(bar),
                     m.reason
                 );
             }
-        } else {
+        } else if leaks {
             m.verdict = Verdict::Inconclusive;
             m.reason = format!(
                 "{}; but {idle}: {} per iteration kept, not above the {} a leak needs, the \

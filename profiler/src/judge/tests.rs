@@ -314,3 +314,141 @@ fn merged_time_samples_are_judged_per_second_of_what_they_span() {
     assert_eq!(flat[&Metric::RssBytes].verdict, Verdict::Clean);
     assert_eq!(flat[&Metric::Fds].verdict, Verdict::Clean);
 }
+
+/// An idle look after `iterations` whose floors were `blocks` live blocks and `bytes` bytes,
+/// taken for the metrics `held`.
+fn look(iterations: u32, blocks: i64, bytes: i64, held: &[Metric]) -> IdleLook {
+    IdleLook {
+        iterations,
+        sample: Sample {
+            iteration: iterations,
+            heap_blocks: Some(blocks),
+            heap_bytes: Some(bytes),
+            ..Sample::default()
+        },
+        waited: Duration::from_millis(250),
+        held: held.to_vec(),
+    }
+}
+
+fn leaking(verdict: Verdict) -> BTreeMap<Metric, MetricReport> {
+    [Metric::HeapBlocks, Metric::HeapBytes]
+        .into_iter()
+        .map(|k| {
+            let mut m = metric(verdict, true);
+            m.growth = 100.0;
+            m.after_warmup = 100.0;
+            (k, m)
+        })
+        .collect()
+}
+
+fn idle_judged(
+    mut metrics: BTreeMap<Metric, MetricReport>,
+    before: Option<&IdleLook>,
+    last: &IdleLook,
+) -> BTreeMap<Metric, MetricReport> {
+    let how = Judging::in_process(HeapScope::Process, None);
+    idle_verdicts(&mut metrics, &[], &how, before, last);
+    metrics
+}
+
+#[test]
+fn idle_looks_release_what_was_given_back_and_confirm_what_was_kept() {
+    let both = [Metric::HeapBlocks, Metric::HeapBytes];
+    // Nothing kept between the looks' floors: released, clean.
+    let m = idle_judged(
+        leaking(Verdict::Leak),
+        Some(&look(20, 500, 64_000, &both)),
+        &look(40, 480, 63_000, &both),
+    );
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Clean);
+    assert_eq!(m[&Metric::HeapBlocks].shape, Shape::Released);
+    // A block and 1 KiB per iteration kept: the leak the series shows is confirmed.
+    let m = idle_judged(
+        leaking(Verdict::Leak),
+        Some(&look(20, 500, 64_000, &both)),
+        &look(40, 520, 84_480, &both),
+    );
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Leak, "{metric}");
+        assert!(m[&metric].confirmed_within, "{metric}");
+    }
+    // Kept, but less than a leak needs (a block in 20 iterations of 400 allocations, under
+    // the blocks' clean limit of 0.4 a iteration; 20 B per iteration): what the series shows
+    // cannot be told from a backlog.
+    let churn: Vec<Sample> = (0..40)
+        .map(|i| Sample {
+            iteration: i,
+            allocations: Some(400),
+            allocated_bytes: Some(40_000),
+            ..Sample::default()
+        })
+        .collect();
+    let mut m = leaking(Verdict::Leak);
+    let how = Judging::in_process(HeapScope::Process, None);
+    let (before, last) = (look(20, 500, 64_000, &both), look(40, 501, 64_400, &both));
+    idle_verdicts(&mut m, &churn, &how, Some(&before), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Inconclusive, "{metric}");
+    }
+    // Without churn, a block kept in 20 iterations is above the blocks' limit (0).
+    let m = idle_judged(leaking(Verdict::Leak), Some(&before), &last);
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Leak);
+    assert!(m[&Metric::HeapBlocks].confirmed_within);
+}
+
+/// Looks never overturn a series that saw growth stop: a cache filling between them keeps
+/// memory too. One that leaked at the look before and can no longer tell (level shifts) is
+/// decided by what was kept.
+#[test]
+fn idle_looks_never_make_a_leak_of_a_series_that_saw_growth_stop() {
+    let both = [Metric::HeapBlocks, Metric::HeapBytes];
+    let before = look(20, 500, 64_000, &both);
+    let last = look(40, 520, 84_480, &both);
+    let m = idle_judged(leaking(Verdict::Clean), Some(&before), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Clean, "{metric}");
+        assert!(!m[&metric].confirmed_within, "{metric}");
+    }
+    let m = idle_judged(leaking(Verdict::Inconclusive), Some(&before), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Leak, "{metric}");
+        assert!(m[&metric].confirmed_within, "{metric}");
+    }
+    // Not held at the look before: the series could not tell, and the looks do not decide.
+    let fresh = look(20, 500, 64_000, &[]);
+    let m = idle_judged(leaking(Verdict::Inconclusive), Some(&fresh), &last);
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Inconclusive);
+    // A metric that does not gate is not judged by looks at all.
+    let mut rss = leaking(Verdict::Leak);
+    for m in rss.values_mut() {
+        m.gating = false;
+    }
+    let m = idle_judged(rss, Some(&before), &look(40, 480, 63_000, &both));
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Leak);
+    assert!(held(&m, Some(&before), true).is_empty());
+}
+
+/// With one look only, growth given back to the lowest level after the warm-up cannot be
+/// told from a smaller leak; above it, the series stands.
+#[test]
+fn a_single_look_back_to_the_lowest_level_is_inconclusive() {
+    let both = [Metric::HeapBlocks, Metric::HeapBytes];
+    let samples: Vec<Sample> = [120, 90, 130, 150]
+        .into_iter()
+        .enumerate()
+        .map(|(i, blocks)| Sample {
+            iteration: i as u32,
+            heap_blocks: Some(blocks),
+            heap_bytes: Some(blocks * 100),
+            ..Sample::default()
+        })
+        .collect();
+    let how = Judging::in_process(HeapScope::Process, None);
+    let mut m = leaking(Verdict::Leak);
+    idle_verdicts(&mut m, &samples, &how, None, &look(3, 95, 9_500, &both));
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Leak);
+    idle_verdicts(&mut m, &samples, &how, None, &look(3, 90, 9_000, &both));
+    assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Inconclusive);
+}

@@ -64,15 +64,16 @@ impl Report {
         if self.runs.is_empty() || compared {
             return None;
         }
-        let holds = if !info.unlike.is_empty() {
-            format!("runs of another kind ({})", info.unlike.join("; "))
-        } else if info.missing.is_empty() {
-            "no run".to_string()
-        } else {
-            format!(
-                "runs of another workload or kind: {}",
-                info.missing.join(", ")
-            )
+        let unlike = format!("runs of another kind ({})", info.unlike.join("; "));
+        let missing = format!(
+            "runs of another workload or kind: {}",
+            info.missing.join(", ")
+        );
+        let holds = match (info.unlike.is_empty(), info.missing.is_empty()) {
+            (true, true) => "no run".to_string(),
+            (false, true) => unlike,
+            (true, false) => missing,
+            (false, false) => format!("{unlike} and {missing}"),
         };
         Some(format!(
             "nothing was compared with the baseline {}, which holds {holds}",

@@ -215,7 +215,7 @@ pub fn check_distinct(settings: &Settings) -> Result<(), Error> {
         for &(second, b) in &named[i + 1..] {
             let pair = [first, second];
             let allowed = pair.contains(&"--save-baseline") && pair.contains(&"--baseline");
-            if !allowed && resolved(a) == resolved(b) {
+            if !allowed && crate::paths::same_file(a, b) {
                 return Err(Error::InvalidArgument {
                     argument: second,
                     reason: format!(
@@ -227,24 +227,6 @@ pub fn check_distinct(settings: &Settings) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Whether two paths name the same file (see [`resolved`]).
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
-    resolved(a) == resolved(b)
-}
-
-/// `path` with its directory resolved (symbolic links, `..`), and itself when it exists.
-fn resolved(path: &Path) -> PathBuf {
-    if let Ok(p) = path.canonicalize() {
-        return p;
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    path.file_name().map_or(dir.clone(), |name| dir.join(name))
 }
 
 /// Check that `path` (given with `flag`) can be written.

@@ -15,8 +15,6 @@ pub mod concurrency;
 mod run;
 pub mod sweep;
 
-#[cfg(feature = "cli")]
-pub(crate) use checks::same_file;
 pub use checks::{
     check_distinct, check_outputs, check_program, check_writable, load_baseline, select_indices,
 };
@@ -340,7 +338,7 @@ pub fn compare_with_baseline(report: &mut Report, baseline: &Report, settings: &
         .unwrap_or_default();
     crate::baseline::compare(report, baseline, &path, &settings.tolerances);
     let updated = match (&settings.baseline, &settings.save_baseline) {
-        (Some(b), Some(s)) => checks::same_file(b, s),
+        (Some(b), Some(s)) => crate::paths::same_file(b, s),
         _ => false,
     };
     if let Some(info) = report.baseline.as_mut() {
@@ -364,7 +362,7 @@ pub fn save_baseline(
     let over_previous = settings
         .baseline
         .as_ref()
-        .is_some_and(|b| checks::same_file(b, path));
+        .is_some_and(|b| crate::paths::same_file(b, path));
     match previous.filter(|_| over_previous) {
         Some(previous) => crate::baseline::merged(report, previous).write_json(path),
         None => report.write_json(path),

@@ -520,7 +520,10 @@ impl Source for ProgramSource {
         let Some(started) = self.started.as_mut() else {
             return;
         };
-        if self.exit.is_none() {
+        // Lines drained after the profiler stopped the program were written before it was
+        // stopped, faster than they were read: not lines of a process it could not measure.
+        let stopped_here = self.exit.is_none();
+        if stopped_here {
             // The program's descendants too, summed into the samples or not: stopping
             // `sh -c 'python3 grow.py'` must not leave grow.py running after the run.
             let also = tree::descendants(pid);
@@ -545,7 +548,8 @@ impl Source for ProgramSource {
             let left = drain_until.saturating_duration_since(Instant::now());
             match events.recv_timeout(left) {
                 Ok(Event::Closed) => s.open_streams -= 1,
-                Ok(Event::Marker(..)) => self.unsampled += 1,
+                Ok(Event::Marker(..)) if !stopped_here => self.unsampled += 1,
+                Ok(Event::Marker(..)) => {}
                 Err(_) => break,
             }
         }
