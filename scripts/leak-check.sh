@@ -99,8 +99,12 @@ fi
 
 report="$out/report.json"
 given --json && report="$(value_of --json)"
-# The report as it was (reports are written by renaming a new file into place: a new inode).
-identity() { stat -c '%i %Y %s' "$report" 2>/dev/null || echo none; }
+# The report as it was (reports are written by renaming a new file into place: a new inode),
+# through a link to it if it is one; GNU stat, else BSD's.
+identity() {
+    stat -L -c '%i %Y %s' "$report" 2>/dev/null || stat -L -f '%i %m %z' "$report" 2>/dev/null ||
+        echo none
+}
 before="$(identity)"
 "${command[@]}" "${args[@]}" "$@"
 code=$?

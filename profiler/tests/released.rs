@@ -49,13 +49,13 @@ fn a_batching_logger_is_not_a_leak() {
         log.lock().unwrap().push(line);
     });
     // A line per iteration: a block a leak would keep (the bytes, 53 B, are under the
-    // threshold of a leak either way).
+    // threshold of a leak either way). Seen as a leak, it is looked at again alone, where the
+    // looks find it released; a run in place that caught the logger flushing once sees a
+    // single drop, which cannot be told yet (inconclusive). Never a leak.
     for metric in [Metric::HeapBytes, Metric::HeapBlocks] {
         let (verdict, _, reason) = verdict(&report, metric);
         assert_ne!(verdict, Verdict::Leak, "{metric}: {reason}");
     }
-    let (verdict, _, reason) = verdict(&report, Metric::HeapBlocks);
-    assert_eq!(verdict, Verdict::Clean, "{reason}");
 }
 
 fn detached_threads_that_end_are_not_a_leak() {
@@ -121,8 +121,30 @@ fn a_leak_beside_a_batch_held_and_freed_is_not_released() {
 
 /// A cache of at most 26 or 30 entries of 1 KiB, filled one per iteration: a leak at the
 /// look after 20 iterations, flat by 40. What the two looks kept (the entries added between
-/// them) read as a leak "whatever the series shows", exit 1.
+/// them) read as a leak "whatever the series shows", exit 1. And a cache over 32 random keys,
+/// full well before 160 iterations, still "like a cache filling" to the series: the look at
+/// 20 against the one at 160 spanned its whole filling, "kept 131.7 B per iteration", exit 1.
 fn a_cache_filling_up_is_not_made_a_leak_by_the_looks() {
+    for seed in 0..2u64 {
+        let mut cache: HashMap<u64, Vec<u8>> = HashMap::with_capacity(1024);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (seed * 7919);
+        let report = Profiler::new("random-key cache").iterations(20).run(|| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            cache
+                .entry((x >> 33) % 32)
+                .or_insert_with(|| vec![1u8; 1024]);
+        });
+        for metric in [Metric::HeapBytes, Metric::HeapBlocks] {
+            let (verdict, shape, reason) = verdict(&report, metric);
+            assert_ne!(
+                verdict,
+                Verdict::Leak,
+                "seed {seed}: {metric} {shape:?}: {reason}"
+            );
+        }
+    }
     for cap in [26, 30] {
         let mut cache: HashMap<usize, Vec<u8>> = HashMap::with_capacity(64);
         let mut i = 0;

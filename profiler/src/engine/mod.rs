@@ -341,28 +341,36 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                 (metrics, next)
             });
             // A leak at a checkpoint: what the process holds once it idled (see
-            // `judge::idle_verdicts`); at the last, compared with the look before.
+            // `judge::idle_verdicts`); at the last, compared with the look at the checkpoint
+            // before it, if one was taken there (one from further back spans what a cache
+            // filled since).
             let mut metrics = metrics;
-            let held = judge::held(&metrics, idle_look.as_ref(), next == Next::Stop);
-            if !held.is_empty()
-                && let Some((sample, waited)) = source.idle(IDLE_WAIT)
-            {
-                untracked(|| {
-                    let look = judge::IdleLook {
-                        iterations: done,
-                        sample,
-                        waited,
-                        held,
-                    };
-                    if next == Next::Stop
-                        && let Ok(s) = store.lock()
-                    {
-                        let (before, how) = (idle_look.as_ref(), &plan.judging);
-                        judge::idle_verdicts(&mut metrics, s.as_slice(), how, before, &look);
-                    }
-                    idle_look = Some(look);
-                });
-            }
+            let previous = extensions.last().map(|e: &Extension| e.from);
+            // All of it untracked, the wait included: the looks' own vectors must never be
+            // counted in the workload's heap, neither made nor freed there.
+            untracked(|| {
+                let before = idle_look.take().filter(|b| Some(b.iterations) == previous);
+                let held = judge::held(&metrics, before.as_ref(), next == Next::Stop);
+                if held.is_empty() {
+                    return;
+                }
+                let Some((sample, waited)) = source.idle(IDLE_WAIT) else {
+                    return;
+                };
+                let look = judge::IdleLook {
+                    iterations: done,
+                    sample,
+                    waited,
+                    held,
+                };
+                if next == Next::Stop
+                    && let Ok(s) = store.lock()
+                {
+                    let (before, how) = (before.as_ref(), &plan.judging);
+                    judge::idle_verdicts(&mut metrics, s.as_slice(), how, before, &look);
+                }
+                idle_look = Some(look);
+            });
             match next {
                 Next::Stop => {
                     judged = Some((done, metrics));
@@ -392,6 +400,8 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             }
         }
     };
+    // Made untracked, freed untracked (see the looks above).
+    untracked(|| drop(idle_look.take()));
     source.stop(&mut between);
     let last = untracked(|| store.lock().ok().and_then(|s| s.as_slice().last().copied()));
     if let Some(sample) = last {

@@ -64,6 +64,8 @@ pub(crate) struct Heap {
     /// Removed on drop, with the library and the counters file.
     _dir: tempfile::TempDir,
     library: PathBuf,
+    /// `library` with its links resolved, as a process's maps name it.
+    library_resolved: Vec<u8>,
     counters: PathBuf,
     base: *mut u8,
     /// Per child process (by its record's offset and pid: a record taken over by a new
@@ -163,8 +165,13 @@ impl Heap {
             // SAFETY: within the mapping just made; nobody else has the file yet.
             unsafe { std::ptr::write_volatile(base.cast::<u8>().add(at), 0) };
         }
+        let library_resolved = std::fs::canonicalize(&library)
+            .unwrap_or_else(|_| library.clone())
+            .into_os_string()
+            .into_encoded_bytes();
         Ok(Heap {
             _dir: dir,
+            library_resolved,
             library,
             counters,
             base: base.cast(),
@@ -224,8 +231,7 @@ impl Heap {
     /// the heap counters off for the lines it already wrote.
     pub(crate) fn loaded_in(&self, pid: u32) -> Option<bool> {
         let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
-        let path = std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone());
-        let path = path.as_os_str().as_encoded_bytes();
+        let path = &self.library_resolved[..];
         if maps.windows(path.len()).any(|w| w == path) {
             return Some(true);
         }
@@ -234,11 +240,24 @@ impl Heap {
     }
 
     /// Whether the library counts in `pid`, a process of the measured tree: it is mapped there
-    /// and the process took a slot (one that ran out of slots, or was started with
-    /// LD_PRELOAD cleared, or is statically linked, did not). `None` when that cannot be told
-    /// (the process ended, or its maps cannot be read).
+    /// and the process took a slot (one that ran out of slots, was started with LD_PRELOAD
+    /// cleared, is statically linked, or whose loader refused the library, did not). A live
+    /// process whose maps cannot be read (another user's, or setuid: its loader ignores a
+    /// preload given by path anyway) counts only if it holds a slot. `None` when that cannot
+    /// be told (the process is ending or gone).
     pub(crate) fn counts(&self, pid: u32) -> Option<bool> {
-        Some(self.loaded_in(pid)? && self.slots_of(&[pid]).next().is_some())
+        let slot = self.slots_of(&[pid]).next().is_some();
+        match self.loaded_in(pid) {
+            Some(loaded) => Some(loaded && slot),
+            None if !slot && super::tree::state(pid) == super::tree::State::Alive => {
+                let denied = matches!(
+                    std::fs::File::open(format!("/proc/{pid}/maps")),
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+                );
+                denied.then_some(false)
+            }
+            None => None,
+        }
     }
 
     /// Allocations and bytes allocated by every process that counted here, those that have

@@ -531,17 +531,21 @@ pub struct IdleLook {
 }
 
 /// The gating metrics an idle look at a checkpoint is for: those leaking there, and at the
-/// last checkpoint (`last`) those that leaked at the look before too. (A metric that only
-/// warns, RSS in process scope, never makes the run wait.)
+/// last checkpoint (`last`) those that leaked at the look before (`before`, taken at the
+/// checkpoint before) and cannot be told now. (A metric that only warns, RSS in process
+/// scope, never makes the run wait; nor does one the series now finds clean.)
 pub fn held(
     metrics: &BTreeMap<Metric, MetricReport>,
     before: Option<&IdleLook>,
     last: bool,
 ) -> Vec<Metric> {
-    let held_before = |metric: &Metric| last && before.is_some_and(|b| b.held.contains(metric));
+    let held_before = |metric: &Metric, m: &MetricReport| {
+        last && m.verdict == Verdict::Inconclusive
+            && before.is_some_and(|b| b.held.contains(metric))
+    };
     metrics
         .iter()
-        .filter(|(metric, m)| m.gating && (leaks_now(m) || held_before(metric)))
+        .filter(|(metric, m)| m.gating && (leaks_now(m) || held_before(metric, m)))
         .map(|(&metric, _)| metric)
         .collect()
 }
@@ -554,8 +558,10 @@ fn leaks_now(m: &MetricReport) -> bool {
 /// a while without iterations (its other threads running on: a logger flushing every 10 ms,
 /// detached threads sleeping their last 30 ms), and the lowest each metric read meanwhile was
 /// kept. Nothing another thread holds for a while is in such a floor. At the last checkpoint,
-/// a gating metric that leaked at the look before or leaks now is judged by what the idle
-/// process kept between the two floors, over the iterations between them:
+/// a gating metric that leaked at the look before (`before`: the engine passes only one taken
+/// at the checkpoint just before, so that the two floors span one doubling of the run, as
+/// confirmation at twice the iterations does) or leaks now is judged by what the idle process
+/// kept between the two floors, over the iterations between them:
 /// - nothing kept: growth held for a while, not kept ("released"): clean where the series
 ///   leaks now or could not be judged, having leaked at the look before;
 /// - kept, above a leak's threshold per iteration (128 B of heap; of blocks, the clean limit a

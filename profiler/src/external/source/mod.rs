@@ -377,9 +377,6 @@ impl ProgramSource {
             return None;
         };
         let members = self.probe.members();
-        if self.program.include_children && alive {
-            self.uncounted.look(heap, members, self.pid, Instant::now());
-        }
         let (live_bytes, blocks, allocated, allocations, peak) = match line.flatten() {
             Some(s) => {
                 self.paired += 1;
@@ -432,6 +429,11 @@ impl ProgramSource {
             (true, None) => heap.cumulative(),
             (false, _) => (allocated, allocations),
         };
+        // After the heap is read, so that the sample's numbers stay together in time.
+        if self.program.include_children && alive {
+            self.uncounted
+                .look(heap, self.probe.members(), self.pid, Instant::now());
+        }
         let last = self.last_cumulative.replace((allocated, allocations));
         let delta = |now: i64, before: Option<i64>| before.map(|b| (now - b).max(0));
         Some(HeapFields {
@@ -517,12 +519,20 @@ impl Source for ProgramSource {
     fn stop(&mut self, _between: &mut Thinned<IntervalSample>) {
         let grace = self.program.grace;
         let pid = self.pid;
+        if self.started.is_none() {
+            return;
+        }
+        // Lines drained after the profiler stopped the program were written before it was
+        // stopped, faster than they were read: not lines of a process it could not measure.
+        // (One that exited by itself after its last sampled line, not looked at since, did
+        // not wait to be stopped: lines after that are a descendant's.)
+        if self.exit.is_none() {
+            let _ = self.ended();
+        }
+        let stopped_here = self.exit.is_none();
         let Some(started) = self.started.as_mut() else {
             return;
         };
-        // Lines drained after the profiler stopped the program were written before it was
-        // stopped, faster than they were read: not lines of a process it could not measure.
-        let stopped_here = self.exit.is_none();
         if stopped_here {
             // The program's descendants too, summed into the samples or not: stopping
             // `sh -c 'python3 grow.py'` must not leave grow.py running after the run.

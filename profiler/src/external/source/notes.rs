@@ -78,34 +78,25 @@ impl ProgramSource {
         }
     }
 
-    /// With --include-children, the processes of the tree the heap library did not count, as
-    /// a clause: "<who> ran without the heap library counting them (...)".
+    /// With --include-children, the processes of the tree the heap library did not count and
+    /// that were still running at the end, as a clause ("the heap library did not count
+    /// <who> ..."). One that exited took whatever it kept with it.
     fn uncounted_heap(&self) -> Option<String> {
-        let HeapState::On(heap) = &self.heap else {
+        let HeapState::On(_) = &self.heap else {
             return None;
         };
-        let declined = if self.program.include_children {
-            heap.declined()
-        } else {
-            0
-        };
-        let found = self.uncounted.found.len();
-        let who = match (found, declined) {
-            (0, 0) => return None,
-            (_, 0) => self.uncounted.named(),
-            (0, n) => format!("{n} process(es)"),
-            (_, n) => format!("{} and {n} other process(es)", self.uncounted.named()),
-        };
-        let (it, its) = if found + declined as usize == 1 {
+        let (who, n) = self.uncounted.present()?;
+        let (it, its) = if n == 1 {
             ("it", "its")
         } else {
             ("them", "their")
         };
         Some(format!(
             "the heap library did not count {who} of the measured tree (a statically linked \
-             program, or one started with LD_PRELOAD or the profiler's variables removed \
-             from {its} environment): RSS, fds and threads include {it}, the heap numbers do \
-             not"
+             or setuid program, one started with LD_PRELOAD or the profiler's variables \
+             removed from {its} environment, one whose loader refused the library, or one \
+             started once the library's slots ran out): RSS, fds and threads include {it}, the \
+             heap numbers do not"
         ))
     }
 
@@ -140,6 +131,13 @@ impl ProgramSource {
                 }
                 if let Some(uncounted) = self.uncounted_heap() {
                     notes.push(uncounted);
+                }
+                if self.uncounted.gone() > 0 {
+                    notes.push(format!(
+                        "{} process(es) of the measured tree ran without the heap library \
+                         counting them, then exited: what they held ended with them",
+                        self.uncounted.gone()
+                    ));
                 }
                 if self.marked() && self.read_live > 0 {
                     notes.push(format!(
