@@ -198,9 +198,23 @@ fn test_binary() -> bool {
 
 /// Whether other tests may run in this process beside the caller: a test binary run by
 /// libtest, in place (not a child process re-running one test, not under nextest's process
-/// per test).
+/// per test, not the main thread of a binary with a `main` of its own).
 pub(crate) fn shared_with_other_tests() -> bool {
-    test_binary() && !is_child() && !one_test_per_process()
+    test_binary() && !is_child() && !one_test_per_process() && !on_main_thread()
+}
+
+/// Whether the caller is the process's main thread. libtest runs every test on a thread of
+/// its own (with one test thread too), so a test binary's main thread is running a `main` of
+/// its own (`harness = false`): the whole process is that one test.
+fn on_main_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        crate::quiet::current_tid() == std::process::id()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::thread::current().name() == Some("main")
+    }
 }
 
 /// `true` in a child process started by [`in_child_process`].
