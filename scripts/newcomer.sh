@@ -21,14 +21,21 @@
 #                                 summary written (exit 0); save-baseline -> then a run that
 #                                 compares (exit 0); then a regression in src/lib.rs (exit 1,
 #                                 the saved baseline untouched)
-# Builds go to ${CARGO_TARGET_DIR:-target}/newcomer, shared from run to run. Exits 1 naming
-# the README instruction that failed (the crate is left in place for a look), 0 when all work.
+# Builds share the workspace's target directory (${CARGO_TARGET_DIR:-target}), with its release
+# profile's debug setting and a copy of its Cargo.lock in each new crate: the same versions of
+# the same dependencies are built once for the workspace and the newcomer (in CI this halves
+# the script's time), and a dependency's new release cannot break this check before the
+# workspace takes it. Criterion writes to the temp directory (CRITERION_HOME), so no report of
+# an earlier run can pass for this one's. Exits 1 naming the README instruction that failed
+# (the crate is left in place for a look), 0 when all work.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 readme="$root/README.md"
 target="${CARGO_TARGET_DIR:-$root/target}"
 [[ "$target" == /* ]] || target="$PWD/$target"
-export CARGO_TARGET_DIR="$target/newcomer"
+export CARGO_TARGET_DIR="$target"
+export CARGO_PROFILE_RELEASE_DEBUG="$(sed -n '/^\[profile.release\]/,/^\[/s/^debug *= *"\{0,1\}\([^"]*\)"\{0,1\}.*/\1/p' "$root/Cargo.toml")"
+[[ -n "$CARGO_PROFILE_RELEASE_DEBUG" ]] || unset CARGO_PROFILE_RELEASE_DEBUG
 # The outer CI's own summary is not ours to write to.
 unset GITHUB_STEP_SUMMARY
 
@@ -153,6 +160,7 @@ expect() {
 # A fresh crate as `cargo new --lib` makes it.
 new_crate() {
     (cd "$work" && cargo new --lib --quiet "$1") || fail "cargo new --lib $1"
+    cp "$root/Cargo.lock" "$work/$1/Cargo.lock"
 }
 
 phase "the README's Rust version is the workspace's"
@@ -310,10 +318,11 @@ snippet bench-dependency >>"$bench/Cargo.toml"
 mkdir -p "$bench/benches"
 snippet bench | sed 's/\bmy_crate\b/my_bench/g' >"$bench/benches/memory.rs"
 cd "$bench"
+export CRITERION_HOME="$work/criterion"
 # Short criterion settings keep CI quick; the memory profile is the profiler's own.
 expect 0 "cargo bench with the README's bench (MEMCREEP_FAIL_ON_LEAK unset: exit 0)" \
     cargo bench --bench memory -- --warm-up-time 0.2 --measurement-time 0.5
-table="$CARGO_TARGET_DIR/criterion/parsing/memory-summary.md"
+table="$CRITERION_HOME/parsing/memory-summary.md"
 [[ -s "$table" ]] || fail "cargo bench wrote no memory table at $table"
 grep -E '^\| `parse-and-keep`' "$table" | grep -q 'leak' ||
     fail "the memory table does not flag parse-and-keep as a leak: $(cat "$table")"
@@ -321,7 +330,7 @@ grep -E '^\| `parse` ' "$table" | grep -q 'clean' ||
     fail "the memory table does not call parse clean: $(cat "$table")"
 grep -E '^\| `parse` ' "$table" | grep -qE '\| [0-9]+ ns \|' ||
     fail "parse's time is not shown in ns: $(cat "$table")"
-[[ -s "$CARGO_TARGET_DIR/criterion/report/index.html" ]] ||
+[[ -s "$CRITERION_HOME/report/index.html" ]] ||
     fail "criterion's HTML report was not written (criterion's own plotting beside ours)"
 expect 1 "cargo bench with MEMCREEP_FAIL_ON_LEAK=1 (a leak: exit 1)" \
     env MEMCREEP_FAIL_ON_LEAK=1 cargo bench --bench memory -- --warm-up-time 0.2 --measurement-time 0.5
