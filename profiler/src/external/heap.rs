@@ -64,9 +64,9 @@ pub(crate) struct Heap {
     /// Removed on drop, with the library and the counters file.
     _dir: tempfile::TempDir,
     library: PathBuf,
-    /// `library` with its links resolved, as a process's maps name it.
-    library_resolved: Vec<u8>,
     counters: PathBuf,
+    /// `counters` with its links resolved, as a process's maps name it.
+    counters_resolved: Vec<u8>,
     base: *mut u8,
     /// Per child process (by its record's offset and pid: a record taken over by a new
     /// process, once the slots ran out, is another's), the lowest live bytes and blocks it was
@@ -165,15 +165,15 @@ impl Heap {
             // SAFETY: within the mapping just made; nobody else has the file yet.
             unsafe { std::ptr::write_volatile(base.cast::<u8>().add(at), 0) };
         }
-        let library_resolved = std::fs::canonicalize(&library)
-            .unwrap_or_else(|_| library.clone())
+        let counters_resolved = std::fs::canonicalize(&counters)
+            .unwrap_or_else(|_| counters.clone())
             .into_os_string()
             .into_encoded_bytes();
         Ok(Heap {
             _dir: dir,
-            library_resolved,
             library,
             counters,
+            counters_resolved,
             base: base.cast(),
             floors: Default::default(),
             last_cumulative: Default::default(),
@@ -224,30 +224,39 @@ impl Heap {
         self.u64(H_MAGIC) == MAGIC && self.u32(H_VERSION) == VERSION && self.u32(H_ROOT_PID) == pid
     }
 
-    /// Whether the library is mapped in `pid` now (`None` when its maps cannot be read): a
-    /// program that cleared LD_PRELOAD and executed itself anew has dropped it. A process
-    /// that has exited but is not yet reaped (a zombie) has empty maps, or maps cut short
-    /// when it exited while they were read: that says nothing either, and must not switch
-    /// the heap counters off for the lines it already wrote.
-    pub(crate) fn loaded_in(&self, pid: u32) -> Option<bool> {
+    /// Whether the library counts into this run's counters in `pid`'s current image: the
+    /// counters file is mapped there (`None` when its maps cannot be read). The library maps
+    /// it when it attaches and keeps it for the process's life; an exec drops every mapping,
+    /// and the new image maps it again only if it attaches. So a program that executed
+    /// itself anew without LD_PRELOAD, or with it but without `MEMCREEP_HEAP_FILE` (the
+    /// library loaded with nothing to count into), has not: the slots it holds are the old
+    /// image's, frozen. A process that has exited but is not yet reaped (a zombie) has empty
+    /// maps, or maps cut short when it exited while they were read: that says nothing
+    /// either, and must not switch the heap counters off for the lines it already wrote.
+    pub(crate) fn counting_in(&self, pid: u32) -> Option<bool> {
         let maps = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
-        let path = &self.library_resolved[..];
-        if maps.windows(path.len()).any(|w| w == path) {
+        let path = &self.counters_resolved[..];
+        // The path ends a line, or is followed by " (deleted)".
+        if maps
+            .windows(path.len() + 1)
+            .any(|w| &w[..path.len()] == path && matches!(w[path.len()], b'\n' | b' '))
+        {
             return Some(true);
         }
         let alive = super::tree::state(pid) == super::tree::State::Alive;
         (alive && !maps.is_empty()).then_some(false)
     }
 
-    /// Whether the library counts in `pid`, a process of the measured tree: it is mapped there
-    /// and the process took a slot (one that ran out of slots, was started with LD_PRELOAD
-    /// cleared, is statically linked, or whose loader refused the library, did not). A live
+    /// Whether the library counts in `pid`, a process of the measured tree: its current image
+    /// maps the counters ([`Heap::counting_in`]) and the process took a slot (one that ran
+    /// out of slots, was started with LD_PRELOAD or `MEMCREEP_HEAP_FILE` cleared, is
+    /// statically linked, or whose loader refused the library, did not). A live
     /// process whose maps cannot be read (another user's, or setuid: its loader ignores a
     /// preload given by path anyway) counts only if it holds a slot. `None` when that cannot
     /// be told (the process is ending or gone).
     pub(crate) fn counts(&self, pid: u32) -> Option<bool> {
         let slot = self.slots_of(&[pid]).next().is_some();
-        match self.loaded_in(pid) {
+        match self.counting_in(pid) {
             Some(loaded) => Some(loaded && slot),
             None if !slot && super::tree::state(pid) == super::tree::State::Alive => {
                 let denied = matches!(
@@ -861,11 +870,23 @@ mod tests {
     }
 
     #[test]
-    fn a_zombie_says_nothing_about_the_library() {
+    fn the_counters_mapped_tell_a_counting_image_and_a_zombie_says_nothing() {
         // A program that printed its last lines and exited, not yet reaped: its maps read as
         // empty, which once switched the heap counters off for the lines still to be paired.
         let heap = Heap::create().unwrap();
-        assert_eq!(heap.loaded_in(std::process::id()), Some(false));
+        // This process maps the counters (to read them); a program executed anew does not.
+        assert_eq!(heap.counting_in(std::process::id()), Some(true));
+        let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let comm = format!("/proc/{}/comm", other.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep"
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(heap.counting_in(other.id()), Some(false));
+        other.kill().unwrap();
+        other.wait().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let stat = format!("/proc/{}/stat", child.id());
         let zombie = || {
@@ -878,7 +899,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(zombie(), "the child never exited");
-        assert_eq!(heap.loaded_in(child.id()), None);
+        assert_eq!(heap.counting_in(child.id()), None);
         child.wait().unwrap();
     }
 }

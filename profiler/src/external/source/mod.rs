@@ -344,7 +344,7 @@ impl ProgramSource {
         line: Option<Option<LineSnapshot>>,
         alive: bool,
     ) -> Option<HeapFields> {
-        // Is the library in the program? At the first sample, and every 64th after: a
+        // Is the library counting in the program? At the first sample, and every 64th after: a
         // program may clear LD_PRELOAD and execute itself anew at any time. Also at a marker
         // line without a snapshot (at most every 8th sample): an image without the library
         // writes none, and the counters left are the old image's, frozen. A C program that
@@ -361,14 +361,15 @@ impl ProgramSource {
         if let Some((heap, first_look)) = check {
             // An ended program's maps are empty: only a live one is looked at.
             let attached = (!first_look || heap.attached(self.pid))
-                && (!alive || heap.loaded_in(self.pid) != Some(false));
+                && (!alive || heap.counting_in(self.pid) != Some(false));
             self.heap = if attached {
                 HeapState::On(heap)
             } else {
                 HeapState::Off(
-                    "heap counters are missing: the heap library is not loaded in the program \
-                     (it cleared LD_PRELOAD and executed itself anew, or its loader refused \
-                     the library); RSS is the memory signal"
+                    "heap counters are missing: the heap library is not counting in the \
+                     program (it executed itself anew without LD_PRELOAD or \
+                     MEMCREEP_HEAP_FILE, or its loader refused the library); RSS is the \
+                     memory signal"
                         .to_string(),
                 )
             };
