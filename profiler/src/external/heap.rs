@@ -876,7 +876,10 @@ mod tests {
         let heap = Heap::create().unwrap();
         // This process maps the counters (to read them); a program executed anew does not.
         assert_eq!(heap.counting_in(std::process::id()), Some(true));
-        let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut other = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let comm = format!("/proc/{}/comm", other.id());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep"
