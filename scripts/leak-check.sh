@@ -42,7 +42,7 @@ else
     # --locked only where there is a lock file to hold to (a library may not commit one).
     locked=()
     [[ -f "$root/Cargo.lock" ]] && locked=(--locked)
-    if ! cargo build --release "${locked[@]}" --quiet --manifest-path "$root/Cargo.toml" --bin profile; then
+    if ! cargo build --release ${locked[@]+"${locked[@]}"} --quiet --manifest-path "$root/Cargo.toml" --bin profile; then
         echo "leak-check: could not build the \`profile\` binary of $root; set LEAK_CHECK_CMD to" \
             "your own command (e.g. LEAK_CHECK_CMD='cargo run --release --example memory --')" >&2
         exit 2
@@ -106,7 +106,8 @@ identity() {
         echo none
 }
 before="$(identity)"
-"${command[@]}" "${args[@]}" "$@"
+# (An empty array expands as nothing under `set -u` only since bash 4.4: macOS has 3.2.)
+"${command[@]}" ${args[@]+"${args[@]}"} "$@"
 code=$?
 written="report: ${report#"$PWD"/}"
 given --markdown || written+=", summary: ${out#"$PWD"/}/summary.md"

@@ -562,13 +562,20 @@ fn leaks_now(m: &MetricReport) -> bool {
 /// at the checkpoint just before, so that the two floors span one doubling of the run, as
 /// confirmation at twice the iterations does) or leaks now is judged by what the idle process
 /// kept between the two floors, over the iterations between them:
-/// - nothing kept: growth held for a while, not kept ("released"): clean where the series
-///   leaks now or could not be judged, having leaked at the look before;
+/// - nothing kept, and the last floor down to the lowest level the series read after the
+///   warm-up: growth held for a while, not kept ("released"): clean where the series leaks
+///   now or could not be judged, having leaked at the look before. Above that level the
+///   first look may have held a backlog the last saw freed (a thread that empties a log
+///   every 500 ms, longer than a look): the last floor is measured from that level instead,
+///   a leak standing above a leak's threshold per iteration, inconclusive below it;
 /// - kept, above a leak's threshold per iteration (128 B of heap; of blocks, the clean limit a
 ///   series may move by, 1e-3 x allocations per iteration up to half a block; any fd or
-///   thread): a leak the series shows
-///   now is confirmed by the run itself, and so is one it showed at the look before and can
-///   no longer tell from level shifts or deceleration now (an arena whose chunks double);
+///   thread): a leak the series shows now is confirmed by the run itself, and so is one it
+///   showed at the look before and can no longer tell from level shifts now (an arena whose
+///   chunks double), unless the series says why memory is kept: growth slowing like a cache
+///   still filling, or the running process reading below the first floor between the looks
+///   (memory it reclaims only by running, as epoch-based reclamation does, was in the
+///   floors): inconclusive;
 /// - kept, but less: a leak the series shows now cannot be told from a backlog other threads
 ///   keep: inconclusive.
 ///
@@ -595,13 +602,16 @@ pub fn idle_verdicts(
             continue;
         };
         let value = |v: f64| crate::format::format_value(metric, v);
+        // The lowest level the series read after the warm-up, and at which iteration.
+        let (lowest, lowest_at) = samples
+            .iter()
+            .filter(|s| s.iteration >= m.warmup)
+            .filter_map(|s| Some((metric.of(s)?, s.iteration)))
+            .fold((m.after_warmup, m.warmup), |low, (v, i)| {
+                if v < low.0 { (v, i) } else { low }
+            });
         let Some((then, from)) = before.and_then(|b| Some((metric.of(&b.sample)?, b.iterations)))
         else {
-            let lowest = samples
-                .iter()
-                .filter(|s| s.iteration >= m.warmup)
-                .filter_map(|s| metric.of(s))
-                .fold(m.after_warmup, f64::min);
             if leaks && now <= lowest {
                 m.verdict = Verdict::Inconclusive;
                 m.reason = format!(
@@ -631,7 +641,36 @@ pub fn idle_verdicts(
             value(now)
         );
         let judged_now = leaks || m.verdict == Verdict::Inconclusive;
-        if kept <= 0.0 && judged_now {
+        if kept <= 0.0 && judged_now && now > lowest {
+            // Given back between the floors, but the last one stands above the lowest level
+            // the series read: the first look may have held what the last gave back (a
+            // backlog another thread frees less often than a look lasts), hiding what was
+            // kept meanwhile. Measured from that lowest level instead.
+            let since = last.iterations.saturating_sub(lowest_at).max(1);
+            let above = (now - lowest) / f64::from(since);
+            if leaks && above <= bar {
+                m.verdict = Verdict::Inconclusive;
+                m.reason = format!(
+                    "{}; but {idle}: given back between the looks, yet {} above the lowest \
+                     level read after the warm-up ({} per iteration since iteration \
+                     {lowest_at}, not above the {} a leak needs): a backlog held at the first \
+                     look cannot be told from a smaller leak",
+                    m.reason,
+                    value(now - lowest),
+                    value(above),
+                    value(bar)
+                );
+            } else if leaks {
+                m.reason = format!(
+                    "{}; {idle}: given back between the looks, yet still {} per iteration \
+                     above the lowest level read after the warm-up (iteration {lowest_at}), \
+                     above the {} a leak needs",
+                    m.reason,
+                    value(above),
+                    value(bar)
+                );
+            }
+        } else if kept <= 0.0 && judged_now {
             m.verdict = Verdict::Clean;
             m.shape = Shape::Released;
             m.reason = format!(
@@ -639,9 +678,39 @@ pub fn idle_verdicts(
                  not kept"
             );
         } else if judged_now && per_iteration > bar {
-            // Kept over the iterations between two looks: confirmed by the run itself.
-            m.confirmed_within = true;
-            if !leaks {
+            // Kept over the iterations between two looks: confirmed by the run itself, if
+            // the series does not say why memory may be kept without a leak.
+            let kept_idle = format!(
+                "{idle}: kept {} per iteration, above the {} a leak needs",
+                value(per_iteration),
+                value(bar)
+            );
+            // The lowest the running process read between the looks.
+            let low_between = samples
+                .iter()
+                .filter(|s| s.iteration > from && s.iteration <= last.iterations)
+                .filter_map(|s| metric.of(s))
+                .fold(f64::INFINITY, f64::min);
+            if leaks {
+                m.confirmed_within = true;
+            } else if m.shape == Shape::Decelerating {
+                // A cache still filling between the looks keeps memory too.
+                m.reason = format!(
+                    "{}; {kept_idle}, which a cache filling up does as well",
+                    m.reason
+                );
+            } else if low_between < then {
+                // Memory the process reclaims as it runs (deferred or epoch-based
+                // reclamation) was in the first floor: the floors do not compare.
+                m.reason = format!(
+                    "{}; {kept_idle}, but the running process read as low as {} after \
+                     iteration {from}, below the first look's floor: memory it reclaims by \
+                     running sits in the floors, which then do not compare",
+                    m.reason,
+                    value(low_between)
+                );
+            } else {
+                m.confirmed_within = true;
                 m.verdict = Verdict::Leak;
                 m.reason = format!(
                     "kept {} per iteration while idle ({idle}), above the {} a leak needs, \

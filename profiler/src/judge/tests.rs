@@ -353,14 +353,43 @@ fn idle_judged(
     metrics
 }
 
+/// A series of 41 samples whose blocks are `blocks(iteration)`, and bytes 256 times that.
+fn series(blocks: impl Fn(u32) -> i64) -> Vec<Sample> {
+    (0..=40)
+        .map(|i| Sample {
+            iteration: i,
+            heap_blocks: Some(blocks(i)),
+            heap_bytes: Some(256 * blocks(i)),
+            ..Sample::default()
+        })
+        .collect()
+}
+
+fn idle_judged_over(
+    mut metrics: BTreeMap<Metric, MetricReport>,
+    samples: &[Sample],
+    before: Option<&IdleLook>,
+    last: &IdleLook,
+) -> BTreeMap<Metric, MetricReport> {
+    for (metric, m) in metrics.iter_mut() {
+        m.after_warmup = samples.first().and_then(|s| metric.of(s)).unwrap_or(0.0);
+    }
+    let how = Judging::in_process(HeapScope::Process, None);
+    idle_verdicts(&mut metrics, samples, &how, before, last);
+    metrics
+}
+
 #[test]
 fn idle_looks_release_what_was_given_back_and_confirm_what_was_kept() {
     let both = [Metric::HeapBlocks, Metric::HeapBytes];
-    // Nothing kept between the looks' floors: released, clean.
-    let m = idle_judged(
+    // Nothing kept between the looks' floors, and the last is down to the lowest level the
+    // series read after the warm-up: released, clean.
+    let backlog = series(|i| 480 + 5 * i64::from(i));
+    let m = idle_judged_over(
         leaking(Verdict::Leak),
+        &backlog,
         Some(&look(20, 500, 64_000, &both)),
-        &look(40, 480, 63_000, &both),
+        &look(40, 480, 61_000, &both),
     );
     assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Clean);
     assert_eq!(m[&Metric::HeapBlocks].shape, Shape::Released);
@@ -396,6 +425,80 @@ fn idle_looks_release_what_was_given_back_and_confirm_what_was_kept() {
     let m = idle_judged(leaking(Verdict::Leak), Some(&before), &last);
     assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Leak);
     assert!(m[&Metric::HeapBlocks].confirmed_within);
+}
+
+/// A backlog another thread frees less often than a look lasts (every 500 ms): held at the
+/// look after 20 iterations, freed during the look after 40. The floors then read the same
+/// although a block per iteration was kept: "released", clean, exit 0 on a real leak. The
+/// last floor is measured from the lowest level the series read instead.
+#[test]
+fn a_backlog_held_through_the_first_look_does_not_release_a_leak() {
+    let both = [Metric::HeapBlocks, Metric::HeapBytes];
+    // 100 blocks at rest, a block kept and a line buffered per iteration.
+    let kept_and_buffered = series(|i| 100 + 2 * i64::from(i));
+    let first = look(20, 140, 140 * 256, &both);
+    let last = look(40, 140, 140 * 256, &both);
+    let m = idle_judged_over(
+        leaking(Verdict::Leak),
+        &kept_and_buffered,
+        Some(&first),
+        &last,
+    );
+    for metric in both {
+        assert_eq!(
+            m[&metric].verdict,
+            Verdict::Leak,
+            "{metric}: {}",
+            m[&metric].reason
+        );
+        assert_ne!(m[&metric].shape, Shape::Released, "{metric}");
+    }
+    // Above the lowest level by less than a leak needs: cannot be told, inconclusive.
+    let m = idle_judged_over(
+        leaking(Verdict::Leak),
+        &series(|i| 10_000 + i64::from(i)),
+        Some(&look(20, 10_001, 10_001 * 256, &both)),
+        &look(40, 10_001, 10_001 * 256, &both),
+    );
+    let bytes = &m[&Metric::HeapBytes];
+    assert_eq!(bytes.verdict, Verdict::Inconclusive, "{}", bytes.reason);
+    assert!(bytes.reason.contains("cannot be told"), "{}", bytes.reason);
+}
+
+/// Two floors that kept memory do not make a leak of a series that could not tell, where
+/// it says why memory is kept: a cache still filling (`decelerating`), or a process that
+/// reclaims memory by running (it read below the first floor between the looks: epoch-based
+/// reclamation, whose garbage waits for the next pin).
+#[test]
+fn looks_do_not_make_a_leak_of_a_cache_filling_or_of_floors_that_do_not_compare() {
+    let both = [Metric::HeapBlocks, Metric::HeapBytes];
+    let (first, last) = (look(20, 500, 64_000, &both), look(40, 520, 84_480, &both));
+    let mut filling = leaking(Verdict::Inconclusive);
+    for m in filling.values_mut() {
+        m.shape = Shape::Decelerating;
+    }
+    let rising = series(|i| 480 + i64::from(i));
+    let m = idle_judged_over(filling, &rising, Some(&first), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Inconclusive, "{metric}");
+        assert!(m[&metric].reason.contains("a cache filling"), "{metric}");
+    }
+    let mut steps = leaking(Verdict::Inconclusive);
+    for m in steps.values_mut() {
+        m.shape = Shape::Steps;
+    }
+    let wandering = series(|i| if i == 30 { 160 } else { 3_000 + i64::from(i) });
+    let m = idle_judged_over(steps.clone(), &wandering, Some(&first), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Inconclusive, "{metric}");
+        assert!(!m[&metric].confirmed_within, "{metric}");
+    }
+    // Never below the first floor: the floors compare, and what they kept decides.
+    let m = idle_judged_over(steps, &rising, Some(&first), &last);
+    for metric in both {
+        assert_eq!(m[&metric].verdict, Verdict::Leak, "{metric}");
+        assert!(m[&metric].confirmed_within, "{metric}");
+    }
 }
 
 /// Looks never overturn a series that saw growth stop: a cache filling between them keeps
