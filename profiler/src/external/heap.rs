@@ -252,18 +252,26 @@ impl Heap {
     /// out of slots, was started with LD_PRELOAD or `MEMCREEP_HEAP_FILE` cleared, is
     /// statically linked, or whose loader refused the library, did not). A live
     /// process whose maps cannot be read (another user's, or setuid: its loader ignores a
-    /// preload given by path anyway) counts only if it holds a slot. `None` when that cannot
-    /// be told (the process is ending or gone).
+    /// preload given by path anyway) counts only if it holds a slot and took on no ids or
+    /// capabilities of its own: a child forked with --include-children takes its slot before
+    /// it execs, and a set-user-ID image never gives it back. `None` when that cannot be told
+    /// (the process is ending or gone).
     pub(crate) fn counts(&self, pid: u32) -> Option<bool> {
         let slot = self.slots_of(&[pid]).next().is_some();
         match self.counting_in(pid) {
             Some(loaded) => Some(loaded && slot),
-            None if !slot && super::tree::state(pid) == super::tree::State::Alive => {
+            None if super::tree::state(pid) == super::tree::State::Alive => {
                 let denied = matches!(
                     std::fs::File::open(format!("/proc/{pid}/maps")),
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
                 );
-                denied.then_some(false)
+                if !denied {
+                    None
+                } else if !slot {
+                    Some(false)
+                } else {
+                    super::tree::raised_privileges(pid).map(|raised| !raised)
+                }
             }
             None => None,
         }

@@ -64,6 +64,43 @@ pub(crate) fn name(pid: u32) -> Option<String> {
     Some(comm.trim_end().to_string()).filter(|c| !c.is_empty())
 }
 
+/// Whether `pid` took on ids or capabilities this process does not have (an executable
+/// set-user-ID, set-group-ID or with file capabilities: the kernel exec'd it securely, and its
+/// loader ignores a preload given by path). `None` when /proc/<pid>/status cannot be read.
+pub(crate) fn raised_privileges(pid: u32) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Some(raised_in_status(&status, uid, gid))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// [`raised_privileges`] from the text of /proc/<pid>/status: any of its real, effective,
+/// saved or filesystem ids other than `uid`/`gid` (ours), or effective capabilities.
+#[cfg(target_os = "linux")]
+fn raised_in_status(status: &str, uid: u32, gid: u32) -> bool {
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .unwrap_or("")
+    };
+    let other_than = |key: &str, ours: u32| {
+        field(key)
+            .split_ascii_whitespace()
+            .any(|id| id.parse::<u32>().is_ok_and(|id| id != ours))
+    };
+    let capabilities = u64::from_str_radix(field("CapEff:").trim(), 16).unwrap_or(0);
+    other_than("Uid:", uid) || other_than("Gid:", gid) || (uid != 0 && capabilities != 0)
+}
+
 /// The live descendants of `pid` (children, their children, ...), found through
 /// /proc/<pid>/task/<tid>/children, or by scanning every /proc/<n>/stat for parent links when
 /// the kernel does not offer that file. A descendant whose parent exited is re-parented
@@ -273,6 +310,37 @@ fn parent_table() -> Vec<(u32, u32)> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_user_id_group_id_or_capable_image_raised_privileges() {
+        let status = |uid: &str, gid: &str, caps: &str| {
+            format!(
+                "Name:\tping\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{uid}\nGid:\t{gid}\n\
+                 Groups:\t1000\nCapInh:\t0000000000000000\nCapEff:\t{caps}\n"
+            )
+        };
+        let none = "0000000000000000";
+        let plain = status("1000\t1000\t1000\t1000", "1000\t1000\t1000\t1000", none);
+        assert!(!raised_in_status(&plain, 1000, 1000));
+        // Set-user-ID root: the effective and saved ids are root's.
+        let setuid = status("1000\t0\t0\t0", "1000\t1000\t1000\t1000", none);
+        assert!(raised_in_status(&setuid, 1000, 1000));
+        // ... and still after it made every id root's (setuid(0)).
+        let all_root = status("0\t0\t0\t0", "1000\t1000\t1000\t1000", none);
+        assert!(raised_in_status(&all_root, 1000, 1000));
+        let setgid = status("1000\t1000\t1000\t1000", "1000\t5\t5\t5", none);
+        assert!(raised_in_status(&setgid, 1000, 1000));
+        // File capabilities (ping's cap_net_raw): same ids, effective capabilities.
+        let capable = status(
+            "1000\t1000\t1000\t1000",
+            "1000\t1000\t1000\t1000",
+            "0000000000002000",
+        );
+        assert!(raised_in_status(&capable, 1000, 1000));
+        // Root's own processes hold every capability without raising anything.
+        let root = status("0\t0\t0\t0", "0\t0\t0\t0", "000001ffffffffff");
+        assert!(!raised_in_status(&root, 0, 0));
+    }
 
     #[test]
     fn stat_lines_give_parent_and_ending() {
