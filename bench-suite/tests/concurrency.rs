@@ -269,6 +269,20 @@ fn attribution_is_refused_rather_than_skipped() {
 }
 
 #[test]
+fn an_interval_is_refused_rather_than_ignored() {
+    // Accepted, and no copy took a sample between its boundaries.
+    let out = run(
+        profile().args(["-w", "box-leak", "--concurrency", "1,2", "--interval", "5"]),
+        2,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--interval does not apply"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn a_marker_no_copy_matched_is_exit_2_as_without_copies() {
     // It passed, "some verdicts inconclusive", exit 0: nothing was measured.
     let out = run(

@@ -12,7 +12,8 @@ pub struct Budgets {
     pub peak: Option<u64>,
     /// Bytes allocated by any single iteration.
     pub allocated: Option<u64>,
-    /// Resident set size of the process at any boundary.
+    /// Resident set size of the process in any sample (at a boundary, or between them with an
+    /// interval).
     pub rss: Option<u64>,
 }
 
@@ -47,18 +48,21 @@ impl Budgets {
             .into_iter()
             .filter_map(|(kind, limit)| Some((kind, limit?)))
             .map(|(kind, limit)| {
-                let worst = run
-                    .samples
+                let boundaries = run.samples.iter().filter_map(|s| {
+                    let v = match kind {
+                        BudgetKind::Peak => s.heap_peak_bytes.map(|p| p - start),
+                        BudgetKind::Allocated => s.allocated_bytes,
+                        BudgetKind::Rss => s.rss_bytes.map(|r| r as i64),
+                    }?;
+                    Some((v, s.iteration))
+                });
+                // RSS is read between boundaries too (`interval`): any sample counts.
+                let between = run
+                    .interval_samples
                     .iter()
-                    .filter_map(|s| {
-                        let v = match kind {
-                            BudgetKind::Peak => s.heap_peak_bytes.map(|p| p - start),
-                            BudgetKind::Allocated => s.allocated_bytes,
-                            BudgetKind::Rss => s.rss_bytes.map(|r| r as i64),
-                        }?;
-                        Some((v, s.iteration))
-                    })
-                    .max_by_key(|&(v, _)| v);
+                    .filter(|_| kind == BudgetKind::Rss)
+                    .filter_map(|s| Some((s.rss_bytes? as i64, s.iteration)));
+                let worst = boundaries.chain(between).max_by_key(|&(v, _)| v);
                 let exceeded = worst.is_some_and(|(v, _)| v > limit as i64);
                 let message = match worst {
                     None => format!("{} not measured: {} not checked", kind.what(), kind.flag()),
@@ -122,6 +126,34 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{HeapScope, IntervalSample};
+
+    #[test]
+    fn rss_between_boundaries_counts_against_max_rss() {
+        let mut run = Run::new("spiky", HeapScope::None);
+        run.samples = (0..3)
+            .map(|iteration| Sample {
+                iteration,
+                rss_bytes: Some(10 << 20),
+                ..Sample::default()
+            })
+            .collect();
+        let budgets = Budgets {
+            rss: Some(32 << 20),
+            ..Budgets::default()
+        };
+        assert!(!budgets.check(&run)[0].exceeded);
+        // A spike that was gone by the next boundary: the limit was exceeded all the same.
+        run.interval_samples.push(IntervalSample {
+            elapsed_ms: 5.0,
+            iteration: 2,
+            heap_bytes: None,
+            rss_bytes: Some(64 << 20),
+        });
+        let check = &budgets.check(&run)[0];
+        assert!(check.exceeded, "{}", check.message);
+        assert_eq!(check.iteration, Some(2));
+    }
 
     #[test]
     fn sizes_parse_in_binary_and_si_units() {

@@ -154,6 +154,11 @@ impl Profiler {
     /// With the counting allocator installed the heap is counted exactly and fitted; without
     /// it only RSS is, which at these sizes is too coarse to tell O(n) from O(n log n).
     ///
+    /// # Panics
+    /// When an option of [`Profiler::run`] was set that a sweep cannot apply (iterations,
+    /// warm-up, extension, budgets, interval, timeout, attribution, isolation): a limit never
+    /// applied must not pass as kept, as `profile --sweep` refuses them too.
+    ///
     /// ```
     /// #[global_allocator]
     /// static ALLOC: profiler::Alloc = profiler::Alloc::new();
@@ -179,6 +184,27 @@ impl Profiler {
     where
         F: FnMut() -> R,
     {
+        let defaults = Profiler::new("");
+        let not_in_a_sweep = [
+            (".iterations()", self.iterations != defaults.iterations),
+            (".warmup()", self.warmup.is_some()),
+            (".interval()", self.interval.is_some()),
+            (".extend(false)", !self.extend),
+            (".max_iterations()", self.max_iterations.is_some()),
+            (
+                ".max_peak(), .max_allocated() or .max_rss()",
+                !self.budgets.is_empty(),
+            ),
+            (".isolated()", self.isolated),
+            (".attribute()", self.attribute != Attribute::Off),
+            (".timeout()", self.timeout.is_some()),
+        ];
+        if let Some((option, _)) = not_in_a_sweep.iter().find(|(_, set)| *set) {
+            panic!(
+                "profiler: {option} does not apply to Profiler::sweep, which repeats each size \
+                 until its memory agrees (hold the growth with .max_complexity())"
+            );
+        }
         let mut sizes = sizes.to_vec();
         sizes.sort_unstable();
         sizes.dedup();

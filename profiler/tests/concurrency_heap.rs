@@ -27,6 +27,42 @@ fn plan() -> CopyPlan {
 fn handed_jobs_are_not_a_leak_and_a_leak_after_freeing_setup_is() {
     a_copy_handing_its_jobs_to_a_worker_is_not_a_leak();
     a_copy_freeing_its_setup_then_leaking_is_a_leak();
+    a_copy_whose_setup_failed_fails_the_run_whichever_copy_is_shown();
+}
+
+/// The run shows the copy with the worst verdict; a copy whose setup failed (inconclusive)
+/// lost to a leaking one, and its failure with it: exit 1 instead of 3.
+fn a_copy_whose_setup_failed_fails_the_run_whichever_copy_is_shown() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let made = std::sync::Arc::new(AtomicU32::new(0));
+    let workload = profiler::Workload::new(
+        "second-setup-fails",
+        "one copy leaks, the other cannot be set up",
+        profiler::Expected::Clean,
+        move || {
+            if made.fetch_add(1, Ordering::SeqCst) == 1 {
+                return Err("no second connection".into());
+            }
+            Ok(|| {
+                Box::leak(Box::new([0u8; 256]));
+            })
+        },
+    );
+    let settings = profiler::options::Settings {
+        iterations: 10,
+        ..Default::default()
+    };
+    let levels = profiler::options::ConcurrencySettings {
+        levels: vec![2],
+        limits: Default::default(),
+    };
+    let run = profiler::session::concurrency::run_workload_levels(&workload, &settings, &levels);
+    assert_eq!(run.verdict, Verdict::Leak, "{:?}", run.source.notes);
+    let failure = run.failure.as_ref().expect("the copy's failure was lost");
+    assert!(
+        failure.message.contains("no second connection"),
+        "{failure:?}"
+    );
 }
 
 fn a_copy_handing_its_jobs_to_a_worker_is_not_a_leak() {

@@ -43,3 +43,38 @@ fn a_leak_check_without_the_allocator_does_not_pass() {
         "{message}"
     );
 }
+
+// A budget must not pass where it was never applied: without the allocator the heap is not
+// measured, so a heap budget cannot be checked.
+#[test]
+#[should_panic(expected = "not measured: --max-peak not checked")]
+fn a_heap_budget_without_the_allocator_fails_as_not_checked() {
+    profiler::Profiler::new("unmeasured")
+        .iterations(5)
+        .max_peak(1 << 20)
+        .run(|| std::hint::black_box(vec![0u8; 64]))
+        .assert_within_budget();
+}
+
+#[test]
+#[should_panic(expected = "budget exceeded or not checked")]
+fn a_workload_that_panics_does_not_pass_its_budget() {
+    let mut calls = 0;
+    profiler::Profiler::new("panics")
+        .iterations(5)
+        .max_rss(1 << 40)
+        .run(|| {
+            calls += 1;
+            assert!(calls < 3, "the workload failed");
+        })
+        .assert_within_budget();
+}
+
+#[test]
+fn a_budget_that_was_measured_and_kept_passes() {
+    profiler::Profiler::new("measured")
+        .iterations(5)
+        .max_rss(1 << 40)
+        .run(|| std::hint::black_box(vec![0u8; 64]))
+        .assert_within_budget();
+}

@@ -86,3 +86,16 @@ fn a_panic_at_one_size_keeps_the_sizes_before_and_names_where() {
     assert_eq!(run.verdict, Verdict::Inconclusive);
     assert!(report.failed());
 }
+
+#[test]
+#[should_panic(
+    expected = ".max_peak(), .max_allocated() or .max_rss() does not apply to Profiler::sweep"
+)]
+fn a_budget_a_sweep_cannot_apply_is_refused_not_passed() {
+    // The budget was ignored and `assert_within_budget` passed whatever the peak.
+    profiler::Profiler::new("budgeted")
+        .scope(Scope::Thread)
+        .max_peak(1)
+        .sweep(&[1_000, 2_000], |n| move || vec![0u8; n as usize])
+        .assert_within_budget();
+}

@@ -130,6 +130,14 @@ impl RunArgs {
                     .into(),
             );
         }
+        if self.concurrency.is_some() && self.interval.is_some() && target.is_none() {
+            return Err(
+                "--interval does not apply to --concurrency of workloads: each copy counts its \
+                 own thread's heap at its iteration boundaries, which no sampler between them \
+                 can read"
+                    .into(),
+            );
+        }
         if self.sweep.is_some() {
             // A sweep repeats each size until its memory agrees and measures programs whole.
             let not_in_a_sweep = [

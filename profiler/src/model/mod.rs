@@ -172,15 +172,27 @@ impl Report {
         })
     }
 
-    /// Panic naming every budget exceeded (for use in tests).
+    /// Panic naming every budget exceeded, every budget that could not be checked (nothing it
+    /// limits was measured: a test binary without `profiler::Alloc`, say) and every failed
+    /// workload (for use in tests): a limit never applied must not pass as within.
     #[track_caller]
     pub fn assert_within_budget(&self) {
-        let over: Vec<String> = self
-            .budgets_exceeded()
-            .map(|(r, b)| format!("{}: {}", r.workload, b.message))
-            .collect();
-        if !over.is_empty() {
-            panic!("profiler: budget exceeded\n  {}", over.join("\n  "));
+        let mut problems = Vec::new();
+        for run in &self.runs {
+            if let Some(f) = &run.failure {
+                problems.push(format!("{}: {}", run.workload, f.sentence()));
+            }
+            for b in &run.budgets {
+                if b.exceeded || b.worst_bytes.is_none() {
+                    problems.push(format!("{}: {}", run.workload, b.message));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            panic!(
+                "profiler: budget exceeded or not checked\n  {}",
+                problems.join("\n  ")
+            );
         }
     }
 

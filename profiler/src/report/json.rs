@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{Report, SCHEMA_VERSION, TOOL_NAME};
 use crate::error::Error;
+use crate::model::HeapScope;
 
 /// The report as pretty-printed JSON, ending with a newline. A non-finite number (which the
 /// engine never produces, and which JSON cannot hold: serde_json would write `null` where a
@@ -121,11 +122,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Report, String> {
     Ok(report)
 }
 
-/// Negative sizes or times cannot come from a measurement: refuse them.
+/// Negative sizes or times cannot come from a measurement: refuse them. In thread scope the
+/// heap is counted from the thread's start, so a thread that freed what existed before the
+/// run may peak below it.
 fn check_numbers(report: &Report) -> Result<(), String> {
     for run in &report.runs {
+        let peak_from_start = run.heap_scope == HeapScope::Thread;
         for s in &run.samples {
-            let negative = [s.heap_peak_bytes, s.allocated_bytes, s.allocations]
+            let peak = s.heap_peak_bytes.filter(|_| !peak_from_start);
+            let negative = [peak, s.allocated_bytes, s.allocations]
                 .into_iter()
                 .flatten()
                 .any(|v| v < 0)

@@ -234,6 +234,33 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_that_peaked_below_its_start_reads_back_and_a_process_cannot() {
+        // In thread scope the heap counts from the thread's start: an iteration that frees
+        // what existed before the run peaks below it. Such reports were refused as holding a
+        // negative size, and with them `profile plot` and `--baseline`.
+        let report = |scope: HeapScope| {
+            let mut run = Run::new("frees-what-was-there", scope);
+            run.iterations = 1;
+            run.samples = vec![
+                crate::sample::Sample::default(),
+                crate::sample::Sample {
+                    iteration: 1,
+                    heap_bytes: Some(-65536),
+                    heap_peak_bytes: Some(-65536),
+                    allocated_bytes: Some(0),
+                    allocations: Some(0),
+                    ..Default::default()
+                },
+            ];
+            Report::new(vec![run]).to_json().unwrap()
+        };
+        let read = json::parse(&report(HeapScope::Thread)).unwrap();
+        assert_eq!(read.runs[0].samples[1].heap_peak_bytes, Some(-65536));
+        let err = json::parse(&report(HeapScope::Process)).unwrap_err();
+        assert!(err.contains("negative"), "{err}");
+    }
+
+    #[test]
     fn atomic_write_replaces_only_with_a_complete_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");

@@ -4,7 +4,7 @@
 
 use crate::engine::concurrency::{CopyPlan, run_level};
 use crate::external::ExternalError;
-use crate::model::{Concurrency, Level, MAX_COPIES, Run, Verdict, combine};
+use crate::model::{Concurrency, End, Level, MAX_COPIES, Run, Verdict, combine};
 use crate::options::{ConcurrencySettings, Settings};
 use crate::workload::Workload;
 
@@ -125,8 +125,18 @@ fn combined(name: &str, levels: Vec<(Level, Vec<Run>)>, c: &ConcurrencySettings)
     };
     let mut records = Vec::new();
     let mut shown: Option<Run> = None;
+    // What any copy met must reach the exit status, whichever copy is shown.
+    let mut failure = None;
+    let mut interrupted = crate::interrupt::requested() && levels.len() < c.levels.len();
     for (level, runs) in levels {
         for (i, run) in runs.into_iter().enumerate() {
+            interrupted |= run.source.end == Some(End::Interrupted);
+            if failure.is_none() {
+                failure = run
+                    .failure
+                    .clone()
+                    .map(|f| (f, run.workload.clone(), level.copies));
+            }
             let better = shown
                 .as_ref()
                 .is_none_or(|s| rank(&run) > rank(s) || (rank(&run) == rank(s) && i == 0));
@@ -149,5 +159,27 @@ fn combined(name: &str, levels: Vec<(Level, Vec<Run>)>, c: &ConcurrencySettings)
         limits: c.limits,
     });
     run.verdict = verdict;
+    if run.failure.is_none()
+        && let Some((f, copy, copies)) = failure
+    {
+        run.source
+            .notes
+            .push(format!("{copy} failed at {copies} copies at once"));
+        run.failure = Some(f);
+    }
+    if interrupted {
+        let ran = run.concurrency.as_ref().map_or(0, |c| c.levels.len());
+        let left: Vec<String> = c.levels[ran.min(c.levels.len())..]
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        if !left.is_empty() {
+            run.source.notes.push(format!(
+                "levels not run, since profile was interrupted: {}",
+                left.join(", ")
+            ));
+        }
+        run.source.end = Some(End::Interrupted);
+    }
     run
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::engine::Progress;
 use crate::error::Error;
 use crate::options::{Outputs, Settings};
-use crate::report::{FailureKind, Report};
+use crate::report::{End, FailureKind, Report, Run};
 use crate::workload::Workload;
 
 mod checks;
@@ -271,21 +271,19 @@ impl Session {
             if abandoned {
                 // Its iteration still runs in this process and would disturb the next
                 // workloads' process-wide numbers.
-                let left: Vec<&str> = self
-                    .chosen
-                    .iter()
-                    .map(|&i| self.catalog[i].name())
-                    .skip(runs.len() - usize::from(self.settings.program.is_some()))
-                    .collect();
-                if !left.is_empty()
-                    && let Some(last) = runs.last_mut()
-                {
-                    last.source.notes.push(format!(
-                        "not run, since this hung iteration still runs in the process: {}",
-                        left.join(", ")
-                    ));
-                }
+                self.note_left(
+                    &mut runs,
+                    "not run, since this hung iteration still runs in the process",
+                );
                 break;
+            }
+        }
+        // A signal that came after a run's last iteration (while it was judged, or between
+        // workloads) still ends the session as interrupted, not as the verdicts so far.
+        if !self.chosen.is_empty() && crate::interrupt::requested() {
+            self.note_left(&mut runs, "not run, since profile was interrupted");
+            if let Some(last) = runs.last_mut() {
+                last.source.end = Some(End::Interrupted);
             }
         }
         let mut report = Report::new(runs);
@@ -294,6 +292,24 @@ impl Session {
             compare_with_baseline(&mut report, base, &self.settings);
         }
         Ok(report)
+    }
+
+    /// Note on the last run which chosen workloads were not run after it, and `why`.
+    fn note_left(&self, runs: &mut [Run], why: &str) {
+        let done = runs.len() - usize::from(self.settings.program.is_some());
+        let left: Vec<&str> = self
+            .chosen
+            .iter()
+            .map(|&i| self.catalog[i].name())
+            .skip(done)
+            .collect();
+        if !left.is_empty()
+            && let Some(last) = runs.last_mut()
+        {
+            last.source
+                .notes
+                .push(format!("{why}: {}", left.join(", ")));
+        }
     }
 
     /// Write every output, decide the exit status, and save the baseline if the run passed.
