@@ -57,6 +57,8 @@ fn compile(library: &Path) -> Result<(), String> {
     for (name, value) in defines() {
         cmd.arg(format!("-DMC_{name}={value}"));
     }
+    // Its constructor runs before every other library's (see memcreep_start in preload.c).
+    cmd.arg("-Wl,-z,initfirst");
     cmd.arg("src/preload.c").arg("-o").arg(library).arg("-ldl");
     let output = cmd
         .output()

@@ -24,14 +24,15 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Compile `tests/fixtures/c/NAME.c` into `dir`, with `extra` flags.
+/// Compile `tests/fixtures/c/NAME.c` into `dir`, with `extra` flags (or libraries to link).
 fn compile(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(format!("{name}{}", extra.join("")));
+    let out = dir.join(format!("{name}{}", extra.join("").replace('/', "_")));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let status = std::process::Command::new(&cc)
         .args(["-O1", "-w", "-pthread"])
-        .args(extra)
         .arg(fixture(&format!("c/{name}.c")))
+        // After the source: a library given here must come after what uses it.
+        .args(extra)
         .arg("-o")
         .arg(&out)
         .status()
@@ -775,4 +776,34 @@ fn what_the_profiler_could_not_see_is_never_clean() {
     for metric in ["heap_bytes", "heap_blocks"] {
         assert_ne!(verdict(&report, metric), "clean", "{metric}: {report}");
     }
+}
+
+#[test]
+fn what_libraries_allocate_before_main_is_counted_and_malloc_keeps_its_thresholds() {
+    // A library's constructor ran before the heap library's: its 100 KiB were never counted,
+    // and their free read as a heap of -100 KiB. And the library's start-up self-test had
+    // raised glibc's mmap threshold, so that 200 KB blocks came from the heap (other RSS).
+    let dir = tempfile::tempdir().unwrap();
+    let library = compile(dir.path(), "early", &["-shared", "-fPIC", "-DEARLY_LIB"]);
+    let program = compile(dir.path(), "early", &[library.to_str().unwrap()]);
+    let report = marked(dir.path(), "early", &[program.as_os_str()], 0);
+    let lowest = report["runs"][0]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["heap_bytes"].as_i64())
+        .min()
+        .expect("heap samples");
+    assert!(lowest >= 0, "the heap read {lowest} bytes");
+}
+
+#[test]
+fn a_program_on_an_allocator_without_malloc_usable_size_is_not_counted_on_guesses() {
+    // Sizes were read with glibc's malloc_usable_size, the next one found, from headers the
+    // program's allocator never wrote: garbage counts, or a crash.
+    let dir = tempfile::tempdir().unwrap();
+    let library = compile(dir.path(), "bump", &["-shared", "-fPIC", "-DBUMP_LIB"]);
+    let program = compile(dir.path(), "bump", &[library.to_str().unwrap()]);
+    let report = marked(dir.path(), "bump", &[program.as_os_str()], 0);
+    without_heap(&report, "not counting in the program");
 }

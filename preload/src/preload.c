@@ -200,6 +200,11 @@ static size_t (*real_usable)(void *);
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
 static int (*real_fflush)(FILE *);
+static pid_t (*real_fork)(void);
+
+/* The next malloc_usable_size belongs to the object of the next malloc: sizes can be read.
+ * Without it the process is not counted (see resolve). */
+static int sizes_known;
 
 /* glibc's chunk header gives the usable size in one load from memory the call just touched
  * (musable() without its look at the next chunk, which only matters for a free block). Used
@@ -318,13 +323,24 @@ static void resolve(void) {
     real_write = (ssize_t(*)(int, const void *, size_t))next("write", NULL);
     real_writev = (ssize_t(*)(int, const struct iovec *, int))next("writev", NULL);
     real_fflush = (int (*)(FILE *))next("fflush", NULL);
+    real_fork = (pid_t(*)(void))next("_Fork", NULL);
     tl_state = saved;
+    /* Sizes are read with the malloc_usable_size of the allocator that made the block: one
+     * from another object (an allocator that does not define it, so that glibc's is found)
+     * would read headers that are not there. Such a process is not counted. */
+    Dl_info of_malloc, of_usable;
+    sizes_known = real_malloc && real_usable && dladdr((void *)real_malloc, &of_malloc) &&
+                  dladdr((void *)real_usable, &of_usable) &&
+                  of_malloc.dli_fbase == of_usable.dli_fbase;
 #if defined(__x86_64__)
     Dl_info info;
     if (real_malloc && real_usable && real_free && dladdr((void *)real_malloc, &info) &&
         info.dli_fname && strstr(info.dli_fname, "libc.so")) {
         int agree = 1;
-        static const size_t sizes[] = {1, 24, 100, 1000, 70000, 300000};
+        /* The mapped size is above glibc's 32 MiB cap on the mmap threshold it raises when
+         * a mapped block is freed: a smaller one moved the threshold for the whole program
+         * (blocks of 140-300 KB served from the heap instead of mapped: other RSS). */
+        static const size_t sizes[] = {1, 24, 100, 1000, 70000, (size_t)33 << 20};
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
             void *p = real_malloc(sizes[k]);
             if (!p)
@@ -1154,9 +1170,17 @@ EXPORT int fflush(FILE *fp) {
         return real_fflush(fp);
     if (fp != NULL)
         return flush_stream(fp);
-    int r = flush_stream(stdout);
-    if (flush_stream(stderr) != 0)
-        r = EOF;
+    /* Only the standard streams still open on a watched descriptor: glibc's fflush(NULL)
+     * skips a closed one, which flushed here set EBADF and returned EOF. */
+    int r = 0;
+    FILE *standard[] = {stdout, stderr};
+    for (int k = 0; k < 2; k++) {
+        int saved = errno;
+        int fd = fileno_unlocked(standard[k]); /* EBADF on a closed stream */
+        errno = saved;
+        if (fd >= 0 && stream_of(fd) >= 0 && flush_stream(standard[k]) != 0)
+            r = EOF;
+    }
     if (real_fflush(NULL) != 0)
         r = EOF;
     return r;
@@ -1164,8 +1188,22 @@ EXPORT int fflush(FILE *fp) {
 
 /* ---- attaching, threads, fork ---------------------------------------------------------- */
 
+/* The environment the process started with, while the constructor runs: it runs first of
+ * all (-z initfirst), before libc has set `environ`. */
+static char **start_env;
+
+static const char *env_get(const char *name) {
+    if (start_env == NULL)
+        return getenv(name);
+    size_t n = strlen(name);
+    for (char **e = start_env; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
 static int env_is_1(const char *name) {
-    const char *v = getenv(name);
+    const char *v = env_get(name);
     return v != NULL && v[0] == '1' && v[1] == '\0';
 }
 
@@ -1220,7 +1258,9 @@ static void map_ahead(int lines) {
 }
 
 static void attach(void) {
-    const char *path = getenv(MC_ENV_FILE);
+    if (!sizes_known)
+        return;
+    const char *path = env_get(MC_ENV_FILE);
     if (path == NULL || path[0] == '\0')
         return;
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -1338,9 +1378,8 @@ __attribute__((destructor)) static void memcreep_end(void) {
  * children each kept 10 blocks and exited read as leaking them, exit 1. The child here runs
  * what fork() runs in it. A child made by a raw clone system call cannot be seen. */
 EXPORT pid_t _Fork(void) {
-    static pid_t (*real_fork)(void);
-    if (!real_fork)
-        real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "_Fork");
+    /* Async-signal-safe, as _Fork is: the real one was found in resolve(), not here. */
+    resolve();
     if (!real_fork) {
         errno = ENOSYS;
         return -1;
@@ -1351,10 +1390,20 @@ EXPORT pid_t _Fork(void) {
     return pid;
 }
 
-__attribute__((constructor)) static void memcreep_start(void) {
+/* Linked with -z initfirst, this runs before the constructors of every other library of
+ * the program (glibc's own early initialisation is done by then): what they allocate is
+ * counted, so that freeing it later does not read as a negative heap, and our fork handler
+ * is the first registered, so that no other library's child handler counts into the
+ * parent's slot. (Where another object claims initfirst, as libpthread did before glibc
+ * 2.34, the last one loaded has it and this runs in the usual order.) */
+__attribute__((constructor)) static void memcreep_start(int argc, char **argv, char **envp) {
+    (void)argc;
+    (void)argv;
+    start_env = envp;
     resolve();
     if (pthread_key_create(&exit_key, on_thread_exit) == 0)
         key_ok = 1;
     pthread_atfork(NULL, NULL, fork_child);
     attach();
+    start_env = NULL;
 }
