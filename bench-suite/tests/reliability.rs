@@ -463,3 +463,33 @@ fn attribution_after_the_iterations_is_not_counted_against_the_timeout() {
         run["attribution"]
     );
 }
+
+#[test]
+fn copies_that_hang_are_abandoned_after_the_timeout_or_an_interrupt() {
+    // `--concurrency` ran its copies without a watch: a copy's iteration that never returned
+    // held profile forever, --timeout and Ctrl-C alike.
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = fixture()
+        .args(["-w", "hangs-at-3", "--concurrency", "1,2", "--timeout", "1"])
+        .arg("--json")
+        .arg(dir.path().join("t.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(6));
+    let run = &read(&dir.path().join("t.json"))["runs"][0];
+    let message = run["failure"]["message"].as_str().unwrap();
+    assert!(message.starts_with("hung: at 1 copy,"), "{message}");
+
+    let mut cmd = fixture();
+    cmd.args(["-w", "hangs-at-3", "--concurrency", "1,2", "--json"])
+        .arg(dir.path().join("i.json"));
+    let (out, took) = signal_after(cmd, "-INT", Duration::from_millis(800));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
+    let run = &read(&dir.path().join("i.json"))["runs"][0];
+    assert_eq!(run["source"]["end"], "interrupted");
+    let notes = run["source"]["notes"].to_string();
+    assert!(notes.contains("interrupted while 1 copy ran"), "{notes}");
+}

@@ -2,9 +2,15 @@
 // the program (processes, `{copy}` replaced by the copy's index), then one Run holding the
 // levels, the scaling verdict and the load limits. Must never print nor write an output.
 
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use crate::alloc::untracked;
 use crate::engine::concurrency::{CopyPlan, run_level};
 use crate::external::ExternalError;
-use crate::model::{Concurrency, End, Level, MAX_COPIES, Run, Verdict, combine};
+use crate::model::{
+    Concurrency, End, Failure, FailureKind, Level, MAX_COPIES, Run, Verdict, combine,
+};
 use crate::options::{ConcurrencySettings, Settings};
 use crate::workload::Workload;
 
@@ -42,12 +48,28 @@ pub fn parse_levels(text: &str) -> Result<Vec<u32>, String> {
     Ok(levels)
 }
 
-/// Run `workload` at every level of `c`: K threads, each with its own setup.
+/// Run `workload` at every level of `c`: K threads, each with its own setup. An iteration that
+/// never returns holds this call forever; see [`run_workload_levels_guarded`].
 pub fn run_workload_levels(
     workload: &Workload,
     settings: &Settings,
     c: &ConcurrencySettings,
 ) -> Run {
+    let mut levels = Vec::new();
+    each_level(workload, settings, c, |level| levels.push(level), |_| {});
+    let mut run = combined(workload.name(), levels, c);
+    run.description = Some(workload.description().to_string());
+    run
+}
+
+/// Run the levels of `c` in turn, handing each to `done`; `starting(K)` before each.
+fn each_level(
+    workload: &Workload,
+    settings: &Settings,
+    c: &ConcurrencySettings,
+    mut done: impl FnMut((Level, Vec<Run>)),
+    mut starting: impl FnMut(u32),
+) {
     let plan = CopyPlan {
         iterations: settings.iterations,
         max_iterations: settings.max_iterations,
@@ -57,16 +79,108 @@ pub fn run_workload_levels(
         budgets: settings.budgets,
     };
     let setup = || workload.setup().map_err(|e| e.to_string());
-    let mut levels = Vec::new();
     for &k in &c.levels {
         if crate::interrupt::requested() {
             break;
         }
         tracing::info!("{}: {k} copies at once", workload.name());
-        levels.push(run_level(workload.name(), k, &setup, &plan));
+        starting(k);
+        done(run_level(workload.name(), k, &setup, &plan));
     }
+}
+
+/// [`run_workload_levels`] on a worker thread, watched as a plain run is
+/// ([`run_workload_guarded`](super::run_workload_guarded)): when a copy's iteration is still
+/// running a second after `--timeout` (counted from its level's start), or a second after
+/// Ctrl-C or SIGTERM, the level is abandoned (its copies still run in the process) and the
+/// levels done make the run, hung (exit 3) or interrupted (exit 130).
+pub fn run_workload_levels_guarded(
+    catalog: &Arc<Vec<Workload>>,
+    index: usize,
+    settings: &Settings,
+    c: &ConcurrencySettings,
+) -> Run {
+    const GRACE: Duration = Duration::from_secs(1);
+    let workload = &catalog[index];
+    // The level running and when it began, for the watch below.
+    let running: Arc<Mutex<Option<(u32, Instant)>>> = untracked(|| Arc::new(Mutex::new(None)));
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let (catalog, settings, c) = (Arc::clone(catalog), settings.clone(), c.clone());
+        let running = Arc::clone(&running);
+        std::thread::Builder::new()
+            .name("profile-levels".into())
+            .spawn(move || {
+                let starting = |k| {
+                    if let Ok(mut r) = running.lock() {
+                        *r = Some((k, Instant::now()));
+                    }
+                };
+                let done = |level| {
+                    let _ = tx.send(level);
+                };
+                each_level(&catalog[index], &settings, &c, done, starting);
+            })
+    };
+    let Ok(worker) = worker else {
+        return run_workload_levels(workload, settings, c);
+    };
+    // What ended the watch early: an interrupt's note, or a failure (hung, or the worker died).
+    enum Abandoned {
+        Interrupted(String),
+        Failed(Failure),
+    }
+    let mut levels = Vec::new();
+    let mut interrupted_at: Option<Instant> = None;
+    let abandoned = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(level) => {
+                levels.push(level);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break worker.join().err().map(|payload| {
+                    let message = crate::engine::workload::panic_message(payload.as_ref());
+                    Abandoned::Failed(Failure::new(FailureKind::Panic, 0, message))
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let level = running.lock().map(|r| *r).unwrap_or(None);
+        let Some((k, began)) = level else { continue };
+        let at = format!("{k} {}", if k == 1 { "copy" } else { "copies" });
+        if crate::interrupt::requested()
+            && interrupted_at.get_or_insert_with(Instant::now).elapsed() > GRACE
+        {
+            break Some(Abandoned::Interrupted(format!(
+                "interrupted while {at} ran; abandoned after {} s",
+                GRACE.as_secs()
+            )));
+        }
+        if let Some(limit) = settings.timeout
+            && began.elapsed() > limit + GRACE
+        {
+            let why = format!(
+                "hung: at {at}, an iteration was still running {} s after --timeout {} s; \
+                 abandoned",
+                GRACE.as_secs(),
+                limit.as_secs_f64()
+            );
+            break Some(Abandoned::Failed(Failure::new(FailureKind::Hung, 0, why)));
+        }
+    };
+    // Levels that ended just before the watch gave up are still theirs.
+    levels.extend(rx.try_iter());
     let mut run = combined(workload.name(), levels, c);
     run.description = Some(workload.description().to_string());
+    match abandoned {
+        Some(Abandoned::Interrupted(note)) => {
+            run.source.notes.push(note);
+            run.source.end = Some(End::Interrupted);
+        }
+        Some(Abandoned::Failed(f)) => run.failure = Some(f),
+        None => {}
+    }
     run
 }
 

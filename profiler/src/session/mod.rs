@@ -243,20 +243,20 @@ impl Session {
                 ));
                 continue;
             }
-            if let Some(c) = &self.settings.concurrency {
-                runs.push(concurrency::run_workload_levels(
-                    workload,
+            let run = match &self.settings.concurrency {
+                Some(c) => concurrency::run_workload_levels_guarded(
+                    &self.catalog,
+                    index,
                     &self.settings,
                     c,
-                ));
-                continue;
-            }
-            let run = run_workload_guarded(
-                &self.catalog,
-                index,
-                &self.settings,
-                progress(workload.name()),
-            );
+                ),
+                None => run_workload_guarded(
+                    &self.catalog,
+                    index,
+                    &self.settings,
+                    progress(workload.name()),
+                ),
+            };
             tracing::info!(
                 "{}: {} iterations, verdict {:?}",
                 run.workload,
