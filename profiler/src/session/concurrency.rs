@@ -3,8 +3,9 @@
 // levels, the scaling verdict and the load limits. Must never print nor write an output.
 
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::run::{GRACE, GaveUp, watch};
 use crate::alloc::untracked;
 use crate::engine::concurrency::{CopyPlan, run_level};
 use crate::external::ExternalError;
@@ -100,7 +101,6 @@ pub fn run_workload_levels_guarded(
     settings: &Settings,
     c: &ConcurrencySettings,
 ) -> Run {
-    const GRACE: Duration = Duration::from_secs(1);
     let workload = &catalog[index];
     // The level running and when it began, for the watch below.
     let running: Arc<Mutex<Option<(u32, Instant)>>> = untracked(|| Arc::new(Mutex::new(None)));
@@ -125,61 +125,41 @@ pub fn run_workload_levels_guarded(
     let Ok(worker) = worker else {
         return run_workload_levels(workload, settings, c);
     };
-    // What ended the watch early: an interrupt's note, or a failure (hung, or the worker died).
-    enum Abandoned {
-        Interrupted(String),
-        Failed(Failure),
-    }
     let mut levels = Vec::new();
-    let mut interrupted_at: Option<Instant> = None;
-    let abandoned = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(level) => {
-                levels.push(level);
-                continue;
+    let began = || running.lock().map(|r| r.map(|(_, at)| at)).unwrap_or(None);
+    let watched = watch(&rx, settings.timeout, began, |level| {
+        levels.push(level);
+        false
+    });
+    // Levels that ended just before the watch gave up are still theirs.
+    levels.extend(rx.try_iter());
+    let mut run = combined(workload.name(), levels, c);
+    run.description = Some(workload.description().to_string());
+    let k = running.lock().map(|r| r.map_or(0, |(k, _)| k)).unwrap_or(0);
+    let at = format!("{k} {}", if k == 1 { "copy" } else { "copies" });
+    match watched {
+        Ok(()) => {
+            if let Err(payload) = worker.join() {
+                let message = crate::engine::workload::panic_message(payload.as_ref());
+                run.failure = Some(Failure::new(FailureKind::Panic, 0, message));
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break worker.join().err().map(|payload| {
-                    let message = crate::engine::workload::panic_message(payload.as_ref());
-                    Abandoned::Failed(Failure::new(FailureKind::Panic, 0, message))
-                });
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        let level = running.lock().map(|r| *r).unwrap_or(None);
-        let Some((k, began)) = level else { continue };
-        let at = format!("{k} {}", if k == 1 { "copy" } else { "copies" });
-        if crate::interrupt::requested()
-            && interrupted_at.get_or_insert_with(Instant::now).elapsed() > GRACE
-        {
-            break Some(Abandoned::Interrupted(format!(
+        Err(GaveUp::Interrupted) => {
+            run.source.notes.push(format!(
                 "interrupted while {at} ran; abandoned after {} s",
                 GRACE.as_secs()
-            )));
+            ));
+            run.source.end = Some(End::Interrupted);
         }
-        if let Some(limit) = settings.timeout
-            && began.elapsed() > limit + GRACE
-        {
+        Err(GaveUp::Hung(limit)) => {
             let why = format!(
                 "hung: at {at}, an iteration was still running {} s after --timeout {} s; \
                  abandoned",
                 GRACE.as_secs(),
                 limit.as_secs_f64()
             );
-            break Some(Abandoned::Failed(Failure::new(FailureKind::Hung, 0, why)));
+            run.failure = Some(Failure::new(FailureKind::Hung, 0, why));
         }
-    };
-    // Levels that ended just before the watch gave up are still theirs.
-    levels.extend(rx.try_iter());
-    let mut run = combined(workload.name(), levels, c);
-    run.description = Some(workload.description().to_string());
-    match abandoned {
-        Some(Abandoned::Interrupted(note)) => {
-            run.source.notes.push(note);
-            run.source.end = Some(End::Interrupted);
-        }
-        Some(Abandoned::Failed(f)) => run.failure = Some(f),
-        None => {}
     }
     run
 }

@@ -69,7 +69,6 @@ pub fn run_workload_guarded(
     settings: &Settings,
     mut progress: impl FnMut(Progress) + Send + 'static,
 ) -> Run {
-    const GRACE: Duration = Duration::from_secs(1);
     // The run's one store of samples, shared: if the worker is abandoned, the samples so far
     // are read from it (no second copy grows beside the run).
     let seen: SharedStore = crate::alloc::untracked(|| SampleStore::shared(MAX_STORED_SAMPLES, 0));
@@ -102,35 +101,27 @@ pub fn run_workload_guarded(
     let Ok(worker) = worker else {
         return run_workload(workload, settings, |_| {});
     };
-    let mut interrupted_at: Option<Instant> = None;
-    let outcome = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(run) => {
-                let _ = worker.join();
-                break Ok(run);
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Err("the worker thread ended without a report".to_string());
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
+    let mut got = None;
+    let began = || {
         let (began, over) = phase.lock().map(|p| *p).unwrap_or((None, false));
-        let iterating = began.is_some() && !over;
-        if crate::interrupt::requested() && iterating {
-            let at = *interrupted_at.get_or_insert_with(Instant::now);
-            if at.elapsed() > GRACE {
-                break Err(String::new());
-            }
+        began.filter(|_| !over)
+    };
+    let watched = watch(&rx, settings.timeout, began, |run| {
+        got = Some(run);
+        true
+    });
+    let outcome = match (watched, got) {
+        (Ok(()), Some(run)) => {
+            let _ = worker.join();
+            Ok(run)
         }
-        if let (Some(limit), Some(began), true) = (settings.timeout, began, iterating)
-            && began.elapsed() > limit + GRACE
-        {
-            break Err(format!(
-                "hung: an iteration was still running {} s after --timeout {} s; abandoned",
-                GRACE.as_secs(),
-                limit.as_secs_f64()
-            ));
-        }
+        (Ok(()), None) => Err("the worker thread ended without a report".to_string()),
+        (Err(GaveUp::Interrupted), _) => Err(String::new()),
+        (Err(GaveUp::Hung(limit)), _) => Err(format!(
+            "hung: an iteration was still running {} s after --timeout {} s; abandoned",
+            GRACE.as_secs(),
+            limit.as_secs_f64()
+        )),
     };
     let samples =
         || crate::alloc::untracked(|| seen.lock().map(|s| s.snapshot()).unwrap_or_default());
@@ -153,6 +144,53 @@ pub fn run_workload_guarded(
             let mut run = partial_run(workload, settings, crate::alloc::adopt(samples()));
             run.failure = Some(Failure::new(FailureKind::Hung, run.iterations + 1, why));
             run
+        }
+    }
+}
+
+/// How long a watched worker's iteration may run on after an interrupt or past `--timeout`
+/// before it is abandoned.
+pub(super) const GRACE: Duration = Duration::from_secs(1);
+
+/// Why a watched worker was given up on.
+pub(super) enum GaveUp {
+    /// Still iterating [`GRACE`] after an interrupt.
+    Interrupted,
+    /// Still iterating [`GRACE`] past this `--timeout`.
+    Hung(Duration),
+}
+
+/// Hand what a worker sends to `take` until it says it has all it needs (`true`) or the worker
+/// drops its sender (`Ok`), or give the worker up: [`GRACE`] after an interrupt, or [`GRACE`]
+/// past `timeout` since `began()`, both only while `began()` is some (the part that can hang).
+pub(super) fn watch<T>(
+    rx: &mpsc::Receiver<T>,
+    timeout: Option<Duration>,
+    began: impl Fn() -> Option<Instant>,
+    mut take: impl FnMut(T) -> bool,
+) -> Result<(), GaveUp> {
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(message) => {
+                if take(message) {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let Some(began) = began() else { continue };
+        if crate::interrupt::requested()
+            && interrupted_at.get_or_insert_with(Instant::now).elapsed() > GRACE
+        {
+            return Err(GaveUp::Interrupted);
+        }
+        if let Some(limit) = timeout
+            && began.elapsed() > limit + GRACE
+        {
+            return Err(GaveUp::Hung(limit));
         }
     }
 }
