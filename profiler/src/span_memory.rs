@@ -24,14 +24,22 @@
 //!
 //! Every allocation made while a thread is inside a span (the one `tracing` calls current,
 //! `Span::current()`: the innermost, at any depth, whatever order guards are dropped in) is
-//! charged to that span's name: bytes and allocations allocated, bytes still live, their peak
-//! (each run's own, whatever runs overlap it), and how often the span was entered (an
+//! charged to that span's name, and to no span around it: bytes and allocations allocated,
+//! bytes still live, their peak (each run's own, whatever runs overlap it), and how often the
+//! span was entered (an
 //! instrumented future's span at every poll, and once more when the future is dropped, as
 //! tracing drops it inside its span). Entering and exiting follow the thread, so an
 //! instrumented future that the runtime moves between worker threads is charged wherever it
 //! is polled. A block keeps its span until it is freed, on any thread (exact; sampled, a
 //! `realloc` is a new allocation, charged to the span its thread is in). The report of every
-//! run made while the layer is installed lists the spans (`runs[].spans[]`).
+//! run made while the layer is installed lists the spans (`runs[].spans[]`): a run's
+//! `retained_bytes` are the bytes allocated inside the span during the run and still live at
+//! its end, its `peak_bytes` the span's highest live bytes during the run.
+//!
+//! A span's figures leave out the spans entered inside it: a handler whose callee runs in an
+//! `#[instrument]`ed span of its own is charged nothing for what the callee keeps. To say
+//! "this request retains nothing", check every span name the request enters
+//! (`run.spans.iter().all(|s| s.retained_bytes == 0)`).
 //!
 //! [`SpanMemory::new`] is exact, and it costs: once it exists, every allocator call of the
 //! process takes the allocator's slower path and a block made inside a span is recorded in a
@@ -43,10 +51,12 @@
 //! sampled blocks allocated inside it: every sampled block of `b` bytes stands for `b / p`
 //! bytes and `1 / p` allocations, `p = 1 - exp(-b / interval)` its chance of being sampled.
 //! The report marks them (`runs[].spans[].sampled`) and gives the retained bytes 95% bounds
-//! from two counts: the run's sampled blocks still live at its end, and the earlier ones it
-//! freed (with none either way, up to about 3.9 intervals' worth of bytes could have gone
-//! unseen). The peak is the highest of a running estimate, so it reads high by about an
-//! interval's worth. Entries stay exact. Samples taken for the spans alone keep no
+//! from the count of the run's sampled blocks still live at its end (with none, up to about
+//! 3.9 intervals' worth of bytes could have gone unseen). Overlapping runs share what counts as
+//! the run: the sampled blocks since the first of them began. The peak is the highest of a
+//! running estimate, so it reads high: the estimate of a live set of `L` bytes wanders by
+//! about `sqrt(L * interval)`, and its highest over `K` turnovers of that set by about
+//! `sqrt(2 * L * interval * ln K)` above `L`. Entries stay exact. Samples taken for the spans alone keep no
 //! backtrace. What it costs (measured in the README): about what sampling costs, and, while it
 //! is on, a free of more than a page checks a count of sampled blocks by address.
 
@@ -145,7 +155,7 @@ where
         if let Some(span) = ctx.span(id) {
             let at = spans::enter(index_of(span.metadata()));
             let id = id.into_u64();
-            untracked(|| ENTERED.with(|s| s.borrow_mut().push((id, at))));
+            untracked(|| ENTERED.with(|s| s.borrow_mut().0.push((id, at))));
         }
     }
 
@@ -153,7 +163,7 @@ where
         let id = id.into_u64();
         let now = untracked(|| {
             ENTERED.with(|s| {
-                let mut s = s.borrow_mut();
+                let s = &mut s.borrow_mut().0;
                 if let Some(i) = s.iter().rposition(|&(entered, _)| entered == id) {
                     s.remove(i);
                 }
@@ -166,8 +176,19 @@ where
 
 thread_local! {
     /// The spans this thread entered and has not exited (id, counters), innermost last.
-    static ENTERED: std::cell::RefCell<Vec<(u64, usize)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static ENTERED: std::cell::RefCell<Entered> = const { std::cell::RefCell::new(Entered(Vec::new())) };
+}
+
+/// The stack of `ENTERED`. It grows uncounted (inside `untracked`), so it must be freed
+/// uncounted too when its thread exits: freed counted, every thread that entered a span would
+/// leave the process heap one block low, and could hide a leak of one block per thread.
+struct Entered(Vec<(u64, usize)>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let stack = std::mem::take(&mut self.0);
+        untracked(|| drop(stack));
+    }
 }
 
 #[cfg(test)]

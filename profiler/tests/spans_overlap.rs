@@ -64,3 +64,27 @@ fn a_runs_span_peaks_are_its_own_while_other_runs_open_and_close() {
         calm.runs[0].spans
     );
 }
+
+/// Retained is what the run allocated inside the span and did not free: freeing a block the
+/// span made before the run does not offset it (it used to be the change in live bytes, here
+/// 1000 - 4096).
+#[test]
+fn a_run_retains_its_own_blocks_whatever_it_frees_from_before() {
+    let install = || {
+        let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
+        tracing::subscriber::set_default(subscriber)
+    };
+    let _subscriber = install();
+    let span = tracing::info_span!("overlap_swap");
+    let mut old = Some(span.in_scope(|| vec![1u8; 4096]));
+    let mut kept = None;
+    let report = Profiler::new("swap").iterations(5).extend(false).run(|| {
+        let _span = span.enter();
+        drop(old.take());
+        kept.get_or_insert_with(|| vec![2u8; 1000]);
+    });
+    let swap = report.runs[0].span("overlap_swap").expect("entered");
+    assert_eq!(swap.retained_bytes, 1000, "{swap:?}");
+    assert!(swap.peak_bytes >= 4096, "it held the old block: {swap:?}");
+    drop(kept);
+}

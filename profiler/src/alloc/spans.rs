@@ -10,7 +10,9 @@
 //! while the thread is inside a span (the one `tracing` calls current) is charged to that
 //! span's name and its address recorded in a side table with the span and its size; a free or a
 //! `realloc` of a recorded block takes it off its span, wherever and whenever it happens. A
-//! `realloc` stays with the span that made the block. The table is sharded by the block's
+//! `realloc` stays with the span that made the block. Each entry is stamped with the number of
+//! the last run window opened ([`RunWindow`]), so that a run's retained bytes are its own
+//! blocks still live: a pass over the table at the run's end. The table is sharded by the block's
 //! region of address space, then by its address (see [`shard`]), each shard behind its own
 //! lock, and lives in untracked memory, so it never shows in the counts. A span name's live
 //! bytes and their peak are one cache line every thread in it writes: threads allocating in
@@ -22,14 +24,14 @@
 //! what its sampled blocks stand for: `size / p` bytes and `1 / p` allocations allocated,
 //! `size / p` live bytes while the block lives (their highest, the peak), `p` the block's
 //! probability of being sampled. For the retained bytes of a run ([`RunWindow`]), it also counts apart the
-//! sampled blocks allocated in the run and still live, and those allocated before it and freed
-//! during it: their counts give the bounds (see `SampledTotals`). Entries are counted exactly.
+//! sampled blocks allocated in the run and still live (their count gives the bounds), and those
+//! allocated before it and freed during it (see `SampledTotals`). Entries are counted exactly.
 //! A `realloc` is a new allocation to the sampler: a sampled new block is charged to the span
 //! the thread is in. With the exact mode on too, the exact counters are the ones reported.
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 
 use super::address::{self, AddressMap};
 use super::{LOCAL, Line, untracked};
@@ -40,6 +42,10 @@ pub(super) static SPANS_ON: AtomicBool = AtomicBool::new(false);
 static SAMPLED: AtomicBool = AtomicBool::new(false);
 /// The number of the runs' window in progress ([`RunWindow`]), stamped on sampled blocks.
 static RUN: AtomicU32 = AtomicU32::new(0);
+/// The number of the last [`RunWindow`] opened ([`Names::last_window`]), stamped on the blocks
+/// of the exact table: a run's retained bytes are its span's blocks stamped with its own number
+/// or a later one.
+static OPENED: AtomicU64 = AtomicU64::new(0);
 /// `est_allocations` counts in these units per allocation (`1 / p` is fractional).
 const ALLOCATION_UNIT: f64 = 1024.0;
 
@@ -112,8 +118,9 @@ const SHARDS: usize = GROUPS * PER_GROUP;
 /// frees of them, stay on the shards of a few groups.
 const REGION_BITS: u32 = 22;
 
-/// Blocks allocated inside a span: address -> (its span's counters, bytes).
-type Table = AddressMap<usize, (&'static Counters, i64)>;
+/// Blocks allocated inside a span: address -> (its span's counters, bytes, the number of the
+/// last run window opened when it was allocated).
+type Table = AddressMap<usize, (&'static Counters, i64, u64)>;
 
 /// The table's shards, each on a cache line of its own: threads locking neighbouring shards
 /// do not share a line.
@@ -313,11 +320,12 @@ fn charge(c: &'static Counters, ptr: usize, bytes: i64) {
     let lane = c.lane();
     lane.allocations.fetch_add(1, Relaxed);
     lane.allocated_bytes.fetch_add(bytes, Relaxed);
-    put(c, ptr, bytes);
+    put(c, ptr, bytes, OPENED.load(Relaxed));
 }
 
-/// A block of `bytes` at `ptr` on `c`'s live bytes (and peak), and in the table.
-fn put(c: &'static Counters, ptr: usize, bytes: i64) {
+/// A block of `bytes` at `ptr`, allocated while window `opened` was the last opened, on `c`'s
+/// live bytes (and peak), and in the table.
+fn put(c: &'static Counters, ptr: usize, bytes: i64, opened: u64) {
     let live = c.live_bytes.fetch_add(bytes, Relaxed) + bytes;
     // Most allocations do not raise the peak: a read, not a read-modify-write, of the line.
     if live > c.peak_bytes.load(Relaxed) {
@@ -326,16 +334,32 @@ fn put(c: &'static Counters, ptr: usize, bytes: i64) {
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
     table
         .get_or_insert_with(Table::default)
-        .insert(ptr, (c, bytes));
+        .insert(ptr, (c, bytes, opened));
 }
 
-/// Take `ptr` off its span, if it was allocated in one: the span's counters and the bytes.
-fn take(ptr: usize) -> Option<(&'static Counters, i64)> {
+/// Take `ptr` off its span, if it was allocated in one: the span's counters, the bytes and
+/// the window stamp.
+fn take(ptr: usize) -> Option<(&'static Counters, i64, u64)> {
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
-    let (c, bytes) = table.as_mut()?.remove(&ptr)?;
+    let entry = table.as_mut()?.remove(&ptr)?;
     drop(table);
-    c.live_bytes.fetch_sub(bytes, Relaxed);
-    Some((c, bytes))
+    entry.0.live_bytes.fetch_sub(entry.1, Relaxed);
+    Some(entry)
+}
+
+/// Bytes of the exact table's blocks allocated since window `first` opened, by the address of
+/// their span name's counters: a pass over every shard, one lock at a time.
+fn live_since(first: u64) -> AddressMap<usize, i64> {
+    let mut by_span = AddressMap::default();
+    for shard in &TABLE {
+        let table = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for &(c, bytes, opened) in table.iter().flat_map(|t| t.values()) {
+            if opened >= first {
+                *by_span.entry(c as *const Counters as usize).or_insert(0) += bytes;
+            }
+        }
+    }
+    by_span
 }
 
 /// A free of `ptr` (cold path).
@@ -365,10 +389,10 @@ pub(super) fn around_realloc(
     let new = realloc();
     untracked(|| {
         if new.is_null() {
-            if let Some((c, old_bytes)) = made_in {
-                put(c, old as usize, old_bytes);
+            if let Some((c, old_bytes, opened)) = made_in {
+                put(c, old as usize, old_bytes, opened);
             }
-        } else if let Some(c) = made_in.map(|(c, _)| c).or(now) {
+        } else if let Some(c) = made_in.map(|(c, ..)| c).or(now) {
             charge(c, new as usize, bytes as i64);
         }
     });
@@ -534,6 +558,7 @@ impl RunWindow {
                 }
             }
             *last_window += 1;
+            OPENED.store(*last_window, Relaxed);
             windows.push((*last_window, Vec::new()));
             RunWindow { id: *last_window }
         })
@@ -543,6 +568,27 @@ impl RunWindow {
     /// spans are not counted).
     pub fn totals(&self) -> Option<Vec<SpanTotals>> {
         totals_in(Some(self.id))
+    }
+
+    /// Exact heap per span only (`None` otherwise): every span name's bytes allocated inside it
+    /// since this window opened and still live, whatever other runs open and close meanwhile.
+    /// A pass over the whole side table: for the end of a run.
+    pub fn retained(&self) -> Option<Vec<(&'static str, i64)>> {
+        if !exact() {
+            return None;
+        }
+        Some(untracked(|| {
+            let by_span = live_since(self.id);
+            let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+            names
+                .names
+                .iter()
+                .map(|&(name, c)| {
+                    let key = c as *const Counters as usize;
+                    (name, by_span.get(&key).copied().unwrap_or(0))
+                })
+                .collect()
+        }))
     }
 }
 

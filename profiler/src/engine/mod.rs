@@ -458,7 +458,8 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     run.source.kind = plan.judging.source;
     let spans_after = spans_window.as_ref().and_then(|w| w.totals());
     if let (Some(before), Some(after)) = (spans_before, spans_after) {
-        run.spans = spans::records(&before, &after);
+        let retained = spans_window.as_ref().and_then(|w| w.retained());
+        run.spans = spans::records(&before, &after, retained.as_deref());
     }
     source.finish(&mut run, Ending { end, over_budget });
     conclude(&mut run, &plan.budgets);

@@ -5,24 +5,30 @@ use crate::alloc::spans::{SampledTotals, SpanTotals};
 use crate::model::{SpanRecord, SpanSampling};
 use crate::stats::sampled_total_bounds;
 
-/// What each span name did between two totals: the names entered or allocating in between.
-pub(super) fn records(before: &[SpanTotals], after: &[SpanTotals]) -> Vec<SpanRecord> {
+/// What each span name did between two totals (`after` with the run's peaks): the names
+/// entered or allocating in between. `retained` is exact heap per span's bytes allocated
+/// inside each name during the run and still live (`RunWindow::retained`); without it
+/// (sampled), what the run's sampled blocks still live stand for.
+pub(super) fn records(
+    before: &[SpanTotals],
+    after: &[SpanTotals],
+    retained: Option<&[(&'static str, i64)]>,
+) -> Vec<SpanRecord> {
     after
         .iter()
         .filter_map(|a| {
             let b = before.iter().find(|b| b.name == a.name);
             let at_start = |f: fn(&SpanTotals) -> i64| b.map_or(0, f);
+            let exact = || {
+                let own = retained.and_then(|r| r.iter().find(|(name, _)| *name == a.name));
+                own.map_or(0, |&(_, bytes)| bytes)
+            };
             let record = SpanRecord {
                 name: a.name.to_string(),
                 allocated_bytes: a.allocated_bytes - at_start(|t| t.allocated_bytes),
                 allocations: a.allocations - at_start(|t| t.allocations),
-                // Sampled: what the run's sampled blocks stand for (the live bytes' change
-                // but for rounding), the figure its bounds are about.
-                retained_bytes: a.sampled.map_or_else(
-                    || a.live_bytes - at_start(|t| t.live_bytes),
-                    |s| s.new_bytes - s.freed_bytes,
-                ),
-                peak_bytes: (a.peak_bytes - at_start(|t| t.live_bytes)).max(0),
+                retained_bytes: a.sampled.map_or_else(exact, |s| s.new_bytes),
+                peak_bytes: a.peak_bytes,
                 entries: a.entries - at_start(|t| t.entries),
                 sampled: a.sampled.map(span_sampling),
             };
@@ -32,21 +38,16 @@ pub(super) fn records(before: &[SpanTotals], after: &[SpanTotals]) -> Vec<SpanRe
 }
 
 /// The estimates' footing of a sampled span over a run: the retained bytes (what the run's
-/// sampled blocks still live stand for, less what the earlier ones it freed stood for) with
-/// 95% bounds from the Poisson counts of both (each block of a count standing for their mean
-/// weight; with none, for an interval's worth, the most a small block unsampled could be).
+/// sampled blocks still live stand for) with 95% bounds from their Poisson count (each block
+/// standing for their mean weight; with none, for an interval's worth, the most a small
+/// block unsampled could be).
 fn span_sampling(s: SampledTotals) -> SpanSampling {
-    let bounds = |n: i64, bytes: i64| sampled_total_bounds(n, bytes as f64, s.interval as f64);
-    let (kept_lo, kept_hi) = bounds(s.new_samples, s.new_bytes);
-    let (freed_lo, freed_hi) = bounds(s.freed_samples, s.freed_bytes);
+    let (lo, hi) = sampled_total_bounds(s.new_samples, s.new_bytes as f64, s.interval as f64);
     SpanSampling {
         interval_bytes: s.interval,
         retained_samples: s.new_samples.max(0),
         freed_samples: s.freed_samples.max(0),
-        retained_bytes_ci: [
-            (kept_lo - freed_hi).round() as i64,
-            (kept_hi - freed_lo).round() as i64,
-        ],
+        retained_bytes_ci: [lo.round() as i64, hi.round() as i64],
     }
 }
 
@@ -67,10 +68,10 @@ mod tests {
     }
 
     #[test]
-    fn nothing_sampled_is_bounded_by_what_could_go_unseen_either_way() {
+    fn nothing_sampled_is_bounded_by_what_could_go_unseen() {
         let s = span_sampling(sampled((0, 0), (0, 0)));
         let unseen = (poisson_bounds(0).1 * 1000.0).round() as i64;
-        assert_eq!(s.retained_bytes_ci, [-unseen, unseen]);
+        assert_eq!(s.retained_bytes_ci, [0, unseen]);
         assert!((3500..4000).contains(&unseen), "{unseen}");
         assert_eq!((s.retained_samples, s.freed_samples), (0, 0));
     }
@@ -81,16 +82,12 @@ mod tests {
         let s = span_sampling(sampled((36, 36_000), (0, 0)));
         let [lo, hi] = s.retained_bytes_ci;
         let (n_lo, n_hi) = poisson_bounds(36);
-        assert_eq!(
-            lo,
-            (n_lo * 1000.0 - poisson_bounds(0).1 * 1000.0).round() as i64
-        );
+        assert_eq!(lo, (n_lo * 1000.0).round() as i64);
         assert_eq!(hi, (n_hi * 1000.0).round() as i64);
         assert!(lo < 36_000 && 36_000 < hi);
-        // Earlier blocks freed during the run pull both bounds down.
+        // Earlier blocks freed during the run are counted, but retained is about the run's own.
         let with_frees = span_sampling(sampled((36, 36_000), (10, 20_000)));
-        let [freed_lo, freed_hi] = with_frees.retained_bytes_ci;
-        assert!(freed_lo < lo && freed_hi < hi, "{with_frees:?}");
+        assert_eq!(with_frees.retained_bytes_ci, [lo, hi], "{with_frees:?}");
         assert_eq!(with_frees.freed_samples, 10);
     }
 
@@ -107,19 +104,38 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_the_change_over_the_run_sampled_or_exact() {
+    fn a_record_counts_the_run_and_keeps_what_the_run_allocated_and_did_not_free() {
         let before = SpanTotals {
             entries: 1,
             ..totals(100, None)
         };
-        let exact = records(std::slice::from_ref(&before), &[totals(400, None)]);
-        assert_eq!(exact[0].retained_bytes, 300);
-        assert_eq!(exact[0].peak_bytes, 700, "above its level at the start");
+        // Exact: retained is the run's own blocks still live (here 350 B: it freed 50 B of
+        // the 100 B from before), not the change in live bytes (300 B).
+        let retained = [("other", 7), ("handler", 350)];
+        let exact = records(
+            std::slice::from_ref(&before),
+            &[totals(400, None)],
+            Some(&retained),
+        );
+        assert_eq!(exact[0].retained_bytes, 350);
+        assert_eq!(
+            exact[0].peak_bytes, 800,
+            "its highest live bytes during the run"
+        );
+        assert_eq!(
+            (
+                exact[0].allocated_bytes,
+                exact[0].allocations,
+                exact[0].entries
+            ),
+            (1500, 0, 2)
+        );
         assert_eq!(exact[0].sampled, None);
-        // Sampled: the retained bytes are what the run's own sampled blocks stand for.
+        // Sampled: the retained bytes are what the run's own sampled blocks still live stand
+        // for, whatever earlier ones it freed.
         let after = totals(400, Some(sampled((2, 250), (1, 40))));
-        let sampled = records(&[before], &[after]);
-        assert_eq!(sampled[0].retained_bytes, 210);
+        let sampled = records(&[before], &[after], None);
+        assert_eq!(sampled[0].retained_bytes, 250);
         let footing = sampled[0].sampled.as_ref().expect("sampled");
         assert_eq!((footing.retained_samples, footing.freed_samples), (2, 1));
     }

@@ -337,10 +337,11 @@ pub struct SpanRecord {
     /// Bytes and allocations allocated while a thread was inside it.
     pub allocated_bytes: i64,
     pub allocations: i64,
-    /// Bytes allocated inside it that are still live at the end of the run, less those
-    /// allocated inside it before the run and freed during it: what it kept.
+    /// Bytes allocated inside it during the run and still live at its end: what it kept (a
+    /// total, never below 0; what it freed of blocks from before the run does not offset it).
     pub retained_bytes: i64,
-    /// The highest of its live bytes during the run, above their level at the start.
+    /// The highest of its live bytes during the run (blocks allocated inside it before the
+    /// run and still live count too).
     pub peak_bytes: i64,
     /// Times a thread entered it (an async span enters at every poll).
     pub entries: i64,
@@ -358,9 +359,10 @@ pub struct SpanSampling {
     pub interval_bytes: u64,
     /// Sampled blocks allocated inside the span during the run and still live at its end.
     pub retained_samples: i64,
-    /// Sampled blocks allocated inside it before the run and freed during it.
+    /// Sampled blocks allocated inside it before the run and freed during it (not part of
+    /// `retained_bytes`: shown to tell a span that lets go of earlier memory).
     pub freed_samples: i64,
-    /// 95% bounds of `retained_bytes`, from the Poisson counts of both (with none sampled,
-    /// up to about 3.9 intervals' worth of bytes could have gone unseen either way).
+    /// 95% bounds of `retained_bytes`, from the Poisson count of `retained_samples` (with
+    /// none, up to about 3.9 intervals' worth of bytes could have gone unseen).
     pub retained_bytes_ci: [i64; 2],
 }
