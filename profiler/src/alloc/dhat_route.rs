@@ -6,8 +6,9 @@
 //! call into dhat) go straight to the system allocator and are not counted; the
 //! workload's calls are counted exactly as on the fast path, then recorded by dhat.
 
-use super::{LOCAL, count_alloc, count_free, untracked};
+use super::{LOCAL, count_alloc, count_free, spans, untracked};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::Ordering::Relaxed;
 
 static DHAT: dhat::Alloc = dhat::Alloc;
 
@@ -34,6 +35,9 @@ pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
     });
     if !p.is_null() {
         count_alloc(layout.size(), None);
+        if spans::SPANS_ON.load(Relaxed) {
+            spans::on_alloc(p, layout.size());
+        }
     }
     p
 }
@@ -41,6 +45,10 @@ pub(super) unsafe fn alloc(layout: Layout, zeroed: bool) -> *mut u8 {
 pub(super) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
     if is_untracked() {
         return unsafe { System.dealloc(ptr, layout) };
+    }
+    // Off its span before dhat frees it: another thread may be given the address next.
+    if spans::SPANS_ON.load(Relaxed) {
+        spans::on_free(ptr);
     }
     untracked(|| unsafe { DHAT.dealloc(ptr, layout) });
     count_free(layout.size());
@@ -50,7 +58,9 @@ pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
     if is_untracked() {
         return unsafe { System.realloc(ptr, layout, new_size) };
     }
-    let p = untracked(|| unsafe { DHAT.realloc(ptr, layout, new_size) });
+    let p = spans::around_realloc(ptr, new_size, || {
+        untracked(|| unsafe { DHAT.realloc(ptr, layout, new_size) })
+    });
     if !p.is_null() {
         count_alloc(new_size, Some(layout.size()));
     }
