@@ -31,7 +31,7 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 use super::address::{self, AddressMap};
 use super::{LOCAL, Line, untracked};
@@ -249,17 +249,91 @@ pub fn index_of(site: usize, name: &'static str) -> u32 {
         if let Some(&(_, i)) = names.sites.iter().find(|(s, _)| *s == site) {
             return i;
         }
-        let i = match names.names.iter().position(|(n, _)| *n == name) {
-            Some(p) => p as u32 + 1,
+        let (i, counters) = match names.names.iter().position(|(n, _)| *n == name) {
+            Some(p) => (p as u32 + 1, names.names[p].1),
             None => {
                 let counters: &'static Counters = Box::leak(Box::default());
                 names.names.push((name, counters));
-                names.names.len() as u32
+                (names.names.len() as u32, counters)
             }
         };
         names.sites.push((site, i));
+        remember(site, counters);
         i
     })
+}
+
+/// Call sites and their span name's counters, found without a lock when a thread enters a
+/// span ([`enter_site`]): open addressing by the site's hash, a pair filled once (its counters
+/// first, then its site, released), under the lock of [`NAMES`]. A site that finds no free
+/// pair within [`SITE_PROBES`] is looked up under the lock instead.
+struct Site {
+    site: AtomicUsize,
+    at: AtomicUsize,
+}
+
+const SITE_PAIRS: usize = 4096;
+const SITE_PROBES: usize = 16;
+static SITES: [Site; SITE_PAIRS] = [const {
+    Site {
+        site: AtomicUsize::new(0),
+        at: AtomicUsize::new(0),
+    }
+}; SITE_PAIRS];
+
+/// The pairs `site` may be in, in the order they are tried.
+fn site_pairs(site: usize) -> impl Iterator<Item = &'static Site> {
+    let first = address::hash(site) as usize;
+    (0..SITE_PROBES).map(move |i| &SITES[(first + i) % SITE_PAIRS])
+}
+
+/// Remember `site`'s counters (with [`NAMES`] locked: the only writer).
+fn remember(site: usize, counters: &'static Counters) {
+    for pair in site_pairs(site) {
+        match pair.site.load(Relaxed) {
+            0 => {
+                pair.at.store(counters as *const Counters as usize, Relaxed);
+                pair.site.store(site, Release);
+                return;
+            }
+            s if s == site => return,
+            _ => {}
+        }
+    }
+}
+
+/// The counters' address of `site`'s span name, if remembered.
+fn remembered(site: usize) -> Option<usize> {
+    for pair in site_pairs(site) {
+        match pair.site.load(Acquire) {
+            0 => return None,
+            s if s == site => return Some(pair.at.load(Relaxed)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Register call site `site` (named `name`) unless it is known: no lock once it is.
+pub fn register(site: usize, name: &'static str) {
+    if remembered(site).is_none() {
+        index_of(site, name);
+    }
+}
+
+/// The calling thread entered a span of call site `site` (named `name`), as [`enter`] does,
+/// without taking a lock once the site is known.
+pub fn enter_site(site: usize, name: &'static str) -> usize {
+    match remembered(site) {
+        Some(at) => {
+            // SAFETY: a remembered address is of leaked (never freed) counters.
+            let c = unsafe { &*(at as *const Counters) };
+            c.lane().entries.fetch_add(1, Relaxed);
+            set_current(at);
+            at
+        }
+        None => enter(index_of(site, name)),
+    }
 }
 
 fn counters(index: u32) -> Option<&'static Counters> {
@@ -623,6 +697,23 @@ mod tests {
         assert_eq!(b.live_bytes.load(SeqCst), 40);
         assert!(take(ptr).is_some());
         assert_eq!(b.live_bytes.load(SeqCst), 0);
+    }
+
+    #[test]
+    fn a_site_enters_its_names_counters_with_or_without_a_free_pair() {
+        // More sites than pairs: the last ones are entered under the lock.
+        let name = "sites_test";
+        let sites: Vec<usize> = (1..=SITE_PAIRS + 100).map(|i| i * 64 + 1).collect();
+        let first = index_of(sites[0], name);
+        let at = counters(first).unwrap() as *const Counters as usize;
+        for &site in &sites {
+            assert_eq!(index_of(site, name), first);
+            assert_eq!(enter_site(site, name), at);
+        }
+        let entries = counters(first).unwrap().sum(|lane| &lane.entries);
+        assert_eq!(entries, sites.len() as i64);
+        assert!(sites.iter().filter(|&&s| remembered(s).is_some()).count() > SITE_PAIRS / 2);
+        set_current(0);
     }
 
     #[test]
