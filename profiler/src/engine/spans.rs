@@ -1,4 +1,4 @@
-// Owns what a run reports of heap per span: each span name's change over the run, and for
+// Owns what a run reports of heap per span: what each span name did during the run, and for
 // sampled spans the bounds of their estimates. Must never count anything: `alloc::spans` does.
 
 use crate::alloc::spans::{SampledTotals, SpanTotals};
