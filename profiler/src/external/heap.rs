@@ -333,7 +333,8 @@ impl Heap {
     }
 
     /// Processes that loaded the library and were not counted (children, without
-    /// `--include-children`).
+    /// `--include-children`), as tallied: a fork child that then execs counts once at the fork
+    /// and once more when the new image loads the library, so it tells "none" from "some".
     pub(crate) fn declined(&self) -> u32 {
         self.u32(H_DECLINED)
     }

@@ -28,7 +28,9 @@ struct WholeRuns {
     heap_notes: Vec<String>,
     /// Runs whose RSS peak could not be told from the profiler's own (see `rss_peak`).
     rss_unknown: u32,
-    /// The most processes of one run that loaded the heap library and were not counted.
+    /// The most processes of one run that loaded the heap library and were not counted, as the
+    /// library tallies them (a fork that then execs is tallied twice: only "none" or "some" is
+    /// told).
     declined: u32,
     error: Option<ExternalError>,
     /// `--timeout`: how long one run may take before it is stopped.
@@ -190,13 +192,13 @@ impl Source for WholeRuns {
         run.source.notes.extend(self.missing.iter().cloned());
         run.source.notes.append(&mut self.heap_notes);
         if self.declined > 0 {
-            run.source.notes.push(format!(
-                "the program started {} process(es) of its own whose memory is not in these \
+            run.source.notes.push(
+                "the program started processes of its own whose memory is not in these \
                  numbers (the heap library counts the program's first process; --include-children \
                  is not available with --sweep): sweep the program itself, not a wrapper such \
-                 as sh -c",
-                self.declined
-            ));
+                 as sh -c"
+                    .to_string(),
+            );
         }
         if self.rss_unknown > 0 {
             run.source.notes.push(
