@@ -1348,7 +1348,9 @@ static void fork_child(void) {
 
 /* The root process's own RSS high-water mark, as it exits through exit(): the mm's VmHWM, which
  * starts afresh at exec (the kernel's ru_maxrss of a started program also counts the image it
- * was exec'd from, the profiler's). No allocation: a read into a stack buffer. */
+ * was exec'd from, the profiler's). No allocation: a read into a stack buffer. The file is open
+ * for an instant as the program exits: a sample of its fds taken then reads one more (the
+ * profiler's count at the end is a median of the last samples for that). */
 __attribute__((destructor)) static void memcreep_end(void) {
     if (region == NULL || (uint32_t)getpid() != LOAD(&hdr->root_pid))
         return;

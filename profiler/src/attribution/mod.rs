@@ -189,7 +189,8 @@ fn without_stderr(f: impl FnOnce()) {
         let _ = std::io::stderr().flush();
         // SAFETY: plain descriptor juggling; stderr is restored before returning.
         unsafe {
-            let saved = libc::dup(2);
+            // Close-on-exec: a program another thread starts meanwhile must not inherit it.
+            let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 0);
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if saved >= 0 && null >= 0 {
                 libc::dup2(null, 2);
