@@ -10,6 +10,9 @@
 //!   uncharged, and a block allocated in the span before them and freed during them stayed
 //!   on it until its address was given out again.
 //!
+//! - A run made while the layer exists leaves the heap as it found it once its report is
+//!   dropped.
+//!
 //! A plain `main` (harness = false): the counts are process-wide, and libtest's threads would
 //! allocate beside the check (and a leak seen inside a libtest test is checked again in a
 //! child process, where the passes would run instead).
@@ -95,10 +98,36 @@ fn the_dhat_passes_charge_and_free_spans_as_any_other_time() {
     drop(leaked);
 }
 
+/// A run made while the layer exists leaves the process heap as it was once its report is
+/// dropped: the span figures the run reads are built untracked and were dropped counted, each
+/// run taking their size off the heap.
+fn a_run_leaves_the_heap_as_it_was_once_its_report_is_gone() {
+    let profile = || {
+        let report = Profiler::new("quiet").iterations(5).extend(false).run(|| {
+            let _span = tracing::info_span!("quiet").entered();
+            std::hint::black_box(vec![0u8; 100]).len()
+        });
+        assert!(report.runs[0].span("quiet").is_some());
+    };
+    // The first run leaves what is made once (the span's call site, lazily made statics).
+    profile();
+    let before = profiler::alloc::heap().unwrap();
+    for _ in 0..3 {
+        profile();
+    }
+    let after = profiler::alloc::heap().unwrap();
+    assert_eq!(
+        (after.live_blocks, after.live_bytes),
+        (before.live_blocks, before.live_bytes),
+        "three runs and their reports, dropped"
+    );
+}
+
 fn main() {
     let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     threads_that_entered_spans_leave_the_heap_as_it_was();
     the_dhat_passes_charge_and_free_spans_as_any_other_time();
+    a_run_leaves_the_heap_as_it_was_once_its_report_is_gone();
     println!("spans_counts: ok");
 }

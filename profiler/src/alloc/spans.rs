@@ -12,7 +12,9 @@
 //! `realloc` of a recorded block takes it off its span, wherever and whenever it happens. A
 //! `realloc` stays with the span that made the block. Each entry is stamped with the number of
 //! the last run window opened ([`RunWindow`]), so that a run's retained bytes are its own
-//! blocks still live: a pass over the table at the run's end. The table is sharded by the block's
+//! blocks still live, and what its `realloc`s grew older blocks by: a pass over the table at
+//! the run's end. A block freed inside `untracked` (which must only free what it allocated)
+//! stays on the table until its address is given out again. The table is sharded by the block's
 //! region of address space, then by its address (see [`shard`]), each shard behind its own
 //! lock, and lives in untracked memory, so it never shows in the counts. A span name's live
 //! bytes and their peak are one cache line every thread in it writes: threads allocating in
@@ -31,7 +33,7 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering::*};
 
 use super::address::{self, AddressMap};
 use super::{LOCAL, Line, untracked};
@@ -45,7 +47,7 @@ static RUN: AtomicU32 = AtomicU32::new(0);
 /// The number of the last [`RunWindow`] opened ([`Names::last_window`]), stamped on the blocks
 /// of the exact table: a run's retained bytes are its span's blocks stamped with its own number
 /// or a later one.
-static OPENED: AtomicU64 = AtomicU64::new(0);
+static OPENED: AtomicU32 = AtomicU32::new(0);
 /// `est_allocations` counts in these units per allocation (`1 / p` is fractional).
 const ALLOCATION_UNIT: f64 = 1024.0;
 
@@ -118,9 +120,67 @@ const SHARDS: usize = GROUPS * PER_GROUP;
 /// frees of them, stay on the shards of a few groups.
 const REGION_BITS: u32 = 22;
 
-/// Blocks allocated inside a span: address -> (its span's counters, bytes, the number of the
-/// last run window opened when it was allocated).
-type Table = AddressMap<usize, (&'static Counters, i64, u64)>;
+/// A block allocated inside a span, on the table.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Its span name's counters.
+    counters: &'static Counters,
+    bytes: i64,
+    /// The number of the last run window opened ([`OPENED`]) when it was allocated, or
+    /// reallocated.
+    stamp: u32,
+    /// What a `realloc` carried over from a block of an earlier stamp: its bytes and its
+    /// stamp (0 bytes and this block's own stamp for a block allocated afresh). A run from
+    /// before that `realloc` retains only what the block grew by since ([`Entry::retained`]).
+    carried: i64,
+    carried_stamp: u32,
+}
+
+impl Entry {
+    fn new(counters: &'static Counters, bytes: i64, stamp: u32) -> Self {
+        Entry {
+            counters,
+            bytes,
+            stamp,
+            carried: 0,
+            carried_stamp: stamp,
+        }
+    }
+
+    /// What the run of window `first` retains of it: nothing of a block from before the
+    /// run, all of a block the run allocated, and what a block from before the run grew by
+    /// through a `realloc` during it. (A block reallocated again under a later window
+    /// carries from that one: a run open across both, which only overlapping runs are,
+    /// counts all of the block.)
+    fn retained(&self, first: u32) -> i64 {
+        if self.stamp < first {
+            0
+        } else if self.carried_stamp >= first {
+            self.bytes
+        } else {
+            (self.bytes - self.carried).max(0)
+        }
+    }
+
+    /// The block `self` became through a `realloc` to `bytes`, under window `stamp`.
+    fn reallocated(&self, bytes: i64, stamp: u32) -> Self {
+        let (carried, carried_stamp) = if self.stamp == stamp {
+            (self.carried, self.carried_stamp)
+        } else {
+            (self.bytes, self.stamp)
+        };
+        Entry {
+            bytes,
+            stamp,
+            carried,
+            carried_stamp,
+            ..*self
+        }
+    }
+}
+
+/// Blocks allocated inside a span, by address.
+type Table = AddressMap<usize, Entry>;
 
 /// The table's shards, each on a cache line of its own: threads locking neighbouring shards
 /// do not share a line.
@@ -391,51 +451,55 @@ pub(super) fn on_alloc(ptr: *mut u8, bytes: usize) {
 }
 
 fn charge(c: &'static Counters, ptr: usize, bytes: i64) {
+    count_allocation(c, bytes);
+    put(ptr, Entry::new(c, bytes, OPENED.load(Relaxed)));
+}
+
+fn count_allocation(c: &'static Counters, bytes: i64) {
     let lane = c.lane();
     lane.allocations.fetch_add(1, Relaxed);
     lane.allocated_bytes.fetch_add(bytes, Relaxed);
-    put(c, ptr, bytes, OPENED.load(Relaxed));
 }
 
-/// A block of `bytes` at `ptr`, allocated while window `opened` was the last opened, on `c`'s
-/// live bytes (and peak), and in the table.
-fn put(c: &'static Counters, ptr: usize, bytes: i64, opened: u64) {
+/// Block `entry` at `ptr`: on its span's live bytes (and peak), and in the table.
+fn put(ptr: usize, entry: Entry) {
+    let (c, bytes) = (entry.counters, entry.bytes);
     let live = c.live_bytes.fetch_add(bytes, Relaxed) + bytes;
     // Most allocations do not raise the peak: a read, not a read-modify-write, of the line.
     if live > c.peak_bytes.load(Relaxed) {
         c.peak_bytes.fetch_max(live, Relaxed);
     }
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
-    let stale = table
-        .get_or_insert_with(Table::default)
-        .insert(ptr, (c, bytes, opened));
+    let stale = table.get_or_insert_with(Table::default).insert(ptr, entry);
     drop(table);
     // A block freed where frees are not counted (inside `untracked`) stayed on the table: the
     // address, given out again, proves it gone.
-    if let Some((was, bytes, _)) = stale {
-        was.live_bytes.fetch_sub(bytes, Relaxed);
+    if let Some(was) = stale {
+        was.counters.live_bytes.fetch_sub(was.bytes, Relaxed);
     }
 }
 
-/// Take `ptr` off its span, if it was allocated in one: the span's counters, the bytes and
-/// the window stamp.
-fn take(ptr: usize) -> Option<(&'static Counters, i64, u64)> {
+/// Take `ptr` off its span, if it was allocated in one.
+fn take(ptr: usize) -> Option<Entry> {
     let mut table = shard(ptr).lock().unwrap_or_else(|e| e.into_inner());
     let entry = table.as_mut()?.remove(&ptr)?;
     drop(table);
-    entry.0.live_bytes.fetch_sub(entry.1, Relaxed);
+    entry.counters.live_bytes.fetch_sub(entry.bytes, Relaxed);
     Some(entry)
 }
 
-/// Bytes of the exact table's blocks allocated since window `first` opened, by the address of
-/// their span name's counters: a pass over every shard, one lock at a time.
-fn live_since(first: u64) -> AddressMap<usize, i64> {
+/// What the run of window `first` retains of the exact table's blocks, by the address of
+/// their span name's counters: a pass over every shard, one lock at a time (a block that a
+/// `realloc` on another thread moves between shards meanwhile may be missed or seen twice).
+fn retained_since(first: u32) -> AddressMap<usize, i64> {
     let mut by_span = AddressMap::default();
     for shard in &TABLE {
         let table = shard.lock().unwrap_or_else(|e| e.into_inner());
-        for &(c, bytes, opened) in table.iter().flat_map(|t| t.values()) {
-            if opened >= first {
-                *by_span.entry(c as *const Counters as usize).or_insert(0) += bytes;
+        for entry in table.iter().flat_map(|t| t.values()) {
+            let bytes = entry.retained(first);
+            if bytes != 0 {
+                let key = entry.counters as *const Counters as usize;
+                *by_span.entry(key).or_insert(0) += bytes;
             }
         }
     }
@@ -467,13 +531,20 @@ pub(super) fn around_realloc(
     let now = current();
     let made_in = untracked(|| take(old as usize));
     let new = realloc();
-    untracked(|| {
-        if new.is_null() {
-            if let Some((c, old_bytes, opened)) = made_in {
-                put(c, old as usize, old_bytes, opened);
+    untracked(|| match made_in {
+        Some(entry) if new.is_null() => put(old as usize, entry),
+        Some(entry) => {
+            count_allocation(entry.counters, bytes as i64);
+            put(
+                new as usize,
+                entry.reallocated(bytes as i64, OPENED.load(Relaxed)),
+            );
+        }
+        None if new.is_null() => {}
+        None => {
+            if let Some(c) = now {
+                charge(c, new as usize, bytes as i64);
             }
-        } else if let Some(c) = made_in.map(|(c, ..)| c).or(now) {
-            charge(c, new as usize, bytes as i64);
         }
     });
     new
@@ -533,7 +604,9 @@ fn totals_in(window: Option<u64>) -> Option<Vec<SpanTotals>> {
     }
     let interval = super::sampled::floor().unwrap_or(0);
     let exact = exact();
-    Some(untracked(|| {
+    // Built untracked (under the lock of the names), handed over counted: whoever drops it
+    // then frees it consistently.
+    Some(super::adopt(untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
         let ended = window
             .and_then(|id| names.windows.iter().find(|(w, _)| *w == id))
@@ -577,7 +650,7 @@ fn totals_in(window: Option<u64>) -> Option<Vec<SpanTotals>> {
                 }
             })
             .collect()
-    }))
+    })))
 }
 
 /// A run in progress, from [`RunWindow::open`] to its drop.
@@ -638,7 +711,7 @@ impl RunWindow {
                 }
             }
             *last_window += 1;
-            OPENED.store(*last_window, Relaxed);
+            OPENED.store(*last_window as u32, Relaxed);
             windows.push((*last_window, Vec::new()));
             RunWindow { id: *last_window }
         })
@@ -657,8 +730,8 @@ impl RunWindow {
         if !exact() {
             return None;
         }
-        Some(untracked(|| {
-            let by_span = live_since(self.id);
+        Some(super::adopt(untracked(|| {
+            let by_span = retained_since(self.id as u32);
             let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
             names
                 .names
@@ -668,7 +741,7 @@ impl RunWindow {
                     (name, by_span.get(&key).copied().unwrap_or(0))
                 })
                 .collect()
-        }))
+        })))
     }
 }
 
@@ -691,12 +764,32 @@ mod tests {
             (Box::leak(Box::default()), Box::leak(Box::default()));
         // An address no allocator gives out (odd): the table is only a map here.
         let ptr = 0x7777_0001;
-        put(a, ptr, 100, 0);
-        put(b, ptr, 40, 0);
+        put(ptr, Entry::new(a, 100, 0));
+        put(ptr, Entry::new(b, 40, 0));
         assert_eq!(a.live_bytes.load(SeqCst), 0, "the stale block is gone");
         assert_eq!(b.live_bytes.load(SeqCst), 40);
         assert!(take(ptr).is_some());
         assert_eq!(b.live_bytes.load(SeqCst), 0);
+    }
+
+    #[test]
+    fn a_run_retains_its_blocks_and_what_older_ones_grew_by() {
+        let c: &'static Counters = Box::leak(Box::default());
+        // Run windows: 3 opened before the block, 5 after it, 7 after its first realloc.
+        let block = Entry::new(c, 1000, 4);
+        assert_eq!((block.retained(3), block.retained(5)), (1000, 0));
+        // Grown to 1500 under window 5: run 5 retains the growth, run 3 all of it.
+        let grown = block.reallocated(1500, 5);
+        assert_eq!((grown.retained(3), grown.retained(5)), (1500, 500));
+        // Grown again under the same window: still from the 1000 B of before.
+        let again = grown.reallocated(1800, 5);
+        assert_eq!((again.retained(5), again.retained(6)), (800, 0));
+        // Shrunk under window 7: run 7 retains nothing of it.
+        let shrunk = again.reallocated(200, 7);
+        assert_eq!((shrunk.retained(7), shrunk.retained(8)), (0, 0));
+        // A run open across both reallocs counts all of it: the carry is the last one's
+        // (documented; only overlapping runs see it).
+        assert_eq!(shrunk.retained(5), 200);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub(super) fn records(
                 name: a.name.to_string(),
                 allocated_bytes: a.allocated_bytes - at_start(|t| t.allocated_bytes),
                 allocations: a.allocations - at_start(|t| t.allocations),
-                retained_bytes: a.sampled.map_or_else(exact, |s| s.new_bytes),
+                // Sampled: never below 0 (a window opening races the counts it resets).
+                retained_bytes: a.sampled.map_or_else(exact, |s| s.new_bytes.max(0)),
                 peak_bytes: a.peak_bytes,
                 entries: a.entries - at_start(|t| t.entries),
                 sampled: a.sampled.map(span_sampling),
@@ -42,10 +43,11 @@ pub(super) fn records(
 /// standing for their mean weight; with none, for an interval's worth, the most a small
 /// block unsampled could be).
 fn span_sampling(s: SampledTotals) -> SpanSampling {
-    let (lo, hi) = sampled_total_bounds(s.new_samples, s.new_bytes as f64, s.interval as f64);
+    let (n, bytes) = (s.new_samples.max(0), s.new_bytes.max(0));
+    let (lo, hi) = sampled_total_bounds(n, bytes as f64, s.interval as f64);
     SpanSampling {
         interval_bytes: s.interval,
-        retained_samples: s.new_samples.max(0),
+        retained_samples: n,
         freed_samples: s.freed_samples.max(0),
         retained_bytes_ci: [lo.round() as i64, hi.round() as i64],
     }

@@ -338,7 +338,9 @@ pub struct SpanRecord {
     pub allocated_bytes: i64,
     pub allocations: i64,
     /// Bytes allocated inside it during the run and still live at its end: what it kept (a
-    /// total, never below 0; what it freed of blocks from before the run does not offset it).
+    /// total, never below 0; what it freed of blocks from before the run does not offset it,
+    /// and of a block from before the run that a `realloc` during it grew, what it grew by
+    /// counts).
     pub retained_bytes: i64,
     /// The highest of its live bytes during the run (blocks allocated inside it before the
     /// run and still live count too).
