@@ -7,7 +7,8 @@
 //! number does not flap): `peak` (heap peak above the run's start), `allocated` and
 //! `allocations` (median per iteration), `retained` (live heap at the end above the start;
 //! only when both runs did the same number of iterations), `rss` (peak RSS), `fds` and
-//! `threads` (at the end: the median of the last three samples, see [`at_end`]). A regression is a value above old + allowed, an improvement one
+//! `threads` (at the end; for a program, the median of the last three samples, see
+//! [`at_end`]). A regression is a value above old + allowed, an improvement one
 //! below old - allowed, where allowed = max(relative x |old|, absolute floor).
 //!
 //! A sweep (`--sweep`) compares its fits instead: per field, a growth class above the
@@ -123,23 +124,28 @@ pub fn measure(run: &Run, c: Compared) -> Option<f64> {
     }
 }
 
-/// A count at the end of a run (open fds, threads): the median of the last three samples
-/// that measured it (the last one, with fewer). A program sampled in time can be sampled once
-/// more while it runs its exit code, and that one sample may read what the program never
-/// held: measured on `sleep 0.5` sampled every 20 ms on a loaded 2-core machine, 2.5% of runs
-/// ended one or two fds low (coreutils closes stdout and stderr at exit) and 0.75% of runs of
-/// a C program one fd high (the heap library reads `/proc/self/status` as the program exits),
-/// and a gate with no tolerance failed 1 baseline pair in 180.
+/// A count at the end of a run (open fds, threads): its last sample's, but for a program, the
+/// median of the last three samples after the first (the last one's, with fewer). A program
+/// sampled in time can be sampled once more while it runs its exit code, and that one sample
+/// may read what the program never held: measured on `sleep 0.5` sampled every 20 ms on a
+/// loaded 2-core machine, 2.5% of runs ended one or two fds low (coreutils closes stdout and
+/// stderr at exit) and 0.75% of runs of a C program one fd high (the heap library reads
+/// `/proc/self/status` as the program exits), and a gate with no tolerance failed 1 baseline
+/// pair in 180. The price: a program's count that moves only in its last sample is not seen,
+/// and a steady growth reads one sample behind, in the baseline as now. In process, samples
+/// are taken at iteration boundaries, where no exit code runs: the last one counts.
 fn at_end(run: &Run, count: fn(&crate::sample::Sample) -> Option<u64>) -> Option<f64> {
-    let mut last: Vec<u64> = run.samples.iter().rev().filter_map(count).take(3).collect();
-    let end = match last.len() {
-        3 => {
-            last.sort_unstable();
-            last[1]
-        }
-        _ => *last.first()?,
-    };
-    Some(end as f64)
+    let last = || run.samples.iter().rev().find_map(count);
+    if run.source.kind == crate::model::SourceKind::InProcess {
+        return last().map(|v| v as f64);
+    }
+    let after_first = run.samples.iter().skip(1).rev();
+    let mut tail: Vec<u64> = after_first.filter_map(count).take(3).collect();
+    if tail.len() < 3 {
+        return last().map(|v| v as f64);
+    }
+    tail.sort_unstable();
+    Some(tail[1] as f64)
 }
 
 /// Above old + allowed is a regression, below old - allowed an improvement.
@@ -411,6 +417,7 @@ mod tests {
     fn a_count_at_the_end_is_not_decided_by_one_last_sample() {
         let run_of = |fds: &[u64]| {
             let mut run = Run::new("sleep", crate::model::HeapScope::Process);
+            run.source.kind = crate::model::SourceKind::Command;
             run.samples = fds
                 .iter()
                 .map(|&n| crate::sample::Sample {
@@ -426,10 +433,15 @@ mod tests {
         assert_eq!(measure(&run_of(&[5, 5, 5, 6]), Compared::Fds), Some(5.0));
         // Fds opened and kept to the end are still there.
         assert_eq!(measure(&run_of(&[3, 4, 5, 6, 7]), Compared::Fds), Some(6.0));
-        assert_eq!(measure(&run_of(&[3, 9, 9]), Compared::Fds), Some(9.0));
+        // With three samples or fewer, the first (before the program did anything) has no vote.
+        assert_eq!(measure(&run_of(&[3, 3, 9]), Compared::Fds), Some(9.0));
         assert_eq!(measure(&run_of(&[3, 4]), Compared::Fds), Some(4.0));
         assert_eq!(measure(&run_of(&[]), Compared::Fds), None);
         assert_eq!(measure(&run_of(&[5, 5]), Compared::Threads), Some(1.0));
+        // In process, samples are at iteration boundaries: the last one counts.
+        let mut in_process = run_of(&[3, 3, 3, 4]);
+        in_process.source.kind = crate::model::SourceKind::InProcess;
+        assert_eq!(measure(&in_process, Compared::Fds), Some(4.0));
     }
 
     #[test]

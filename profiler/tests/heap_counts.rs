@@ -9,31 +9,52 @@ static ALLOC: profiler::Alloc = profiler::Alloc::new();
 
 /// `harness = false` (see profiler/Cargo.toml): no libtest threads run beside the check, so
 /// process-wide counts see nothing but it.
-/// A run's own bookkeeping nets out once its report is dropped: its store of samples, made
-/// untracked, used to be freed counted (one block of 256 B off the heap per run).
-fn a_run_leaves_the_heap_as_it_found_it() {
-    let profile = || {
+/// A run's own bookkeeping nets out once its report is dropped. Made untracked and freed
+/// counted, each used to take its size off the heap: the store of samples (one block of 256 B
+/// per run), the reasons of an extension and the leaks it confirms (2 blocks per extended
+/// run), and a sweep's repetitions of a size (one block of 4 KiB per size).
+fn runs_leave_the_heap_as_they_found_it() {
+    let quiet = || {
         let report = profiler::Profiler::new("quiet")
             .iterations(5)
             .extend(false)
             .run(|| std::hint::black_box(vec![0u8; 100]).len());
         drop(report);
     };
-    profile(); // what the first run makes once
-    let before = profiler::alloc::heap().expect("profiler::Alloc is installed");
-    for _ in 0..3 {
-        profile();
+    let extended = || {
+        let mut kept = Vec::with_capacity(1000);
+        let report = profiler::Profiler::new("leaky")
+            .iterations(20)
+            .run(|| kept.push(vec![0u8; 64]));
+        assert!(!report.runs[0].extensions.is_empty(), "it extended");
+        drop((report, kept));
+    };
+    let sweep = || {
+        let report = profiler::Profiler::new("sizes")
+            .sweep(&[1000, 2000, 4000], |n| move || vec![0u8; n as usize].len());
+        drop(report);
+    };
+    for (what, profile) in [
+        ("three runs", &quiet as &dyn Fn()),
+        ("three extended runs", &extended),
+        ("three sweeps", &sweep),
+    ] {
+        profile(); // what the first one makes once
+        let before = profiler::alloc::heap().expect("profiler::Alloc is installed");
+        for _ in 0..3 {
+            profile();
+        }
+        let after = profiler::alloc::heap().unwrap();
+        assert_eq!(
+            (after.live_blocks, after.live_bytes),
+            (before.live_blocks, before.live_bytes),
+            "{what}, their reports dropped"
+        );
     }
-    let after = profiler::alloc::heap().unwrap();
-    assert_eq!(
-        (after.live_blocks, after.live_bytes),
-        (before.live_blocks, before.live_bytes),
-        "three runs, their reports dropped"
-    );
 }
 
 fn main() {
     exact::heap_counts_are_exact();
-    a_run_leaves_the_heap_as_it_found_it();
+    runs_leave_the_heap_as_they_found_it();
     println!("heap_counts: ok");
 }

@@ -140,3 +140,23 @@ fn the_callers_span_is_not_charged_for_the_report() {
     let charged = report.runs[0].span("overlap_caller");
     assert!(charged.is_none(), "{charged:?}");
 }
+
+/// A block made outside any span and grown inside one during the run: the span made only the
+/// growth (it used to retain the whole block).
+#[test]
+fn a_span_growing_a_block_made_outside_spans_retains_the_growth() {
+    let subscriber = tracing_subscriber::registry().with(profiler::SpanMemory::new());
+    let _subscriber = tracing::subscriber::set_default(subscriber);
+    let mut buffer = vec![0u8; MIB];
+    let grower = tracing::info_span!("overlap_grower");
+    let mut first = true;
+    let report = Profiler::new("grow").iterations(5).extend(false).run(|| {
+        if std::mem::take(&mut first) {
+            grower.in_scope(|| buffer.reserve_exact(MIB));
+        }
+    });
+    assert_eq!(buffer.capacity(), 2 * MIB);
+    let grower = report.runs[0].span("overlap_grower").expect("entered");
+    assert_eq!(grower.retained_bytes, MIB as i64, "{grower:?}");
+    drop(buffer);
+}

@@ -81,7 +81,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
     if routed() {
         return unsafe { dhat_route::realloc(ptr, layout, new_size) };
     }
-    let p = spans::around_realloc(ptr, new_size, || unsafe {
+    let p = spans::around_realloc(ptr, layout.size(), new_size, || unsafe {
         inner.realloc(ptr, layout, new_size)
     });
     if !p.is_null() {

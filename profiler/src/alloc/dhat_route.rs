@@ -58,7 +58,7 @@ pub(super) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
     if is_untracked() {
         return unsafe { System.realloc(ptr, layout, new_size) };
     }
-    let p = spans::around_realloc(ptr, new_size, || {
+    let p = spans::around_realloc(ptr, layout.size(), new_size, || {
         untracked(|| unsafe { DHAT.realloc(ptr, layout, new_size) })
     });
     if !p.is_null() {

@@ -519,7 +519,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
         let taken = old.and_then(|_| take(ptr));
         // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them; `ptr` came from
         // `inner` with `layout`.
-        let p = spans::around_realloc(ptr, new_size, || unsafe {
+        let p = spans::around_realloc(ptr, layout.size(), new_size, || unsafe {
             inner.realloc(ptr, layout, new_size)
         });
         if p.is_null() {
@@ -554,7 +554,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     unsafe { std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size)) };
     count_alloc(new_size, Some(layout.size()));
     if spans::SPANS_ON.load(Relaxed) {
-        spans::on_realloc(ptr, p, new_size);
+        spans::on_realloc(ptr, p, layout.size(), new_size);
     }
     if sampled {
         record(p, new_size, home);

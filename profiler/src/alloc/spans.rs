@@ -514,14 +514,16 @@ pub(super) fn on_free(ptr: *mut u8) {
     untracked(|| take(ptr as usize));
 }
 
-/// A `realloc` of `old` to `bytes` that the inner allocator makes in `realloc` (cold path):
-/// the block stays with the span that made it (one made outside any span is charged to the
-/// span the thread is in, if any). Its entry leaves the table before `realloc` runs: once the
+/// A `realloc` of `old` (of `old_bytes`) to `bytes` that the inner allocator makes in
+/// `realloc` (cold path): the block stays with the span that made it (one made outside any
+/// span is charged to the span the thread is in, if any, which a run retains only what it
+/// grew by: the span did not make the rest). Its entry leaves the table before `realloc` runs: once the
 /// inner allocator has freed `old`, another thread may get that address and charge it to its
 /// own span first. Should `realloc` fail, the old block, still the caller's, goes back on its
 /// span.
 pub(super) fn around_realloc(
     old: *mut u8,
+    old_bytes: usize,
     bytes: usize,
     realloc: impl FnOnce() -> *mut u8,
 ) -> *mut u8 {
@@ -543,17 +545,23 @@ pub(super) fn around_realloc(
         None if new.is_null() => {}
         None => {
             if let Some(c) = now {
-                charge(c, new as usize, bytes as i64);
+                count_allocation(c, bytes as i64);
+                let entry = Entry {
+                    carried: old_bytes as i64,
+                    carried_stamp: 0,
+                    ..Entry::new(c, bytes as i64, OPENED.load(Relaxed))
+                };
+                put(new as usize, entry);
             }
         }
     });
     new
 }
 
-/// A `realloc` of `old` to `new` of `bytes` made while `old` is still allocated (a copy,
-/// `old` freed after this).
-pub(super) fn on_realloc(old: *mut u8, new: *mut u8, bytes: usize) {
-    around_realloc(old, bytes, || new);
+/// A `realloc` of `old` (of `old_bytes`) to `new` of `bytes` made while `old` is still
+/// allocated (a copy, `old` freed after this).
+pub(super) fn on_realloc(old: *mut u8, new: *mut u8, old_bytes: usize, bytes: usize) {
+    around_realloc(old, old_bytes, bytes, || new);
 }
 
 /// One span name's totals since heap per span was switched on (estimates when sampled).
@@ -594,19 +602,26 @@ pub struct SampledTotals {
 
 /// Every span name's totals, or `None` when spans are not counted.
 pub fn totals() -> Option<Vec<SpanTotals>> {
+    // Built untracked (under the lock of the names), handed over counted: whoever drops it
+    // then frees it consistently.
+    totals_in(None).map(super::adopt)
+}
+
+/// [`totals`] built and to be dropped untracked: for a run, whose own figures (and the peaks
+/// of copies run at once) must not hold them.
+pub(crate) fn totals_untracked() -> Option<Vec<SpanTotals>> {
     totals_in(None)
 }
 
-/// Every span name's totals, with the peaks of `window` (a [`RunWindow`]'s number) if any.
+/// Every span name's totals, with the peaks of `window` (a [`RunWindow`]'s number) if any,
+/// built untracked.
 fn totals_in(window: Option<u64>) -> Option<Vec<SpanTotals>> {
     if !enabled() {
         return None;
     }
     let interval = super::sampled::floor().unwrap_or(0);
     let exact = exact();
-    // Built untracked (under the lock of the names), handed over counted: whoever drops it
-    // then frees it consistently.
-    Some(super::adopt(untracked(|| {
+    Some(untracked(|| {
         let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
         let ended = window
             .and_then(|id| names.windows.iter().find(|(w, _)| *w == id))
@@ -650,7 +665,7 @@ fn totals_in(window: Option<u64>) -> Option<Vec<SpanTotals>> {
                 }
             })
             .collect()
-    })))
+    }))
 }
 
 /// A run in progress, from [`RunWindow::open`] to its drop.
@@ -720,6 +735,11 @@ impl RunWindow {
     /// Every span name's totals, its peak the highest since this window opened (`None` when
     /// spans are not counted).
     pub fn totals(&self) -> Option<Vec<SpanTotals>> {
+        self.totals_untracked().map(super::adopt)
+    }
+
+    /// [`RunWindow::totals`] built and to be dropped untracked.
+    pub(crate) fn totals_untracked(&self) -> Option<Vec<SpanTotals>> {
         totals_in(Some(self.id))
     }
 
@@ -727,10 +747,15 @@ impl RunWindow {
     /// since this window opened and still live, whatever other runs open and close meanwhile.
     /// A pass over the whole side table: for the end of a run.
     pub fn retained(&self) -> Option<Vec<(&'static str, i64)>> {
+        self.retained_untracked().map(super::adopt)
+    }
+
+    /// [`RunWindow::retained`] built and to be dropped untracked.
+    pub(crate) fn retained_untracked(&self) -> Option<Vec<(&'static str, i64)>> {
         if !exact() {
             return None;
         }
-        Some(super::adopt(untracked(|| {
+        Some(untracked(|| {
             let by_span = retained_since(self.id as u32);
             let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
             names
@@ -741,7 +766,7 @@ impl RunWindow {
                     (name, by_span.get(&key).copied().unwrap_or(0))
                 })
                 .collect()
-        })))
+        }))
     }
 }
 

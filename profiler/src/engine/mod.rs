@@ -247,8 +247,10 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     };
 
     // Heap per span (SpanMemory): what the spans held before, for a run in this process.
+    // Made and dropped untracked: neither this run's figures nor the peak of copies run at
+    // once hold them.
     let spans_before = (plan.judging.source == crate::model::SourceKind::InProcess)
-        .then(alloc::spans::totals)
+        .then(alloc::spans::totals_untracked)
         .flatten();
     // Held until the run's span records are taken (the end of this function): the peaks are
     // the highest over this run, whatever runs open meanwhile.
@@ -400,14 +402,15 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             }
         }
     };
-    // What the spans did, read as the workload is done: what the report's making allocates
-    // next is the caller's, charged to whatever span the caller is in, not to this run.
-    let spans_after = spans_window
-        .as_ref()
-        .and_then(|w| Some((w.totals()?, w.retained())));
     // Made untracked, freed untracked (see the looks above).
     untracked(|| drop(idle_look.take()));
     source.stop(&mut between);
+    // What the spans did, read as the workload is done (untracked, dropped untracked): what
+    // the report's making allocates next is the caller's, charged to whatever span the caller
+    // is in, not to this run.
+    let spans_after = spans_window
+        .as_ref()
+        .and_then(|w| Some((w.totals_untracked()?, w.retained_untracked())));
     let last = untracked(|| store.lock().ok().and_then(|s| s.as_slice().last().copied()));
     if let Some(sample) = last {
         report_progress(&mut plan, sample, done, done, started, true);
@@ -451,7 +454,12 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         samples: alloc::adopt(samples),
         interval_samples: alloc::adopt(untracked(|| between.into_items())),
         metrics: adopt_map(metrics),
-        extensions: alloc::adopt(extensions),
+        // Built untracked (their reasons too): handed over as tracked copies.
+        extensions: {
+            let tracked = extensions.clone();
+            untracked(move || drop(extensions));
+            tracked
+        },
         failure: failure.map(|f| {
             let adopted = f.clone();
             untracked(move || drop(f));
@@ -461,15 +469,16 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         ..Run::new(plan.name.clone(), plan.judging.scope)
     };
     run.source.kind = plan.judging.source;
-    if let (Some(before), Some((after, retained))) = (spans_before, spans_after) {
-        run.spans = spans::records(&before, &after, retained.as_deref());
+    if let (Some(before), Some((after, retained))) = (&spans_before, &spans_after) {
+        run.spans = spans::records(before, after, retained.as_deref());
     }
+    untracked(move || drop((spans_before, spans_after)));
     source.finish(&mut run, Ending { end, over_budget });
     conclude(&mut run, &plan.budgets);
     untracked(|| drop(plan.progress.take()));
     // Made untracked (or shared by a watcher that made it untracked), freed untracked: it
     // used to be freed counted, one block of 256 B off the process heap per run.
-    untracked(move || drop(store));
+    untracked(move || drop((store, leaks_before)));
     run
 }
 

@@ -108,6 +108,14 @@ impl<S: Source> Settling<S> {
     }
 }
 
+impl<S> Drop for Settling<S> {
+    /// Made untracked, freed untracked: freed counted, each size took it off the heap.
+    fn drop(&mut self) {
+        let samples = std::mem::take(&mut self.samples);
+        untracked(move || drop(samples));
+    }
+}
+
 impl<S: Source> Source for Settling<S> {
     fn first(&mut self, between: &mut Thinned<IntervalSample>) -> Step {
         self.started = Some(Instant::now());
@@ -117,7 +125,8 @@ impl<S: Source> Source for Settling<S> {
 
     fn next(&mut self, n: u32, between: &mut Thinned<IntervalSample>) -> Step {
         let over_budget = n > 1 && self.started.is_some_and(|t| t.elapsed() >= SIZE_BUDGET);
-        if over_budget || settled(&self.samples, self.kind) {
+        // Untracked: it runs between the boundary samples of the point's repetitions.
+        if over_budget || untracked(|| settled(&self.samples, self.kind)) {
             return Step::Ended(End::Iterations);
         }
         let step = self.inner.next(n, between);
