@@ -282,7 +282,10 @@ impl Profiler {
         self
     }
 
-    /// Called after every iteration, outside the measured heap.
+    /// Called after every iteration, outside the measured heap: what the call allocates and
+    /// frees is not counted, so it should not keep what it allocates (a vector it grows would
+    /// later be freed counted, below where the heap was). The callback and what it captured
+    /// are dropped counted, once the run is over, as any value of yours.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Self {
         self.progress = Some(Box::new(f));
         self

@@ -35,13 +35,78 @@ fn runs_leave_the_heap_as_they_found_it() {
             .sweep(&[1000, 2000, 4000], |n| move || vec![0u8; n as usize].len());
         drop(report);
     };
+    // The callback and what it captured are the caller's: made counted, freed counted.
+    let watched = || {
+        let seen = vec![0u64; 8];
+        let report = profiler::Profiler::new("watched")
+            .iterations(5)
+            .extend(false)
+            .on_progress(move |p| {
+                std::hint::black_box((&seen, p.done));
+            })
+            .run(|| std::hint::black_box(vec![0u8; 100]).len());
+        drop(report);
+    };
+    // On a thread of its own, as a libtest test runs: the sampler thread's start-up, and what
+    // the run made on the calling thread that its exit frees, used to take 4 blocks off.
+    let sampled_between = || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let report = profiler::Profiler::new("sampled between")
+                    .iterations(5)
+                    .extend(false)
+                    .interval(std::time::Duration::from_millis(2))
+                    .run(|| std::thread::sleep(std::time::Duration::from_millis(3)));
+                drop(report);
+            });
+        });
+    };
     unmoved::leaves_the_heap_as_it_found_it("a run, its report dropped", &quiet);
+    unmoved::leaves_the_heap_as_it_found_it("a run sampled between boundaries", &sampled_between);
+    unmoved::leaves_the_heap_as_it_found_it("a run with a progress callback", &watched);
     unmoved::leaves_the_heap_as_it_found_it("an extended run, its report dropped", &extended);
     unmoved::leaves_the_heap_as_it_found_it("a sweep, its report dropped", &sweep);
+}
+
+/// The CLI's paths (a workload on a watched worker thread, plainly and `--concurrency`), each
+/// with its watch shared between two threads: made untracked, freed untracked by whichever
+/// lets it go last. The level's watch used to be freed counted: one block off the heap per
+/// workload.
+fn guarded_runs_leave_the_heap_as_they_found_it() {
+    use std::sync::Arc;
+    let catalog = Arc::new(vec![profiler::Workload::new(
+        "small",
+        "allocates and frees",
+        profiler::Expected::Clean,
+        || Ok(|| drop(std::hint::black_box(vec![0u8; 100]))),
+    )]);
+    let settings = profiler::options::Settings {
+        iterations: 5,
+        extend: false,
+        ..Default::default()
+    };
+    let levels = profiler::options::ConcurrencySettings {
+        levels: vec![1, 2],
+        limits: Default::default(),
+    };
+    let plain = || {
+        let progress = |_| {};
+        drop(profiler::session::run_workload_guarded(
+            &catalog, 0, &settings, progress,
+        ));
+    };
+    let copies = || {
+        drop(profiler::session::concurrency::run_workload_levels_guarded(
+            &catalog, 0, &settings, &levels,
+        ));
+    };
+    unmoved::leaves_the_heap_as_it_found_it("a guarded run", &plain);
+    unmoved::leaves_the_heap_as_it_found_it("a guarded --concurrency run", &copies);
 }
 
 fn main() {
     exact::heap_counts_are_exact();
     runs_leave_the_heap_as_they_found_it();
+    guarded_runs_leave_the_heap_as_they_found_it();
     println!("heap_counts: ok");
 }

@@ -331,6 +331,16 @@ impl Slot {
         freed <= self.free_check_at.load(Relaxed)
     }
 
+    /// Allocations, allocated bytes, frees and freed bytes.
+    fn counts(&self) -> [i64; 4] {
+        [
+            self.allocations.load(Relaxed),
+            self.allocated_bytes.load(Relaxed),
+            self.frees.load(Relaxed),
+            self.freed_bytes.load(Relaxed),
+        ]
+    }
+
     /// Ask the owner to draw its next distance to a sample afresh.
     fn ask_redraw(&self) {
         self.redraw.store(true, Relaxed);
@@ -657,6 +667,9 @@ struct Local {
     /// The stack address above which this thread's sampled backtraces stop (the toolkit's
     /// run loop; see `sampled::set_stack_floor`), 0 for none.
     stack_floor: Cell<usize>,
+    /// `owned`'s allocations, allocated bytes, frees and freed bytes when this thread claimed
+    /// it: what the thread counted since is theirs less these (see [`untracked_for_good`]).
+    claimed: Cell<[i64; 4]>,
 }
 
 thread_local! {
@@ -671,6 +684,7 @@ thread_local! {
             span: Cell::new(0),
             in_sampler: Cell::new(false),
             stack_floor: Cell::new(0),
+            claimed: Cell::new([0; 4]),
         }
     };
 }
@@ -819,6 +833,8 @@ fn claim_slot(local: &Local) {
     if ptr::eq(slot, &EXITED) {
         return;
     }
+    // SAFETY: slots are never freed.
+    local.claimed.set(unsafe { &*slot }.counts());
     // The new owner draws its own distance to the next sample.
     unsafe { &*slot }.ask_redraw();
     // SAFETY: slots are never freed.
@@ -1225,6 +1241,141 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     });
     let _guard = Guard;
     f()
+}
+
+/// Make the calling thread the toolkit's for the rest of its life: take back what it counted
+/// since it started, and count nothing it does from here on, its exit included.
+///
+/// For a thread spawned untracked ([`spawn_untracked`]): std frees the boxes its spawner made
+/// (untracked) on the new thread, before the thread's own code runs, and that counted as
+/// frees (two blocks off the heap per thread), as would what its thread-locals free at exit.
+fn untracked_for_good() {
+    let _ = LOCAL.try_with(|local| {
+        local.untracked.set(local.untracked.get() + 1);
+        local.fast.store(cold(), Relaxed);
+        let owned = local.owned.get();
+        if owned.is_null() || ptr::eq(owned, &EXITED) {
+            return;
+        }
+        // SAFETY: slots are never freed; only this thread writes its counters. Going back to
+        // the claim only raises live bytes above what they were, which the peak may miss:
+        // its start-up's allocations, if any, are the peak's own.
+        let slot = unsafe { &*owned };
+        let [allocations, allocated, frees, freed] = local.claimed.get();
+        slot.allocations.store(allocations, Relaxed);
+        slot.allocated_bytes.store(allocated, Relaxed);
+        slot.frees.store(frees, Relaxed);
+        slot.freed_bytes.store(freed, Relaxed);
+    });
+}
+
+/// Spawn one of the toolkit's own threads (a sampler, a monitor): made untracked, its body run
+/// untracked for good ([`untracked_for_good`]), ready when this returns. Join and drop the
+/// handle untracked too ([`OwnThread`] does).
+///
+/// The wait for it is a mutex and a condition variable, not a channel: a thread's first
+/// blocking receive on a channel makes it a thread-local context (48 B) that its exit frees,
+/// which, made here untracked, would take 48 B off the heap when the caller's thread exits.
+pub(crate) fn spawn_untracked<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<OwnThread<T>> {
+    use std::sync::{Arc, Condvar, Mutex};
+    untracked(|| {
+        // The new thread's id once it is ready.
+        let ready = Arc::new((Mutex::new(None), Condvar::new()));
+        let tell = Arc::clone(&ready);
+        let handle = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                untracked_for_good();
+                let (tid, woken) = &*tell;
+                *tid.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::quiet::current_tid());
+                woken.notify_one();
+                drop(tell);
+                body()
+            })?;
+        // Until then, its start-up's frees are on the heap.
+        let (tid, woken) = &*ready;
+        let mut tid = tid.lock().unwrap_or_else(|e| e.into_inner());
+        while tid.is_none() {
+            tid = woken.wait(tid).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(OwnThread {
+            tid: tid.unwrap_or(0),
+            handle: Some(handle),
+        })
+    })
+}
+
+/// A thread of [`spawn_untracked`]: joined and dropped untracked.
+pub(crate) struct OwnThread<T> {
+    tid: u32,
+    handle: Option<std::thread::JoinHandle<T>>,
+}
+
+impl<T> OwnThread<T> {
+    /// Its kernel thread id (0 where there is none to read).
+    pub(crate) fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    pub(crate) fn unpark(&self) {
+        if let Some(handle) = &self.handle {
+            handle.thread().unpark();
+        }
+    }
+
+    /// Wait for it; what it returns was made untracked.
+    pub(crate) fn join(mut self) -> std::thread::Result<T> {
+        let handle = self.handle.take().expect("joined once");
+        untracked(|| handle.join())
+    }
+}
+
+impl<T> Drop for OwnThread<T> {
+    fn drop(&mut self) {
+        untracked(|| drop(self.handle.take()));
+    }
+}
+
+/// A value made untracked that is dropped untracked too, wherever its last owner drops it:
+/// the toolkit's own state shared with a worker or kept in a caller's callback (an `Arc` of a
+/// watch, a progress bar), which would otherwise be freed counted by whichever thread lets it
+/// go last and take its size off the heap.
+pub(crate) struct Untracked<T>(std::mem::ManuallyDrop<T>);
+
+impl<T> Untracked<T> {
+    /// Make the value with `make`, untracked.
+    pub(crate) fn make(make: impl FnOnce() -> T) -> Self {
+        Untracked(std::mem::ManuallyDrop::new(untracked(make)))
+    }
+}
+
+impl<T: Clone> Clone for Untracked<T> {
+    fn clone(&self) -> Self {
+        Untracked::make(|| T::clone(self))
+    }
+}
+
+impl<T> std::ops::Deref for Untracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Untracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> Drop for Untracked<T> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; never used again.
+        untracked(|| unsafe { std::mem::ManuallyDrop::drop(&mut self.0) });
+    }
 }
 
 /// Hand a vector built untracked to tracked code: its buffer is counted now as if it had been

@@ -27,6 +27,7 @@ use settings::{
     parse_timeout,
 };
 
+use crate::alloc::Untracked;
 use crate::engine::{MAX_ITERATIONS, Progress};
 use crate::model::Complexity;
 use crate::report::{Report, TextOptions};
@@ -535,10 +536,13 @@ fn plot(args: &PlotArgs) -> Outcome {
 }
 
 /// A progress callback drawing an indicatif bar on stderr once a run passes one second.
+///
+/// The run calls it untracked and drops it counted: what it keeps (the name, the bar) is made
+/// and freed untracked.
 fn progress_bar(name: &str, enabled: bool) -> impl FnMut(Progress) + Send + use<> {
-    let name = name.to_string();
-    let mut bar = Bar(None);
+    let mut state = Untracked::make(|| (name.to_string(), Bar(None)));
     move |p: Progress| {
+        let (name, bar) = &mut *state;
         if !enabled || (bar.0.is_none() && p.elapsed < Duration::from_secs(1)) {
             return;
         }

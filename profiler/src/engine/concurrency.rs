@@ -430,7 +430,7 @@ fn level_verdict(results: &[CopyRun]) -> (Verdict, String) {
 struct RssMonitor {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
-    handle: std::thread::JoinHandle<()>,
+    handle: alloc::OwnThread<()>,
 }
 
 impl RssMonitor {
@@ -438,29 +438,25 @@ impl RssMonitor {
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(0));
         let (flag, max) = (Arc::clone(&stop), Arc::clone(&peak));
-        let handle = std::thread::Builder::new()
-            .name("profiler-rss".into())
-            .spawn(move || {
-                untracked(|| {
-                    let mut probe = Probe::new(Target::Current);
-                    loop {
-                        if let Some(rss) = probe.read().rss_bytes {
-                            max.fetch_max(rss, Ordering::Relaxed);
-                        }
-                        if flag.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        std::thread::park_timeout(Duration::from_millis(10));
-                    }
-                })
-            })
-            .expect("profiler: could not start the RSS monitor");
+        let handle = alloc::spawn_untracked("profiler-rss", move || {
+            let mut probe = Probe::new(Target::Current);
+            loop {
+                if let Some(rss) = probe.read().rss_bytes {
+                    max.fetch_max(rss, Ordering::Relaxed);
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::park_timeout(Duration::from_millis(10));
+            }
+        })
+        .expect("profiler: could not start the RSS monitor");
         RssMonitor { stop, peak, handle }
     }
 
     fn stop(self) -> Option<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.thread().unpark();
+        self.handle.unpark();
         let _ = self.handle.join();
         Some(self.peak.load(Ordering::Relaxed)).filter(|p| *p > 0)
     }

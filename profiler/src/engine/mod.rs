@@ -475,7 +475,9 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     untracked(move || drop((spans_before, spans_after)));
     source.finish(&mut run, Ending { end, over_budget });
     conclude(&mut run, &plan.budgets);
-    untracked(|| drop(plan.progress.take()));
+    // The caller's, made counted: freed counted. (The toolkit's own callbacks keep what they
+    // make untracked in an `alloc::Untracked`.)
+    drop(plan.progress.take());
     // Made untracked (or shared by a watcher that made it untracked), freed untracked: it
     // used to be freed counted, one block of 256 B off the process heap per run.
     untracked(move || drop((store, leaks_before)));

@@ -289,48 +289,42 @@ struct BackgroundSampler {
     /// Its kernel thread id (not waited for at quiet points).
     tid: u32,
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<Vec<IntervalSample>>,
+    handle: alloc::OwnThread<Vec<IntervalSample>>,
 }
 
 impl BackgroundSampler {
     fn start(period: Duration, start: Instant, scope: Scope, in_progress: Arc<AtomicU32>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("profiler-sampler".into())
-            .spawn(move || {
-                untracked(|| {
-                    let mut probe = Probe::new(Target::Current);
-                    let mut out = Thinned::new(MAX_INTERVAL_SAMPLES);
-                    let _ = ready_tx.send(crate::quiet::current_tid());
-                    while !flag.load(Ordering::Relaxed) {
-                        std::thread::park_timeout(period);
-                        if flag.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        // Another thread's own counters cannot be read from here.
-                        let heap = (scope == Scope::Process).then(alloc::heap).flatten();
-                        let stats = probe.read();
-                        out.push(IntervalSample {
-                            elapsed_ms: ms(start.elapsed()),
-                            iteration: in_progress.load(Ordering::Relaxed),
-                            heap_bytes: heap.map(|h| h.live_bytes),
-                            rss_bytes: stats.rss_bytes,
-                        });
-                    }
-                    out.into_items()
-                })
-            })
-            .expect("profiler: could not start the sampler thread");
-        // Wait until the thread runs inside `untracked`, so its start-up is not in sample 0.
-        let tid = ready_rx.recv().unwrap_or(0);
+        // Untracked for good, its start-up taken back, before sample 0.
+        let handle = alloc::spawn_untracked("profiler-sampler", move || {
+            let mut probe = Probe::new(Target::Current);
+            let mut out = Thinned::new(MAX_INTERVAL_SAMPLES);
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::park_timeout(period);
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                // Another thread's own counters cannot be read from here.
+                let heap = (scope == Scope::Process).then(alloc::heap).flatten();
+                let stats = probe.read();
+                out.push(IntervalSample {
+                    elapsed_ms: ms(start.elapsed()),
+                    iteration: in_progress.load(Ordering::Relaxed),
+                    heap_bytes: heap.map(|h| h.live_bytes),
+                    rss_bytes: stats.rss_bytes,
+                });
+            }
+            out.into_items()
+        })
+        .expect("profiler: could not start the sampler thread");
+        let tid = handle.tid();
         BackgroundSampler { tid, stop, handle }
     }
 
     fn stop(self) -> Vec<IntervalSample> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.thread().unpark();
+        self.handle.unpark();
         self.handle.join().unwrap_or_default()
     }
 }

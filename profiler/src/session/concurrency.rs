@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use super::run::{GRACE, GaveUp, watch};
-use crate::alloc::untracked;
+use crate::alloc::Untracked;
 use crate::engine::concurrency::{CopyPlan, run_level};
 use crate::external::ExternalError;
 use crate::model::{
@@ -103,11 +103,12 @@ pub fn run_workload_levels_guarded(
 ) -> Run {
     let workload = &catalog[index];
     // The level running and when it began, for the watch below.
-    let running: Arc<Mutex<Option<(u32, Instant)>>> = untracked(|| Arc::new(Mutex::new(None)));
+    // Made untracked and dropped untracked, by whichever of the two threads lets it go last.
+    let running = Untracked::make(|| Arc::new(Mutex::new(None::<(u32, Instant)>)));
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (catalog, settings, c) = (Arc::clone(catalog), settings.clone(), c.clone());
-        let running = Arc::clone(&running);
+        let running = running.clone();
         std::thread::Builder::new()
             .name("profile-levels".into())
             .spawn(move || {

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::alloc::Untracked;
 use crate::engine::Progress;
 use crate::external::ExternalError;
 use crate::options::Settings;
@@ -74,12 +75,12 @@ pub fn run_workload_guarded(
     let seen: SharedStore = crate::alloc::untracked(|| SampleStore::shared(MAX_STORED_SAMPLES, 0));
     // When the iterations began and whether they are over: only they can hang here (setup
     // and attribution passes run before and after them, outside --timeout).
-    let phase: Arc<Mutex<(Option<Instant>, bool)>> =
-        crate::alloc::untracked(|| Arc::new(Mutex::new((None, false))));
+    // Dropped untracked wherever its last clone goes (the run drops the callback counted).
+    let phase = Untracked::make(|| Arc::new(Mutex::new((None::<Instant>, false))));
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (catalog, settings, store) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
-        let phase = Arc::clone(&phase);
+        let phase = phase.clone();
         std::thread::Builder::new()
             .name("profile-workload".into())
             .spawn(move || {
