@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::alloc::Untracked;
 use crate::report::Report;
 
 /// Set in the child: the directory where profiles write their reports for the parent.
@@ -26,19 +27,24 @@ const OCCURRENCE_ENV: &str = "PROFILER_ISOLATED_OCCURRENCE";
 /// of the same name on a helper thread has occurrences of its own).
 const TEST_ENV: &str = "PROFILER_ISOLATED_TEST";
 
+type Seen = std::collections::HashMap<String, u32>;
+
 thread_local! {
-    /// Profiles run on this thread so far, per name.
-    static SEEN: std::cell::RefCell<std::collections::HashMap<String, u32>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Profiles run on this thread so far, per name. The toolkit's, on the user's thread: made
+    /// and freed untracked (the thread's exit drops it untracked too), never on the heap.
+    static SEEN: std::cell::RefCell<Option<Untracked<Seen>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Count a profile called `name` starting on this thread: its occurrence (1 for the first).
 pub(crate) fn occurrence(name: &str) -> u32 {
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
-        let n = seen.entry(name.to_string()).or_insert(0);
-        *n += 1;
-        *n
+        let seen = seen.get_or_insert_with(|| Untracked::make(Seen::new));
+        seen.with_mut(|seen| {
+            let n = seen.entry(name.to_string()).or_insert(0);
+            *n += 1;
+            *n
+        })
     })
 }
 

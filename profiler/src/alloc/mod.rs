@@ -1350,6 +1350,12 @@ impl<T> Untracked<T> {
     pub(crate) fn make(make: impl FnOnce() -> T) -> Self {
         Untracked(std::mem::ManuallyDrop::new(untracked(make)))
     }
+
+    /// Change the value, untracked: what the change allocates is freed with the value,
+    /// untracked. (No `DerefMut`: a change made counted would be freed uncounted.)
+    pub(crate) fn with_mut<R>(&mut self, change: impl FnOnce(&mut T) -> R) -> R {
+        untracked(|| change(&mut self.0))
+    }
 }
 
 impl<T: Clone> Clone for Untracked<T> {
@@ -1362,12 +1368,6 @@ impl<T> std::ops::Deref for Untracked<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
-    }
-}
-
-impl<T> std::ops::DerefMut for Untracked<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
     }
 }
 

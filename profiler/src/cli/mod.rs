@@ -542,26 +542,30 @@ fn plot(args: &PlotArgs) -> Outcome {
 fn progress_bar(name: &str, enabled: bool) -> impl FnMut(Progress) + Send + use<> {
     let mut state = Untracked::make(|| (name.to_string(), Bar(None)));
     move |p: Progress| {
-        let (name, bar) = &mut *state;
-        if !enabled || (bar.0.is_none() && p.elapsed < Duration::from_secs(1)) {
-            return;
-        }
-        let bar = bar.0.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                Some(u64::from(p.target)),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} iterations, {elapsed}",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_prefix(name.clone());
-            bar
-        });
-        bar.set_length(u64::from(p.target));
-        bar.set_position(u64::from(p.done));
+        state.with_mut(|(name, bar)| draw(name, bar, enabled, p));
     }
+}
+
+/// Draw `p` on the bar, once the run is a second old.
+fn draw(name: &str, bar: &mut Bar, enabled: bool, p: Progress) {
+    if !enabled || (bar.0.is_none() && p.elapsed < Duration::from_secs(1)) {
+        return;
+    }
+    let bar = bar.0.get_or_insert_with(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(u64::from(p.target)),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} iterations, {elapsed}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_string());
+        bar
+    });
+    bar.set_length(u64::from(p.target));
+    bar.set_position(u64::from(p.done));
 }
 
 /// Clears the bar when the run drops its progress callback.

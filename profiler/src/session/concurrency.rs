@@ -105,6 +105,9 @@ pub fn run_workload_levels_guarded(
     // The level running and when it began, for the watch below.
     // Made untracked and dropped untracked, by whichever of the two threads lets it go last.
     let running = Untracked::make(|| Arc::new(Mutex::new(None::<(u32, Instant)>)));
+    // Room for every level before any runs: the watch's first push would otherwise allocate
+    // while the next level runs, on the peak it measures.
+    let mut levels = Vec::with_capacity(c.levels.len());
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (catalog, settings, c) = (Arc::clone(catalog), settings.clone(), c.clone());
@@ -126,7 +129,6 @@ pub fn run_workload_levels_guarded(
     let Ok(worker) = worker else {
         return run_workload_levels(workload, settings, c);
     };
-    let mut levels = Vec::new();
     let began = || running.lock().map(|r| r.map(|(_, at)| at)).unwrap_or(None);
     let watched = watch(&rx, settings.timeout, began, |level| {
         levels.push(level);

@@ -72,15 +72,18 @@ pub fn run_workload_guarded(
 ) -> Run {
     // The run's one store of samples, shared: if the worker is abandoned, the samples so far
     // are read from it (no second copy grows beside the run).
-    let seen: SharedStore = crate::alloc::untracked(|| SampleStore::shared(MAX_STORED_SAMPLES, 0));
+    // Made untracked and dropped untracked: the worker keeps a clone of it until after the
+    // run's own clone is gone, and this one may be the last (a worker that ended without a
+    // report).
+    let seen = Untracked::make(|| SampleStore::shared(MAX_STORED_SAMPLES, 0));
     // When the iterations began and whether they are over: only they can hang here (setup
     // and attribution passes run before and after them, outside --timeout).
     // Dropped untracked wherever its last clone goes (the run drops the callback counted).
     let phase = Untracked::make(|| Arc::new(Mutex::new((None::<Instant>, false))));
     let (tx, rx) = mpsc::channel();
     let worker = {
-        let (catalog, settings, store) = (Arc::clone(catalog), settings.clone(), Arc::clone(&seen));
-        let phase = phase.clone();
+        let (catalog, settings) = (Arc::clone(catalog), settings.clone());
+        let (seen, phase) = (seen.clone(), phase.clone());
         std::thread::Builder::new()
             .name("profile-workload".into())
             .spawn(move || {
@@ -94,8 +97,10 @@ pub fn run_workload_guarded(
                     }
                     progress(p);
                 };
+                let store: SharedStore = Arc::clone(&seen);
                 let run = run_workload_into(&catalog[index], &settings, watch, Some(store));
                 let _ = tx.send(run);
+                drop(seen);
             })
     };
     let workload = &catalog[index];
@@ -127,10 +132,7 @@ pub fn run_workload_guarded(
     let samples =
         || crate::alloc::untracked(|| seen.lock().map(|s| s.snapshot()).unwrap_or_default());
     match outcome {
-        Ok(run) => {
-            crate::alloc::untracked(move || drop((seen, phase)));
-            run
-        }
+        Ok(run) => run,
         Err(why) if why.is_empty() => {
             let mut run = partial_run(workload, settings, crate::alloc::adopt(samples()));
             run.source.end = Some(End::Interrupted);
