@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::alloc::{self, untracked};
+use crate::alloc::{self, Untracked, untracked};
 use crate::error::Error;
 use crate::model::{AttributionInfo, LeakSite};
 
@@ -69,11 +69,12 @@ struct Frame {
     file: Option<PathBuf>,
 }
 
-/// Result of one pass.
+/// Result of one pass. What it read is made untracked (between the passes' heap reads) and
+/// dropped untracked, wherever the pass is dropped.
 struct Pass {
-    sites: HashMap<String, Site>,
+    sites: Untracked<HashMap<String, Site>>,
     ms_per_iteration: f64,
-    mismatch: Option<String>,
+    mismatch: Untracked<Option<String>>,
 }
 
 /// Run the passes (k, 2k, 4k iterations) and find the leaking sites. `keep` is where dhat's
@@ -109,7 +110,10 @@ pub fn attribute<R>(
     let slowdown = counting_ms
         .filter(|ms| *ms > 0.0)
         .map(|ms| results[2].ms_per_iteration / ms);
-    let mismatches: Vec<String> = results.iter().filter_map(|r| r.mismatch.clone()).collect();
+    let mismatches: Vec<String> = results
+        .iter()
+        .filter_map(|r| (*r.mismatch).clone())
+        .collect();
     Ok((
         sites,
         AttributionInfo {
@@ -148,7 +152,7 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
     let elapsed = started.elapsed();
     alloc::route_to_dhat(false);
     let after = alloc::heap();
-    let mismatch = untracked(|| {
+    let mismatch = Untracked::make(|| {
         let stats = dhat::HeapStats::get();
         let (before, after) = (before?, after?);
         let ours = (after.allocated_bytes - before.allocated_bytes) as u64;
@@ -174,6 +178,7 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         })?;
         parse_dhat(file)
     })?;
+    let sites = Untracked::made_untracked(sites);
     Ok(Pass {
         sites,
         ms_per_iteration: elapsed.as_secs_f64() * 1e3 / f64::from(n),
@@ -796,9 +801,9 @@ mod tests {
             },
         );
         Pass {
-            sites,
+            sites: Untracked::make(|| sites),
             ms_per_iteration: 1.0,
-            mismatch: None,
+            mismatch: Untracked::make(|| None),
         }
     }
 

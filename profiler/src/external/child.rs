@@ -35,6 +35,9 @@ pub(crate) struct Started {
     pub(crate) events: Option<Receiver<Event>>,
     /// Output streams still being read.
     pub(crate) open_streams: usize,
+    /// The threads reading them: joined once both streams closed, so that what they hold is
+    /// freed before the run's last heap read, not while the caller goes on.
+    pub(crate) pumps: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Start `command` with stdin, stdout and stderr passed through, and `env` added to its
@@ -65,10 +68,12 @@ pub(crate) fn start(
             child,
             events: None,
             open_streams: 0,
+            pumps: Vec::new(),
         });
     };
     let (tx, rx) = channel();
     let mut open_streams = 0;
+    let mut pumps = Vec::new();
     let pairing = |stream| heap.map(|h| Pairing::new(Arc::clone(h), stream));
     if let Some(out) = child.stdout.take() {
         let pump = Pump {
@@ -76,7 +81,7 @@ pub(crate) fn start(
             events: tx.clone(),
             pairing: pairing(0),
         };
-        spawn_pump("stdout", out, std::io::stdout(), pump);
+        pumps.extend(spawn_pump("stdout", out, std::io::stdout(), pump));
         open_streams += 1;
     }
     if let Some(err) = child.stderr.take() {
@@ -85,13 +90,14 @@ pub(crate) fn start(
             events: tx,
             pairing: pairing(1),
         };
-        spawn_pump("stderr", err, std::io::stderr(), pump);
+        pumps.extend(spawn_pump("stderr", err, std::io::stderr(), pump));
         open_streams += 1;
     }
     Ok(Started {
         child,
         events: Some(rx),
         open_streams,
+        pumps,
     })
 }
 
@@ -108,15 +114,19 @@ fn spawn_pump(
     from: impl Read + Send + 'static,
     to: impl Write + Send + 'static,
     mut pump: Pump,
-) {
+) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new()
         .name(format!("profile-{name}"))
         .spawn(move || {
             pump.run(from, to);
             let _ = pump.events.send(Event::Closed);
         });
-    if let Err(e) = spawned {
-        tracing::warn!("could not read the program's {name}: {e}");
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("could not read the program's {name}: {e}");
+            None
+        }
     }
 }
 

@@ -170,11 +170,16 @@ impl ProgramSource {
                         HeapState::On(heap) => Some(heap.totals(self.probe.members()).live_bytes),
                         _ => None,
                     };
-                    between.push(IntervalSample {
-                        elapsed_ms: ms(self.t0.elapsed()),
-                        iteration: n,
-                        heap_bytes,
-                        rss_bytes: stats.rss_bytes,
+                    let elapsed_ms = ms(self.t0.elapsed());
+                    // Untracked, as the in-process sampler's: the engine adopts them all at
+                    // the end (counted once, there).
+                    crate::alloc::untracked(|| {
+                        between.push(IntervalSample {
+                            elapsed_ms,
+                            iteration: n,
+                            heap_bytes,
+                            rss_bytes: stats.rss_bytes,
+                        })
                     });
                 }
             }
@@ -562,6 +567,14 @@ impl Source for ProgramSource {
                 Ok(Event::Marker(..)) if !stopped_here => self.unsampled += 1,
                 Ok(Event::Marker(..)) => {}
                 Err(_) => break,
+            }
+        }
+        // Both readers said they are done: joining them does not wait.
+        if let Some(s) = self.started.as_mut()
+            && s.open_streams == 0
+        {
+            for h in s.pumps.drain(..) {
+                let _ = h.join();
             }
         }
     }
