@@ -1,6 +1,6 @@
 //! Exact heap counting through `profiler::Alloc`. A plain `main` (harness = false) on purpose:
 //! the counters are process-wide, and libtest's own threads would run beside the checks.
-//! (The panic printed on stderr is the one the panicking-workload check catches.)
+//! (The panics printed on stderr are the ones the panicking-workload checks catch.)
 
 mod exact;
 mod unmoved;
@@ -60,11 +60,14 @@ fn runs_leave_the_heap_as_they_found_it() {
                 .run(|| std::thread::sleep(std::time::Duration::from_millis(3)));
             // The workload only sleeps: every boundary, sample 0 included, reads the same heap
             // (the sampler's start-up is taken back before sample 0).
-            let heaps: Vec<_> = (report.runs[0].samples.iter())
-                .map(|s| (s.heap_blocks, s.heap_bytes))
-                .collect();
-            assert!(heaps.len() > 5, "interval samples too: {heaps:?}");
-            assert!(heaps.windows(2).all(|w| w[0] == w[1]), "{heaps:?}");
+            let run = &report.runs[0];
+            let heaps: Vec<_> = run.samples.iter().map(|s| s.heap_bytes).collect();
+            let between: Vec<_> = run.interval_samples.iter().map(|s| s.heap_bytes).collect();
+            assert!(!between.is_empty(), "samples between boundaries");
+            assert!(
+                heaps.iter().chain(&between).all(|h| *h == heaps[0]),
+                "{heaps:?} {between:?}"
+            );
             drop(report);
         })
         .join()
@@ -158,6 +161,25 @@ fn exact_attribution_leaves_the_heap_as_it_found_it() {
         drop((report, kept));
     };
     unmoved::leaves_the_heap_as_it_found_it("an exact-attribution run", &exact);
+    // A workload that panics during the passes (its 13th call): dhat's state, made untracked,
+    // is dropped on the unwinding.
+    let panicking = || {
+        let mut kept = Vec::with_capacity(100);
+        let report = profiler::Profiler::new("exact, panicking")
+            .iterations(12)
+            .extend(false)
+            .attribute(profiler::Attribute::Exact)
+            .attribute_iterations(2)
+            .attribute_file(&file)
+            .run(|| {
+                assert!(kept.len() < 12, "the passes' first call");
+                kept.push(vec![0u8; 1024]);
+            });
+        let note = report.runs[0].attribution_note.as_deref().unwrap_or("");
+        assert!(note.contains("panicked under dhat"), "{note}");
+        drop((report, kept));
+    };
+    unmoved::leaves_the_heap_as_it_found_it("an exact-attribution run that panics", &panicking);
     let _ = std::fs::remove_file(&file);
 }
 

@@ -1351,11 +1351,6 @@ impl<T> Untracked<T> {
         Untracked(std::mem::ManuallyDrop::new(untracked(make)))
     }
 
-    /// Keep `value`, which was made inside [`untracked`] (and may not be moved there).
-    pub(crate) fn made_untracked(value: T) -> Self {
-        Untracked(std::mem::ManuallyDrop::new(value))
-    }
-
     /// Change the value, untracked: what the change allocates is freed with the value,
     /// untracked. (No `DerefMut`: a change made counted would be freed uncounted.)
     pub(crate) fn with_mut<R>(&mut self, change: impl FnOnce(&mut T) -> R) -> R {

@@ -69,12 +69,11 @@ struct Frame {
     file: Option<PathBuf>,
 }
 
-/// Result of one pass. What it read is made untracked (between the passes' heap reads) and
-/// dropped untracked, wherever the pass is dropped.
+/// Result of one pass, made counted (after the pass's heap reads) and dropped counted.
 struct Pass {
-    sites: Untracked<HashMap<String, Site>>,
+    sites: HashMap<String, Site>,
     ms_per_iteration: f64,
-    mismatch: Untracked<Option<String>>,
+    mismatch: Option<String>,
 }
 
 /// Run the passes (k, 2k, 4k iterations) and find the leaking sites. `keep` is where dhat's
@@ -110,10 +109,7 @@ pub fn attribute<R>(
     let slowdown = counting_ms
         .filter(|ms| *ms > 0.0)
         .map(|ms| results[2].ms_per_iteration / ms);
-    let mismatches: Vec<String> = results
-        .iter()
-        .filter_map(|r| (*r.mismatch).clone())
-        .collect();
+    let mismatches: Vec<String> = results.iter().filter_map(|r| r.mismatch.clone()).collect();
     Ok((
         sites,
         AttributionInfo {
@@ -132,7 +128,9 @@ pub fn attribute<R>(
 /// One dhat pass of `n` iterations, dhat's file written atomically to `file`.
 fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass, Error> {
     let tmp = file.with_extension("tmp");
-    let profiler = untracked(|| {
+    // dhat's state, made untracked, is dropped untracked, on a panicking workload's unwinding
+    // too.
+    let profiler = Untracked::make(|| {
         dhat::Profiler::builder()
             .file_name(&tmp)
             .trim_backtraces(Some(40))
@@ -152,9 +150,10 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
     let elapsed = started.elapsed();
     alloc::route_to_dhat(false);
     let after = alloc::heap();
-    let mismatch = Untracked::make(|| {
+    // What the pass reads from here on is counted, and freed counted: the cross-check is
+    // over, and an error it returns is the caller's to drop.
+    let mismatch = before.zip(after).and_then(|(before, after)| {
         let stats = dhat::HeapStats::get();
-        let (before, after) = (before?, after?);
         let ours = (after.allocated_bytes - before.allocated_bytes) as u64;
         let blocks = (after.allocations - before.allocations) as u64;
         (ours != stats.total_bytes || blocks != stats.total_blocks).then(|| {
@@ -171,14 +170,11 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         return Err(Error::Interrupted);
     }
     untracked(move || without_stderr(|| drop(profiler)));
-    let sites = untracked(|| -> Result<HashMap<String, Site>, Error> {
-        std::fs::rename(&tmp, file).map_err(|source| Error::Write {
-            path: file.to_path_buf(),
-            source,
-        })?;
-        parse_dhat(file)
+    std::fs::rename(&tmp, file).map_err(|source| Error::Write {
+        path: file.to_path_buf(),
+        source,
     })?;
-    let sites = Untracked::made_untracked(sites);
+    let sites = parse_dhat(file)?;
     Ok(Pass {
         sites,
         ms_per_iteration: elapsed.as_secs_f64() * 1e3 / f64::from(n),
@@ -801,9 +797,9 @@ mod tests {
             },
         );
         Pass {
-            sites: Untracked::make(|| sites),
+            sites,
             ms_per_iteration: 1.0,
-            mismatch: Untracked::make(|| None),
+            mismatch: None,
         }
     }
 

@@ -35,8 +35,8 @@ pub(crate) struct Started {
     pub(crate) events: Option<Receiver<Event>>,
     /// Output streams still being read.
     pub(crate) open_streams: usize,
-    /// The threads reading them: joined once both streams closed, so that what they hold is
-    /// freed before the run's last heap read, not while the caller goes on.
+    /// The threads reading them: joined once done, so that what they hold is freed before
+    /// the run returns, not while the caller goes on.
     pub(crate) pumps: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -72,7 +72,6 @@ pub(crate) fn start(
         });
     };
     let (tx, rx) = channel();
-    let mut open_streams = 0;
     let mut pumps = Vec::new();
     let pairing = |stream| heap.map(|h| Pairing::new(Arc::clone(h), stream));
     if let Some(out) = child.stdout.take() {
@@ -82,7 +81,6 @@ pub(crate) fn start(
             pairing: pairing(0),
         };
         pumps.extend(spawn_pump("stdout", out, std::io::stdout(), pump));
-        open_streams += 1;
     }
     if let Some(err) = child.stderr.take() {
         let pump = Pump {
@@ -91,12 +89,12 @@ pub(crate) fn start(
             pairing: pairing(1),
         };
         pumps.extend(spawn_pump("stderr", err, std::io::stderr(), pump));
-        open_streams += 1;
     }
     Ok(Started {
         child,
         events: Some(rx),
-        open_streams,
+        // A stream whose reader could not start never says it closed.
+        open_streams: pumps.len(),
         pumps,
     })
 }

@@ -569,11 +569,14 @@ impl Source for ProgramSource {
                 Err(_) => break,
             }
         }
-        // Both readers said they are done: joining them does not wait.
-        if let Some(s) = self.started.as_mut()
-            && s.open_streams == 0
-        {
-            for h in s.pumps.drain(..) {
+        // Join the readers that are done: both once both said so (joining them does not wait),
+        // else those already ended; one a descendant keeps reading is left to it.
+        if let Some(s) = self.started.as_mut() {
+            let all_closed = s.open_streams == 0;
+            let (done, reading): (Vec<_>, Vec<_>) =
+                (s.pumps.drain(..)).partition(|h| all_closed || h.is_finished());
+            s.pumps = reading;
+            for h in done {
                 let _ = h.join();
             }
         }
