@@ -481,7 +481,6 @@ impl Profiler {
                 run.attribution_note = Some(format!("attribution failed: {e}"));
             }
             Err(payload) => {
-                alloc::route_to_dhat(false);
                 run.attribution_note = Some(format!(
                     "attribution failed: the workload panicked under dhat: {}",
                     crate::engine::workload::panic_message(payload.as_ref())

@@ -65,15 +65,13 @@ static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 fn the_dhat_passes_charge_and_free_spans_as_any_other_time() {
     let rotate = tracing::info_span!("rotate");
     let mut leaked = Vec::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let report = Profiler::new("rotating")
         .iterations(12)
         .extend(false)
         .attribute(Attribute::Exact)
         .attribute_iterations(2)
-        .attribute_file(std::env::temp_dir().join(format!(
-            "spans_counts-{}.dhat-heap.json",
-            std::process::id()
-        )))
+        .attribute_file(dir.path().join("rotating.dhat-heap.json"))
         .run(|| {
             rotate.in_scope(|| *HELD.lock().unwrap() = Some(vec![1u8; 4096]));
             // A leak outside any span, so that the heap grows and the passes run.

@@ -94,17 +94,17 @@ pub fn attribute<R>(
     }
     let k = k.max(1);
     let passes = [k, 2 * k, 4 * k];
-    let scratch = keep.with_extension("pass.json");
+    let scratch = Scratch(keep.with_extension("pass.json"));
     let mut results = Vec::new();
     for (i, &n) in passes.iter().enumerate() {
         let file = if i + 1 == passes.len() {
             keep
         } else {
-            &scratch
+            &scratch.0
         };
         results.push(pass(workload, n, file)?);
     }
-    let _ = std::fs::remove_file(&scratch);
+    drop(scratch);
     let sites = leaking_sites(&results[0], &results[1], &results[2], k);
     let slowdown = counting_ms
         .filter(|ms| *ms > 0.0)
@@ -127,17 +127,18 @@ pub fn attribute<R>(
 
 /// One dhat pass of `n` iterations, dhat's file written atomically to `file`.
 fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass, Error> {
-    let tmp = file.with_extension("tmp");
-    // dhat's state, made untracked, is dropped untracked, on a panicking workload's unwinding
-    // too.
+    // Dropped in the reverse order on a panicking workload's unwinding: calls go back to the
+    // counters, dhat's state (made untracked) is dropped untracked and writes its file, which
+    // is then removed.
+    let tmp = Scratch(file.with_extension("tmp"));
     let profiler = Untracked::make(|| {
         dhat::Profiler::builder()
-            .file_name(&tmp)
+            .file_name(&tmp.0)
             .trim_backtraces(Some(40))
             .build()
     });
     let before = alloc::heap();
-    alloc::route_to_dhat(true);
+    let routed = Routed::on();
     let started = Instant::now();
     let mut interrupted = false;
     for _ in 0..n {
@@ -148,7 +149,7 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         drop(workload());
     }
     let elapsed = started.elapsed();
-    alloc::route_to_dhat(false);
+    drop(routed);
     let after = alloc::heap();
     // What the pass reads from here on is counted, and freed counted: the cross-check is
     // over, and an error it returns is the caller's to drop.
@@ -164,13 +165,11 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         })
     });
     // dhat reports each pass on stderr; the toolkit reports the sites itself.
+    untracked(move || without_stderr(|| drop(profiler)));
     if interrupted {
-        untracked(move || without_stderr(|| drop(profiler)));
-        let _ = std::fs::remove_file(&tmp);
         return Err(Error::Interrupted);
     }
-    untracked(move || without_stderr(|| drop(profiler)));
-    std::fs::rename(&tmp, file).map_err(|source| Error::Write {
+    std::fs::rename(&tmp.0, file).map_err(|source| Error::Write {
         path: file.to_path_buf(),
         source,
     })?;
@@ -180,6 +179,32 @@ fn pass<R>(workload: &mut impl FnMut() -> R, n: u32, file: &Path) -> Result<Pass
         ms_per_iteration: elapsed.as_secs_f64() * 1e3 / f64::from(n),
         mismatch,
     })
+}
+
+/// A file the passes write for themselves, removed however they end (a pass that fails or
+/// panics leaves nothing behind; once renamed, there is nothing to remove).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Calls routed through dhat until dropped, on a panicking workload's unwinding too.
+struct Routed;
+
+impl Routed {
+    fn on() -> Self {
+        alloc::route_to_dhat(true);
+        Routed
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        alloc::route_to_dhat(false);
+    }
 }
 
 /// Run `f` with the process's stderr pointed at /dev/null.
