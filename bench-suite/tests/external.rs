@@ -606,57 +606,85 @@ fn attaching_to_a_pid_samples_it_without_disturbing_it() {
     );
 }
 
-#[test]
-fn sigint_stops_the_program_and_still_writes_the_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
+/// `profile -q --json <json> -- sleep 30`, started, with the pid of its `sleep` once it runs
+/// (profile has its handlers installed by then).
+fn profile_sleeping(json: &Path) -> (Child, u64) {
     let mut profiler = std::process::Command::new(env!("CARGO_BIN_EXE_profile"))
         .args(["-q", "--json"])
-        .arg(&json)
+        .arg(json)
         .args(["--", "sleep", "30"])
         .stdout(Stdio::null())
         .spawn()
         .expect("profile");
     let me = profiler.id();
-    // The sleep appears once profile runs (and has its handlers installed).
     let start = Instant::now();
-    let child = loop {
+    while start.elapsed() < Duration::from_secs(10) {
         let children =
             std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
         if let Some(pid) = children.split_whitespace().next() {
-            break pid.parse::<u64>().unwrap();
+            return (profiler, pid.parse::<u64>().unwrap());
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no child started"
-        );
         std::thread::sleep(Duration::from_millis(10));
-    };
-    std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = profiler.kill();
+    let _ = profiler.wait();
+    panic!("no child started");
+}
+
+fn send(signal: &str, pid: u32) {
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &me.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let status = loop {
-        if let Some(status) = profiler.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(15) {
-            let _ = profiler.kill();
-            panic!("profile did not stop after SIGINT");
-        }
+}
+
+/// Ctrl-C, and the hangup of a closed terminal or a dropped SSH session (which used to end
+/// profile at once, leaving the program running and no report).
+#[test]
+fn sigint_and_sighup_stop_the_program_and_still_write_the_report() {
+    for signal in ["-INT", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        let (mut profiler, child) = profile_sleeping(&json);
+        std::thread::sleep(Duration::from_millis(300));
+        send(signal, profiler.id());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = profiler.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = profiler.kill();
+                panic!("profile did not stop after {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(130), "{signal}");
+        assert!(!alive(child), "{signal}: the program is still running");
+        let report = read_json(&json);
+        let run = &report["runs"][0];
+        assert_eq!(run["source"]["end"], "interrupted", "{signal}");
+        assert_eq!(run["source"]["pid"], child, "{signal}");
+        assert_eq!(run["source"]["exit"]["signal"], 15, "{signal}");
+        assert!(run["failure"].is_null(), "{signal}");
+        assert!(!run["samples"].as_array().unwrap().is_empty(), "{signal}");
+    }
+}
+
+/// A profiler killed outright (SIGKILL, a crash) cannot stop its program: the program gets
+/// SIGTERM from the kernel instead of running on (holding its port, its files) unwatched.
+#[test]
+fn a_killed_profile_takes_its_program_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut profiler, child) = profile_sleeping(&dir.path().join("r.json"));
+    send("-KILL", profiler.id());
+    profiler.wait().unwrap();
+    let start = Instant::now();
+    while alive(child) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.code(), Some(130));
-    assert!(!alive(child), "the program is still running");
-    let report = read_json(&json);
-    let run = &report["runs"][0];
-    assert_eq!(run["source"]["end"], "interrupted");
-    assert_eq!(run["source"]["pid"], child);
-    assert_eq!(run["source"]["exit"]["signal"], 15);
-    assert!(run["failure"].is_null());
-    assert!(!run["samples"].as_array().unwrap().is_empty());
+    }
+    assert!(!alive(child), "sleep (pid {child}) outlived profile");
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub enum Error {
     Plot { path: PathBuf, reason: String },
     #[error(transparent)]
     Program(#[from] ExternalError),
-    #[error("interrupted (SIGINT or SIGTERM)")]
+    #[error("interrupted (SIGINT, SIGTERM or SIGHUP)")]
     Interrupted,
     #[error("invalid {argument}: {reason}")]
     InvalidArgument {

@@ -1,12 +1,12 @@
-// Owns noticing Ctrl-C (SIGINT) and SIGTERM: signal-hook actions that only set flags, read by the
+// Owns noticing Ctrl-C (SIGINT), SIGTERM and SIGHUP: signal-hook actions that only set flags, read by the
 // run loops, and end the process on a second signal.
 // Must never do work inside a signal handler (no allocation, no locks, no I/O): the actions
 // registered here store to atomics or run the signal's default action, nothing else.
 
 //! Interruption requests, for runs that must still write their report when stopped.
 //!
-//! [`install`] replaces the default action of SIGINT and SIGTERM (ending the process) with
-//! one that records the request; long loops poll [`requested`] and wind down, so the samples
+//! [`install`] replaces the default action of SIGINT, SIGTERM and SIGHUP (ending the process)
+//! with one that records the request; long loops poll [`requested`] and wind down, so the samples
 //! taken so far are still judged and written. A second signal while the first is still
 //! recorded (not [`reset`]) ends the process at once, without a report, the way it would have
 //! ended had nothing been installed: the way out when winding down itself hangs. Only once
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 /// A signal this soon after the first is taken as the same one, delivered twice.
 pub const GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Set by SIGINT or SIGTERM, and only by them: it arms the second signal's default action.
+/// Set by SIGINT, SIGTERM or SIGHUP, and only by them: it arms the second signal's default action.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 /// Set by [`request`]: a stop asked for from code, which arms nothing.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -46,7 +46,9 @@ static FIRST_AT_MS: AtomicI64 = AtomicI64::new(0);
 #[cfg(unix)]
 static INSTALLED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
-/// Install the SIGINT and SIGTERM handlers (idempotent). Off Unix this does nothing.
+/// Install the SIGINT, SIGTERM and SIGHUP handlers (idempotent). Off Unix this does nothing.
+/// SIGHUP (the terminal closed, an SSH session dropped) is one more way to be asked to stop:
+/// ending at once would leave the started program running and no report written.
 ///
 /// The first of these signals is recorded ([`requested`] turns true); a second one, before
 /// [`reset`] and at least [`GRACE`] after the first, runs the signal's default action: the
@@ -56,9 +58,9 @@ static INSTALLED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new())
 pub fn install() -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-        for signal in [SIGINT, SIGTERM] {
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
             if installed.contains(&signal) {
                 continue;
             }
@@ -76,7 +78,7 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The action of SIGINT and SIGTERM, in the signal handler.
+/// The action of SIGINT, SIGTERM and SIGHUP, in the signal handler.
 #[cfg(unix)]
 fn on_signal(signal: i32) {
     let now = monotonic_ms();
@@ -104,13 +106,14 @@ fn monotonic_ms() -> i64 {
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
 
-/// `true` once SIGINT or SIGTERM arrived (after [`install`]) or [`request`] was called, until
+/// `true` once SIGINT, SIGTERM or SIGHUP arrived (after [`install`]) or [`request`] was called, until
 /// [`reset`].
 pub fn requested() -> bool {
     SIGNALLED.load(Ordering::SeqCst) || REQUESTED.load(Ordering::SeqCst)
 }
 
-/// The last signal received (`libc::SIGINT` or `libc::SIGTERM`), if any since [`reset`].
+/// The last signal received (`libc::SIGINT`, `libc::SIGTERM` or `libc::SIGHUP`), if any since
+/// [`reset`].
 pub fn signal() -> Option<i32> {
     // The signal number is stored before the flag is set, so a set flag has its number.
     if !SIGNALLED.load(Ordering::SeqCst) {

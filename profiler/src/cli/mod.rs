@@ -57,7 +57,8 @@ Exit codes:
        a --marker that matched no output line of the program: nothing was measured)
   3    a workload failed (panicked, its setup failed, it passed --timeout or hung), or the
        program crashed or exited non-zero; the report is still written
-  130  interrupted (Ctrl-C, SIGTERM): the run or program is stopped, the report still written
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP): the run or program is stopped, the report
+       still written
 
 Environment:
   RUST_LOG          log filter for stderr (e.g. RUST_LOG=profiler=debug); -v and -q set it too

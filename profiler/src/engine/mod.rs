@@ -13,7 +13,7 @@
 //!   twice the iterations before it is reported, and an inconclusive gating metric doubles the
 //!   run, both bounded by `max_iterations` (docs/VERDICT.md). Without `iterations` (a program
 //!   run until it ends) the run is judged once, at its end.
-//! - **Stops**: interruption (SIGINT, SIGTERM), a budget exceeded, `timeout`, a failed
+//! - **Stops**: interruption (SIGINT, SIGTERM, SIGHUP), a budget exceeded, `timeout`, a failed
 //!   iteration, the source ending.
 //! - **Storage**: boundary samples merge pairwise past a bound, samples between boundaries are
 //!   thinned (see [`crate::store`]): a run of any length keeps a bounded amount.

@@ -59,6 +59,7 @@ pub(crate) fn start(
     } else {
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     }
+    end_with_the_caller(&mut cmd);
     let mut child = cmd.spawn().map_err(|source| ExternalError::Start {
         program: program.to_string_lossy().into_owned(),
         source,
@@ -97,6 +98,34 @@ pub(crate) fn start(
         open_streams: pumps.len(),
         pumps,
     })
+}
+
+/// The program gets SIGTERM should the thread that starts it end first: the profiler killed
+/// (SIGKILL, a crash) before it could stop the program leaves no program running, holding its
+/// port or files, behind it. The thread that starts a program is the one that stops and reaps
+/// it, so an ordinary run never sends it. Linux only (`PR_SET_PDEATHSIG`).
+fn end_with_the_caller(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let caller = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the child between fork and exec and calls only
+        // async-signal-safe functions (prctl, getppid); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The profiler died between the fork and the prctl: do not start at all.
+                if libc::getppid() != caller {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// What a reader does with the lines of one stream.

@@ -116,7 +116,7 @@ impl Report {
         }
     }
 
-    /// `true` if the profiler was interrupted (SIGINT, SIGTERM) before a run finished.
+    /// `true` if the profiler was interrupted (SIGINT, SIGTERM, SIGHUP) before a run finished.
     pub fn interrupted(&self) -> bool {
         self.runs
             .iter()

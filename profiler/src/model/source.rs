@@ -61,7 +61,7 @@ pub enum End {
     Iterations,
     /// `--duration` elapsed (a started program is then stopped; an attached one is left alone).
     Duration,
-    /// The profiler was interrupted (SIGINT or SIGTERM) and stopped the program.
+    /// The profiler was interrupted (SIGINT, SIGTERM or SIGHUP) and stopped the program.
     Interrupted,
     /// The attached process ended; its exit status belongs to its parent.
     Vanished,

@@ -14,7 +14,7 @@ pub enum Outcome {
     Usage = 2,
     /// 3: a workload failed (panic, failed setup), or a program crashed or exited non-zero.
     WorkloadFailed = 3,
-    /// 130: interrupted (SIGINT, SIGTERM); the report of the samples so far is still written.
+    /// 130: interrupted (SIGINT, SIGTERM, SIGHUP); the report of the samples so far is still written.
     Interrupted = 130,
 }
 

@@ -208,7 +208,7 @@ impl Session {
     }
 
     /// Run the program or every chosen workload (each on a worker thread, see
-    /// [`run_workload_guarded`]; SIGINT and SIGTERM stop the session and still make a
+    /// [`run_workload_guarded`]; SIGINT, SIGTERM and SIGHUP stop the session and still make a
     /// report), compare with the baseline. `progress` makes a progress callback per workload.
     pub fn run<P>(&self, progress: impl Fn(&str) -> P) -> Result<Report, Error>
     where

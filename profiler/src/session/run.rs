@@ -231,7 +231,7 @@ fn blank_run(workload: &Workload) -> Run {
 }
 
 /// Profile the program of `settings.program` (a command to start, or a pid to attach to).
-/// SIGINT and SIGTERM are caught for the run: they stop it (and the started program), and
+/// SIGINT, SIGTERM and SIGHUP are caught for the run: they stop it (and the started program), and
 /// the samples so far still make a report
 /// ([`Outcome::Interrupted`](crate::model::Outcome::Interrupted)).
 pub fn run_program(settings: &Settings) -> Result<Run, ExternalError> {
