@@ -606,6 +606,17 @@ fn attaching_to_a_pid_samples_it_without_disturbing_it() {
     );
 }
 
+/// A program that ends before its first sample: nothing to judge, said once, with no note
+/// pointing at heap notes that are not there.
+#[test]
+fn a_program_that_ends_before_its_first_sample_says_so_and_nothing_else() {
+    let out = expect_exit(profile().args(["--", "true"]), 0);
+    let text = stdout(&out);
+    assert!(text.contains("no sample taken"), "{text}");
+    assert!(text.contains("ended before its first sample"), "{text}");
+    assert!(!text.contains("heap metrics are null"), "{text}");
+}
+
 /// `profile -q --json <json> -- sleep 30`, started, with the pid of its `sleep` once it runs
 /// (profile has its handlers installed by then).
 fn profile_sleeping(json: &Path) -> (Child, u64) {

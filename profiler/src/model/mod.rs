@@ -107,10 +107,11 @@ impl Report {
             self.notes.push(NO_ALLOC_NOTE.to_string());
         }
         // A started program with the preload library has heap counters (`program` scope).
+        // One that ended before its first sample has no notes about its heap to point to.
         if self
             .runs
             .iter()
-            .any(|r| r.is_program() && r.heap_scope == HeapScope::None)
+            .any(|r| r.is_program() && r.heap_scope == HeapScope::None && !r.samples.is_empty())
         {
             self.notes.push(PROGRAM_NOTE.to_string());
         }
