@@ -617,6 +617,60 @@ fn a_program_that_ends_before_its_first_sample_says_so_and_nothing_else() {
     assert!(!text.contains("heap metrics are null"), "{text}");
 }
 
+/// A program that exits leaving a process running (a daemon, a background job): that process
+/// is named, with how to measure it, and left running.
+#[test]
+fn a_program_that_exits_leaving_a_process_running_names_it() {
+    let out = expect_exit(
+        profile().args(["--", "sh", "-c", "sleep 30 >/dev/null 2>&1 & exit 0"]),
+        0,
+    );
+    let text = stdout(&out);
+    // Named as it is when the program's exit is seen: `sleep`, or `sh` in the instant
+    // before the forked shell exec'd it.
+    let left: u64 = text
+        .split("left running what it started: ")
+        .nth(1)
+        .and_then(|rest| rest.split("(pid ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no process named in {text}"));
+    let was_alive = alive(left);
+    let _ = std::process::Command::new("kill")
+        .arg(left.to_string())
+        .status();
+    assert!(was_alive, "sleep (pid {left}) is not the one left running");
+    assert!(text.contains(&format!("--pid {left}")), "{text}");
+}
+
+/// Stopping a program stops what left its tree while it ran (a double fork: the subshell that
+/// started it exited at once), not only its descendants.
+#[test]
+fn stopping_a_program_stops_what_its_tree_orphaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!(
+        "(sleep 31 >/dev/null 2>&1 & echo $! > {}); sleep 32",
+        pid_file.display()
+    );
+    expect_exit(
+        profile().args(["--duration", "1", "--", "sh", "-c", &script]),
+        0,
+    );
+    let orphan: u64 = std::fs::read_to_string(&pid_file)
+        .expect("the pid written")
+        .trim()
+        .parse()
+        .unwrap();
+    let still = alive(orphan);
+    if still {
+        let _ = std::process::Command::new("kill")
+            .arg(orphan.to_string())
+            .status();
+    }
+    assert!(!still, "sleep (pid {orphan}) left running after the run");
+}
+
 /// `profile -q --json <json> -- sleep 30`, started, with the pid of its `sleep` once it runs
 /// (profile has its handlers installed by then).
 fn profile_sleeping(json: &Path) -> (Child, u64) {

@@ -31,6 +31,9 @@ pub(crate) enum Event {
 /// A program started for profiling.
 pub(crate) struct Started {
     pub(crate) child: Child,
+    /// When it started (clock ticks after boot), if /proc says: the processes this one adopts
+    /// from its tree started after it.
+    pub(crate) start_time: Option<u64>,
     /// Marker lines and stream ends, when the output is read (with a marker).
     pub(crate) events: Option<Receiver<Event>>,
     /// Output streams still being read.
@@ -60,13 +63,17 @@ pub(crate) fn start(
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     }
     end_with_the_caller(&mut cmd);
+    adopt_orphans();
     let mut child = cmd.spawn().map_err(|source| ExternalError::Start {
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
+    let start_time = super::tree::start_time(child.id());
+    running().push(child.id());
     let Some(marker) = marker else {
         return Ok(Started {
             child,
+            start_time,
             events: None,
             open_streams: 0,
             pumps: Vec::new(),
@@ -93,11 +100,81 @@ pub(crate) fn start(
     }
     Ok(Started {
         child,
+        start_time,
         events: Some(rx),
         // A stream whose reader could not start never says it closed.
         open_streams: pumps.len(),
         pumps,
     })
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        running().retain(|&p| p != pid);
+    }
+}
+
+/// The pids of the programs started and not yet dropped: what this process adopts is told
+/// from what it started, and a program running beside another (`--concurrency`) makes what
+/// either leaves behind impossible to attribute.
+fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Make this process the subreaper of the programs it starts (Linux, once): a process whose
+/// parent in the program's tree exits (a daemon's double fork, a script's background job,
+/// what the program leaves running when it exits) becomes this process's child instead of
+/// init's, so that it can be named and stopped.
+fn adopt_orphans() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: a plain prctl on this process.
+        ONCE.call_once(|| unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        });
+    }
+}
+
+/// The processes this one adopted from the tree of `started` (see [`adopt_orphans`]) that are
+/// still running: its children that started after the program, not a program it started.
+/// Ended ones (zombies, which only this process can reap) are reaped here. Empty while
+/// another program runs beside it: what either left behind cannot be told apart.
+pub(crate) fn adopted(started: &Started) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use super::tree::{State, children, start_time, state};
+        let Some(since) = started.start_time else {
+            return Vec::new();
+        };
+        let programs = running().clone();
+        if programs.iter().any(|&p| p != started.child.id()) {
+            return Vec::new();
+        }
+        let mut live = Vec::new();
+        for pid in children(std::process::id()) {
+            if programs.contains(&pid) || start_time(pid).is_none_or(|t| t < since) {
+                continue;
+            }
+            match state(pid) {
+                State::Alive => live.push(pid),
+                State::Ending => {
+                    let mut status = 0;
+                    // SAFETY: waits for this one pid only, without blocking.
+                    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+                }
+                State::Gone => {}
+            }
+        }
+        live
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = started;
+        Vec::new()
+    }
 }
 
 /// The program gets SIGTERM should the thread that starts it end first: the profiler killed

@@ -64,12 +64,15 @@ impl WholeRuns {
         let pid = started.child.id();
         let deadline = self.timeout.map(|limit| began + limit);
         let Some((status, max_rss)) = wait_with_rusage(pid, deadline) else {
-            // Its descendants too (a wrapper's child), then the program.
+            // Its descendants too (a wrapper's child) and what left its tree, then the program.
+            let mut also = super::tree::descendants(pid);
+            also.extend(child::adopted(&started));
             let _ = child::stop(
                 &mut started.child,
-                &super::tree::descendants(pid),
+                &also,
                 std::time::Duration::from_millis(500),
             );
+            child::adopted(&started);
             return Err(Box::new(Step::Failed(Failure::new(
                 FailureKind::Hung,
                 n,
@@ -79,6 +82,8 @@ impl WholeRuns {
                 ),
             ))));
         };
+        // What it left running is left alone (and reaped once it ends).
+        child::adopted(&started);
         // Read after: the profiler's peak only grows, so it is at least what it was when the
         // program was exec'd from it.
         let own_peak = crate::probe::high_water_mark();

@@ -274,6 +274,18 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     })
 }
 
+/// The children of `pid` (of all its threads).
+#[cfg(target_os = "linux")]
+pub(crate) fn children(pid: u32) -> Vec<u32> {
+    children_file(pid).unwrap_or_else(|| {
+        parent_table()
+            .into_iter()
+            .filter(|&(_, ppid)| ppid == pid)
+            .map(|(child, _)| child)
+            .collect()
+    })
+}
+
 /// Children of every thread of `pid`, or `None` if the kernel offers no `children` files
 /// (CONFIG_PROC_CHILDREN off). A process that is gone has no children.
 #[cfg(target_os = "linux")]

@@ -75,6 +75,9 @@ pub(super) struct ProgramSource {
     exit: Option<Exit>,
     /// Descendants seen while sampling without --include-children (pid, name), for a note.
     unmeasured_children: Vec<(u32, Option<String>)>,
+    /// Processes of its tree still running when the program exited on its own (pid, name),
+    /// for a note: it daemonized, or left work in the background.
+    left_running: Vec<(u32, Option<String>)>,
     /// What went wrong waiting for the program, if anything: the run's error.
     pub(super) error: Option<ExternalError>,
     heap: HeapState,
@@ -126,6 +129,7 @@ impl ProgramSource {
             unsampled: 0,
             exit: None,
             unmeasured_children: Vec::new(),
+            left_running: Vec::new(),
             error: None,
             heap,
             heap_notes: Vec::new(),
@@ -541,15 +545,29 @@ impl Source for ProgramSource {
         };
         if stopped_here {
             // The program's descendants too, summed into the samples or not: stopping
-            // `sh -c 'python3 grow.py'` must not leave grow.py running after the run.
-            let also = tree::descendants(pid);
-            match child::stop(&mut started.child, &also, grace) {
+            // `sh -c 'python3 grow.py'` must not leave grow.py running after the run. And
+            // what left its tree while it ran (a double fork, a background job whose parent
+            // ended), adopted by this process.
+            let mut also = tree::descendants(pid);
+            also.extend(child::adopted(started));
+            let stopped = child::stop(&mut started.child, &also, grace);
+            // Reaps what ended of the adopted.
+            child::adopted(started);
+            match stopped {
                 Ok(status) => self.exit = Some(child::exit_of(status)),
                 Err(source) => {
                     self.error = Some(self.wait_error(source));
                     return;
                 }
             }
+        } else {
+            // It exited on its own: what it left running is named, not stopped (a daemon
+            // is meant to outlive its starter).
+            self.left_running = child::adopted(started)
+                .into_iter()
+                .take(3)
+                .map(|child| (child, tree::name(child)))
+                .collect();
         }
         // Let the last output through; a descendant still holding the pipes open is not
         // waited for beyond DRAIN.

@@ -161,19 +161,22 @@ impl ProgramSource {
             HeapState::Absent | HeapState::Injected(_) => {}
         }
         if !self.unmeasured_children.is_empty() {
-            let children: Vec<String> = self
-                .unmeasured_children
-                .iter()
-                .map(|(pid, name)| match name {
-                    Some(name) => format!("{name} (pid {pid})"),
-                    None => format!("pid {pid}"),
-                })
-                .collect();
+            let children: Vec<String> = self.unmeasured_children.iter().map(named).collect();
             notes.push(format!(
                 "pid {} has child processes that these samples do not include: {}; if the work \
                  happens there, add --include-children to sum them",
                 self.pid,
                 children.join(", ")
+            ));
+        }
+        if !self.left_running.is_empty() {
+            let left: Vec<String> = self.left_running.iter().map(named).collect();
+            let first = self.left_running[0].0;
+            notes.push(format!(
+                "the program exited and left running what it started: {}; these samples are \
+                 the program's alone. If it daemonized, run it in the foreground, or sample \
+                 that process with --pid {first}",
+                left.join(", ")
             ));
         }
         if let Some(marker) = &self.program.marker {
@@ -229,5 +232,13 @@ impl ProgramSource {
             ));
         }
         notes
+    }
+}
+
+/// "name (pid N)", or "pid N" without a name.
+fn named((pid, name): &(u32, Option<String>)) -> String {
+    match name {
+        Some(name) => format!("{name} (pid {pid})"),
+        None => format!("pid {pid}"),
     }
 }
