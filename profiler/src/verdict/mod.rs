@@ -297,8 +297,18 @@ pub fn judge_on(
         .into_iter()
         .map(|(i, size)| (all_x[i], size))
         .collect();
+    // Not a chain that began after the tail fell back to where it started: a buffer flushed
+    // once and filling again (a log flushed every 26 iterations, judged at 40) repeats a
+    // growth it released, a sawtooth whose next drop is not in yet. That one drop is judged
+    // below (rule 7), and a longer run sees the drops.
+    let released_before = |first_step: f64| {
+        drops
+            .iter()
+            .any(|&d| x[d] <= first_step && tail[d] <= tail[0] + quantum)
+    };
     if let Some(d) = steps::doubling_since(&all_ups, all_x[base], x[x.len() - 1])
         && d.rates.iter().all(|&r| r > th.tau)
+        && !released_before(d.at[0].0)
     {
         return explain.doubling(&trend, &d);
     }
@@ -306,6 +316,12 @@ pub fn judge_on(
     // container's steps are a doubling chain, their amortised rates add up.
     if let Some(s) = steps::superposed(&all_ups, all_x[0], x[0], x[x.len() - 1])
         && s.rate() > th.tau
+        && !released_before(
+            s.chains
+                .iter()
+                .map(|c| c[0].0)
+                .fold(f64::INFINITY, f64::min),
+        )
     {
         return explain.superposed(&trend, &s);
     }
