@@ -4,14 +4,14 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use crate::alloc;
+use crate::alloc::{self, Untracked};
 use crate::attribution::{self, Attribute};
 use crate::budget::Budgets;
 use crate::engine::workload::WorkloadSource;
 use crate::engine::{self, Plan, ProgressFn};
 use crate::judge::Judging;
 use crate::model::{Complexity, End, HeapScope, Report, Run};
-use crate::sample::Scope;
+use crate::sample::{Metric, Scope};
 use crate::store::SharedStore;
 
 pub use crate::engine::{DEFAULT_ITERATIONS, MAX_ITERATIONS, Progress};
@@ -313,9 +313,10 @@ impl Profiler {
         }
         let again = (self.scope == Scope::Thread).then(|| self.with_scope(Scope::Process));
         let confirm = self.name.clone();
-        let (run, saw_other_threads) = self.run_seeing(&mut workload);
+        let own_judging = Judging::in_process(HeapScope::Thread, self.warmup);
+        let (run, seen) = self.run_seeing(&mut workload);
         let run = match again {
-            Some(again) if saw_other_threads => again.recheck(run, occurrence, &mut workload),
+            Some(again) if seen.others_moved => again.recheck(run, occurrence, &mut workload),
             Some(again)
                 if crate::isolate::one_test_per_process()
                     && run.source.end != Some(End::Interrupted)
@@ -323,7 +324,11 @@ impl Profiler {
             {
                 again.process_wide_again(&run, &mut workload)
             }
-            _ => confirm_alone(run, &confirm, occurrence),
+            _ => {
+                let hidden = hidden_by_other_tests(&run, &seen, &own_judging);
+                drop(seen);
+                confirm_alone(run, &confirm, occurrence, hidden)
+            }
         };
         let report = Report::new(vec![run]);
         crate::isolate::hand_back(&report, occurrence);
@@ -398,8 +403,8 @@ impl Profiler {
         self.run_seeing(workload).0
     }
 
-    /// The run, and whether (in thread scope) other threads moved memory during it.
-    fn run_seeing<R>(mut self, mut workload: impl FnMut() -> R) -> (Run, bool) {
+    /// The run, and what it saw of the other threads.
+    fn run_seeing<R>(mut self, mut workload: impl FnMut() -> R) -> (Run, Seen) {
         let heap_scope = match (alloc::is_installed(), self.scope) {
             (false, _) => HeapScope::None,
             (true, Scope::Process) => HeapScope::Process,
@@ -422,22 +427,26 @@ impl Profiler {
             .describe(self.description.clone());
         // Beside other tests, what the process gives back during an idle look may be theirs (a
         // neighbour freeing its memory would clear a leak): a leak seen there is checked again
-        // alone in a child process, which looks.
+        // alone in a child process, which looks. Their allocations can also hide a leak in the
+        // process's counters: this thread's own heap is kept beside them.
         if crate::isolate::shared_with_other_tests() {
-            source = source.without_idle_looks();
+            source = source.without_idle_looks().watching_own_thread();
         }
         let sampled = self.attribute.sampled() && heap_scope == HeapScope::Process;
         if sampled {
             source = source.sampled(self.attribute == Attribute::OnGrowth);
         }
         let mut run = engine::drive(&mut source, plan);
-        let saw_other_threads = source.saw_other_threads();
+        let seen = Seen {
+            others_moved: source.saw_other_threads(),
+            own_thread: source.own_thread(),
+        };
         drop(source);
         if run.source.end == Some(End::Interrupted) {
-            return (run, saw_other_threads);
+            return (run, seen);
         }
         self.attribute_sites(&mut run, &mut workload);
-        (run, saw_other_threads)
+        (run, seen)
     }
 
     /// The dhat passes of the exact mode, when the heap grows; for the sampled modes, why
@@ -490,40 +499,91 @@ impl Profiler {
     }
 }
 
+/// What a run saw of the process's other threads.
+struct Seen {
+    /// Other threads allocated or freed memory they still hold (or no longer hold) between two
+    /// samples (thread scope; process scope when watching its own thread).
+    others_moved: bool,
+    /// Process scope beside other tests: this thread's own live bytes and blocks at each
+    /// boundary, `(iteration, bytes, blocks)`.
+    own_thread: Option<Untracked<Vec<(u32, i64, i64)>>>,
+}
+
+/// In process scope beside other tests of a parallel `cargo test`: a leak of this test's own
+/// thread that the other tests' heap hid from the process's counters, as a sentence. A
+/// neighbour holding a varying number of blocks turns one block leaked per call into a
+/// sawtooth read as clean, while the thread's own counters rise by exactly one per call.
+/// `None` when the other threads' heap never moved, when the process's counters already
+/// show a leak (checked alone anyway), or when the thread's own heap shows none.
+///
+/// The thread's own heap is not the verdict (what it hands to another thread to free reads as
+/// kept): a leak there only sends the test to be checked again alone, whose run is the answer.
+fn hidden_by_other_tests(run: &Run, seen: &Seen, judging: &Judging) -> Option<String> {
+    let own = seen.own_thread.as_ref()?;
+    if !seen.others_moved
+        || run.heap_scope != HeapScope::Process
+        || !leaks_alone_would_gate(run).is_empty()
+    {
+        return None;
+    }
+    let mut samples = run.samples.clone();
+    for s in &mut samples {
+        let &(_, bytes, blocks) = own.iter().find(|&&(i, ..)| i == s.iteration)?;
+        s.heap_bytes = Some(bytes);
+        s.heap_blocks = Some(blocks);
+    }
+    let metrics = crate::judge::judge(&samples, judging);
+    let leaks: Vec<String> = [Metric::HeapBytes, Metric::HeapBlocks]
+        .into_iter()
+        .filter_map(|metric| {
+            let m = metrics.get(&metric)?;
+            (m.verdict == crate::model::Verdict::Leak)
+                .then(|| format!("{} {}", metric.name(), m.reason))
+        })
+        .collect();
+    (!leaks.is_empty()).then(|| leaks.join("; "))
+}
+
 /// A leak seen in place inside a test of a parallel `cargo test` is checked again alone in a
 /// child process (as [`Profiler::isolated`] does) before it fails anything: in place, other
 /// tests' allocations (in process scope) and libtest's capture of the test's output (a clean
 /// function printing ten lines per call read as a doubling buffer, "leaking" 451 B per
 /// iteration) are in the counters. The child's run is the answer; a leak it confirms costs
-/// the test a second run.
+/// the test a second run. So is a leak of the test's own thread that the other tests' heap
+/// hid (`hidden`, see [`hidden_by_other_tests`]).
 ///
 /// In thread scope fds and threads do not gate in place (process-wide: other tests move them);
 /// a growth of them is checked alone too, where the process is this test's and they gate.
-fn confirm_alone(run: Run, name: &str, occurrence: u32) -> Run {
+fn confirm_alone(run: Run, name: &str, occurrence: u32, hidden: Option<String>) -> Run {
     let leaking = leaks_alone_would_gate(&run);
-    if leaking.is_empty() || crate::isolate::is_child() || run.source.end == Some(End::Interrupted)
-    {
+    let seen = match hidden {
+        _ if !leaking.is_empty() => format!("a leak seen in place ({})", leaking.join(", ")),
+        Some(own) => format!(
+            "other tests' allocations moved the heap while this test's own thread leaked \
+             ({own})"
+        ),
+        None => return run,
+    };
+    if crate::isolate::is_child() || run.source.end == Some(End::Interrupted) {
         return run;
     }
     // Ten times what the run took in place, and at least a minute: the child runs the whole
     // test again, setup included.
     let took: f64 = run.samples.iter().filter_map(|s| s.duration_ms).sum();
     let limit = Duration::from_secs_f64((10.0 * took / 1e3).max(60.0));
-    let leaking = leaking.join(", ");
     match crate::isolate::confirmation(name, occurrence, limit) {
         Some(Ok(mut report)) if !report.runs.is_empty() => {
             let mut alone = report.runs.swap_remove(0);
             alone.source.notes.push(format!(
-                "a leak seen in place ({leaking}) was checked again alone in a child process, \
-                 without other tests or libtest's output capture: this is that run"
+                "{seen}: checked again alone in a child process, without other tests or \
+                 libtest's output capture: this is that run"
             ));
             alone
         }
         Some(Err(why)) => {
             let mut run = run;
             run.source.notes.push(format!(
-                "a leak seen in place ({leaking}) could not be checked again alone: {why}; \
-                 the run in place stands"
+                "{seen}: could not be checked again alone: {why}; the run in place stands"
             ));
             run
         }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::alloc::{self, HeapCounters};
+use crate::alloc::{self, HeapCounters, Untracked};
 use crate::probe::{Probe, ProcessStats};
 
 /// The state of the process at one iteration boundary. A field that could not be measured is
@@ -201,7 +201,14 @@ pub(crate) struct Sampler {
     /// sample, and whether that ever changed at a later one.
     others: Option<(i64, i64)>,
     others_moved: bool,
+    /// Process scope beside other tests: the sampling thread's own live bytes and blocks at
+    /// each boundary, `(iteration, bytes, blocks)` (see [`Sampler::watch_own_thread`]).
+    own: Option<Untracked<Vec<(u32, i64, i64)>>>,
 }
+
+/// At most this many boundaries of the own thread are kept (a run that long was thinned, and
+/// its samples no longer match them one to one).
+const MAX_OWN: usize = 1 << 16;
 
 impl Sampler {
     pub(crate) fn new(probe: Probe, scope: Scope, start: std::time::Instant) -> Self {
@@ -219,7 +226,23 @@ impl Sampler {
             own_fds: 0,
             others: None,
             others_moved: false,
+            own: None,
         }
+    }
+
+    /// In process scope, also keep the sampling thread's own live heap at every boundary and
+    /// note whether the other threads' heap moved: beside other tests, their allocations
+    /// can hide a leak of this thread's in the process's counters (see
+    /// [`Sampler::own_thread`]).
+    pub(crate) fn watch_own_thread(&mut self) {
+        if self.scope == Scope::Process {
+            self.own = Some(Untracked::make(|| Vec::with_capacity(256)));
+        }
+    }
+
+    /// What [`Sampler::watch_own_thread`] kept, if it was asked for.
+    pub(crate) fn own_thread(&mut self) -> Option<Untracked<Vec<(u32, i64, i64)>>> {
+        self.own.take()
     }
 
     /// An iteration starts now (two clock reads, no allocation).
@@ -257,6 +280,17 @@ impl Sampler {
             }
         };
         let heap = self.heap();
+        if let (Some(own), Some(all), Some(mine)) = (self.own.as_mut(), heap, alloc::thread_heap())
+        {
+            let others = (
+                all.live_bytes - mine.live_bytes,
+                all.live_blocks - mine.live_blocks,
+            );
+            self.others_moved |= *self.others.get_or_insert(others) != others;
+            if own.len() < MAX_OWN {
+                own.with_mut(|v| v.push((iteration, mine.live_bytes, mine.live_blocks)));
+            }
+        }
         let stats = self.probe.read();
         let first = iteration == 0;
         let delta = |f: fn(&HeapCounters) -> i64| match (heap.as_ref(), self.last_heap.as_ref()) {
@@ -314,8 +348,9 @@ impl Sampler {
         }
     }
 
-    /// Thread scope: whether other threads of the process allocated or freed memory that
-    /// they still hold (or no longer hold) between two samples. A thread the workload spawns
+    /// Thread scope (or process scope watching its own thread): whether other threads of the
+    /// process allocated or freed memory that they still hold (or no longer hold) between two
+    /// samples. A thread the workload spawns
     /// or hands work to does (at the least, it frees the spawn's or the message's memory);
     /// so do other tests running beside it. Either way this scope cannot tell whose it is.
     pub(crate) fn saw_other_threads(&self) -> bool {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Ending, Source, Step};
-use crate::alloc::{self, untracked};
+use crate::alloc::{self, Untracked, untracked};
 use crate::attribution::sampled::Sampling;
 use crate::model::{End, Failure, FailureKind, IntervalSample, MetricReport, Run, Verdict};
 use crate::probe::{Probe, Target};
@@ -39,6 +39,10 @@ pub struct WorkloadSource<'a, F> {
     on_stop: Option<&'a (dyn Fn() + Sync)>,
     /// Whether the process may idle to show what it gives back (see [`Source::idle`]).
     idle_looks: bool,
+    /// Whether to keep the calling thread's own heap beside the process's (process scope
+    /// beside other tests), and what was kept once the run is over.
+    watch_own_thread: bool,
+    own_thread: Option<Untracked<Vec<(u32, i64, i64)>>>,
 }
 
 impl<'a, F, R> WorkloadSource<'a, F>
@@ -61,7 +65,25 @@ where
             in_progress: Some(untracked(|| Arc::new(AtomicU32::new(0)))),
             on_stop: None,
             idle_looks: true,
+            watch_own_thread: false,
+            own_thread: None,
         }
+    }
+
+    /// In process scope, also keep the calling thread's own live heap at every boundary, and
+    /// whether the other threads' heap moved ([`WorkloadSource::saw_other_threads`]): beside
+    /// other tests, theirs can hide a leak of this thread's (see
+    /// [`WorkloadSource::own_thread`]).
+    pub(crate) fn watching_own_thread(mut self) -> Self {
+        self.watch_own_thread = true;
+        self
+    }
+
+    /// The calling thread's own live bytes and blocks at each boundary, `(iteration, bytes,
+    /// blocks)`, when [`WorkloadSource::watching_own_thread`] asked for them; once the run is
+    /// over.
+    pub(crate) fn own_thread(&mut self) -> Option<Untracked<Vec<(u32, i64, i64)>>> {
+        self.own_thread.take()
     }
 
     /// No idle looks: the process is not the run's alone (other tests may run beside it, and
@@ -78,8 +100,9 @@ where
         self
     }
 
-    /// In thread scope: other threads allocated or freed memory during the run (see
-    /// `Sampler::saw_other_threads`); known once the run is over.
+    /// In thread scope (or process scope watching its own thread): other threads allocated
+    /// or freed memory during the run (see `Sampler::saw_other_threads`); known once the run
+    /// is over.
     pub fn saw_other_threads(&self) -> bool {
         self.saw_other_threads
     }
@@ -112,6 +135,9 @@ where
                 .map(|period| BackgroundSampler::start(period, started, self.scope, labels));
             let mut sampler = Sampler::new(Probe::new(Target::Current), self.scope, started);
             sampler.set_own_threads(self.background.is_some() as u64);
+            if self.watch_own_thread {
+                sampler.watch_own_thread();
+            }
             if self.scope == Scope::Process {
                 let own: Vec<u32> = self.background.iter().map(|b| b.tid).collect();
                 let quiet = QuietPoint::new(&own);
@@ -216,8 +242,9 @@ where
                     between.push(s);
                 }
             }
-            if let Some(sampler) = self.sampler.take() {
+            if let Some(mut sampler) = self.sampler.take() {
                 self.saw_other_threads = sampler.saw_other_threads();
+                self.own_thread = sampler.own_thread();
             }
             drop(self.in_progress.take());
             if let Some(quiet) = self.quiet.take() {
