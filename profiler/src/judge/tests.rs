@@ -555,3 +555,41 @@ fn a_single_look_back_to_the_lowest_level_is_inconclusive() {
     idle_verdicts(&mut m, &samples, &how, None, &look(3, 90, 9_000, &both));
     assert_eq!(m[&Metric::HeapBlocks].verdict, Verdict::Inconclusive);
 }
+
+/// A FIFO cache of 500 entries over 800 random keys, 20 lookups per iteration, measured at
+/// 40 iterations (it is full at 39): the bytes grow in the lumps of its table doubling and
+/// read as linear growth, while the blocks' growth is still slowing down.
+#[test]
+fn bytes_growing_while_the_blocks_still_fill_like_a_cache_are_not_a_leak_yet() {
+    let bytes = [
+        46095, 47651, 49203, 51543, 52259, 52475, 52679, 58155, 58359, 58515, 58695, 58875, 59055,
+        59211, 67827, 68007, 70211, 70403, 70607, 70763, 70907, 71063, 71195, 71327, 71471, 71615,
+        71771, 71891, 72023, 72155, 72287, 72395, 89399, 89483, 89591, 89675, 89759, 89831, 89903,
+        89999, 89999,
+    ];
+    let blocks = [
+        99, 120, 140, 159, 176, 194, 211, 230, 247, 260, 275, 290, 305, 318, 332, 347, 360, 376,
+        393, 406, 418, 431, 442, 453, 465, 477, 490, 500, 511, 522, 533, 542, 551, 558, 567, 574,
+        581, 587, 593, 601, 601,
+    ];
+    let samples: Vec<Sample> = (0..bytes.len())
+        .map(|i| Sample {
+            iteration: i as u32,
+            heap_bytes: Some(bytes[i]),
+            heap_blocks: Some(blocks[i]),
+            allocated_bytes: (i > 0).then_some(2_500),
+            allocations: (i > 0).then_some(40),
+            ..Sample::default()
+        })
+        .collect();
+    let metrics = judge(&samples, &Judging::in_process(HeapScope::Process, None));
+    let blocks = &metrics[&Metric::HeapBlocks];
+    assert_eq!(blocks.shape, Shape::Decelerating, "{blocks:#?}");
+    let bytes = &metrics[&Metric::HeapBytes];
+    assert_eq!(bytes.verdict, Verdict::Inconclusive, "{bytes:#?}");
+    assert!(
+        bytes.reason.contains("like a cache filling"),
+        "{}",
+        bytes.reason
+    );
+}
