@@ -841,5 +841,9 @@ fn flags_a_program_run_would_ignore_are_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        // And what to add instead, for a marked program.
+        if args.contains(&"--marker") {
+            assert!(stderr.contains("add --iterations N"), "{args:?}: {stderr}");
+        }
     }
 }

@@ -272,6 +272,16 @@ fn thresholds(metric: Metric, how: &Judging, churn: Churn, per_interval: f64) ->
                 ..t
             }
         }
+        (XAxis::Second, Metric::HeapBlocks) => {
+            // As per iteration, per sampling interval: per second, divide by its length. (A
+            // clean limit of 0, which memory freed late never reaches, made a collector's
+            // backlog clean or inconclusive on the sign of a bound.)
+            let t = Thresholds::heap_blocks(churn.allocations);
+            Thresholds {
+                tau_ok: t.tau_ok / per_interval,
+                ..t
+            }
+        }
         (_, Metric::HeapBlocks | Metric::Fds | Metric::Threads) => Thresholds::count(),
     }
 }

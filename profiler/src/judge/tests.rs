@@ -593,3 +593,33 @@ fn bytes_growing_while_the_blocks_still_fill_like_a_cache_are_not_a_leak_yet() {
         bytes.reason
     );
 }
+
+/// A program's heap blocks in time, sampled every 100 ms with 2,000 allocations in each
+/// interval, wandering within 40 blocks with no trend (a collector's backlog): clean, with
+/// the clean limit of an iteration's blocks per interval. With a limit of 0 per second it
+/// was clean or inconclusive on the sign of a bound.
+#[test]
+fn a_program_s_heap_blocks_in_time_are_clean_within_the_churn_s_limit() {
+    let mut state = 7u64;
+    let samples: Vec<Sample> = (0..=200u32)
+        .map(|i| Sample {
+            iteration: i,
+            elapsed_ms: f64::from(i) * 100.0,
+            heap_bytes: Some(1 << 20),
+            heap_blocks: Some(
+                5000 + {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) % 41) as i64
+                },
+            ),
+            allocated_bytes: (i > 0).then_some(64_000),
+            allocations: (i > 0).then_some(2_000),
+            ..Sample::default()
+        })
+        .collect();
+    let metrics = judge_time_series(&samples, None, SourceKind::Command);
+    let blocks = &metrics[&Metric::HeapBlocks];
+    assert_eq!(blocks.verdict, Verdict::Clean, "{}", blocks.reason);
+}

@@ -79,8 +79,8 @@ pub fn check_program(settings: &Settings) -> Result<(), Error> {
             "a program sampled in time runs for --duration SECS (or until it exits) and is \
              never extended"
         } else {
-            "a marked program runs until it exits unless --iterations N stops it, and only \
-             then is it extended"
+            "a marked program runs until it exits and is never extended; add --iterations N \
+             to stop it after N marked iterations, which the run may then extend"
         };
         if !settings.extend {
             return bad("--no-extend", when);
