@@ -606,6 +606,23 @@ fn attaching_to_a_pid_samples_it_without_disturbing_it() {
     );
 }
 
+/// A marked program whose output never matches the marker, and which does not exit: the run
+/// used to print nothing at all while it waited. After 10 s it says so, once.
+#[test]
+fn a_marker_that_has_not_matched_for_10_s_is_said_while_the_run_waits() {
+    let out = profile()
+        .args(["--marker", "^DONE", "--duration", "11", "--"])
+        .args(["sh", "-c", "while :; do echo tick; sleep 1; done"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("has matched --marker '^DONE' in 10 s").count(),
+        1,
+        "{err}"
+    );
+}
+
 /// A program that ends before its first sample: nothing to judge, said once, with no note
 /// pointing at heap notes that are not there.
 #[test]

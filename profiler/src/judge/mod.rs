@@ -282,7 +282,7 @@ fn thresholds(metric: Metric, how: &Judging, churn: Churn, per_interval: f64) ->
                 ..t
             }
         }
-        (_, Metric::HeapBlocks | Metric::Fds | Metric::Threads) => Thresholds::count(),
+        (_, Metric::Fds | Metric::Threads) => Thresholds::count(),
     }
 }
 

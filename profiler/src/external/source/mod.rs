@@ -56,6 +56,10 @@ const DRAIN: Duration = Duration::from_millis(500);
 const MAX_DRAIN: Duration = Duration::from_secs(10);
 
 /// A started or attached program, sampled at its marker lines or every interval.
+/// How long a marked program may run without a line matching its marker before the user is
+/// told (the run goes on).
+const NO_MARKER_WARNING: Duration = Duration::from_secs(10);
+
 pub(super) struct ProgramSource {
     program: Program,
     pid: u32,
@@ -75,6 +79,8 @@ pub(super) struct ProgramSource {
     exit: Option<Exit>,
     /// Descendants seen while sampling without --include-children (pid, name), for a note.
     unmeasured_children: Vec<(u32, Option<String>)>,
+    /// Whether the program was told its output has not matched the marker yet.
+    warned_no_marker: bool,
     /// Processes of its tree still running when the program exited on its own (pid, name),
     /// for a note: it daemonized, or left work in the background.
     left_running: Vec<(u32, Option<String>)>,
@@ -129,6 +135,7 @@ impl ProgramSource {
             unsampled: 0,
             exit: None,
             unmeasured_children: Vec::new(),
+            warned_no_marker: false,
             left_running: Vec::new(),
             error: None,
             heap,
@@ -190,6 +197,7 @@ impl ProgramSource {
             if self.deadline.is_some_and(|d| now >= d) {
                 return Step::Ended(End::Duration);
             }
+            self.warn_if_no_marker_yet();
             // Markers already read are sampled before looking for the exit: a program that
             // prints its last marker and exits is then still measurable.
             self.receive(Duration::ZERO);
@@ -290,6 +298,26 @@ impl ProgramSource {
             },
             None => (tree::state(self.pid) != State::Alive).then_some(End::Vanished),
         }
+    }
+
+    /// A program whose output has not matched the marker after [`NO_MARKER_WARNING`] is said
+    /// to, once, on stderr: a run that waits for a marker that never comes otherwise prints
+    /// nothing until the program exits, if it ever does.
+    fn warn_if_no_marker_yet(&mut self) {
+        let Some(marker) = &self.program.marker else {
+            return;
+        };
+        if self.warned_no_marker || self.pace.count() > 0 || self.t0.elapsed() < NO_MARKER_WARNING {
+            return;
+        }
+        self.warned_no_marker = true;
+        tracing::warn!(
+            "no output line of the program has matched --marker '{}' in {} s: each \
+             iteration must end with a line matching it, flushed (Python: print(..., \
+             flush=True); C: fflush(stdout))",
+            marker.as_str(),
+            NO_MARKER_WARNING.as_secs()
+        );
     }
 
     fn wait_error(&self, source: std::io::Error) -> ExternalError {
