@@ -291,6 +291,20 @@ fn bad_arguments_exit_2_naming_the_argument() {
         (vec!["--iterations".into(), "ten".into()], "--iterations"),
         (vec!["--warmup".into(), "-1".into()], "--warmup"),
         (vec!["--interval".into(), "0".into()], "--interval"),
+        // A negative number is a bad value of its flag, not a flag of its own (clap's tip
+        // was "to pass '-5' as a value, use '-- -5'", which would make it the command).
+        (
+            vec!["--interval".into(), "-5".into()],
+            "invalid value '-5' for '--interval <MS>'",
+        ),
+        (
+            vec!["--timeout".into(), "-1".into()],
+            "invalid value '-1' for '--timeout <SECS>'",
+        ),
+        (
+            vec!["--max-iterations".into(), "-2".into()],
+            "invalid value '-2' for '--max-iterations <N>'",
+        ),
         (vec!["--warmup".into(), "18".into()], "--warmup"),
         (
             vec!["--max-iterations".into(), "5".into()],

@@ -327,6 +327,14 @@ fn arguments_that_do_not_apply_to_a_program_are_usage_errors_naming_them() {
             "--warmup-secs",
         ),
         (&["--duration", "1"][..], "--duration"),
+        (
+            &["--duration", "-1", "--", "true"][..],
+            "invalid value '-1' for '--duration <SECS>'",
+        ),
+        (
+            &["--warmup-secs", "-2", "--", "true"][..],
+            "invalid value '-2' for '--warmup-secs <SECS>'",
+        ),
         (&["--pid", "1", "--marker", "x"][..], "--marker"),
     ] {
         let out = expect_exit(profile().args(args), 2);

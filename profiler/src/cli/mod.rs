@@ -123,13 +123,15 @@ struct RunArgs {
 
     /// Also sample heap and RSS every MS milliseconds between iteration boundaries. For a
     /// program: its sampling period (default 100).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    interval: Option<u64>,
+    #[arg(long, value_name = "MS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
+    interval: Option<u32>,
 
     /// Upper bound when a run extends to confirm a leak or resolve an inconclusive metric
     /// (default: 8 x --iterations, at least 40; 64 x while the only undecided metrics are too
     /// noisy to bound yet).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
     max_iterations: Option<u32>,
 
     /// Run exactly --iterations: no extension, no confirmation of a leak at twice the count.
@@ -139,7 +141,7 @@ struct RunArgs {
     /// End a workload's run after SECS seconds (its samples so far are judged); an iteration
     /// that is still running a second later is abandoned and reported as hung (exit 3). With
     /// --sweep of a program: stop any one run of it that takes longer (exit 3)
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = parse_timeout)]
     timeout: Option<f64>,
 
     /// Exit 1 when a verdict is inconclusive, not only on a leak.
@@ -227,7 +229,7 @@ struct RunArgs {
     /// With --concurrency: fail (exit 1) when more than PCT percent of a level's iterations
     /// failed (default 0: any failed iteration fails the run).
     #[arg(long, value_name = "PCT", help_heading = "Concurrency", requires = "concurrency",
-          value_parser = parse_percent)]
+          allow_negative_numbers = true, value_parser = parse_percent)]
     max_failure_rate: Option<f64>,
 
     /// With --concurrency: fail when a level's 95th percentile of iteration time exceeds
@@ -239,7 +241,7 @@ struct RunArgs {
     /// With --concurrency: fail when a level completes fewer than N iterations per second (all
     /// copies together; e.g. 200 or 200/s).
     #[arg(long, value_name = "N/s", help_heading = "Concurrency", requires = "concurrency",
-          value_parser = parse_rate)]
+          allow_negative_numbers = true, value_parser = parse_rate)]
     min_throughput: Option<f64>,
 
     /// With --concurrency: fail when one copy's peak exceeds SIZE: a program copy's RSS; in
@@ -281,12 +283,14 @@ struct RunArgs {
 
     /// Stop sampling after SECS seconds (a started program is then stopped with SIGTERM,
     /// then SIGKILL after 2 s). Default: until the program exits.
-    #[arg(long, value_name = "SECS", help_heading = "Any program", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", help_heading = "Any program", allow_negative_numbers = true,
+          value_parser = parse_secs)]
     duration: Option<f64>,
 
     /// Without --marker: leave the first SECS seconds out of the analysis (default: 20% of
     /// the run, at least 1 s).
-    #[arg(long, value_name = "SECS", help_heading = "Any program", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", help_heading = "Any program", allow_negative_numbers = true,
+          value_parser = parse_secs)]
     warmup_secs: Option<f64>,
 
     /// Sum the program's descendants (children, grandchildren, ...) into every sample, their

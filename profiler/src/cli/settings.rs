@@ -176,7 +176,7 @@ impl RunArgs {
             workloads: self.workloads.clone(),
             iterations: self.iterations.unwrap_or(crate::engine::DEFAULT_ITERATIONS),
             warmup: self.warmup,
-            interval: self.interval.map(Duration::from_millis),
+            interval: self.interval.map(|ms| Duration::from_millis(u64::from(ms))),
             extend: !self.no_extend,
             max_iterations: self.max_iterations,
             fail_on_inconclusive: self.fail_on_inconclusive,
