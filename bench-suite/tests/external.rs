@@ -668,6 +668,51 @@ fn a_program_that_exits_leaving_a_process_running_names_it() {
     assert!(text.contains(&format!("--pid {left}")), "{text}");
 }
 
+/// A program that orphans a short-lived process per request (a double fork): profile adopts
+/// them and reaps those that ended while the run goes on, instead of keeping 200 zombies.
+#[test]
+fn orphans_that_ended_are_reaped_while_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let script = format!(
+        "i=0; while [ $i -lt 200 ]; do (true &); i=$((i+1)); sleep 0.005; done; touch {}; sleep 4",
+        done.display()
+    );
+    let mut profiler = std::process::Command::new(env!("CARGO_BIN_EXE_profile"))
+        .args(["-q", "--interval", "20", "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("profile");
+    let me = profiler.id();
+    let start = Instant::now();
+    while !done.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A reap every 16 samples of 20 ms: 1.5 s is several, even on a busy machine.
+    std::thread::sleep(Duration::from_millis(1500));
+    let zombies = std::fs::read_dir(format!("/proc/{me}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(|c| {
+                    c.split_whitespace()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .is_ok_and(|stat| stat.rsplit_once(") Z").is_some())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let status = profiler.wait().unwrap();
+    assert!(done.exists(), "the script did not finish its loop");
+    assert!(zombies < 20, "{zombies} zombies under profile");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// Stopping a program stops what left its tree while it ran (a double fork: the subshell that
 /// started it exited at once), not only its descendants.
 #[test]

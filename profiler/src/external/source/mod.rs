@@ -365,6 +365,14 @@ impl ProgramSource {
         if !self.program.include_children && iteration.is_multiple_of(64) {
             self.note_children();
         }
+        // Reap what the program's tree orphaned and has ended since (this process adopts it,
+        // see `child::adopted`): a program that double-forks a short-lived process per
+        // request must not fill the process table with zombies over a long run.
+        if iteration.is_multiple_of(16)
+            && let Some(started) = &self.started
+        {
+            child::adopted(started);
+        }
         self.sampled = true;
         self.last_time = now;
         if stats.cpu_ms.is_some() {
