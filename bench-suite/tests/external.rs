@@ -56,6 +56,13 @@ fn marked_loop(setup: &str, body: &str) -> String {
     )
 }
 
+/// Send `pid` SIGTERM, whether or not it is still there (a test's clean-up).
+fn kill(pid: u64) {
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+}
+
 fn alive(pid: u64) -> bool {
     // A reaped process has no /proc entry; a zombie is not alive either.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -661,9 +668,7 @@ fn a_program_that_exits_leaving_a_process_running_names_it() {
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no process named in {text}"));
     let was_alive = alive(left);
-    let _ = std::process::Command::new("kill")
-        .arg(left.to_string())
-        .status();
+    kill(left);
     assert!(was_alive, "sleep (pid {left}) is not the one left running");
     assert!(text.contains(&format!("--pid {left}")), "{text}");
 }
@@ -690,23 +695,20 @@ fn orphans_that_ended_are_reaped_while_the_run_goes_on() {
     }
     // A reap every 16 samples of 20 ms: 1.5 s is several, even on a busy machine.
     std::thread::sleep(Duration::from_millis(1500));
+    // Children of profile's threads that are there and not alive: zombies.
     let zombies = std::fs::read_dir(format!("/proc/{me}/task"))
-        .map(|tasks| {
-            tasks
-                .flatten()
-                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-                .flat_map(|c| {
-                    c.split_whitespace()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                })
-                .filter(|pid| {
-                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                        .is_ok_and(|stat| stat.rsplit_once(") Z").is_some())
-                })
-                .count()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u64>().ok())
+                .collect::<Vec<_>>()
         })
-        .unwrap_or(0);
+        .filter(|&pid| std::path::Path::new(&format!("/proc/{pid}")).exists() && !alive(pid))
+        .count();
     let status = profiler.wait().unwrap();
     assert!(done.exists(), "the script did not finish its loop");
     assert!(zombies < 20, "{zombies} zombies under profile");
@@ -734,9 +736,7 @@ fn stopping_a_program_stops_what_its_tree_orphaned() {
         .unwrap();
     let still = alive(orphan);
     if still {
-        let _ = std::process::Command::new("kill")
-            .arg(orphan.to_string())
-            .status();
+        kill(orphan);
     }
     assert!(!still, "sleep (pid {orphan}) left running after the run");
 }

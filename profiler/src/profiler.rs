@@ -526,9 +526,11 @@ fn hidden_by_other_tests(run: &Run, seen: &Seen, judging: &Judging) -> Option<St
     {
         return None;
     }
+    // Kept in the order of the boundaries, so by iteration.
     let mut samples = run.samples.clone();
     for s in &mut samples {
-        let &(_, bytes, blocks) = own.iter().find(|&&(i, ..)| i == s.iteration)?;
+        let at = own.binary_search_by_key(&s.iteration, |&(i, ..)| i).ok()?;
+        let (_, bytes, blocks) = own[at];
         s.heap_bytes = Some(bytes);
         s.heap_blocks = Some(blocks);
     }

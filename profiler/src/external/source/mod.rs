@@ -55,11 +55,11 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// The longest the output of a program that ended is waited for, however it trickles in.
 const MAX_DRAIN: Duration = Duration::from_secs(10);
 
-/// A started or attached program, sampled at its marker lines or every interval.
 /// How long a marked program may run without a line matching its marker before the user is
 /// told (the run goes on).
 const NO_MARKER_WARNING: Duration = Duration::from_secs(10);
 
+/// A started or attached program, sampled at its marker lines or every interval.
 pub(super) struct ProgramSource {
     program: Program,
     pid: u32,
