@@ -677,20 +677,43 @@ fn a_program_that_exits_leaving_a_process_running_names_it() {
 /// them and reaps those that ended while the run goes on, instead of keeping 200 zombies.
 #[test]
 fn orphans_that_ended_are_reaped_while_the_run_goes_on() {
+    orphans_reaped_while(&[]);
+}
+
+/// The same under `--concurrency`, where what is adopted cannot be told by copy: reaping
+/// needs no attribution.
+#[test]
+fn orphans_of_copies_run_at_once_are_reaped_while_the_run_goes_on() {
+    orphans_reaped_while(&["--concurrency", "2"]);
+}
+
+/// Runs a program double-forking 200 short-lived processes with `args`, and asserts that few
+/// of them are zombies under profile 1.5 s after the last.
+fn orphans_reaped_while(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("done");
+    // With copies, each touches its own file; the first one done is waited for.
     let script = format!(
-        "i=0; while [ $i -lt 200 ]; do (true &); i=$((i+1)); sleep 0.005; done; touch {}; sleep 4",
+        "i=0; while [ $i -lt 200 ]; do (true &); i=$((i+1)); sleep 0.005; done; touch {}$$; sleep 4",
         done.display()
     );
     let mut profiler = std::process::Command::new(env!("CARGO_BIN_EXE_profile"))
-        .args(["-q", "--interval", "20", "--", "sh", "-c", &script])
+        .args(["-q", "--interval", "20"])
+        .args(args)
+        .args(["--", "sh", "-c", &script])
         .stdout(Stdio::null())
         .spawn()
         .expect("profile");
     let me = profiler.id();
     let start = Instant::now();
-    while !done.exists() && start.elapsed() < Duration::from_secs(30) {
+    let finished = || {
+        std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("done"))
+    };
+    while !finished() && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
     // A reap every 16 samples of 20 ms: 1.5 s is several, even on a busy machine.
@@ -710,9 +733,46 @@ fn orphans_that_ended_are_reaped_while_the_run_goes_on() {
         .filter(|&pid| std::path::Path::new(&format!("/proc/{pid}")).exists() && !alive(pid))
         .count();
     let status = profiler.wait().unwrap();
-    assert!(done.exists(), "the script did not finish its loop");
+    assert!(finished(), "the script did not finish its loop");
     assert!(zombies < 20, "{zombies} zombies under profile");
     assert_eq!(status.code(), Some(0));
+}
+
+/// Copies run at once that exit leaving processes running: those are named once, for the
+/// level, and never as one copy's (what each left cannot be told apart), and left running.
+#[test]
+fn copies_that_exit_leaving_processes_running_name_them_for_the_level() {
+    let out = expect_exit(
+        profile().args([
+            "--concurrency",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30 >/dev/null 2>&1 & sleep 0.5; exit 0",
+        ]),
+        0,
+    );
+    let text = stdout(&out);
+    let left: Vec<u64> = text
+        .split("the copies left running what they started: ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no note naming them in {text}"))
+        .split("(pid ")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect();
+    let were_alive: Vec<bool> = left.iter().map(|&pid| alive(pid)).collect();
+    for &pid in &left {
+        kill(pid);
+    }
+    assert_eq!(left.len(), 2, "{text}");
+    assert!(were_alive.iter().all(|&a| a), "{text}");
+    assert!(
+        !text.contains("the program exited and left running"),
+        "{text}"
+    );
 }
 
 /// Stopping a program stops what left its tree while it ran (a double fork: the subshell that

@@ -176,6 +176,9 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 #[cfg(target_os = "linux")]
+pub(crate) use procfs::ticks_per_second;
+
+#[cfg(target_os = "linux")]
 mod procfs {
     //! Allocation-free reads of /proc with fixed stack buffers.
     use super::{ProcessStats, Target};
@@ -202,7 +205,7 @@ mod procfs {
         })
     }
 
-    fn ticks_per_second() -> f64 {
+    pub(crate) fn ticks_per_second() -> f64 {
         static TICKS: OnceLock<f64> = OnceLock::new();
         // SAFETY: sysconf has no preconditions.
         *TICKS.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {

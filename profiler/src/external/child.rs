@@ -41,6 +41,9 @@ pub(crate) struct Started {
     /// The threads reading them: joined once done, so that what they hold is freed before
     /// the run returns, not while the caller goes on.
     pub(crate) pumps: Vec<std::thread::JoinHandle<()>>,
+    /// Run beside other programs (`--concurrency`): what its tree leaves running is not
+    /// named as its own.
+    pub(crate) beside_others: bool,
 }
 
 /// Start `command` with stdin, stdout and stderr passed through, and `env` added to its
@@ -77,6 +80,7 @@ pub(crate) fn start(
             events: None,
             open_streams: 0,
             pumps: Vec::new(),
+            beside_others: false,
         });
     };
     let (tx, rx) = channel();
@@ -105,6 +109,7 @@ pub(crate) fn start(
         // A stream whose reader could not start never says it closed.
         open_streams: pumps.len(),
         pumps,
+        beside_others: false,
     })
 }
 
@@ -116,8 +121,7 @@ impl Drop for Started {
 }
 
 /// The pids of the programs started and not yet dropped: what this process adopts is told
-/// from what it started, and a program running beside another (`--concurrency`) makes what
-/// either leaves behind impossible to attribute.
+/// from what it started.
 fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
     static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
     RUNNING.lock().unwrap_or_else(|e| e.into_inner())
@@ -140,19 +144,29 @@ fn adopt_orphans() {
 
 /// The processes this one adopted from the tree of `started` (see [`adopt_orphans`]) that are
 /// still running: its children that started after the program, not a program it started.
-/// Ended ones (zombies, which only this process can reap) are reaped here. Empty while
-/// another program runs beside it: what either left behind cannot be told apart.
+/// Ended ones (zombies, which only this process can reap) are reaped here, whoever left them.
+/// Empty for a program run beside others: what each left behind cannot be told apart (see
+/// [`orphans_since`] once they have all ended).
 pub(crate) fn adopted(started: &Started) -> Vec<u32> {
+    let Some(since) = started.start_time else {
+        return Vec::new();
+    };
+    let live = orphans_since(since);
+    if started.beside_others {
+        Vec::new()
+    } else {
+        live
+    }
+}
+
+/// The children of this process that started at `since` (clock ticks after boot) or later
+/// and are not programs it started, still running: what the programs' trees left to it.
+/// Ended ones are reaped.
+pub(crate) fn orphans_since(since: u64) -> Vec<u32> {
     #[cfg(target_os = "linux")]
     {
         use super::tree::{State, children, start_time, state};
-        let Some(since) = started.start_time else {
-            return Vec::new();
-        };
         let programs = running().clone();
-        if programs.iter().any(|&p| p != started.child.id()) {
-            return Vec::new();
-        }
         let mut live = Vec::new();
         for pid in children(std::process::id()) {
             if programs.contains(&pid) || start_time(pid).is_none_or(|t| t < since) {
@@ -172,7 +186,7 @@ pub(crate) fn adopted(started: &Started) -> Vec<u32> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = started;
+        let _ = since;
         Vec::new()
     }
 }

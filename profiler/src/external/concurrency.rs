@@ -11,11 +11,12 @@ use crate::model::{FailureKind, HeapScope, Level, PerCopy, Run};
 /// Run `programs` (one per copy, `{copy}` already replaced) at once and make their level.
 pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalError> {
     let copies = programs.len() as u32;
+    let since = super::tree::now();
     let started = Instant::now();
     let results: Vec<Result<Run, ExternalError>> = std::thread::scope(|s| {
         let handles: Vec<_> = programs
             .into_iter()
-            .map(|p| s.spawn(move || p.run()))
+            .map(|p| s.spawn(move || p.beside_others().run()))
             .collect();
         handles
             .into_iter()
@@ -26,6 +27,22 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
     let mut runs = Vec::new();
     for r in results {
         runs.push(r?);
+    }
+    // What the copies' trees left running (a daemon's double fork): only now that every copy
+    // has ended can it be told from a copy, and not from which copy it came.
+    let mut left = since.map(super::child::orphans_since).unwrap_or_default();
+    left.sort_unstable();
+    if let (Some(&first), Some(run)) = (left.first(), runs.first_mut()) {
+        let named: Vec<String> = (left.iter().take(3))
+            .map(|&pid| super::source::notes::named(&(pid, super::tree::name(pid))))
+            .collect();
+        run.source.notes.push(format!(
+            "the copies left running what they started: {}{}; these samples are the copies' \
+             alone. If the program daemonizes, run it in the foreground, or sample that \
+             process with --pid {first}",
+            named.join(", "),
+            if left.len() > 3 { ", ..." } else { "" }
+        ));
     }
     let per_copy = if runs.iter().all(|r| r.heap_scope == HeapScope::Program) {
         PerCopy::Heap

@@ -104,6 +104,9 @@ pub struct Program {
     grace: Duration,
     budgets: Budgets,
     caps: Caps,
+    /// One of several copies run at once: what its tree leaves running cannot be told from
+    /// what the others' do.
+    beside_others: bool,
 }
 
 impl Program {
@@ -139,7 +142,14 @@ impl Program {
             grace: DEFAULT_GRACE,
             budgets: Budgets::default(),
             caps: Caps::default(),
+            beside_others: false,
         }
+    }
+
+    /// Run as one of several copies at once (`--concurrency`).
+    pub(crate) fn beside_others(mut self) -> Self {
+        self.beside_others = true;
+        self
     }
 
     /// Lower memory bounds, so that a test reaches them in a second rather than in hours.
@@ -264,7 +274,8 @@ impl Program {
         };
         let (pid, started) = match &self.target {
             Target::Command(cmd) => {
-                let started = child::start(cmd, self.marker.as_ref(), &env, injected)?;
+                let mut started = child::start(cmd, self.marker.as_ref(), &env, injected)?;
+                started.beside_others = self.beside_others;
                 (started.child.id(), Some(started))
             }
             Target::Pid(pid) => {

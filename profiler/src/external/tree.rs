@@ -58,6 +58,21 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     }
 }
 
+/// Now, in the clock ticks after boot that [`start_time`] counts (one tick early, so that a
+/// process started at once is never before it), if /proc/uptime can be read.
+pub(crate) fn now() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+        let seconds: f64 = uptime.split_ascii_whitespace().next()?.parse().ok()?;
+        Some(((seconds * crate::probe::ticks_per_second()) as u64).saturating_sub(1))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// The short command name of `pid` (/proc/<pid>/comm), if readable.
 pub(crate) fn name(pid: u32) -> Option<String> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;

@@ -1,7 +1,7 @@
 // Owns a program as a source of samples: its marker lines or its clock tick boundaries, its
 // exit, and stopping it. Must never signal a process it did not start.
 
-mod notes;
+pub(crate) mod notes;
 mod pace;
 mod uncounted;
 
@@ -533,9 +533,10 @@ impl ProgramSource {
             return;
         }
         self.heap = HeapState::Off(
-            "heap counters are missing: the program made no malloc call while it was sampled, \
-             so its runtime allocates some other way (Go, the JVM's heap, a statically linked \
-             jemalloc or mimalloc) or it was idle; RSS is the memory signal"
+            "heap counters are missing: the program made no malloc call while it was sampled \
+             (it was idle, allocated all it needed before, or its runtime allocates some other \
+             way: Go, the JVM's heap, a statically linked jemalloc or mimalloc); RSS is the \
+             memory signal"
                 .to_string(),
         );
     }

@@ -236,7 +236,7 @@ impl ProgramSource {
 }
 
 /// "name (pid N)", or "pid N" without a name.
-fn named((pid, name): &(u32, Option<String>)) -> String {
+pub(crate) fn named((pid, name): &(u32, Option<String>)) -> String {
     match name {
         Some(name) => format!("{name} (pid {pid})"),
         None => format!("pid {pid}"),
