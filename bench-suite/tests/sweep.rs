@@ -339,6 +339,52 @@ fn a_small_programs_rss_peak_is_its_own_and_a_wrapper_is_named() {
     assert!(notes.contains("started processes of its own"), "{notes}");
 }
 
+/// Runs that exit leaving a process running (a daemon): said once in the notes, since that
+/// memory is in none of the numbers, and left running.
+#[test]
+fn runs_that_leave_processes_running_are_said_and_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("daemon.json");
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "sleep 20 >/dev/null 2>&1 & echo $! >> {}; true {{n}}",
+        pids.display()
+    );
+    let out = profile()
+        .args(["--sweep", "1,2", "-q", "--json"])
+        .arg(&json)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("ran");
+    let left: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let alive = left
+        .iter()
+        .filter(|&&pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .count();
+    for &pid in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !left.is_empty() && alive == left.len(),
+        "{alive} of {left:?} alive"
+    );
+    let notes = report(&json)["runs"][0]["source"]["notes"].clone();
+    let said = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n.as_str().unwrap().contains("left processes running"))
+        .count();
+    assert_eq!(said, 1, "{notes}");
+}
+
 #[test]
 fn a_program_run_past_the_timeout_is_stopped_and_the_sweep_fails() {
     // A sweep of a program had no bound: a run that hung hung the gate (--timeout was refused

@@ -35,6 +35,8 @@ struct WholeRuns {
     error: Option<ExternalError>,
     /// `--timeout`: how long one run may take before it is stopped.
     timeout: Option<std::time::Duration>,
+    /// Whether a run that exited left processes running (a daemon's double fork).
+    left_running: bool,
 }
 
 impl WholeRuns {
@@ -82,8 +84,8 @@ impl WholeRuns {
                 ),
             ))));
         };
-        // What it left running is left alone (and reaped once it ends).
-        child::adopted(&started);
+        // What it left running is left alone (and reaped once it ends), and said.
+        self.left_running |= !child::adopted(&started).is_empty();
         // Read after: the profiler's peak only grows, so it is at least what it was when the
         // program was exec'd from it.
         let own_peak = crate::probe::high_water_mark();
@@ -205,6 +207,14 @@ impl Source for WholeRuns {
                     .to_string(),
             );
         }
+        if self.left_running {
+            run.source.notes.push(
+                "runs of the program exited and left processes running (a daemon, a background \
+                 job): their memory is not in these numbers, and they were left running; sweep \
+                 a program that stays in the foreground"
+                    .to_string(),
+            );
+        }
         if self.rss_unknown > 0 {
             run.source.notes.push(
                 "the RSS peak of runs that did not exit through exit() with the heap library \
@@ -242,6 +252,7 @@ pub fn run_point(
             declined: 0,
             error: None,
             timeout,
+            left_running: false,
         },
         Repetition::WholeProgram,
     );
