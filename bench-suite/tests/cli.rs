@@ -305,6 +305,15 @@ fn bad_arguments_exit_2_naming_the_argument() {
             vec!["--max-iterations".into(), "-2".into()],
             "invalid value '-2' for '--max-iterations <N>'",
         ),
+        // The same for sizes and durations with units, which clap cannot read as numbers.
+        (
+            vec!["--max-rss".into(), "-5MiB".into()],
+            "invalid value '-5MiB' for '--max-rss': it cannot be negative",
+        ),
+        (
+            vec!["--max-p95".into(), "-20ms".into()],
+            "invalid value '-20ms' for '--max-p95': it cannot be negative",
+        ),
         (vec!["--warmup".into(), "18".into()], "--warmup"),
         (
             vec!["--max-iterations".into(), "5".into()],

@@ -313,6 +313,13 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some((flag, value)) = negative_value(&e, std::env::args().skip(1)) {
+                eprintln!(
+                    "error: invalid value '{value}' for '{flag}': it cannot be negative\n\n\
+                     For more information, try '--help'."
+                );
+                return ExitCode::from(Outcome::Usage as u8);
+            }
             let _ = e.print();
             if let Some(program) = program_without_separator(&e) {
                 eprintln!(
@@ -335,6 +342,26 @@ pub fn main(catalog: Vec<Workload>) -> ExitCode {
         None => run(&catalog, &cli.run),
     };
     ExitCode::from(code as u8)
+}
+
+/// A negative value given to a flag that takes a size or a duration (`--max-rss -5MiB`):
+/// clap reads `-5MiB` as short flags and tips "use '-- -5'", which would make it the program
+/// to profile. The flag and the value, when that is what clap refused.
+fn negative_value(e: &clap::Error, args: impl Iterator<Item = String>) -> Option<(String, String)> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let negative = |a: &str| {
+        a.strip_prefix('-')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    };
+    if e.kind() != ErrorKind::UnknownArgument
+        || !matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a)) if negative(a))
+    {
+        return None;
+    }
+    let args: Vec<String> = args.take_while(|a| a != "--").collect();
+    args.windows(2)
+        .find(|w| w[0].starts_with("--") && !w[0].contains('=') && negative(&w[1]))
+        .map(|w| (w[0].clone(), w[1].clone()))
 }
 
 /// The word clap refused as an unexpected argument when it looks like a program named
