@@ -638,6 +638,29 @@ fn a_marker_that_has_not_matched_for_10_s_is_said_while_the_run_waits() {
     );
 }
 
+/// A launcher's helper that ran for an instant of its start-up (a pyenv shim's version
+/// lookups) is not named as where the work may happen; the child that lasts is.
+#[test]
+fn only_children_that_last_are_named_as_left_out_of_the_samples() {
+    let out = expect_exit(
+        profile().args([
+            "--duration",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3 & exec sh -c 'sleep 0.2; sleep 5'",
+        ]),
+        0,
+    );
+    let text = stdout(&out);
+    let note = text
+        .lines()
+        .find(|l| l.contains("has child processes that these samples do not include"))
+        .unwrap_or_else(|| panic!("no note on children in {text}"));
+    assert_eq!(note.matches("(pid ").count(), 1, "{note}");
+}
+
 /// A program that ends before its first sample: nothing to judge, said once, with no note
 /// pointing at heap notes that are not there.
 #[test]

@@ -77,8 +77,10 @@ pub(super) struct ProgramSource {
     /// Marker lines seen when the program could no longer be measured.
     unsampled: u32,
     exit: Option<Exit>,
-    /// Descendants seen while sampling without --include-children (pid, name), for a note.
-    unmeasured_children: Vec<(u32, Option<String>)>,
+    /// Descendants seen while sampling without --include-children, for a note.
+    unmeasured_children: Vec<notes::Unmeasured>,
+    /// How many times descendants were looked for.
+    children_checks: u32,
     /// Whether the program was told its output has not matched the marker yet.
     warned_no_marker: bool,
     /// Processes of its tree still running when the program exited on its own (pid, name),
@@ -135,6 +137,7 @@ impl ProgramSource {
             unsampled: 0,
             exit: None,
             unmeasured_children: Vec::new(),
+            children_checks: 0,
             warned_no_marker: false,
             left_running: Vec::new(),
             error: None,
@@ -361,8 +364,8 @@ impl ProgramSource {
             sample.allocations = h.allocations;
         }
         // Look for children the samples leave out (a shell or launcher whose child does the
-        // work): at the first sample and every 64th, which costs a read of /proc each.
-        if !self.program.include_children && iteration.is_multiple_of(64) {
+        // work): at the first sample, the 8th and every 64th, which costs a read of /proc each.
+        if !self.program.include_children && (iteration == 8 || iteration.is_multiple_of(64)) {
             self.note_children();
         }
         // Reap what the program's tree orphaned and has ended since (this process adopts it,

@@ -102,15 +102,32 @@ impl ProgramSource {
 
     /// Remember the program's live descendants (at most a few), which are not measured.
     pub(super) fn note_children(&mut self) {
-        for child in tree::descendants(self.pid).into_iter().take(3) {
-            if !self
-                .unmeasured_children
-                .iter()
-                .any(|(pid, _)| *pid == child)
-            {
-                self.unmeasured_children.push((child, tree::name(child)));
+        self.children_checks += 1;
+        let check = self.children_checks;
+        for child in tree::descendants(self.pid).into_iter().take(8) {
+            let known = &mut self.unmeasured_children;
+            if let Some(seen) = known.iter_mut().find(|u| u.pid == child) {
+                seen.last_check = check;
+            } else if known.len() < 8 {
+                known.push(Unmeasured {
+                    pid: child,
+                    name: tree::name(child),
+                    first_check: check,
+                    last_check: check,
+                });
             }
         }
+    }
+
+    /// The descendants worth a note, at most 3: those found by two checks or more, or by the
+    /// last one. A helper that ran for an instant of the start-up and was gone at the next
+    /// check (a pyenv shim's version lookups) does the program's work nowhere.
+    fn lasting_children(&self) -> Vec<(u32, Option<String>)> {
+        (self.unmeasured_children.iter())
+            .filter(|u| u.last_check > u.first_check || u.last_check == self.children_checks)
+            .take(3)
+            .map(|u| (u.pid, u.name.clone()))
+            .collect()
     }
 
     /// Notes on how the program was measured, for the report.
@@ -160,8 +177,9 @@ impl ProgramSource {
             }
             HeapState::Absent | HeapState::Injected(_) => {}
         }
-        if !self.unmeasured_children.is_empty() {
-            let children: Vec<String> = self.unmeasured_children.iter().map(named).collect();
+        let lasting = self.lasting_children();
+        if !lasting.is_empty() {
+            let children: Vec<String> = lasting.iter().map(named).collect();
             notes.push(format!(
                 "pid {} has child processes that these samples do not include: {}; if the work \
                  happens there, add --include-children to sum them",
@@ -236,6 +254,14 @@ impl ProgramSource {
 }
 
 /// "name (pid N)", or "pid N" without a name.
+/// A descendant of the program that its samples leave out, and the checks that found it.
+pub(super) struct Unmeasured {
+    pid: u32,
+    name: Option<String>,
+    first_check: u32,
+    last_check: u32,
+}
+
 pub(crate) fn named((pid, name): &(u32, Option<String>)) -> String {
     match name {
         Some(name) => format!("{name} (pid {pid})"),
