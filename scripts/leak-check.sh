@@ -16,7 +16,8 @@
 #                             `cargo run --release --example memory --`); nothing is built then
 #   LEAK_CHECK_OUT            output directory (default: <target dir>/leak-check, the target
 #                             dir being $CARGO_TARGET_DIR or cargo's configured one)
-#   LEAK_CHECK_BASELINE       baseline file (default: baselines/leak-check.json)
+#   LEAK_CHECK_BASELINE       baseline file (default: baselines/leak-check.json); when given,
+#                             it must exist unless this run saves it (exit 2 otherwise)
 #   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes, over the baseline
 #                             it was compared with (--baseline FILE when given), keeping that
 #                             one's other workloads; an explicit --save-baseline FILE wins
@@ -72,8 +73,19 @@ args=()
 given --json || args+=(--json "$out/report.json")
 given --markdown || args+=(--markdown "$out/summary.md")
 given --plot || args+=(--plot "$out/plot.png")
-if [[ -f "$baseline" ]] && ! given --baseline; then
-    args+=(--baseline "$baseline")
+if ! given --baseline; then
+    if [[ -d "$baseline" ]]; then
+        echo "leak-check: the baseline $baseline is a directory: give LEAK_CHECK_BASELINE a file" >&2
+        exit 2
+    elif [[ -f "$baseline" ]]; then
+        args+=(--baseline "$baseline")
+    elif [[ -n "${LEAK_CHECK_BASELINE:-}" && "${LEAK_CHECK_SAVE_BASELINE:-0}" != 1 ]]; then
+        # A baseline named and not there (a typo, a path from another directory) must not
+        # pass as "compared": the default one may simply not exist yet.
+        echo "leak-check: no baseline at $baseline (LEAK_CHECK_BASELINE): nothing to compare" \
+            "with; save one with LEAK_CHECK_SAVE_BASELINE=1" >&2
+        exit 2
+    fi
 fi
 # The value the caller gave option $1, if given.
 value_of() {
@@ -106,21 +118,36 @@ identity() {
         echo none
 }
 before="$(identity)"
+# In the background so that a signal to this script alone (a CI runner stopping the job step)
+# reaches profile at once: it stops, writes its report and keeps the baseline, instead of
+# running on unwatched and saving it. A trap runs only once the foreground command is done.
+# The subshell restores SIGINT and SIGQUIT, which a background job of a script ignores, and
+# keeps the caller's standard input.
 # (An empty array expands as nothing under `set -u` only since bash 4.4: macOS has 3.2.)
-"${command[@]}" ${args[@]+"${args[@]}"} "$@"
+( trap - INT QUIT; exec "${command[@]}" ${args[@]+"${args[@]}"} "$@" ) 0<&0 &
+child=$!
+for sig in INT TERM HUP; do
+    # shellcheck disable=SC2064 # the signal's name and the child's pid are fixed now.
+    trap "kill -$sig $child 2>/dev/null" "$sig"
+done
+wait "$child"
 code=$?
+# A trapped signal ends `wait` early: wait again for the code profile exits with.
+while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    code=$?
+done
+trap - INT TERM HUP
 written="report: ${report#"$PWD"/}"
 given --markdown || written+=", summary: ${out#"$PWD"/}/summary.md"
 given --plot || written+=", plots: ${out#"$PWD"/}/plot*.png"
-if ((code == 2)); then
-    # Bad usage is mostly found before anything runs; after a run (a baseline that compared
-    # nothing, an output that could not be written) the report may be there.
-    if [[ -f "$report" && "$(identity)" != "$before" ]]; then
-        echo "leak-check: exit 2 (bad usage or input, see above); $written" >&2
-    else
-        echo "leak-check: exit 2 (bad usage or input, see above); no report written" >&2
-    fi
+what="exit $code"
+((code == 2)) && what="exit 2 (bad usage or input, see above)"
+# Only a report this run wrote is named: one left by an earlier run (profile killed, bad
+# usage found before anything ran) is not this run's evidence.
+if [[ -f "$report" && "$(identity)" != "$before" ]]; then
+    echo "leak-check: $what; $written" >&2
 else
-    echo "leak-check: exit $code; $written" >&2
+    echo "leak-check: $what; no report written" >&2
 fi
 exit "$code"

@@ -217,6 +217,20 @@ fn a_baseline_that_compares_nothing_is_exit_2_and_not_replaced() {
         "{t}"
     );
     assert_eq!(std::fs::read(&base).unwrap(), saved);
+    // Quiet, as a CI gate runs it, the reason is still said (it used to be exit 2 and
+    // nothing at all).
+    let out = run(
+        fixture()
+            .args(["-q", "-w", "noop", "-n", "10", "--baseline"])
+            .arg(&base),
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: nothing was compared with the baseline"),
+        "{}",
+        text(&out)
+    );
     // Saved over the same baseline, a new workload is added to it (the others kept).
     run(
         fixture()

@@ -488,6 +488,13 @@ fn run(catalog: &std::sync::Arc<Vec<Workload>>, args: &RunArgs) -> Outcome {
     for e in &finished.errors {
         eprintln!("error: {e}");
     }
+    // Quiet, the overall line is not printed: a report that is bad input (a baseline that
+    // compared nothing) must still say why it is exit 2.
+    let decision = report.decision();
+    if args.quiet && decision.outcome == Outcome::Usage {
+        let why = decision.headline.strip_prefix("failed: ");
+        eprintln!("error: {}", why.unwrap_or(&decision.headline));
+    }
     if finished.baseline_kept
         && !args.quiet
         && let Some(path) = &session.settings().save_baseline

@@ -1,0 +1,105 @@
+//! `scripts/leak-check.sh`, the gate a CI job runs, around this workspace's `profile`
+//! (`LEAK_CHECK_CMD`, so that nothing is built).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn gate(dir: &Path) -> Command {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/leak-check.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(script)
+        .current_dir(dir)
+        .env("LEAK_CHECK_CMD", env!("CARGO_BIN_EXE_profile"))
+        .env("LEAK_CHECK_OUT", dir.join("out"))
+        .env("NO_COLOR", "1")
+        .env_remove("LEAK_CHECK_SAVE_BASELINE")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn saved_baseline(dir: &Path) -> PathBuf {
+    let base = dir.join("base.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_profile"))
+        .args(["-q", "-w", "hashmap-churn", "-n", "10", "--save-baseline"])
+        .arg(&base)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    base
+}
+
+/// A CI runner stopping the job step signals the script alone: profile must stop with it
+/// (exit 130, its report written), not run on unwatched and save the baseline afterwards.
+#[test]
+fn a_signal_to_the_gate_alone_stops_profile_and_keeps_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = saved_baseline(dir.path());
+    let before = std::fs::read(&base).unwrap();
+    let mut script = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", &base)
+        .env("LEAK_CHECK_SAVE_BASELINE", "1")
+        .args(["-q", "-w", "hashmap-churn", "-n", "1000000", "--no-extend"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until profile runs (the script's cargo metadata first), then signal the script only.
+    let report = dir.path().join("out");
+    let start = Instant::now();
+    while !report.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &script.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = script.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("leak-check: exit 130; report:"), "{err}");
+    // Nothing runs on to save it later.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        before,
+        "the baseline changed"
+    );
+}
+
+/// A baseline named and not there (a typo) is bad input, not a pass that compared nothing;
+/// nor is a directory a baseline.
+#[test]
+fn a_named_baseline_that_is_not_a_file_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("baselines/typo.json");
+    let out = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", &missing)
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no baseline at") && err.contains("typo.json"),
+        "{err}"
+    );
+    let out = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", dir.path())
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    // Saving the first one there is how a baseline starts.
+    let out = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", &missing)
+        .env("LEAK_CHECK_SAVE_BASELINE", "1")
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(missing.is_file());
+}
