@@ -36,7 +36,7 @@ fn a_signal_to_the_gate_alone_stops_profile_and_keeps_the_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let base = saved_baseline(dir.path());
     let before = std::fs::read(&base).unwrap();
-    let mut script = gate(dir.path())
+    let script = gate(dir.path())
         .env("LEAK_CHECK_BASELINE", &base)
         .env("LEAK_CHECK_SAVE_BASELINE", "1")
         .args(["-q", "-w", "hashmap-churn", "-n", "1000000", "--no-extend"])
