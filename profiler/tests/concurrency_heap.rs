@@ -28,6 +28,38 @@ fn handed_jobs_are_not_a_leak_and_a_leak_after_freeing_setup_is() {
     a_copy_handing_its_jobs_to_a_worker_is_not_a_leak();
     a_copy_freeing_its_setup_then_leaking_is_a_leak();
     a_copy_whose_setup_failed_fails_the_run_whichever_copy_is_shown();
+    a_copy_whose_worker_keeps_its_jobs_is_not_clean();
+}
+
+/// Memory other threads keep for the copies (a runtime's workers inserting into a global
+/// map) is in no copy's heap: tokio tasks keeping 4 KiB per iteration were clean at K = 2.
+/// Not clean now: the copies cannot see it (inconclusive, blind).
+fn a_copy_whose_worker_keeps_its_jobs_is_not_clean() {
+    let setup = || -> Result<Box<dyn FnMut()>, String> {
+        let (tx, rx) = mpsc::sync_channel::<u64>(0);
+        let (done_tx, done_rx) = mpsc::sync_channel::<()>(0);
+        std::thread::spawn(move || {
+            let mut kept: Vec<Vec<u8>> = Vec::new();
+            for job in rx {
+                // Allocated and kept on the worker: the copy's thread never counts it.
+                kept.push(vec![job as u8; 512]);
+                let _ = done_tx.send(());
+            }
+        });
+        let mut job = 0;
+        Ok(Box::new(move || {
+            job += 1;
+            let _ = tx.send(job);
+            let _ = done_rx.recv();
+        }))
+    };
+    let (level, runs) = run_level("worker-keeps", 2, &setup, &plan());
+    for r in &runs {
+        let m = &r.metrics[&Metric::HeapBytes];
+        assert_eq!(m.verdict, Verdict::Inconclusive, "{}", m.reason);
+        assert!(m.reason.contains("other threads kept"), "{}", m.reason);
+    }
+    assert_ne!(level.verdict, Verdict::Clean, "{}", level.reason);
 }
 
 /// The run shows the copy with the worst verdict; a copy whose setup failed (inconclusive)
