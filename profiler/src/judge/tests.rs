@@ -48,6 +48,27 @@ fn a_new_leak_is_confirmed_at_twice_the_iterations() {
     assert_eq!(next_step(&m, &[Metric::Fds], 40, limits(160)), Next::Stop);
 }
 
+/// A small `--iterations` does not confirm a leak on fewer iterations than the default run
+/// first sees one at: a cache filling for 15 iterations was a leak at 8 and at 16 (exit 1).
+#[test]
+fn a_leak_is_not_confirmed_below_twenty_iterations_while_the_run_can_go_on() {
+    let m = map(&[(Metric::HeapBlocks, Verdict::Leak)]);
+    assert!(matches!(
+        next_step(&m, &[Metric::HeapBlocks], 16, limits(40)),
+        Next::ExtendTo(32, _)
+    ));
+    assert_eq!(
+        next_step(&m, &[Metric::HeapBlocks], 32, limits(40)),
+        Next::Stop
+    );
+    // Where it cannot go on, the leak seen twice stands.
+    let bound = Limits { max: 16, noisy: 16 };
+    assert_eq!(next_step(&m, &[Metric::HeapBlocks], 16, bound), Next::Stop);
+    let mut settled = m.clone();
+    settle_unconfirmed(&mut settled, &[Metric::HeapBlocks], Unconfirmed::MayExtend);
+    assert_eq!(settled[&Metric::HeapBlocks].verdict, Verdict::Leak);
+}
+
 #[test]
 fn inconclusive_extends_until_the_bound() {
     let m = map(&[(Metric::HeapBytes, Verdict::Inconclusive)]);
