@@ -113,6 +113,23 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     }
     let largest = data.iter().map(|d| d.1.abs()).fold(0.0, f64::max);
     let floor = floor_of(field).max(largest * RELATIVE_PRECISION);
+    if let Some(from) = bounded_from(data, floor_of(field)) {
+        let top = &data[from..];
+        let level = top.iter().map(|d| d.1).sum::<f64>() / top.len() as f64;
+        let at = crate::sizes::short(top[0].0 as u64);
+        return Fit {
+            model: Some(Complexity::Constant),
+            coefficient: Some(0.0),
+            intercept: Some(level),
+            r2: None,
+            candidates: vec![Complexity::Constant],
+            sentence: format!(
+                "≈ {} from n = {at} on, {}: it grew up to there and then stayed (bounded)",
+                formula(field, Complexity::Constant, 0.0, level),
+                Complexity::Constant
+            ),
+        };
+    }
     let weights: Vec<f64> = data
         .iter()
         .map(|d| 1.0 / d.1.abs().max(floor).powi(2))
@@ -191,6 +208,35 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     }
 }
 
+/// Sizes that must lie in a flat top, at least, ...
+const MIN_FLAT_SIZES: usize = 3;
+/// ... over at least this factor of n.
+const MIN_FLAT_SPAN: f64 = 4.0;
+
+/// Where a metric that grew stopped growing for good: the first of its last sizes (at least
+/// [`MIN_FLAT_SIZES`], spanning at least [`MIN_FLAT_SPAN`] times in n) that agree within 5%
+/// of their largest (or `floor`), after a smaller size below them. A cache capped at 10,000
+/// entries retains in proportion to n up to its capacity and the same from there on: over
+/// 1k..1M it was fitted O(log n) (R² 0.84) and called a leak of the input. Asymptotically
+/// that is O(1). `None` for a metric flat from its first size (the fit says O(1) itself).
+fn bounded_from(data: &[(f64, f64)], floor: f64) -> Option<usize> {
+    let m = data.len();
+    let agree = |top: &[(f64, f64)]| {
+        let (lo, hi) = top
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+                (lo.min(d.1), hi.max(d.1))
+            });
+        (hi - lo <= (0.05 * hi.abs()).max(floor), lo)
+    };
+    // A suffix that agrees has every shorter suffix agreeing: the first is the longest.
+    let first = (1..=m.checked_sub(MIN_FLAT_SIZES)?).find(|&i| agree(&data[i..]).0)?;
+    let (_, low) = agree(&data[first..]);
+    let grew = data[first - 1].1 < low - (0.05 * low.abs()).max(floor);
+    let span = data[m - 1].0 / data[first].0 >= MIN_FLAT_SPAN;
+    (grew && span).then_some(first)
+}
+
 /// Weighted least squares of `y ≈ a + b·g(n)`; `None` when the slope comes out negative
 /// (the class does not describe the points) or cannot be computed.
 fn least_squares(data: &[(f64, f64)], w: &[f64], class: Complexity) -> Option<Candidate> {
@@ -264,6 +310,31 @@ mod tests {
 
     fn series(f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
         sizes().into_iter().map(|n| (n, f(n))).collect()
+    }
+
+    /// A cache capped at 10,000 entries over 1k..1M (measured: 31 KiB per 1k entries up to
+    /// 10k, then 584.5 KiB once its table settled): O(1), bounded, not O(log n).
+    #[test]
+    fn growth_that_stops_for_good_is_bounded() {
+        let measured = [
+            31.2, 62.5, 156.2, 312.5, 312.5, 584.5, 584.5, 584.5, 584.5, 584.5,
+        ];
+        let data: Vec<_> = sizes()
+            .into_iter()
+            .zip(measured)
+            .map(|(n, kib)| (n, kib * 1024.0))
+            .collect();
+        let f = fit_series(&data, "retained_bytes");
+        assert_eq!(f.model, Some(Complexity::Constant), "{f:?}");
+        assert!(f.sentence.contains("from n = 50k on"), "{}", f.sentence);
+        assert!(f.sentence.contains("bounded"), "{}", f.sentence);
+        // Linear growth is never bounded, however it starts; nor is a flat series, which the
+        // fit calls O(1) itself.
+        let linear = fit_series(&series(|n| 64.0 * n), "retained_bytes");
+        assert_eq!(linear.model, Some(Complexity::Linear), "{linear:?}");
+        let flat = fit_series(&series(|_| 4096.0), "retained_bytes");
+        assert_eq!(flat.model, Some(Complexity::Constant), "{flat:?}");
+        assert!(!flat.sentence.contains("bounded"), "{}", flat.sentence);
     }
 
     #[test]

@@ -295,14 +295,33 @@ impl Sweep {
 
     /// The measured code keeps memory that grows with its input after its result is
     /// dropped (the retained bytes' class is decided and above O(1)): a leak of the input.
+    /// So does one whose class cannot be told when every class that fits grows: a HashMap
+    /// memo retaining 34 KiB at n = 1k and 34 MiB at 1M was "cannot tell O(n) from
+    /// O(n log n)", inconclusive, exit 0.
     pub fn retains_input(&self) -> Option<String> {
         let fit = self.fits.get("retained_bytes")?;
-        (fit.model? > Complexity::Constant).then(|| {
-            format!(
-                "memory retained after each call grows with the input: retained_bytes {}",
-                fit.sentence
-            )
-        })
+        let grows = |c: &Complexity| *c > Complexity::Constant;
+        match fit.model {
+            Some(model) => grows(&model).then(|| {
+                format!(
+                    "memory retained after each call grows with the input: retained_bytes {}",
+                    fit.sentence
+                )
+            }),
+            None if !fit.candidates.is_empty() && fit.candidates.iter().all(grows) => {
+                Some(format!(
+                    "memory retained after each call grows with the input: retained_bytes \
+                     grows as {} ({})",
+                    fit.candidates
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    fit.sentence
+                ))
+            }
+            None => None,
+        }
     }
 
     /// The verdict of the sweep: a leak when it retains its input, inconclusive when a
@@ -387,6 +406,34 @@ mod tests {
         assert!(both.undecided_against(Complexity::Linear));
         assert!(both.above(Complexity::Constant));
         assert!(fit(Vec::new()).undecided_against(Complexity::Linear));
+    }
+
+    #[test]
+    fn retained_bytes_retain_the_input_when_every_class_that_fits_grows() {
+        let sweep = |candidates: Vec<Complexity>| Sweep {
+            points: Vec::new(),
+            fits: BTreeMap::from([(
+                "retained_bytes".to_string(),
+                Fit {
+                    model: None,
+                    coefficient: None,
+                    intercept: None,
+                    r2: None,
+                    candidates,
+                    sentence: "cannot tell".into(),
+                },
+            )]),
+            gated: Vec::new(),
+            max_complexity: None,
+        };
+        let grows = sweep(vec![Complexity::Linear, Complexity::NLogN]);
+        let said = grows.retains_input().expect("a leak of the input");
+        assert!(said.contains("grows as O(n) or O(n log n)"), "{said}");
+        assert_eq!(grows.verdict(), super::super::Verdict::Leak);
+        let maybe_flat = sweep(vec![Complexity::Constant, Complexity::Log]);
+        assert_eq!(maybe_flat.retains_input(), None);
+        assert_eq!(maybe_flat.verdict(), super::super::Verdict::Inconclusive);
+        assert_eq!(sweep(Vec::new()).retains_input(), None);
     }
 
     #[test]
