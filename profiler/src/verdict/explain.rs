@@ -18,10 +18,16 @@ pub struct Explain<'a> {
 
 impl Explain<'_> {
     fn judgement(&self, t: &Trend, verdict: Verdict, shape: Shape, reason: String) -> Judgement {
+        // A clean bill shows the bounds it was held to.
+        let (lo, hi) = if verdict == Verdict::Clean {
+            t.clean_bounds(self.th)
+        } else {
+            (t.lo, t.hi)
+        };
         Judgement {
             verdict,
             slope_per_iteration: Some(t.slope),
-            ci: Some([t.lo, t.hi]),
+            ci: Some([lo, hi]),
             warmup: self.warmup,
             p_value: Some(t.p),
             shape,
@@ -106,11 +112,26 @@ impl Explain<'_> {
     }
 
     fn upper_bound(&self, t: &Trend) -> String {
+        let (_, hi) = t.clean_bounds(self.th);
         format!(
-            "at most {} (95% upper bound, {})",
-            self.rate(t.hi),
+            "at most {} (95% upper bound{}, {})",
+            self.rate(hi),
+            self.widened(t),
             format::p_value(t.p)
         )
+    }
+
+    /// Says when the bounds were widened for noise that persists from sample to sample.
+    fn widened(&self, t: &Trend) -> String {
+        let (lo, hi) = t.clean_bounds(self.th);
+        if hi - lo > 1.001 * (t.hi - t.lo) {
+            format!(
+                ", widened {:.1}x for noise that persists from one sample to the next",
+                (hi - lo) / (t.hi - t.lo).max(f64::MIN_POSITIVE)
+            )
+        } else {
+            String::new()
+        }
     }
 
     /// Too few samples after the warm-up of `self.warmup` samples to judge.
@@ -185,6 +206,7 @@ impl Explain<'_> {
             hi: rates[rates.len() - 1],
             p: t.p,
             noise: t.noise,
+            persistence: 1.0,
         };
         self.judgement(&amortised, Verdict::Leak, Shape::Steps, reason)
     }
@@ -237,6 +259,7 @@ impl Explain<'_> {
             hi: highest,
             p: t.p,
             noise: t.noise,
+            persistence: 1.0,
         };
         Judgement {
             confirmed_within: s.confirmed_within,
@@ -506,20 +529,24 @@ impl Explain<'_> {
                     self.rate_apart(tau, t.lo),
                     format::p_value(t.p)
                 )
-            } else if t.hi > self.th.tau_ok {
+            } else if t.clean_bounds(self.th).1 > self.th.tau_ok {
+                let (_, hi) = t.clean_bounds(self.th);
                 format!(
-                    "no significant growth ({}), but the 95% upper bound {} is above the {} \
+                    "no significant growth ({}), but the 95% upper bound {}{} is above the {} \
                      clean limit: too noisy to tell; run longer",
                     format::p_value(t.p),
-                    self.rate_apart(t.hi, self.th.tau_ok),
-                    self.amount_apart(self.th.tau_ok, t.hi)
+                    self.rate_apart(hi, self.th.tau_ok),
+                    self.widened(t),
+                    self.amount_apart(self.th.tau_ok, hi)
                 )
             } else {
+                let (lo, hi) = t.clean_bounds(self.th);
                 format!(
-                    "no significant growth ({}), but the 95% bounds {} are too wide to bound \
+                    "no significant growth ({}), but the 95% bounds {}{} are too wide to bound \
                      the growth to within the {} clean limit: too noisy to tell; run longer",
                     format::p_value(t.p),
-                    self.bounds(t),
+                    format::bounds(lo, hi, self.th.unit),
+                    self.widened(t),
                     self.amount(self.th.tau_ok)
                 )
             };
