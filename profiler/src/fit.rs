@@ -27,7 +27,8 @@ pub const MIN_SIZES: usize = 3;
 pub const SCORE_MARGIN: f64 = 2.0;
 /// Growth over the measured sizes below this share of the value is no growth.
 pub const MIN_GROWTH_SHARE: f64 = 0.05;
-/// A best fit off by more than this on average (relative RMS) means the points are too noisy.
+/// A best fit off by more than this on average (relative RMS): no class fits (noise, or a
+/// shape none of the classes has, such as sqrt(n)).
 pub const MAX_RELATIVE_RMS: f64 = 0.25;
 /// Relative errors below this are measurement rounding: no fit is scored better than this.
 const RELATIVE_PRECISION: f64 = 1e-3;
@@ -165,7 +166,8 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         return cannot(
             candidates,
             format!(
-                "cannot tell: too noisy (the best fit, {}, is off by {:.0}% on average)",
+                "cannot tell: no class fits the points (noisy, or shaped like none of the \
+                 classes): the best fit, {}, is off by {:.0}% on average",
                 best.class,
                 relative_rms * 100.0
             ),

@@ -251,8 +251,8 @@ struct RunArgs {
     max_rss_per_copy: Option<u64>,
 
     /// Measure memory against input size: each size of SIZES, a list (1000,10000,100000) or a
-    /// range (1k..1M: the 1-2-5 values between, k = 10^3, M = 10^6), runs the catalog's sized
-    /// workloads (see `profile list`) or the program after `--` with {N} (or n in braces)
+    /// range (1k..1M: the 1-2-5 values between, k = 10^3, M = 10^6), runs the sized workloads
+    /// (marked "sized" by the `list` command) or the program after `--` with {N} (or n in braces)
     /// replaced by the size, repeated until its memory agrees. Reports per size the heap peak, bytes retained
     /// after the result is dropped, bytes and allocations allocated, RSS peak and time, and
     /// fits each to O(1), O(log n), O(n), O(n log n), O(n^2) or O(n^3), or says it cannot tell.
