@@ -132,11 +132,13 @@ for sig in INT TERM HUP; do
 done
 wait "$child"
 code=$?
-# A trapped signal ends `wait` early: wait again for the code profile exits with.
+# A trapped signal ends `wait` early: wait again for the code profile exits with (bash keeps
+# the status of a background process it has reaped, so the last wait always has it).
 while kill -0 "$child" 2>/dev/null; do
     wait "$child"
-    code=$?
 done
+wait "$child"
+code=$?
 trap - INT TERM HUP
 written="report: ${report#"$PWD"/}"
 given --markdown || written+=", summary: ${out#"$PWD"/}/summary.md"

@@ -253,12 +253,13 @@ fn unseen_by_the_process(
         return;
     };
     for c in results.iter_mut() {
-        // A copy that leaks, when others freed for it; any copy, when others kept for it.
+        // A copy that leaks, when others freed for it. One that does not, when others kept
+        // for it: a leak its own thread kept stands whatever other threads also kept.
         let judged = [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
             c.run
                 .metrics
                 .get(m)
-                .is_some_and(|m| kept || m.verdict == Verdict::Leak)
+                .is_some_and(|m| (m.verdict == Verdict::Leak) == freed)
         });
         if judged {
             let run = std::mem::replace(&mut c.run, Run::new("", HeapScope::None));

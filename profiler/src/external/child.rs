@@ -67,12 +67,16 @@ pub(crate) fn start(
     }
     end_with_the_caller(&mut cmd);
     adopt_orphans();
+    // Registered before any other thread can look for orphans to reap: a copy run beside it
+    // must never take this program, ended early, for one (its own wait would then fail).
+    let mut programs = running();
     let mut child = cmd.spawn().map_err(|source| ExternalError::Start {
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
+    programs.push(child.id());
+    drop(programs);
     let start_time = super::tree::start_time(child.id());
-    running().push(child.id());
     let Some(marker) = marker else {
         return Ok(Started {
             child,

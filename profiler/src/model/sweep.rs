@@ -201,6 +201,15 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// Undecided only between classes that each fit the points about equally well: not "no
+    /// class fits" (noise, or a shape none of the classes has) nor too few sizes, whose
+    /// sentences begin "cannot tell:" (`fit::fit_series`).
+    pub fn between_classes(&self) -> bool {
+        self.model.is_none()
+            && self.candidates.len() > 1
+            && !self.sentence.starts_with("cannot tell:")
+    }
+
     /// The class is decided and above `max`, or every candidate is.
     pub fn above(&self, max: Complexity) -> bool {
         match self.model {
@@ -308,18 +317,16 @@ impl Sweep {
                     fit.sentence
                 )
             }),
-            None if !fit.candidates.is_empty() && fit.candidates.iter().all(grows) => {
-                Some(format!(
-                    "memory retained after each call grows with the input: retained_bytes \
+            None if fit.between_classes() && fit.candidates.iter().all(grows) => Some(format!(
+                "memory retained after each call grows with the input: retained_bytes \
                      grows as {} ({})",
-                    fit.candidates
-                        .iter()
-                        .map(|c| c.name())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    fit.sentence
-                ))
-            }
+                fit.candidates
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                fit.sentence
+            )),
             None => None,
         }
     }
@@ -410,7 +417,7 @@ mod tests {
 
     #[test]
     fn retained_bytes_retain_the_input_when_every_class_that_fits_grows() {
-        let sweep = |candidates: Vec<Complexity>| Sweep {
+        let sweep = |candidates: Vec<Complexity>, sentence: &str| Sweep {
             points: Vec::new(),
             fits: BTreeMap::from([(
                 "retained_bytes".to_string(),
@@ -420,20 +427,28 @@ mod tests {
                     intercept: None,
                     r2: None,
                     candidates,
-                    sentence: "cannot tell".into(),
+                    sentence: sentence.into(),
                 },
             )]),
             gated: Vec::new(),
             max_complexity: None,
         };
-        let grows = sweep(vec![Complexity::Linear, Complexity::NLogN]);
+        let between = "cannot tell O(n) from O(n log n): they fit the 10 sizes about equally well";
+        let grows = sweep(vec![Complexity::Linear, Complexity::NLogN], between);
         let said = grows.retains_input().expect("a leak of the input");
         assert!(said.contains("grows as O(n) or O(n log n)"), "{said}");
         assert_eq!(grows.verdict(), super::super::Verdict::Leak);
-        let maybe_flat = sweep(vec![Complexity::Constant, Complexity::Log]);
+        let maybe_flat = sweep(vec![Complexity::Constant, Complexity::Log], between);
         assert_eq!(maybe_flat.retains_input(), None);
         assert_eq!(maybe_flat.verdict(), super::super::Verdict::Inconclusive);
-        assert_eq!(sweep(Vec::new()).retains_input(), None);
+        assert_eq!(sweep(Vec::new(), between).retains_input(), None);
+        // No class fits (noise): its candidates are not what the points grow as.
+        let noisy = sweep(
+            vec![Complexity::Linear, Complexity::NLogN],
+            "cannot tell: no class fits the points (noisy, or shaped like none of the \
+             classes): the best fit, O(n), is off by 40% on average",
+        );
+        assert_eq!(noisy.retains_input(), None);
     }
 
     #[test]

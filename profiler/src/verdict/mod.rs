@@ -555,7 +555,8 @@ fn judge_floors_nested(
     // tau, while the whole tail shows no growth and the floors are not evidently rising faster
     // than tau. Floors that rise within the clean limit say so.
     if tail_trend.clean(th) && !t.surely_above(th.tau) {
-        let bounded = t.hi <= th.tau_ok && t.precise(th) && floors.y.len() >= MIN_FLOORS;
+        let bounded =
+            t.clean_bounds(th).1 <= th.tau_ok && t.precise(th) && floors.y.len() >= MIN_FLOORS;
         if t.significant() && t.slope > 0.0 && bounded {
             return explain.floors_flat(&t, drops.len());
         }
