@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Complexity, Fit, Point, SWEEP_FIELDS, Sweep, formula};
+use crate::model::{Complexity, Fit, NO_CLASS, Point, SWEEP_FIELDS, Sweep, formula};
 
 /// Fewer sizes than this cannot tell a class.
 pub const MIN_SIZES: usize = 3;
@@ -107,7 +107,7 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         return cannot(
             Vec::new(),
             format!(
-                "cannot tell: {m} size{}, and a class needs at least {MIN_SIZES}",
+                "{NO_CLASS} {m} size{}, and a class needs at least {MIN_SIZES}",
                 if m == 1 { "" } else { "s" }
             ),
         );
@@ -142,7 +142,7 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         .collect();
     fitted.sort_by(|a, b| a.score.total_cmp(&b.score));
     let Some(best) = fitted.first().copied() else {
-        return cannot(Vec::new(), "cannot tell: no class fits the points".into());
+        return cannot(Vec::new(), format!("{NO_CLASS} no class fits the points"));
     };
     let relative_rms = (best.rss / m as f64).sqrt();
     let mut candidates: Vec<Complexity> = Vec::new();
@@ -166,7 +166,7 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         return cannot(
             candidates,
             format!(
-                "cannot tell: no class fits the points (noisy, or shaped like none of the \
+                "{NO_CLASS} no class fits the points (noisy, or shaped like none of the \
                  classes): the best fit, {}, is off by {:.0}% on average",
                 best.class,
                 relative_rms * 100.0

@@ -34,7 +34,7 @@ pub fn run_level(programs: Vec<Program>) -> Result<(Level, Vec<Run>), ExternalEr
     left.sort_unstable();
     if let (Some(&first), Some(run)) = (left.first(), runs.first_mut()) {
         let named: Vec<String> = (left.iter().take(3))
-            .map(|&pid| super::source::notes::named(&(pid, super::tree::name(pid))))
+            .map(|&pid| super::source::named(&(pid, super::tree::name(pid))))
             .collect();
         run.source.notes.push(format!(
             "the copies left running what they started: {}{}; these samples are the copies' \

@@ -29,7 +29,7 @@ pub use run::{
 };
 pub use source::{End, Exit, Source, SourceKind};
 pub use status::{Decision, Outcome};
-pub use sweep::{Complexity, Fit, Point, SWEEP_FIELDS, Sweep, formula};
+pub use sweep::{Complexity, Fit, NO_CLASS, Point, SWEEP_FIELDS, Sweep, formula};
 pub use verdict::{Shape, Verdict};
 
 /// Version of the JSON layout; readers refuse any other.

@@ -200,14 +200,16 @@ pub struct Fit {
     pub sentence: String,
 }
 
+/// How the sentence of a fit begins when it cannot tell for want of a fit, not between
+/// classes: too few sizes, or no class that fits (`fit::fit_series` writes them).
+pub const NO_CLASS: &str = "cannot tell:";
+
 impl Fit {
     /// Undecided only between classes that each fit the points about equally well: not "no
     /// class fits" (noise, or a shape none of the classes has) nor too few sizes, whose
-    /// sentences begin "cannot tell:" (`fit::fit_series`).
+    /// sentences begin with [`NO_CLASS`].
     pub fn between_classes(&self) -> bool {
-        self.model.is_none()
-            && self.candidates.len() > 1
-            && !self.sentence.starts_with("cannot tell:")
+        self.model.is_none() && self.candidates.len() > 1 && !self.sentence.starts_with(NO_CLASS)
     }
 
     /// The class is decided and above `max`, or every candidate is.

@@ -1,7 +1,7 @@
 // Owns a program as a source of samples: its marker lines or its clock tick boundaries, its
 // exit, and stopping it. Must never signal a process it did not start.
 
-pub(crate) mod notes;
+mod notes;
 mod pace;
 mod uncounted;
 
@@ -22,6 +22,7 @@ use crate::model::{
 use crate::probe::ProcessStats;
 use crate::sample::{Metric, Sample, ms};
 use crate::store::Thinned;
+pub(crate) use notes::named;
 pub(crate) use pace::MarkerPace;
 
 /// The program's heap counters, from the preload library.

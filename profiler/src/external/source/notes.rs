@@ -253,7 +253,6 @@ impl ProgramSource {
     }
 }
 
-/// "name (pid N)", or "pid N" without a name.
 /// A descendant of the program that its samples leave out, and the checks that found it.
 pub(super) struct Unmeasured {
     pid: u32,
@@ -262,6 +261,7 @@ pub(super) struct Unmeasured {
     last_check: u32,
 }
 
+/// "name (pid N)", or "pid N" without a name.
 pub(crate) fn named((pid, name): &(u32, Option<String>)) -> String {
     match name {
         Some(name) => format!("{name} (pid {pid})"),
