@@ -142,7 +142,7 @@ fn a_script_retaining_100_kib_per_marker_is_an_rss_leak_in_every_output() {
     assert!(summary.contains("heap +"), "{summary}");
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(
-        picture.contains("RSS — LEAK"),
+        picture.contains("RSS less mapped files — LEAK"),
         "plot lacks the RSS leak title"
     );
     assert!(picture.contains("iteration"));
@@ -172,6 +172,84 @@ fn a_steady_script_allocating_and_freeing_is_not_a_leak() {
     let report = read_json(&json);
     for name in ["rss_bytes", "fds", "threads"] {
         assert_ne!(metric(&report, name)["verdict"], "leak", "{name}");
+    }
+}
+
+/// A program reading 2 MiB more of a file through mmap per iteration grows its RSS by pages
+/// the kernel can drop and read again: not a leak (it was one, exit 1, 12 times in 12). The
+/// same growth in an anonymous mapping, or in shared memory (memfd), is one.
+#[test]
+fn pages_of_a_mapped_file_are_no_rss_leak_and_anonymous_or_shared_ones_are() {
+    let dir = tempfile::tempdir().unwrap();
+    // Beside the target directory, on a disk: in a tmpfs, a file's pages are shared memory.
+    let files = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let reader = script(
+        dir.path(),
+        "mapped.py",
+        &marked_loop(
+            "import mmap, tempfile\n\
+             kind, size, step = sys.argv[1], 96 << 20, 2 << 20\n\
+             if kind == 'file':\n    \
+                 f = tempfile.TemporaryFile(dir=sys.argv[2])\n    \
+                 f.truncate(size)\n    \
+                 m = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)\n\
+             elif kind == 'shm':\n    \
+                 fd = os.memfd_create('grows')\n    \
+                 os.ftruncate(fd, size)\n    \
+                 m = mmap.mmap(fd, size)\n\
+             else:\n    \
+                 m = mmap.mmap(-1, size)\n\
+             touched = 0",
+            "for off in range(touched, min(touched + step, size), 4096):\n    \
+                 if kind == 'file':\n        \
+                     m[off]\n    \
+                 else:\n        \
+                     m[off] = 1\n\
+             touched += step",
+        ),
+    );
+    for (kind, code, verdict) in [
+        ("file", 0, "clean"),
+        ("anon", 1, "leak"),
+        ("shm", 1, "leak"),
+    ] {
+        let json = dir.path().join(format!("{kind}.json"));
+        expect_exit(
+            profile()
+                .args([
+                    "-q",
+                    "--no-heap",
+                    "--marker",
+                    "^done$",
+                    "--iterations",
+                    "20",
+                ])
+                .arg("--json")
+                .arg(&json)
+                .arg("--")
+                .arg("python3")
+                .arg(&reader)
+                .arg(kind)
+                .arg(files.path()),
+            code,
+        );
+        let report = read_json(&json);
+        let rss = metric(&report, "rss_bytes");
+        assert_eq!(rss["verdict"], verdict, "{kind}: {rss}");
+        let samples = report["runs"][0]["samples"].as_array().unwrap();
+        let file_grew = samples.last().unwrap()["rss_file_bytes"].as_u64().unwrap()
+            - samples[0]["rss_file_bytes"].as_u64().unwrap();
+        if kind == "file" {
+            // The pages were there, in RSS, and the reason says they were left out.
+            assert!(file_grew >= 30 << 20, "{file_grew}");
+            let reason = rss["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("pages of mapped files") && reason.contains("grew by"),
+                "{reason}"
+            );
+        } else {
+            assert!(file_grew < 8 << 20, "{kind}: {file_grew}");
+        }
     }
 }
 
@@ -226,9 +304,13 @@ fn leaked_fds_and_threads_fail_the_run() {
     for (leaking, body) in cases {
         let path = script(dir.path(), &format!("{leaking}.py"), &body);
         let json = dir.path().join(format!("{leaking}.json"));
+        // Without heap counters: Python's heap grows with each thread or file object too, and
+        // a heap leak confirmed first stops the run with this one seen at one checkpoint
+        // only (inconclusive, as it happened once on a loaded machine).
         expect_exit(
             profile()
-                .args(["-q", "--marker", "done", "--iterations", "10", "--json"])
+                .args(["-q", "--no-heap", "--marker", "done", "--iterations", "10"])
+                .arg("--json")
                 .arg(&json)
                 .arg("--")
                 .arg("python3")

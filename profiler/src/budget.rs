@@ -149,6 +149,7 @@ mod tests {
             iteration: 2,
             heap_bytes: None,
             rss_bytes: Some(64 << 20),
+            rss_file_bytes: None,
         });
         let check = &budgets.check(&run)[0];
         assert!(check.exceeded, "{}", check.message);

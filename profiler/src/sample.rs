@@ -31,6 +31,11 @@ pub struct Sample {
     pub allocations: Option<i64>,
     /// Resident set size of the process.
     pub rss_bytes: Option<u64>,
+    /// The part of `rss_bytes` that is pages of mapped files (the kernel's `RssFile`: code,
+    /// libraries, files read through mmap), which the kernel drops and reads again at will.
+    /// The RSS verdict judges `rss_bytes` without them. Null where it cannot be read.
+    #[serde(default)]
+    pub rss_file_bytes: Option<u64>,
     /// Virtual memory size of the process.
     pub vsize_bytes: Option<u64>,
     /// Open file descriptors (handles) of the process.
@@ -44,8 +49,18 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// RSS as the verdict judges it: without the pages of mapped files (`rss_file_bytes`),
+    /// that is the kernel's anonymous and shared-memory pages; all of RSS where the file pages
+    /// are unknown.
+    pub fn judged_rss(&self) -> Option<f64> {
+        let rss = self.rss_bytes?;
+        Some(rss.saturating_sub(self.rss_file_bytes.unwrap_or(0)) as f64)
+    }
+
     /// The lower of `self`'s and `other`'s heap bytes, blocks, RSS, fds and threads, each on
-    /// its own (the floor of a look at the process over a while); the rest is `self`'s.
+    /// its own (the floor of a look at the process over a while); the rest is `self`'s. RSS
+    /// and judged RSS (without file pages) are each the lower one; the file pages are what
+    /// lies between them.
     pub(crate) fn floor(self, other: &Sample) -> Sample {
         fn lower<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
             match (a, b) {
@@ -53,10 +68,22 @@ impl Sample {
                 (a, b) => a.or(b),
             }
         }
+        let rss_bytes = lower(self.rss_bytes, other.rss_bytes);
+        let judged = lower(
+            self.judged_rss().map(|r| r as u64),
+            other.judged_rss().map(|r| r as u64),
+        );
+        let rss_file_bytes = match (rss_bytes, judged) {
+            (Some(rss), Some(judged)) if self.rss_file_bytes.is_some() => {
+                Some(rss.saturating_sub(judged))
+            }
+            _ => self.rss_file_bytes,
+        };
         Sample {
             heap_bytes: lower(self.heap_bytes, other.heap_bytes),
             heap_blocks: lower(self.heap_blocks, other.heap_blocks),
-            rss_bytes: lower(self.rss_bytes, other.rss_bytes),
+            rss_bytes,
+            rss_file_bytes,
             fds: lower(self.fds, other.fds),
             threads: lower(self.threads, other.threads),
             ..self
@@ -77,6 +104,7 @@ impl Default for Sample {
             allocated_bytes: None,
             allocations: None,
             rss_bytes: None,
+            rss_file_bytes: None,
             vsize_bytes: None,
             fds: None,
             threads: None,
@@ -140,7 +168,7 @@ impl Metric {
         match self {
             Metric::HeapBytes => s.heap_bytes.map(|v| v as f64),
             Metric::HeapBlocks => s.heap_blocks.map(|v| v as f64),
-            Metric::RssBytes => s.rss_bytes.map(|v| v as f64),
+            Metric::RssBytes => s.judged_rss(),
             Metric::Fds => s.fds.map(|v| v as f64),
             Metric::Threads => s.threads.map(|v| v as f64),
         }
@@ -385,6 +413,7 @@ impl Sampler {
     fn process_fields(&self, stats: ProcessStats) -> Sample {
         Sample {
             rss_bytes: stats.rss_bytes,
+            rss_file_bytes: stats.rss_file_bytes,
             vsize_bytes: stats.vsize_bytes,
             fds: stats.fds.map(|f| f.saturating_sub(self.own_fds)),
             threads: stats.threads.map(|t| t.saturating_sub(self.own_threads)),
@@ -396,4 +425,32 @@ impl Sampler {
 /// Milliseconds of a duration, as a float.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor of two looks keeps the lower RSS and the lower judged RSS (without file
+    /// pages), each on its own, even when they come from different looks.
+    #[test]
+    fn the_floor_of_rss_and_of_judged_rss_are_each_the_lower() {
+        let look = |rss: u64, file: u64| Sample {
+            rss_bytes: Some(rss),
+            rss_file_bytes: Some(file),
+            ..Sample::default()
+        };
+        // The first has more RSS but less of it anonymous.
+        let floor = look(100 << 20, 90 << 20).floor(&look(80 << 20, 40 << 20));
+        assert_eq!(floor.rss_bytes, Some(80 << 20));
+        assert_eq!(floor.judged_rss(), Some((10u64 << 20) as f64));
+        assert_eq!(floor.rss_file_bytes, Some(70 << 20));
+        // Without file pages known, judged RSS is RSS.
+        let plain = Sample {
+            rss_bytes: Some(4096),
+            ..Sample::default()
+        };
+        assert_eq!(plain.judged_rss(), Some(4096.0));
+        assert_eq!(plain.floor(&plain).rss_file_bytes, None);
+    }
 }

@@ -340,6 +340,7 @@ impl BackgroundSampler {
                     iteration: in_progress.load(Ordering::Relaxed),
                     heap_bytes: heap.map(|h| h.live_bytes),
                     rss_bytes: stats.rss_bytes,
+                    rss_file_bytes: stats.rss_file_bytes,
                 });
             }
             out.into_items()

@@ -225,6 +225,7 @@ fn add(a: ProcessStats, b: ProcessStats) -> ProcessStats {
     }
     ProcessStats {
         rss_bytes: sum(a.rss_bytes, b.rss_bytes),
+        rss_file_bytes: sum(a.rss_file_bytes, b.rss_file_bytes),
         vsize_bytes: sum(a.vsize_bytes, b.vsize_bytes),
         fds: sum(a.fds, b.fds),
         threads: sum(a.threads, b.threads),

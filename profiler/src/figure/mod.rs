@@ -45,10 +45,15 @@ fn verdict_word(verdict: Verdict, gating: bool) -> String {
     }
 }
 
-fn title_of(metric: Metric) -> &'static str {
+/// The panel's title. RSS is drawn, as judged, without the pages of mapped files where the
+/// run knows them.
+fn title_of(metric: Metric, run: &Run) -> &'static str {
     match metric {
         Metric::HeapBytes => "heap live bytes",
         Metric::HeapBlocks => "heap live blocks",
+        Metric::RssBytes if run.samples.iter().any(|s| s.rss_file_bytes.is_some()) => {
+            "RSS less mapped files"
+        }
         Metric::RssBytes => "RSS",
         Metric::Fds => "open file descriptors",
         Metric::Threads => "threads",
@@ -108,7 +113,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         let Some(ys) = run.series(metric) else {
             continue;
         };
-        let mut panel = panel_of(title_of(metric), metric);
+        let mut panel = panel_of(title_of(metric, run), metric);
         if let Some(m) = run.metrics.get(&metric) {
             panel = annotate(panel, metric, m, run, &xs, &ys);
         }
@@ -123,6 +128,9 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
         if metric == Metric::HeapBytes {
             panel = heap_extras(panel, run, &xs, &ys);
         }
+        if metric == Metric::RssBytes {
+            panel = all_of_rss(panel, run, &xs);
+        }
         panel = budget_lines(panel, run, metric, &xs);
         // Only when they are denser than the marker lines: sparser, they would draw lines
         // across several iterations that no sample saw.
@@ -130,7 +138,7 @@ pub fn run_figure(run: &Run, baseline: Option<&Run>) -> Figure {
             && run.is_program()
             && run.interval_samples.len() > run.samples.len()
         {
-            panel = between_boundaries(panel, run, |s| s.rss_bytes.map(|v| v as f64));
+            panel = between_boundaries(panel, run, IntervalSample::judged_rss);
         }
         let label = match run.x_axis {
             XAxis::Iteration => "at boundary",
@@ -178,6 +186,36 @@ fn beyond_verdict(run: &Run) -> String {
 /// An exceeded budget's limit as a dashed red line on its metric's panel: `--max-peak` on the
 /// heap (above the run's starting heap), `--max-rss` on RSS. Only when exceeded: a limit far
 /// above the data would flatten it.
+/// All of RSS, file pages included, as a thin line beside the judged one: where the pages
+/// of mapped files moved by a MiB or more (the line then says why the verdict differs from
+/// what `top` shows), or where `--max-rss`, which holds all of RSS, was exceeded.
+fn all_of_rss(panel: Panel, run: &Run, xs: &[f64]) -> Panel {
+    let file: Vec<u64> = run
+        .samples
+        .iter()
+        .filter_map(|s| s.rss_file_bytes)
+        .collect();
+    let moved = match (file.iter().min(), file.iter().max()) {
+        (Some(lo), Some(hi)) => hi - lo >= 1 << 20,
+        _ => false,
+    };
+    let over = run
+        .budgets
+        .iter()
+        .any(|b| b.exceeded && b.kind == crate::model::BudgetKind::Rss);
+    let all: Option<Vec<f64>> = run
+        .samples
+        .iter()
+        .map(|s| s.rss_bytes.map(|v| v as f64))
+        .collect();
+    match all {
+        Some(ys) if moved || over => panel.series(
+            Series::new("with file pages", xs.to_vec(), ys, Color::GREY).style(LineStyle::Thin),
+        ),
+        _ => panel,
+    }
+}
+
 fn budget_lines(mut panel: plots::Panel, run: &Run, metric: Metric, xs: &[f64]) -> plots::Panel {
     let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
         return panel;
@@ -284,7 +322,7 @@ fn annotate(
     let axis = run.x_axis;
     panel.title = format!(
         "{} — {}",
-        title_of(metric),
+        title_of(metric, run),
         verdict_word(m.verdict, m.gating)
     );
     panel = panel.title_color(verdict_color(m.verdict, m.gating));

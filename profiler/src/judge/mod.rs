@@ -188,6 +188,9 @@ pub fn judge(samples: &[Sample], how: &Judging) -> BTreeMap<Metric, MetricReport
                 }
             ));
         }
+        if metric == Metric::RssBytes {
+            reason.push_str(&file_pages_note(&samples[w..series.len()]));
+        }
         let left_out = samples.len() - series.len();
         if left_out > 0 {
             reason.push_str(&format!(
@@ -304,6 +307,27 @@ fn measured(samples: &[Sample]) -> Vec<(Metric, Vec<f64>)> {
             (!series.is_empty() && trailing_gap && (whole || enough)).then_some((metric, series))
         })
         .collect()
+}
+
+/// What the RSS verdict left out, when it matters: the pages of mapped files (a file read
+/// through mmap, code faulted in), which came or went by at least 1 MiB over the judged
+/// samples. Empty otherwise.
+fn file_pages_note(judged: &[Sample]) -> String {
+    let file: Vec<u64> = judged.iter().filter_map(|s| s.rss_file_bytes).collect();
+    let (Some(first), Some(last)) = (file.first(), file.last()) else {
+        return String::new();
+    };
+    let moved = *last as i64 - *first as i64;
+    if moved.unsigned_abs() < 1 << 20 {
+        return String::new();
+    }
+    format!(
+        "; pages of mapped files, which the kernel can drop and read again, are not counted: \
+         they {} by {} over these samples, to {}",
+        if moved > 0 { "grew" } else { "fell" },
+        crate::format::format_bytes(moved.unsigned_abs() as f64),
+        crate::format::format_bytes(*last as f64)
+    )
 }
 
 /// Mean bytes and allocations per iteration: the churn the thresholds scale with.

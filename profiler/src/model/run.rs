@@ -123,6 +123,18 @@ pub struct IntervalSample {
     pub iteration: u32,
     pub heap_bytes: Option<i64>,
     pub rss_bytes: Option<u64>,
+    /// Pages of mapped files within `rss_bytes`, as in [`Sample::rss_file_bytes`].
+    #[serde(default)]
+    pub rss_file_bytes: Option<u64>,
+}
+
+impl IntervalSample {
+    /// RSS without the pages of mapped files, as the verdict judges it (all of RSS where they
+    /// are unknown).
+    pub fn judged_rss(&self) -> Option<f64> {
+        let rss = self.rss_bytes?;
+        Some(rss.saturating_sub(self.rss_file_bytes.unwrap_or(0)) as f64)
+    }
 }
 
 /// The verdict on one metric, with the numbers behind it.

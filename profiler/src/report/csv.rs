@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::Report;
 
 const HEADER: &str = "workload,kind,iteration,elapsed_ms,heap_bytes,heap_blocks,heap_peak_bytes,\
-allocated_bytes,allocations,rss_bytes,vsize_bytes,fds,threads,duration_ms,cpu_ms";
+allocated_bytes,allocations,rss_bytes,vsize_bytes,fds,threads,duration_ms,cpu_ms,rss_file_bytes";
 
 /// Columns of a sweep's CSV: the point fields of the JSON.
 const SWEEP_HEADER: &str = "workload,size,peak_bytes,retained_bytes,allocated_bytes,\
@@ -24,7 +24,7 @@ pub(super) fn render(report: &Report) -> Vec<u8> {
         for s in &run.samples {
             let _ = writeln!(
                 out,
-                "{name},boundary,{},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
+                "{name},boundary,{},{:.3},{},{},{},{},{},{},{},{},{},{},{},{}",
                 s.iteration,
                 s.elapsed_ms,
                 cell(s.heap_bytes),
@@ -38,16 +38,18 @@ pub(super) fn render(report: &Report) -> Vec<u8> {
                 cell(s.threads),
                 cell(s.duration_ms.map(|v| format!("{v:.3}"))),
                 cell(s.cpu_ms.map(|v| format!("{v:.3}"))),
+                cell(s.rss_file_bytes),
             );
         }
         for s in &run.interval_samples {
             let _ = writeln!(
                 out,
-                "{name},interval,{},{:.3},{},,,,,{},,,,,",
+                "{name},interval,{},{:.3},{},,,,,{},,,,,,{}",
                 s.iteration,
                 s.elapsed_ms,
                 cell(s.heap_bytes),
                 cell(s.rss_bytes),
+                cell(s.rss_file_bytes),
             );
         }
     }
@@ -104,13 +106,30 @@ mod tests {
 
     #[test]
     fn header_and_rows_have_the_same_number_of_columns() {
-        let columns = HEADER.split(',').count();
-        assert_eq!(columns, 15);
-        assert_eq!(
-            format!("w,interval,1,0.000,{},,,,,{},,,,,", 1, 2)
-                .split(',')
-                .count(),
-            columns
-        );
+        use crate::model::{HeapScope, IntervalSample, Run};
+        let mut run = Run::new("w", HeapScope::Process);
+        run.samples.push(crate::sample::Sample {
+            rss_bytes: Some(8192),
+            rss_file_bytes: Some(4096),
+            ..Default::default()
+        });
+        run.interval_samples.push(IntervalSample {
+            elapsed_ms: 1.0,
+            iteration: 1,
+            heap_bytes: Some(1),
+            rss_bytes: Some(8192),
+            rss_file_bytes: Some(4096),
+        });
+        let text = String::from_utf8(render(&Report::new(vec![run]))).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        let header = &rows[0];
+        assert_eq!(rows.len(), 3, "{text}");
+        for row in &rows[1..] {
+            assert_eq!(row.len(), header.len(), "{text}");
+            // Every value under its own name.
+            let at = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+            assert_eq!(at("rss_bytes"), "8192", "{text}");
+            assert_eq!(at("rss_file_bytes"), "4096", "{text}");
+        }
     }
 }

@@ -194,6 +194,7 @@ impl ProgramSource {
                             iteration: n,
                             heap_bytes,
                             rss_bytes: stats.rss_bytes,
+                            rss_file_bytes: stats.rss_file_bytes,
                         })
                     });
                 }
@@ -689,6 +690,7 @@ fn sample_of(
         span: 1,
         elapsed_ms,
         rss_bytes: stats.rss_bytes,
+        rss_file_bytes: stats.rss_file_bytes,
         vsize_bytes: stats.vsize_bytes,
         fds: stats.fds,
         threads: stats.threads,
