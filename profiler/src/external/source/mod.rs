@@ -78,6 +78,8 @@ pub(super) struct ProgramSource {
     /// Marker lines seen when the program could no longer be measured.
     unsampled: u32,
     exit: Option<Exit>,
+    /// The program had exited by itself when the run, at its iterations, went to stop it.
+    exited_first: bool,
     /// Descendants seen while sampling without --include-children, for a note.
     unmeasured_children: Vec<notes::Unmeasured>,
     /// How many times descendants were looked for.
@@ -137,6 +139,7 @@ impl ProgramSource {
             pace: MarkerPace::default(),
             unsampled: 0,
             exit: None,
+            exited_first: false,
             unmeasured_children: Vec::new(),
             children_checks: 0,
             warned_no_marker: false,
@@ -582,6 +585,9 @@ impl Source for ProgramSource {
             let _ = self.ended();
         }
         let stopped_here = self.exit.is_none();
+        // One whose exit is already under way (not yet reapable, flagged exiting) ended by
+        // itself too: a SIGTERM now finds it past signals, and it exits with its own code.
+        self.exited_first = !stopped_here || tree::state(pid) != State::Alive;
         let Some(started) = self.started.as_mut() else {
             return;
         };
@@ -643,7 +649,14 @@ impl Source for ProgramSource {
     }
 
     fn finish(&mut self, run: &mut Run, ending: Ending) {
-        let end = ending.end;
+        // A program that had exited by itself when the run reached its iterations ended by
+        // itself: "stopped by profile after 20 marked iterations; it exited with code 0" said
+        // both of a fast program that wrote its 3,000 lines before the 20th was read. As any
+        // program's own end, a non-zero exit is then a failure.
+        let end = match ending.end {
+            End::Iterations if self.exited_first => End::Exited,
+            end => end,
+        };
         self.settle_heap(run);
         self.no_clean_from_bunched_samples(run);
         self.no_clean_where_unseen(run);

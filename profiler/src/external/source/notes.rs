@@ -55,12 +55,20 @@ impl ProgramSource {
             ));
         }
         if self.unsampled > run.iterations {
+            // A fast program that wrote all its lines and exited before they were read left
+            // no one else to write them: not a child's lines (as a note once said of a
+            // program that had none).
+            let who = if self.exit.is_some() && self.left_running.is_empty() {
+                "it had written them faster than they were read, and exited"
+            } else {
+                "another process went on writing them, e.g. a child it left running: \
+                 --include-children follows descendants"
+            };
             unseen.push((
                 &Metric::ALL,
                 format!(
                     "but {} of {} marker lines came when the program could no longer be \
-                     measured (another process went on writing them, e.g. a child it left \
-                     running: --include-children follows descendants): not clean",
+                     measured ({who}): not clean",
                     self.unsampled,
                     u64::from(self.unsampled) + u64::from(run.iterations)
                 ),
