@@ -297,9 +297,11 @@ impl Profiler {
     /// In [`Scope::Thread`], if other threads of the process allocated or freed memory during
     /// the run (threads the workload spawns or hands work to: the scope cannot see what they
     /// do for it), the check is made again where the whole process is seen: in a child
-    /// process running this test alone (as [`Profiler::isolated`] does), or in place under
-    /// `cargo nextest`. Where neither can be done, the heap verdicts are neither leak nor
-    /// clean, and [`Report::assert_no_leaks`] fails saying what to use instead.
+    /// process running this test alone (as [`Profiler::isolated`] does). Where that cannot be
+    /// done, the heap verdicts are neither leak nor clean, and [`Report::assert_no_leaks`]
+    /// fails saying what to use instead. Under `cargo nextest`, which runs each test in a
+    /// process of its own, the thread scope is the process scope from the start (a note says
+    /// so).
     pub fn run<R>(mut self, mut workload: impl FnMut() -> R) -> Report {
         let occurrence = crate::isolate::occurrence(&self.name);
         if self.isolated
@@ -311,25 +313,35 @@ impl Profiler {
             // A check made again in a child process sees the whole process: that is why.
             self.scope = Scope::Process;
         }
+        // Where the process runs this test alone (cargo nextest), the whole process is the
+        // test's from the start. A thread-scope run checked again there ran the workload a
+        // second time in the same process: a HashMap growing 10 keys per call leaked by
+        // capacity doublings in the first run and was clean in the second, whose 20 calls
+        // fell between two doublings (an evaluator's, every run).
+        let alone_here = self.scope == Scope::Thread && crate::isolate::one_test_per_process();
+        if alone_here {
+            self.scope = Scope::Process;
+        }
         let again = (self.scope == Scope::Thread).then(|| self.with_scope(Scope::Process));
         let confirm = self.name.clone();
         let own_judging = Judging::in_process(HeapScope::Thread, self.warmup);
         let (run, seen) = self.run_seeing(&mut workload);
         let run = match again {
-            Some(again) if seen.others_moved => again.recheck(run, occurrence, &mut workload),
-            Some(again)
-                if crate::isolate::one_test_per_process()
-                    && run.source.end != Some(End::Interrupted)
-                    && !leaks_alone_would_gate(&run).is_empty() =>
-            {
-                again.process_wide_again(&run, &mut workload)
-            }
+            Some(again) if seen.others_moved => again.recheck(run, occurrence),
             _ => {
                 let hidden = hidden_by_other_tests(&run, &seen, &own_judging);
                 drop(seen);
                 confirm_alone(run, &confirm, occurrence, hidden)
             }
         };
+        let mut run = run;
+        if alone_here {
+            run.source.notes.push(
+                "thread scope asked for, process scope used: this process runs this test \
+                 alone (cargo nextest), so every thread it sees is the test's"
+                    .to_string(),
+            );
+        }
         let report = Report::new(vec![run]);
         crate::isolate::hand_back(&report, occurrence);
         report
@@ -359,8 +371,8 @@ impl Profiler {
     }
 
     /// A thread-scope run saw other threads move memory: check again where the whole process
-    /// is seen, or say that this scope cannot tell.
-    fn recheck<R>(self, blind: Run, occurrence: u32, workload: &mut impl FnMut() -> R) -> Run {
+    /// is seen (a child process running this test alone), or say that this scope cannot tell.
+    fn recheck(self, blind: Run, occurrence: u32) -> Run {
         const WHY: &str = "thread scope: other threads of the process allocated or freed \
             memory during the run (threads this code spawns or hands work to, or other tests \
             beside it), which this scope cannot attribute";
@@ -374,27 +386,7 @@ impl Profiler {
             ));
             return run;
         }
-        if crate::isolate::one_test_per_process() {
-            let (mut run, _) = self.run_seeing(workload);
-            run.source.notes.push(format!(
-                "{WHY}: checked again in process scope (this process runs this test alone)"
-            ));
-            return run;
-        }
         crate::judge::blind(blind, WHY)
-    }
-
-    /// A thread-scope run in a process that runs this test alone (cargo nextest) saw fds or
-    /// threads grow, which do not gate in thread scope (process-wide: other tests move them)
-    /// but are this test's here: check again in process scope, where they do.
-    fn process_wide_again<R>(self, seen: &Run, workload: &mut impl FnMut() -> R) -> Run {
-        let leaking = leaks_alone_would_gate(seen).join(", ");
-        let (mut run, _) = self.run_seeing(workload);
-        run.source.notes.push(format!(
-            "thread scope: {leaking} grew, which are process-wide: checked again in process \
-             scope (this process runs this test alone)"
-        ));
-        run
     }
 
     /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).

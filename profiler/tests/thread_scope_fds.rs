@@ -59,7 +59,8 @@ fn a_file_left_open_per_call_fails_the_check() {
 /// Runs `a_file_left_open_per_call_fails_the_check` alone in a process of its own, run
 /// as libtest runs it or (`nextest`) as nextest does: nothing else moves memory there, so no
 /// re-check for other threads' memory happens, and the fds' growth alone must lead to the
-/// check in process scope.
+/// check in process scope (under nextest, the thread scope is the process scope from the
+/// start).
 fn alone(nextest: bool) {
     let mut test = std::process::Command::new(std::env::current_exe().unwrap());
     test.args([
@@ -87,7 +88,7 @@ fn alone_in_its_binary_it_is_confirmed_in_a_child_process() {
 }
 
 #[test]
-fn under_nextest_it_is_checked_again_in_place() {
+fn under_nextest_it_is_judged_in_process_scope() {
     alone(true);
 }
 
