@@ -329,9 +329,16 @@ impl Profiler {
         let run = match again {
             Some(again) if seen.others_moved => again.recheck(run, occurrence),
             _ => {
-                let hidden = hidden_by_other_tests(&run, &seen, &own_judging);
+                let why = hidden_by_other_tests(&run, &seen, &own_judging)
+                    .map(|own| {
+                        format!(
+                            "other tests' allocations moved the heap while this test's own \
+                             thread leaked ({own})"
+                        )
+                    })
+                    .or_else(|| unsettled_beside_others(&run, &seen));
                 drop(seen);
-                confirm_alone(run, &confirm, occurrence, hidden)
+                confirm_alone(run, &confirm, occurrence, why)
             }
         };
         let mut run = run;
@@ -538,24 +545,53 @@ fn hidden_by_other_tests(run: &Run, seen: &Seen, judging: &Judging) -> Option<St
     (!leaks.is_empty()).then(|| leaks.join("; "))
 }
 
+/// A heap verdict left inconclusive in process scope while other threads moved memory, inside
+/// a test binary where other tests may run beside it: their allocations may be what kept it
+/// from being decided, so it is checked again alone too. A tokio task keeping 300 B per call
+/// beside a test holding thousands of vectors ended inconclusive at 160 or 640 iterations in 4
+/// runs of 6 (the test passed); alone it is a leak.
+fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
+    if !seen.others_moved
+        || run.heap_scope != HeapScope::Process
+        || !crate::isolate::shared_with_other_tests()
+    {
+        return None;
+    }
+    let unsettled: Vec<&str> = [Metric::HeapBytes, Metric::HeapBlocks]
+        .into_iter()
+        .filter(|metric| {
+            run.metrics.get(metric).is_some_and(|m| {
+                m.verdict == crate::model::Verdict::Inconclusive
+                    && m.shape != crate::verdict::Shape::Blind
+            })
+        })
+        .map(Metric::name)
+        .collect();
+    (!unsettled.is_empty()).then(|| {
+        format!(
+            "{} inconclusive while other threads moved the heap (other tests beside this one, \
+             or threads this code uses)",
+            unsettled.join(", ")
+        )
+    })
+}
+
 /// A leak seen in place inside a test of a parallel `cargo test` is checked again alone in a
 /// child process (as [`Profiler::isolated`] does) before it fails anything: in place, other
 /// tests' allocations (in process scope) and libtest's capture of the test's output (a clean
 /// function printing ten lines per call read as a doubling buffer, "leaking" 451 B per
 /// iteration) are in the counters. The child's run is the answer; a leak it confirms costs
 /// the test a second run. So is a leak of the test's own thread that the other tests' heap
-/// hid (`hidden`, see [`hidden_by_other_tests`]).
+/// hid ([`hidden_by_other_tests`]), and a heap verdict they may have left undecided
+/// ([`unsettled_beside_others`]): `why` says which.
 ///
 /// In thread scope fds and threads do not gate in place (process-wide: other tests move them);
 /// a growth of them is checked alone too, where the process is this test's and they gate.
-fn confirm_alone(run: Run, name: &str, occurrence: u32, hidden: Option<String>) -> Run {
+fn confirm_alone(run: Run, name: &str, occurrence: u32, why: Option<String>) -> Run {
     let leaking = leaks_alone_would_gate(&run);
-    let seen = match hidden {
+    let seen = match why {
         _ if !leaking.is_empty() => format!("a leak seen in place ({})", leaking.join(", ")),
-        Some(own) => format!(
-            "other tests' allocations moved the heap while this test's own thread leaked \
-             ({own})"
-        ),
+        Some(why) => why,
         None => return run,
     };
     if crate::isolate::is_child() || run.source.end == Some(End::Interrupted) {
@@ -598,4 +634,66 @@ fn leaks_alone_would_gate(run: &Run) -> Vec<&'static str> {
         })
         .map(|(metric, _)| metric.name())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MetricReport, Verdict};
+    use crate::verdict::Shape;
+
+    fn heap(verdict: Verdict, shape: Shape) -> Run {
+        let mut run = Run::new("w", HeapScope::Process);
+        for metric in [Metric::HeapBytes, Metric::HeapBlocks] {
+            run.metrics.insert(
+                metric,
+                MetricReport {
+                    verdict,
+                    gating: true,
+                    slope_per_iteration: None,
+                    slope_per_second: None,
+                    ci: None,
+                    warmup: 0,
+                    p_value: None,
+                    shape,
+                    after_warmup: 0.0,
+                    end: 0.0,
+                    growth: 0.0,
+                    reason: String::new(),
+                    confirmed_within: false,
+                },
+            );
+        }
+        run
+    }
+
+    /// An undecided heap beside other threads' allocations, in a test binary where other
+    /// tests may run, is checked again alone; a decided one, a blind one, or one no other
+    /// thread disturbed is not.
+    #[test]
+    fn an_undecided_heap_beside_other_threads_is_checked_again_alone() {
+        let moved = |others_moved| Seen {
+            others_moved,
+            own_thread: None,
+        };
+        // These unit tests run on libtest's threads of a test binary.
+        assert!(crate::isolate::shared_with_other_tests());
+        let undecided = heap(Verdict::Inconclusive, Shape::Sawtooth);
+        let why = unsettled_beside_others(&undecided, &moved(true)).expect("checked again");
+        assert!(
+            why.starts_with("heap_bytes, heap_blocks inconclusive"),
+            "{why}"
+        );
+        assert!(unsettled_beside_others(&undecided, &moved(false)).is_none());
+        for (verdict, shape) in [
+            (Verdict::Clean, Shape::Flat),
+            (Verdict::Leak, Shape::Linear),
+            (Verdict::Inconclusive, Shape::Blind),
+        ] {
+            assert!(unsettled_beside_others(&heap(verdict, shape), &moved(true)).is_none());
+        }
+        let mut thread = heap(Verdict::Inconclusive, Shape::Sawtooth);
+        thread.heap_scope = HeapScope::Thread;
+        assert!(unsettled_beside_others(&thread, &moved(true)).is_none());
+    }
 }
