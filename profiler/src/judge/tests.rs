@@ -656,3 +656,40 @@ fn a_program_s_heap_blocks_in_time_are_clean_within_the_churn_s_limit() {
     let blocks = &metrics[&Metric::HeapBlocks];
     assert_eq!(blocks.verdict, Verdict::Clean, "{}", blocks.reason);
 }
+
+/// A program idle for 4 s, then keeping a block every ~2 ms (an evaluator's, sampled every
+/// 100 ms, exactly as read): the rise after the idle stretch is steady growth, not two level
+/// shifts. It was "two steps, at 5.0 s and 6.5 s, flat between" (inconclusive, exit 0) in 2
+/// runs of 9, though every sample after 4 s is above the one before.
+#[test]
+fn steady_growth_after_an_idle_stretch_is_no_level_shift() {
+    let blocks: [i64; 40] = [
+        27, 46, 81, 125, 172, 218, 255, 291, 316, 331, 372, 407, 449, 491, 524, 546, 587, 618, 654,
+        701, 747, 795, 843, 887, 935, 983, 1031, 1079, 1127, 1175, 1224, 1272, 1320, 1367, 1406,
+        1454, 1496, 1518, 1543, 1589,
+    ];
+    let samples: Vec<Sample> = (0..79u32)
+        .map(|i| {
+            let b = if i < 39 { 0 } else { blocks[i as usize - 39] };
+            Sample {
+                iteration: i,
+                elapsed_ms: 100.0 * f64::from(i) + 6.0,
+                heap_blocks: Some(b),
+                heap_bytes: Some(80 * b),
+                ..Sample::default()
+            }
+        })
+        .collect();
+    let how = Judging {
+        axis: XAxis::Second,
+        scope: HeapScope::Program,
+        source: SourceKind::Command,
+        warmup: None,
+        process_alone: false,
+    };
+    let metrics = judge(&samples, &how);
+    for metric in [Metric::HeapBlocks, Metric::HeapBytes] {
+        let m = &metrics[&metric];
+        assert_eq!(m.verdict, Verdict::Leak, "{metric}: {}", m.reason);
+    }
+}

@@ -395,6 +395,7 @@ pub fn judge_on(
         None => {
             if let Some(fit) = steps::step_fit(&tx, &ty, var_floor)
                 && (fit.beats_line_clearly() || (!ups.is_empty() && fit.beats_line()))
+                && fit.segments_level(&tx, &ty)
             {
                 // Level shifts on top of steady growth (a hash table resizing while it leaks)
                 // are still a leak: judge what is left once the shifts are taken out.

@@ -30,6 +30,41 @@ impl StepFit {
     pub fn beats_line_clearly(&self) -> bool {
         self.line_bic - self.bic > STRONG_BIC
     }
+
+    /// Whether the segments between the change points are level: none of 4 samples or more
+    /// rises or falls across its own span (by its least-squares line) by half the smallest
+    /// step or more, significantly (the slope over 4 standard errors: a noisy level is still
+    /// level). A program idle for 4 s, then keeping a block every 2 ms, cut its ramp in three
+    /// that beat one line over the whole series (flat, then rising), and read as "two steps,
+    /// flat between" (inconclusive, exit 0) though every sample rose.
+    pub fn segments_level(&self, x: &[f64], y: &[f64]) -> bool {
+        let Some(smallest) = self
+            .levels
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .reduce(f64::min)
+        else {
+            return true;
+        };
+        let n = x.len().min(y.len());
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(&self.change_points);
+        bounds.push(n);
+        bounds.windows(2).all(|w| {
+            let (a, b) = (w[0], w[1].min(n));
+            if b < a + 4 {
+                return true;
+            }
+            let (xs, ys) = (&x[a..b], &y[a..b]);
+            let line = least_squares(xs, ys);
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let sxx: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+            let se = (line.rss / (xs.len() - 2) as f64 / sxx).sqrt();
+            let rise = line.slope * (xs[xs.len() - 1] - xs[0]);
+            let significant = sxx > 0.0 && line.slope.abs() > 4.0 * se;
+            !(significant && rise.abs() >= 0.5 * smallest)
+        })
+    }
 }
 
 /// BIC = n ln(RSS/n) + k ln n, with the residual variance floored at `var_floor` (the quantisation
