@@ -205,6 +205,50 @@ fn python_scripts_are_fitted_through_n_in_their_command() {
     assert_eq!(model(s, "peak_bytes"), "O(n^2)", "{}", s["fits"]);
 }
 
+/// A program whose memory grows outside malloc (an anonymous mapping of 512 B per n) has a
+/// constant heap: its RSS peak is held to `--max-complexity` beside the heap (it passed
+/// `O(1)` before), and only where most of the growth is outside the heap.
+#[test]
+fn a_program_growing_outside_malloc_is_held_by_its_rss_peak() {
+    let Some(python) = python() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = dir.path().join("mapped.py");
+    std::fs::write(
+        &mapped,
+        "import mmap, sys\nn = int(sys.argv[1])\nm = mmap.mmap(-1, 512 * n)\n\
+         for off in range(0, 512 * n, 4096):\n    m[off] = 1\n",
+    )
+    .unwrap();
+    for (limit, code) in [("O(1)", 1), ("O(n)", 0)] {
+        let json = dir.path().join(format!("{code}.json"));
+        run(
+            profile()
+                .args(["--sweep", "2k..100k", "--max-complexity", limit, "-q"])
+                .arg("--json")
+                .arg(&json)
+                .args(["--", python])
+                .arg(&mapped)
+                .arg("{n}"),
+            code,
+        );
+        let r = report(&json);
+        let s = &r["runs"][0]["sweep"];
+        assert_eq!(model(s, "rss_peak_bytes"), "O(n)", "{}", s["fits"]);
+        assert!(
+            s["gated"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "rss_peak_bytes"),
+            "{}",
+            s["gated"]
+        );
+    }
+}
+
 #[test]
 fn bad_sweeps_are_exit_2_with_a_sentence() {
     for (args, words) in [

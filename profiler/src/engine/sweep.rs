@@ -313,6 +313,18 @@ pub fn finish(
         // The allocator keeps pages earlier sizes freed: the process's RSS at a size depends
         // on the sizes before it, so it is shown but not fitted; the heap says what grows.
         sweep.fits.remove("rss_peak_bytes");
+    } else if run.is_program()
+        && sweep.fits.contains_key("rss_peak_bytes")
+        && !sweep.gated.iter().any(|g| g == "rss_peak_bytes")
+        && grows_outside_malloc(&sweep.points)
+    {
+        // A program starts anew at every size, so its RSS peak is that size's own, and memory
+        // outside malloc (an mmap'd arena, a runtime with an allocator of its own) is only
+        // there: a program mapping 1 KiB per n anonymously passed `--max-complexity O(1)` on
+        // its O(1) heap. Held beside the heap where most of the growth is outside it; where
+        // the heap explains it, the heap's fit says more (RSS adds the allocator's overhead
+        // and pages: 40 B blocks read as O(n log n) in RSS against O(n) in the heap).
+        sweep.gated.push("rss_peak_bytes".to_string());
     }
     run.verdict = sweep.verdict();
     // A sweep cut short saw only the sizes before: at best inconclusive, as any failed run.
@@ -321,6 +333,21 @@ pub fn finish(
     }
     run.sweep = Some(sweep);
     run
+}
+
+/// Whether a program's RSS peak grew over the sweep by at least 1 MiB and by more than 8
+/// times what its heap peak grew: memory the heap counters do not see (allocators' overhead
+/// on the smallest blocks stays under that).
+fn grows_outside_malloc(points: &[Point]) -> bool {
+    let growth = |field: &str| {
+        let values: Vec<f64> = points.iter().filter_map(|p| p.value(field)).collect();
+        match (values.first(), values.last()) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0.0,
+        }
+    };
+    let rss = growth("rss_peak_bytes");
+    rss >= (1u64 << 20) as f64 && rss > 8.0 * growth("peak_bytes").max(0.0)
 }
 
 /// The point of `size` from its repetitions' samples (sample 0 before the first one).
