@@ -108,6 +108,11 @@ fn a_failed_leak_check_names_the_sites_attribution_found() {
         message.contains("    at ") && message.contains("remember"),
         "{message}"
     );
+    // What else grows that way, and how to tell.
+    assert!(
+        message.ends_with("give the check more iterations than the bound, with .iterations(n))"),
+        "{message}"
+    );
 }
 
 #[test]
