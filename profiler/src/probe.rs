@@ -222,7 +222,7 @@ mod procfs {
     }
 
     /// Held across a read of this process's own files: the descriptor one read opens for
-    /// /proc/self/stat is then never in another's count of open fds. K copies of a workload
+    /// /proc/self/status is then never in another's count of open fds. K copies of a workload
     /// sampling at once (`--concurrency`) otherwise saw each other's reads as fds coming and
     /// going (an fd metric inconclusive at 20 iterations). Takes no allocation.
     static OWN_READS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -234,12 +234,7 @@ mod procfs {
             // CPU time comes from the kernel's clock below: status alone has the rest.
             Target::Current => read_status(target, "status").unwrap_or_default(),
             Target::Pid(_) => read_stat(target, "stat")
-                .map(|stats| ProcessStats {
-                    rss_file_bytes: stats
-                        .rss_bytes
-                        .and(read_status(target, "status").and_then(|s| s.rss_file_bytes)),
-                    ..stats
-                })
+                .map(|stats| exact_memory(stats, target, "status"))
                 .unwrap_or_default(),
         };
         stats.fds = count_fds(target, "fd");
@@ -272,9 +267,9 @@ mod procfs {
                 continue;
             };
             if task.rss_bytes.is_some_and(|r| r > 0) {
+                let task = exact_memory(task, Target::Pid(pid), &format!("task/{tid}/status"));
                 stats.rss_bytes = task.rss_bytes;
-                stats.rss_file_bytes = read_status(Target::Pid(pid), &format!("task/{tid}/status"))
-                    .and_then(|s| s.rss_file_bytes);
+                stats.rss_file_bytes = task.rss_file_bytes;
                 stats.vsize_bytes = task.vsize_bytes;
                 stats.fds = count_fds(Target::Pid(pid), &format!("task/{tid}/fd"));
                 return;
@@ -288,6 +283,26 @@ mod procfs {
         let mut buf = [0u8; 1024];
         let text = read_into(&mut buf, target, leaf)?;
         parse_stat(text, page_size(), ticks_per_second())
+    }
+
+    /// `stats` read from a stat file, with RSS and its file pages from the status file `leaf`
+    /// (taken at once, so that one is part of the other). stat's RSS is the kernel's batched
+    /// sum, which moves in 128 KiB jumps on this kernel, and status's is exact to the page;
+    /// mixing stat's RSS with status's file pages read growth as nothing and a small
+    /// program's memory as 0 B. A memory-less process (RSS 0: a zombie's first thread, exec
+    /// under way) keeps stat's 0, which its callers look for.
+    fn exact_memory(stats: ProcessStats, target: Target, leaf: &str) -> ProcessStats {
+        if stats.rss_bytes == Some(0) {
+            return stats;
+        }
+        match read_status(target, leaf) {
+            Some(status) if status.rss_bytes.is_some_and(|r| r > 0) => ProcessStats {
+                rss_bytes: status.rss_bytes,
+                rss_file_bytes: status.rss_file_bytes,
+                ..stats
+            },
+            _ => stats,
+        }
     }
 
     /// /proc/<pid>/status (or a thread's, `leaf`): RSS, its file pages, virtual size, threads.

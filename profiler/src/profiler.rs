@@ -551,8 +551,12 @@ fn hidden_by_other_tests(run: &Run, seen: &Seen, judging: &Judging) -> Option<St
 /// beside a test holding thousands of vectors ended inconclusive at 160 or 640 iterations in 4
 /// runs of 6 (the test passed); alone it is a leak.
 fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
+    // A run that failed or went over a budget ended early, and a second run would too: its
+    // answer is the failure.
     if !seen.others_moved
         || run.heap_scope != HeapScope::Process
+        || run.failure.is_some()
+        || run.budgets.iter().any(|b| b.exceeded)
         || !crate::isolate::shared_with_other_tests()
     {
         return None;
@@ -562,7 +566,10 @@ fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
         .filter(|metric| {
             run.metrics.get(metric).is_some_and(|m| {
                 m.verdict == crate::model::Verdict::Inconclusive
-                    && m.shape != crate::verdict::Shape::Blind
+                    && !matches!(
+                        m.shape,
+                        crate::verdict::Shape::Blind | crate::verdict::Shape::TooShort
+                    )
             })
         })
         .map(Metric::name)
@@ -695,5 +702,18 @@ mod tests {
         let mut thread = heap(Verdict::Inconclusive, Shape::Sawtooth);
         thread.heap_scope = HeapScope::Thread;
         assert!(unsettled_beside_others(&thread, &moved(true)).is_none());
+        // A run that failed ended early, and would again.
+        let mut failed = heap(Verdict::Inconclusive, Shape::TooShort);
+        assert!(unsettled_beside_others(&failed, &moved(true)).is_none());
+        failed
+            .metrics
+            .values_mut()
+            .for_each(|m| m.shape = Shape::Sawtooth);
+        failed.failure = Some(crate::model::Failure {
+            iteration: 3,
+            message: "panicked".into(),
+            kind: crate::model::FailureKind::Panic,
+        });
+        assert!(unsettled_beside_others(&failed, &moved(true)).is_none());
     }
 }

@@ -336,8 +336,9 @@ pub fn finish(
 }
 
 /// Whether a program's RSS peak grew over the sweep by at least 1 MiB and by more than 8
-/// times what its heap peak grew: memory the heap counters do not see (allocators' overhead
-/// on the smallest blocks stays under that).
+/// times what its heap can account for: its peak's growth, or 32 B (the smallest chunk
+/// glibc gives) per allocation more, whichever is larger; so blocks of a few bytes, which
+/// take a 32 B chunk each, are the heap's growth, not memory outside it.
 fn grows_outside_malloc(points: &[Point]) -> bool {
     let growth = |field: &str| {
         let values: Vec<f64> = points.iter().filter_map(|p| p.value(field)).collect();
@@ -347,7 +348,10 @@ fn grows_outside_malloc(points: &[Point]) -> bool {
         }
     };
     let rss = growth("rss_peak_bytes");
-    rss >= (1u64 << 20) as f64 && rss > 8.0 * growth("peak_bytes").max(0.0)
+    let heap = growth("peak_bytes")
+        .max(32.0 * growth("allocations"))
+        .max(0.0);
+    rss >= (1u64 << 20) as f64 && rss > 8.0 * heap
 }
 
 /// The point of `size` from its repetitions' samples (sample 0 before the first one).

@@ -183,9 +183,6 @@ fn beyond_verdict(run: &Run) -> String {
     out
 }
 
-/// An exceeded budget's limit as a dashed red line on its metric's panel: `--max-peak` on the
-/// heap (above the run's starting heap), `--max-rss` on RSS. Only when exceeded: a limit far
-/// above the data would flatten it.
 /// All of RSS, file pages included, as a thin line beside the judged one: where the pages
 /// of mapped files moved by a MiB or more (the line then says why the verdict differs from
 /// what `top` shows), or where `--max-rss`, which holds all of RSS, was exceeded.
@@ -216,6 +213,9 @@ fn all_of_rss(panel: Panel, run: &Run, xs: &[f64]) -> Panel {
     }
 }
 
+/// An exceeded budget's limit as a dashed red line on its metric's panel: `--max-peak` on the
+/// heap (above the run's starting heap), `--max-rss` on RSS. Only when exceeded: a limit far
+/// above the data would flatten it.
 fn budget_lines(mut panel: plots::Panel, run: &Run, metric: Metric, xs: &[f64]) -> plots::Panel {
     let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
         return panel;

@@ -134,7 +134,8 @@ pub struct Sweep {
     /// The fitted class of each point field that was measured, keyed by the field's name.
     pub fits: BTreeMap<String, Fit>,
     /// The fields `--max-complexity` is held to: `peak_bytes` and `retained_bytes` with heap
-    /// counters, else `rss_peak_bytes`.
+    /// counters, else `rss_peak_bytes`; a program's `rss_peak_bytes` beside them when its RSS
+    /// grew mostly outside the heap.
     #[serde(default)]
     pub gated: Vec<String>,
     /// `--max-complexity`, if asked for (part of the report, so that a saved report

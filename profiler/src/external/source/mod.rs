@@ -587,7 +587,7 @@ impl Source for ProgramSource {
         let stopped_here = self.exit.is_none();
         // One whose exit is already under way (not yet reapable, flagged exiting) ended by
         // itself too: a SIGTERM now finds it past signals, and it exits with its own code.
-        self.exited_first = !stopped_here || tree::state(pid) != State::Alive;
+        self.exited_first = !stopped_here || tree::state(pid) == State::Ending;
         let Some(started) = self.started.as_mut() else {
             return;
         };

@@ -58,7 +58,10 @@ impl ProgramSource {
             // A fast program that wrote all its lines and exited before they were read left
             // no one else to write them: not a child's lines (as a note once said of a
             // program that had none).
-            let who = if self.exit.is_some() && self.left_running.is_empty() {
+            let who = if self.exited_first
+                && self.left_running.is_empty()
+                && self.unmeasured_children.is_empty()
+            {
                 "it had written them faster than they were read, and exited"
             } else {
                 "another process went on writing them, e.g. a child it left running: \
