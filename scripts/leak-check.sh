@@ -8,7 +8,9 @@
 # Builds `profile` in release mode, runs it over the catalog (or the workloads and options
 # given), writes report.json, summary.md and plots under <target dir>/leak-check/, compares
 # with baselines/leak-check.json when it exists, and exits with profile's code: 0 pass, 1 leak
-# / budget exceeded / regression, 2 bad usage, 3 a workload failed.
+# / budget exceeded / regression, 2 bad usage, 3 a workload failed, 130 interrupted. Any other
+# code is the command's own, when it did not run as profile (127 not found, 101 cargo failed,
+# 128+n killed by signal n): the last line says so.
 #
 # Environment:
 #   LEAK_CHECK_CMD            the command to run instead of this workspace's `profile` (split on
@@ -21,6 +23,8 @@
 #   LEAK_CHECK_SAVE_BASELINE=1  save this run as the baseline when it passes, over the baseline
 #                             it was compared with (--baseline FILE when given), keeping that
 #                             one's other workloads; an explicit --save-baseline FILE wins
+#                             (1, true, yes or on save; 0, false, no, off or empty do not;
+#                             anything else is exit 2)
 # The workspace is the one of the current directory (outside any, the one holding this
 # script); relative paths above are taken from the current directory.
 set -uo pipefail
@@ -36,6 +40,17 @@ target_dir="$(cargo metadata --no-deps --format-version 1 --manifest-path "$root
 target_dir="${target_dir:-${CARGO_TARGET_DIR:-$root/target}}"
 out="${LEAK_CHECK_OUT:-$target_dir/leak-check}"
 baseline="${LEAK_CHECK_BASELINE:-$root/baselines/leak-check.json}"
+
+# A value that reads as "yes" must not save nothing in silence (`true` once did).
+case "$(tr '[:upper:]' '[:lower:]' <<<"${LEAK_CHECK_SAVE_BASELINE:-0}")" in
+1 | true | yes | on) save_baseline=1 ;;
+0 | false | no | off | "") save_baseline=0 ;;
+*)
+    echo "leak-check: LEAK_CHECK_SAVE_BASELINE='$LEAK_CHECK_SAVE_BASELINE' is neither 1 nor 0" \
+        "(nor true/false, yes/no, on/off)" >&2
+    exit 2
+    ;;
+esac
 
 if [[ -n "${LEAK_CHECK_CMD:-}" ]]; then
     read -r -a command <<<"$LEAK_CHECK_CMD"
@@ -73,13 +88,17 @@ args=()
 given --json || args+=(--json "$out/report.json")
 given --markdown || args+=(--markdown "$out/summary.md")
 given --plot || args+=(--plot "$out/plot.png")
+# Nor an earlier run's report and summary where this run writes its own: a run that stops
+# before writing (bad usage) left the last run's "passed" summary for CI to upload.
+given --json || rm -f "$out/report.json"
+given --markdown || rm -f "$out/summary.md"
 if ! given --baseline; then
     if [[ -d "$baseline" ]]; then
         echo "leak-check: the baseline $baseline is a directory: give LEAK_CHECK_BASELINE a file" >&2
         exit 2
     elif [[ -f "$baseline" ]]; then
         args+=(--baseline "$baseline")
-    elif [[ -n "${LEAK_CHECK_BASELINE:-}" && "${LEAK_CHECK_SAVE_BASELINE:-0}" != 1 ]]; then
+    elif [[ -n "${LEAK_CHECK_BASELINE:-}" && "$save_baseline" != 1 ]]; then
         # A baseline named and not there (a typo, a path from another directory) must not
         # pass as "compared": the default one may simply not exist yet.
         echo "leak-check: no baseline at $baseline (LEAK_CHECK_BASELINE): nothing to compare" \
@@ -100,7 +119,7 @@ value_of() {
     done
     return 1
 }
-if [[ "${LEAK_CHECK_SAVE_BASELINE:-0}" == 1 ]] && ! given --save-baseline; then
+if [[ "$save_baseline" == 1 ]] && ! given --save-baseline; then
     # Saved over the baseline compared with, so that its other workloads are kept: saving
     # over ours while comparing with the caller's dropped every workload not run this time.
     save="$baseline"
@@ -144,7 +163,12 @@ written="report: ${report#"$PWD"/}"
 given --markdown || written+=", summary: ${out#"$PWD"/}/summary.md"
 given --plot || written+=", plots: ${out#"$PWD"/}/plot*.png"
 what="exit $code"
-((code == 2)) && what="exit 2 (bad usage or input, see above)"
+case "$code" in
+0 | 1 | 3 | 130) ;;
+2) what="exit 2 (bad usage or input, see above)" ;;
+127) what="exit 127 (the command was not found: ${command[0]})" ;;
+*) what="exit $code (not one of profile's codes: the command did not run as profile, or was killed)" ;;
+esac
 # Only a report this run wrote is named: one left by an earlier run (profile killed, bad
 # usage found before anything ran) is not this run's evidence.
 if [[ -f "$report" && "$(identity)" != "$before" ]]; then

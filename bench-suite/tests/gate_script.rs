@@ -103,3 +103,52 @@ fn a_named_baseline_that_is_not_a_file_is_exit_2() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(missing.is_file());
 }
+
+/// LEAK_CHECK_SAVE_BASELINE=true saves as 1 does (it once saved nothing and said nothing),
+/// and a value that is neither yes nor no is bad input.
+#[test]
+fn save_baseline_takes_true_and_refuses_what_is_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("saved.json");
+    let out = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", &base)
+        .env("LEAK_CHECK_SAVE_BASELINE", "true")
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(base.is_file(), "not saved: {err}");
+    let out = gate(dir.path())
+        .env("LEAK_CHECK_BASELINE", &base)
+        .env("LEAK_CHECK_SAVE_BASELINE", "sure")
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("LEAK_CHECK_SAVE_BASELINE='sure'"), "{err}");
+}
+
+/// A run that stops on bad usage leaves no earlier run's report or summary behind for CI to
+/// upload as this run's ("passed" beside an exit 2).
+#[test]
+fn bad_usage_leaves_no_earlier_report_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gate(dir.path())
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = dir.path().join("out/report.json");
+    let summary = dir.path().join("out/summary.md");
+    assert!(report.is_file() && summary.is_file());
+    let out = gate(dir.path())
+        .args(["-q", "-w", "no-such-workload"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!report.exists() && !summary.exists(), "{err}");
+    assert!(err.contains("no report written"), "{err}");
+}

@@ -33,7 +33,7 @@ impl Budgets {
             self.peak,
             s.heap_peak_bytes.map(|p| p - start_heap.unwrap_or(0)),
         ) || over(self.allocated, s.allocated_bytes)
-            || over(self.rss, s.rss_bytes.map(|r| r as i64))
+            || over(self.rss, s.judged_rss().map(|r| r as i64))
     }
 
     /// Check every budget set against the run's boundary samples.
@@ -52,7 +52,8 @@ impl Budgets {
                     let v = match kind {
                         BudgetKind::Peak => s.heap_peak_bytes.map(|p| p - start),
                         BudgetKind::Allocated => s.allocated_bytes,
-                        BudgetKind::Rss => s.rss_bytes.map(|r| r as i64),
+                        // As the verdict judges it: without the pages of mapped files.
+                        BudgetKind::Rss => s.judged_rss().map(|r| r as i64),
                     }?;
                     Some((v, s.iteration))
                 });
@@ -61,7 +62,7 @@ impl Budgets {
                     .interval_samples
                     .iter()
                     .filter(|_| kind == BudgetKind::Rss)
-                    .filter_map(|s| Some((s.rss_bytes? as i64, s.iteration)));
+                    .filter_map(|s| Some((s.judged_rss()? as i64, s.iteration)));
                 let worst = boundaries.chain(between).max_by_key(|&(v, _)| v);
                 let exceeded = worst.is_some_and(|(v, _)| v > limit as i64);
                 let message = match worst {

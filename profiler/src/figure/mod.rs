@@ -183,9 +183,10 @@ fn beyond_verdict(run: &Run) -> String {
     out
 }
 
-/// All of RSS, file pages included, as a thin line beside the judged one: where the pages
-/// of mapped files moved by a MiB or more (the line then says why the verdict differs from
-/// what `top` shows), or where `--max-rss`, which holds all of RSS, was exceeded.
+/// All of RSS, file pages included, as a thin line beside the judged one, where the pages of
+/// mapped files moved by a MiB or more: the line then says why the verdict differs from what
+/// `top` shows. Not beside a leak whose line it would flatten (the axis is shared): a judged
+/// leak from 7 to 19 MiB drawn under 230 MiB of file pages looked flat.
 fn all_of_rss(panel: Panel, run: &Run, xs: &[f64]) -> Panel {
     let file: Vec<u64> = run
         .samples
@@ -196,17 +197,23 @@ fn all_of_rss(panel: Panel, run: &Run, xs: &[f64]) -> Panel {
         (Some(lo), Some(hi)) => hi - lo >= 1 << 20,
         _ => false,
     };
-    let over = run
-        .budgets
+    let leak = run
+        .metrics
+        .get(&Metric::RssBytes)
+        .is_some_and(|m| m.verdict == crate::verdict::Verdict::Leak);
+    let judged_top = run
+        .samples
         .iter()
-        .any(|b| b.exceeded && b.kind == crate::model::BudgetKind::Rss);
+        .filter_map(|s| s.judged_rss())
+        .fold(0.0, f64::max);
     let all: Option<Vec<f64>> = run
         .samples
         .iter()
         .map(|s| s.rss_bytes.map(|v| v as f64))
         .collect();
+    let dwarfs = |ys: &[f64]| ys.iter().fold(0.0, |a: f64, &b| a.max(b)) > 2.0 * judged_top;
     match all {
-        Some(ys) if moved || over => panel.series(
+        Some(ys) if moved && !(leak && dwarfs(&ys)) => panel.series(
             Series::new("with file pages", xs.to_vec(), ys, Color::GREY).style(LineStyle::Thin),
         ),
         _ => panel,

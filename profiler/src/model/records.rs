@@ -92,7 +92,7 @@ impl BudgetKind {
         match self {
             BudgetKind::Peak => "heap peak above the run's start",
             BudgetKind::Allocated => "bytes allocated in one iteration",
-            BudgetKind::Rss => "RSS",
+            BudgetKind::Rss => "RSS less mapped files",
         }
     }
 }
