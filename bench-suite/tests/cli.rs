@@ -365,3 +365,20 @@ fn bad_arguments_exit_2_naming_the_argument() {
     }
     assert!(!missing_dir.exists());
 }
+
+/// A run a budget stopped says so in its header, beside verdicts too short to mean much
+/// (it read "box-leak  inconclusive" above an exit 1, and "1 iterations").
+#[test]
+fn a_run_stopped_by_a_budget_says_so_in_its_header() {
+    let out = profile()
+        .args(["-w", "box-leak", "--max-peak", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("box-leak  inconclusive, over budget"),
+        "{text}"
+    );
+    assert!(text.contains("  1 iteration, warm-up"), "{text}");
+}

@@ -415,9 +415,14 @@ mod tests {
             "started as pid 42 · sampled at each output line matching /done/"
         );
         assert_eq!(
-            source.ending(40).unwrap(),
+            source.ending(40, false).unwrap(),
             "stopped by profile after 40 marked iterations; it was killed by signal 15 (SIGTERM)"
         );
-        assert_eq!(Source::default().ending(3), None);
+        assert_eq!(
+            source.ending(11, true).unwrap(),
+            "stopped by profile over a budget after 11 marked iterations; it was killed by \
+             signal 15 (SIGTERM)"
+        );
+        assert_eq!(Source::default().ending(3, false), None);
     }
 }

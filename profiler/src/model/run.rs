@@ -284,6 +284,11 @@ impl Run {
             .collect()
     }
 
+    /// Whether a budget was exceeded (which stops the run where it is).
+    pub fn over_budget(&self) -> bool {
+        self.budgets.iter().any(|b| b.exceeded)
+    }
+
     /// The series of one metric over the boundary samples, if it was measured in every sample.
     pub fn series(&self, metric: Metric) -> Option<Vec<f64>> {
         self.samples.iter().map(|s| metric.of(s)).collect()

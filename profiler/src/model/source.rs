@@ -105,8 +105,9 @@ impl Source {
     }
 
     /// How sampling ended, e.g. "stopped by profile after 40 marked iterations (killed by
-    /// signal 15 (SIGTERM))"; `None` for a workload in process.
-    pub fn ending(&self, iterations: u32) -> Option<String> {
+    /// signal 15 (SIGTERM))"; `None` for a workload in process. `over_budget`: the run was
+    /// stopped by an exceeded budget, not by reaching its iterations.
+    pub fn ending(&self, iterations: u32, over_budget: bool) -> Option<String> {
         let exit = self.exit.map(|e| format!("; it {e}")).unwrap_or_default();
         let left = if self.kind == SourceKind::Pid {
             " (left running)"
@@ -118,6 +119,9 @@ impl Source {
                 Some(e) => format!("the program {e}"),
                 None => "the program ended".to_string(),
             },
+            End::Iterations if over_budget => format!(
+                "stopped by profile over a budget after {iterations} marked iterations{exit}"
+            ),
             End::Iterations => {
                 format!("stopped by profile after {iterations} marked iterations{exit}")
             }

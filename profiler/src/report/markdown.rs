@@ -284,7 +284,10 @@ fn budget_cell(run: &Run) -> String {
 /// The sentences behind a run that did not pass cleanly.
 fn details(run: &Run) -> Option<String> {
     let mut lines = Vec::new();
-    match (&run.failure, run.source.ending(run.iterations)) {
+    match (
+        &run.failure,
+        run.source.ending(run.iterations, run.over_budget()),
+    ) {
         (Some(f), Some(ending)) if run.x_axis == XAxis::Iteration => {
             lines.push(format!("{ending}, during marked iteration {}", f.iteration));
         }

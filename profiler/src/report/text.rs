@@ -77,9 +77,15 @@ fn overall(report: &Report, exit: Option<Outcome>) -> (Outcome, String) {
 }
 
 fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
+    // A run a budget stopped failed on that budget, whatever its too-short verdicts say.
+    let over = if run.over_budget() {
+        paint(Verdict::Leak, options, ", over budget")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{}  {}",
+        "{}  {}{over}",
         bold(&run.workload, options),
         paint(run.verdict, options, run.verdict.word())
     );
@@ -105,12 +111,14 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
             format_ms(run.samples.last().map_or(0.0, |s| s.elapsed_ms))
         )],
         _ if run.is_program() => vec![format!(
-            "{} marked iterations, warm-up {}",
-            run.iterations, run.warmup
+            "{}, warm-up {}",
+            crate::format::iterations_of(u64::from(run.iterations), "marked "),
+            run.warmup
         )],
         _ => vec![format!(
-            "{} iterations, warm-up {}",
-            run.iterations, run.warmup
+            "{}, warm-up {}",
+            crate::format::iterations_of(u64::from(run.iterations), ""),
+            run.warmup
         )],
     };
     if let (Some(d), XAxis::Iteration) = (run.median_duration_ms(), run.x_axis) {
@@ -144,7 +152,10 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
     for e in &run.extensions {
         let _ = writeln!(out, "  extended {} -> {}: {}", e.from, e.to, e.reason);
     }
-    match (&run.failure, run.source.ending(run.iterations)) {
+    match (
+        &run.failure,
+        run.source.ending(run.iterations, run.over_budget()),
+    ) {
         (Some(f), Some(ending)) => {
             let when = match run.x_axis {
                 XAxis::Iteration => format!("during marked iteration {}", f.iteration),
