@@ -26,7 +26,7 @@ pub fn select_indices(catalog: &[Workload], names: &[String]) -> Result<Vec<usiz
                 Error::InvalidArgument {
                     argument: "--workload",
                     reason: format!(
-                        "no workload is called '{name}' (known: {}; see `profile list`)",
+                        "no workload is called '{name}' (known: {}; the `list` command describes them)",
                         known.join(", ")
                     ),
                 }
