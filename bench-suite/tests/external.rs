@@ -213,26 +213,27 @@ fn pages_of_a_mapped_file_are_no_rss_leak_and_anonymous_or_shared_ones_are() {
         ("anon", 1, "leak"),
         ("shm", 1, "leak"),
     ] {
+        // The reader of this kind, with `extra` options.
+        let read = |extra: &[&str]| {
+            let mut cmd = profile();
+            cmd.args([
+                "-q",
+                "--no-heap",
+                "--marker",
+                "^done$",
+                "--iterations",
+                "20",
+            ])
+            .args(extra)
+            .arg("--")
+            .arg("python3")
+            .arg(&reader)
+            .arg(kind)
+            .arg(files.path());
+            cmd
+        };
         let json = dir.path().join(format!("{kind}.json"));
-        expect_exit(
-            profile()
-                .args([
-                    "-q",
-                    "--no-heap",
-                    "--marker",
-                    "^done$",
-                    "--iterations",
-                    "20",
-                ])
-                .arg("--json")
-                .arg(&json)
-                .arg("--")
-                .arg("python3")
-                .arg(&reader)
-                .arg(kind)
-                .arg(files.path()),
-            code,
-        );
+        expect_exit(&mut read(&["--json", json.to_str().unwrap()]), code);
         let report = read_json(&json);
         let rss = metric(&report, "rss_bytes");
         assert_eq!(rss["verdict"], verdict, "{kind}: {rss}");
@@ -248,23 +249,7 @@ fn pages_of_a_mapped_file_are_no_rss_leak_and_anonymous_or_shared_ones_are() {
                 "{reason}"
             );
             // A budget holds what the verdict judges: the file's pages are not over it.
-            expect_exit(
-                profile()
-                    .args([
-                        "-q",
-                        "--no-heap",
-                        "--marker",
-                        "^done$",
-                        "--iterations",
-                        "20",
-                    ])
-                    .args(["--max-rss", "30MiB", "--"])
-                    .arg("python3")
-                    .arg(&reader)
-                    .arg(kind)
-                    .arg(files.path()),
-                0,
-            );
+            expect_exit(&mut read(&["--max-rss", "30MiB"]), 0);
         } else {
             assert!(file_grew < 8 << 20, "{kind}: {file_grew}");
         }

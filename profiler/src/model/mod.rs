@@ -261,15 +261,7 @@ impl Report {
                 }
             }
             // The sites found (with .attribute()), where the reader fixes the leak.
-            let heap_leaks = run.metrics.iter().any(|(metric, m)| {
-                m.gating
-                    && m.verdict == Verdict::Leak
-                    && matches!(
-                        metric,
-                        crate::sample::Metric::HeapBytes | crate::sample::Metric::HeapBlocks
-                    )
-            });
-            if heap_leaks {
+            if run.heap_leaks() {
                 for site in run.leak_sites.iter().take(3) {
                     problems.push(format!(
                         "    at {} ({}): {} per iteration",
@@ -284,17 +276,7 @@ impl Report {
             // A bounded cache still filling when the run ended is growth like any leak: the
             // way to tell is a run past its bound (an evaluator's map of 35 to 1,000 entries
             // filled one per call and failed at 40 iterations, clean at 80 for the smallest).
-            let filling = self.runs.iter().any(|run| {
-                run.metrics.iter().any(|(metric, m)| {
-                    m.gating
-                        && m.verdict == Verdict::Leak
-                        && matches!(
-                            metric,
-                            crate::sample::Metric::HeapBytes | crate::sample::Metric::HeapBlocks
-                        )
-                })
-            });
-            if filling {
+            if self.runs.iter().any(Run::heap_leaks) {
                 problems.push(
                     "(a cache or pool filling toward a bound it has not reached yet grows the \
                      same way: if this is one, give the check more iterations than the bound, \

@@ -247,6 +247,15 @@ impl Run {
         })
     }
 
+    /// Whether heap bytes or blocks leak, gating (what fails a leak check on the heap).
+    pub fn heap_leaks(&self) -> bool {
+        [Metric::HeapBytes, Metric::HeapBlocks].iter().any(|m| {
+            self.metrics
+                .get(m)
+                .is_some_and(|m| m.gating && m.verdict == Verdict::Leak)
+        })
+    }
+
     /// A run of `workload` with nothing measured yet: no samples, no verdicts (clean until
     /// judged), in process. Constructors fill in what they know with `..Run::new(..)`.
     pub fn new(workload: impl Into<String>, heap_scope: HeapScope) -> Self {
