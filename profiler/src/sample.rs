@@ -53,8 +53,7 @@ impl Sample {
     /// that is the kernel's anonymous and shared-memory pages; all of RSS where the file pages
     /// are unknown.
     pub fn judged_rss(&self) -> Option<f64> {
-        let rss = self.rss_bytes?;
-        Some(rss.saturating_sub(self.rss_file_bytes.unwrap_or(0)) as f64)
+        judged_rss(self.rss_bytes, self.rss_file_bytes)
     }
 
     /// The lower of `self`'s and `other`'s heap bytes, blocks, RSS, fds and threads, each on
@@ -112,6 +111,11 @@ impl Default for Sample {
             cpu_ms: None,
         }
     }
+}
+
+/// `rss` less `file` (the pages of mapped files), or all of `rss` where `file` is unknown.
+pub(crate) fn judged_rss(rss: Option<u64>, file: Option<u64>) -> Option<f64> {
+    Some(rss?.saturating_sub(file.unwrap_or(0)) as f64)
 }
 
 fn one() -> u32 {

@@ -132,8 +132,7 @@ impl IntervalSample {
     /// RSS without the pages of mapped files, as the verdict judges it (all of RSS where they
     /// are unknown).
     pub fn judged_rss(&self) -> Option<f64> {
-        let rss = self.rss_bytes?;
-        Some(rss.saturating_sub(self.rss_file_bytes.unwrap_or(0)) as f64)
+        crate::sample::judged_rss(self.rss_bytes, self.rss_file_bytes)
     }
 }
 
