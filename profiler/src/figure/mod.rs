@@ -393,7 +393,11 @@ fn heap_extras(mut panel: Panel, run: &Run, xs: &[f64], ys: &[f64]) -> Panel {
         .collect();
     if band_visible(&peaks, ys) {
         panel = panel.band(Band {
-            label: "peak within the iteration".into(),
+            label: match run.x_axis {
+                XAxis::Iteration => "peak within the iteration",
+                XAxis::Second => "peak since the previous sample",
+            }
+            .into(),
             xs: xs.to_vec(),
             lo: ys.to_vec(),
             hi: peaks,
@@ -545,6 +549,16 @@ mod tests {
             .unwrap();
         assert_eq!(data.ys.len(), 41);
         assert!(fig.title.contains("LEAK"));
+    }
+
+    #[test]
+    fn the_peak_band_is_named_for_the_axis_it_is_drawn_on() {
+        let band_label = |run: &Run| run_figure(run, None).panels[0].bands[0].label.clone();
+        let mut run = leaking_run("box-leak", 20);
+        assert_eq!(band_label(&run), "peak within the iteration");
+        // A program sampled on a clock has no iterations: each peak is since the sample before.
+        run.x_axis = XAxis::Second;
+        assert_eq!(band_label(&run), "peak since the previous sample");
     }
 
     #[test]

@@ -138,6 +138,16 @@ impl Explain<'_> {
     pub fn too_short(&self, n: usize) -> String {
         let after = n.saturating_sub(self.warmup);
         match self.axis {
+            // A run that stopped before its warm-up ended (over a budget, or asked for fewer
+            // iterations than the warm-up): its own length, not a warm-up it never reached.
+            XAxis::Iteration if after == 0 => {
+                let ran = self.x.last().map_or(0, |&x| x.round() as u64);
+                format!(
+                    "too short: the whole run ({}) was warm-up, and at least {MIN_TAIL} samples \
+                     are needed after it; run more iterations",
+                    format::iterations_of(ran, "")
+                )
+            }
             XAxis::Iteration => format!(
                 "too short: {after} samples after {}, at least {MIN_TAIL} needed; run more \
                  iterations",

@@ -371,3 +371,23 @@ fn a_leak_under_noise_that_persists_is_never_clean() {
     // autocorrelation is estimated low or not significant on so few).
     assert!(clean.len() <= 8, "{} of 120: {clean:#?}", clean.len());
 }
+
+#[test]
+fn a_run_shorter_than_its_warm_up_says_so_in_its_own_length() {
+    // One iteration (two samples), the warm-up for it 2: no "samples after 2 warm-up
+    // iterations" of a run that never reached its second iteration.
+    let j = judge(&[100.0, 200.0], &count(), None);
+    assert_eq!(j.shape, Shape::TooShort);
+    assert_eq!(
+        j.reason,
+        "too short: the whole run (1 iteration) was warm-up, and at least 4 samples are needed \
+         after it; run more iterations"
+    );
+    // Past the warm-up, the samples after it are counted.
+    let j = judge(&[0.0; 5], &count(), None);
+    assert!(
+        j.reason.starts_with("too short: 3 samples after 2 warm-up iterations"),
+        "{}",
+        j.reason
+    );
+}
