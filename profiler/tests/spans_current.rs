@@ -128,3 +128,35 @@ fn an_instrumented_future_enters_its_span_at_each_poll_and_when_it_is_dropped() 
     drop(future);
     assert_eq!(totals("future_entries").map(|t| t.entries), Some(3));
 }
+
+#[test]
+fn a_guard_dropped_on_another_thread_ends_the_span_on_the_thread_that_entered_it() {
+    // A guard held across an `.await` is dropped wherever the task is polled next: the thread
+    // that entered the span used to stay in it for good, charging it all it allocated after.
+    install();
+    let span = tracing::info_span!("stray_exit");
+    let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
+    // Waited for by spinning: a blocking receive would cache an allocation of its own.
+    let dropped = std::sync::atomic::AtomicBool::new(false);
+    let kept = std::thread::scope(|scope| {
+        let dropped = &dropped;
+        scope.spawn(move || {
+            let guard = guards.recv().expect("a guard");
+            drop(guard);
+            dropped.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let guard = span.enter();
+        let inside = vec![1u8; 1000];
+        to_dropper.send(guard).expect("the dropper waits");
+        while !dropped.load(std::sync::atomic::Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        // tracing's registry still calls the span current here, until it closes: the layer
+        // takes the guard's drop as the exit it was meant to be.
+        let after = vec![2u8; 3000];
+        (inside, after)
+    });
+    assert_eq!(live("stray_exit"), 1000, "only what was allocated inside");
+    drop(kept);
+    assert_eq!(live("stray_exit"), 0);
+}

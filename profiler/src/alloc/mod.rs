@@ -68,6 +68,7 @@
 mod address;
 pub mod pages;
 pub mod sampled;
+pub mod span_stack;
 pub mod spans;
 mod unwind;
 

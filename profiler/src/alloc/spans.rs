@@ -439,6 +439,17 @@ fn current() -> Option<&'static Counters> {
             }
         })
         .unwrap_or(0);
+    if at == 0 {
+        return None;
+    }
+    // A span exited on another thread than this one, which entered it, ends here too.
+    let at = match super::span_stack::caught_up() {
+        Some(now) => {
+            set_current(now);
+            now
+        }
+        None => at,
+    };
     // SAFETY: a non-zero entry is the address of leaked (never freed) counters, see `enter`.
     (at != 0).then(|| unsafe { &*(at as *const Counters) })
 }

@@ -386,7 +386,8 @@ fn a_run_shorter_than_its_warm_up_says_so_in_its_own_length() {
     // Past the warm-up, the samples after it are counted.
     let j = judge(&[0.0; 5], &count(), None);
     assert!(
-        j.reason.starts_with("too short: 3 samples after 2 warm-up iterations"),
+        j.reason
+            .starts_with("too short: 3 samples after 2 warm-up iterations"),
         "{}",
         j.reason
     );
