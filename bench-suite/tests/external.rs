@@ -633,9 +633,9 @@ fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() 
             "{text}"
         );
     }
-    // Lines that matched but came when the program had exited are not a typo: not sampled,
-    // said so, inconclusive.
-    expect_exit(
+    // Lines that matched but came when the program had exited are not a typo, but nothing
+    // was measured all the same: a gate must not pass a program it never saw.
+    let out = expect_exit(
         profile().args([
             "--no-heap",
             "--marker",
@@ -645,7 +645,15 @@ fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() 
             "-c",
             "echo done; echo done; echo done",
         ]),
-        0,
+        2,
+    );
+    let text = stdout(&out);
+    assert!(text.contains("no metric could be judged"), "{text}");
+    assert!(
+        text.contains(
+            "failed: nothing of `sh -c 'echo done; echo done; echo done'` could be measured"
+        ),
+        "{text}"
     );
     // One line starts an iteration that no line ends: nothing to judge, said so.
     let text = run("echo done", false, 0);
@@ -825,12 +833,16 @@ fn only_children_that_last_are_named_as_left_out_of_the_samples() {
 }
 
 /// A program that ends before its first sample: nothing to judge, said once, with no note
-/// pointing at heap notes that are not there.
+/// pointing at heap notes that are not there, and not a pass (exit 2).
 #[test]
 fn a_program_that_ends_before_its_first_sample_says_so_and_nothing_else() {
-    let out = expect_exit(profile().args(["--", "true"]), 0);
+    let out = expect_exit(profile().args(["--", "true"]), 2);
     let text = stdout(&out);
     assert!(text.contains("no sample taken"), "{text}");
+    assert!(
+        text.contains("failed: nothing of `true` could be measured"),
+        "{text}"
+    );
     assert!(text.contains("ended before its first sample"), "{text}");
     assert!(!text.contains("heap metrics are null"), "{text}");
 }
@@ -841,7 +853,8 @@ fn a_program_that_ends_before_its_first_sample_says_so_and_nothing_else() {
 fn a_program_that_exits_leaving_a_process_running_names_it() {
     let out = expect_exit(
         profile().args(["--", "sh", "-c", "sleep 30 >/dev/null 2>&1 & exit 0"]),
-        0,
+        // Ended before its first sample: nothing of it was measured.
+        2,
     );
     let text = stdout(&out);
     // Named as it is when the program's exit is seen: `sleep`, or `sh` in the instant

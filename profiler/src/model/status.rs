@@ -52,6 +52,17 @@ impl Report {
         })
     }
 
+    /// A program run in which no metric could be judged at all: it ended before its first
+    /// sample, or before any of its marker lines could be sampled (not a sweep or copies at
+    /// once, which judge apart). A gate must not pass a program it never saw: a program
+    /// leaking one fd in each of 200 iterations done within 2 ms passed, "no metric could be
+    /// judged", exit 0.
+    fn nothing_measured(&self) -> Option<&Run> {
+        self.runs.iter().find(|r| {
+            r.is_program() && r.sweep.is_none() && r.concurrency.is_none() && r.metrics.is_empty()
+        })
+    }
+
     /// Compared with a baseline in which nothing matched (no run of the same workload and
     /// kind, or only comparisons of nothing): the baseline's path and its runs' names. A gate
     /// that compared nothing must not pass: `profile -- ./prog 200` against a baseline of
@@ -94,7 +105,8 @@ impl Report {
     }
 
     /// The exit status this report earns: interrupted beats a failed workload, which beats a
-    /// marker that matched no line or a budget that could not be checked (exit 2, bad usage),
+    /// marker that matched no line, a program of which nothing could be measured or a budget
+    /// that could not be checked (exit 2, bad usage),
     /// which beat a leak, an exceeded budget or a regression (and an inconclusive verdict
     /// under `fail_on_inconclusive`), which beat a baseline that compared nothing (exit 2),
     /// which beats clean. (Outputs that could not be written make the
@@ -128,6 +140,15 @@ impl Report {
                 format!(
                     "failed: --marker '{marker}' matched no output line of the program{when}, \
                      so nothing was measured; check the pattern against what it prints"
+                ),
+            )
+        } else if let Some(run) = self.nothing_measured() {
+            (
+                Outcome::Usage,
+                format!(
+                    "failed: nothing of `{}` could be measured, so nothing was judged; its notes \
+                     say why and what to change",
+                    run.workload
                 ),
             )
         } else if let Some(why) = self.unchecked_budget() {

@@ -142,11 +142,18 @@ impl Explain<'_> {
             // iterations than the warm-up): its own length, not a warm-up it never reached.
             XAxis::Iteration if after == 0 => {
                 let ran = self.x.last().map_or(0, |&x| x.round() as u64);
-                format!(
-                    "too short: the whole run ({}) was warm-up, and at least {MIN_TAIL} samples \
-                     are needed after it; run more iterations",
-                    format::iterations_of(ran, "")
-                )
+                if ran == 0 {
+                    format!(
+                        "too short: no iteration was completed, and at least {MIN_TAIL} samples \
+                         are needed after the warm-up; run more iterations"
+                    )
+                } else {
+                    format!(
+                        "too short: the whole run ({}) was warm-up, and at least {MIN_TAIL} \
+                         samples are needed after it; run more iterations",
+                        format::iterations_of(ran, "")
+                    )
+                }
             }
             XAxis::Iteration => format!(
                 "too short: {after} samples after {}, at least {MIN_TAIL} needed; run more \

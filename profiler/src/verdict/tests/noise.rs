@@ -383,6 +383,13 @@ fn a_run_shorter_than_its_warm_up_says_so_in_its_own_length() {
         "too short: the whole run (1 iteration) was warm-up, and at least 4 samples are needed \
          after it; run more iterations"
     );
+    let j = judge(&[100.0], &count(), None);
+    assert!(
+        j.reason
+            .starts_with("too short: no iteration was completed"),
+        "{}",
+        j.reason
+    );
     // Past the warm-up, the samples after it are counted.
     let j = judge(&[0.0; 5], &count(), None);
     assert!(
