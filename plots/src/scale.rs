@@ -132,6 +132,24 @@ pub(crate) fn ticks(unit: Unit, lo: f64, hi: f64, target: usize) -> Vec<f64> {
         .unwrap_or(ticks)
 }
 
+/// Ticks labelled relative to an offset read their lowest tick, "+0", as the base: data drawn
+/// below it read as less than the offset (a flat heap line under "≈4.887 MiB +0"). When the
+/// data's minimum `min` lies below the lowest tick, one more tick a step lower, and the range's
+/// bottom `lo` lowered to it if needed: `None` when the data already start at or above it.
+pub(crate) fn tick_below(ticks: &[f64], min: f64, lo: f64) -> Option<(f64, Vec<f64>)> {
+    let [first, second, ..] = ticks else {
+        return None;
+    };
+    if min >= *first {
+        return None;
+    }
+    let below = first - (second - first);
+    let mut all = Vec::with_capacity(ticks.len() + 1);
+    all.push(below);
+    all.extend_from_slice(ticks);
+    Some((lo.min(below), all))
+}
+
 /// [`ticks`] with steps round in the scale of `factor`.
 fn ticks_in(unit: Unit, factor: f64, lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let raw = (hi - lo) / factor / target as f64;
@@ -323,6 +341,19 @@ mod tests {
         assert!(ticks(Unit::Bytes, 1.47 * gib, 1.53 * gib, 6).len() >= 4);
         // Plain ticks may be fractional.
         assert_eq!(ticks(Unit::Plain, 0.0, 1.0, 4), [0.0, 0.25, 0.5, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn offset_ticks_start_at_or_below_the_data() {
+        let base = 5_124_300.0;
+        // The data's minimum under the lowest tick: one tick a step lower, and the range
+        // lowered to it.
+        let ticks = [base + 100.0, base + 200.0, base + 300.0];
+        let (lo, all) = tick_below(&ticks, base + 40.0, base + 30.0).expect("a tick below");
+        assert_eq!(all, [base, base + 100.0, base + 200.0, base + 300.0]);
+        assert_eq!(lo, base);
+        // Data from the lowest tick up: nothing to add.
+        assert!(tick_below(&ticks, base + 100.0, base + 90.0).is_none());
     }
 
     #[test]

@@ -118,7 +118,15 @@ impl Axis {
             Scale::Linear => {
                 let (lo, hi) = scale::y_range(unit, pp.y_extent);
                 let ticks = scale::ticks(unit, lo, hi, target);
-                let (offset, labels) = unit.offset_tick_labels(&ticks);
+                let (mut offset, mut labels) = unit.offset_tick_labels(&ticks);
+                let (mut lo, mut ticks) = (lo, ticks);
+                if offset.is_some()
+                    && let Some((min, _)) = pp.y_extent
+                    && let Some((from, below)) = scale::tick_below(&ticks, min, lo)
+                {
+                    (lo, ticks) = (from, below);
+                    (offset, labels) = unit.offset_tick_labels(&ticks);
+                }
                 (lo, hi, ticks, labels, offset)
             }
             Scale::Log => {
