@@ -200,6 +200,16 @@ impl Explain<'_> {
         self.judgement(t, Verdict::Clean, Shape::Flat, reason)
     }
 
+    /// Clean: a coarse metric that moved by at most one quantum (one page of RSS).
+    pub fn within_one_quantum(&self, t: &Trend) -> Judgement {
+        let reason = format!(
+            "within one step of its resolution ({}) after {}: no growth it can resolve",
+            self.amount(self.th.quantum),
+            self.after_warmup()
+        );
+        self.judgement(t, Verdict::Clean, Shape::Flat, reason)
+    }
+
     /// Leak: a container that keeps reallocating to a multiple of its size.
     pub fn doubling(&self, t: &Trend, d: &Doubling) -> Judgement {
         let mut rates = d.rates.clone();

@@ -264,6 +264,20 @@ pub fn judge_on(
         axis,
     };
 
+    // A coarse metric (RSS, in pages) that moved by at most one of its quanta after the
+    // warm-up shows no growth it can resolve: one page touched late in a run of a program
+    // whose RSS was otherwise flat was a "level shift", inconclusive, and an extension.
+    if quantum > 1.0 {
+        let (lowest, highest) = tail
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if highest > lowest && highest - lowest <= quantum {
+            return explain.within_one_quantum(&trend);
+        }
+    }
+
     let scale = JumpScale::of(tail, quantum);
     let drops = jumps::drops(tail, &scale);
     let ups: Vec<(f64, f64)> = jumps::up_steps(tail, &scale)

@@ -399,3 +399,27 @@ fn a_run_shorter_than_its_warm_up_says_so_in_its_own_length() {
         j.reason
     );
 }
+
+#[test]
+fn one_page_of_rss_touched_late_is_no_growth_rss_can_resolve() {
+    // A program's RSS (less mapped files), flat but for one page touched at iteration 37 of
+    // 40: it was a level shift late in the run, inconclusive, and an extension.
+    let page = 4096.0;
+    let series: Vec<f64> = (0..=40)
+        .map(|i| 12.0 * MIB + if i >= 37 { page } else { 0.0 })
+        .collect();
+    let j = judge(&series, &Thresholds::rss_bytes(12.0 * MIB), None);
+    assert_eq!(j.verdict, Verdict::Clean, "{}", j.reason);
+    assert!(
+        j.reason
+            .starts_with("within one step of its resolution (4.0 KiB)"),
+        "{}",
+        j.reason
+    );
+    // Two pages are a step it can resolve: judged by the rules for steps.
+    let series: Vec<f64> = (0..=40)
+        .map(|i| 12.0 * MIB + if i >= 37 { 2.0 * page } else { 0.0 })
+        .collect();
+    let j = judge(&series, &Thresholds::rss_bytes(12.0 * MIB), None);
+    assert_ne!(j.verdict, Verdict::Clean, "{}", j.reason);
+}
