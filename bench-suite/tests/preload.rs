@@ -776,6 +776,41 @@ fn what_the_profiler_could_not_see_is_never_clean() {
     for metric in ["heap_bytes", "heap_blocks"] {
         assert_ne!(verdict(&report, metric), "clean", "{metric}: {report}");
     }
+    // The same, undone by the program itself after profile set PYTHONMALLOC=malloc: `-E`
+    // ignores the environment, `env` sets it over. Both passed as clean, exit 0, beside a
+    // note saying each object was counted.
+    for (tag, command) in [
+        ("ignores", &["python3", "-E"][..]),
+        (
+            "overrides",
+            &["env", "PYTHONMALLOC=pymalloc", "python3"][..],
+        ),
+    ] {
+        let json = dir.path().join(format!("{tag}.json"));
+        expect_exit(
+            profile()
+                .args(["-q", "--marker", "^done", "--iterations", "20", "--json"])
+                .arg(&json)
+                .arg("--")
+                .args(command)
+                .arg(fixture("py/keeps.py"))
+                .arg("leak"),
+            0,
+        );
+        let report = read_json(&json);
+        for metric in ["heap_bytes", "heap_blocks"] {
+            assert_ne!(
+                verdict(&report, metric),
+                "clean",
+                "{tag} {metric}: {report}"
+            );
+        }
+        let notes = report["runs"][0]["source"]["notes"].to_string();
+        assert!(
+            notes.contains("PYTHONMALLOC=malloc was set for this program, but it runs with"),
+            "{tag}: {notes}"
+        );
+    }
 }
 
 #[test]

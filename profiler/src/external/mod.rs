@@ -52,6 +52,7 @@ mod child;
 pub mod concurrency;
 #[cfg(unix)]
 pub mod heap;
+mod python;
 mod source;
 pub mod sweep;
 mod tree;
@@ -320,7 +321,7 @@ impl Program {
         let python_arenas = match &self.target {
             Target::Command(cmd) if heap::runs_python(cmd) => std::env::var_os("PYTHONMALLOC")
                 .filter(|v| v != "malloc")
-                .map(|v| v.to_string_lossy().into_owned()),
+                .map(|v| format!("PYTHONMALLOC={}", v.to_string_lossy())),
             _ => None,
         };
         let mut source = ProgramSource::new(self, pid, started, heap);

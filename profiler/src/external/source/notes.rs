@@ -30,7 +30,8 @@ impl ProgramSource {
     }
 
     /// No clean verdict from what could not be seen:
-    /// - a Python program run with its own PYTHONMALLOC: a leak of small objects stays in
+    /// - a Python program run with its own PYTHONMALLOC (or `-E`, `-I`, which ignore the one
+    ///   profile set): a leak of small objects stays in
     ///   CPython's arenas, which the heap counters see only as they grow by 256 KiB (a
     ///   tester's 1.3 KiB per iteration of strings read as clean, exit 0);
     /// - most marker lines written when the program could no longer be measured (a program
@@ -38,13 +39,13 @@ impl ProgramSource {
     ///   lines and leaks 1 KiB each; clean, exit 0).
     pub(super) fn no_clean_where_unseen(&self, run: &mut Run) {
         let mut unseen: Vec<(&[Metric], String)> = Vec::new();
-        if let (Some(kept), HeapState::On(_)) = (&self.python_arenas, &self.heap) {
+        if let (Some(cause), HeapState::On(_)) = (&self.python_arenas, &self.heap) {
             unseen.push((
                 &[Metric::HeapBytes, Metric::HeapBlocks],
                 format!(
-                    "but PYTHONMALLOC={kept} keeps CPython's small objects in arenas the heap \
-                     counters do not see one by one, so a leak of them reads as this: not clean \
-                     (PYTHONMALLOC=malloc counts them)"
+                    "but the program runs with {cause}, which keeps CPython's small objects in \
+                     arenas the heap counters do not see one by one, so a leak of them reads as \
+                     this: not clean (PYTHONMALLOC=malloc counts them)"
                 ),
             ));
         }
