@@ -704,6 +704,17 @@ pub(crate) fn runs_python(cmd: &[OsString]) -> bool {
         })
 }
 
+/// The executable file the command runs first: the program itself, or the one `env` runs.
+pub(crate) fn executable(cmd: &[OsString]) -> Option<PathBuf> {
+    let (program, args) = cmd.split_first()?;
+    let program = if is_env(program) {
+        after_env(args)?
+    } else {
+        program
+    };
+    find_program(program)
+}
+
 fn is_env(program: &OsStr) -> bool {
     Path::new(program).file_name() == Some(OsStr::new("env"))
 }

@@ -52,6 +52,7 @@ mod child;
 pub mod concurrency;
 #[cfg(unix)]
 pub mod heap;
+mod own_allocator;
 mod python;
 mod source;
 pub mod sweep;
@@ -324,9 +325,23 @@ impl Program {
                 .map(|v| format!("PYTHONMALLOC={}", v.to_string_lossy())),
             _ => None,
         };
+        let own_allocator = match &self.target {
+            Target::Command(cmd) if self.heap => {
+                heap::executable(cmd).and_then(|path| own_allocator::linked_into(&path))
+            }
+            _ => None,
+        };
         let mut source = ProgramSource::new(self, pid, started, heap);
         source.heap_notes = heap_notes;
         source.python_arenas = python_arenas;
+        if let Some(name) = own_allocator {
+            source.heap_notes.push(format!(
+                "the program's executable has an allocator of its own linked in ({name}): the \
+                 heap counters see only what goes through libc's malloc, not what {name} \
+                 allocates, so its heap is never called clean; RSS sees both"
+            ));
+            source.own_allocator = Some(name);
+        }
         let run = engine::drive(&mut source, plan);
         match source.error.take() {
             Some(e) => Err(e),

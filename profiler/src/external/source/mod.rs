@@ -97,6 +97,9 @@ pub(super) struct ProgramSource {
     /// A Python program that runs with its small objects in arenas the heap counters do not
     /// see one by one, and what it runs with that keeps them there ("PYTHONMALLOC=pymalloc").
     pub(super) python_arenas: Option<String>,
+    /// An allocator linked into the program's executable (mimalloc, jemalloc...), whose
+    /// blocks the heap counters never see.
+    pub(super) own_allocator: Option<&'static str>,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
     /// The peak window the previous paired marker line closed.
@@ -148,6 +151,7 @@ impl ProgramSource {
             heap,
             heap_notes: Vec::new(),
             python_arenas: None,
+            own_allocator: None,
             last_cumulative: None,
             last_epoch: None,
             paired: 0,
