@@ -13,17 +13,24 @@
 use std::io::Read;
 use std::path::Path;
 
-/// Text each allocator carries for its own error and warning messages.
-const MARKS: [(&str, &[u8]); 3] = [
-    ("mimalloc", b"mimalloc: warning: "),
-    ("jemalloc", b"<jemalloc>: "),
-    ("tcmalloc", b"tcmalloc: large alloc "),
+/// Text each allocator carries for its own error and warning messages: the name, then what
+/// follows it. Kept apart and joined at run time, so that this crate's own binaries (and every
+/// binary linking it) do not carry the marks themselves.
+const MARKS: [(&str, &str, &str); 3] = [
+    ("mimalloc", "", ": warning: "),
+    ("jemalloc", "<", ">: "),
+    ("tcmalloc", "", ": large alloc "),
 ];
+
+/// A mark, whole.
+fn mark((name, before, after): (&str, &str, &str)) -> String {
+    format!("{before}{name}{after}")
+}
 
 /// The allocator linked into the executable at `path`, if one of [`MARKS`] is in it.
 pub(crate) fn linked_into(path: &Path) -> Option<&'static str> {
     let mut file = std::fs::File::open(path).ok()?;
-    let longest = MARKS.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    let longest = MARKS.iter().map(|&m| mark(m).len()).max().unwrap_or(0);
     // In chunks, each starting with the end of the one before: a mark across their border
     // is still found.
     let mut buf = vec![0u8; 1 << 20];
@@ -46,17 +53,14 @@ fn find(bytes: &[u8]) -> Option<&'static str> {
     // One pass for all marks (a literal search, vectorised): an executable of hundreds of
     // MB is read once per run.
     static ANY: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
-        let marks: Vec<String> = MARKS
-            .iter()
-            .map(|(_, m)| regex::escape(std::str::from_utf8(m).expect("ASCII")))
-            .collect();
+        let marks: Vec<String> = MARKS.iter().map(|&m| regex::escape(&mark(m))).collect();
         regex::bytes::Regex::new(&marks.join("|")).expect("literal marks")
     });
     let found = ANY.find(bytes)?.as_bytes();
     MARKS
         .iter()
-        .find(|(_, mark)| *mark == found)
-        .map(|&(name, _)| name)
+        .find(|&&m| mark(m).as_bytes() == found)
+        .map(|&(name, _, _)| name)
 }
 
 #[cfg(test)]
@@ -70,18 +74,24 @@ mod tests {
         let path = dir.path().join("bin");
         // Across the border of the first two chunks read.
         let mut bytes = vec![7u8; (1 << 20) - 5];
-        bytes.extend_from_slice(b"<jemalloc>: Corrupt redzone");
+        // Names through black_box: a literal argument would be folded into the format string,
+        // and this test binary would carry the marks it must not.
+        let (jemalloc, mimalloc) = std::hint::black_box(("jemalloc", "mimalloc"));
+        bytes.extend_from_slice(format!("<{jemalloc}>: Corrupt redzone").as_bytes());
         bytes.extend(vec![1u8; 4096]);
         std::fs::File::create(&path)
             .unwrap()
             .write_all(&bytes)
             .unwrap();
         assert_eq!(linked_into(&path), Some("jemalloc"));
-        std::fs::write(&path, b"\x7fELF...mimalloc: warning: x").unwrap();
+        std::fs::write(&path, format!("\x7fELF...{mimalloc}: warning: x")).unwrap();
         assert_eq!(linked_into(&path), Some("mimalloc"));
         // The name alone, as in a help text, is not the allocator.
         std::fs::write(&path, b"a statically linked jemalloc or mimalloc").unwrap();
         assert_eq!(linked_into(&path), None);
         assert_eq!(linked_into(&dir.path().join("missing")), None);
+        // Nor is this crate, which looks for the marks.
+        let itself = std::env::current_exe().unwrap();
+        assert_eq!(linked_into(&itself), None);
     }
 }
