@@ -616,6 +616,15 @@ impl Source for ProgramSource {
             let _ = self.ended();
         }
         let stopped_here = self.exit.is_none();
+        if let (true, HeapState::On(heap)) = (self.program.include_children, &self.heap) {
+            // The live ones, as a sample sums them: a zombie kept nothing.
+            let live = || {
+                let mut members = tree::descendants(pid);
+                members.retain(|&p| tree::state(p) == State::Alive);
+                members
+            };
+            self.uncounted.last_look(heap, live, pid);
+        }
         // One whose exit is already under way (not yet reapable, flagged exiting) ended by
         // itself too: a SIGTERM now finds it past signals, and it exits with its own code.
         self.exited_first = !stopped_here || tree::state(pid) == State::Ending;
