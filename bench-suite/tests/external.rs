@@ -1176,3 +1176,36 @@ fn flags_a_program_run_would_ignore_are_refused() {
         }
     }
 }
+
+/// A shell that only waits while its child does the work (`sh -c './server; true'`, which
+/// does not exec): its numbers are the waiting's. A child leaking 100 B an iteration that way
+/// read as clean, exit 0. Without --include-children nothing is then clean; a shell running
+/// its own loop, whose `sleep`s come and go, is judged as before.
+#[test]
+fn a_program_idle_while_its_child_works_is_not_clean() {
+    let inner = "sh -c 'for i in $(seq 300); do echo done; sleep 0.01; done'; true";
+    let out = expect_exit(
+        profile()
+            .args(["--no-heap", "--marker", "done", "--iterations", "20", "--"])
+            .args(["sh", "-c", inner]),
+        0,
+    );
+    let text = stdout(&out);
+    for metric in ["rss_bytes", "fds", "threads"] {
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(metric))
+            .unwrap_or_else(|| panic!("no {metric} row in {text}"));
+        assert!(row.contains("inconclusive"), "{row}");
+        assert!(row.contains("but the program was idle"), "{row}");
+    }
+    let own_loop = "for i in $(seq 300); do echo done; sleep 0.01; done";
+    let out = expect_exit(
+        profile()
+            .args(["--no-heap", "--marker", "done", "--iterations", "20", "--"])
+            .args(["sh", "-c", own_loop]),
+        0,
+    );
+    let text = stdout(&out);
+    assert!(!text.contains("was idle"), "{text}");
+}
