@@ -135,8 +135,8 @@ impl ProgramSource {
             "but the program was idle (CPU {} over {}) while its child {child} ran: the work, \
              and any leak, is in a process not measured (--include-children measures it): \
              not clean",
-            crate::report::format_ms(cpu_ms),
-            crate::report::format_ms(wall_ms)
+            crate::format::format_ms(cpu_ms),
+            crate::format::format_ms(wall_ms)
         ))
     }
 
