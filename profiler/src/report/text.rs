@@ -386,10 +386,10 @@ fn render_sweep(out: &mut String, run: &Run, options: &TextOptions) {
 
 /// The call sites found by attribution, top 5.
 fn render_sites(out: &mut String, run: &Run) {
-    if let Some(note) = &run.attribution_note {
-        let _ = writeln!(out, "  {note}");
-    }
     let Some(info) = &run.attribution else {
+        if let Some(note) = &run.attribution_note {
+            let _ = writeln!(out, "  {note}");
+        }
         return;
     };
     if info.method == "sampled" {
@@ -426,11 +426,17 @@ fn render_sites(out: &mut String, run: &Run) {
             info.dhat_file.as_deref().unwrap_or("-")
         );
     }
-    if run.leak_sites.is_empty() {
-        let _ = writeln!(
-            out,
-            "    none retains memory in proportion to the iterations"
-        );
+    match (&run.attribution_note, run.leak_sites.is_empty()) {
+        (Some(note), _) => {
+            let _ = writeln!(out, "    {note}");
+        }
+        (None, true) => {
+            let _ = writeln!(
+                out,
+                "    none retains memory in proportion to the iterations"
+            );
+        }
+        (None, false) => {}
     }
     for site in run.leak_sites.iter().take(5) {
         let bounds = |ci: Option<[f64; 2]>, f: fn(f64) -> String| {
