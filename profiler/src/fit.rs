@@ -15,7 +15,8 @@
 //!    and Raftery), less those whose growth over the measured sizes is under 5% of their
 //!    value at the largest size (indistinguishable from O(1)). One candidate is the model;
 //!    several are "cannot tell", and so are fewer than 3 sizes (a two-parameter fit through
-//!    two points fits every class) and a best fit off by more than 25% on average.
+//!    two points fits every class), a best fit off by more than 25% on average, and a growing
+//!    class with R² under 0.9 (any class could be the one at larger sizes).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,8 @@ pub const MIN_GROWTH_SHARE: f64 = 0.05;
 /// A best fit off by more than this on average (relative RMS): no class fits (noise, or a
 /// shape none of the classes has, such as sqrt(n)).
 pub const MAX_RELATIVE_RMS: f64 = 0.25;
+/// A growing class fitted with R² below this tells no class (see [`fit_series`]).
+pub const MIN_R2: f64 = 0.9;
 /// Relative errors below this are measurement rounding: no fit is scored better than this.
 const RELATIVE_PRECISION: f64 = 1e-3;
 
@@ -197,6 +200,21 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         chosen.coefficient
     };
     let r2 = r_squared(data, |n| chosen.intercept + coefficient * class.eval(n));
+    // A growing class that leaves much of the points' spread unexplained is a shape none of
+    // the classes has (a linear term giving way to a quadratic one across the sizes), or
+    // noise: any class could be the one at larger sizes. 200 B × n + n²/64 over 100..50k was
+    // "O(n log n) (R² 0.565)" and passed --max-complexity 'O(n log n)'; 8 B × n under
+    // megabytes of noise was "O(log n) (R² 0.42)".
+    if class != Complexity::Constant && r2 < MIN_R2 {
+        return cannot(
+            Complexity::ALL.to_vec(),
+            format!(
+                "{NO_CLASS} the best fit, {class}, leaves {:.0}% of the points' spread \
+                 unexplained (R² {r2:.3}): noisy, or shaped like none of the classes",
+                (1.0 - r2) * 100.0
+            ),
+        );
+    }
     Fit {
         model: Some(class),
         coefficient: Some(coefficient),
@@ -415,6 +433,22 @@ mod tests {
             .collect();
         let f = fit_series(&data, "peak_bytes");
         assert_eq!(f.model, None, "{f:?}");
+    }
+
+    #[test]
+    fn a_quadratic_term_taking_over_at_the_largest_sizes_is_not_called_n_log_n() {
+        // 200 B × n + n²/64 over 100..50k: linear up to n = 12,800, quadratic above. Fitted on
+        // relative errors, n log n came closest and "O(n log n) (R² 0.565)" passed a gate of
+        // O(n log n).
+        let data: Vec<_> = [100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4]
+            .iter()
+            .map(|&n: &f64| (n, 200.0 * n + n * n / 64.0))
+            .collect();
+        let f = fit_series(&data, "peak_bytes");
+        assert_eq!(f.model, None, "{f:?}");
+        assert!(!f.above(Complexity::NLogN));
+        assert!(f.undecided_against(Complexity::NLogN), "{f:?}");
+        assert!(f.sentence.contains("unexplained"), "{}", f.sentence);
     }
 
     #[test]
