@@ -151,6 +151,11 @@ impl Profiler {
     /// are fitted to a growth class (`O(1)` ... `O(n^3)`, or "cannot tell": see
     /// [`crate::fit`]). Counted in this profiler's [`Scope`].
     ///
+    /// In [`Scope::Thread`], as for [`Profiler::run`]: if other threads of the process moved
+    /// memory during the sweep (threads the routine spawns, or other tests), it is swept again
+    /// alone in a child process, in process scope; where that cannot be done, no heap class
+    /// is decided. Under `cargo nextest` the thread scope is the process scope from the start.
+    ///
     /// With the counting allocator installed the heap is counted exactly and fitted; without
     /// it only RSS is, which at these sizes is too coarse to tell O(n) from O(n log n).
     ///
@@ -208,19 +213,40 @@ impl Profiler {
         let mut sizes = sizes.to_vec();
         sizes.sort_unstable();
         sizes.dedup();
+        // As for a run: a child process checking again, and a process running this test
+        // alone (cargo nextest), see the whole process.
+        let occurrence = crate::isolate::occurrence(&self.name);
+        let mut scope = self.scope;
+        let alone_here = scope == Scope::Thread && crate::isolate::one_test_per_process();
+        if crate::isolate::is_child() || alone_here {
+            scope = Scope::Process;
+        }
         let mut make = |n: u64| -> Result<Box<dyn FnMut() + '_>, String> {
             let mut f = setup(n);
             Ok(Box::new(move || drop(f())))
         };
-        let mut run = engine::sweep::in_process(
+        let (mut run, others_moved) = engine::sweep::in_process_seeing(
             &self.name,
             &sizes,
             &mut make,
-            self.scope,
+            scope,
             self.max_complexity,
+            &mut |_| {},
         );
+        if scope == Scope::Thread && others_moved {
+            run = sweep_again(run, &self.name, occurrence);
+        }
+        if alone_here {
+            run.source.notes.push(
+                "thread scope asked for, process scope used: this process runs this test \
+                 alone (cargo nextest), so every thread it sees is the test's"
+                    .to_string(),
+            );
+        }
         run.description = self.description;
-        Report::new(vec![run])
+        let report = Report::new(vec![run]);
+        crate::isolate::hand_back(&report, occurrence);
+        report
     }
 
     /// Whose allocations the heap metrics count (default [`Scope::Process`]). Use
@@ -496,6 +522,28 @@ impl Profiler {
             }
         }
     }
+}
+
+/// A thread-scope sweep during which other threads moved memory (threads the routine spawns,
+/// whose memory this scope cannot see: n×n bytes on a helper thread read as "≈ 120 B, O(1)"
+/// and passed an O(n) gate; or other tests beside it): swept again alone in a child process,
+/// in process scope. Where that cannot be done, no heap fit is decided: every class is a
+/// candidate, so a gate on it is undecided.
+fn sweep_again(blind: Run, name: &str, occurrence: u32) -> Run {
+    const WHY: &str = "thread scope: other threads of the process allocated or freed memory \
+        during the sweep (threads the routine spawns or hands work to, or other tests beside \
+        it), which this scope cannot attribute";
+    if let Some(mut report) = crate::isolate::in_child_process(name, occurrence)
+        && !report.runs.is_empty()
+    {
+        let mut run = report.runs.swap_remove(0);
+        run.source.notes.push(format!(
+            "{WHY}: swept again alone in a child process, in process scope (threads it spawns \
+             included)"
+        ));
+        return run;
+    }
+    crate::engine::sweep::blind_heap(blind, WHY)
 }
 
 /// What a run saw of the process's other threads.

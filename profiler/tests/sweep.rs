@@ -99,3 +99,35 @@ fn a_budget_a_sweep_cannot_apply_is_refused_not_passed() {
         .sweep(&[1_000, 2_000], |n| move || vec![0u8; n as usize])
         .assert_within_budget();
 }
+
+/// The routine's memory is on a thread it spawns, which the thread scope cannot see: n×n bytes
+/// there read as "≈ 120 B, O(1)" and passed an O(n) gate. Other threads moving memory during a
+/// thread-scope sweep send it to be swept again alone in a child process, in process scope.
+#[test]
+fn a_routine_allocating_on_a_thread_it_spawns_is_swept_where_that_thread_is_seen() {
+    let report = profiler::Profiler::new("helper-thread")
+        .scope(Scope::Thread)
+        .max_complexity(Complexity::Linear)
+        .sweep(&[100, 200, 400, 800, 1_600], |n| {
+            move || {
+                std::thread::spawn(move || {
+                    let table = vec![1u8; (n * n) as usize];
+                    table.iter().map(|&b| u64::from(b)).sum::<u64>()
+                })
+                .join()
+                .expect("the helper")
+            }
+        });
+    let sweep = report.runs[0].sweep.as_ref().expect("a sweep");
+    let peak = sweep.fit("peak_bytes").expect("peak fitted");
+    assert_eq!(peak.model, Some(Complexity::Quadratic), "{peak:?}");
+    let notes = report.runs[0].source.notes.join("; ");
+    assert!(
+        notes.contains("swept again alone in a child process"),
+        "{notes}"
+    );
+    assert!(
+        std::panic::catch_unwind(|| report.assert_within_complexity()).is_err(),
+        "an O(n) gate must not pass n×n bytes: {peak:?}"
+    );
+}

@@ -18,7 +18,9 @@ use super::workload::WorkloadSource;
 use super::{Ending, Plan, Source, Step, drive};
 use crate::alloc::untracked;
 use crate::judge::Judging;
-use crate::model::{Complexity, End, Failure, FailureKind, HeapScope, IntervalSample, Point, Run};
+use crate::model::{
+    Complexity, End, Failure, FailureKind, Fit, HeapScope, IntervalSample, NO_CLASS, Point, Run,
+};
 use crate::sample::{Sample, Scope};
 use crate::stats::median;
 use crate::store::Thinned;
@@ -162,6 +164,22 @@ pub fn run_point<F, R>(
 where
     F: FnMut() -> R,
 {
+    run_point_seeing(name, size, iteration, scope, &mut false)
+}
+
+/// [`run_point`], setting `others_moved` when, in [`Scope::Thread`], other threads of the
+/// process allocated or freed memory during the repetitions (threads the routine spawns or
+/// hands work to, whose memory this scope cannot see; or other tests beside it).
+fn run_point_seeing<F, R>(
+    name: &str,
+    size: u64,
+    iteration: &mut F,
+    scope: Scope,
+    others_moved: &mut bool,
+) -> Result<Point, Box<Run>>
+where
+    F: FnMut() -> R,
+{
     let heap_scope = heap_scope_of(scope);
     let rss = crate::probe::PeakRss::start();
     let mut source = Settling::new(
@@ -173,6 +191,7 @@ where
         Judging::in_process(heap_scope, Some(0)),
     );
     let run = drive(&mut source, plan);
+    *others_moved |= source.inner().saw_other_threads();
     if run.failure.is_some() || run.source.end == Some(End::Interrupted) {
         return Err(Box::new(run));
     }
@@ -210,6 +229,20 @@ pub fn in_process_watched(
     max_complexity: Option<Complexity>,
     on_point: &mut dyn FnMut(&Point),
 ) -> Run {
+    in_process_seeing(name, sizes, setup, scope, max_complexity, on_point).0
+}
+
+/// [`in_process_watched`], and whether, in [`Scope::Thread`], other threads of the process
+/// moved memory during any size's repetitions (see `run_point_seeing`).
+pub fn in_process_seeing(
+    name: &str,
+    sizes: &[u64],
+    setup: SizedSetup<'_>,
+    scope: Scope,
+    max_complexity: Option<Complexity>,
+    on_point: &mut dyn FnMut(&Point),
+) -> (Run, bool) {
+    let mut others_moved = false;
     let heap_scope = heap_scope_of(scope);
     let mut points = Vec::new();
     let mut failed: Option<Run> = None;
@@ -231,7 +264,7 @@ pub fn in_process_watched(
                 break;
             }
         };
-        let point = run_point(name, n, &mut iteration, scope);
+        let point = run_point_seeing(name, n, &mut iteration, scope, &mut others_moved);
         drop(iteration);
         match point {
             Ok(p) => {
@@ -244,7 +277,8 @@ pub fn in_process_watched(
             }
         }
     }
-    finish(in_process_run(name, scope), points, failed, max_complexity)
+    let run = finish(in_process_run(name, scope), points, failed, max_complexity);
+    (run, others_moved)
 }
 
 /// The run an in-process sweep's points go into, before [`finish`].
@@ -332,6 +366,39 @@ pub fn finish(
         run.verdict = crate::model::Verdict::Inconclusive;
     }
     run.sweep = Some(sweep);
+    run
+}
+
+/// A sweep whose heap this scope could not see whole (`why`): no heap fit is decided, every
+/// class a candidate, so that neither a clean bill nor a gate rests on it; the run's verdict
+/// follows.
+pub fn blind_heap(mut run: Run, why: &str) -> Run {
+    let Some(sweep) = run.sweep.as_mut() else {
+        return run;
+    };
+    for (field, fit) in sweep.fits.iter_mut() {
+        if !matches!(field.as_str(), "peak_bytes" | "retained_bytes") {
+            continue;
+        }
+        *fit = Fit {
+            model: None,
+            coefficient: None,
+            intercept: None,
+            r2: None,
+            candidates: Complexity::ALL.to_vec(),
+            sentence: format!(
+                "{NO_CLASS} {why} (seen in this thread: {}); use Scope::Process, or cargo \
+                 nextest",
+                fit.sentence
+            ),
+        };
+    }
+    let verdict = sweep.verdict();
+    run.verdict = if run.verdict == crate::model::Verdict::Leak {
+        run.verdict
+    } else {
+        verdict
+    };
     run
 }
 
