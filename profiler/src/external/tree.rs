@@ -24,6 +24,12 @@ pub(crate) enum State {
     Gone,
 }
 
+/// Whether `pid` is blocked waiting for a child to end (`waitpid`: the kernel's `do_wait`, as
+/// /proc/<pid>/wchan names it). `false` where that cannot be read.
+pub(crate) fn waits_for_a_child(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.trim() == "do_wait")
+}
+
 /// The state of `pid`. Off Linux, only alive or gone (by signal 0, which sends nothing).
 pub(crate) fn state(pid: u32) -> State {
     #[cfg(target_os = "linux")]

@@ -84,6 +84,8 @@ pub(super) struct ProgramSource {
     unmeasured_children: Vec<notes::Unmeasured>,
     /// How many times descendants were looked for.
     children_checks: u32,
+    /// Of those, the ones that found the program blocked waiting for a child.
+    waiting_checks: u32,
     /// Whether the program was told its output has not matched the marker yet.
     warned_no_marker: bool,
     /// Processes of its tree still running when the program exited on its own (pid, name),
@@ -145,6 +147,7 @@ impl ProgramSource {
             exited_first: false,
             unmeasured_children: Vec::new(),
             children_checks: 0,
+            waiting_checks: 0,
             warned_no_marker: false,
             left_running: Vec::new(),
             error: None,

@@ -108,10 +108,12 @@ impl ProgramSource {
     /// Without --include-children, a program that only waited while a child of its own ran
     /// through the run (a shell running `./server; true`, a launcher): its numbers are the
     /// waiting's, the work and any leak are in the child. A leak of 100 B an iteration behind
-    /// `sh -c './leak 3000 100; true'` read as clean, exit 0, 4 of 4. Idle: CPU time under 2%
-    /// of the run's wall time, where /proc tells it.
+    /// `sh -c './leak 3000 100; true'` read as clean, exit 0, 4 of 4. Waiting: blocked in
+    /// `waitpid` at most of the checks for children, and CPU time under 2% of the run's wall
+    /// time (a light program that sleeps between iterations beside a helper it keeps, or
+    /// zombies it has not reaped, is not waiting for them).
     fn idle_beside_children(&self, run: &Run) -> Option<String> {
-        if self.program.include_children {
+        if self.program.include_children || 2 * self.waiting_checks <= self.children_checks {
             return None;
         }
         // The same child at two checks or more: a shell loop's `sleep`s, one per iteration,
@@ -120,10 +122,14 @@ impl ProgramSource {
             .unmeasured_children
             .iter()
             .find(|u| u.last_check > u.first_check)?;
-        let cpu_ms: f64 = run.samples.iter().filter_map(|s| s.cpu_ms).sum();
-        let (first, last) = (run.samples.first()?, run.samples.last()?);
+        // After the warm-up: a Python launcher's own start-up took 50 ms of CPU, 2.5% of a
+        // 2 s run, before it settled into waiting.
+        let warmup = run.metrics.values().map(|m| m.warmup).max().unwrap_or(0);
+        let tail = &run.samples[run.warmup_index(warmup).min(run.samples.len() - 1)..];
+        let cpu_ms: f64 = tail.iter().skip(1).filter_map(|s| s.cpu_ms).sum();
+        let (first, last) = (tail.first()?, tail.last()?);
         let wall_ms = last.elapsed_ms - first.elapsed_ms;
-        let measured = run.samples.iter().skip(1).any(|s| s.cpu_ms.is_some());
+        let measured = tail.iter().skip(1).any(|s| s.cpu_ms.is_some());
         if !measured || wall_ms <= 0.0 || cpu_ms > 0.02 * wall_ms {
             return None;
         }
@@ -165,6 +171,9 @@ impl ProgramSource {
     /// Remember the program's live descendants (at most a few), which are not measured.
     pub(super) fn note_children(&mut self) {
         self.children_checks += 1;
+        if tree::waits_for_a_child(self.pid) {
+            self.waiting_checks += 1;
+        }
         let check = self.children_checks;
         for child in tree::descendants(self.pid).into_iter().take(8) {
             let known = &mut self.unmeasured_children;
