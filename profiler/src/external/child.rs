@@ -171,9 +171,17 @@ pub(crate) fn orphans_since(since: u64) -> Vec<u32> {
     {
         use super::tree::{State, children, start_time, state};
         let programs = running().clone();
+        // A child running this very executable is this process's own: a test binary running
+        // one of its tests again alone (`.isolated()`, a check made again in a child). Taken
+        // for an orphan, it was stopped (and its exit reaped) under the test that spawned it,
+        // which read no output.
+        let own = std::env::current_exe().ok();
         let mut live = Vec::new();
         for pid in children(std::process::id()) {
             if programs.contains(&pid) || start_time(pid).is_none_or(|t| t < since) {
+                continue;
+            }
+            if own.is_some() && std::fs::read_link(format!("/proc/{pid}/exe")).ok() == own {
                 continue;
             }
             match state(pid) {
