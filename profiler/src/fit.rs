@@ -206,11 +206,17 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     // "O(n log n) (R² 0.565)" and passed --max-complexity 'O(n log n)'; 8 B × n under
     // megabytes of noise was "O(log n) (R² 0.42)".
     if class != Complexity::Constant && r2 < MIN_R2 {
+        // It grew (past the share that counts as growth): the class is this one or above.
         return cannot(
-            Complexity::ALL.to_vec(),
+            Complexity::ALL
+                .iter()
+                .copied()
+                .filter(|&c| c >= class)
+                .collect(),
             format!(
                 "{NO_CLASS} the best fit, {class}, leaves {:.0}% of the points' spread \
-                 unexplained (R² {r2:.3}): noisy, or shaped like none of the classes",
+                 unexplained (R² {r2:.3}): noisy, or shaped like none of the classes, and \
+                 growing at least as fast",
                 (1.0 - r2) * 100.0
             ),
         );
@@ -448,6 +454,8 @@ mod tests {
         assert_eq!(f.model, None, "{f:?}");
         assert!(!f.above(Complexity::NLogN));
         assert!(f.undecided_against(Complexity::NLogN), "{f:?}");
+        // Above O(n) whichever class it is: an O(n) gate still fails.
+        assert!(f.above(Complexity::Linear), "{f:?}");
         assert!(f.sentence.contains("unexplained"), "{}", f.sentence);
     }
 

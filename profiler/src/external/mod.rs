@@ -326,9 +326,11 @@ impl Program {
             _ => None,
         };
         let own_allocator = match &self.target {
-            Target::Command(cmd) if self.heap => {
-                heap::executable(cmd).and_then(|path| own_allocator::linked_into(&path))
-            }
+            // CPython 3.13 carries mimalloc for its own object allocator, which
+            // PYTHONMALLOC=malloc turns off (and which is checked on the running interpreter).
+            Target::Command(cmd) if self.heap => heap::executable(cmd)
+                .filter(|path| !path.file_name().is_some_and(heap::is_python))
+                .and_then(|path| own_allocator::linked_into(&path)),
             _ => None,
         };
         let mut source = ProgramSource::new(self, pid, started, heap);

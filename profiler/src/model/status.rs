@@ -58,8 +58,13 @@ impl Report {
     /// leaking one fd in each of 200 iterations done within 2 ms passed, "no metric could be
     /// judged", exit 0.
     fn nothing_measured(&self) -> Option<&Run> {
+        // A budget exceeded between boundaries was measured, and fails as such.
         self.runs.iter().find(|r| {
-            r.is_program() && r.sweep.is_none() && r.concurrency.is_none() && r.metrics.is_empty()
+            r.is_program()
+                && r.sweep.is_none()
+                && r.concurrency.is_none()
+                && r.metrics.is_empty()
+                && !r.budgets.iter().any(|b| b.exceeded)
         })
     }
 

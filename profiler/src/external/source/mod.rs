@@ -619,7 +619,11 @@ impl Source for ProgramSource {
             let _ = self.ended();
         }
         let stopped_here = self.exit.is_none();
-        if let (true, HeapState::On(heap)) = (self.program.include_children, &self.heap) {
+        // Only while the program runs: once it exited, its pid names no tree (and may name
+        // another process), and what was found uncounted must stay found.
+        if let (true, true, HeapState::On(heap)) =
+            (stopped_here, self.program.include_children, &self.heap)
+        {
             // The live ones, as a sample sums them: a zombie kept nothing.
             let live = || {
                 let mut members = tree::descendants(pid);
