@@ -51,13 +51,18 @@ pub(crate) fn occurrence(name: &str) -> u32 {
 /// In the parent, run the calling test again in a child process and return the report of the
 /// profile called `name`. `None` means "run in place": this is the child already, the test
 /// runner gives every test its own process (cargo nextest), or this is not a libtest test.
-/// Panics when the child gives no report (for `.isolated()` and the thread scope's re-check,
-/// which have no answer of their own).
+/// Panics when the child gives no report (for `.isolated()`, which has no answer of its own).
 pub(crate) fn in_child_process(name: &str, occurrence: u32) -> Option<Report> {
     match child_report(name, occurrence, None)? {
         Ok(report) => Some(report),
         Err(why) => panic!("profiler: {why}"),
     }
+}
+
+/// [`in_child_process`] for a thread-scope check that other threads disturbed, which has an
+/// answer of its own (neither leak nor clean): the child's report, or why there is none.
+pub(crate) fn second_look(name: &str, occurrence: u32) -> Option<Result<Report, String>> {
+    child_report(name, occurrence, None)
 }
 
 /// [`in_child_process`] for a leak seen in place, which has an answer of its own: the child's

@@ -409,17 +409,21 @@ impl Profiler {
         const WHY: &str = "thread scope: other threads of the process allocated or freed \
             memory during the run (threads this code spawns or hands work to, or other tests \
             beside it), which this scope cannot attribute";
-        if let Some(mut report) = crate::isolate::in_child_process(&self.name, occurrence)
-            && !report.runs.is_empty()
-        {
-            let mut run = report.runs.swap_remove(0);
-            run.source.notes.push(format!(
-                "{WHY}: checked again alone in a child process, in process scope (threads it \
-                 spawns included)"
-            ));
-            return run;
+        match crate::isolate::second_look(&self.name, occurrence) {
+            Some(Ok(mut report)) if !report.runs.is_empty() => {
+                let mut run = report.runs.swap_remove(0);
+                run.source.notes.push(format!(
+                    "{WHY}: checked again alone in a child process, in process scope (threads \
+                     it spawns included)"
+                ));
+                run
+            }
+            Some(Err(no_child)) => crate::judge::blind_because(
+                blind,
+                &format!("{WHY}; {no_child}; so it can tell neither a leak nor a clean run"),
+            ),
+            _ => crate::judge::blind(blind, WHY),
         }
-        crate::judge::blind(blind, WHY)
     }
 
     /// Like [`Profiler::run`], returning the [`Run`] alone (to gather several in one report).
@@ -533,17 +537,20 @@ fn sweep_again(blind: Run, name: &str, occurrence: u32) -> Run {
     const WHY: &str = "thread scope: other threads of the process allocated or freed memory \
         during the sweep (threads the routine spawns or hands work to, or other tests beside \
         it), which this scope cannot attribute";
-    if let Some(mut report) = crate::isolate::in_child_process(name, occurrence)
-        && !report.runs.is_empty()
-    {
-        let mut run = report.runs.swap_remove(0);
-        run.source.notes.push(format!(
-            "{WHY}: swept again alone in a child process, in process scope (threads it spawns \
-             included)"
-        ));
-        return run;
+    match crate::isolate::second_look(name, occurrence) {
+        Some(Ok(mut report)) if !report.runs.is_empty() => {
+            let mut run = report.runs.swap_remove(0);
+            run.source.notes.push(format!(
+                "{WHY}: swept again alone in a child process, in process scope (threads it \
+                 spawns included)"
+            ));
+            run
+        }
+        Some(Err(no_child)) => {
+            crate::engine::sweep::blind_heap(blind, &format!("{WHY}; {no_child}"))
+        }
+        _ => crate::engine::sweep::blind_heap(blind, WHY),
     }
-    crate::engine::sweep::blind_heap(blind, WHY)
 }
 
 /// What a run saw of the process's other threads.

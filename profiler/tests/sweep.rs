@@ -131,3 +131,33 @@ fn a_routine_allocating_on_a_thread_it_spawns_is_swept_where_that_thread_is_seen
         "an O(n) gate must not pass n×n bytes: {peak:?}"
     );
 }
+
+/// The same sweep on a thread of the test's own (a worker it names): it cannot be swept again
+/// alone from there, and panicked instead of saying so. No heap class is decided, and the
+/// reason is given.
+#[test]
+fn a_disturbed_sweep_on_a_named_helper_thread_says_why_instead_of_panicking() {
+    let report = std::thread::Builder::new()
+        .name("sweep-worker".to_string())
+        .spawn(|| {
+            profiler::Profiler::new("helper-thread-on-helper")
+                .scope(Scope::Thread)
+                .max_complexity(Complexity::Linear)
+                .sweep(&[100, 200, 400, 800], |n| {
+                    move || {
+                        std::thread::spawn(move || vec![1u8; (n * n) as usize].len())
+                            .join()
+                            .expect("the helper")
+                    }
+                })
+        })
+        .unwrap()
+        .join()
+        .expect("the sweep answers instead of panicking");
+    let run = &report.runs[0];
+    let sweep = run.sweep.as_ref().expect("a sweep");
+    let peak = sweep.fit("peak_bytes").expect("peak fitted");
+    assert_eq!(peak.model, None, "{peak:?}");
+    let said = format!("{:?}", run);
+    assert!(said.contains("not a test of this binary"), "{said}");
+}

@@ -167,3 +167,39 @@ fn under_nextest_a_map_growing_by_doublings_is_a_leak() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A thread-scope check run on a thread of the test's own (a worker it names), whose workload
+/// hands memory to another thread: the test cannot be run again alone from there, and the
+/// check panicked ("not a test of this binary") instead of answering. It answers: the heap
+/// cannot be judged, and says why.
+#[test]
+fn a_disturbed_check_on_a_named_helper_thread_says_why_instead_of_panicking() {
+    let report = std::thread::Builder::new()
+        .name("request-worker".to_string())
+        .spawn(|| {
+            Profiler::new("on-helper")
+                .scope(Scope::Thread)
+                .iterations(10)
+                .run(|| {
+                    std::thread::spawn(|| std::hint::black_box(vec![1u8; 4096]).len())
+                        .join()
+                        .unwrap()
+                })
+        })
+        .unwrap()
+        .join()
+        .expect("the check answers instead of panicking");
+    let heap = &report.runs[0].metrics[&Metric::HeapBytes];
+    assert_eq!(heap.verdict, Verdict::Inconclusive, "{}", heap.reason);
+    assert!(
+        heap.reason.contains("not a test of this binary"),
+        "{}",
+        heap.reason
+    );
+    assert!(
+        report.runs[0]
+            .metrics
+            .values()
+            .all(|m| m.verdict != Verdict::Leak)
+    );
+}
