@@ -160,3 +160,84 @@ fn a_guard_dropped_on_another_thread_ends_the_span_on_the_thread_that_entered_it
     drop(kept);
     assert_eq!(live("stray_exit"), 0);
 }
+
+#[test]
+fn a_stray_exit_ends_the_entry_it_was_made_for_not_a_later_entry_of_the_same_span() {
+    // Entered, then another span, then the first again (a re-poll entering it anew), and the
+    // first entry's guard dropped on another thread: the thread is still in the first span
+    // through its later entry. The newest entry used to go, leaving it in the other span.
+    install();
+    let (outer, middle) = (
+        tracing::info_span!("reentered"),
+        tracing::info_span!("between"),
+    );
+    let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
+    let dropped = std::sync::atomic::AtomicBool::new(false);
+    let kept = std::thread::scope(|scope| {
+        let dropped = &dropped;
+        scope.spawn(move || {
+            let guard = guards.recv().expect("a guard");
+            drop(guard);
+            dropped.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let first = outer.enter();
+        let _middle = middle.enter();
+        let _again = outer.enter();
+        to_dropper.send(first).expect("the dropper waits");
+        while !dropped.load(std::sync::atomic::Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        vec![3u8; 2000]
+    });
+    assert_eq!((live("reentered"), live("between")), (2000, 0));
+    drop(kept);
+}
+
+/// Exits made on another thread than the entry, `count` of them, for a span nobody is in.
+fn stray_exits(count: usize) {
+    let noise = tracing::info_span!("nobody_in_it");
+    let id = noise.id().expect("an enabled span");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            tracing::dispatcher::get_default(|d| {
+                for _ in 0..count {
+                    d.exit(&id);
+                }
+            })
+        });
+    });
+}
+
+#[test]
+fn exits_a_thread_fell_too_far_behind_to_apply_are_counted_and_the_run_says_so() {
+    // A thread in a span whose guard another thread dropped, idle while more stray exits
+    // happened than are kept: it cannot tell it should leave the span, and charges it what it
+    // allocates next. That used to go unsaid.
+    install();
+    let mut first = true;
+    let report = profiler::Profiler::new("lost-exits").iterations(3).run(|| {
+        if !std::mem::take(&mut first) {
+            return;
+        }
+        let before = profiler::alloc::span_stack::lost_exits();
+        let span = tracing::info_span!("left_behind");
+        let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
+        let dropped = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let dropped = &dropped;
+            scope.spawn(move || {
+                drop(guards.recv().expect("a guard"));
+                stray_exits(5_000);
+                dropped.store(true, std::sync::atomic::Ordering::Release);
+            });
+            to_dropper.send(span.enter()).expect("the dropper waits");
+            while !dropped.load(std::sync::atomic::Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            drop(std::hint::black_box(vec![4u8; 100]));
+        });
+        assert!(profiler::alloc::span_stack::lost_exits() > before);
+    });
+    let notes = report.runs[0].source.notes.join("; ");
+    assert!(notes.contains("too many at once"), "{notes}");
+}

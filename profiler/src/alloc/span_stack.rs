@@ -15,8 +15,13 @@
 //! ends the span on the thread that entered it, as the guard's drop meant to. (A thread
 //! that entered the same span on its own and is still in it loses it too: that takes the same
 //! span entered on two threads at once, one of them through a guard crossing an `.await`.)
+//! A stray exit takes off the thread's oldest entry of that span made before it: a later
+//! entry of the same span on that thread (a re-poll entering it again) is the one its own
+//! thread will exit.
+//!
 //! Only the last [`STRAY_RING`] stray exits are kept: a thread that did not allocate inside a
-//! span while more happened keeps the entries it cannot tell about.
+//! span while more happened keeps the entries it cannot tell about, and the exits it missed
+//! are counted ([`lost_exits`]) so that a run can say its spans may be over-charged.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -24,8 +29,12 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 
 use super::untracked;
 
-/// Stray exits kept for threads to catch up with.
-const STRAY_RING: usize = 64;
+/// Stray exits kept for threads to catch up with (16 bytes each, static).
+const STRAY_RING: usize = 1024;
+
+/// Stray exits some thread could no longer apply, having fallen more than [`STRAY_RING`]
+/// behind.
+static LOST: AtomicU64 = AtomicU64::new(0);
 
 /// The number of the last stray exit (0: none yet). Read on the cold path of an allocation
 /// inside a span: threads that have seen it pay one relaxed load.
@@ -69,6 +78,15 @@ impl Stack {
         }
         let strays = STRAYS.lock().unwrap_or_else(|e| e.into_inner());
         let first = (self.seen + 1).max(last.saturating_sub(STRAY_RING as u64 - 1));
+        // Only entries made before a missed exit can be wrong for it.
+        if first > self.seen + 1
+            && self
+                .entries
+                .iter()
+                .any(|&(_, _, before)| before + 1 < first)
+        {
+            LOST.fetch_add(first - self.seen - 1, Relaxed);
+        }
         for k in first..=last {
             let (id, number) = strays[(k % STRAY_RING as u64) as usize];
             if number != k {
@@ -77,13 +95,19 @@ impl Stack {
             if let Some(i) = self
                 .entries
                 .iter()
-                .rposition(|&(entered, _, before)| entered == id && before < k)
+                .position(|&(entered, _, before)| entered == id && before < k)
             {
                 self.entries.remove(i);
             }
         }
         self.seen = last;
     }
+}
+
+/// Stray exits that threads with spans entered missed so far (they may stay in a span that
+/// ended, charging it what they allocate).
+pub fn lost_exits() -> u64 {
+    LOST.load(Relaxed)
 }
 
 /// Record that span `id` was exited on a thread that had not entered it.

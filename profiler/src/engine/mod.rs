@@ -252,6 +252,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let spans_before = (plan.judging.source == crate::model::SourceKind::InProcess)
         .then(alloc::spans::totals_untracked)
         .flatten();
+    let lost_exits_before = alloc::span_stack::lost_exits();
     // Held until the run's span records are taken (the end of this function): the peaks are
     // the highest over this run, whatever runs open meanwhile.
     let spans_window = spans_before
@@ -471,6 +472,10 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     run.source.kind = plan.judging.source;
     if let (Some(before), Some((after, retained))) = (&spans_before, &spans_after) {
         run.spans = spans::records(before, after, retained.as_deref());
+        let lost = alloc::span_stack::lost_exits() - lost_exits_before;
+        if lost > 0 {
+            run.source.notes.push(spans::lost_exits_note(lost));
+        }
     }
     untracked(move || drop((spans_before, spans_after)));
     source.finish(&mut run, Ending { end, over_budget });
