@@ -61,9 +61,13 @@ fn ignores_environment(args: &[&[u8]]) -> Option<char> {
             return None; // the script
         };
         if cluster.is_empty() || cluster.starts_with(b"-") {
-            // `-` (stdin) ends the options; `--help` and the like take no value.
+            // `-` (stdin) ends the options; `--help` and the like take no value, but for
+            // `--check-hash-based-pycs`, whose value may be the next argument.
             if cluster.is_empty() || cluster == b"-" {
                 return None;
+            }
+            if cluster == b"-check-hash-based-pycs" {
+                args.next();
             }
             continue;
         }
@@ -108,6 +112,10 @@ mod tests {
         assert_eq!(check(&["python3", "-c", "pass", "-I"], &malloc), None);
         assert!(check(&["python3", "-Wignore", "-E"], &malloc).is_some());
         assert_eq!(check(&["python3", "-W", "-E", "x.py"], &malloc), None);
+        let pycs = ["python3", "--check-hash-based-pycs", "never", "-E", "x.py"];
+        assert!(check(&pycs, &malloc).is_some());
+        let pycs = ["python3", "--check-hash-based-pycs=never", "-E", "x.py"];
+        assert!(check(&pycs, &malloc).is_some());
     }
 
     #[test]
