@@ -287,10 +287,17 @@ fn unnamed_leak(run: &Run, info: &crate::model::AttributionInfo) -> Option<Strin
     let [finest, _] = info.interval_bytes?;
     let slope = run.metrics.get(&Metric::HeapBytes)?.slope()?;
     let expected = slope.max(0.0) * f64::from(run.iterations) / finest.max(1) as f64;
+    // A site is named on a few samples of its blocks at least; with more expected, the
+    // blocks sampled did not grow steadily enough with the iterations to be told from churn.
+    let why = if expected < 3.0 {
+        "too few to name a site on"
+    } else {
+        "but no site's sampled blocks grew steadily enough with the iterations to be named"
+    };
     Some(format!(
         "no call site named: the heap leaks {} per iteration, about {expected:.1} samples' worth \
-         over {} at one sample per {} allocated, and none of its blocks was sampled; \
-         --attribute exact names every site (dhat passes, slower)",
+         over {} at one sample per {} allocated, {why}; --attribute exact names every site \
+         (dhat passes, slower)",
         crate::format::format_bytes(slope),
         crate::format::iterations_of(u64::from(run.iterations), ""),
         crate::format::format_bytes(finest as f64)
@@ -429,9 +436,17 @@ mod tests {
         assert_eq!(
             note,
             "no call site named: the heap leaks 16 B per iteration, about 0.0 samples' worth \
-             over 40 iterations at one sample per 1.0 MiB allocated, and none of its blocks \
-             was sampled; --attribute exact names every site (dhat passes, slower)"
+             over 40 iterations at one sample per 1.0 MiB allocated, too few to name a site \
+             on; --attribute exact names every site (dhat passes, slower)"
         );
         assert_eq!(unnamed_leak(&run_growing(0, 40), &info), None);
+        // Many samples' worth and still no site (blocks sampled, none growing steadily):
+        // "none of its blocks was sampled" was said all the same.
+        let note = unnamed_leak(&run_growing(1 << 20, 40), &info).expect("a note");
+        assert!(note.contains("about 40.0 samples' worth"), "{note}");
+        assert!(
+            note.contains("no site's sampled blocks grew steadily"),
+            "{note}"
+        );
     }
 }
