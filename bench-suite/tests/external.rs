@@ -872,6 +872,28 @@ fn a_program_that_exits_leaving_a_process_running_names_it() {
     kill(left);
     assert!(was_alive, "sleep (pid {left}) is not the one left running");
     assert!(text.contains(&format!("--pid {left}")), "{text}");
+    assert!(text.contains("the program's alone"), "{text}");
+    // Summed with the program's while it ran: "the program's alone" was said all the same.
+    let out = expect_exit(
+        profile().args([
+            "--include-children",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30 >/dev/null 2>&1 & exit 0",
+        ]),
+        2,
+    );
+    let text = stdout(&out);
+    for pid in text.split("(pid ").skip(1).filter_map(|rest| {
+        rest.split(')')
+            .next()
+            .and_then(|pid| pid.parse::<u64>().ok())
+    }) {
+        kill(pid);
+    }
+    assert!(text.contains("only until the program exited"), "{text}");
+    assert!(!text.contains("the program's alone"), "{text}");
 }
 
 /// A program that orphans a short-lived process per request (a double fork): profile adopts

@@ -261,10 +261,15 @@ impl ProgramSource {
         if !self.left_running.is_empty() {
             let left: Vec<String> = self.left_running.iter().map(named).collect();
             let first = self.left_running[0].0;
+            let whose = if self.program.include_children {
+                "these samples include them (--include-children) only until the program exited"
+            } else {
+                "these samples are the program's alone"
+            };
             notes.push(format!(
-                "the program exited and left running what it started: {}; these samples are \
-                 the program's alone. If it daemonized, run it in the foreground, or sample \
-                 that process with --pid {first}",
+                "the program exited and left running what it started: {}; {whose}. If it \
+                 daemonized, run it in the foreground, or sample that process with --pid \
+                 {first}",
                 left.join(", ")
             ));
         }
