@@ -302,6 +302,24 @@ pub fn sampled_total_bounds(n: i64, total: f64, unit: f64) -> (f64, f64) {
     (lo * each, hi * each)
 }
 
+/// 95% bounds of a total of sampled items that stand for different amounts (a sampled block
+/// of 16 B stands for far more blocks than one of 1 KiB): from the sum of what the items
+/// sampled stand for, the sum of its squares and the largest. Fay and Feuer's gamma bounds for
+/// a weighted sum of Poisson counts, with [`poisson_bounds`]' approximation of the gamma
+/// quantiles; items that all stand for `w` give `w` times [`poisson_bounds`]. Scaling the
+/// count's bounds by the mean weight instead covered a site's blocks 2 times in 10: its
+/// few samples of tiny blocks decide the total, and vary far more than the count.
+pub fn weighted_poisson_bounds(sum: f64, sum_sq: f64, max: f64) -> (f64, f64) {
+    if sum <= 0.0 || sum_sq <= 0.0 {
+        return (0.0, poisson_bounds(0).1 * max.max(0.0));
+    }
+    let gamma_bound = |shape: f64, scale: f64, z: f64| scale * (shape.sqrt() + z).max(0.0).powi(2);
+    let lo = gamma_bound(sum * sum / sum_sq, sum_sq / sum, -0.98);
+    let (sum_up, sq_up) = (sum + max, sum_sq + max * max);
+    let hi = gamma_bound(sum_up * sum_up / sq_up, sq_up / sum_up, 0.98);
+    (lo, hi)
+}
+
 /// 95% bounds of a Poisson mean from one count `n` (Wilson-Hilferty-free approximation
 /// `(sqrt(n) -/+ 0.98)^2`, good to a few percent from n = 4).
 pub fn poisson_bounds(n: u64) -> (f64, f64) {
@@ -410,6 +428,64 @@ mod tests {
             (lo - 4.80).abs() < 0.3 && (hi - 18.39).abs() < 0.6,
             "{lo} {hi}"
         );
+    }
+
+    #[test]
+    fn weighted_bounds_are_the_counts_when_every_item_weighs_the_same() {
+        for n in [1u64, 4, 10, 100] {
+            let (lo, hi) = poisson_bounds(n);
+            let w = 7.5;
+            let n_f = n as f64;
+            let (wlo, whi) = weighted_poisson_bounds(n_f * w, n_f * w * w, w);
+            assert!(
+                (wlo - lo * w).abs() < 1e-9 && (whi - hi * w).abs() < 1e-9,
+                "{n}"
+            );
+        }
+    }
+
+    /// A site of 40 samples' worth of large blocks (each standing for 1), 8 of smaller ones
+    /// (each standing for 8) and 3 of tiny ones (each for 20), drawn 4000 times: the bounds
+    /// hold the truth about 96% of the time. The count's bounds scaled by the mean weight
+    /// held it 73% of the time.
+    #[test]
+    fn weighted_bounds_cover_a_total_decided_by_a_few_heavy_items() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut poisson = |mean: f64| {
+            let (limit, mut k, mut p) = ((-mean).exp(), 0u64, 1.0);
+            loop {
+                p *= uniform();
+                if p <= limit {
+                    return k;
+                }
+                k += 1;
+            }
+        };
+        let classes = [(40.0, 1.0), (8.0, 8.0), (3.0, 20.0)];
+        let truth: f64 = classes.iter().map(|(rate, w)| rate * w).sum();
+        let trials = 4000;
+        let mut covered = 0;
+        for _ in 0..trials {
+            let (mut sum, mut sum_sq, mut max) = (0.0, 0.0, 0.0f64);
+            for (rate, w) in classes {
+                let k = poisson(rate) as f64;
+                sum += k * w;
+                sum_sq += k * w * w;
+                if k > 0.0 {
+                    max = max.max(w);
+                }
+            }
+            let (lo, hi) = weighted_poisson_bounds(sum, sum_sq, max);
+            covered += u32::from(lo <= truth && truth <= hi);
+        }
+        let coverage = f64::from(covered) / f64::from(trials);
+        assert!((0.93..=0.995).contains(&coverage), "{coverage}");
     }
 
     #[test]
