@@ -268,9 +268,11 @@ where
         if let Some((sampling, only_if_growing)) = self.sampling.take() {
             let (sites, info) = sampling.finish(run, only_if_growing);
             run.leak_sites = sites;
-            if run.leak_sites.is_empty() {
-                run.attribution_note = unnamed_leak(run, &info);
-            }
+            run.attribution_note = if run.leak_sites.is_empty() {
+                unnamed_leak(run, &info)
+            } else {
+                unnamed_rest(run)
+            };
             run.attribution = Some(info);
         }
     }
@@ -302,6 +304,34 @@ fn unnamed_leak(run: &Run, info: &crate::model::AttributionInfo) -> Option<Strin
         crate::format::iterations_of(u64::from(run.iterations), ""),
         crate::format::format_bytes(finest as f64)
     ))
+}
+
+/// A heap leak larger than all the sites sampling named can hold, as a sentence: a smaller
+/// leak beside a large one (64 B an iteration beside 4 KiB) is too few bytes to be sampled,
+/// and the sites named read as the whole story. `None` when the heap's growth is within
+/// what the sites may hold (their 95% upper bounds summed).
+fn unnamed_rest(run: &Run) -> Option<String> {
+    if !run.heap_leaks() {
+        return None;
+    }
+    let [heap_lo, _] = run.metrics.get(&Metric::HeapBytes)?.ci?;
+    let named: f64 = run
+        .leak_sites
+        .iter()
+        .map(|s| {
+            s.bytes_per_iteration_ci
+                .map_or(s.bytes_per_iteration, |[_, hi]| hi)
+        })
+        .sum();
+    (heap_lo > named).then(|| {
+        format!(
+            "the sites below hold at most {} of the heap's growth of at least {} per \
+             iteration; the rest was not named (sampled too rarely, or allocated outside \
+             your code): --attribute exact names every site (dhat passes, slower)",
+            crate::format::format_bytes(named),
+            crate::format::format_bytes(heap_lo)
+        )
+    })
 }
 
 /// What the waits for a quiet point came to, when there is something to say.
@@ -391,7 +421,7 @@ impl BackgroundSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttributionInfo, HeapScope};
+    use crate::model::{AttributionInfo, HeapScope, LeakSite};
     use crate::sample::Sample;
 
     /// `n` iterations, the heap `per` bytes and one block higher after each.
@@ -414,6 +444,38 @@ mod tests {
         };
         crate::judge::rejudge(&mut run, None);
         run
+    }
+
+    #[test]
+    fn a_leak_larger_than_its_named_sites_can_hold_says_the_rest_is_unnamed() {
+        // 4 KiB an iteration named, and 1 KiB beside it too rarely sampled to be: the 4 KiB
+        // site read as the whole story.
+        let mut run = run_growing(5120, 40);
+        let heap_lo = run.metrics[&Metric::HeapBytes].ci.expect("bounds")[0];
+        assert!(heap_lo > 4900.0, "{heap_lo}");
+        let site = |bytes: f64, hi: f64| LeakSite {
+            function: "leaky".into(),
+            location: "src/lib.rs:7".into(),
+            bytes_per_iteration: bytes,
+            blocks_per_iteration: 1.0,
+            backtrace: Vec::new(),
+            bytes_per_iteration_ci: Some([bytes * 0.8, hi]),
+            blocks_per_iteration_ci: None,
+            samples: Some(40),
+            growth: Some("steady".into()),
+        };
+        run.leak_sites = vec![site(4096.0, 4700.0)];
+        let note = unnamed_rest(&run).expect("a note");
+        assert!(
+            note.starts_with("the sites below hold at most 4.6 KiB"),
+            "{note}"
+        );
+        // Within what the site may hold: nothing to say.
+        run.leak_sites = vec![site(4096.0, 5300.0)];
+        assert_eq!(unnamed_rest(&run), None);
+        run.leak_sites = vec![site(4096.0, 4700.0), site(512.0, 700.0)];
+        assert_eq!(unnamed_rest(&run), None);
+        assert_eq!(unnamed_rest(&run_growing(0, 40)), None);
     }
 
     #[test]
