@@ -221,6 +221,25 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
             ),
         );
     }
+    // Growth folded into O(1) for being small beside the level (4 MiB + 8 B × n over
+    // 1k..20k) is said, with how to see past it: an O(1) gate passed on it silently.
+    let folded = (class == Complexity::Constant && best.class != Complexity::Constant)
+        .then(|| best.coefficient * (best.class.eval(n_max) - best.class.eval(n_min)))
+        .filter(|growth| *growth > 0.0)
+        .map(|growth| {
+            let at_max = (best.intercept + best.coefficient * best.class.eval(n_max)).abs();
+            format!(
+                "; it grew by {} from n = {} to {} ({:.1}% of its level, as {} fits best), \
+                 under the {:.0}% that counts as growth: sweep larger sizes to tell",
+                formula(field, Complexity::Constant, 0.0, growth),
+                crate::sizes::short(n_min as u64),
+                crate::sizes::short(n_max as u64),
+                100.0 * growth / at_max.max(floor),
+                best.class,
+                MIN_GROWTH_SHARE * 100.0
+            )
+        })
+        .unwrap_or_default();
     Fit {
         model: Some(class),
         coefficient: Some(coefficient),
@@ -228,7 +247,7 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
         r2: Some(r2),
         candidates: vec![class],
         sentence: format!(
-            "≈ {}, {class} (R² {r2:.3})",
+            "≈ {}, {class} (R² {r2:.3}){folded}",
             formula(field, class, coefficient, chosen.intercept)
         ),
     }
@@ -421,6 +440,29 @@ mod tests {
         let f = fit_series(&zeros, "retained_bytes");
         assert_eq!(f.model, Some(Complexity::Constant), "{f:?}");
         assert_eq!(f.coefficient, Some(0.0));
+    }
+
+    /// 4 MiB + 8 B × n over 1k..20k grows 3.6% of its level: O(1) by the 5% rule, which an
+    /// O(1) gate passed on without a word. The sentence says so, and what to do.
+    #[test]
+    fn growth_too_small_to_count_is_constant_and_says_so() {
+        let data: Vec<(f64, f64)> = [1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0]
+            .into_iter()
+            .map(|n| (n, 4_194_304.0 + 8.0 * n))
+            .collect();
+        let f = fit_series(&data, "peak_bytes");
+        assert_eq!(f.model, Some(Complexity::Constant), "{f:?}");
+        assert!(
+            f.sentence
+                .contains("it grew by 148.4 KiB from n = 1k to 20k"),
+            "{}",
+            f.sentence
+        );
+        assert!(f.sentence.contains("as O(n) fits best"), "{}", f.sentence);
+        assert!(f.sentence.contains("sweep larger sizes"), "{}", f.sentence);
+        // Flat points say nothing of growth.
+        let flat = fit_series(&series(|_| 4096.0), "peak_bytes");
+        assert!(!flat.sentence.contains("grew"), "{}", flat.sentence);
     }
 
     #[test]
