@@ -225,7 +225,7 @@ impl Profiler {
             let mut f = setup(n);
             Ok(Box::new(move || drop(f())))
         };
-        let (mut run, others_moved) = engine::sweep::in_process_seeing(
+        let (mut run, others_moved) = engine::sweep::in_process(
             &self.name,
             &sizes,
             &mut make,

@@ -207,34 +207,12 @@ where
 pub type SizedSetup<'a> = &'a mut dyn FnMut(u64) -> Result<Box<dyn FnMut() + 'a>, String>;
 
 /// A sweep in this process: for each of `sizes` (distinct, smallest first), `setup(n)`, then
-/// its repetitions until settled, counted in `scope`; the sweep's run, fitted and judged.
-/// A failed setup or repetition ends the sweep with the points before it kept.
+/// its repetitions until settled, counted in `scope`, telling `on_point` each point as it is
+/// made (a watcher that must report the points so far if a repetition never returns); the
+/// sweep's run, fitted and judged. A failed setup or repetition ends the sweep with the points
+/// before it kept. With it, whether in [`Scope::Thread`] other threads of the process moved
+/// memory during any size's repetitions (see `run_point_seeing`).
 pub fn in_process(
-    name: &str,
-    sizes: &[u64],
-    setup: SizedSetup<'_>,
-    scope: Scope,
-    max_complexity: Option<Complexity>,
-) -> Run {
-    in_process_watched(name, sizes, setup, scope, max_complexity, &mut |_| {})
-}
-
-/// [`in_process`], telling `on_point` each point as it is made (a watcher that must report
-/// the points so far if a repetition never returns).
-pub fn in_process_watched(
-    name: &str,
-    sizes: &[u64],
-    setup: SizedSetup<'_>,
-    scope: Scope,
-    max_complexity: Option<Complexity>,
-    on_point: &mut dyn FnMut(&Point),
-) -> Run {
-    in_process_seeing(name, sizes, setup, scope, max_complexity, on_point).0
-}
-
-/// [`in_process_watched`], and whether, in [`Scope::Thread`], other threads of the process
-/// moved memory during any size's repetitions (see `run_point_seeing`).
-pub fn in_process_seeing(
     name: &str,
     sizes: &[u64],
     setup: SizedSetup<'_>,
