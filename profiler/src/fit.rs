@@ -16,7 +16,11 @@
 //!    value at the largest size (indistinguishable from O(1)). One candidate is the model;
 //!    several are "cannot tell", and so are fewer than 3 sizes (a two-parameter fit through
 //!    two points fits every class), a best fit off by more than 25% on average, and a growing
-//!    class with R² under 0.9 (any class could be the one at larger sizes).
+//!    class with R² under 0.9, which grew at least as fast as its class (a shape none of the
+//!    classes has: the class and those above it stay candidates).
+//! 4. Points that are noise (the repetitions at most sizes never agreed) tell a growing class
+//!    only if they rise with n (one-sided Mann-Kendall, p <= 0.01: else every class is a
+//!    candidate) and it fits them with R² >= 0.9 (else every growing class is).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +35,9 @@ pub const MIN_GROWTH_SHARE: f64 = 0.05;
 /// A best fit off by more than this on average (relative RMS): no class fits (noise, or a
 /// shape none of the classes has, such as sqrt(n)).
 pub const MAX_RELATIVE_RMS: f64 = 0.25;
+/// Points whose sizes never settled (noise) must rise with n at this one-sided
+/// Mann-Kendall p-value or below before any class above O(1) is told from the others.
+pub const NOISE_RISE_P: f64 = 0.01;
 /// A growing class fitted with R² below this tells no class (see [`fit_series`]).
 pub const MIN_R2: f64 = 0.9;
 /// Relative errors below this are measurement rounding: no fit is scored better than this.
@@ -50,6 +57,11 @@ struct Candidate {
 /// Fit the growth class of `field` over `points` (sizes distinct). `floor` is the smallest
 /// magnitude that is not noise in the field's unit (e.g. 256 B), used in the weights.
 pub fn fit(points: &[Point], field: &str) -> Option<Fit> {
+    fit_points(points, field, false)
+}
+
+/// [`fit`], told whether the points are noise (their sizes never settled).
+fn fit_points(points: &[Point], field: &str, noise: bool) -> Option<Fit> {
     let data: Vec<(f64, f64)> = points
         .iter()
         .filter_map(|p| p.value(field).map(|y| (p.size as f64, y)))
@@ -57,16 +69,22 @@ pub fn fit(points: &[Point], field: &str) -> Option<Fit> {
     if data.is_empty() {
         return None;
     }
-    Some(fit_series(&data, field))
+    Some(fit_series_of(&data, field, noise))
 }
 
 /// The sweep of `points` (sizes distinct, smallest first): every measured field fitted, and
 /// the fields `max_complexity` holds: the heap's peak and retained bytes when measured, else
-/// the RSS peak.
-pub fn sweep(points: Vec<Point>, max_complexity: Option<Complexity>) -> Sweep {
+/// the RSS peak. `unsettled`: the field whose repetitions never agreed at most sizes (noise).
+pub fn sweep(
+    points: Vec<Point>,
+    max_complexity: Option<Complexity>,
+    unsettled: Option<&str>,
+) -> Sweep {
     let fits: BTreeMap<String, Fit> = SWEEP_FIELDS
         .iter()
-        .filter_map(|&field| fit(&points, field).map(|f| (field.to_string(), f)))
+        .filter_map(|&field| {
+            fit_points(&points, field, unsettled == Some(field)).map(|f| (field.to_string(), f))
+        })
         .collect();
     let heap: Vec<String> = ["peak_bytes", "retained_bytes"]
         .iter()
@@ -97,6 +115,11 @@ fn floor_of(field: &str) -> f64 {
 
 /// [`fit`] on plain (size, value) pairs.
 pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
+    fit_series_of(data, field, false)
+}
+
+/// [`fit_series`], told whether the values are noise (see the module's documentation).
+fn fit_series_of(data: &[(f64, f64)], field: &str, noise: bool) -> Fit {
     let m = data.len();
     let cannot = |candidates: Vec<Complexity>, sentence: String| Fit {
         model: None,
@@ -147,6 +170,43 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     let Some(best) = fitted.first().copied() else {
         return cannot(Vec::new(), format!("{NO_CLASS} no class fits the points"));
     };
+    // Repetitions that never agreed, and a best fit that explains little of them: the best
+    // class (and those near it) may be the noise's, above or below the truth. 8 B × n under
+    // megabytes of noise failed an O(n) gate as "O(n^3), O(n^2)" 2 times in 24.
+    if noise && best.class != Complexity::Constant {
+        let values: Vec<f64> = data.iter().map(|d| d.1).collect();
+        let rise = crate::stats::mann_kendall(&values).p_up;
+        let r2 = r_squared(data, |n| {
+            best.intercept + best.coefficient * best.class.eval(n)
+        });
+        if rise > NOISE_RISE_P {
+            return cannot(
+                Complexity::ALL.to_vec(),
+                format!(
+                    "{NO_CLASS} the repetitions at most sizes never agreed, and the points do \
+                     not rise steadily with n (Mann-Kendall p = {rise:.2}): noise, so any \
+                     class could be the one (the best fit, {}, has R² {r2:.3})",
+                    best.class
+                ),
+            );
+        }
+        if r2 < MIN_R2 {
+            return cannot(
+                Complexity::ALL
+                    .iter()
+                    .copied()
+                    .filter(|&c| c != Complexity::Constant)
+                    .collect(),
+                format!(
+                    "{NO_CLASS} the points rise with n (Mann-Kendall p = {rise:.3}), but the \
+                     repetitions at most sizes never agreed and the best fit, {}, leaves \
+                     {:.0}% of their spread unexplained (R² {r2:.3}): noise hides how fast",
+                    best.class,
+                    (1.0 - r2) * 100.0
+                ),
+            );
+        }
+    }
     let relative_rms = (best.rss / m as f64).sqrt();
     let mut candidates: Vec<Complexity> = Vec::new();
     for c in &fitted {
@@ -206,6 +266,7 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
     // "O(n log n) (R² 0.565)" and passed --max-complexity 'O(n log n)'; 8 B × n under
     // megabytes of noise was "O(log n) (R² 0.42)".
     if class != Complexity::Constant && r2 < MIN_R2 {
+        let unexplained = (1.0 - r2) * 100.0;
         // It grew (past the share that counts as growth): the class is this one or above.
         return cannot(
             Complexity::ALL
@@ -214,10 +275,9 @@ pub fn fit_series(data: &[(f64, f64)], field: &str) -> Fit {
                 .filter(|&c| c >= class)
                 .collect(),
             format!(
-                "{NO_CLASS} the best fit, {class}, leaves {:.0}% of the points' spread \
-                 unexplained (R² {r2:.3}): noisy, or shaped like none of the classes, and \
-                 growing at least as fast",
-                (1.0 - r2) * 100.0
+                "{NO_CLASS} the best fit, {class}, leaves {unexplained:.0}% of the points' \
+                 spread unexplained (R² {r2:.3}): shaped like none of the classes, and \
+                 growing at least as fast"
             ),
         );
     }
@@ -463,6 +523,42 @@ mod tests {
         // Flat points say nothing of growth.
         let flat = fit_series(&series(|_| 4096.0), "peak_bytes");
         assert!(!flat.sentence.contains("grew"), "{}", flat.sentence);
+    }
+
+    /// 8 B × n under megabytes of noise, the largest size drawing high: the best fit is a
+    /// class above O(n) that explains little. Measured precisely (sizes settled), that reads
+    /// as growth at least that fast; as noise (sizes never settled), as any class at all: an
+    /// O(n) gate on it failed 2 times in 24.
+    #[test]
+    fn a_poor_fit_to_noise_makes_every_class_a_candidate() {
+        let wobble = [0.3, 1.4, 0.2, 1.1, 0.6, 0.1, 0.9, 3.9];
+        let data: Vec<(f64, f64)> = [1e3, 2e3, 5e3, 1e4, 2e4, 3e4, 5e4, 1e5]
+            .into_iter()
+            .zip(wobble)
+            .map(|(n, w)| (n, 2.0 * 1048576.0 + 8.0 * n + w * 1048576.0))
+            .collect();
+        let precise = fit_series_of(&data, "peak_bytes", false);
+        assert_eq!(precise.model, None, "{precise:?}");
+        assert!(
+            !precise.candidates.contains(&Complexity::Linear),
+            "{precise:?}"
+        );
+        let noise = fit_series_of(&data, "peak_bytes", true);
+        assert_eq!(noise.model, None, "{noise:?}");
+        assert_eq!(noise.candidates, Complexity::ALL.to_vec(), "{noise:?}");
+        assert!(
+            noise.sentence.contains("never agreed"),
+            "{}",
+            noise.sentence
+        );
+        // A quadratic under 10% noise rises clearly and fits: told as it is, noise or not.
+        let quadratic: Vec<(f64, f64)> = [1e3, 2e3, 5e3, 1e4, 2e4, 3e4, 5e4, 1e5]
+            .into_iter()
+            .zip(wobble)
+            .map(|(n, w)| (n, n * n / 64.0 * (1.0 + (w - 1.0) / 30.0)))
+            .collect();
+        let f = fit_series_of(&quadratic, "peak_bytes", true);
+        assert_eq!(f.model, Some(Complexity::Quadratic), "{f:?}");
     }
 
     #[test]

@@ -320,7 +320,19 @@ pub fn finish(
     if crate::interrupt::requested() {
         run.source.end = Some(End::Interrupted);
     }
-    let mut sweep = crate::fit::sweep(points, max_complexity);
+    // Sizes whose repetitions never agreed (the bound reached) measured noise as much as the
+    // memory that settles them: the heap's peak, else the RSS.
+    let unsettled = 2 * points
+        .iter()
+        .filter(|p| p.repetitions >= MAX_REPETITIONS)
+        .count()
+        > points.len();
+    let settling = if points.iter().any(|p| p.peak_bytes.is_some()) {
+        "peak_bytes"
+    } else {
+        "rss_peak_bytes"
+    };
+    let mut sweep = crate::fit::sweep(points, max_complexity, unsettled.then_some(settling));
     if !run.is_program() && run.heap_scope != HeapScope::None {
         // The allocator keeps pages earlier sizes freed: the process's RSS at a size depends
         // on the sizes before it, so it is shown but not fitted; the heap says what grows.
