@@ -108,9 +108,13 @@ pub fn format_delta(metric: Metric, value: f64) -> String {
     format!("{sign}{}", format_value(metric, value))
 }
 
-/// A duration given in milliseconds: "340 ns", "12 us", "3.4 ms", "2.50 s".
+/// A duration given in milliseconds: "0.55 ns", "340 ns", "12 us", "3.4 ms", "2.50 s".
 pub fn format_ms(ms: f64) -> String {
-    if ms < 1e-3 {
+    if ms > 0.0 && ms < 1e-5 {
+        // Below 10 ns (criterion times a no-op call at 0.55 ns): "0 ns" would say it took
+        // nothing, or was not measured.
+        format!("{:.2} ns", ms * 1e6)
+    } else if ms < 1e-3 {
         format!("{:.0} ns", ms * 1e6)
     } else if ms < 1.0 {
         format!("{:.0} us", ms * 1e3)
@@ -206,6 +210,9 @@ mod tests {
         assert_eq!(format_ms(0.012), "12 us");
         assert_eq!(format_ms(3.42), "3.4 ms");
         assert_eq!(format_ms(2500.0), "2.50 s");
+        assert_eq!(format_ms(0.55e-6), "0.55 ns", "not \"0 ns\"");
+        assert_eq!(format_ms(0.0), "0 ns");
+        assert_eq!(format_ms(9.5e-6), "9.50 ns");
         assert_eq!(byte_unit(2048.0), (1024.0, "KiB"));
         assert_eq!(byte_unit(10.0), (1.0, "B"));
     }
