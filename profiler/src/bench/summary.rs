@@ -107,7 +107,7 @@ pub(super) fn write_memory(report: &Report, dir: &Path) -> (Vec<PathBuf>, Vec<cr
 
 pub(super) fn summary(group: &str, rows: &[Row], fail_on_leak: bool) -> String {
     let mut out = format!(
-        "## Memory beside time: {group}\n\n| benchmark | time / iteration | allocated / iteration | allocations / iteration | heap peak | verdict | timing |\n|---|---|---|---|---|---|---|\n"
+        "## Memory beside time: {group}\n\n| benchmark | time / iteration | allocated / iteration | allocations / iteration | heap peak / call | verdict | timing |\n|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let verdict = match (&r.failure, r.leaking.is_empty()) {
