@@ -67,6 +67,18 @@ else
 fi
 
 mkdir -p "$out" || exit 2
+# One check per output directory at a time: two gates writing the same report, summary and
+# plots (two CI jobs on one runner, a matrix sharing a target directory) each deleted the
+# other's plots and left whichever report came last for both. flock(1) is Linux's; where it
+# is missing, nothing is locked. The lock is released when this script exits.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>>"$out/.leak-check.lock"
+    if ! flock -n 9; then
+        echo "leak-check: another leak check is writing to $out: give each its own" \
+            "LEAK_CHECK_OUT" >&2
+        exit 2
+    fi
+fi
 rm -f "$out"/plot*.png
 # The caller's options: what comes before `--` (after it, the profiled program's own
 # arguments, which may well include a --baseline or --json of its own).
@@ -143,7 +155,9 @@ before="$(identity)"
 # The subshell restores SIGINT and SIGQUIT, which a background job of a script ignores, and
 # keeps the caller's standard input.
 # (An empty array expands as nothing under `set -u` only since bash 4.4: macOS has 3.2.)
-( trap - INT QUIT; exec "${command[@]}" ${args[@]+"${args[@]}"} "$@" ) 0<&0 &
+# The lock's descriptor is closed there: a process the profiled program leaves running would
+# hold it after this script exits.
+( trap - INT QUIT; exec 9>&-; exec "${command[@]}" ${args[@]+"${args[@]}"} "$@" ) 0<&0 &
 child=$!
 for sig in INT TERM HUP; do
     # shellcheck disable=SC2064 # the signal's name and the child's pid are fixed now.

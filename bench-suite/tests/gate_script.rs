@@ -152,3 +152,52 @@ fn bad_usage_leaves_no_earlier_report_behind() {
     assert!(!report.exists() && !summary.exists(), "{err}");
     assert!(err.contains("no report written"), "{err}");
 }
+
+/// Two gates writing to one output directory (two CI jobs on one runner) each deleted the
+/// other's plots and left one report for both: the second is refused while the first runs.
+#[test]
+fn a_second_gate_on_the_same_output_directory_is_refused_while_the_first_runs() {
+    if Command::new("flock").arg("--version").output().is_err() {
+        eprintln!("no flock(1) here: the gate locks nothing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = gate(dir.path())
+        .args(["-q", "-w", "hashmap-churn", "-n", "400"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the first holds the lock (its report is not there yet).
+    let lock = dir.path().join("out/.leak-check.lock");
+    let started = Instant::now();
+    while !lock.exists() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let second = gate(dir.path())
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    // TERM, which the gate passes on to profile (a kill would leave profile running).
+    let _ = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status();
+    let _ = first.wait();
+    assert!(still_running, "the first gate ended before the second started");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("another leak check is writing to"), "{err}");
+    // Once the first is gone, the directory is free.
+    let third = gate(dir.path())
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+}
