@@ -185,7 +185,10 @@ fn a_second_gate_on_the_same_output_directory_is_refused_while_the_first_runs() 
         .args(["-TERM", &first.id().to_string()])
         .status();
     let _ = first.wait();
-    assert!(still_running, "the first gate ended before the second started");
+    assert!(
+        still_running,
+        "the first gate ended before the second started"
+    );
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{err}");
     assert!(err.contains("another leak check is writing to"), "{err}");
