@@ -38,7 +38,8 @@
 //! exceeds an effect-size threshold, and shapes that are not leaks (a cache filling, a buffer
 //! doubling, a sawtooth, one step) are recognised. A leak seen at N iterations is confirmed at
 //! 2N before it is reported; an inconclusive metric extends the run (20 -> 40 -> 80 -> 160).
-//! RSS only warns. See [`verdict`].
+//! In process RSS warns, unless it grows past the whole counted heap (memory outside
+//! [`Alloc`]: a C library's malloc through FFI). See [`verdict`].
 //!
 //! # Any program
 //! [`external::Program`] profiles a program from outside: a command it starts, or a running

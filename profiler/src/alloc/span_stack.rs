@@ -72,11 +72,13 @@ impl Stack {
 
     /// Take off the entries that stray exits since the last call ended. Never allocates.
     fn catch_up(&mut self) {
-        let last = LAST_STRAY.load(Acquire);
-        if last == self.seen {
+        if LAST_STRAY.load(Acquire) == self.seen {
             return;
         }
         let strays = STRAYS.lock().unwrap_or_else(|e| e.into_inner());
+        // Read under the lock: exits recorded between a read before it and the lock would
+        // overwrite the oldest slots, skipped below uncounted.
+        let last = LAST_STRAY.load(Acquire);
         let first = (self.seen + 1).max(last.saturating_sub(STRAY_RING as u64 - 1));
         // Only entries made before a missed exit can be wrong for it.
         if first > self.seen + 1

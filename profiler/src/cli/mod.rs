@@ -50,8 +50,8 @@ Profiling a program:
 
 Exit codes:
   0    nothing found (clean, or inconclusive without --fail-on-inconclusive)
-  1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns; for a
-       program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, a
+  1    a leak in heap bytes, heap blocks, fds or threads (in process RSS only warns unless it
+       grows past the whole counted heap; for a program RSS counts too), a budget exceeded, a --concurrency threshold exceeded, a
        growth class above --max-complexity, or a regression against --baseline
   2    bad usage or bad input (a program that cannot be started, a pid that does not exist,
        a --marker that matched no output line of the program: nothing was measured)

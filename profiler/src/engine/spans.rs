@@ -38,21 +38,22 @@ pub(super) fn records(
         .collect()
 }
 
-/// The estimates' footing of a sampled span over a run: the retained bytes (what the run's
-/// sampled blocks still live stand for) with 95% bounds from their Poisson count (each block
-/// standing for their mean weight; with none, for an interval's worth, the most a small
-/// block unsampled could be).
 /// What a run says when threads missed span exits made on other threads ([`lost_exits`]).
 ///
 /// [`lost_exits`]: crate::alloc::span_stack::lost_exits
 pub(super) fn lost_exits_note(lost: u64) -> String {
     format!(
-        "heap per span: {lost} span exit(s) made on another thread than the entry (guards held \
-         across an .await) came too many at once for a thread to apply: a span entered there \
-         may be charged for what that thread allocated after the span ended"
+        "heap per span: up to {lost} span exit(s) made on another thread than the entry \
+         (guards held across an .await) came too many at once for a thread to apply (counted \
+         process-wide): a span entered there may be charged for what that thread allocated \
+         after the span ended"
     )
 }
 
+/// The estimates' footing of a sampled span over a run: the retained bytes (what the run's
+/// sampled blocks still live stand for) with 95% bounds from their Poisson count (each block
+/// standing for their mean weight; with none, for an interval's worth, the most a small
+/// block unsampled could be).
 fn span_sampling(s: SampledTotals) -> SpanSampling {
     let (n, bytes) = (s.new_samples.max(0), s.new_bytes.max(0));
     let (lo, hi) = sampled_total_bounds(n, bytes as f64, s.interval as f64);

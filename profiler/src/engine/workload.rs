@@ -289,9 +289,10 @@ fn unnamed_leak(run: &Run, info: &crate::model::AttributionInfo) -> Option<Strin
     let [finest, _] = info.interval_bytes?;
     let slope = run.metrics.get(&Metric::HeapBytes)?.slope()?;
     let expected = slope.max(0.0) * f64::from(run.iterations) / finest.max(1) as f64;
-    // A site is named on a few samples of its blocks at least; with more expected, the
-    // blocks sampled did not grow steadily enough with the iterations to be told from churn.
-    let why = if expected < 3.0 {
+    // A site is named on MIN_SITE_SAMPLES samples of its blocks at least (twice that expected
+    // leaves room for Poisson spread); with more expected, the blocks sampled did not grow
+    // steadily enough with the iterations to be told from churn.
+    let why = if expected < 2.0 * crate::attribution::sampled::MIN_SITE_SAMPLES as f64 {
         "too few to name a site on"
     } else {
         "but no site's sampled blocks grew steadily enough with the iterations to be named"

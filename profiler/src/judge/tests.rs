@@ -693,3 +693,51 @@ fn steady_growth_after_an_idle_stretch_is_no_level_shift() {
         assert_eq!(m.verdict, Verdict::Leak, "{metric}: {}", m.reason);
     }
 }
+
+/// RSS growing past the whole counted heap gates; within it, or beside a heap that is still
+/// filling (a cache: heap bytes inconclusive), it stays a warning. A filling cache of short
+/// strings takes 32 B chunks for 8 B of heap each: its RSS outgrows its heap bytes.
+#[test]
+fn rss_past_the_counted_heap_gates_only_beside_a_clean_heap() {
+    let samples: Vec<Sample> = (0..=20u32)
+        .map(|i| Sample {
+            iteration: i,
+            heap_bytes: Some(1 << 20),
+            heap_peak_bytes: Some(1 << 20),
+            heap_blocks: Some(1000),
+            ..Sample::default()
+        })
+        .collect();
+    let judged = |heap: Verdict, growth: f64| {
+        let mut metrics = BTreeMap::new();
+        metrics.insert(Metric::HeapBytes, metric(heap, true));
+        metrics.insert(Metric::HeapBlocks, metric(Verdict::Clean, true));
+        metrics.insert(
+            Metric::RssBytes,
+            MetricReport {
+                growth,
+                ..metric(Verdict::Leak, false)
+            },
+        );
+        rss_outside_heap(&samples, &mut metrics);
+        metrics.remove(&Metric::RssBytes).unwrap()
+    };
+    // 1 MiB of heap and 1000 blocks (31 KiB of chunks): the bound is about 2.03 MiB.
+    let past = judged(Verdict::Clean, 3.0 * 1048576.0);
+    assert!(past.gating, "{}", past.reason);
+    assert!(
+        past.reason.contains("outside profiler::Alloc"),
+        "{}",
+        past.reason
+    );
+    let within = judged(Verdict::Clean, 1.9 * 1048576.0);
+    assert!(!within.gating, "{}", within.reason);
+    assert!(
+        within.reason.contains("within what the counted heap"),
+        "{}",
+        within.reason
+    );
+    let filling = judged(Verdict::Inconclusive, 3.0 * 1048576.0);
+    assert!(!filling.gating, "{}", filling.reason);
+    assert_eq!(filling.reason, "r");
+}

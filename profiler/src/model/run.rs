@@ -140,7 +140,8 @@ impl IntervalSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricReport {
     pub verdict: Verdict,
-    /// Whether a leak of this metric fails the run (RSS only warns).
+    /// Whether a leak of this metric fails the run (in process RSS warns, unless it grew past
+    /// the whole counted heap).
     pub gating: bool,
     /// Theil-Sen slope over the analysed samples, per iteration (null on a time axis).
     pub slope_per_iteration: Option<f64>,

@@ -42,7 +42,8 @@ pub struct Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
-    /// A workload run in this process (heap counters possible; RSS only warns).
+    /// A workload run in this process (heap counters possible; RSS warns, unless it grew past
+    /// the whole counted heap).
     #[default]
     InProcess,
     /// A command started by the profiler (no heap counters; RSS gates).
