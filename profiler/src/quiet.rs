@@ -21,6 +21,11 @@ pub const MAX_WAIT: Duration = Duration::from_millis(200);
 const NAP: Duration = Duration::from_micros(200);
 /// After this many waits in a row that reached their bound, stop waiting for the run: some
 /// thread of the process is always runnable (it spins, or it is the workload's own).
+///
+/// A thread still runnable when a wait reached its bound is taken for a spinner (another
+/// test's CPU-bound loop) and not waited for again: waiting was given up for the whole run
+/// after three such waits, and a worker starved beside one CPU-bound neighbour test then never
+/// ran during the run's fast iterations (a leak on it read clean 10 times in 10).
 const GIVE_UP_AFTER: u32 = 3;
 
 /// What the waits of a run came to, for the report.
@@ -34,6 +39,8 @@ pub struct QuietStats {
     pub longest_ms: f64,
     /// Waiting was given up after `GIVE_UP_AFTER` timeouts in a row.
     pub gave_up: bool,
+    /// Threads still runnable when a wait reached its bound, not waited for since.
+    pub spinners: u32,
 }
 
 /// The threads of this process and how to look at them.
@@ -82,12 +89,23 @@ impl QuietPoint {
                 return;
             }
             if waited >= bound {
+                self.skip_spinners();
                 self.stats.timed_out += 1;
                 self.in_a_row += 1;
                 self.stats.gave_up = self.in_a_row >= GIVE_UP_AFTER;
                 self.note(waited);
                 return;
             }
+        }
+    }
+
+    /// Leave out of the looks from now on the threads runnable now (see [`GIVE_UP_AFTER`]).
+    fn skip_spinners(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            let before = self.skip.len();
+            self.tasks.runnable_into(&mut self.skip);
+            self.stats.spinners += (self.skip.len() - before) as u32;
         }
     }
 
@@ -145,6 +163,18 @@ impl Tasks {
 
     fn open_fds(&self) -> u64 {
         self.stats.len() as u64 + u64::from(!self.dir.is_null())
+    }
+
+    /// Add to `skip` the threads runnable at this look (of those it does not hold yet).
+    fn runnable_into(&mut self, skip: &mut Vec<u32>) {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 512];
+        for (tid, file) in &self.stats {
+            let n = file.read_at(&mut buf, 0).unwrap_or(0);
+            if state_of(&buf[..n]) == Some(b'R') && !skip.contains(tid) {
+                skip.push(*tid);
+            }
+        }
     }
 
     fn any_runnable(&mut self, skip: &[u32]) -> bool {
@@ -244,7 +274,7 @@ mod tests {
         assert!(worker.is_finished(), "{:?}", quiet.stats());
         worker.join().unwrap();
 
-        // A thread that spins for good: three bounded waits, then no more.
+        // A thread that spins for good: one bounded wait, then it is not waited for.
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
         let spinner = std::thread::spawn(move || {
@@ -257,15 +287,26 @@ mod tests {
         for _ in 0..10 {
             quiet.wait(Duration::from_millis(5));
         }
-        stop.store(true, Ordering::Relaxed);
-        spinner.join().unwrap();
         let stats = quiet.stats();
-        assert!(stats.gave_up, "{stats:?}");
-        assert_eq!(stats.timed_out, GIVE_UP_AFTER);
+        assert!(stats.spinners >= 1, "{stats:?}");
         assert!(
             t.elapsed() < Duration::from_millis(200),
             "{:?}",
             t.elapsed()
         );
+        // Beside it, a worker given work is still waited for: giving up on every thread
+        // because one spins left a starved worker's leak out of the samples.
+        let worker = std::thread::spawn(|| {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(30) {
+                std::hint::spin_loop();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(2));
+        quiet.wait(Duration::from_secs(1));
+        assert!(worker.is_finished(), "{:?}", quiet.stats());
+        worker.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
     }
 }

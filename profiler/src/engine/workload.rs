@@ -364,6 +364,13 @@ fn quiet_note(w: &QuietStats, iterations: u32) -> Option<String> {
          {:.0} ms: those samples may include work in flight",
         w.timed_out, iterations, w.longest_ms
     );
+    if w.spinners > 0 {
+        note.push_str(&format!(
+            "; {} thread(s) still runnable then were taken for spinners and not waited for \
+             again",
+            w.spinners
+        ));
+    }
     if w.gave_up {
         note.push_str(
             "; stopped waiting after 3 such samples in a row (a thread of the process is always \
