@@ -43,7 +43,18 @@ pub struct WorkloadSource<'a, F> {
     /// beside other tests), and what was kept once the run is over.
     watch_own_thread: bool,
     own_thread: Option<Untracked<Vec<(u32, i64, i64)>>>,
+    /// What the process's heap grew by in the look after the last iteration (see
+    /// [`AFTER_LOOK`]).
+    grew_after: i64,
 }
+
+/// How long a run looks at the heap once its iterations are over, none running: a worker that
+/// batches on a timer (every 10 ms) did the work the iterations handed it only after a run of
+/// 20 fast iterations had ended, and its leak of 1 KiB per message read clean every time.
+const AFTER_LOOK: Duration = Duration::from_millis(50);
+
+/// Growth of the process's heap in [`AFTER_LOOK`] that makes a clean heap verdict blind.
+const AFTER_LOOK_GROWTH: i64 = 4096;
 
 impl<'a, F, R> WorkloadSource<'a, F>
 where
@@ -67,6 +78,7 @@ where
             idle_looks: true,
             watch_own_thread: false,
             own_thread: None,
+            grew_after: 0,
         }
     }
 
@@ -242,13 +254,31 @@ where
             // leaking 1 KiB per message did nothing during the run, which read clean 3 times in
             // 5 beside two CPU burners. One last look once the other threads are idle (at most
             // MAX_WAIT, and only while nothing moved: beside other tests something always has).
+            // A worker sleeping on a timer is not runnable: the look waits AFTER_LOOK first.
             if self.scope == Scope::Thread
                 && let Some(sampler) = self.sampler.as_mut()
                 && !sampler.saw_other_threads()
             {
                 let own: Vec<u32> = self.background.iter().map(|b| b.tid).collect();
+                std::thread::sleep(AFTER_LOOK);
                 QuietPoint::new(&own).wait(MAX_WAIT);
                 sampler.now(0);
+            }
+            // In process scope, where the process is the run's (no other tests beside it),
+            // what the heap does once no iteration runs is work the iterations handed on and
+            // the samples missed.
+            if self.scope == Scope::Process
+                && self.idle_looks
+                && self.sampler.is_some()
+                && let Some(before) = alloc::heap()
+            {
+                std::thread::sleep(AFTER_LOOK);
+                if let Some(quiet) = self.quiet.as_mut() {
+                    quiet.wait(MAX_WAIT);
+                }
+                if let Some(after) = alloc::heap() {
+                    self.grew_after = after.live_bytes - before.live_bytes;
+                }
             }
             if let Some(background) = self.background.take() {
                 for s in background.stop() {
@@ -277,6 +307,21 @@ where
         run.source.end = (ending.end == End::Interrupted).then_some(End::Interrupted);
         if let Some(note) = self.waited.and_then(|w| quiet_note(&w, run.iterations)) {
             run.source.notes.push(note);
+        }
+        let heap_clean = run
+            .metrics
+            .get(&Metric::HeapBytes)
+            .is_some_and(|m| m.verdict == crate::verdict::Verdict::Clean);
+        if heap_clean && self.grew_after >= AFTER_LOOK_GROWTH {
+            let why = format!(
+                "after the last iteration, with none running, the process's heap grew by {} \
+                 within {} ms: work the iterations handed to other threads (a timer, a batch) \
+                 is done later than the samples, which miss it; give each iteration time for \
+                 it, or more iterations",
+                crate::format::format_bytes(self.grew_after as f64),
+                AFTER_LOOK.as_millis()
+            );
+            *run = crate::judge::blind_as(run.clone(), &why, "the samples alone");
         }
         if let Some((sampling, only_if_growing)) = self.sampling.take() {
             let (sites, info) = sampling.finish(run, only_if_growing);

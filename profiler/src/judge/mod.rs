@@ -500,12 +500,18 @@ pub fn blind(run: Run, why: &str) -> Run {
 }
 
 /// [`blind`], saying `why` and nothing more.
-pub fn blind_because(mut run: Run, why: &str) -> Run {
+pub fn blind_because(run: Run, why: &str) -> Run {
+    blind_as(run, why, "seen in this thread")
+}
+
+/// The heap verdicts of `run` made blind for `why`, the samples' own verdict kept in the
+/// reason after `seen` ("seen in this thread", "the samples alone").
+pub fn blind_as(mut run: Run, why: &str, seen: &str) -> Run {
     for (metric, m) in run.metrics.iter_mut() {
         if !matches!(metric, Metric::HeapBytes | Metric::HeapBlocks) {
             continue;
         }
-        m.reason = format!("{why} (seen in this thread: {}, {})", m.verdict, m.reason);
+        m.reason = format!("{why} ({seen}: {}, {})", m.verdict, m.reason);
         m.verdict = Verdict::Inconclusive;
         m.shape = Shape::Blind;
     }
