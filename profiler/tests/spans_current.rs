@@ -135,27 +135,13 @@ fn a_guard_dropped_on_another_thread_ends_the_span_on_the_thread_that_entered_it
     // that entered the span used to stay in it for good, charging it all it allocated after.
     install();
     let span = tracing::info_span!("stray_exit");
-    let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
-    // Waited for by spinning: a blocking receive would cache an allocation of its own.
-    let dropped = std::sync::atomic::AtomicBool::new(false);
-    let kept = std::thread::scope(|scope| {
-        let dropped = &dropped;
-        scope.spawn(move || {
-            let guard = guards.recv().expect("a guard");
-            drop(guard);
-            dropped.store(true, std::sync::atomic::Ordering::Release);
-        });
-        let guard = span.enter();
-        let inside = vec![1u8; 1000];
-        to_dropper.send(guard).expect("the dropper waits");
-        while !dropped.load(std::sync::atomic::Ordering::Acquire) {
-            std::hint::spin_loop();
-        }
-        // tracing's registry still calls the span current here, until it closes: the layer
-        // takes the guard's drop as the exit it was meant to be.
-        let after = vec![2u8; 3000];
-        (inside, after)
-    });
+    let guard = span.enter();
+    let inside = vec![1u8; 1000];
+    drop_on_another_thread(guard, || {});
+    // tracing's registry still calls the span current here, until it closes: the layer takes
+    // the guard's drop as the exit it was meant to be.
+    let after = vec![2u8; 3000];
+    let kept = (inside, after);
     assert_eq!(live("stray_exit"), 1000, "only what was allocated inside");
     drop(kept);
     assert_eq!(live("stray_exit"), 0);
@@ -171,26 +157,32 @@ fn a_stray_exit_ends_the_entry_it_was_made_for_not_a_later_entry_of_the_same_spa
         tracing::info_span!("reentered"),
         tracing::info_span!("between"),
     );
-    let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
-    let dropped = std::sync::atomic::AtomicBool::new(false);
-    let kept = std::thread::scope(|scope| {
-        let dropped = &dropped;
-        scope.spawn(move || {
-            let guard = guards.recv().expect("a guard");
-            drop(guard);
-            dropped.store(true, std::sync::atomic::Ordering::Release);
-        });
+    let kept = {
         let first = outer.enter();
         let _middle = middle.enter();
         let _again = outer.enter();
-        to_dropper.send(first).expect("the dropper waits");
+        drop_on_another_thread(first, || {});
+        vec![3u8; 2000]
+    };
+    assert_eq!((live("reentered"), live("between")), (2000, 0));
+    drop(kept);
+}
+
+/// Drop `guard` on another thread (as a runtime polling its task elsewhere would), run `then`
+/// there, and return once both are done. Waited for by spinning before the scope joins: a
+/// blocking receive would cache an allocation of its own on this thread, inside its span.
+fn drop_on_another_thread<G: Send>(guard: G, then: impl FnOnce() + Send) {
+    let dropped = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            drop(guard);
+            then();
+            dropped.store(true, std::sync::atomic::Ordering::Release);
+        });
         while !dropped.load(std::sync::atomic::Ordering::Acquire) {
             std::hint::spin_loop();
         }
-        vec![3u8; 2000]
     });
-    assert_eq!((live("reentered"), live("between")), (2000, 0));
-    drop(kept);
 }
 
 /// Exits made on another thread than the entry, `count` of them, for a span nobody is in.
@@ -221,21 +213,8 @@ fn exits_a_thread_fell_too_far_behind_to_apply_are_counted_and_the_run_says_so()
         }
         let before = profiler::alloc::span_stack::lost_exits();
         let span = tracing::info_span!("left_behind");
-        let (to_dropper, guards) = std::sync::mpsc::sync_channel(1);
-        let dropped = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|scope| {
-            let dropped = &dropped;
-            scope.spawn(move || {
-                drop(guards.recv().expect("a guard"));
-                stray_exits(5_000);
-                dropped.store(true, std::sync::atomic::Ordering::Release);
-            });
-            to_dropper.send(span.enter()).expect("the dropper waits");
-            while !dropped.load(std::sync::atomic::Ordering::Acquire) {
-                std::hint::spin_loop();
-            }
-            drop(std::hint::black_box(vec![4u8; 100]));
-        });
+        drop_on_another_thread(span.enter(), || stray_exits(5_000));
+        drop(std::hint::black_box(vec![4u8; 100]));
         assert!(profiler::alloc::span_stack::lost_exits() > before);
     });
     let notes = report.runs[0].source.notes.join("; ");
