@@ -72,12 +72,25 @@ mkdir -p "$out" || exit 2
 # other's plots and left whichever report came last for both. flock(1) is Linux's; where it
 # is missing, nothing is locked. The lock is released when this script exits.
 if command -v flock >/dev/null 2>&1; then
-    exec 9>>"$out/.leak-check.lock"
-    if ! flock -n 9; then
-        echo "leak-check: another leak check is writing to $out: give each its own" \
-            "LEAK_CHECK_OUT" >&2
+    if ! exec 9>>"$out/.leak-check.lock"; then
+        echo "leak-check: cannot write the lock file $out/.leak-check.lock" >&2
         exit 2
     fi
+    # -E 75: a lock held elsewhere; any other failure is the lock's own (a file system
+    # without locks), which no other check explains.
+    flock -n -E 75 9
+    case $? in
+        0) ;;
+        75)
+            echo "leak-check: another leak check is writing to $out: give each its own" \
+                "LEAK_CHECK_OUT" >&2
+            exit 2
+            ;;
+        *)
+            echo "leak-check: could not lock $out/.leak-check.lock (flock failed)" >&2
+            exit 2
+            ;;
+    esac
 fi
 rm -f "$out"/plot*.png
 # The caller's options: what comes before `--` (after it, the profiled program's own

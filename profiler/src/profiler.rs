@@ -422,7 +422,11 @@ impl Profiler {
                 blind,
                 &format!("{WHY}; {no_child}; so it can tell neither a leak nor a clean run"),
             ),
-            _ => crate::judge::blind(blind, WHY),
+            Some(Ok(_)) => crate::judge::blind_because(
+                blind,
+                &format!("{WHY}; {NO_RUN}; so it can tell neither a leak nor a clean run"),
+            ),
+            None => crate::judge::blind(blind, WHY),
         }
     }
 
@@ -549,9 +553,14 @@ fn sweep_again(blind: Run, name: &str, occurrence: u32) -> Run {
         Some(Err(no_child)) => {
             crate::engine::sweep::blind_heap(blind, &format!("{WHY}; {no_child}"))
         }
-        _ => crate::engine::sweep::blind_heap(blind, WHY),
+        Some(Ok(_)) => crate::engine::sweep::blind_heap(blind, &format!("{WHY}; {NO_RUN}")),
+        None => crate::engine::sweep::blind_heap(blind, WHY),
     }
 }
+
+/// Why a re-check in a child has no answer when the report it handed back holds no run (the
+/// child writes one file per run, so only a damaged file does).
+const NO_RUN: &str = "the isolated run's report held no run";
 
 /// What a run saw of the process's other threads.
 struct Seen {
