@@ -882,3 +882,33 @@ fn a_program_with_its_own_allocator_linked_in_is_never_heap_clean() {
         assert_ne!(verdict(&report, metric), "clean", "{metric}: {report}");
     }
 }
+
+#[test]
+fn a_heap_of_the_programs_own_beside_malloc_is_never_called_clean() {
+    // A runtime that hands out objects from a region of its own (a JVM's or V8's heap): a
+    // Java program keeping 256 KiB per iteration read "heap clean", and on a pre-touched heap
+    // RSS saw nothing either: the run passed.
+    let dir = tempfile::tempdir().unwrap();
+    let managed = compile(dir.path(), "managed", &[]);
+    let fixed = marked(
+        dir.path(),
+        "fixed",
+        &[managed.as_os_str(), "fixed".as_ref()],
+        0,
+    );
+    for metric in ["heap_bytes", "heap_blocks"] {
+        assert_eq!(verdict(&fixed, metric), "inconclusive", "{metric}: {fixed}");
+        let reason = fixed["runs"][0]["metrics"][metric]["reason"].to_string();
+        assert!(reason.contains("malloc did not hand out"), "{reason}");
+    }
+    assert_eq!(verdict(&fixed, "rss_bytes"), "clean", "{fixed}");
+    // Its leak is RSS's to find, and it does.
+    let leak = marked(
+        dir.path(),
+        "leak",
+        &[managed.as_os_str(), "leak".as_ref()],
+        1,
+    );
+    assert_eq!(verdict(&leak, "rss_bytes"), "leak", "{leak}");
+    assert_ne!(verdict(&leak, "heap_bytes"), "clean", "{leak}");
+}
