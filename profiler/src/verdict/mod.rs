@@ -547,6 +547,9 @@ fn judge_floors_nested(
         }
     }
     if t.leak(th.tau) {
+        if let Some(j) = floors_shifted(explain, &fx, &fy, &t, drops.len()) {
+            return j;
+        }
         return explain.floors_rise(&t, drops.len());
     }
     // No clean bill while the tooth since the last drop has outgrown every earlier one by more
@@ -578,6 +581,36 @@ fn judge_floors_nested(
         return explain.sawtooth_quiet(tail_trend, drops.len());
     }
     explain.floors_unclear(&t, drops.len())
+}
+
+/// Floors that rise by one or two level shifts, level between: a clean program whose live
+/// blocks dip by one now and then (each dip a "drop") and whose level moved once (Node.js
+/// tiering up its code at 5.7 s: +320 blocks, flat before and after for seconds) read as a
+/// sawtooth whose floors rise, a leak, in 6 runs of 9. Level shifts are judged as they are
+/// on any series (rule 8): inconclusive, and a longer run tells.
+fn floors_shifted(
+    explain: &Explain,
+    fx: &[f64],
+    fy: &[f64],
+    t: &Trend,
+    drops: usize,
+) -> Option<Judgement> {
+    let (lowest, highest) = fy
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let quantum = explain.th.quantum.max(0.0);
+    let var_floor =
+        quantum * quantum / 12.0 + ((highest - lowest) * 1e-12).powi(2) + f64::MIN_POSITIVE;
+    let fit = steps::step_fit(fx, fy, var_floor)?;
+    if !fit.beats_line_clearly() || !fit.segments_level(fx, fy) {
+        return None;
+    }
+    let mut j = explain.level_shifts(t, fx, &fit);
+    j.shape = Shape::Sawtooth;
+    j.reason = format!("sawtooth ({drops} drops) whose floors rise in {}", j.reason);
+    Some(j)
 }
 
 /// How far the tooth since the last drop rose above the highest earlier one, when that is more
