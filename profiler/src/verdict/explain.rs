@@ -200,6 +200,20 @@ impl Explain<'_> {
         self.judgement(t, Verdict::Clean, Shape::Flat, reason)
     }
 
+    /// Inconclusive: no significant growth, but noise that persists from sample to sample on
+    /// too few samples to bound it (`verdict::wandering`).
+    pub fn wandering(&self, t: &Trend, lag1: f64) -> Judgement {
+        let reason = format!(
+            "no significant growth after {} ({}), but the noise persists from one sample to \
+             the next (lag-1 correlation {lag1:.2}): a level that wanders, as a table's size \
+             under random inserts and removes does, can hide a leak on this few samples; run \
+             longer",
+            self.after_warmup(),
+            self.upper_bound(t)
+        );
+        self.judgement(t, Verdict::Inconclusive, Shape::Noisy, reason)
+    }
+
     /// Clean: a coarse metric that moved by at most one quantum (one page of RSS).
     pub fn within_one_quantum(&self, t: &Trend) -> Judgement {
         let reason = format!(
