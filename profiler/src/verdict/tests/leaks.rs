@@ -668,3 +668,32 @@ fn a_wandering_level_is_not_clean_on_few_samples() {
     }
     assert!(clean >= 160, "clean {clean} of 200");
 }
+
+#[test]
+fn one_small_drop_in_steady_growth_does_not_hold_a_leak_back() {
+    // RSS of a JVM keeping 256 KiB per iteration, in pages: one region of 4 MiB given back
+    // early on, the growth going on past it. (An evaluator's JVM grew 424 MiB in 1,920
+    // iterations with one drop of 8 MiB, and stayed "one drop ... run longer" to the end.)
+    let page = 4096.0;
+    let rss = |i: usize| {
+        let kept = 64.0 * page * i as f64;
+        let given_back = if i >= 60 { 1024.0 * page } else { 0.0 };
+        250.0 * MIB + kept - given_back
+    };
+    let j = expect(
+        &series(160, rss),
+        Thresholds::rss_bytes(0.0),
+        Verdict::Leak,
+        "linear",
+    );
+    assert!(j.reason.starts_with("grows"), "{}", j.reason);
+    // A first tooth that fell back to where it started is still the start of a sawtooth.
+    let tooth = |i: usize| MIB + 64.0 * KIB * (i % 50) as f64;
+    let j = expect(
+        &series(80, tooth),
+        heap(),
+        Verdict::Inconclusive,
+        "sawtooth",
+    );
+    assert!(j.reason.starts_with("one drop"), "{}", j.reason);
+}
