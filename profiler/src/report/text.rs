@@ -134,8 +134,15 @@ fn render_run(out: &mut String, run: &Run, options: &TextOptions) {
             _ => ("iteration", 1.0),
         };
         let n = n * scale;
+        // A program's counters are malloc's (the preload library's): a JVM allocating MiB of
+        // objects per iteration read "0 B allocated per iteration".
+        let how = if run.heap_scope == crate::model::HeapScope::Program {
+            "malloc'd"
+        } else {
+            "allocated"
+        };
         facts.push(format!(
-            "{} allocated per {per} ({} {})",
+            "{} {how} per {per} ({} {})",
             format_bytes(bytes * scale),
             format_count(n.round()),
             if n == 1.0 {
