@@ -616,8 +616,28 @@ fn hidden_by_other_tests(run: &Run, seen: &Seen, judging: &Judging) -> Option<St
 /// beside a test holding thousands of vectors ended inconclusive at 160 or 640 iterations in 4
 /// runs of 6 (the test passed); alone it is a leak.
 fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
-    // A run that failed or went over a budget ended early, and a second run would too: its
-    // answer is the failure.
+    let unsettled = heap_beside_others(run, seen, |m| {
+        m.verdict == crate::model::Verdict::Inconclusive
+            && !matches!(
+                m.shape,
+                crate::verdict::Shape::Blind | crate::verdict::Shape::TooShort
+            )
+    })?;
+    Some(format!(
+        "{unsettled} inconclusive while other threads moved the heap (other tests beside this \
+         one, or threads this code uses)"
+    ))
+}
+
+/// The heap metrics of a process-scope run that other threads disturbed inside a test binary
+/// shared with other tests, whose verdict `which` picks, named; `None` when there are none
+/// or the run is not such a run. A run that failed or went over a budget ended early, and a
+/// second run would too: its answer is the failure.
+fn heap_beside_others(
+    run: &Run,
+    seen: &Seen,
+    which: impl Fn(&crate::model::MetricReport) -> bool,
+) -> Option<String> {
     if !seen.others_moved
         || run.heap_scope != HeapScope::Process
         || run.failure.is_some()
@@ -626,26 +646,12 @@ fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
     {
         return None;
     }
-    let unsettled: Vec<&str> = [Metric::HeapBytes, Metric::HeapBlocks]
+    let picked: Vec<&str> = [Metric::HeapBytes, Metric::HeapBlocks]
         .into_iter()
-        .filter(|metric| {
-            run.metrics.get(metric).is_some_and(|m| {
-                m.verdict == crate::model::Verdict::Inconclusive
-                    && !matches!(
-                        m.shape,
-                        crate::verdict::Shape::Blind | crate::verdict::Shape::TooShort
-                    )
-            })
-        })
+        .filter(|metric| run.metrics.get(metric).is_some_and(&which))
         .map(Metric::name)
         .collect();
-    (!unsettled.is_empty()).then(|| {
-        format!(
-            "{} inconclusive while other threads moved the heap (other tests beside this one, \
-             or threads this code uses)",
-            unsettled.join(", ")
-        )
-    })
+    (!picked.is_empty()).then(|| picked.join(", "))
 }
 
 /// A heap verdict clean while the process's heap fell and other threads moved it, inside a
@@ -656,30 +662,13 @@ fn unsettled_beside_others(run: &Run, seen: &Seen) -> Option<String> {
 /// 10 times in 10; alone it is a leak. So it is checked again alone. A heap that fell in a
 /// run of its own is the workload's: the child says clean too, at the cost of a second run.
 fn fell_beside_others(run: &Run, seen: &Seen) -> Option<String> {
-    if !seen.others_moved
-        || run.heap_scope != HeapScope::Process
-        || run.failure.is_some()
-        || run.budgets.iter().any(|b| b.exceeded)
-        || !crate::isolate::shared_with_other_tests()
-    {
-        return None;
-    }
-    let fell: Vec<&str> = [Metric::HeapBytes, Metric::HeapBlocks]
-        .into_iter()
-        .filter(|metric| {
-            run.metrics.get(metric).is_some_and(|m| {
-                m.verdict == crate::model::Verdict::Clean && m.ci.is_some_and(|[_, hi]| hi < 0.0)
-            })
-        })
-        .map(Metric::name)
-        .collect();
-    (!fell.is_empty()).then(|| {
-        format!(
-            "{} clean while falling and other threads moved the heap (other tests beside this \
-             one giving memory back can hide a leak under their fall)",
-            fell.join(", ")
-        )
-    })
+    let fell = heap_beside_others(run, seen, |m| {
+        m.verdict == crate::model::Verdict::Clean && m.ci.is_some_and(|[_, hi]| hi < 0.0)
+    })?;
+    Some(format!(
+        "{fell} clean while falling and other threads moved the heap (other tests beside this \
+         one giving memory back can hide a leak under their fall)"
+    ))
 }
 
 /// A leak seen in place inside a test of a parallel `cargo test` is checked again alone in a
