@@ -52,6 +52,7 @@ mod child;
 pub mod concurrency;
 #[cfg(unix)]
 pub mod heap;
+mod jvm;
 mod own_allocator;
 mod python;
 mod source;

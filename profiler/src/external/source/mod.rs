@@ -102,6 +102,9 @@ pub(super) struct ProgramSource {
     /// An allocator linked into the program's executable (mimalloc, jemalloc...), whose
     /// blocks the heap counters never see.
     pub(super) own_allocator: Option<&'static str>,
+    /// The program runs a Java virtual machine, whose RSS grows as its collector uses more of
+    /// its heap ([`super::jvm`]).
+    pub(super) jvm: bool,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
     /// The peak window the previous paired marker line closed.
@@ -155,6 +158,7 @@ impl ProgramSource {
             heap_notes: Vec::new(),
             python_arenas: None,
             own_allocator: None,
+            jvm: false,
             last_cumulative: None,
             last_epoch: None,
             paired: 0,
@@ -390,6 +394,11 @@ impl ProgramSource {
         }
         if first {
             self.check_python_arenas();
+        }
+        // A `java` launcher loads the JVM's library within its first milliseconds; by the 8th
+        // sample it is mapped. Every 64th after: a program may execute a JVM later.
+        if !self.jvm && (iteration == 8 || iteration.is_multiple_of(64)) {
+            self.jvm = super::jvm::runs_a_jvm(self.pid);
         }
         self.sampled = true;
         self.last_time = now;
@@ -707,6 +716,9 @@ impl Source for ProgramSource {
         self.settle_heap(run);
         self.no_clean_from_bunched_samples(run);
         self.no_clean_where_unseen(run);
+        if self.jvm {
+            notes::no_leak_from_a_jvms_rss(run);
+        }
         run.source = SourceRecord {
             kind: run.source.kind,
             command: match &self.program.target {
