@@ -221,6 +221,24 @@ fn a_container_growing_by_capacity_doubling_is_a_leak() {
 }
 
 #[test]
+fn a_count_that_steps_up_at_widening_gaps_is_no_capacity_doubling() {
+    // Live blocks of a JVM allocating 1 MiB of short-lived arrays per iteration and keeping
+    // none (`-Xmx64m`, an evaluator's run): its JIT's native mallocs came in lumps of +2, +4
+    // and +27 at iterations 5, 10 and 20, then nothing. Doubling reallocates a container's one
+    // buffer into a larger one, which steps its bytes, not its count of blocks; this read
+    // "grows by capacity doubling", a leak at 20, confirmed at 40 by the same three steps.
+    let mut blocks = vec![65299.0];
+    for (value, times) in [(65328.0, 4), (65330.0, 5), (65334.0, 10), (65361.0, 21)] {
+        blocks.extend(std::iter::repeat_n(value, times));
+    }
+    for n in [21, 41] {
+        let j = judge(&blocks[..n], &Thresholds::heap_blocks(20.0), None);
+        assert_ne!(j.verdict, Verdict::Leak, "{j:#?}");
+        assert!(!j.reason.contains("doubling"), "{}", j.reason);
+    }
+}
+
+#[test]
 fn steady_growth_in_alternating_steps_is_not_deceleration() {
     // RSS of a leaking CPython loop: 768 and 896 KiB in turn, every iteration, for 59.
     let rss = |i: usize| {
