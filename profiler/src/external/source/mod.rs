@@ -396,9 +396,10 @@ impl ProgramSource {
             self.check_python_arenas();
         }
         // A `java` launcher loads the JVM's library within its first milliseconds; by the 8th
-        // sample it is mapped. Every 64th after: a program may execute a JVM later.
+        // sample it is mapped. Every 64th after: a program may execute a JVM later, or start
+        // one as a child (measured with --include-children, the tree's members).
         if !self.jvm && (iteration == 8 || iteration.is_multiple_of(64)) {
-            self.jvm = super::jvm::runs_a_jvm(self.pid);
+            self.jvm = (self.probe.members().iter()).any(|&pid| super::jvm::runs_a_jvm(pid));
         }
         self.sampled = true;
         self.last_time = now;

@@ -411,7 +411,7 @@ pub(super) fn no_leak_from_a_jvms_rss(run: &mut Run) {
     };
     rss.verdict = Verdict::Inconclusive;
     rss.reason = format!(
-        "{}; but the program is a Java virtual machine, whose RSS also grows while its \
+        "{}; but the program runs a Java virtual machine, whose RSS also grows while its \
          collector uses more of the heap it reserved (up to -Xmx) with nothing kept{counters}: \
          a leak in the Java heap reads as this too, not a leak by RSS alone (with a bounded \
          heap, -Xmx, a leak ends in OutOfMemoryError; the JVM's own view: jcmd PID \
@@ -499,7 +499,7 @@ mod tests {
             let rss = &run.metrics[&Metric::RssBytes];
             assert_eq!(rss.verdict, Verdict::Inconclusive);
             assert!(
-                rss.reason.starts_with("grows; but the program is a Java"),
+                rss.reason.starts_with("grows; but the program runs a Java"),
                 "{}",
                 rss.reason
             );
