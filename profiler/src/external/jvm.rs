@@ -17,10 +17,13 @@ pub(crate) fn runs_a_jvm(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/maps")).is_ok_and(|maps| maps_name_a_jvm(&maps))
 }
 
-/// Whether the text of a maps file names a mapping of `libjvm.so`.
+/// Whether the text of a maps file names a mapping of `libjvm.so` (" (deleted)" after it
+/// once its JDK was upgraded under the running JVM).
 fn maps_name_a_jvm(maps: &[u8]) -> bool {
-    maps.split(|&b| b == b'\n')
-        .any(|line| line.ends_with(b"/libjvm.so"))
+    maps.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_suffix(b" (deleted)").unwrap_or(line);
+        line.ends_with(b"/libjvm.so")
+    })
 }
 
 #[cfg(test)]
@@ -33,6 +36,8 @@ mod tests {
             7f00a000-7f00b000 r-xp 00000000 08:01 2 /usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so\n\
             7f00c000-7f00d000 rw-p 00000000 00:00 0 \n";
         assert!(maps_name_a_jvm(java));
+        let upgraded = b"7f00a000-7f00b000 r-xp 00000000 08:01 2 /usr/lib/jvm/java-17/lib/server/libjvm.so (deleted)\n";
+        assert!(maps_name_a_jvm(upgraded));
         // A library merely named like it, or a file of another name in a JVM's directory, is not.
         let other = b"7f00a000-7f00b000 r-xp 00000000 08:01 2 /opt/app/libjvm.so.bak\n\
             7f00c000-7f00d000 r-xp 00000000 08:01 3 /usr/lib/jvm/java-17/lib/libjava.so\n";

@@ -102,8 +102,8 @@ pub(super) struct ProgramSource {
     /// An allocator linked into the program's executable (mimalloc, jemalloc...), whose
     /// blocks the heap counters never see.
     pub(super) own_allocator: Option<&'static str>,
-    /// The program runs a Java virtual machine, whose RSS grows as its collector uses more of
-    /// its heap ([`super::jvm`]).
+    /// The program runs a Java virtual machine (at the last look, every 8th sample), whose RSS
+    /// grows as its collector uses more of its heap ([`super::jvm`]).
     pub(super) jvm: bool,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
@@ -352,7 +352,8 @@ impl ProgramSource {
     fn sample(&mut self, iteration: u32, line: Option<Option<LineSnapshot>>) -> Option<Sample> {
         let read = self.probe.read();
         let first = !self.sampled;
-        let heap = self.heap_fields(first, line, read.is_some());
+        let alive = read.is_some();
+        let heap = self.heap_fields(first, line, alive);
         let stats = match (read, heap) {
             (Some(stats), _) => stats,
             (None, Some(_)) => {
@@ -395,10 +396,12 @@ impl ProgramSource {
         if first {
             self.check_python_arenas();
         }
-        // A `java` launcher loads the JVM's library within its first milliseconds; by the 8th
-        // sample it is mapped. Every 64th after: a program may execute a JVM later, or start
-        // one as a child (measured with --include-children, the tree's members).
-        if !self.jvm && (iteration == 8 || iteration.is_multiple_of(64)) {
+        // Every 8th sample (a read of the tree's maps): a `java` launcher loads the JVM's
+        // library within its first milliseconds; a program may execute a JVM later, or start
+        // one as a child (measured with --include-children) and see it end. What the last
+        // look at a live program found counts: a JVM that ran for a while and ended explains
+        // no later growth. (Heap samples read after the program exited look at nothing.)
+        if alive && iteration.is_multiple_of(8) {
             self.jvm = (self.probe.members().iter()).any(|&pid| super::jvm::runs_a_jvm(pid));
         }
         self.sampled = true;

@@ -389,7 +389,7 @@ fn outside_malloc(run: &Run) -> Option<String> {
 const OUTSIDE_MALLOC_FLOOR: i64 = 4 << 20;
 
 /// A JVM's RSS leak that its malloc'd heap does not explain (the heap counters, where there
-/// are any, grew by less than half as much): inconclusive, saying why. A JVM keeping nothing
+/// are any, grew less than half as fast): inconclusive, saying why. A JVM keeping nothing
 /// grows its RSS while its collector uses more of the heap it reserved (G1's young generation,
 /// up to `-Xmx`): a clean program allocating 1 MiB per iteration was an RSS leak of ~0.9 MiB
 /// per iteration over 320 iterations, exit 1, in 3 runs of 3 beside two CPU burners (see
@@ -397,14 +397,20 @@ const OUTSIDE_MALLOC_FLOOR: i64 = 4 << 20;
 /// called. Native memory it keeps through malloc (direct buffers) grows the heap counters
 /// too, and stays a leak.
 pub(super) fn no_leak_from_a_jvms_rss(run: &mut Run) {
-    let heap_growth = run.metrics.get(&Metric::HeapBytes).map(|m| m.growth);
+    // Slopes, not growths: each metric's growth runs from its own warm-up, and heap samples
+    // may go on after the program exited (RSS's do not).
+    let heap_slope = run
+        .metrics
+        .get(&Metric::HeapBytes)
+        .map(|m| m.slope().unwrap_or(0.0));
     let Some(rss) = run.metrics.get_mut(&Metric::RssBytes) else {
         return;
     };
-    if rss.verdict != Verdict::Leak || heap_growth.is_some_and(|h| h >= 0.5 * rss.growth) {
+    let rss_slope = rss.slope().unwrap_or(0.0);
+    if rss.verdict != Verdict::Leak || heap_slope.is_some_and(|h| h >= 0.5 * rss_slope) {
         return;
     }
-    let counters = if heap_growth.is_some() {
+    let counters = if heap_slope.is_some() {
         ", and the heap counters (its malloc calls) did not grow with it"
     } else {
         ""
@@ -514,6 +520,16 @@ mod tests {
         let run = with(Some((Verdict::Leak, 170.0 * 1048576.0)), Verdict::Leak);
         assert_eq!(run.metrics[&Metric::RssBytes].verdict, Verdict::Leak);
         assert_eq!(run.metrics[&Metric::HeapBytes].verdict, Verdict::Leak);
+        // Native growth as fast as RSS's, over a shorter window (the heap's warm-up ended
+        // later): its slope decides, not its growth.
+        let mut run = Run::new("java", HeapScope::Program);
+        let mut heap = metric(Verdict::Inconclusive, 180.0 * 1048576.0);
+        heap.growth = 40.0 * 1048576.0;
+        run.metrics.insert(Metric::HeapBytes, heap);
+        run.metrics
+            .insert(Metric::RssBytes, metric(Verdict::Leak, 180.0 * 1048576.0));
+        no_leak_from_a_jvms_rss(&mut run);
+        assert_eq!(run.metrics[&Metric::RssBytes].verdict, Verdict::Leak);
         // A clean RSS stays clean.
         let run = with(Some((Verdict::Clean, 0.0)), Verdict::Clean);
         assert_eq!(run.metrics[&Metric::RssBytes].verdict, Verdict::Clean);
