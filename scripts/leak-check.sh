@@ -77,9 +77,14 @@ if command -v flock >/dev/null 2>&1; then
         exit 2
     fi
     # -E 75: a lock held elsewhere; any other failure is the lock's own (a file system
-    # without locks), which no other check explains.
-    flock -n -E 75 9
-    case $? in
+    # without locks), which no other check explains. A flock without -E (busybox's, on
+    # Alpine) fails on the option itself: then plain -n, whose failure cannot tell which.
+    locked=0
+    flock -n -E 75 9 2>/dev/null || locked=$?
+    if [[ $locked -ne 0 && $locked -ne 75 ]] && flock -n 9 2>/dev/null; then
+        locked=0
+    fi
+    case $locked in
         0) ;;
         75)
             echo "leak-check: another leak check is writing to $out: give each its own" \
@@ -87,7 +92,8 @@ if command -v flock >/dev/null 2>&1; then
             exit 2
             ;;
         *)
-            echo "leak-check: could not lock $out/.leak-check.lock (flock failed)" >&2
+            echo "leak-check: could not lock $out/.leak-check.lock (flock failed; a flock" \
+                "without -E, as busybox's, also fails so while another check holds it)" >&2
             exit 2
             ;;
     esac

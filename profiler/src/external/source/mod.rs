@@ -381,8 +381,12 @@ impl ProgramSource {
             sample.allocations = h.allocations;
         }
         // Look for children the samples leave out (a shell or launcher whose child does the
-        // work): at the first sample, the 8th and every 64th, which costs a read of /proc each.
-        if !self.program.include_children && (iteration == 8 || iteration.is_multiple_of(64)) {
+        // work): at the first sample, the 8th, 16th, 32nd and every 64th, which costs a read of
+        // /proc each. (At the first, the 8th and every 64th only, a launcher whose child
+        // started after the 8th sample, on a busy machine, was looked at waiting once in three
+        // by the 64th: too few to tell it only waited.)
+        let early = iteration >= 8 && iteration.is_power_of_two();
+        if !self.program.include_children && (early || iteration.is_multiple_of(64)) {
             self.note_children();
         }
         // Reap what the program's tree orphaned and has ended since (this process adopts it,

@@ -365,7 +365,9 @@ fn outside_malloc(run: &Run) -> Option<String> {
         .iter()
         .rev()
         .find(|s| s.rss_bytes.is_some() && s.heap_bytes.is_some())?;
-    let anon = last.rss_bytes? as i64 - last.rss_file_bytes.unwrap_or(0) as i64;
+    // Without the file pages (RssFile, Linux 4.5 on) a program's code and libraries would
+    // count as outside malloc: nothing is said.
+    let anon = last.rss_bytes? as i64 - last.rss_file_bytes? as i64;
     let counted = run
         .samples
         .iter()
@@ -464,6 +466,13 @@ mod tests {
         let mut unknown = run_with(65, 19);
         unknown.samples.iter_mut().for_each(|s| s.rss_bytes = None);
         assert!(outside_malloc(&unknown).is_none());
+        // Nor without RSS's file pages, which would count the program's code as outside.
+        let mut files_unknown = run_with(65, 19);
+        files_unknown
+            .samples
+            .iter_mut()
+            .for_each(|s| s.rss_file_bytes = None);
+        assert!(outside_malloc(&files_unknown).is_none());
     }
 
     fn metric(verdict: Verdict, growth: f64) -> crate::model::MetricReport {
