@@ -634,9 +634,11 @@ fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() 
         );
     }
     // Lines that matched but came when the program had exited are not a typo, but nothing
-    // was measured all the same: a gate must not pass a program it never saw.
-    let out = expect_exit(
-        profile().args([
+    // was measured all the same: a gate must not pass a program it never saw. (Whether the
+    // first line is sampled before `sh` exits is a race: on a loaded machine it sometimes
+    // is, and the run is then the lone-line case below, saying the other lines came late.)
+    let out = profile()
+        .args([
             "--no-heap",
             "--marker",
             "done",
@@ -644,17 +646,26 @@ fn a_marker_that_matches_no_line_is_bad_usage_and_a_lone_line_is_inconclusive() 
             "sh",
             "-c",
             "echo done; echo done; echo done",
-        ]),
-        2,
-    );
+        ])
+        .output()
+        .unwrap();
     let text = stdout(&out);
-    assert!(text.contains("no metric could be judged"), "{text}");
-    assert!(
-        text.contains(
-            "failed: nothing of `sh -c 'echo done; echo done; echo done'` could be measured"
-        ),
-        "{text}"
-    );
+    if text.contains("no metric could be judged") {
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(
+            text.contains(
+                "failed: nothing of `sh -c 'echo done; echo done; echo done'` could be measured"
+            ),
+            "{text}"
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("0 marked iterations"), "{text}");
+        assert!(
+            text.contains("arrived when the program could no longer be measured"),
+            "{text}"
+        );
+    }
     // One line starts an iteration that no line ends: nothing to judge, said so.
     let text = run("echo done", false, 0);
     assert!(text.contains("one output line matched --marker"), "{text}");

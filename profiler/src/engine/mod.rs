@@ -185,6 +185,12 @@ impl Plan {
         self.bound(NOISY_EXTENSION_FACTOR)
     }
 
+    /// The most iterations this run may reach to confirm a leak first seen at or past
+    /// [`Plan::max_noisy`]: twice it; `max_iterations` bounds this too.
+    pub fn max_confirming(&self) -> u32 {
+        self.bound(2 * NOISY_EXTENSION_FACTOR)
+    }
+
     fn bound(&self, factor: u32) -> u32 {
         match (self.max_iterations, self.iterations) {
             (Some(m), Some(n)) => m.max(n),
@@ -215,6 +221,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let limits = judge::Limits {
         max: plan.max(),
         noisy: plan.max_noisy(),
+        confirm: plan.max_confirming(),
     };
     let max = limits.max;
     // No room to run on is the same as no extension: a leak is then reported unconfirmed
@@ -278,7 +285,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         report_progress(&mut plan, first, 0, target.unwrap_or(0), started, false);
         loop {
             let halt = loop {
-                if target.is_some_and(|t| done >= t) || done >= limits.noisy.max(max) {
+                if target.is_some_and(|t| done >= t) || done >= limits.most() {
                     break Halt::Checkpoint;
                 }
                 let sample = match source.next(done + 1, &mut between) {
