@@ -330,6 +330,20 @@ impl Explain<'_> {
         self.judgement(t, Verdict::Inconclusive, Shape::Plateau, reason)
     }
 
+    /// Inconclusive instead of clean: the metric grows by chunks of `chunk` (an allocator's
+    /// segments), too large for a tail this short to bound growth within the clean limit.
+    pub fn chunks_too_coarse(&self, t: &Trend, chunk: f64, span: f64) -> Judgement {
+        let reason = format!(
+            "no significant growth after {}, but it grows by chunks of {}: a tail this short \
+             bounds growth only under {}, above the {} a clean bill needs; run longer",
+            self.after_warmup(),
+            self.amount(chunk),
+            self.rate(chunk / span.max(1e-9)),
+            self.rate(self.th.tau_ok)
+        );
+        self.judgement(t, Verdict::Inconclusive, Shape::Steps, reason)
+    }
+
     /// Inconclusive instead of clean: a level shift late in the run, so the growth may not
     /// be over.
     pub fn unsettled(&self, t: &Trend, at: f64, size: f64) -> Judgement {

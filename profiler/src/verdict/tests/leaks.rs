@@ -798,3 +798,30 @@ fn purges_on_a_leaking_staircase_are_dips_in_its_growth() {
     assert!(j.reason.starts_with("one drop"), "{}", j.reason);
     assert_eq!(j.p_value, None);
 }
+
+#[test]
+fn a_flat_tail_between_large_chunks_is_no_clean_bill() {
+    // RSS of the same service in another run: two 4 MiB segments at iterations 1 and 2, then
+    // flat for 18 iterations while it leaked ~100 KiB per iteration into the second one. Flat
+    // over 16 iterations bounds growth only under 256 KiB per iteration, not 64 KiB.
+    let rss = series(20, stepping(17.3 * MIB, &[(1, 4.0 * MIB), (2, 4.0 * MIB)]));
+    let j = expect(
+        &rss,
+        Thresholds::rss_bytes(0.0),
+        Verdict::Inconclusive,
+        "steps",
+    );
+    assert!(
+        j.reason.contains("grows by chunks of 4.0 MiB"),
+        "{}",
+        j.reason
+    );
+    // Over 160 iterations the same chunks bound growth within the clean limit.
+    let rss = series(160, stepping(17.3 * MIB, &[(1, 4.0 * MIB), (2, 4.0 * MIB)]));
+    expect(&rss, Thresholds::rss_bytes(0.0), Verdict::Clean, "flat");
+    // One lump at the start sets no chunk size; the heap's bytes (quantum 1) never have one.
+    let rss = series(20, stepping(17.3 * MIB, &[(1, 4.0 * MIB)]));
+    expect(&rss, Thresholds::rss_bytes(0.0), Verdict::Clean, "flat");
+    let heap = series(20, stepping(MIB, &[(1, 4.0 * MIB), (2, 4.0 * MIB)]));
+    expect(&heap, Thresholds::heap_bytes(0.0), Verdict::Clean, "flat");
+}
