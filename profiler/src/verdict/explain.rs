@@ -225,7 +225,9 @@ impl Explain<'_> {
     }
 
     /// Leak: a container that keeps reallocating to a multiple of its size.
-    pub fn doubling(&self, t: &Trend, d: &Doubling) -> Judgement {
+    /// Leak: a container doubling its capacity, and `steady` growth between its steps where
+    /// the series rises there too (a steady leak beside the container): the rates add up.
+    pub fn doubling(&self, t: &Trend, d: &Doubling, steady: Option<&Trend>) -> Judgement {
         let mut rates = d.rates.clone();
         rates.sort_by(f64::total_cmp);
         let rate = crate::stats::median(&rates);
@@ -233,18 +235,27 @@ impl Explain<'_> {
             d.at.iter()
                 .map(|&(at, size)| format!("{} at {}", self.signed(size), self.at(at)))
                 .collect();
+        let besides = steady.map_or(String::new(), |s| {
+            format!(
+                ", besides steady growth of {} between the steps (95% bounds {}): {} in all",
+                self.rate(s.slope),
+                self.bounds(s),
+                self.rate(rate + s.slope)
+            )
+        });
         let reason = format!(
             "grows by capacity doubling: {} steps, each larger than the last after a longer \
-             gap ({}), about {} amortised, after {}",
+             gap ({}), about {} amortised{besides}, after {}",
             d.steps,
             steps.join(", "),
             self.rate(rate),
             self.after_warmup()
         );
+        let (s_slope, s_lo, s_hi) = steady.map_or((0.0, 0.0, 0.0), |s| (s.slope, s.lo, s.hi));
         let amortised = Trend {
-            slope: rate,
-            lo: rates[0],
-            hi: rates[rates.len() - 1],
+            slope: rate + s_slope,
+            lo: rates[0] + s_lo,
+            hi: rates[rates.len() - 1] + s_hi,
             p: t.p,
             noise: t.noise,
             persistence: 1.0,

@@ -825,3 +825,19 @@ fn a_flat_tail_between_large_chunks_is_no_clean_bill() {
     let heap = series(20, stepping(MIB, &[(1, 4.0 * MIB), (2, 4.0 * MIB)]));
     expect(&heap, Thresholds::heap_bytes(0.0), Verdict::Clean, "flat");
 }
+
+#[test]
+fn steady_growth_beside_a_doubling_container_counts_in_the_rate() {
+    // A service keeping 7.5 KiB per iteration of small blocks beside a Vec of 2 KiB records
+    // per iteration, whose capacity doubles: the doubling's amortised rate alone (~2 KiB)
+    // understated the leak 3-4x.
+    let heap = series(160, |i| {
+        let records = 2048.0 * i as f64 + 16.0 * KIB;
+        let capacity = (records as u64).next_power_of_two() as f64;
+        MIB + 7.5 * KIB * i as f64 + capacity
+    });
+    let j = judge(&heap, &Thresholds::heap_bytes(64.0 * KIB), None);
+    assert_eq!(j.verdict, Verdict::Leak, "{j:#?}");
+    let slope = j.slope_per_iteration.unwrap();
+    assert!((8.5 * KIB..=10.5 * KIB).contains(&slope), "{j:#?}");
+}
