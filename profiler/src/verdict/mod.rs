@@ -497,13 +497,24 @@ fn without_shifts(x: &[f64], tail: &[f64], ups: &[(f64, f64)], quantum: f64) -> 
     if !steady {
         return None;
     }
+    trend_without_steps(x, tail, ups, typical)
+}
+
+/// The trend of `tail` once each of `steps` (iteration, size) after its first sample is taken
+/// out, but for the `typical` increment the step also holds.
+fn trend_without_steps(
+    x: &[f64],
+    tail: &[f64],
+    steps: &[(f64, f64)],
+    typical: f64,
+) -> Option<Trend> {
     let rest: Vec<f64> = x
         .iter()
         .zip(tail)
         .map(|(&xi, &yi)| {
-            let removed: f64 = ups
+            let removed: f64 = steps
                 .iter()
-                .filter(|&&(at, _)| at <= xi)
+                .filter(|&&(at, _)| at > x[0] && at <= xi)
                 .map(|&(_, size)| size - typical)
                 .sum();
             yi - removed
@@ -683,20 +694,7 @@ fn drops_within_growth(tail: &[f64], drops: &[usize]) -> bool {
 fn between_steps(x: &[f64], tail: &[f64], at: &[(f64, f64)]) -> Option<Trend> {
     let deltas: Vec<f64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
     let typical = crate::stats::median(&deltas).max(0.0);
-    let rest: Vec<f64> = x
-        .iter()
-        .zip(tail)
-        .map(|(&xi, &yi)| {
-            let removed: f64 = at
-                .iter()
-                .filter(|&&(step, _)| step > x[0] && step <= xi)
-                .map(|&(_, size)| size - typical)
-                .sum();
-            yi - removed
-        })
-        .collect();
-    let (tx, ty) = thinned(x, &rest);
-    Trend::of(&tx, &ty)
+    trend_without_steps(x, tail, at, typical)
 }
 
 /// The size of the chunks a coarse metric grows by, when it has been seen to grow by chunks:
