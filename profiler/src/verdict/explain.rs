@@ -224,9 +224,9 @@ impl Explain<'_> {
         self.judgement(t, Verdict::Clean, Shape::Flat, reason)
     }
 
-    /// Leak: a container that keeps reallocating to a multiple of its size.
-    /// Leak: a container doubling its capacity, and `steady` growth between its steps where
-    /// the series rises there too (a steady leak beside the container): the rates add up.
+    /// Leak: a container that keeps reallocating to a multiple of its size, and `steady`
+    /// growth between its steps where the series rises there too (a steady leak beside the
+    /// container): the rates add up.
     pub fn doubling(&self, t: &Trend, d: &Doubling, steady: Option<&Trend>) -> Judgement {
         let mut rates = d.rates.clone();
         rates.sort_by(f64::total_cmp);
