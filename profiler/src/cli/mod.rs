@@ -129,7 +129,8 @@ struct RunArgs {
 
     /// Upper bound when a run extends to confirm a leak or resolve an inconclusive metric
     /// (default: 8 x --iterations, at least 40; 64 x while the only undecided metrics are too
-    /// noisy to bound yet, and 128 x to confirm a leak first seen there).
+    /// noisy to bound yet, and 128 x to confirm a leak first seen there; a leak seen before and
+    /// inconclusive since runs on to the same bounds as a new one).
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
     max_iterations: Option<u32>,

@@ -397,7 +397,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                         {
                             s.reserve(to as usize + 1);
                         }
-                        leaks_before = leaking(&metrics);
+                        leaks_before = judge::pending(&metrics, &leaks_before);
                         extensions.push(Extension {
                             from: done,
                             to,
@@ -519,14 +519,6 @@ fn judge_store(store: &SharedStore, judging: &Judging) -> BTreeMap<Metric, Metri
         Ok(s) => judge::judge(s.as_slice(), judging),
         Err(_) => BTreeMap::new(),
     }
-}
-
-fn leaking(metrics: &BTreeMap<Metric, MetricReport>) -> Vec<Metric> {
-    metrics
-        .iter()
-        .filter(|(_, m)| m.verdict == Verdict::Leak)
-        .map(|(k, _)| *k)
-        .collect()
 }
 
 fn report_progress(

@@ -180,6 +180,37 @@ fn past_the_bound_a_leak_is_still_confirmed_at_twice_the_iterations() {
 }
 
 #[test]
+fn a_leak_undecided_at_twice_the_iterations_runs_on_to_the_same_bounds() {
+    // A leak at 160, inconclusive at 320 (a staircase that paused: "growth that stopped; run
+    // longer"): it ran no longer and ended exit 0.
+    let leak = map(&[(Metric::HeapBlocks, Verdict::Leak)]);
+    let undecided = map(&[(Metric::HeapBlocks, Verdict::Inconclusive)]);
+    let before = pending(&leak, &[]);
+    assert_eq!(before, [Metric::HeapBlocks]);
+    assert!(matches!(
+        next_step(&undecided, &before, 320, limits(160)),
+        Next::ExtendTo(640, ref why) if why.contains("leak before")
+    ));
+    // still pending at 640: a leak there is confirmed, and undecided again it runs on
+    let before = pending(&undecided, &before);
+    assert_eq!(before, [Metric::HeapBlocks]);
+    assert_eq!(next_step(&leak, &before, 640, limits(160)), Next::Stop);
+    assert!(matches!(
+        next_step(&undecided, &before, 640, limits(160)),
+        Next::ExtendTo(1280, _)
+    ));
+    assert_eq!(
+        next_step(&undecided, &before, 2560, limits(160)),
+        Next::Stop
+    );
+    // Cleared once, it is no longer pending; never seen leaking, inconclusive past the
+    // ordinary bound stops as before.
+    let clean = map(&[(Metric::HeapBlocks, Verdict::Clean)]);
+    assert!(pending(&clean, &before).is_empty());
+    assert_eq!(next_step(&undecided, &[], 320, limits(160)), Next::Stop);
+}
+
+#[test]
 fn rss_never_extends_nor_fails() {
     let m = map(&[
         (Metric::RssBytes, Verdict::Leak),

@@ -1,7 +1,10 @@
 // Warm-up: how many leading samples to drop before judging growth, and whether growth is still slowing.
 // Never looks at effect sizes or decides a verdict; it only measures the curvature of the tail.
 
-use crate::stats::{Z_99, median, quadratic_curvature, t_quantile, thin_indices};
+use super::jumps::{JumpScale, up_steps};
+use crate::stats::{
+    Z_99, mann_kendall, median, normal_sf, quadratic_curvature, t_quantile, thin_indices,
+};
 
 /// The curvature test needs this many points to say anything.
 const MIN_CURVE_POINTS: usize = 8;
@@ -49,6 +52,19 @@ pub fn choose(
         .saturating_add(extension)
         .min(y.len().saturating_sub(min_tail))
         .max(base);
+    // A staircase is judged once, on the longest tail: each step the warm-up passed over
+    // would take a gap out of the few its test has.
+    let quantum = (12.0 * var_floor).sqrt();
+    if y.get(base..)
+        .and_then(|t| staircase_decelerates(t, quantum))
+        == Some(false)
+    {
+        return WarmUp {
+            iterations: base,
+            base,
+            still_decelerating: false,
+        };
+    }
     let mut w = base;
     while w < limit && decelerating(y, w, drops, var_floor) {
         w += 1;
@@ -92,6 +108,65 @@ pub fn decelerating(y: &[f64], w: usize, drops: &[usize], var_floor: f64) -> boo
         && curve.slope_end < DECELERATION * curve.slope_start
         && curve.c / curve.se_c < -t_quantile(Z_99, curve.df)
         && !steady_with_jumps(tail, quantum)
+}
+
+/// A staircase needs this many steps before the gaps between them can show a trend: with 6
+/// steps (5 gaps) in strict widening, Mann-Kendall's exact p is 1/120, below 1%.
+const MIN_GAPS_FOR_TREND: usize = 5;
+
+/// For the tail of a coarse metric that grows only by steps (RSS under an allocator that maps
+/// segments of megabytes: flat for tens of iterations, then +2 MiB), whether the steps' own
+/// timing shows the growth slowing; `None` for any other tail, judged by its curvature alone.
+///
+/// The parabola's test takes the residuals as independent, and a staircase's are runs of one
+/// sign as long as its gaps: a leak whose 2 MiB segments came at gaps of 11, 15, 49 and 22
+/// iterations was "significantly concave" at p far below 1% and read "decelerating" at the
+/// run's bound. A staircase is a sequence of events, so it is judged as one: slowing down
+/// means the steps cluster early in the tail (the Laplace test of a Poisson process's trend,
+/// each step weighted by its size), or the time per byte between steps widens (Mann-Kendall
+/// on the gaps, each divided by the step that opened it, so that a container doubling at
+/// doubling gaps keeps its pace). Each at 1% one-sided, and with the same effect size as the
+/// curve's: the later growth at most half the earlier.
+fn staircase_decelerates(tail: &[f64], quantum: f64) -> Option<bool> {
+    // (Exact counters have a quantum of 1: their steps are containers and pools, judged by
+    // the curve and the step rules as before.)
+    if quantum < 2.0 || tail.len() < MIN_CURVE_POINTS {
+        return None;
+    }
+    let scale = JumpScale::of(tail, quantum);
+    let steps = up_steps(tail, &scale);
+    let total = tail[tail.len() - 1] - tail[0];
+    let stepped: f64 = steps.iter().map(|s| s.1).sum();
+    if steps.len() < 3 || total <= 0.0 || (total - stepped).abs() > 0.1 * total {
+        return None;
+    }
+    // Steps arrive within the sample that shows them: at the middle of its interval.
+    let span = (tail.len() - 1) as f64;
+    let at = |i: usize| i as f64 - 0.5;
+    let (weighted, squares): (f64, f64) = steps
+        .iter()
+        .fold((0.0, 0.0), |(w, q), &(i, s)| (w + s * at(i), q + s * s));
+    let laplace = (weighted - 0.5 * span * stepped) / (span * (squares / 12.0).sqrt());
+    let later: f64 = steps
+        .iter()
+        .filter(|&&(i, _)| at(i) > 0.5 * span)
+        .map(|s| s.1)
+        .sum();
+    let clustered_early = laplace < -Z_99 && later < DECELERATION * (stepped - later);
+
+    let per_byte: Vec<f64> = steps
+        .windows(2)
+        .map(|w| (at(w[1].0) - at(w[0].0)) / w[0].1)
+        .collect();
+    let widening = per_byte.len() >= MIN_GAPS_FOR_TREND && {
+        let half = per_byte.len() / 2;
+        let (early, late) = (
+            median(&per_byte[..half]),
+            median(&per_byte[per_byte.len() - half..]),
+        );
+        mann_kendall(&per_byte).p_up < normal_sf(Z_99) && late * DECELERATION >= early
+    };
+    Some(clustered_early || widening)
 }
 
 /// All increments but at most two equal the (positive) median increment, within `quantum`

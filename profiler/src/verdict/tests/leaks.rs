@@ -799,6 +799,57 @@ fn purges_on_a_leaking_staircase_are_dips_in_its_growth() {
     assert_eq!(j.p_value, None);
 }
 
+/// RSS of the mimalloc service, 1 KiB kept per task (64 KiB per iteration), in pages: a 2 MiB
+/// segment at irregular gaps. Starts at 4,446 pages; judged at 160.
+#[rustfmt::skip]
+const MIMALLOC_LONG_GAP: [(usize, f64); 9] = [
+    (1, 1024.0), (2, 1024.0), (16, 513.0), (35, 512.0), (53, 512.0), (64, 512.0), (79, 512.0),
+    (128, 512.0), (150, 513.0),
+];
+
+/// Another run, judged at 320 to confirm the leak seen at 160. Starts at 4,436 pages.
+#[rustfmt::skip]
+const MIMALLOC_CONFIRMING: [(usize, f64); 18] = [
+    (1, 1025.0), (3, 1024.0), (16, 512.0), (32, 512.0), (46, 512.0), (64, 512.0), (80, 512.0),
+    (110, 512.0), (128, 513.0), (140, 512.0), (163, 512.0), (176, 512.0), (181, 512.0),
+    (205, 512.0), (236, 512.0), (256, 512.0), (287, 512.0), (319, 512.0),
+];
+
+#[test]
+fn a_staircase_decelerates_only_if_its_steps_do() {
+    // Both read "growth decelerating: still slowing ... like a cache still filling" (exit 0 at
+    // the run's bound): the parabola took the staircase's long runs of one-signed residuals
+    // as independent. Neither's steps cluster early nor come at widening gaps.
+    let page = 4096.0;
+    for (steps, base, n) in [
+        (&MIMALLOC_LONG_GAP[..], 4446.0, 160),
+        (&MIMALLOC_CONFIRMING[..], 4436.0, 320),
+    ] {
+        let rss = series(n, |i| page * stepping(base, steps)(i));
+        let j = expect(
+            &rss,
+            Thresholds::rss_bytes(0.0),
+            Verdict::Leak,
+            "recurring-steps",
+        );
+        assert!(j.reason.contains("steps"), "{}", j.reason);
+    }
+    // The same segments coming ever further apart (gaps 8, 12, 18, 27, 40, 60 after 40) are
+    // a cache filling, and a burst of three then nothing is too.
+    let widening = [40, 48, 60, 78, 105, 145, 205].map(|at| (at, 512.0));
+    let rss = series(220, |i| page * stepping(4446.0, &widening)(i));
+    expect(
+        &rss,
+        Thresholds::rss_bytes(0.0),
+        Verdict::Inconclusive,
+        "decelerating",
+    );
+    let burst = [50, 53, 57].map(|at| (at, 512.0));
+    let rss = series(160, |i| page * stepping(4446.0, &burst)(i));
+    let j = judge(&rss, &Thresholds::rss_bytes(0.0), None);
+    assert_ne!(j.verdict, Verdict::Leak, "{j:#?}");
+}
+
 #[test]
 fn a_flat_tail_between_large_chunks_is_no_clean_bill() {
     // RSS of the same service in another run: two 4 MiB segments at iterations 1 and 2, then
