@@ -616,14 +616,12 @@ pub fn next_step(
     } else {
         limits.max
     });
-    if !unconfirmed.is_empty() && to > done {
-        return Next::ExtendTo(
-            to,
-            format!(
-                "{} leak at {done} iterations, confirming",
-                names(&unconfirmed)
-            ),
-        );
+    let confirming = |metrics: &[Metric], why: &str| {
+        (!metrics.is_empty() && to > done)
+            .then(|| Next::ExtendTo(to, format!("{} {why}, confirming", names(metrics))))
+    };
+    if let Some(next) = confirming(&unconfirmed, &format!("leak at {done} iterations")) {
+        return next;
     }
     // A leak seen before that this checkpoint could neither confirm nor clear is still being
     // confirmed, to the same bounds: a tokio service leaking 64 KiB per iteration on mimalloc
@@ -635,14 +633,9 @@ pub fn next_step(
         .filter(|(k, _)| confirmed.contains(k))
         .map(|(k, _)| *k)
         .collect();
-    if !undecided.is_empty() && to > done {
-        return Next::ExtendTo(
-            to,
-            format!(
-                "{} leak before, inconclusive at {done} iterations, confirming",
-                names(&undecided)
-            ),
-        );
+    let why = format!("leak before, inconclusive at {done} iterations");
+    if let Some(next) = confirming(&undecided, &why) {
+        return next;
     }
     let to = match (noisy, past) {
         (true, _) => within(noisy_bound),
