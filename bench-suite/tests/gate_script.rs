@@ -209,23 +209,10 @@ fn a_second_gate_on_the_same_output_directory_is_refused_while_the_first_runs() 
 fn a_flock_without_the_exit_code_option_still_locks() {
     let dir = tempfile::tempdir().unwrap();
     // busybox's flock(1) takes no -E: a usage error; plain -n locks.
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let flock = bin.join("flock");
-    std::fs::write(
-        &flock,
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -E ] && exit 1; done\nexit 0\n",
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&flock).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&flock, perms).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = gate(dir.path())
-        .env("PATH", path)
-        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
-        .output()
-        .unwrap();
+    let out = gate_with_flock(
+        dir.path(),
+        "for a in \"$@\"; do [ \"$a\" = -E ] && exit 1; done\nexit 0",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("could not lock"), "{err}");
@@ -235,21 +222,27 @@ fn a_flock_without_the_exit_code_option_still_locks() {
 fn a_lock_that_fails_for_another_reason_says_so() {
     let dir = tempfile::tempdir().unwrap();
     // A flock(1) that fails as it does on a file system without locks.
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let flock = bin.join("flock");
-    std::fs::write(&flock, "#!/bin/sh\nexit 1\n").unwrap();
-    let mut perms = std::fs::metadata(&flock).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&flock, perms).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = gate(dir.path())
-        .env("PATH", path)
-        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
-        .output()
-        .unwrap();
+    let out = gate_with_flock(dir.path(), "exit 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("could not lock"), "{err}");
     assert!(!err.contains("another leak check"), "{err}");
+}
+
+/// A short gate run (`hashmap-churn`, 5 iterations) in `dir` with a stand-in `flock(1)` first
+/// on the PATH, a shell script whose body is `script`.
+fn gate_with_flock(dir: &Path, script: &str) -> std::process::Output {
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let flock = bin.join("flock");
+    std::fs::write(&flock, format!("#!/bin/sh\n{script}\n")).unwrap();
+    let mut perms = std::fs::metadata(&flock).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&flock, perms).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    gate(dir)
+        .env("PATH", path)
+        .args(["-q", "-w", "hashmap-churn", "-n", "5"])
+        .output()
+        .unwrap()
 }

@@ -706,14 +706,19 @@ fn confirm_alone(run: Run, name: &str, occurrence: u32, why: Option<String>) -> 
             ));
             alone
         }
-        Some(Err(why)) => {
+        Some(result) => {
+            let why = match result {
+                Err(why) => why,
+                Ok(_) => "the isolated run's report holds no run".to_string(),
+            };
             let mut run = run;
             run.source.notes.push(format!(
                 "{seen}: could not be checked again alone: {why}; the run in place stands"
             ));
             run
         }
-        _ => run,
+        // Run in place: this is the child, or every test has its own process already.
+        None => run,
     }
 }
 
