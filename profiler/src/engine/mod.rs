@@ -269,7 +269,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     let mut target = plan.iterations;
     let mut failure = None;
     let mut extensions = Vec::new();
-    let mut leaks_before: Vec<Metric> = Vec::new();
+    let mut earlier = judge::Earlier::default();
     let mut judged: Option<(u32, BTreeMap<Metric, MetricReport>)> = None;
     let mut idle_look: Option<judge::IdleLook> = None;
     let halt = 'run: {
@@ -344,7 +344,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                     );
                 }
                 let next = if extend {
-                    judge::next_step(&metrics, &leaks_before, done, limits)
+                    judge::next_step(&metrics, &earlier, done, limits)
                 } else {
                     Next::Stop
                 };
@@ -397,7 +397,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                         {
                             s.reserve(to as usize + 1);
                         }
-                        leaks_before = judge::pending(&metrics, &leaks_before);
+                        earlier = earlier.after(&metrics);
                         extensions.push(Extension {
                             from: done,
                             to,
@@ -449,7 +449,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         } else {
             judge::Unconfirmed::ExtensionOff
         };
-        untracked(|| judge::settle_unconfirmed(&mut metrics, &leaks_before, why));
+        untracked(|| judge::settle_unconfirmed(&mut metrics, &earlier.leaked, why));
     }
     let end = match halt {
         Halt::Checkpoint | Halt::OverBudget => End::Iterations,
@@ -492,7 +492,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
     drop(plan.progress.take());
     // Made untracked (or shared by a watcher that made it untracked), freed untracked: it
     // used to be freed counted, one block of 256 B off the process heap per run.
-    untracked(move || drop((store, leaks_before)));
+    untracked(move || drop((store, earlier)));
     run
 }
 
