@@ -358,8 +358,9 @@ impl Profiler {
                 let why = hidden_by_other_tests(&run, &seen, &own_judging)
                     .map(|own| {
                         format!(
-                            "other tests' allocations moved the heap while this test's own \
-                             thread leaked ({own})"
+                            "other tests' allocations moved the heap while what this test's \
+                             own thread allocated grew ({own}): a leak, or memory handed to \
+                             other threads that free it"
                         )
                     })
                     .or_else(|| unsettled_beside_others(&run, &seen))

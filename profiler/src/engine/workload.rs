@@ -411,8 +411,8 @@ fn quiet_note(w: &QuietStats, iterations: u32) -> Option<String> {
     );
     if w.spinners > 0 {
         note.push_str(&format!(
-            "; {} thread(s) still runnable then were taken for spinners and not waited for \
-             again",
+            "; {} thread(s) that never stopped running were taken to be busy-waiting and \
+             are not waited for any more",
             w.spinners
         ));
     }

@@ -270,7 +270,10 @@ impl Program {
     /// ([`Run::failure`]) with the samples taken so far; one the profiler stopped is not.
     pub fn run(self) -> Result<Run, ExternalError> {
         let name = self.name();
-        let (heap, env, heap_notes) = self.heap_setup();
+        let (heap, mut env, heap_notes) = self.heap_setup();
+        let linked = self.linked_allocator();
+        let (allocator_env, allocator_note) = self.allocator_env(linked.as_ref());
+        env.extend(allocator_env);
         let injected = match &heap {
             HeapState::Injected(h) => Some(h),
             _ => None,
@@ -326,17 +329,11 @@ impl Program {
                 .map(|v| format!("PYTHONMALLOC={}", v.to_string_lossy())),
             _ => None,
         };
-        let own_allocator = match &self.target {
-            // CPython 3.13 carries mimalloc for its own object allocator, which
-            // PYTHONMALLOC=malloc turns off (and which is checked on the running interpreter).
-            Target::Command(cmd) if self.heap => heap::executable(cmd)
-                .filter(|path| !path.file_name().is_some_and(heap::is_python))
-                .and_then(|path| own_allocator::linked_into(&path)),
-            _ => None,
-        };
+        let own_allocator = linked.filter(|_| self.heap).map(|(name, _)| name);
         let mut source = ProgramSource::new(self, pid, started, heap);
         source.heap_notes = heap_notes;
         source.python_arenas = python_arenas;
+        source.allocator_note = allocator_note;
         if let Some(name) = own_allocator {
             source.heap_notes.push(format!(
                 "the program's executable has an allocator of its own linked in ({name}): the \
@@ -354,6 +351,34 @@ impl Program {
 }
 
 impl Program {
+    /// The allocator linked into the executable of the program to start, and that executable.
+    /// Not CPython's: 3.13 carries mimalloc for its own object allocator, which
+    /// PYTHONMALLOC=malloc turns off (and which is checked on the running interpreter).
+    fn linked_allocator(&self) -> Option<(&'static str, std::path::PathBuf)> {
+        let Target::Command(cmd) = &self.target else {
+            return None;
+        };
+        let path =
+            heap::executable(cmd).filter(|path| !path.file_name().is_some_and(heap::is_python))?;
+        own_allocator::linked_into(&path).map(|name| (name, path))
+    }
+
+    /// The environment that turns off the retention of freed pages by the program's own
+    /// allocator (`linked`, from [`Program::linked_allocator`]), and the note that says what
+    /// was done ([`own_allocator::retention_off`]).
+    fn allocator_env(
+        &self,
+        linked: Option<&(&'static str, std::path::PathBuf)>,
+    ) -> (Vec<(OsString, OsString)>, Option<String>) {
+        let Some((env, note)) =
+            linked.and_then(|(name, path)| own_allocator::retention_off(name, path))
+        else {
+            return (Vec::new(), None);
+        };
+        let env = env.map(|(k, v)| (k.into(), v.into())).into_iter().collect();
+        (env, Some(note))
+    }
+
     /// Whether and how the heap library goes into the program: its state, the environment
     /// that loads it, and notes on how it counts.
     fn heap_setup(&self) -> (HeapState, Vec<(OsString, OsString)>, Vec<String>) {

@@ -42,7 +42,11 @@ struct WholeRuns {
 impl WholeRuns {
     /// Run the program once to its end: its totals as a sample.
     fn run_once(&mut self, n: u32) -> Result<Sample, Box<Step>> {
-        let (heap, env, notes) = self.program.heap_setup();
+        let (heap, mut env, mut notes) = self.program.heap_setup();
+        let linked = self.program.linked_allocator();
+        let (allocator_env, allocator_note) = self.program.allocator_env(linked.as_ref());
+        env.extend(allocator_env);
+        notes.extend(allocator_note);
         if self.heap_notes.is_empty() {
             self.heap_notes = notes;
         }

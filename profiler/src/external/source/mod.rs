@@ -102,6 +102,9 @@ pub(super) struct ProgramSource {
     /// An allocator linked into the program's executable (mimalloc, jemalloc...), whose
     /// blocks the heap counters never see.
     pub(super) own_allocator: Option<&'static str>,
+    /// What was done about the retention of freed pages by that allocator, if anything
+    /// ([`super::own_allocator::retention_off`]): said whether or not heap counters run.
+    pub(super) allocator_note: Option<String>,
     /// The program runs a Java virtual machine (at the last look, every 8th sample), whose RSS
     /// grows as its collector uses more of its heap ([`super::jvm`]).
     pub(super) jvm: bool,
@@ -158,6 +161,7 @@ impl ProgramSource {
             heap_notes: Vec::new(),
             python_arenas: None,
             own_allocator: None,
+            allocator_note: None,
             jvm: false,
             last_cumulative: None,
             last_epoch: None,

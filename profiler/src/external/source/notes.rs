@@ -254,6 +254,7 @@ impl ProgramSource {
             }
             HeapState::Absent | HeapState::Injected(_) => {}
         }
+        notes.extend(self.allocator_note.iter().cloned());
         let lasting = self.lasting_children();
         if !lasting.is_empty() {
             let children: Vec<String> = lasting.iter().map(named).collect();
