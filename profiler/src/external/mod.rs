@@ -48,6 +48,7 @@
 //! the profiler gets SIGTERM, then SIGKILL after a grace period (2 s); an attached pid is
 //! only ever read.
 
+mod arenas;
 mod child;
 pub mod concurrency;
 #[cfg(unix)]

@@ -108,6 +108,9 @@ pub(super) struct ProgramSource {
     /// The program runs a Java virtual machine (at the last look, every 8th sample), whose RSS
     /// grows as its collector uses more of its heap ([`super::jvm`]).
     pub(super) jvm: bool,
+    /// Bytes of malloc's own regions (the brk heap, glibc's arena heaps) in the measured tree
+    /// at each look at the live program (every 8th sample, with `jvm`), by sample index.
+    pub(super) malloc_regions: Vec<(u32, u64)>,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
     /// The peak window the previous paired marker line closed.
@@ -163,6 +166,7 @@ impl ProgramSource {
             own_allocator: None,
             allocator_note: None,
             jvm: false,
+            malloc_regions: Vec::new(),
             last_cumulative: None,
             last_epoch: None,
             paired: 0,
@@ -409,8 +413,15 @@ impl ProgramSource {
         // one as a child (measured with --include-children) and see it end. What the last
         // look at a live program found counts: a JVM that ran for a while and ended explains
         // no later growth. (Heap samples read after the program exited look at nothing.)
+        // The same look measures malloc's own regions (`super::arenas`), for the share of RSS
+        // outside malloc.
         if alive && iteration.is_multiple_of(8) {
-            self.jvm = (self.probe.members().iter()).any(|&pid| super::jvm::runs_a_jvm(pid));
+            let maps: Vec<Vec<u8>> = (self.probe.members().iter())
+                .filter_map(|pid| std::fs::read(format!("/proc/{pid}/maps")).ok())
+                .collect();
+            self.jvm = maps.iter().any(|m| super::jvm::maps_name_a_jvm(m));
+            let regions = maps.iter().map(|m| super::arenas::malloc_regions(m)).sum();
+            self.malloc_regions.push((iteration, regions));
         }
         self.sampled = true;
         self.last_time = now;
@@ -731,6 +742,7 @@ impl Source for ProgramSource {
         if self.jvm {
             notes::no_leak_from_a_jvms_rss(run);
         }
+        notes::no_leak_from_mallocs_regions(run, &self.malloc_regions);
         run.source = SourceRecord {
             kind: run.source.kind,
             command: match &self.program.target {
