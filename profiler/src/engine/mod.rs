@@ -449,7 +449,10 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         } else {
             judge::Unconfirmed::ExtensionOff
         };
-        untracked(|| judge::settle_unconfirmed(&mut metrics, &earlier.leaked, why));
+        untracked(|| {
+            let confirmed = earlier.confirmed(&metrics);
+            judge::settle_unconfirmed(&mut metrics, &confirmed, why)
+        });
     }
     let end = match halt {
         Halt::Checkpoint | Halt::OverBudget => End::Iterations,

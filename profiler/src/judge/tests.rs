@@ -205,50 +205,61 @@ fn past_the_bound_a_leak_is_still_confirmed_at_twice_the_iterations() {
 
 /// Metrics leaking at the previous checkpoint.
 fn leaked(metrics: &[Metric]) -> Earlier {
-    Earlier {
-        leaked: metrics.to_vec(),
-        undecided: Vec::new(),
-    }
+    Earlier::default().after(
+        &metrics
+            .iter()
+            .map(|&k| (k, metric(Verdict::Leak, k.gates())))
+            .collect(),
+    )
 }
 
 #[test]
 fn a_leak_undecided_at_twice_the_iterations_runs_on_to_the_same_bounds() {
     // A leak at 160, inconclusive at 320 (a staircase that paused: "growth that stopped; run
     // longer"): it ran no longer and ended exit 0.
-    let leak = map(&[(Metric::HeapBlocks, Verdict::Leak)]);
+    let leak_at = |slope: f64| {
+        let mut m = map(&[(Metric::HeapBlocks, Verdict::Leak)]);
+        m.get_mut(&Metric::HeapBlocks).unwrap().slope_per_iteration = Some(slope);
+        m
+    };
     let undecided = map(&[(Metric::HeapBlocks, Verdict::Inconclusive)]);
-    let at_160 = Earlier::default().after(&leak);
-    assert_eq!(at_160, leaked(&[Metric::HeapBlocks]));
+    let at_160 = Earlier::default().after(&leak_at(100.0));
+    assert_eq!(at_160.leaked, [Metric::HeapBlocks]);
     assert!(matches!(
         next_step(&undecided, &at_160, 320, limits(160)),
         Next::ExtendTo(640, ref why) if why.contains("leak before")
     ));
     // Undecided again at 640, it runs on; at the bound it stops.
     let at_320 = at_160.after(&undecided);
-    assert_eq!(at_320.undecided, [Metric::HeapBlocks]);
+    assert_eq!(at_320.undecided, [(Metric::HeapBlocks, 100.0)]);
     assert!(at_320.leaked.is_empty());
     assert!(matches!(
         next_step(&undecided, &at_320, 640, limits(160)),
         Next::ExtendTo(1280, _)
     ));
+    assert_eq!(at_320.after(&undecided).undecided, at_320.undecided);
     assert_eq!(
         next_step(&undecided, &at_320.after(&undecided), 2560, limits(160)),
         Next::Stop
     );
-    // A leak after the pause is a new one: confirmed at twice its iterations, not by the leak
-    // before the pause (RSS under jemalloc filling for ~800 iterations of a clean service was
-    // a leak at 40 and 160 and inconclusive at 80: a false leak, taken as confirmed at 160).
-    assert!(matches!(
-        next_step(&leak, &at_320, 640, limits(160)),
-        Next::ExtendTo(1280, ref why) if why.contains("leak at 640")
-    ));
+    // A leak after the pause at a rate that held (at least half) confirms it; one that slowed
+    // to under half is a new leak, confirmed at twice its iterations (RSS under jemalloc
+    // filling for ~800 iterations of a clean service: 73 KiB per iteration at 40,
+    // "decelerating" at 80, 12.8 KiB per iteration at 160: a false leak, taken as confirmed).
     assert_eq!(
-        next_step(&leak, &at_320.after(&leak), 1280, limits(160)),
+        next_step(&leak_at(60.0), &at_320, 640, limits(160)),
         Next::Stop
     );
+    assert_eq!(at_320.confirmed(&leak_at(60.0)), [Metric::HeapBlocks]);
+    assert!(matches!(
+        next_step(&leak_at(20.0), &at_320, 640, limits(160)),
+        Next::ExtendTo(1280, ref why) if why.contains("leak at 640")
+    ));
+    assert!(at_320.confirmed(&leak_at(20.0)).is_empty());
     // Unconfirmed at the last checkpoint, it settles inconclusive.
-    let mut last = leak.clone();
-    settle_unconfirmed(&mut last, &at_320.leaked, Unconfirmed::MayExtend);
+    let mut last = leak_at(20.0);
+    let confirmed = at_320.confirmed(&last);
+    settle_unconfirmed(&mut last, &confirmed, Unconfirmed::MayExtend);
     assert_eq!(last[&Metric::HeapBlocks].verdict, Verdict::Inconclusive);
     // Cleared once, it is no longer pending; never seen leaking, inconclusive past the
     // ordinary bound stops as before.

@@ -892,3 +892,26 @@ fn steady_growth_beside_a_doubling_container_counts_in_the_rate() {
     let slope = j.slope_per_iteration.unwrap();
     assert!((8.5 * KIB..=10.5 * KIB).contains(&slope), "{j:#?}");
 }
+
+#[test]
+fn steps_that_do_not_carry_the_growth_are_not_its_story() {
+    // Measured: RSS rose ~66 KiB per iteration all along, with jumps of +-0.5-1.8 MiB now and
+    // then (CPU burners beside it, jemalloc giving pages back at once); the last up-jump
+    // of the tail at 388. It read "8 steps, the last at iteration 388, none since: growth
+    // that stopped; run longer" at 640 (exit 0): a leak that rises between its steps is
+    // judged as the growth it is.
+    let rss: Vec<f64> = include_str!("jemalloc_burners_leak.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .map(|v| 1024.0 * v.parse::<f64>().unwrap())
+        .collect();
+    assert_eq!(rss.len(), 641);
+    let j = expect(&rss, Thresholds::rss_bytes(0.0), Verdict::Leak, "linear");
+    assert!(
+        j.reason.starts_with("grows 66.1 KiB per iteration"),
+        "{}",
+        j.reason
+    );
+    // A staircase flat between its steps is still judged by its steps (the test above).
+}
