@@ -272,9 +272,8 @@ impl Program {
     pub fn run(self) -> Result<Run, ExternalError> {
         let name = self.name();
         let (heap, mut env, heap_notes) = self.heap_setup();
-        let linked = self.linked_allocator();
-        let (allocator_env, allocator_note) = self.allocator_env(linked.as_ref());
-        env.extend(allocator_env);
+        let allocator = self.own_allocator();
+        env.extend(allocator.env.iter().cloned());
         let injected = match &heap {
             HeapState::Injected(h) => Some(h),
             _ => None,
@@ -330,11 +329,11 @@ impl Program {
                 .map(|v| format!("PYTHONMALLOC={}", v.to_string_lossy())),
             _ => None,
         };
-        let own_allocator = linked.filter(|_| self.heap).map(|(name, _)| name);
+        let own_allocator = allocator.name.filter(|_| self.heap);
         let mut source = ProgramSource::new(self, pid, started, heap);
         source.heap_notes = heap_notes;
         source.python_arenas = python_arenas;
-        source.allocator_note = allocator_note;
+        source.allocator_note = allocator.note;
         if let Some(name) = own_allocator {
             source.heap_notes.push(format!(
                 "the program's executable has an allocator of its own linked in ({name}): the \
@@ -351,33 +350,38 @@ impl Program {
     }
 }
 
-impl Program {
-    /// The allocator linked into the executable of the program to start, and that executable.
-    /// Not CPython's: 3.13 carries mimalloc for its own object allocator, which
-    /// PYTHONMALLOC=malloc turns off (and which is checked on the running interpreter).
-    fn linked_allocator(&self) -> Option<(&'static str, std::path::PathBuf)> {
-        let Target::Command(cmd) = &self.target else {
-            return None;
-        };
-        let path =
-            heap::executable(cmd).filter(|path| !path.file_name().is_some_and(heap::is_python))?;
-        own_allocator::linked_into(&path).map(|name| (name, path))
-    }
+/// An allocator linked into a program's executable, if any, with the environment it is
+/// started with and the note that says what was set ([`Program::own_allocator`]).
+#[derive(Debug, Clone, Default)]
+struct OwnAllocator {
+    name: Option<&'static str>,
+    env: Vec<(OsString, OsString)>,
+    note: Option<String>,
+}
 
-    /// The environment that turns off the retention of freed pages by the program's own
-    /// allocator (`linked`, from [`Program::linked_allocator`]), and the note that says what
-    /// was done ([`own_allocator::retention_off`]).
-    fn allocator_env(
-        &self,
-        linked: Option<&(&'static str, std::path::PathBuf)>,
-    ) -> (Vec<(OsString, OsString)>, Option<String>) {
-        let Some((env, note)) =
-            linked.and_then(|(name, path)| own_allocator::retention_off(name, path))
-        else {
-            return (Vec::new(), None);
+impl Program {
+    /// The allocator linked into the executable of the program to start, and what is set for
+    /// it ([`own_allocator::retention_off`]). Not CPython's: 3.13 carries mimalloc for its own
+    /// object allocator, which PYTHONMALLOC=malloc turns off (and which is checked on the
+    /// running interpreter). Reads the executable: once per run, or per sweep size.
+    fn own_allocator(&self) -> OwnAllocator {
+        let Target::Command(cmd) = &self.target else {
+            return OwnAllocator::default();
         };
-        let env = env.map(|(k, v)| (k.into(), v.into())).into_iter().collect();
-        (env, Some(note))
+        let Some(path) =
+            heap::executable(cmd).filter(|path| !path.file_name().is_some_and(heap::is_python))
+        else {
+            return OwnAllocator::default();
+        };
+        let name = own_allocator::linked_into(&path);
+        let (env, note) = name
+            .and_then(|name| own_allocator::retention_off(name, &path))
+            .map_or((None, None), |(env, note)| (env, Some(note)));
+        OwnAllocator {
+            name,
+            env: env.map(|(k, v)| (k.into(), v.into())).into_iter().collect(),
+            note,
+        }
     }
 
     /// Whether and how the heap library goes into the program: its state, the environment

@@ -75,15 +75,15 @@ pub(crate) fn jemalloc_options_variable(path: &Path) -> Option<String> {
 }
 
 /// The environment that turns off the retention of freed pages by the allocator `name`
-/// linked into the executable at `path`, and the note that says so; `None` when it has
-/// none to turn off, or the user set the variable (kept, and said).
+/// linked into the executable at `path` (none when the user set the variable: kept), and
+/// the note that says which; `None` when the allocator has no retention to turn off.
 ///
 /// jemalloc keeps freed pages resident and gives them back over its decay time (10 s by
 /// default), so under steady churn a clean program's RSS climbs for seconds: a tokio service
 /// at 2.5 ms per iteration rose from 7.9 to 17-21 MiB over 2,560 iterations (7 s) and was a
-/// false leak in 7 runs of 18; with the decay off its RSS was flat at ~10 MiB from the 10th
-/// iteration on, 19 runs of 20 clean (one inconclusive), and its leaking variant a leak in 6
-/// of 6. mimalloc purges after 10 ms, glibc keeps no pages by time: nothing to turn off.
+/// false leak in 7 runs of 28; with the decay off its RSS was flat at ~10 MiB from the 10th
+/// iteration on, 3 runs of 47 a leak (a wander), and its leaking variant a leak in 14 of
+/// 14. mimalloc purges after 10 ms, glibc keeps no pages by time: nothing to turn off.
 pub(crate) fn retention_off(name: &str, path: &Path) -> Option<(Option<(String, String)>, String)> {
     if name != "jemalloc" {
         return None;

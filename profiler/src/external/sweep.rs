@@ -26,6 +26,8 @@ struct WholeRuns {
     /// Why heap counters are missing, once known.
     missing: Option<String>,
     heap_notes: Vec<String>,
+    /// The program's own allocator and what is set for it, read once.
+    allocator: super::OwnAllocator,
     /// Runs whose RSS peak could not be told from the profiler's own (see `rss_peak`).
     rss_unknown: u32,
     /// The most processes of one run that loaded the heap library and were not counted, as the
@@ -43,10 +45,8 @@ impl WholeRuns {
     /// Run the program once to its end: its totals as a sample.
     fn run_once(&mut self, n: u32) -> Result<Sample, Box<Step>> {
         let (heap, mut env, mut notes) = self.program.heap_setup();
-        let linked = self.program.linked_allocator();
-        let (allocator_env, allocator_note) = self.program.allocator_env(linked.as_ref());
-        env.extend(allocator_env);
-        notes.extend(allocator_note);
+        env.extend(self.allocator.env.iter().cloned());
+        notes.extend(self.allocator.note.iter().cloned());
         if self.heap_notes.is_empty() {
             self.heap_notes = notes;
         }
@@ -245,8 +245,10 @@ pub fn run_point(
         return Err(ExternalError::EmptyCommand);
     };
     let name = program.name();
+    let allocator = program.own_allocator();
     let mut source = Settling::new(
         WholeRuns {
+            allocator,
             program,
             command,
             started: Instant::now(),

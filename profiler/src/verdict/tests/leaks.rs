@@ -777,14 +777,7 @@ fn purges_on_a_leaking_staircase_are_dips_in_its_growth() {
         |steps: &'static [(usize, f64)], base: f64| move |i: usize| page * stepping(base, steps)(i);
     // Two purges, each climbed past by more than it gave back: judged by the trend, a leak
     // (it read "the floors between 2 drops move 62 KiB per iteration ... run longer").
-    let rss = series(1280, pages(&MIMALLOC_PURGED, 3937.0));
-    let j = expect(
-        &rss,
-        Thresholds::rss_bytes(0.0),
-        Verdict::Leak,
-        "recurring-steps",
-    );
-    assert!(j.reason.contains("steps"), "{}", j.reason);
+    expect_rss_steps_leak(&series(1280, pages(&MIMALLOC_PURGED, 3937.0)));
     // One purge at the end of the run, not yet climbed past: too few drops to judge, and
     // no p-value of floors, so that the run extends as for noise (its series' p of 1e-97 used
     // to stop the run at 320, inconclusive, with "run longer").
@@ -797,6 +790,17 @@ fn purges_on_a_leaking_staircase_are_dips_in_its_growth() {
     );
     assert!(j.reason.starts_with("one drop"), "{}", j.reason);
     assert_eq!(j.p_value, None);
+}
+
+/// An RSS leak judged by its recurring steps, and saying so.
+fn expect_rss_steps_leak(rss: &[f64]) {
+    let j = expect(
+        rss,
+        Thresholds::rss_bytes(0.0),
+        Verdict::Leak,
+        "recurring-steps",
+    );
+    assert!(j.reason.contains("steps"), "{}", j.reason);
 }
 
 /// RSS of the mimalloc service, 1 KiB kept per task (64 KiB per iteration), in pages: a 2 MiB
@@ -825,14 +829,7 @@ fn a_staircase_decelerates_only_if_its_steps_do() {
         (&MIMALLOC_LONG_GAP[..], 4446.0, 160),
         (&MIMALLOC_CONFIRMING[..], 4436.0, 320),
     ] {
-        let rss = series(n, |i| page * stepping(base, steps)(i));
-        let j = expect(
-            &rss,
-            Thresholds::rss_bytes(0.0),
-            Verdict::Leak,
-            "recurring-steps",
-        );
-        assert!(j.reason.contains("steps"), "{}", j.reason);
+        expect_rss_steps_leak(&series(n, |i| page * stepping(base, steps)(i)));
     }
     // The same segments coming ever further apart (gaps 8, 12, 18, 27, 40, 60 after 40) are
     // a cache filling, and a burst of three then nothing is too.
