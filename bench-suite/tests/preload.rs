@@ -954,3 +954,70 @@ fn a_program_on_jemalloc_runs_with_its_retention_of_freed_pages_off_unless_told_
         "{notes}"
     );
 }
+
+/// jemalloc as a shared library (the system's `libjemalloc.so.2`, needed by the executable or
+/// loaded through the user's `LD_PRELOAD`) keeps freed pages as a linked-in one does: a C
+/// service on it rose from 75 to 157 MiB of RSS over 1,200 iterations without a leak (exit
+/// 1), flat at 17.5 MiB with the retention off. Such a program runs with `MALLOC_CONF` set
+/// to turn it off, as one with jemalloc linked in does.
+#[test]
+fn a_program_on_a_shared_jemalloc_runs_with_its_retention_off_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib_dir = dir.path().join("lib");
+    std::fs::create_dir(&lib_dir).unwrap();
+    let soname = format!("lib{}.so.2", "jemalloc");
+    let built = compile(
+        dir.path(),
+        "jemalloc_shared",
+        &["-shared", "-fPIC", &format!("-Wl,-soname,{soname}")],
+    );
+    let library = lib_dir.join(&soname);
+    std::fs::copy(&built, &library).unwrap();
+    let needing = compile(
+        dir.path(),
+        "malloc_conf_seen",
+        &[
+            "-DNEEDS_JEMALLOC",
+            library.to_str().unwrap(),
+            &format!("-Wl,-rpath,{}", lib_dir.display()),
+        ],
+    );
+    let plain = compile(dir.path(), "malloc_conf_seen", &[]);
+    let seen = dir.path().join("seen");
+    let run = |program: &Path, preload: Option<&Path>, user: Option<&str>| {
+        let json = dir.path().join("je.json");
+        let mut cmd = profile();
+        cmd.env_remove("MALLOC_CONF")
+            .env_remove("LD_PRELOAD")
+            .args(["-q", "--marker", "^done", "--json"])
+            .arg(&json);
+        if let Some(library) = preload {
+            cmd.env("LD_PRELOAD", library);
+        }
+        if let Some(value) = user {
+            cmd.env("MALLOC_CONF", value);
+        }
+        expect_exit(cmd.arg("--").arg(program).arg(&seen), 0);
+        let notes = read_json(&json)["runs"][0]["source"]["notes"].to_string();
+        (std::fs::read_to_string(&seen).unwrap(), notes)
+    };
+    let set = format!(
+        "MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 was set for this program's jemalloc ({soname}, a shared library)"
+    );
+    let (value, notes) = run(&needing, None, None);
+    assert_eq!(value, "dirty_decay_ms:0,muzzy_decay_ms:0");
+    assert!(notes.contains(&set), "{notes}");
+    let (value, notes) = run(&plain, Some(&library), None);
+    assert_eq!(value, "dirty_decay_ms:0,muzzy_decay_ms:0");
+    assert!(notes.contains(&set), "{notes}");
+    let (value, notes) = run(&needing, None, Some("narenas:2"));
+    assert_eq!(value, "narenas:2");
+    assert!(
+        notes.contains("MALLOC_CONF=narenas:2 was kept as set"),
+        "{notes}"
+    );
+    // Without jemalloc nothing is set, and no note speaks of it.
+    let (value, notes) = run(&plain, None, None);
+    assert_eq!(value, "unset");
+    assert!(!notes.contains("MALLOC_CONF"), "{notes}");
+}

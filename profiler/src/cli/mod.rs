@@ -47,9 +47,10 @@ Profiling a program:
   With --marker REGEX each output line of COMMAND that matches ends an iteration, judged as
   for workloads, its heap being the program's state when it wrote the line; without, growth
   per second is judged. A program's heap, RSS, fd or thread leak fails the run. A program
-  with jemalloc linked in runs with jemalloc's retention of freed pages off (its
-  MALLOC_CONF, or _RJEM_MALLOC_CONF, set to dirty_decay_ms:0,muzzy_decay_ms:0 unless set
-  already), so that its RSS follows what it holds.
+  on jemalloc (linked in, needed as a shared library, or in LD_PRELOAD) runs with
+  jemalloc's retention of freed pages off (its MALLOC_CONF, or _RJEM_MALLOC_CONF, set to
+  dirty_decay_ms:0,muzzy_decay_ms:0 unless set already), so that its RSS follows what it
+  holds.
 
 Exit codes:
   0    nothing found (clean, or inconclusive without --fail-on-inconclusive)

@@ -361,24 +361,32 @@ struct OwnAllocator {
 
 impl Program {
     /// The allocator linked into the executable of the program to start, and what is set for
-    /// it ([`own_allocator::retention_off`]). Not CPython's: 3.13 carries mimalloc for its own
+    /// it or for a jemalloc it loads as a shared library ([`own_allocator::retention_off`]). Not CPython's: 3.13 carries mimalloc for its own
     /// object allocator, which PYTHONMALLOC=malloc turns off (and which is checked on the
     /// running interpreter). Reads the executable: once per run, or per sweep size.
     fn own_allocator(&self) -> OwnAllocator {
         let Target::Command(cmd) = &self.target else {
             return OwnAllocator::default();
         };
-        let Some(path) =
-            heap::executable(cmd).filter(|path| !path.file_name().is_some_and(heap::is_python))
-        else {
-            return OwnAllocator::default();
+        let executable = heap::executable(cmd);
+        let linked = executable
+            .as_deref()
+            .filter(|path| !path.file_name().is_some_and(heap::is_python))
+            .and_then(own_allocator::linked_into);
+        let jemalloc = match linked {
+            Some("jemalloc") => executable
+                .as_deref()
+                .and_then(own_allocator::jemalloc_options_variable)
+                .map(|var| (var, None)),
+            Some(_) => None,
+            None => own_allocator::shared_jemalloc(executable.as_deref())
+                .map(|(library, var)| (var, Some(library))),
         };
-        let name = own_allocator::linked_into(&path);
-        let (env, note) = name
-            .and_then(|name| own_allocator::retention_off(name, &path))
+        let (env, note) = jemalloc
+            .map(|(var, library)| own_allocator::retention_off(&var, library.as_deref()))
             .map_or((None, None), |(env, note)| (env, Some(note)));
         OwnAllocator {
-            name,
+            name: linked,
             env: env.map(|(k, v)| (k.into(), v.into())).into_iter().collect(),
             note,
         }
