@@ -85,6 +85,10 @@ pub trait Source {
     }
     /// The iterations are over: stop what the source started (a program, a sampler thread).
     fn stop(&mut self, _between: &mut Thinned<IntervalSample>) {}
+    /// Verdicts as judged from the samples alone, at a checkpoint or at the end, before the
+    /// engine decides whether to run on: a source may weigh what it knows beyond the samples
+    /// (a program's malloc regions), so that a verdict it changes is extended like any other.
+    fn review(&self, _metrics: &mut BTreeMap<Metric, MetricReport>) {}
     /// Fill in what the source knows of the run (its description, how it ended, its notes)
     /// once the engine has judged it.
     fn finish(&mut self, _run: &mut Run, _end: Ending) {}
@@ -334,7 +338,8 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                 break 'run halt;
             }
             let (metrics, next) = untracked(|| {
-                let metrics = judge_store(&store, &plan.judging);
+                let mut metrics = judge_store(&store, &plan.judging);
+                source.review(&mut metrics);
                 for (metric, m) in &metrics {
                     tracing::debug!(
                         "{}: {metric} at {done}: {:?}, {}",
@@ -430,7 +435,11 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         let samples = store.lock().map(|mut s| s.take()).unwrap_or_default();
         let metrics = match judged.take() {
             Some((at, metrics)) if at == done => metrics,
-            _ => judge::judge(&samples, &plan.judging),
+            _ => {
+                let mut metrics = judge::judge(&samples, &plan.judging);
+                source.review(&mut metrics);
+                metrics
+            }
         };
         (samples, metrics)
     });

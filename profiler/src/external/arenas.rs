@@ -13,12 +13,12 @@
 /// largest default mmap threshold, 32 MiB).
 const ARENA_HEAP: u64 = 64 << 20;
 
-/// Bytes of malloc's own regions in a process's maps: the brk heap (`[heap]`) and the part in
-/// use of every glibc arena heap (an anonymous read-write mapping at a 64 MiB boundary whose
-/// reservation, with the inaccessible mapping after it, is exactly 64 MiB). An upper bound of
-/// what they hold resident: glibc makes pages accessible as an arena's top grows and gives
-/// them back as it shrinks.
-pub(crate) fn malloc_regions(maps: &[u8]) -> u64 {
+/// Malloc's own regions in a process's maps, as address ranges: the brk heap (`[heap]`) and
+/// the part in use of every glibc arena heap (an anonymous read-write mapping at a 64 MiB
+/// boundary whose reservation, with the inaccessible mapping after it, is exactly 64 MiB).
+/// Their span is an upper bound of what they hold resident: glibc makes pages accessible as
+/// an arena's top grows and gives them back as it shrinks ([`resident`] tells which are).
+pub(crate) fn malloc_ranges(maps: &[u8]) -> Vec<(u64, u64)> {
     let mappings: Vec<Mapping> = maps
         .split(|&b| b == b'\n')
         .filter_map(Mapping::parse)
@@ -29,8 +29,41 @@ pub(crate) fn malloc_regions(maps: &[u8]) -> u64 {
         .filter(|&(i, m)| {
             m.name == b"[heap]" || (m.is_arena_start() && m.reserved_to(mappings.get(i + 1)))
         })
-        .map(|(_, m)| m.end - m.start)
-        .sum()
+        .map(|(_, m)| (m.start, m.end))
+        .collect()
+}
+
+/// Bytes of `ranges` resident in the memory of process `pid` (pages present, from
+/// `/proc/<pid>/pagemap`: 8 bytes per page, bit 63 set when present), or `None` when the file
+/// cannot be read. The kernel walks the page tables of those ranges only: for a service with
+/// 100 MiB in its arenas, 200 KiB read. Unlike `maps`, it tells the pages a program touched
+/// from those it only reserved: glibc hands out blocks on pages nobody wrote yet (a buffer
+/// of 64 KiB of which 512 B were written), and RSS grows as later blocks land on them.
+pub(crate) fn resident(pid: u32, ranges: &[(u64, u64)]) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    // SAFETY: sysconf has no preconditions.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&p| p > 0)?;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/pagemap")).ok()?;
+    let mut buf = vec![0u8; 8 << 10];
+    let mut pages = 0u64;
+    for &(start, end) in ranges {
+        file.seek(SeekFrom::Start(start / page * 8)).ok()?;
+        let mut left = ((end - start) / page * 8) as usize;
+        while left > 0 {
+            let n = file.read(&mut buf[..left.min(8 << 10)]).ok()?;
+            if n == 0 {
+                break;
+            }
+            pages += buf[..n - n % 8]
+                .chunks_exact(8)
+                .filter(|entry| entry[7] & 0x80 != 0)
+                .count() as u64;
+            left -= n;
+        }
+    }
+    Some(pages * page)
 }
 
 /// One line of a maps file, the fields this module reads.
@@ -101,8 +134,44 @@ mod tests {
 ";
         let heap = 0x55d0c1a90000u64 - 0x55d0c1a4f000;
         let arenas = 0x160000u64 + 0x4000000 + 0x150000;
-        assert_eq!(malloc_regions(maps), heap + arenas);
-        assert_eq!(malloc_regions(b""), 0);
-        assert_eq!(malloc_regions(b"garbage\nmore garbage"), 0);
+        let span = |maps: &[u8]| -> u64 { malloc_ranges(maps).iter().map(|(a, b)| b - a).sum() };
+        assert_eq!(span(maps), heap + arenas);
+        assert_eq!(span(b""), 0);
+        assert_eq!(span(b"garbage\nmore garbage"), 0);
+    }
+
+    /// The page map counts the pages a process touched, not those it only mapped: 3 of 16
+    /// pages of an anonymous mapping of this process written, then all of them.
+    #[test]
+    fn resident_counts_the_pages_touched_in_the_ranges() {
+        let page = 4096usize;
+        let len = 16 * page;
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED);
+        let range = [(at as u64, at as u64 + len as u64)];
+        let me = std::process::id();
+        assert_eq!(resident(me, &range), Some(0));
+        for i in [0, 5, 15] {
+            // SAFETY: within the mapping.
+            unsafe { (at as *mut u8).add(i * page).write(1) };
+        }
+        assert_eq!(resident(me, &range), Some(3 * page as u64));
+        // SAFETY: within the mapping.
+        unsafe { std::ptr::write_bytes(at as *mut u8, 1, len) };
+        assert_eq!(resident(me, &range), Some(len as u64));
+        assert_eq!(resident(me, &[]), Some(0));
+        assert_eq!(resident(u32::MAX, &range), None);
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(at, len) };
     }
 }
