@@ -921,7 +921,7 @@ fn a_heap_of_the_programs_own_beside_malloc_is_never_called_clean() {
 #[test]
 fn a_program_on_jemalloc_runs_with_its_retention_of_freed_pages_off_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    let program = compile(dir.path(), "jemalloc_options", &[]);
+    let program = compile(dir.path(), "malloc_conf_seen", &["-DLINKED_JEMALLOC"]);
     let seen = dir.path().join("seen");
     let run = |user: Option<&str>, heap: bool| {
         let json = dir.path().join("je.json");
