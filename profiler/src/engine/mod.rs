@@ -383,6 +383,8 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
                 {
                     let (before, how) = (before.as_ref(), &plan.judging);
                     judge::idle_verdicts(&mut metrics, s.as_slice(), how, before, &look);
+                    // A leak the idle look took back may have kept the review from acting.
+                    source.review(&mut metrics);
                 }
                 idle_look = Some(look);
             });

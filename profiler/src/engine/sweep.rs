@@ -12,16 +12,18 @@
 //! repetition left live is the retained memory, and allocated bytes, allocations and time are
 //! medians over the repetitions.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::workload::WorkloadSource;
 use super::{Ending, Plan, Source, Step, drive};
 use crate::alloc::untracked;
 use crate::judge::Judging;
+use crate::model::MetricReport;
 use crate::model::{
     Complexity, End, Failure, FailureKind, Fit, HeapScope, IntervalSample, NO_CLASS, Point, Run,
 };
-use crate::sample::{Sample, Scope};
+use crate::sample::{Metric, Sample, Scope};
 use crate::stats::median;
 use crate::store::Thinned;
 
@@ -133,6 +135,10 @@ impl<S: Source> Source for Settling<S> {
         }
         let step = self.inner.next(n, between);
         self.keep(step)
+    }
+
+    fn review(&self, metrics: &mut BTreeMap<Metric, MetricReport>) {
+        self.inner.review(metrics);
     }
 
     fn stop(&mut self, between: &mut Thinned<IntervalSample>) {

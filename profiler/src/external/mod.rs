@@ -361,9 +361,12 @@ struct OwnAllocator {
 
 impl Program {
     /// The allocator linked into the executable of the program to start, and what is set for
-    /// it or for a jemalloc it loads as a shared library ([`own_allocator::retention_off`]). Not CPython's: 3.13 carries mimalloc for its own
-    /// object allocator, which PYTHONMALLOC=malloc turns off (and which is checked on the
-    /// running interpreter). Reads the executable: once per run, or per sweep size.
+    /// it or for a jemalloc it loads as a shared library ([`own_allocator::retention_off`]).
+    /// The linked-in one is not looked for in CPython, which carries mimalloc (3.13) for its
+    /// own object allocator, which PYTHONMALLOC=malloc turns off (and which is checked on the
+    /// running interpreter); a shared jemalloc is, in any program (a Python service is often
+    /// run with jemalloc in LD_PRELOAD). Reads the executable: once per run, or per sweep
+    /// size.
     fn own_allocator(&self) -> OwnAllocator {
         let Target::Command(cmd) = &self.target else {
             return OwnAllocator::default();

@@ -80,7 +80,8 @@ pub(crate) fn jemalloc_options_variable(path: &Path) -> Option<String> {
 /// build replaces malloc, so its blocks pass through the heap library (which comes first in
 /// `LD_PRELOAD`) and only its retention matters. Returns the library's name and its options
 /// variable: read from the library's file where it is found, else `MALLOC_CONF`, which every
-/// build that replaces malloc reads (a prefix is for builds that live beside malloc).
+/// build that replaces malloc reads (a prefix is for builds that live beside malloc). Only the
+/// executable's own needs are read, not those of the libraries it loads.
 pub(crate) fn shared_jemalloc(executable: Option<&Path>) -> Option<(String, String)> {
     let preloaded = std::env::var("LD_PRELOAD").ok().and_then(|list| {
         list.split([':', ' '])

@@ -454,8 +454,8 @@ pub(super) fn no_leak_from_a_jvms_rss(run: &mut Run) {
 /// tail, and at most 256 KiB, lies outside them. That is malloc's behaviour, not memory the
 /// program holds, which the exact counters would show: inconclusive, saying why. Where the
 /// page map was read at 3 looks of the tail or more, the regions' resident pages are compared
-/// (the RSS outside them at those looks: the median of the last third less that of the first
-/// third); else their span. Two ways malloc's pages grow under a flat heap:
+/// (the RSS outside them at those looks: its Theil-Sen slope over the tail, to the run's end);
+/// else their span. Two ways malloc's pages grow under a flat heap:
 ///
 /// - Pages kept after frees: each glibc thread arena keeps its own high-water mark, which
 ///   rises now and then as the work falls unevenly on the threads. A tokio service on glibc
@@ -500,24 +500,25 @@ pub(super) fn no_leak_from_mallocs_regions(
     let (Some(before), Some(after)) = (tail.first(), tail.last()) else {
         return;
     };
-    // The looks that read the resident pages (within their budget: see `RESIDENT_BUDGET`).
-    let series: Vec<(f64, f64)> = tail
+    // The looks that read the resident pages (within their budget: see `RESIDENT_BUDGET`):
+    // (iteration, resident, RSS outside them).
+    let series: Vec<(f64, f64, f64)> = tail
         .iter()
-        .filter_map(|l| Some((l.resident? as f64, l.anon? as f64 - l.resident? as f64)))
+        .filter_map(|l| {
+            let (resident, anon) = (l.resident? as f64, l.anon? as f64);
+            Some((f64::from(l.iteration), resident, anon - resident))
+        })
         .collect();
-    let (grew, outside, measure) = match series {
-        series if series.len() >= 3 => {
-            let third = (series.len() / 3).max(1);
-            let median = |part: &[(f64, f64)]| {
-                let outside: Vec<f64> = part.iter().map(|&(_, o)| o).collect();
-                crate::stats::median(&outside)
-            };
-            let last = &series[series.len() - third..];
-            (
-                last[last.len() - 1].0 - series[0].0,
-                median(last) - median(&series[..third]),
-                "resident",
-            )
+    let (grew, outside, measure) = match series.as_slice() {
+        [first, .., last] if series.len() >= 3 => {
+            // The outside's Theil-Sen slope over the tail, to the run's end (up to 8 samples
+            // after the last look): robust to one look that read RSS mid-burst, and a steady
+            // leak outside counts whole.
+            let x: Vec<f64> = series.iter().map(|s| s.0).collect();
+            let y: Vec<f64> = series.iter().map(|s| s.2).collect();
+            let slope = crate::stats::theil_sen(&x, &y, 0.0).map_or(0.0, |s| s.slope);
+            let span = last.0 - f64::from(rss.warmup).min(first.0) + 8.0;
+            (last.1 - first.1, slope * span, "resident")
         }
         _ => {
             let regions = after.mapped as f64 - before.mapped as f64;

@@ -132,6 +132,11 @@ impl Uncounted {
         Some((names.join(", "), present.len()))
     }
 
+    /// Whether any process of the tree was found uncounted during the run.
+    pub(super) fn any(&self) -> bool {
+        !self.found.is_empty()
+    }
+
     /// How many processes were found uncounted and had left the tree by the last look.
     pub(super) fn gone(&self) -> usize {
         self.found.len() - self.present.len()
