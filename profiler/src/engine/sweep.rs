@@ -19,9 +19,9 @@ use super::workload::WorkloadSource;
 use super::{Ending, Plan, Source, Step, drive};
 use crate::alloc::untracked;
 use crate::judge::Judging;
-use crate::model::MetricReport;
 use crate::model::{
-    Complexity, End, Failure, FailureKind, Fit, HeapScope, IntervalSample, NO_CLASS, Point, Run,
+    Complexity, End, Failure, FailureKind, Fit, HeapScope, IntervalSample, MetricReport, NO_CLASS,
+    Point, Run,
 };
 use crate::sample::{Metric, Sample, Scope};
 use crate::stats::median;
