@@ -340,6 +340,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             let (metrics, next) = untracked(|| {
                 let mut metrics = judge_store(&store, &plan.judging);
                 source.review(&mut metrics);
+                look_since(&mut earlier, &store, &plan.judging, &extensions);
                 for (metric, m) in &metrics {
                     tracing::debug!(
                         "{}: {metric} at {done}: {:?}, {}",
@@ -461,6 +462,9 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             judge::Unconfirmed::ExtensionOff
         };
         untracked(|| {
+            if let Some(previous) = extensions.last() {
+                earlier.look_since(&samples, &plan.judging, previous.from);
+            }
             let confirmed = earlier.confirmed(&metrics);
             judge::settle_unconfirmed(&mut metrics, &confirmed, why)
         });
@@ -525,6 +529,19 @@ fn halt_for(end: End) -> Halt {
     match end {
         End::Interrupted => Halt::Interrupted,
         end => Halt::Ended(end),
+    }
+}
+
+/// Look at what the run sampled since its previous checkpoint, if any: whether the leaks seen
+/// there went on ([`judge::Earlier::look_since`]).
+fn look_since(
+    earlier: &mut judge::Earlier,
+    store: &SharedStore,
+    judging: &Judging,
+    extensions: &[Extension],
+) {
+    if let (Some(previous), Ok(s)) = (extensions.last(), store.lock()) {
+        earlier.look_since(s.as_slice(), judging, previous.from);
     }
 }
 

@@ -271,6 +271,150 @@ fn a_leak_undecided_at_twice_the_iterations_runs_on_to_the_same_bounds() {
     );
 }
 
+/// RSS without file pages, in KiB, of a clean tokio service on jemalloc with its retention
+/// off (`msrv_je clean-churn`, 2.5 ms per iteration), samples 0 to 80: it approaches its
+/// level for ~40 iterations and wanders by +-0.5 MiB after.
+const JEMALLOC_CLEAN_RSS_KIB: [u32; 81] = [
+    2360, 3872, 4068, 4340, 4632, 4932, 4860, 5068, 4916, 4772, 4684, 5260, 5344, 5196, 5044, 5012,
+    5308, 5252, 5456, 5392, 5536, 5552, 5432, 5296, 5076, 5020, 5232, 5292, 5452, 5456, 5604, 5680,
+    5572, 5684, 5688, 5696, 5516, 5580, 5472, 5244, 5408, 5644, 5656, 5584, 5484, 5608, 5292, 5348,
+    5652, 5516, 5448, 5404, 5288, 5136, 5268, 5164, 5308, 5368, 5440, 5572, 5756, 5812, 5660, 5608,
+    5560, 5428, 5340, 5284, 5100, 5128, 5416, 5924, 5924, 6016, 5984, 5980, 6360, 6336, 6328, 5860,
+    5868,
+];
+
+/// A program's RSS samples of `kib` per iteration, `leak_kib` more per iteration on top.
+fn program_rss(kib: &[u32], leak_kib: f64) -> Vec<Sample> {
+    (kib.iter().enumerate())
+        .map(|(i, &kib)| Sample {
+            iteration: i as u32,
+            elapsed_ms: 2.5 * i as f64,
+            rss_bytes: Some(((f64::from(kib) + leak_kib * i as f64) * 1024.0) as u64),
+            rss_file_bytes: Some(0),
+            fds: Some(5),
+            threads: Some(5),
+            ..Sample::default()
+        })
+        .collect()
+}
+
+/// Drive `samples` through the engine's checkpoints from 20 (judge, look since the previous
+/// checkpoint, next step) up to `until` iterations at most: the checkpoint it stopped at, the
+/// RSS verdict at each, and the last checkpoint's verdicts with what confirmed them.
+fn checkpoints(samples: &[Sample], until: u32) -> (u32, Vec<Verdict>, Vec<Metric>) {
+    let how = Judging {
+        axis: XAxis::Iteration,
+        scope: HeapScope::None,
+        source: SourceKind::Command,
+        warmup: None,
+        process_alone: false,
+    };
+    let (mut done, mut earlier, mut previous) = (20, Earlier::default(), None);
+    let mut seen = Vec::new();
+    loop {
+        let upto = &samples[..=done as usize];
+        let metrics = judge(upto, &how);
+        seen.push(metrics[&Metric::RssBytes].verdict);
+        if let Some(since) = previous {
+            earlier.look_since(upto, &how, since);
+        }
+        match next_step(&metrics, &earlier, done, limits(160)) {
+            Next::ExtendTo(to, _) if to <= until => {
+                earlier = earlier.after(&metrics);
+                (previous, done) = (Some(done), to);
+            }
+            _ => return (done, seen, earlier.confirmed(&metrics)),
+        }
+    }
+}
+
+#[test]
+fn a_leak_is_confirmed_only_by_growth_that_went_on_after_it_was_seen() {
+    // The clean service's RSS: a leak at 20 (44 KiB per iteration, its approach) and at 40
+    // (17.6 KiB), which confirmed it (exit 1). Samples 21 to 40 alone do not rise
+    // significantly: a new leak at 40, to be confirmed at 80, where it is none.
+    let clean = program_rss(&JEMALLOC_CLEAN_RSS_KIB, 0.0);
+    let (done, seen, confirmed) = checkpoints(&clean, 80);
+    assert_eq!(seen[..2], [Verdict::Leak, Verdict::Leak]);
+    assert_eq!(done, 80, "{seen:?}");
+    assert_ne!(seen[2], Verdict::Leak);
+    assert!(confirmed.is_empty());
+    // 64 KiB per iteration more on the same wander goes on: a leak at every checkpoint,
+    // confirmed at 80, the fewest iterations an RSS leak is confirmed at.
+    let leak = program_rss(&JEMALLOC_CLEAN_RSS_KIB, 64.0);
+    let (done, seen, confirmed) = checkpoints(&leak, 80);
+    assert_eq!((done, &seen[..]), (80, &[Verdict::Leak; 3][..]));
+    assert_eq!(confirmed, [Metric::RssBytes]);
+}
+
+#[test]
+fn an_rss_leak_is_not_confirmed_below_eighty_iterations_while_the_run_can_go_on() {
+    // Its start-up rise: 3 runs of 40 of the clean jemalloc service were RSS leaks at 20 and
+    // 40 whose samples 21 to 40 rose by themselves.
+    let rss_at = |slope| {
+        let mut m = map(&[(Metric::RssBytes, Verdict::Leak)]);
+        let r = m.get_mut(&Metric::RssBytes).unwrap();
+        (r.gating, r.slope_per_iteration) = (true, Some(slope));
+        m
+    };
+    let at_20 = Earlier::default().after(&rss_at(92.4));
+    assert_eq!(at_20.confirmed(&rss_at(46.2)), [Metric::RssBytes]);
+    assert!(matches!(
+        next_step(&rss_at(46.2), &at_20, 40, limits(160)),
+        Next::ExtendTo(80, ref why) if why.contains("rss_bytes leak at 40")
+    ));
+    let at_40 = at_20.after(&rss_at(46.2));
+    assert_eq!(
+        next_step(&rss_at(35.1), &at_40, 80, limits(160)),
+        Next::Stop
+    );
+    // Where the run cannot extend, the leak seen twice stands.
+    let bound = Limits {
+        max: 40,
+        noisy: 40,
+        confirm: 40,
+    };
+    assert_eq!(next_step(&rss_at(46.2), &at_20, 40, bound), Next::Stop);
+}
+
+#[test]
+fn only_plain_growth_must_go_on_by_itself_after_its_checkpoint() {
+    // Samples after 20 that do not rise: a plain-growth leak there is not confirmed by them,
+    // a leak of another shape (a sawtooth's floors, steps) is, as before.
+    let flat_after: Vec<Sample> = (0..=40u32)
+        .map(|i| Sample {
+            iteration: i,
+            fds: Some(u64::from(i.min(20))),
+            ..Sample::default()
+        })
+        .collect();
+    let how = Judging {
+        axis: XAxis::Iteration,
+        scope: HeapScope::None,
+        source: SourceKind::Command,
+        warmup: None,
+        process_alone: false,
+    };
+    let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
+    let mut earlier = Earlier::default().after(&m);
+    earlier.look_since(&flat_after, &how, 20);
+    assert!(earlier.confirmed(&m).is_empty());
+    m.get_mut(&Metric::Fds).unwrap().shape = Shape::Sawtooth;
+    assert_eq!(earlier.confirmed(&m), [Metric::Fds]);
+    // Samples that rise after it confirm it; so does an earlier that never looked.
+    let rising: Vec<Sample> = (0..=40u32)
+        .map(|i| Sample {
+            iteration: i,
+            fds: Some(u64::from(i)),
+            ..Sample::default()
+        })
+        .collect();
+    m.get_mut(&Metric::Fds).unwrap().shape = Shape::Linear;
+    earlier.look_since(&rising, &how, 20);
+    assert_eq!(earlier.confirmed(&m), [Metric::Fds]);
+    assert_eq!(Earlier::default().after(&m).confirmed(&m), [Metric::Fds]);
+}
+
 #[test]
 fn rss_never_extends_nor_fails() {
     let m = map(&[
