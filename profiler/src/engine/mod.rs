@@ -465,8 +465,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             if let Some(previous) = extensions.last() {
                 earlier.look_since(&samples, &plan.judging, previous.from);
             }
-            let confirmed = earlier.confirmed(&metrics);
-            judge::settle_unconfirmed(&mut metrics, &confirmed, why)
+            judge::settle(&mut metrics, &earlier, why)
         });
     }
     let end = match halt {

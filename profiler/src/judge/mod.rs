@@ -723,9 +723,11 @@ pub struct Earlier {
     pub undecided: Vec<(Metric, f64)>,
     /// the slopes of `leaked`
     slopes: Vec<f64>,
-    /// those of `leaked` whose samples after their checkpoint, alone, do not rise
-    /// ([`Earlier::look_since`])
+    /// those of `leaked` and `undecided` whose samples after the previous checkpoint, alone,
+    /// do not rise ([`Earlier::look_since`])
     stopped: Vec<Metric>,
+    /// that checkpoint, once looked since
+    since: Option<u32>,
 }
 
 impl Earlier {
@@ -746,28 +748,37 @@ impl Earlier {
             undecided,
             slopes,
             stopped: Vec::new(),
+            since: None,
         }
     }
 
-    /// Look at the samples after `since`, the checkpoint these leaks were seen at, alone:
-    /// those of `samples` (the run's so far, judged as `how`) past it. A leak whose series
-    /// there does not rise by itself (*leak(tau)* of its trend, `verdict::rises`) has not
-    /// shown that it went on after it was seen, and a plain-growth leak at the next
-    /// checkpoint does not confirm it ([`Earlier::confirmed`]). The whole series can still
-    /// read as a leak: its early rise carries the slope. RSS of a clean tokio service on
-    /// jemalloc, approaching its level and then wandering by +-0.5 MiB, leaked 44 KiB per
-    /// iteration at 20 and 17.6 KiB at 40, confirmed (exit 1) in 5 runs of 60; its samples 21
-    /// to 40 alone did not rise significantly in any of them. Only on the iteration axis.
+    /// Look at the samples after `since`, the previous checkpoint, alone: those of `samples`
+    /// (the run's so far, judged as `how`) past it. A leak seen there (or before it and
+    /// undecided since) whose series does not rise by itself after it (*leak(tau)* of the
+    /// trend of those raw samples, `verdict::rises`) has not shown that it went on, and a
+    /// plain-growth leak now does not confirm it ([`Earlier::confirmed`]). The whole series
+    /// can still read as a leak: its early rise carries the slope. RSS of a clean tokio
+    /// service on jemalloc, approaching its level and then wandering by +-0.5 MiB, leaked 44
+    /// KiB per iteration at 20 and 17.6 KiB at 40, confirmed (exit 1) in 5 runs of 60; its
+    /// samples 21 to 40 alone did not rise significantly in any of them. Fewer than
+    /// [`MIN_CONFIRMING`] iterations since the checkpoint (a bound the user set just past
+    /// it) are too few to tell: not looked at. Only on the iteration axis.
     pub fn look_since(&mut self, samples: &[Sample], how: &Judging, since: u32) {
         self.stopped.clear();
-        if how.axis != XAxis::Iteration || self.leaked.is_empty() {
+        self.since = None;
+        let last = samples.last().map_or(0, |s| s.iteration);
+        if how.axis != XAxis::Iteration
+            || last < since.saturating_add(MIN_CONFIRMING)
+            || (self.leaked.is_empty() && self.undecided.is_empty())
+        {
             return;
         }
         let Some(judged) = judged(samples, how) else {
             return;
         };
+        self.since = Some(since);
         for (metric, series, th) in &judged.series {
-            if !self.leaked.contains(metric) {
+            if !self.concerns(metric) {
                 continue;
             }
             let after = judged.x[..series.len()]
@@ -780,9 +791,15 @@ impl Earlier {
         }
     }
 
-    /// The metrics leaking in `metrics` that an earlier leak confirms: one at the previous
-    /// checkpoint (a plain-growth leak only if its growth went on after it:
-    /// [`Earlier::look_since`]), or one before an inconclusive pause if the growth held its rate (a slope
+    /// The metrics whose samples after the previous checkpoint did not rise by themselves,
+    /// with that checkpoint ([`Earlier::look_since`]).
+    pub fn stopped(&self) -> (&[Metric], Option<u32>) {
+        (&self.stopped, self.since)
+    }
+
+    /// The metrics leaking in `metrics` that an earlier leak confirms (a plain-growth leak
+    /// only if it went on after the previous checkpoint: [`Earlier::look_since`]): one at the
+    /// previous checkpoint, or one before an inconclusive pause if the growth held its rate (a slope
     /// at least half that leak's). Growth that slowed to under half is what a cache filling
     /// does: RSS under jemalloc, filling for ~800 iterations of a clean tokio service (2.5 ms
     /// per iteration), leaked 73 KiB per iteration at 40, was "decelerating" at 80 and leaked
@@ -795,7 +812,8 @@ impl Earlier {
             .filter(|(k, m)| {
                 let went_on = m.shape != Shape::Linear || !self.stopped.contains(k);
                 m.verdict == Verdict::Leak
-                    && ((self.leaked.contains(k) && went_on)
+                    && went_on
+                    && (self.leaked.contains(k)
                         || self.undecided.iter().any(|&(u, before)| {
                             u == **k && m.slope().unwrap_or(0.0) >= 0.5 * before
                         }))
@@ -1061,6 +1079,30 @@ pub fn idle_verdicts(
             );
         }
     }
+}
+
+/// [`settle_unconfirmed`] with what `earlier` confirms, saying of a plain-growth leak seen at
+/// the previous checkpoint too that it is unconfirmed because its samples since did not rise
+/// by themselves ([`Earlier::look_since`]).
+pub fn settle(metrics: &mut BTreeMap<Metric, MetricReport>, earlier: &Earlier, why: Unconfirmed) {
+    let confirmed = earlier.confirmed(metrics);
+    if let ((stopped, Some(since)), Unconfirmed::MayExtend) = (earlier.stopped(), why) {
+        for (metric, m) in metrics.iter_mut() {
+            if m.gating
+                && m.verdict == Verdict::Leak
+                && stopped.contains(metric)
+                && !is_confirmed(metric, m, &confirmed)
+            {
+                m.verdict = Verdict::Inconclusive;
+                m.reason = format!(
+                    "{} (a leak at iteration {since} too, but its samples since did not rise by \
+                     themselves: not confirmed)",
+                    m.reason
+                );
+            }
+        }
+    }
+    settle_unconfirmed(metrics, &confirmed, why);
 }
 
 /// After the last checkpoint: a leak that could not be confirmed at twice the iterations is

@@ -399,6 +399,24 @@ fn only_plain_growth_must_go_on_by_itself_after_its_checkpoint() {
     let mut earlier = Earlier::default().after(&m);
     earlier.look_since(&flat_after, &how, 20);
     assert!(earlier.confirmed(&m).is_empty());
+    // It settles inconclusive, saying why.
+    let mut settled = m.clone();
+    settle(&mut settled, &earlier, Unconfirmed::MayExtend);
+    let fds = &settled[&Metric::Fds];
+    assert_eq!(fds.verdict, Verdict::Inconclusive);
+    assert!(
+        fds.reason
+            .contains("a leak at iteration 20 too, but its samples since did not rise")
+    );
+    // So does one leaking before an inconclusive pause.
+    let inconclusive = map(&[(Metric::Fds, Verdict::Inconclusive)]);
+    let mut paused = Earlier::default().after(&m).after(&inconclusive);
+    paused.look_since(&flat_after, &how, 20);
+    assert!(paused.confirmed(&m).is_empty());
+    // Fewer than 20 iterations after the checkpoint (a bound just past it) tell nothing.
+    earlier.look_since(&flat_after[..=30], &how, 20);
+    assert_eq!(earlier.confirmed(&m), [Metric::Fds]);
+    earlier.look_since(&flat_after, &how, 20);
     m.get_mut(&Metric::Fds).unwrap().shape = Shape::Sawtooth;
     assert_eq!(earlier.confirmed(&m), [Metric::Fds]);
     // Samples that rise after it confirm it; so does an earlier that never looked.
