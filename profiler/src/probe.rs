@@ -132,6 +132,25 @@ pub fn own_cpu_ms() -> Option<f64> {
     }
 }
 
+/// CPU time (user + system) of the calling thread, in milliseconds (the kernel's per-thread
+/// clock): what work on this thread cost, however long other processes kept it waiting.
+pub fn thread_cpu_ms() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid clock id and out-pointer.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// The process's RSS high-water mark from a point on (Linux: the kernel's `VmHWM`, reset by
 /// writing 5 to /proc/self/clear_refs), exact however briefly the peak lasted. Its reads and
 /// writes are untracked.
@@ -305,6 +324,12 @@ mod procfs {
         }
     }
 
+    /// RSS without file pages of `target`, from its status file.
+    pub(super) fn anon_bytes(target: Target) -> Option<u64> {
+        let stats = read_status(target, "status")?;
+        Some(stats.rss_bytes?.saturating_sub(stats.rss_file_bytes?))
+    }
+
     /// /proc/<pid>/status (or a thread's, `leaf`): RSS, its file pages, virtual size, threads.
     fn read_status(target: Target, leaf: &str) -> Option<ProcessStats> {
         // The status file is about 1.5 KiB.
@@ -424,6 +449,15 @@ mod procfs {
     pub(super) fn read(_target: Target) -> ProcessStats {
         ProcessStats::default()
     }
+    pub(super) fn anon_bytes(_target: Target) -> Option<u64> {
+        None
+    }
+}
+
+/// RSS without file pages of process `pid` (Linux: its status file's `VmRSS` less `RssFile`),
+/// read on its own, without allocating.
+pub fn anon_bytes(pid: u32) -> Option<u64> {
+    procfs::anon_bytes(Target::Pid(pid))
 }
 
 /// The portable probe: sysinfo, with its pitfalls corrected (see "Probes" in the measurements under docs/).

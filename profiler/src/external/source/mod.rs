@@ -112,7 +112,8 @@ pub(super) struct ProgramSource {
     /// Malloc's own regions (the brk heap, glibc's arena heaps) in the measured tree at each
     /// look at the live program (every 8th sample, with `jvm`).
     pub(super) malloc_regions: Vec<RegionsLook>,
-    /// Time spent reading the regions' resident pages so far (see [`RESIDENT_BUDGET`]).
+    /// CPU time the sampling thread spent reading the regions' resident pages so far (see
+    /// [`RESIDENT_BUDGET`]).
     resident_cost: Duration,
     /// Cumulative allocated bytes and allocations at the previous boundary.
     last_cumulative: Option<(i64, i64)>,
@@ -455,23 +456,43 @@ impl ProgramSource {
             // kernel walks the regions' page tables (0.5 ms for 115 MiB of them, every 8th
             // sample of 2 ms iterations: 3% of the sampling thread's time, and ten times that
             // at ten times the heap). A look over budget reads their span only. (At 1%, the
-            // debug build read too few looks in 80 iterations for the rule to use them.)
+            // debug build read too few looks in 80 iterations for the rule to use them.) The
+            // cost is the thread's CPU time, not the wall clock's: beside two CPU burners, a
+            // read kept waiting for the CPU went over budget, and too few looks were left
+            // for the rule (a clean first-touch fill read as a leak in 2 debug runs of 8).
             let resident = (maps.len() == members.len()
                 && self.resident_cost.as_secs_f64()
                     <= RESIDENT_BUDGET * self.t0.elapsed().as_secs_f64())
             .then(|| {
-                let started = Instant::now();
+                let (started, wall) = (crate::probe::thread_cpu_ms(), Instant::now());
+                let anon = || {
+                    (members.iter())
+                        .map(|&pid| crate::probe::anon_bytes(pid))
+                        .sum::<Option<u64>>()
+                };
+                let before = anon();
                 let resident = (members.iter().zip(&ranges))
                     .map(|(&pid, r)| super::arenas::resident(pid, r))
                     .sum::<Option<u64>>();
-                self.resident_cost += started.elapsed();
-                resident
+                let after = anon();
+                self.resident_cost += match (started, crate::probe::thread_cpu_ms()) {
+                    (Some(a), Some(b)) => Duration::from_secs_f64((b - a).max(0.0) / 1e3),
+                    _ => wall.elapsed(),
+                };
+                // RSS without file pages read around the page map, not at the sample: a
+                // program filling 400 KiB per iteration moves it by that much between the
+                // two reads, more when the sampling thread waits for the CPU.
+                Some((resident?, before?.midpoint(after?)))
             })
             .flatten();
-            let anon = sample
-                .rss_bytes
-                .zip(sample.rss_file_bytes)
-                .map(|(rss, file)| rss.saturating_sub(file));
+            let (resident, anon) = match resident {
+                Some((resident, anon)) => (Some(resident), Some(anon)),
+                None => (
+                    None,
+                    (sample.rss_bytes.zip(sample.rss_file_bytes))
+                        .map(|(rss, file)| rss.saturating_sub(file)),
+                ),
+            };
             self.malloc_regions.push(RegionsLook {
                 iteration,
                 mapped,
