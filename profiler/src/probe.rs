@@ -117,38 +117,30 @@ impl Drop for Probe {
 /// per-process clock (nanosecond resolution, unlike the 10 ms ticks of /proc).
 pub fn own_cpu_ms() -> Option<f64> {
     #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid clock id and out-pointer.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-        (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
-    }
+    return cpu_clock_ms(libc::CLOCK_PROCESS_CPUTIME_ID);
     #[cfg(not(unix))]
-    {
-        None
-    }
+    None
 }
 
 /// CPU time (user + system) of the calling thread, in milliseconds (the kernel's per-thread
 /// clock): what work on this thread cost, however long other processes kept it waiting.
 pub fn thread_cpu_ms() -> Option<f64> {
     #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid clock id and out-pointer.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
-    }
+    return cpu_clock_ms(libc::CLOCK_THREAD_CPUTIME_ID);
     #[cfg(not(unix))]
-    {
-        None
-    }
+    None
+}
+
+/// One of the kernel's CPU-time clocks, in milliseconds.
+#[cfg(unix)]
+fn cpu_clock_ms(clock: libc::clockid_t) -> Option<f64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and out-pointer.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
 }
 
 /// The process's RSS high-water mark from a point on (Linux: the kernel's `VmHWM`, reset by

@@ -298,17 +298,22 @@ fn program_rss(kib: &[u32], leak_kib: f64) -> Vec<Sample> {
         .collect()
 }
 
-/// Drive `samples` through the engine's checkpoints from 20 (judge, look since the previous
-/// checkpoint, next step) up to `until` iterations at most: the checkpoint it stopped at, the
-/// RSS verdict at each, and the last checkpoint's verdicts with what confirmed them.
-fn checkpoints(samples: &[Sample], until: u32) -> (u32, Vec<Verdict>, Vec<Metric>) {
-    let how = Judging {
+/// How a program's samples are judged per marked iteration, without heap counters.
+fn program_judging() -> Judging {
+    Judging {
         axis: XAxis::Iteration,
         scope: HeapScope::None,
         source: SourceKind::Command,
         warmup: None,
         process_alone: false,
-    };
+    }
+}
+
+/// Drive `samples` through the engine's checkpoints from 20 (judge, look since the previous
+/// checkpoint, next step) up to `until` iterations at most: the checkpoint it stopped at, the
+/// RSS verdict at each, and the last checkpoint's verdicts with what confirmed them.
+fn checkpoints(samples: &[Sample], until: u32) -> (u32, Vec<Verdict>, Vec<Metric>) {
+    let how = program_judging();
     let (mut done, mut earlier, mut previous) = (20, Earlier::default(), None);
     let mut seen = Vec::new();
     loop {
@@ -388,13 +393,7 @@ fn only_plain_growth_must_go_on_by_itself_after_its_checkpoint() {
             ..Sample::default()
         })
         .collect();
-    let how = Judging {
-        axis: XAxis::Iteration,
-        scope: HeapScope::None,
-        source: SourceKind::Command,
-        warmup: None,
-        process_alone: false,
-    };
+    let how = program_judging();
     let mut m = map(&[(Metric::Fds, Verdict::Leak)]);
     let mut earlier = Earlier::default().after(&m);
     earlier.look_since(&flat_after, &how, 20);
