@@ -441,6 +441,10 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
             _ => {
                 let mut metrics = judge::judge(&samples, &plan.judging);
                 source.review(&mut metrics);
+                // Judged afresh (the source ended between checkpoints): look again too.
+                if let Some(previous) = extensions.last() {
+                    earlier.look_since(&samples, &plan.judging, previous.from);
+                }
                 metrics
             }
         };
@@ -461,12 +465,7 @@ pub fn drive(source: &mut dyn Source, mut plan: Plan) -> Run {
         } else {
             judge::Unconfirmed::ExtensionOff
         };
-        untracked(|| {
-            if let Some(previous) = extensions.last() {
-                earlier.look_since(&samples, &plan.judging, previous.from);
-            }
-            judge::settle(&mut metrics, &earlier, why)
-        });
+        untracked(|| judge::settle(&mut metrics, &earlier, why));
     }
     let end = match halt {
         Halt::Checkpoint | Halt::OverBudget => End::Iterations,

@@ -739,11 +739,12 @@ fn last_tooth_outgrown(tail: &[f64], drops: &[usize], quantum: f64) -> Option<f6
 
 /// Whether `series` over `x` (evenly spaced), all of it, grows as a leak does: *leak(tau)* of
 /// its trend (significant, slope and lower bound above `tau`), on the raw samples (at most
-/// [`MAX_PAIRWISE`] of them): no warm-up, no spike removal, none of the shapes. What a confirmation asks of the samples after the checkpoint that saw a leak
+/// [`MAX_PAIRWISE`] of them): no warm-up, no spike removal, none of the shapes. What a
+/// confirmation asks of the samples after the checkpoint that saw a leak
 /// (`judge::Earlier::look_since`).
 pub fn rises(x: &[f64], series: &[f64], th: &Thresholds) -> bool {
     let (x, series) = thinned(x, series);
-    x.len() == series.len() && Trend::of(&x, &series).is_some_and(|t| t.leak(th.tau))
+    Trend::of(&x, &series).is_some_and(|t| t.leak(th.tau))
 }
 
 /// The robust trend of a series: Theil-Sen slope, Sen's 95% bounds, Mann-Kendall p (upward).

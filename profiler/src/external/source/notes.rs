@@ -487,9 +487,8 @@ pub(super) fn no_leak_from_mallocs_regions(
         return;
     }
     let heap_leaks = heap.iter().flatten().any(|m| m.verdict == Verdict::Leak);
-    let (heap_slope, heap_growth) = metrics
-        .get(&Metric::HeapBytes)
-        .map_or((0.0, 0.0), |m| (m.slope().unwrap_or(0.0), m.growth));
+    let (heap_slope, heap_growth) =
+        heap[0].map_or((0.0, 0.0), |m| (m.slope().unwrap_or(0.0), m.growth));
     let Some(rss) = metrics.get_mut(&Metric::RssBytes) else {
         return;
     };
