@@ -106,8 +106,9 @@ fn exact_attribution_is_refused_with_a_sentence() {
 
 /// A failed `realloc` of a sampled block leaves it the caller's and still sampled (on the
 /// table, freed as one later), and its counts as they were; a failed large allocation is not
-/// counted. (A failed allocation of up to 64 KiB stays counted: it is counted before the inner
-/// allocator is called, which only fails them when the process is out of memory.)
+/// counted. (A failed allocation on the fast path, smaller than a check's reach, stays
+/// counted: it is counted before the inner allocator is called, which only fails one when
+/// the process is out of memory.)
 fn failed_calls_leave_the_counts_and_the_table_as_they_were() {
     use profiler::alloc::{heap, sampled};
     // Every block of 96 KiB is sampled at a 1 KiB interval.
@@ -119,8 +120,9 @@ fn failed_calls_leave_the_counts_and_the_table_as_they_were() {
     FAIL_ABOVE.store(128 << 10, Relaxed);
     let before = heap().unwrap();
     assert!(v.try_reserve_exact(256 << 10).is_err(), "realloc fails");
+    let beyond_a_check = 2 * profiler::alloc::CHECK_EVERY as usize;
     assert!(
-        Vec::<u8>::new().try_reserve_exact(256 << 10).is_err(),
+        Vec::<u8>::new().try_reserve_exact(beyond_a_check).is_err(),
         "alloc fails"
     );
     let after = heap().unwrap();

@@ -49,7 +49,7 @@ pub(super) unsafe fn alloc<A: GlobalAlloc + 'static>(
 pub(super) unsafe fn dealloc<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) {
     note_inner::<A>();
     // First: a sampled block is freed with the layout it was made with, whatever the route.
-    if sampled::candidate(ptr, layout) && unsafe { sampled::dealloc(inner, ptr, layout) } {
+    if sampled::candidate(ptr) && unsafe { sampled::dealloc(inner, ptr, layout) } {
         return;
     }
     if routed() {
@@ -72,7 +72,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc + 'static>(
 ) -> *mut u8 {
     note_inner::<A>();
     let routed_now = routed();
-    if !routed_now || sampled::candidate(ptr, layout) {
+    if !routed_now || sampled::candidate(ptr) {
         // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them.
         if let Some(p) = unsafe { sampled::realloc(inner, ptr, layout, new_size, !routed_now) } {
             return p;

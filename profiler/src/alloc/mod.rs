@@ -15,11 +15,12 @@
 //! negative; the sum nets out.
 //!
 //! **Fast path.** A thread's whole state for the fast path is one thread-local pointer to its
-//! slot, never null: an allocator call loads it and works on the slot's first cache line (a
-//! free also reads one value of the second).
+//! slot, never null: an allocator call loads it and works on the slot's first cache line.
 //! Calls are counted before they are handed to the inner allocator, so that the call to it is
-//! a tail call and the fast path needs no stack frame (allocations of more than `COUNT_FIRST`
-//! bytes, for which that does not matter, are counted once they succeeded). The pointer is
+//! a tail call and the fast path needs no stack frame. (An allocation on the fast path is
+//! smaller than a check's reach, [`CHECK_EVERY`]: should the inner allocator fail it, which
+//! only happens when the process is out of memory, it stays counted. Larger ones, and
+//! allocations due for a check, are counted once they succeeded.) The pointer is
 //! [`COLD`], a slot whose tests always fail, while the thread runs [`untracked`] work, before
 //! its first allocation, after its exit, and during attribution passes: switching the route to
 //! dhat on points every thread's pointer there, so the fast path never reads the route flag.
@@ -31,12 +32,11 @@
 //! **Sampling.** Each slot also keeps the value of its allocated bytes at which its thread's
 //! next sample is due (see `sampled`), or its next check of the peak (see "Peak") if that
 //! comes first: every allocation compares its new total with it, and goes to the cold path
-//! when it is due. A free takes the fast path when its block is outside the range of small
-//! sampled blocks (`pages`, whose start the slot keeps a copy of), no larger than the slot's
-//! `free_limit` (a page while sampling is on or sampled blocks are live: a larger block may be
-//! a sampled one, which the cold path looks up; any size otherwise; none on [`COLD`]) and
-//! short of the next check of the peak. Switching sampling on or off, and reserving the
-//! range, sends every thread to the cold path, which re-arms it with the new values.
+//! when it is due. A free takes the fast path when its block is outside the range of sampled
+//! blocks (`pages`, whose start and length the slot keeps a copy of; on [`COLD`] the length
+//! is the whole address space, so no free is fast there): one subtraction and one compare,
+//! whatever the block's size and whether sampling is on. Reserving the range sends every
+//! thread to the cold path, which re-arms it with the new start.
 //!
 //! **Exactness.** At a quiet point (no other thread allocating, which is what an iteration
 //! boundary of a single-threaded workload is, or after the workload's threads were joined) a
@@ -54,16 +54,19 @@
 //!   bytes that went through (20 MiB of 1 KiB boxes through a channel holding 8 of them).
 //!   A thread's own window ([`reset_thread_peak`], at each thread-scope sample) lowers its
 //!   slot's peak, so the peak it lets go is banked for the process's window first.
-//! - *The published peak.* Every [`CHECK_EVERY`] bytes a thread allocates, and every as many
-//!   it frees, one of its calls leaves the fast path (the allocation side shares the sample's
-//!   compare: `event_at`) to check its live bytes, and adds them to one shared sum,
-//!   [`PUBLISHED`], when they moved by more than [`PUBLISH_BEYOND`] since it last did; the sum
-//!   keeps its peak. A reset publishes every slot on its behalf, holding every slot's
-//!   `publishing` flag meanwhile. At any moment the true live bytes are the published sum
-//!   plus what each thread has not published (less, where it freed more than it published):
-//!   no more than it allocated since the reset, and no more than a check's reach or the most
-//!   a check found (a call that crossed a check holds its bytes unpublished until the check).
-//!   The producer and consumer above: 2.3 MiB above the start, whatever went through.
+//! - *The published peak.* Every [`CHECK_EVERY`] bytes a thread allocates, one of its
+//!   allocations leaves the fast path (it shares the sample's compare: `event_at`) to check
+//!   its live bytes, and adds them to one shared sum, [`PUBLISHED`], when they moved by more
+//!   than [`PUBLISH_BEYOND`] since it last did; the sum keeps its peak. A thread that
+//!   publishes also publishes, on their behalf, every other slot whose live bytes moved that
+//!   far: frees never leave the fast path for it, so a thread that only frees (a consumer)
+//!   is published by those that allocate. A reset publishes every slot on its behalf,
+//!   holding every slot's `publishing` flag meanwhile. At any moment the true live bytes are
+//!   the published sum plus what each thread has not published (less, where it freed more
+//!   than was published): no more than it allocated since the reset, and no more than a
+//!   check's reach or the most a check found (a call that crossed a check holds its bytes
+//!   unpublished until the check). The producer and consumer above: 2.3 MiB above the start,
+//!   whatever went through.
 
 mod address;
 pub mod pages;
@@ -143,19 +146,16 @@ struct Slot {
     /// Peak of `live_bytes` since the last reset: [`reset_peak`], or the owner's
     /// [`reset_thread_peak`] (the process's peak also takes `banked_peak`).
     peak_bytes: AtomicI64,
-    /// The `allocated_bytes` beyond which an allocation goes to the cold path: the nearer of
-    /// `next_sample` and `alloc_check_at`, `i64::MIN` when a redraw is asked for. Written by
-    /// the owner on the cold path only (and by [`Slot::ask_redraw`]), so the fast path merely
-    /// compares against it.
+    /// The `allocated_bytes` beyond which an allocation goes to the cold path (compared
+    /// unsigned: an allocation's size never wraps it): the nearer of `next_sample` and
+    /// `alloc_check_at`, [`DUE`] when a redraw is asked for. Written by the owner on the cold
+    /// path only (and by [`Slot::ask_redraw`]), so the fast path merely compares against it.
     event_at: AtomicI64,
-    /// The start of the range of small sampled blocks (`pages`), as the owner last armed: a
-    /// free in it goes to the cold path. Set before the owner's `fast` pointer points here.
+    /// The start and the length of the range of sampled blocks (`pages`), as the owner last
+    /// armed: a free in it goes to the cold path. Set before the owner's `fast` pointer points
+    /// here; on [`COLD`] and a slot not armed yet, the whole address space.
     base: AtomicUsize,
-    /// The largest free the fast path takes (see the module's "Sampling"), set with `base`.
-    free_limit: AtomicUsize,
-    /// The `freed_bytes` beyond which a free leaves the fast path for a check of the peak
-    /// (see the module's "Peak"); `i64::MIN` on [`COLD`].
-    free_check_at: AtomicI64,
+    reach: AtomicUsize,
     /// The `allocated_bytes` beyond which the thread's next sample is due (see `sampled`):
     /// [`sampled::NEVER`] while sampling is off.
     next_sample: AtomicI64,
@@ -231,8 +231,7 @@ impl Slot {
             peak_bytes: AtomicI64::new(0),
             event_at: AtomicI64::new(CHECK_EVERY),
             base: AtomicUsize::new(0),
-            free_limit: AtomicUsize::new(0),
-            free_check_at: AtomicI64::new(CHECK_EVERY),
+            reach: AtomicUsize::new(usize::MAX),
             next_sample: AtomicI64::new(sampled::NEVER),
             alloc_check_at: AtomicI64::new(CHECK_EVERY),
             in_use: AtomicBool::new(false),
@@ -251,11 +250,11 @@ impl Slot {
         }
     }
 
-    /// [`COLD`]: every allocation is due for a sample, no free is small enough.
+    /// [`COLD`]: every allocation is due for a sample, every free in the range of sampled
+    /// blocks.
     const fn cold() -> Self {
         let mut slot = Slot::new();
-        slot.event_at = AtomicI64::new(i64::MIN);
-        slot.free_check_at = AtomicI64::new(i64::MIN);
+        slot.event_at = AtomicI64::new(DUE);
         slot
     }
 
@@ -285,13 +284,16 @@ impl Slot {
     /// The owner's fast path for an allocation of `bytes`: counted (the allocation is
     /// about to be handed to the inner allocator), unless a sample or a check is due or a
     /// redraw asked for, in which case `false` and nothing is counted. One compare more than
-    /// counting.
+    /// counting. Unsigned: a slot's allocated bytes are far below 2^63, so adding any size
+    /// (at most `isize::MAX`) never wraps, and an allocation larger than the distance to the
+    /// next event is always due.
     #[inline(always)]
-    fn try_alloc_owned(&self, bytes: i64) -> bool {
-        let allocated = self.allocated_bytes.load(Relaxed).wrapping_add(bytes);
-        if allocated > self.event_at.load(Relaxed) {
+    fn try_alloc_owned(&self, bytes: usize) -> bool {
+        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
+        if allocated > self.event_at.load(Relaxed) as u64 {
             return false;
         }
+        let allocated = allocated as i64;
         self.allocated_bytes.store(allocated, Relaxed);
         add(&self.allocations, 1);
         let live = allocated.wrapping_sub(self.freed_bytes.load(Relaxed));
@@ -305,31 +307,18 @@ impl Slot {
     /// redraw).
     #[inline(always)]
     fn event_due(&self, bytes: usize) -> bool {
-        let allocated = self
-            .allocated_bytes
-            .load(Relaxed)
-            .wrapping_add(bytes as i64);
-        allocated > self.event_at.load(Relaxed)
+        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
+        allocated > self.event_at.load(Relaxed) as u64
     }
 
     /// Whether an allocation of `bytes`, turned away by `event_at`, is due for a check of the
-    /// peak only: not on [`COLD`] (whose `event_at` is `i64::MIN`), no redraw asked for, and
+    /// peak only: not on [`COLD`] (whose `event_at` is [`DUE`]), no redraw asked for, and
     /// short of the next sample.
     fn only_a_check_due(&self, bytes: usize) -> bool {
-        let allocated = self
-            .allocated_bytes
-            .load(Relaxed)
-            .wrapping_add(bytes as i64);
-        self.event_at.load(Relaxed) != i64::MIN
+        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
+        self.event_at.load(Relaxed) != DUE
             && !self.redraw.load(Relaxed)
-            && allocated <= self.next_sample.load(Relaxed)
-    }
-
-    /// Whether a free of `bytes` stays short of the owner's next check.
-    #[inline(always)]
-    fn free_unchecked(&self, bytes: usize) -> bool {
-        let freed = self.freed_bytes.load(Relaxed).wrapping_add(bytes as i64);
-        freed <= self.free_check_at.load(Relaxed)
+            && allocated <= self.next_sample.load(Relaxed) as u64
     }
 
     /// Allocations, allocated bytes, frees and freed bytes.
@@ -345,7 +334,7 @@ impl Slot {
     /// Ask the owner to draw its next distance to a sample afresh.
     fn ask_redraw(&self) {
         self.redraw.store(true, Relaxed);
-        self.event_at.store(i64::MIN, Relaxed);
+        self.event_at.store(DUE, Relaxed);
     }
 
     /// The owner's next sample is due beyond `allocated_bytes` of `at`.
@@ -358,16 +347,14 @@ impl Slot {
     /// The owner, after a call it counted off the fast path: publish when a check is due.
     #[inline(always)]
     fn check_if_due(&self) {
-        let allocated = self.allocated_bytes.load(Relaxed);
-        if allocated > self.alloc_check_at.load(Relaxed)
-            || self.freed_bytes.load(Relaxed) > self.free_check_at.load(Relaxed)
-        {
+        if self.allocated_bytes.load(Relaxed) > self.alloc_check_at.load(Relaxed) {
             self.check();
         }
     }
 
     /// The owner's check: publish when its live bytes moved by more than [`PUBLISH_BEYOND`]
-    /// since they were last published, and set the next checks [`CHECK_EVERY`] bytes on.
+    /// since they were last published (and then every other slot's that moved as far: see
+    /// the module's "Peak"), and set the next check [`CHECK_EVERY`] bytes on.
     #[cold]
     #[inline(never)]
     fn check(&self) {
@@ -381,16 +368,12 @@ impl Slot {
             publication.max_drift.store(drift, Relaxed);
         }
         if drift.abs() > PUBLISH_BEYOND {
-            self.lock_publishing();
-            self.publish_locked();
-            self.unlock_publishing();
+            publish_moved(self);
         }
         let next = allocated.wrapping_add(CHECK_EVERY);
         self.alloc_check_at.store(next, Relaxed);
-        self.free_check_at
-            .store(freed.wrapping_add(CHECK_EVERY), Relaxed);
         let sample = self.next_sample.load(Relaxed);
-        if self.event_at.load(Relaxed) != i64::MIN {
+        if self.event_at.load(Relaxed) != DUE {
             // (A redraw asked for stays asked.)
             self.event_at.store(sample.min(next), Relaxed);
         }
@@ -414,12 +397,23 @@ impl Slot {
     }
 
     /// Add this slot's live bytes since it last published to [`PUBLISHED`] (`publishing`
-    /// held).
+    /// held). Where the owner runs meanwhile (a check of another thread publishes for it),
+    /// the live bytes read are at least what they were at any moment between the reads of
+    /// the two counters (see [`Slot::live_bytes`]): what it holds unpublished after is
+    /// within what it allocates after.
     fn publish_locked(&self) {
         let live = self.live_bytes();
         let drift = live - self.publication.published.load(Relaxed);
         self.publication.published.store(live, Relaxed);
         publish(drift);
+    }
+
+    /// Take `publishing` if no one holds it.
+    fn try_lock_publishing(&self) -> bool {
+        self.publication
+            .publishing
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_ok()
     }
 
     /// What this slot may have held unpublished at any moment since the last [`reset_peak`]:
@@ -595,8 +589,12 @@ fn cold() -> *mut Slot {
     &COLD as *const Slot as *mut Slot
 }
 
-/// Every this many bytes a thread allocates, and every this many it frees, one of its calls
-/// goes to the cold path to check how far its live bytes moved (see the module's "Peak").
+/// `Slot::event_at` when the next allocation must leave the fast path whatever its size (a
+/// redraw is asked for, or the slot is [`COLD`]): no allocated-bytes counter is below it.
+const DUE: i64 = 0;
+
+/// Every this many bytes a thread allocates, one of its allocations goes off the fast path to
+/// check how far its live bytes moved (see the module's "Peak").
 pub const CHECK_EVERY: i64 = 1 << 20;
 /// A check publishes a thread's live bytes when they moved by more than this since they were
 /// last published: a loop that frees what it allocates publishes nothing.
@@ -617,6 +615,32 @@ static PUBLISHED_PEAK: Line<AtomicI64> = Line(AtomicI64::new(0));
 fn publish(bytes: i64) {
     let now = PUBLISHED.fetch_add(bytes, Relaxed).wrapping_add(bytes);
     PUBLISHED_PEAK.fetch_max(now, Relaxed);
+}
+
+/// A check of `own` (its owner's) found its live bytes moved far: publish them, and every
+/// other slot's that moved beyond [`PUBLISH_BEYOND`] (skipping one whose `publishing` is
+/// held: its owner or a reset is publishing it). Falls first, then rises, so that the sum's
+/// peak never holds one thread's growth without another's frees published with it. Reads
+/// every slot, at most once per check that publishes: once per [`PUBLISH_BEYOND`] a thread's
+/// live bytes move.
+fn publish_moved(own: &Slot) {
+    let moved = |slot: &Slot, rising: bool| {
+        let drift = slot.live_bytes() - slot.publication.published.load(Relaxed);
+        drift.abs() > PUBLISH_BEYOND && (drift > 0) == rising
+    };
+    for rising in [false, true] {
+        if moved(own, rising) {
+            own.lock_publishing();
+            own.publish_locked();
+            own.unlock_publishing();
+        }
+        for_each_slot(|slot| {
+            if !ptr::eq(slot, own) && moved(slot, rising) && slot.try_lock_publishing() {
+                slot.publish_locked();
+                slot.unlock_publishing();
+            }
+        });
+    }
 }
 
 /// Head of the list of every slot ever created (slots are never freed).
@@ -700,14 +724,11 @@ fn fast_slot() -> &'static Slot {
     unsafe { &*slot }
 }
 
-/// Whether the fast path may free `ptr` of `layout` counted in `slot`: outside the range of
-/// small sampled blocks, no larger than the slot's limit (never on [`COLD`]), and short of
-/// the slot's next check.
+/// Whether the fast path may free `ptr` counted in `slot`: outside the range of sampled
+/// blocks as the slot knows it (never on [`COLD`]).
 #[inline(always)]
-fn free_is_fast(slot: &Slot, ptr: *mut u8, layout: Layout) -> bool {
-    !pages::contains_from(ptr, slot.base.load(Relaxed))
-        && layout.size() <= slot.free_limit.load(Relaxed)
-        && slot.free_unchecked(layout.size())
+fn free_is_fast(slot: &Slot, ptr: *mut u8) -> bool {
+    pages::outside(ptr, slot.base.load(Relaxed), slot.reach.load(Relaxed))
 }
 
 impl Local {
@@ -716,41 +737,31 @@ impl Local {
     /// Against a concurrent `route_to_dhat(true)`: either it sees our store and disarms us, or
     /// our SeqCst load after the store sees the route on and we disarm ourselves.
     ///
-    /// The slot's `base` and `free_limit` are set first: a free limited to a page while
-    /// sampling is on or sampled blocks are live. Against a concurrent `sampled::set_interval`
-    /// or a first sampled block: either it disarms us after our store, or our SeqCst load
-    /// after the store sees checks needed and we arm again with the limit. Against the range
-    /// being reserved: it stores its start, then disarms every thread; either that disarm
-    /// comes after our store, or our SeqCst load of the start after the store sees the new
-    /// one and we arm again with it.
+    /// The slot's copy of the range of sampled blocks is set first. Against the range being
+    /// reserved: it stores its start, then disarms every thread; either that disarm comes
+    /// after our store, or our SeqCst load of the start after the store sees the new one and
+    /// we arm again with it.
     fn arm(&self) {
         let cold_route = || ROUTE_TO_DHAT.load(SeqCst) || spans::SPANS_ON.load(SeqCst);
         if !self.armable.get() || self.untracked.get() != 0 || cold_route() {
             return;
         }
         loop {
-            let checked = sampled::checks_needed();
             // SAFETY: `owned` is this thread's slot (armable), never freed.
             let slot = unsafe { &*self.owned.get() };
             if slot.redraw.load(Relaxed) {
                 // A redraw asked for while the owner drew a distance may have been overwritten.
-                slot.event_at.store(i64::MIN, Relaxed);
+                slot.event_at.store(DUE, Relaxed);
             }
             let base = pages::base();
             slot.base.store(base, Relaxed);
-            let limit = if checked {
-                sampled::SAMPLE_ALIGN
-            } else {
-                usize::MAX
-            };
-            slot.free_limit.store(limit, Relaxed);
+            slot.reach.store(pages::SPAN, Relaxed);
             self.fast.store(self.owned.get() as *mut Slot, SeqCst);
             if cold_route() {
                 self.fast.store(cold(), Relaxed);
                 return;
             }
-            // Checking when no longer needed is only slower; not checking when needed is wrong.
-            if (checked || !sampled::checks_needed()) && pages::base() == base {
+            if pages::base() == base {
                 return;
             }
         }
@@ -948,11 +959,9 @@ mod exit_hook {
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, slot) = (layout.size(), fast_slot());
-        if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) {
+        let slot = fast_slot();
+        if slot.try_alloc_owned(layout.size()) {
             unsafe { self.inner.alloc(layout) }
-        } else if size > COUNT_FIRST && !slot.event_due(size) {
-            unsafe { alloc_large(&self.inner, slot, layout, false) }
         } else {
             unsafe { alloc_due(&self.inner, slot, layout, false) }
         }
@@ -960,11 +969,9 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, slot) = (layout.size(), fast_slot());
-        if size <= COUNT_FIRST && slot.try_alloc_owned(size as i64) {
+        let slot = fast_slot();
+        if slot.try_alloc_owned(layout.size()) {
             unsafe { self.inner.alloc_zeroed(layout) }
-        } else if size > COUNT_FIRST && !slot.event_due(size) {
-            unsafe { alloc_large(&self.inner, slot, layout, true) }
         } else {
             unsafe { alloc_due(&self.inner, slot, layout, true) }
         }
@@ -973,10 +980,8 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let slot = fast_slot();
-        if !free_is_fast(slot, ptr, layout) {
-            return unsafe {
-                dealloc_checked(&self.inner, ptr, layout.size(), layout.align(), slot)
-            };
+        if !free_is_fast(slot, ptr) {
+            return unsafe { cold::dealloc(&self.inner, ptr, layout) };
         }
         // Counted first: a free cannot fail, and `free` then stays a tail call.
         slot.free_owned(layout.size() as i64);
@@ -986,12 +991,10 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let slot = fast_slot();
-        if !free_is_fast(slot, ptr, layout) || slot.event_due(new_size) {
+        if !free_is_fast(slot, ptr) || slot.event_due(new_size) {
             return unsafe { cold::realloc(&self.inner, ptr, layout, new_size) };
         }
-        if new_size > COUNT_FIRST {
-            return unsafe { realloc_large(&self.inner, slot, ptr, layout, new_size) };
-        }
+        // Counted first, as an allocation on the fast path is.
         slot.alloc_owned(new_size as i64, Some(layout.size() as i64));
         unsafe { self.inner.realloc(ptr, layout, new_size) }
     }
@@ -999,44 +1002,11 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for Alloc<A> {
 
 mod cold;
 
-/// Allocations and `realloc`s up to this size are counted before they are handed to the inner
-/// allocator, so that the call to it is a tail call (measured: 3% of System's time on the
-/// mixed loop). Should the inner allocator fail one, which only happens when the process is
-/// out of memory, it stays counted (a failed `realloc` as its free and new allocation).
-/// Larger ones are counted once they succeeded.
-const COUNT_FIRST: usize = 64 << 10;
-
-/// A free the fast path's tests turned away. Of a thread counting into its own slot, outside
-/// the range of small sampled blocks, it is a block larger than the slot's limit (sampling is
-/// on, or sampled blocks are live) or a free due for a check: when the count of sampled
-/// blocks in its address's bucket says it is none of them, it is freed here, no lock taken.
-/// Anything else goes to the cold path. Out of line, its arguments in the registers
-/// `dealloc`'s came in: the fast path keeps no stack frame and moves no register.
-#[inline(never)]
-unsafe fn dealloc_checked<A: GlobalAlloc + 'static>(
-    inner: &A,
-    ptr: *mut u8,
-    size: usize,
-    align: usize,
-    slot: &Slot,
-) {
-    // SAFETY: `dealloc`'s layout, taken apart.
-    let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
-    // The range's current start, not the slot's copy: while a reservation is sending every
-    // thread to the cold path, a thread not reached yet may free a block of the new range.
-    if ptr::eq(slot, &COLD) || pages::contains(ptr) || sampled::may_hold_large(ptr) {
-        return unsafe { cold::dealloc(inner, ptr, layout) };
-    }
-    slot.free_owned(layout.size() as i64);
-    slot.check_if_due();
-    unsafe { inner.dealloc(ptr, layout) }
-}
-
 /// An allocation the fast path's compare turned away. When only a check of the peak is due
 /// (the thread counts into its own slot, no sample is due and no redraw asked for), it is
-/// made here, out of line, and the check after it: a thread's every MiB allocated comes here
-/// once, and the cold path's sorting of the other cases would cost that MiB 1-2% on a loop of
-/// 4-64 KiB blocks. Anything else goes to the cold path.
+/// made here, out of line, counted once it succeeded, and the check after it: a thread's
+/// every MiB allocated comes here once, and the cold path's sorting of the other cases would
+/// cost that MiB 1-2% on a loop of 4-64 KiB blocks. Anything else goes to the cold path.
 #[inline(never)]
 unsafe fn alloc_due<A: GlobalAlloc + 'static>(
     inner: &A,
@@ -1054,8 +1024,7 @@ unsafe fn alloc_due<A: GlobalAlloc + 'static>(
     p
 }
 
-/// An allocation larger than [`COUNT_FIRST`] on the fast path (or one due for a check only),
-/// counted once it succeeded (out of line: the fast path then needs no stack frame).
+/// An allocation due for a check only, counted once it succeeded.
 #[inline(never)]
 unsafe fn alloc_large<A: GlobalAlloc>(
     inner: &A,
@@ -1066,22 +1035,6 @@ unsafe fn alloc_large<A: GlobalAlloc>(
     let p = unsafe { sampled::inner_alloc(inner, layout, zeroed) };
     if !p.is_null() {
         slot.alloc_owned(layout.size() as i64, None);
-    }
-    p
-}
-
-/// A `realloc` to more than [`COUNT_FIRST`] on the fast path, counted once it succeeded.
-#[inline(never)]
-unsafe fn realloc_large<A: GlobalAlloc>(
-    inner: &A,
-    slot: &Slot,
-    ptr: *mut u8,
-    layout: Layout,
-    new_size: usize,
-) -> *mut u8 {
-    let p = unsafe { inner.realloc(ptr, layout, new_size) };
-    if !p.is_null() {
-        slot.alloc_owned(new_size as i64, Some(layout.size() as i64));
     }
     p
 }
@@ -1505,7 +1458,6 @@ mod tests {
             "1000 B moved: not far"
         );
         assert_eq!(slot.alloc_check_at.load(SeqCst), 1000 + CHECK_EVERY);
-        assert_eq!(slot.free_check_at.load(SeqCst), CHECK_EVERY);
         slot.alloc_owned(PUBLISH_BEYOND, None);
         slot.check_if_due();
         assert_eq!(
@@ -1522,11 +1474,13 @@ mod tests {
             live + CHECK_EVERY,
             "the next check, sampling off"
         );
-        // Freed on this thread, all of it: a check due on the free side publishes it.
+        // Freed, all of it: frees never check; the next check publishes the fall.
         slot.free_owned(live);
-        assert!(!slot.free_unchecked(0), "the free side's check is due");
         slot.check_if_due();
-        assert_eq!(slot.publication.published.load(SeqCst), 0);
+        assert_eq!(slot.publication.published.load(SeqCst), live);
+        slot.alloc_owned(CHECK_EVERY + 1, None);
+        slot.check_if_due();
+        assert_eq!(slot.publication.published.load(SeqCst), CHECK_EVERY + 1);
     }
 
     #[test]
@@ -1610,38 +1564,47 @@ mod tests {
         let before = COLD.counters();
         assert!(!COLD.try_alloc_owned(1));
         assert!(COLD.event_due(1));
-        assert!(!COLD.free_unchecked(1));
         assert!(!COLD.only_a_check_due(1));
-        let block = (1usize << 40) as *mut u8;
-        assert!(!free_is_fast(&COLD, block, Layout::new::<u8>()));
+        for block in [1usize << 40, 16, usize::MAX - 4095] {
+            assert!(!free_is_fast(&COLD, block as *mut u8));
+        }
         assert_eq!(COLD.counters(), before);
         assert_eq!(before, HeapCounters::default());
     }
 
     #[test]
-    fn a_free_in_the_range_of_sampled_blocks_or_above_the_limit_is_not_fast() {
+    fn a_free_in_the_range_of_sampled_blocks_is_not_fast() {
         let slot = Slot::new();
+        assert!(
+            !free_is_fast(&slot, (1usize << 40) as *mut u8),
+            "not armed: nothing is fast"
+        );
         let base = 1usize << 40;
         slot.base.store(base, SeqCst);
-        slot.free_limit.store(sampled::SAMPLE_ALIGN, SeqCst);
-        let small = Layout::from_size_align(64, 8).unwrap();
-        let large = Layout::from_size_align(sampled::SAMPLE_ALIGN + 1, 8).unwrap();
-        for (addr, layout, fast) in [
-            (base - 64, small, true),
-            (base, small, false),
-            (base + pages::SPAN - 64, small, false),
-            (base + pages::SPAN, small, true),
-            (base - 8192, large, false),
+        slot.reach.store(pages::SPAN, SeqCst);
+        for (addr, fast) in [
+            (base - 64, true),
+            (base, false),
+            (base + pages::SPAN - 64, false),
+            (base + pages::SPAN, true),
+            (16, true),
         ] {
-            assert_eq!(
-                free_is_fast(&slot, addr as *mut u8, layout),
-                fast,
-                "{addr:#x}, {} bytes",
-                layout.size()
-            );
+            assert_eq!(free_is_fast(&slot, addr as *mut u8), fast, "{addr:#x}");
         }
-        slot.free_limit.store(usize::MAX, SeqCst);
-        assert!(free_is_fast(&slot, (base - 8192) as *mut u8, large));
+    }
+
+    #[test]
+    fn an_allocation_beyond_the_next_event_is_due_whatever_its_size() {
+        let slot = Slot::new();
+        assert!(!slot.event_due(CHECK_EVERY as usize));
+        assert!(slot.event_due(CHECK_EVERY as usize + 1));
+        for size in [isize::MAX as usize, usize::MAX / 2 + 1, usize::MAX] {
+            assert!(slot.event_due(size), "{size} B");
+            assert!(!slot.try_alloc_owned(size), "{size} B");
+        }
+        assert_eq!(slot.counts(), [0; 4], "nothing counted");
+        assert!(slot.try_alloc_owned(64));
+        assert_eq!(slot.counts(), [1, 64, 0, 0]);
     }
 
     /// One test for every use of the process-wide route flag, so none runs concurrently.
@@ -1673,22 +1636,11 @@ mod tests {
                 ptr::eq(fast_slot(), slot),
                 "the cold path re-arms once it is off"
             );
-            let limit = || slot.free_limit.load(SeqCst);
-            assert_eq!(limit(), usize::MAX, "no sampling: every free is fast");
             assert_eq!(
-                slot.base.load(SeqCst),
-                pages::base(),
-                "the range's start, copied"
+                (slot.base.load(SeqCst), slot.reach.load(SeqCst)),
+                (pages::base(), pages::SPAN),
+                "the range, copied"
             );
-
-            // Sampling on: frees above a page look in the table; off again (no block live): not.
-            sampled::set_interval(Some(4096));
-            LOCAL.with(Local::arm);
-            assert!(ptr::eq(fast_slot(), slot));
-            assert_eq!(limit(), sampled::SAMPLE_ALIGN);
-            sampled::set_interval(None);
-            LOCAL.with(Local::arm);
-            assert_eq!(limit(), usize::MAX);
 
             // Thread exit: the slot forgets its owner, which stays on the cold path.
             release_slot(slot);

@@ -1,16 +1,17 @@
 // Owns the pages sampled blocks live in: the toolkit's own mappings, never the inner
 // allocator's heap. Must only be called on the allocator's cold path, inside the sampler guard.
 
-//! Memory for small sampled blocks.
+//! Memory for sampled blocks.
 //!
 //! A free must tell a sampled block from any other with one cheap test on the fast path, and a
-//! sampled block must not disturb the inner allocator's heap. So a sampled block of up to a
-//! page takes a slot of the toolkit's own pages, in one range of address space reserved for
-//! them ([`SPAN`] bytes, inaccessible until used, so it costs neither memory nor commit
-//! charge), and a free recognises one by its address alone: [`contains_from`] is a subtraction
+//! sampled block must not disturb the inner allocator's heap. So every sampled block lives on
+//! the toolkit's own pages, in one range of address space reserved for them ([`SPAN`] bytes,
+//! inaccessible until used, so it costs neither memory nor commit charge), and a free
+//! recognises one by its address alone, whatever its size: [`contains_from`] is a subtraction
 //! and a compare against a copy of the range's start, and no block of the inner allocator
 //! passes it (unless less than [`SPAN`] could be reserved: then blocks of others in the rest of
-//! it look at the table and miss, slower only). (Recognising them by page alignment instead
+//! it look at the table and miss, slower only). The lower half of the range holds blocks of up
+//! to a page, the upper half larger ones (below). (Recognising them by page alignment instead
 //! sent every page-aligned block of the inner allocator to the table to miss there: 1 in ~170
 //! of glibc's small frees, 1 in ~16 of mimalloc's.) Asking the inner allocator for page
 //! alignment would also split its heap: on the catalog that made RSS step by 128 KiB where the
@@ -25,10 +26,16 @@
 //! are all free goes back to be carved again for any size (kept for its first size, pages ran out
 //! for the next workload's sizes and RSS stepped there instead). [`reserve`] makes [`RESERVE`]
 //! blank pages resident before a run's first sample, so that RSS does not step while the run's
-//! small samples fit in them. Larger sampled blocks stay where the inner allocator puts them (a
-//! free of more than a page looks at the table when a count by address says it may be one).
-//! None of it is in the heap counters (the block itself is counted at its requested size, as
-//! any other).
+//! small samples fit in them.
+//!
+//! A block of more than a page takes a *run* of the upper half: a power of two of pages (2 to
+//! a few million), handed out from the half's start and made accessible [`RUN_GROWTH`] at a
+//! time. A run given back is kept for the next block of its size; while runs kept so hold
+//! more than [`IDLE_MAX`] bytes, a run given back is emptied first (its pages go back to the
+//! system, and read as zeros when it is used again), so that a workload freeing large sampled
+//! blocks gets its memory back as it would from the inner allocator. A block aligned beyond a
+//! page, or one no run is left for, is not sampled. None of it is in the heap counters (the
+//! block itself is counted at its requested size, as any other).
 
 /// A page: the largest slot, and its alignment.
 pub const PAGE: usize = 4096;
@@ -36,12 +43,22 @@ pub const PAGE: usize = 4096;
 pub const REGION: usize = 64;
 /// Blank pages made resident before a run's first sample.
 pub const RESERVE: usize = 256;
-/// Bytes of address space reserved for small sampled blocks: a million pages on 64-bit
-/// targets (past that, small allocations due for a sample are left unsampled).
+/// Bytes of address space reserved for sampled blocks: on 64-bit targets, 4 GiB for blocks of
+/// up to a page (a million pages) and 12 GiB for larger ones (past that, allocations due for
+/// a sample are left unsampled).
 #[cfg(target_pointer_width = "64")]
-pub const SPAN: usize = 1 << 32;
+pub const SPAN: usize = 1 << 34;
 #[cfg(not(target_pointer_width = "64"))]
 pub const SPAN: usize = 1 << 26;
+/// The share of the range for blocks of up to a page (its start); runs take the rest.
+#[cfg(target_pointer_width = "64")]
+const SMALL_SPAN: usize = 1 << 32;
+#[cfg(not(target_pointer_width = "64"))]
+const SMALL_SPAN: usize = SPAN / 2;
+/// Bytes of the runs' part made accessible at once when a new run needs more.
+pub const RUN_GROWTH: usize = 1 << 20;
+/// Bytes of runs given back that are kept resident for reuse, at most.
+pub const IDLE_MAX: usize = 4 << 20;
 
 #[cfg(unix)]
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -78,7 +95,23 @@ pub(super) fn contains_from(ptr: *mut u8, base: usize) -> bool {
     (ptr as usize).wrapping_sub(base) < SPAN
 }
 
-/// Whether `ptr` may be a small sampled block: without pages of our own they are the inner
+/// The fast path's free test against a slot's copy of the range: `ptr` is not in the `reach`
+/// bytes from `base` (a subtraction and a compare; a reach of `usize::MAX` holds every
+/// pointer).
+#[cfg(unix)]
+#[inline(always)]
+pub(super) fn outside(ptr: *mut u8, base: usize, reach: usize) -> bool {
+    (ptr as usize).wrapping_sub(base) >= reach
+}
+
+/// Without pages of our own: not page-aligned (a reach of `usize::MAX` holds every pointer).
+#[cfg(not(unix))]
+#[inline(always)]
+pub(super) fn outside(ptr: *mut u8, _base: usize, reach: usize) -> bool {
+    reach != usize::MAX && !contains(ptr)
+}
+
+/// Whether `ptr` may be a sampled block: without pages of our own they are the inner
 /// allocator's, page-aligned (see `sampled`).
 #[cfg(not(unix))]
 #[inline(always)]
@@ -101,7 +134,7 @@ pub(super) fn contains_from(ptr: *mut u8, _base: usize) -> bool {
 
 #[cfg(unix)]
 mod imp {
-    use super::{BASE, PAGE, REGION, SPAN};
+    use super::{BASE, IDLE_MAX, PAGE, REGION, RUN_GROWTH, SMALL_SPAN, SPAN};
     use std::ptr;
     use std::sync::Mutex;
     use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -134,9 +167,18 @@ mod imp {
     /// `Page::class` of a page not carved into slots.
     const BLANK: u8 = u8::MAX;
 
+    /// Classes of runs: 2, 4, 8 ... pages, up to all of the runs' part.
+    const RUN_CLASSES: usize = (SPAN / PAGE).trailing_zeros() as usize + 1;
+
+    /// The class of the run for a block of `size` bytes (more than a page): the smallest power
+    /// of two of pages that holds it.
+    fn run_class(size: usize) -> usize {
+        size.div_ceil(PAGE).next_power_of_two().trailing_zeros() as usize
+    }
+
     /// The range's pages: one entry per accessible page (from its start); those not carved;
-    /// per class, the pages carved for it that have free slots; how many pages it has (0 until
-    /// it is reserved).
+    /// per class, the pages carved for it that have free slots; how many pages its lower part
+    /// has (0 until it is reserved).
     struct Pages {
         pages: Vec<Page>,
         blank: Vec<u32>,
@@ -144,6 +186,23 @@ mod imp {
         len: usize,
         /// Reserving the range failed: no pages, ever.
         failed: bool,
+        runs: Runs,
+    }
+
+    /// The range's upper part, in runs of pages for blocks of more than a page: offsets from
+    /// the range's start.
+    struct Runs {
+        /// Where the part starts and ends (0 until the range is reserved).
+        from: usize,
+        to: usize,
+        /// The end of what was handed out, and of what is accessible.
+        used: usize,
+        accessible: usize,
+        /// Per class, runs given back: their offset, and whether they were emptied (their
+        /// pages read as zeros).
+        free: [Vec<(usize, bool)>; RUN_CLASSES],
+        /// Bytes of runs given back and not emptied.
+        idle: usize,
     }
 
     static PAGES: Mutex<Pages> = Mutex::new(Pages {
@@ -152,6 +211,14 @@ mod imp {
         partial: [const { Vec::new() }; CLASSES],
         len: 0,
         failed: false,
+        runs: Runs {
+            from: 0,
+            to: 0,
+            used: 0,
+            accessible: 0,
+            free: [const { Vec::new() }; RUN_CLASSES],
+            idle: 0,
+        },
     });
 
     fn address(index: usize) -> usize {
@@ -271,13 +338,72 @@ mod imp {
                     // Every thread's fast path holds a copy of the base: back to the cold
                     // path, which takes the new one, before any block of the range is out.
                     crate::alloc::disarm_all();
-                    self.len = len / PAGE;
+                    let small = SMALL_SPAN.min(len / 2);
+                    self.len = small / PAGE;
+                    self.runs.from = small;
+                    self.runs.used = small;
+                    self.runs.accessible = small;
+                    self.runs.to = len;
                     return true;
                 }
                 len /= 4;
             }
             false
         }
+    }
+
+    impl Runs {
+        /// A run of class `class` (emptied, or fresh: zeros) and its offset; `None` when
+        /// the part is used up.
+        fn take(&mut self, class: usize) -> Option<(usize, bool)> {
+            let bytes = PAGE << class;
+            if let Some((at, emptied)) = self.free[class].pop() {
+                if !emptied {
+                    self.idle -= bytes;
+                }
+                return Some((at, emptied));
+            }
+            let at = self.used;
+            if self.to - at < bytes {
+                return None;
+            }
+            if at + bytes > self.accessible {
+                let end = (at + bytes).max(self.accessible + RUN_GROWTH).min(self.to);
+                // SAFETY: our own reserved range, not in use.
+                let rc = unsafe {
+                    libc::mprotect(
+                        address_of(self.accessible),
+                        end - self.accessible,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                    )
+                };
+                if rc != 0 {
+                    return None;
+                }
+                self.accessible = end;
+            }
+            self.used = at + bytes;
+            Some((at, true))
+        }
+
+        /// Keep the run at `at` of class `class` for the next block of its size, emptied
+        /// first when the runs kept hold [`IDLE_MAX`] bytes already.
+        fn give_back(&mut self, at: usize, class: usize) {
+            let bytes = PAGE << class;
+            let emptied = self.idle + bytes > IDLE_MAX
+                // SAFETY: a run of ours, no longer in use: its pages may go.
+                && unsafe {
+                    libc::madvise(address_of(at), bytes, libc::MADV_DONTNEED) == 0
+                };
+            if !emptied {
+                self.idle += bytes;
+            }
+            self.free[class].push((at, emptied));
+        }
+    }
+
+    fn address_of(offset: usize) -> *mut libc::c_void {
+        (BASE.load(Relaxed) + offset) as *mut libc::c_void
     }
 
     fn pages() -> std::sync::MutexGuard<'static, Pages> {
@@ -301,8 +427,11 @@ mod imp {
     }
 
     pub fn take(size: usize, align: usize, zeroed: bool) -> *mut u8 {
-        if size > PAGE || align > PAGE {
+        if align > PAGE {
             return ptr::null_mut();
+        }
+        if size > PAGE {
+            return take_run(size, zeroed);
         }
         let class = class_of(size, align);
         let mut pages = pages();
@@ -328,10 +457,36 @@ mod imp {
         p
     }
 
-    /// # Safety
-    /// `p` came from `take` and is not used again.
-    pub unsafe fn give_back(p: *mut u8) {
+    /// A run for a block of `size` bytes (more than a page), zeroed if asked.
+    fn take_run(size: usize, zeroed: bool) -> *mut u8 {
         let mut pages = pages();
+        if pages.len == 0 && !pages.failed && !pages.reserve_range() {
+            pages.failed = true;
+        }
+        if pages.failed {
+            return ptr::null_mut();
+        }
+        let Some((at, emptied)) = pages.runs.take(run_class(size)) else {
+            return ptr::null_mut();
+        };
+        drop(pages);
+        let p = address_of(at) as *mut u8;
+        if zeroed && !emptied {
+            // SAFETY: the run is ours and at least `size` bytes long.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        p
+    }
+
+    /// # Safety
+    /// `p` came from `take` for a block of `size` bytes and is not used again.
+    pub unsafe fn give_back(p: *mut u8, size: usize) {
+        let mut pages = pages();
+        if size > PAGE {
+            let at = p as usize - BASE.load(Relaxed);
+            pages.runs.give_back(at, run_class(size));
+            return;
+        }
         let index = (p as usize - BASE.load(Relaxed)) / PAGE;
         let Page {
             class, free, head, ..
@@ -386,17 +541,17 @@ mod imp {
                 }
                 // Half given back, to be taken again by the next round.
                 let kept = taken.len() / 2;
-                for (p, _) in taken.drain(kept..) {
+                for (p, size) in taken.drain(kept..) {
                     // SAFETY: taken above, not used again.
-                    unsafe { give_back(p as *mut u8) };
+                    unsafe { give_back(p as *mut u8, size) };
                 }
             }
             // Three pages' worth of 16 B blocks, then everything given back: every
             // page is blank again, to be carved for any size.
             taken.extend((0..3 * PAGE / MIN_SLOT).map(|_| (take(16, 8, false) as usize, 16)));
-            for (p, _) in taken.drain(..) {
+            for (p, size) in taken.drain(..) {
                 // SAFETY: taken above, not used again.
-                unsafe { give_back(p as *mut u8) };
+                unsafe { give_back(p as *mut u8, size) };
             }
             let pages = pages();
             assert!(pages.pages.iter().all(|page| page.class == BLANK));
@@ -405,6 +560,52 @@ mod imp {
             assert_eq!(class_of(1, 1), 0);
             assert_eq!(class_of(17, 8), 1);
             assert_eq!(class_of(8, 4096), CLASSES - 1);
+        }
+
+        #[test]
+        fn runs_hold_their_blocks_and_are_kept_for_the_next_of_their_size() {
+            assert_eq!(run_class(PAGE + 1), 1);
+            assert_eq!(run_class(2 * PAGE), 1);
+            assert_eq!(run_class(2 * PAGE + 1), 2);
+            assert!(
+                take(PAGE + 1, 2 * PAGE, false).is_null(),
+                "aligned beyond a page"
+            );
+            let sizes = [PAGE + 1, 5000, 3 * PAGE, 64 << 10, (1 << 20) + 3, 3 << 20];
+            let mut taken: Vec<(usize, usize)> = Vec::new();
+            for round in 0..3 {
+                for &size in &sizes {
+                    let p = take(size, 8, round == 1);
+                    assert!(!p.is_null(), "{size} B");
+                    assert!(super::super::contains(p), "{p:?} outside the range");
+                    assert_eq!(p as usize % PAGE, 0);
+                    if round == 1 {
+                        // Zeroed when asked, though the run may have been used before.
+                        assert!((0..size).all(|i| unsafe { *p.add(i) } == 0), "{size} B");
+                    }
+                    // SAFETY: the run holds `size` bytes.
+                    unsafe { p.write_bytes(0xA5, size) };
+                    taken.push((p as usize, size));
+                }
+                taken.sort();
+                for pair in taken.windows(2) {
+                    assert!(pair[0].0 + pair[0].1 <= pair[1].0, "{pair:x?} overlap");
+                }
+                for (p, size) in taken.drain(..) {
+                    // SAFETY: taken above, not used again.
+                    unsafe { give_back(p as *mut u8, size) };
+                }
+            }
+            // Given back, kept: the next block of a size takes a run kept for it (tests in
+            // this binary run at once, so another may have taken it: any kept run of the
+            // class will do). The runs kept resident stay within their cap.
+            let p = take(64 << 10, 8, false) as usize;
+            let pages = pages();
+            assert!(pages.runs.idle <= IDLE_MAX);
+            assert!(p - BASE.load(Relaxed) < pages.runs.used);
+            drop(pages);
+            // SAFETY: taken above, not used again.
+            unsafe { give_back(p as *mut u8, 64 << 10) };
         }
     }
 }
@@ -419,7 +620,7 @@ mod imp {
         std::ptr::null_mut()
     }
 
-    pub unsafe fn give_back(_p: *mut u8) {}
+    pub unsafe fn give_back(_p: *mut u8, _size: usize) {}
 }
 
 /// Make at least `pages` pages accessible and resident for small sampled blocks (before a
@@ -428,16 +629,17 @@ pub(super) fn reserve(pages: usize) {
     imp::reserve(pages)
 }
 
-/// A slot for a sampled block of `size` bytes aligned to `align` (zeroed if asked), or null
-/// when either is above a page or no slot can be had.
+/// Memory for a sampled block of `size` bytes aligned to `align` (zeroed if asked): a slot
+/// for one of up to a page, a run for a larger one; null when aligned beyond a page or none
+/// can be had.
 pub(super) fn take(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     imp::take(size, align, zeroed)
 }
 
-/// Give back the slot of a small sampled block.
+/// Give back the memory of a sampled block of `size` bytes.
 ///
 /// # Safety
-/// `p` came from [`take`] and is not used again.
-pub(super) unsafe fn give_back(p: *mut u8) {
-    unsafe { imp::give_back(p) }
+/// `p` came from [`take`] for a block of `size` bytes and is not used again.
+pub(super) unsafe fn give_back(p: *mut u8, size: usize) {
+    unsafe { imp::give_back(p, size) }
 }

@@ -1,7 +1,7 @@
 // Owns the allocator's half of sampled attribution: when a thread's next sample is due, and
 // the side table of sampled blocks still live (size, iteration, backtrace). Must never run on
-// the fast path beyond its checks (the count down to a sample; a free in the range of small
-// sampled blocks, or above a page while sampling is on or sampled blocks are live).
+// the fast path beyond its checks (the count down to a sample; a free in the range of sampled
+// blocks).
 
 //! Sampled attribution, the allocator's half.
 //!
@@ -16,18 +16,14 @@
 //! heap profilers). The fast path pays one compare for it, with sampling on or off: it adds
 //! to the allocated-bytes counter anyway.
 //!
-//! **Recognised on free.** A sampled block of up to a page lives in a slot of the sampler's own
-//! pages (the smallest power of two that holds it, 16 B to a page), in a range of address space
-//! kept for them (see `pages`: never the inner allocator's heap), so a free need only look at the
-//! side table when its pointer is in that range or its size is above a page; a larger sampled block
-//! stays where the inner allocator puts it, and is counted in a bucket of its address
-//! ([`OUTSIDE`]): a free of more than a page looks at the table only when its bucket counts a
-//! block (with a few sampled large blocks live, almost never), so it takes no lock. The fast
-//! path pays a subtraction, two compares and their branches, with sampling on or off (the limit
-//! is any size while it is off and no sampled block is live), and no small block of the inner
-//! allocator goes to the table (see `pages` for the exceptions, which only cost a miss there).
-//! Should no slot be had (the range holds up to a million pages), or a small block be aligned
-//! beyond a page (rare), an allocation due for a sample is left unsampled.
+//! **Recognised on free.** A sampled block lives on the sampler's own pages, in a range of
+//! address space kept for them (see `pages`: never the inner allocator's heap): one of up to a
+//! page in a slot (the smallest power of two that holds it, 16 B to a page), a larger one in a
+//! run of pages. So a free need only look at the side table when its pointer is in that range,
+//! whatever its size: the fast path pays a subtraction, a compare and its branch, with sampling
+//! on or off, and no block of the inner allocator goes to the table (see `pages` for the
+//! exceptions, which only cost a miss there). Should no memory be had there, or a block be
+//! aligned beyond a page (rare), an allocation due for a sample is left unsampled.
 //!
 //! **The side table** maps each live sampled block to its size, the iteration it was born in
 //! ([`set_epoch`]), the interval it was sampled at and its backtrace: up to [`DEPTH`] return
@@ -39,15 +35,14 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Instant;
 
 use super::address::{self, AddressMap};
 use super::{LOCAL, Line, Slot, count_alloc, count_free, pages, spans, untracked, unwind};
 
-/// Size and alignment up to which a sampled block lives in a slot of `pages`, where a free
-/// recognises it by its address; a free of a larger one looks at the table when the count of
-/// sampled blocks in its address's bucket ([`OUTSIDE`]) is not zero.
+/// Alignment up to which a block can be sampled (on the pages of `pages`, where a free
+/// recognises it by its address).
 pub const SAMPLE_ALIGN: usize = pages::PAGE;
 
 /// Return addresses kept per sampled block.
@@ -147,39 +142,10 @@ fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
     &TABLE[address::hash(ptr) as usize % SHARDS]
 }
 
-/// Buckets of [`OUTSIDE`].
-const OUTSIDE_BUCKETS: usize = 4096;
-
-/// Sampled blocks of the inner allocator (not in a slot of `pages`: those larger than a page),
-/// counted by a hash of their address. Counted by where the block lives, decided once when it
-/// is sampled, not by testing its address against the range (whose start changes once, when
-/// it is reserved): every block on the table is either in the range, for good, or counted
-/// here. A free outside the range whose bucket counts none is not of a sampled block: it
-/// skips the table's lock and lookup, which would cost more than freeing the block (measured:
-/// 1.4x System's time on a loop of 4-64 KiB blocks with sampling on).
-static OUTSIDE: [AtomicU32; OUTSIDE_BUCKETS] = [const { AtomicU32::new(0) }; OUTSIDE_BUCKETS];
-
-/// `ptr`'s bucket of [`OUTSIDE`].
-#[inline(always)]
-fn bucket(ptr: *mut u8) -> &'static AtomicU32 {
-    let hash = address::hash(ptr as usize);
-    &OUTSIDE[(hash >> (64 - OUTSIDE_BUCKETS.trailing_zeros())) as usize]
-}
-
 /// Whether the table may hold `ptr`: some sampled block is live, this thread is not working
-/// on the table, and `ptr` is in the range of `pages` or its bucket counts a block. A block's
-/// bucket was counted before its address was returned, so a thread freeing it sees the count.
+/// on the table, and `ptr` is in the range of `pages`.
 fn may_hold(ptr: *mut u8) -> bool {
-    LIVE.load(Relaxed) != 0 && !busy() && (pages::contains(ptr) || may_hold_large(ptr))
-}
-
-/// [`may_hold`] for a pointer outside the range of `pages` (tested against its current start),
-/// freed by a thread counting into its own slot (so not working on the table): the
-/// allocator's check of a large free. A bucket counts blocks on the table, so no read of
-/// [`LIVE`] is needed.
-#[inline(always)]
-pub(super) fn may_hold_large(ptr: *mut u8) -> bool {
-    bucket(ptr).load(Relaxed) != 0
+    LIVE.load(Relaxed) != 0 && !busy() && pages::contains(ptr)
 }
 
 /// Sample one allocation per `bytes` allocated on average, from every thread's next
@@ -239,14 +205,6 @@ fn switch(which: Interval, bytes: Option<u64>) {
     // Each thread draws its next distance at its next allocation. A thread in the middle of
     // drawing one may keep a distance drawn at the old interval: one sample, at most.
     super::for_each_slot(Slot::ask_redraw);
-    // And re-arms its fast pointer, with the free limit that fits (a page while sampling).
-    super::disarm_all();
-}
-
-/// Whether the fast path must check allocations and frees: sampling is on, or sampled blocks
-/// are live.
-pub(super) fn checks_needed() -> bool {
-    INTERVAL.load(SeqCst) > 0 || LIVE.load(SeqCst) > 0
 }
 
 /// The mean sampling interval in bytes in force (a run's or the floor, the finer), `None`
@@ -289,13 +247,12 @@ pub fn live() -> Vec<Block> {
     })
 }
 
-/// Whether a block of `layout` at `ptr` may be a sampled one (on the cold path; the fast path's
-/// test is `free_is_fast`, against its copy of the range's start). Small sampled blocks live on
-/// the pages of `pages`; larger ones are where the inner allocator put them, and their frees
-/// look at the table when their address's bucket counts a block ([`may_hold`]).
+/// Whether a block at `ptr` may be a sampled one (on the cold path; the fast path's test is
+/// `free_is_fast`, against its copy of the range's start): sampled blocks live on the pages of
+/// `pages`.
 #[inline(always)]
-pub(super) fn candidate(ptr: *mut u8, layout: Layout) -> bool {
-    layout.size() > SAMPLE_ALIGN || pages::contains(ptr)
+pub(super) fn candidate(ptr: *mut u8) -> bool {
+    pages::contains(ptr)
 }
 
 /// Bytes to allocate before the next sample: an exponential distance of mean `interval`.
@@ -342,9 +299,9 @@ pub(super) fn take_sample(size: usize) -> bool {
     let allocated = slot.allocated_bytes.load(Relaxed);
     let after = allocated.wrapping_add(size as i64);
     let interval = INTERVAL.load(Relaxed);
-    // An `event_at` of `i64::MIN` is only ever a request to redraw (its flag may have been
-    // lost to the owner's own store racing `ask_redraw`'s two).
-    if slot.redraw.load(Relaxed) || slot.event_at.load(Relaxed) == i64::MIN {
+    // An `event_at` of `DUE` is only ever a request to redraw (its flag may have been lost to
+    // the owner's own store racing `ask_redraw`'s two).
+    if slot.redraw.load(Relaxed) || slot.event_at.load(Relaxed) == super::DUE {
         // A distance drawn afresh, from before this allocation: it keeps its chance.
         slot.redraw.store(false, Relaxed);
         slot.set_next_sample(allocated.saturating_add(draw(slot, interval)));
@@ -360,49 +317,39 @@ pub(super) fn take_sample(size: usize) -> bool {
 /// Where a sampled block's memory came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Home {
-    /// A slot of [`pages`] (blocks of up to a page).
+    /// A slot or a run of [`pages`].
     Page,
-    /// The inner allocator, with the caller's layout of this alignment (larger blocks).
-    Inner(usize),
+    /// The inner allocator, page-aligned (without pages of our own: not on Unix).
+    Inner,
 }
 
-/// A block of up to a page aligned beyond a page (rare): no slot of [`pages`] will do, and a
-/// free would not look for it elsewhere, so it is never sampled.
-fn small_over_aligned(size: usize, align: usize) -> bool {
-    size <= SAMPLE_ALIGN && align > SAMPLE_ALIGN
+/// A block aligned beyond a page (rare): no memory of [`pages`] will do, and a free would not
+/// look for it elsewhere, so it is never sampled.
+fn over_aligned(align: usize) -> bool {
+    align > SAMPLE_ALIGN
 }
 
-/// Memory for a sampled block of `layout`: a slot of [`pages`] for a small block (so that a
-/// free can tell it by its address), the inner allocator's for a larger one (a free of more
-/// than a page always looks); null when it cannot be had.
+/// Memory for a sampled block of `layout`, where a free can tell it by its address: on the
+/// pages of [`pages`]; null when it cannot be had.
 unsafe fn sampled_memory<A: GlobalAlloc>(
     inner: &A,
     layout: Layout,
     zeroed: bool,
 ) -> (*mut u8, Home) {
-    if small_over_aligned(layout.size(), layout.align()) {
+    if over_aligned(layout.align()) {
         return (std::ptr::null_mut(), Home::Page);
     }
-    if layout.size() <= SAMPLE_ALIGN {
-        let slot = in_sampler(|| pages::take(layout.size(), layout.align(), zeroed));
-        if !slot.is_null() || cfg!(unix) {
-            // Null when no slot is to be had: no block a free would recognise.
-            return (slot, Home::Page);
-        }
-        // No pages of our own on this platform: the inner allocator's block, page-aligned,
-        // which is how a free recognises it here (`pages::contains`).
-        let Ok(aligned) = Layout::from_size_align(layout.size(), SAMPLE_ALIGN) else {
-            return (std::ptr::null_mut(), Home::Page);
-        };
-        return (
-            unsafe { inner_alloc(inner, aligned, zeroed) },
-            Home::Inner(SAMPLE_ALIGN),
-        );
+    let p = in_sampler(|| pages::take(layout.size(), layout.align(), zeroed));
+    if !p.is_null() || cfg!(unix) {
+        // Null when none is to be had: no block a free would recognise.
+        return (p, Home::Page);
     }
-    (
-        unsafe { inner_alloc(inner, layout, zeroed) },
-        Home::Inner(layout.align()),
-    )
+    // No pages of our own on this platform: the inner allocator's block, page-aligned, which
+    // is how a free recognises it here (`pages::contains`).
+    let Ok(aligned) = Layout::from_size_align(layout.size(), SAMPLE_ALIGN) else {
+        return (std::ptr::null_mut(), Home::Page);
+    };
+    (unsafe { inner_alloc(inner, aligned, zeroed) }, Home::Inner)
 }
 
 pub(super) unsafe fn inner_alloc<A: GlobalAlloc>(
@@ -422,11 +369,11 @@ pub(super) unsafe fn inner_alloc<A: GlobalAlloc>(
 /// Give back the memory of a sampled block of `size` bytes.
 unsafe fn free_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, size: usize, home: Home) {
     match home {
-        // SAFETY: a page of `pages`, its block off the table.
-        Home::Page => in_sampler(|| unsafe { pages::give_back(ptr) }),
-        // SAFETY: allocated by `inner` with this size and alignment.
-        Home::Inner(align) => unsafe {
-            inner.dealloc(ptr, Layout::from_size_align_unchecked(size, align))
+        // SAFETY: memory of `pages` for `size` bytes, its block off the table.
+        Home::Page => in_sampler(|| unsafe { pages::give_back(ptr, size) }),
+        // SAFETY: allocated by `inner` with this size, page-aligned.
+        Home::Inner => unsafe {
+            inner.dealloc(ptr, Layout::from_size_align_unchecked(size, SAMPLE_ALIGN))
         },
     }
 }
@@ -491,7 +438,8 @@ pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: La
 /// `realloc` where the old block is sampled or the new one is to be (only if `may_sample`:
 /// not while calls are routed through dhat, which must see every block it recorded freed by
 /// itself): a new block (sampled or not), the bytes copied, the old one freed where it came
-/// from. `None` when neither is the case (the caller does a plain `realloc`).
+/// from. `None` when neither is the case (the caller does a plain `realloc`, in place where
+/// the inner allocator can).
 pub(super) unsafe fn realloc<A: GlobalAlloc>(
     inner: &A,
     ptr: *mut u8,
@@ -499,42 +447,12 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     new_size: usize,
     may_sample: bool,
 ) -> Option<*mut u8> {
-    let old = if candidate(ptr, layout) {
-        peek(ptr)
-    } else {
-        None
-    };
-    let sample =
-        may_sample && take_sample(new_size) && !small_over_aligned(new_size, layout.align());
+    let old = if candidate(ptr) { peek(ptr) } else { None };
+    let sample = may_sample && take_sample(new_size) && !over_aligned(layout.align());
     if old.is_none() && !sample {
         return None;
     }
-    // In place when the old block (sampled or not) and the new one (sampled or not) are both
-    // the inner allocator's with the caller's layout: its `realloc` may then grow a large
-    // block without copying it (glibc remaps), where a copy would touch every page again.
-    let in_inner = |home: Home| home == Home::Inner(layout.align());
-    let new_in_inner = !sample || new_size > SAMPLE_ALIGN;
-    if old.is_none_or(|block| in_inner(block.home)) && new_in_inner {
-        // Off the tables first: once reallocated, the address may be anyone's.
-        let taken = old.and_then(|_| take(ptr));
-        // SAFETY: the caller's arguments, as GlobalAlloc::realloc has them; `ptr` came from
-        // `inner` with `layout`.
-        let p = spans::around_realloc(ptr, layout.size(), new_size, || unsafe {
-            inner.realloc(ptr, layout, new_size)
-        });
-        if p.is_null() {
-            // The old block is still the caller's: back on the tables.
-            if let Some(block) = taken {
-                insert(ptr, block);
-            }
-            return Some(p);
-        }
-        count_alloc(new_size, Some(layout.size()));
-        if sample {
-            record(p, new_size, Home::Inner(layout.align()));
-        }
-        return Some(p);
-    }
+    // A sampled block is never the inner allocator's with the caller's layout: copied.
     // SAFETY: the caller's `new_size` with the old alignment is valid (GlobalAlloc::realloc).
     let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
     let (mut p, home) = if sample {
@@ -650,9 +568,6 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
 /// Put `block` on the table at `ptr` (and its weight on its span's live bytes).
 fn insert(ptr: *mut u8, block: Block) {
     spans::on_sampled_live(block.span, block.run, block.weight().0, 1);
-    if block.home != Home::Page {
-        bucket(ptr).fetch_add(1, Relaxed);
-    }
     in_sampler(|| {
         let mut table = shard(ptr as usize)
             .lock()
@@ -661,12 +576,7 @@ fn insert(ptr: *mut u8, block: Block) {
             .get_or_insert_with(Table::default)
             .insert(ptr as usize, block);
     });
-    // A thread that armed without the checks since sampling went off (seeing no block live)
-    // must not free this one unchecked: disarm every thread again then.
-    LIVE.fetch_add(1, SeqCst);
-    if INTERVAL.load(SeqCst) == 0 {
-        super::disarm_all();
-    }
+    LIVE.fetch_add(1, Relaxed);
 }
 
 /// The index of `stack` in the list of distinct backtraces (inside the sampler guard).
@@ -758,9 +668,6 @@ fn take(ptr: *mut u8) -> Option<Block> {
             .unwrap_or_else(|e| e.into_inner());
         let block = table.as_mut()?.remove(&(ptr as usize))?;
         LIVE.fetch_sub(1, Relaxed);
-        if block.home != Home::Page {
-            bucket(ptr).fetch_sub(1, Relaxed);
-        }
         spans::on_sampled_live(block.span, block.run, -block.weight().0, -1);
         Some(block)
     })
