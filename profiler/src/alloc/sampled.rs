@@ -559,7 +559,7 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
     });
     // Stamped last: a run that began during the backtrace has this block as its own.
     block.run = spans::run();
-    spans::on_sampled(block.span, block.weight());
+    spans::on_sampled(block.span, || block.weight());
     insert(ptr, block);
     TAKEN.fetch_add(1, Relaxed);
     TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
@@ -567,7 +567,7 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
 
 /// Put `block` on the table at `ptr` (and its weight on its span's live bytes).
 fn insert(ptr: *mut u8, block: Block) {
-    spans::on_sampled_live(block.span, block.run, block.weight().0, 1);
+    spans::on_sampled_live(block.span, block.run, || block.weight().0, 1);
     in_sampler(|| {
         let mut table = shard(ptr as usize)
             .lock()
@@ -668,7 +668,7 @@ fn take(ptr: *mut u8) -> Option<Block> {
             .unwrap_or_else(|e| e.into_inner());
         let block = table.as_mut()?.remove(&(ptr as usize))?;
         LIVE.fetch_sub(1, Relaxed);
-        spans::on_sampled_live(block.span, block.run, -block.weight().0, -1);
+        spans::on_sampled_live(block.span, block.run, || -block.weight().0, -1);
         Some(block)
     })
 }

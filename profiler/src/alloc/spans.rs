@@ -268,9 +268,11 @@ fn at(span: usize) -> Option<&'static Counters> {
     (span != 0).then(|| unsafe { &*(span as *const Counters) })
 }
 
-/// A block was sampled in `span`, standing for `(bytes, blocks)` allocated.
-pub(super) fn on_sampled(span: usize, (bytes, blocks): (f64, f64)) {
+/// A block was sampled in `span`, standing for `weight()`, `(bytes, blocks)`, allocated
+/// (computed only for a block in a span: it costs a libm call).
+pub(super) fn on_sampled(span: usize, weight: impl FnOnce() -> (f64, f64)) {
     if let Some(c) = at(span) {
+        let (bytes, blocks) = weight();
         c.est_allocated_bytes
             .fetch_add(bytes.round() as i64, Relaxed);
         c.est_allocations
@@ -283,11 +285,11 @@ pub(super) fn run() -> u32 {
     RUN.load(Relaxed)
 }
 
-/// A sampled block of `span`, allocated in run `run` and standing for `bytes`, became live
-/// (`samples` 1) or was freed (`bytes` negative, `samples` -1).
-pub(super) fn on_sampled_live(span: usize, run: u32, bytes: f64, samples: i64) {
+/// A sampled block of `span`, allocated in run `run` and standing for `bytes()`, became live
+/// (`samples` 1) or was freed (`bytes()` negative, `samples` -1).
+pub(super) fn on_sampled_live(span: usize, run: u32, bytes: impl FnOnce() -> f64, samples: i64) {
     if let Some(c) = at(span) {
-        let bytes = bytes.round() as i64;
+        let bytes = bytes().round() as i64;
         let live = c.est_live_bytes.fetch_add(bytes, Relaxed) + bytes;
         c.est_peak_bytes.fetch_max(live, Relaxed);
         c.live_samples.fetch_add(samples, Relaxed);
