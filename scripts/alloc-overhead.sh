@@ -15,6 +15,14 @@
 # ALLOC_AB_SET picks other examples, e.g. "system profiler sampled spans spans_apart
 # spans_sampled" for heap per span, exact and sampled (each worker thread looping inside a span,
 # of one name for all, or of its own: bench-suite/examples/alloc_ab_spans*.rs).
+# ALLOC_AB_INTERVALS="2097152 4194304" also runs the sampled binary at each of these mean
+# intervals (bytes; rows "sampled <size>"): the same binary, so the same code placement.
+# ALLOC_AB_ALIGN=1 builds every binary with each function at the start of a 64-byte line
+# (-C llvm-args=-align-all-functions=6, in a target directory of its own): the allocator's
+# fast path is inlined into the __rust_alloc / __rust_dealloc shims of each binary, and where
+# they happen to land (how many cache lines their ~85 bytes cross) moves a ratio by 1-3%
+# between otherwise equal builds (docs/MEASUREMENTS.md, section 2). Aligned, every binary
+# has the same placement: use it to compare allocators, not to predict a user's build.
 #
 #   scripts/alloc-overhead.sh [N] [ROUNDS]
 set -euo pipefail
@@ -26,14 +34,33 @@ default=(system forward profiler sampled divan stats_alloc cap dhat mimalloc pro
 read -r -a examples <<<"${ALLOC_AB_SET:-${default[*]}}"
 build_args=()
 for e in "${examples[@]}"; do build_args+=(--example "alloc_ab_$e"); done
-cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p bench-suite \
-    "${build_args[@]}"
-bin="${CARGO_TARGET_DIR:-$root/target}/release/examples"
+target="${CARGO_TARGET_DIR:-$root/target}"
+if [[ "${ALLOC_AB_ALIGN:-0}" == 1 ]]; then
+    target="$target/aligned"
+    export RUSTFLAGS="${RUSTFLAGS:-} -C llvm-args=-align-all-functions=6"
+fi
+read -r -a intervals <<<"${ALLOC_AB_INTERVALS:-}"
+for iv in "${intervals[@]}"; do
+    if ! [[ "$iv" =~ ^[1-9][0-9]*$ ]]; then
+        echo "alloc-overhead.sh: ALLOC_AB_INTERVALS must list whole numbers of bytes, not '$iv'" >&2
+        exit 2
+    fi
+done
+if ((${#intervals[@]})) && [[ " ${examples[*]} " != *" sampled "* ]]; then
+    build_args+=(--example alloc_ab_sampled)
+fi
+CARGO_TARGET_DIR="$target" cargo build --release --locked --quiet \
+    --manifest-path "$root/Cargo.toml" -p bench-suite "${build_args[@]}"
+bin="$target/release/examples"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for ((i = 0; i < n; i++)); do
     for e in "${examples[@]}"; do
         "$bin/alloc_ab_$e" "$rounds" >>"$results"
+    done
+    for iv in "${intervals[@]}"; do
+        ALLOC_AB_INTERVAL="$iv" "$bin/alloc_ab_sampled" "$rounds" |
+            sed "s/^sampled /sampled@$iv /" >>"$results"
     done
 done
 python3 - "$results" <<'PY'
@@ -60,6 +87,11 @@ rows = [
     ("spans-apart", "spans apart", "system"),
     ("spans-sampled", "spans sampled", "system"),
 ]
+# The sampled binary at other intervals (ALLOC_AB_INTERVALS), in the order given.
+for label in dict.fromkeys(l for (_, _), by in runs.items() for l in by if l.startswith("sampled@")):
+    iv = int(label.split("@")[1])
+    size = f"{iv >> 20}MiB" if iv % (1 << 20) == 0 else f"{iv >> 10}KiB" if iv % 1024 == 0 else f"{iv}B"
+    rows.append((label, f"sampled {size}", "system"))
 
 
 def paired(ns, inner):
