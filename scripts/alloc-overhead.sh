@@ -3,8 +3,8 @@
 # release builds of the same loops, differing only in their global allocator, run alternately
 # N times (default 5) in one session: System; a global allocator that only forwards to
 # System (the floor of any wrapper: examples/alloc_ab_forward.rs); profiler::Alloc over System
-# (sampling off, and on at one sample per 1 MiB allocated: examples/alloc_ab_sampled.rs); the
-# peers over System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap
+# (sampling off, and on at one sample per 2 MiB allocated, ALWAYS_ON_INTERVAL:
+# examples/alloc_ab_sampled.rs); the peers over System side by side (divan's AllocProfiler, stats_alloc's StatsAlloc, cap's Cap
 # with no limit, dhat::Alloc with no dhat::Profiler running); mimalloc, and
 # profiler::Alloc::wrapping(mimalloc), sampling off and on. Prints, per loop and thread count,
 # one row per allocator: its median ns per round and its ratio to the allocator inside it
@@ -75,7 +75,7 @@ rows = [
     ("system", "system", None),
     ("forward", "forward only", "system"),
     ("profiler", "profiler", "system"),
-    ("sampled", "sampled 1MiB", "system"),
+    ("sampled", "sampled 2MiB", "system"),
     ("divan", "divan", "system"),
     ("stats_alloc", "stats_alloc", "system"),
     ("cap", "cap", "system"),

@@ -87,7 +87,9 @@ impl SpanMemory {
     }
 
     /// The layer, sampled: one allocation per `interval_bytes` allocated on average (smaller
-    /// is finer and dearer; the README measures 1 MiB). Creating it switches sampling on at
+    /// is finer and dearer; for always-on use,
+    /// [`ALWAYS_ON_INTERVAL`](crate::alloc::sampled::ALWAYS_ON_INTERVAL), 2 MiB, whose cost
+    /// the README measures beside 1 MiB's). Creating it switches sampling on at
     /// that interval for the rest of the process (it needs `profiler::Alloc` as the global
     /// allocator; a second sampled layer keeps the finer interval); an exact layer, if one
     /// exists too, is what the report shows.

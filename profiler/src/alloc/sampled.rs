@@ -148,6 +148,13 @@ fn may_hold(ptr: *mut u8) -> bool {
     LIVE.load(Relaxed) != 0 && !busy() && pages::contains(ptr)
 }
 
+/// The mean interval for sampling left on in production: 2 MiB, tcmalloc's default. At it,
+/// `profiler::Alloc` with sampling on costs what divan's `AllocProfiler` (which samples
+/// nothing) costs on the tightest alloc/free loop; each halving of the interval adds 1-2%
+/// there and narrows a sampled estimate's bounds by about `sqrt(2)` (README, Performance).
+/// For `SpanMemory::sampled` or [`set_interval`]; `--attribute` picks its own per iteration.
+pub const ALWAYS_ON_INTERVAL: u64 = 2 << 20;
+
 /// Sample one allocation per `bytes` allocated on average, from every thread's next
 /// allocation on; `None` stops sampling (blocks already sampled stay in the table until
 /// freed). While heap per span is sampled ([`set_floor`]), sampling goes on at the finer of
