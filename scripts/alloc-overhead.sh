@@ -92,6 +92,9 @@ for label in dict.fromkeys(l for (_, _), by in runs.items() for l in by if l.sta
     iv = int(label.split("@")[1])
     size = f"{iv >> 20}MiB" if iv % (1 << 20) == 0 else f"{iv >> 10}KiB" if iv % 1024 == 0 else f"{iv}B"
     rows.append((label, f"sampled {size}", "system"))
+# Sampling on against divan (which samples nothing), paired directly: the issue's "not behind".
+if any("divan" in by for by in runs.values()):
+    rows.append(("sampled", "sampled/divan", "divan"))
 
 
 def paired(ns, inner):
@@ -118,7 +121,7 @@ for (loop, threads), by in runs.items():
             continue
         ns = by[label]
         ratio = ""
-        if inner:
+        if inner in by:
             ratios = paired(ns, by[inner])
             lo, hi = interval(ratios)
             ratio = f"{statistics.median(ratios):>8.3f}  {f'[{lo:.3f}, {hi:.3f}]':<15} {inner}"
