@@ -289,7 +289,7 @@ impl Slot {
     /// next event is always due.
     #[inline(always)]
     fn try_alloc_owned(&self, bytes: usize) -> bool {
-        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
+        let allocated = self.allocated_after(bytes);
         if allocated > self.event_at.load(Relaxed) as u64 {
             return false;
         }
@@ -307,18 +307,23 @@ impl Slot {
     /// redraw).
     #[inline(always)]
     fn event_due(&self, bytes: usize) -> bool {
-        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
-        allocated > self.event_at.load(Relaxed) as u64
+        self.allocated_after(bytes) > self.event_at.load(Relaxed) as u64
+    }
+
+    /// The owner's allocated bytes once an allocation of `bytes` is counted, unsigned (what
+    /// `event_at` and `next_sample` are compared with).
+    #[inline(always)]
+    fn allocated_after(&self, bytes: usize) -> u64 {
+        (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64)
     }
 
     /// Whether an allocation of `bytes`, turned away by `event_at`, is due for a check of the
     /// peak only: not on [`COLD`] (whose `event_at` is [`DUE`]), no redraw asked for, and
     /// short of the next sample.
     fn only_a_check_due(&self, bytes: usize) -> bool {
-        let allocated = (self.allocated_bytes.load(Relaxed) as u64).wrapping_add(bytes as u64);
         self.event_at.load(Relaxed) != DUE
             && !self.redraw.load(Relaxed)
-            && allocated <= self.next_sample.load(Relaxed) as u64
+            && self.allocated_after(bytes) <= self.next_sample.load(Relaxed) as u64
     }
 
     /// Allocations, allocated bytes, frees and freed bytes.

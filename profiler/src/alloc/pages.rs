@@ -229,11 +229,8 @@ mod imp {
         /// Make the next [`REGION`] pages of the range accessible and blank; `false` when the
         /// range cannot be had or is used up.
         fn grow(&mut self) -> bool {
-            if self.len == 0 && !self.failed && !self.reserve_range() {
-                self.failed = true;
-            }
             let used = self.pages.len();
-            if self.failed || used + REGION > self.len {
+            if !self.reserved() || used + REGION > self.len {
                 return false;
             }
             // SAFETY: pages of our own reserved range, not in use.
@@ -299,6 +296,14 @@ mod imp {
             if let Some(&moved) = list.get(place as usize) {
                 self.pages[moved as usize].place = place;
             }
+        }
+
+        /// Whether the range is reserved: reserved now if it was not tried yet.
+        fn reserved(&mut self) -> bool {
+            if self.len == 0 && !self.failed && !self.reserve_range() {
+                self.failed = true;
+            }
+            !self.failed
         }
 
         /// Reserve the range: [`SPAN`] bytes, or less where address space is limited
@@ -460,10 +465,7 @@ mod imp {
     /// A run for a block of `size` bytes (more than a page), zeroed if asked.
     fn take_run(size: usize, zeroed: bool) -> *mut u8 {
         let mut pages = pages();
-        if pages.len == 0 && !pages.failed && !pages.reserve_range() {
-            pages.failed = true;
-        }
-        if pages.failed {
+        if !pages.reserved() {
             return ptr::null_mut();
         }
         let Some((at, emptied)) = pages.runs.take(run_class(size)) else {
