@@ -8,7 +8,7 @@
 //! Here each word is folded in with a rotate, an xor and a multiply, and the end mixes the high
 //! bits down, so that aligned addresses (low bits zero) still spread over the buckets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Hashes words (addresses, lengths) with one multiply each.
@@ -60,9 +60,6 @@ pub fn hash(addr: usize) -> u64 {
 
 /// A map keyed by addresses (or by values made of them).
 pub type AddressMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
-
-/// A set of addresses.
-pub type AddressSet<K> = HashSet<K, BuildHasherDefault<AddressHasher>>;
 
 #[cfg(test)]
 mod tests {

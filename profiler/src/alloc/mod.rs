@@ -171,6 +171,10 @@ struct Slot {
     next: AtomicPtr<Slot>,
     /// State of the owner's random draws of sampling distances.
     rng: AtomicU64,
+    /// Samples the owners took, and the nanoseconds taking them took (see `sampled::cost`):
+    /// on the slot, not on a line every sampling thread would write.
+    samples_taken: AtomicU64,
+    samples_ns: AtomicU64,
     /// What the slot published (see the module's "Peak"), on a line of its own: the thread
     /// that resets writes it.
     publication: Line<Publication>,
@@ -239,6 +243,8 @@ impl Slot {
             owner: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             rng: AtomicU64::new(0),
+            samples_taken: AtomicU64::new(0),
+            samples_ns: AtomicU64::new(0),
             publication: Line(Publication {
                 published: AtomicI64::new(0),
                 publishing: AtomicBool::new(false),

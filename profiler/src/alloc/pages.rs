@@ -156,10 +156,13 @@ mod imp {
     struct Page {
         /// The class its slots are of; [`BLANK`] while it is not carved.
         class: u8,
-        /// Its free slots, and the first of them (each free slot holds the next one's address,
-        /// 0 for none).
+        /// Its free slots: those given back (the first of them in `head`, each holding the
+        /// next one's address, 0 for none), and the `fresh` ones at its end never handed out
+        /// since it was carved (so carving writes nothing to the page: a sampler that touched
+        /// every slot of a page of small ones would evict up to 64 lines of the workload's).
         free: u16,
         head: usize,
+        fresh: u16,
         /// Its place in its class's list of pages with free slots, while it is there.
         place: u32,
     }
@@ -248,6 +251,7 @@ mod imp {
                 class: BLANK,
                 free: 0,
                 head: 0,
+                fresh: 0,
                 place: 0,
             };
             self.pages.resize(used + REGION, blank);
@@ -266,22 +270,13 @@ mod imp {
             let Some(index) = self.blank.pop() else {
                 return false;
             };
-            let (index, page) = (index as usize, address(index as usize));
-            let slot = MIN_SLOT << class;
-            let count = PAGE / slot;
-            for i in 0..count {
-                let next = if i + 1 < count {
-                    page + (i + 1) * slot
-                } else {
-                    0
-                };
-                // SAFETY: a slot of our own accessible page, free.
-                unsafe { ((page + i * slot) as *mut usize).write(next) };
-            }
+            let index = index as usize;
+            let count = (PAGE / (MIN_SLOT << class)) as u16;
             self.pages[index] = Page {
                 class: class as u8,
-                free: count as u16,
-                head: page,
+                free: count,
+                head: 0,
+                fresh: count,
                 place: self.partial[class].len() as u32,
             };
             self.partial[class].push(index as u32);
@@ -445,9 +440,16 @@ mod imp {
         }
         let index = *pages.partial[class].last().unwrap() as usize;
         let page = &mut pages.pages[index];
-        let slot = page.head;
-        // SAFETY: a free slot of ours holds the address of the next one.
-        page.head = unsafe { (slot as *const usize).read() };
+        let slot = if page.head != 0 {
+            let slot = page.head;
+            // SAFETY: a slot given back holds the address of the next one.
+            page.head = unsafe { (slot as *const usize).read() };
+            slot
+        } else {
+            // None given back: a fresh one, from the page's end.
+            page.fresh -= 1;
+            address(index) + usize::from(page.fresh) * (MIN_SLOT << class)
+        };
         page.free -= 1;
         if page.free == 0 {
             pages.unlist(index);

@@ -35,7 +35,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
 use std::time::Instant;
 
 use super::address::{self, AddressMap};
@@ -60,12 +60,6 @@ static FLOOR: AtomicI64 = AtomicI64::new(0);
 static SWITCH: Mutex<()> = Mutex::new(());
 /// The iteration the workload is in, stamped on each sampled block.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
-/// Sampled blocks in the table: a free skips the lookup while there are none. Written on every
-/// sample and every free of one: on a line apart from the settings every sample reads.
-static LIVE: Line<AtomicUsize> = Line(AtomicUsize::new(0));
-/// Samples taken, and the nanoseconds spent taking them (backtrace and table).
-static TAKEN: Line<AtomicU64> = Line(AtomicU64::new(0));
-static TAKEN_NS: Line<AtomicU64> = Line(AtomicU64::new(0));
 
 /// `next_sample` of a slot that never samples.
 pub(super) const NEVER: i64 = i64::MAX;
@@ -104,10 +98,26 @@ pub const NO_STACK: u32 = u32::MAX;
 pub const MAX_STACKS: usize = 1 << 16;
 
 /// A backtrace: return addresses, innermost first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub struct Stack {
     ips: [usize; DEPTH],
     depth: u8,
+}
+
+// Compared and hashed over its `depth` addresses alone (a sample's stack is interned with
+// both): the rest of the array is not part of it.
+impl PartialEq for Stack {
+    fn eq(&self, other: &Stack) -> bool {
+        self.ips() == other.ips()
+    }
+}
+
+impl Eq for Stack {}
+
+impl std::hash::Hash for Stack {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ips().hash(state);
+    }
 }
 
 impl Stack {
@@ -142,10 +152,10 @@ fn shard(ptr: usize) -> &'static Mutex<Option<Table>> {
     &TABLE[address::hash(ptr) as usize % SHARDS]
 }
 
-/// Whether the table may hold `ptr`: some sampled block is live, this thread is not working
-/// on the table, and `ptr` is in the range of `pages`.
+/// Whether the table may hold `ptr`: this thread is not working on the table, and `ptr` is in
+/// the range of `pages`.
 fn may_hold(ptr: *mut u8) -> bool {
-    LIVE.load(Relaxed) != 0 && !busy() && pages::contains(ptr)
+    !busy() && pages::contains(ptr)
 }
 
 /// The mean interval for sampling left on in production: 2 MiB, tcmalloc's default. At it,
@@ -228,17 +238,42 @@ pub fn set_epoch(n: u64) {
     EPOCH.store(n, Relaxed);
 }
 
-/// Samples taken so far in this process, and the time taken taking them.
+/// Samples taken so far in this process, and the time taken taking them (backtrace and
+/// table): the sums of every thread's slot.
 pub fn cost() -> (u64, std::time::Duration) {
-    (
-        TAKEN.load(Relaxed),
-        std::time::Duration::from_nanos(TAKEN_NS.load(Relaxed)),
-    )
+    let (mut taken, mut ns) = (0u64, 0u64);
+    super::for_each_slot(|slot| {
+        taken = taken.wrapping_add(slot.samples_taken.load(Relaxed));
+        ns = ns.wrapping_add(slot.samples_ns.load(Relaxed));
+    });
+    (taken, std::time::Duration::from_nanos(ns))
+}
+
+/// Count a sample taken by this thread, which took `ns` nanoseconds, on its slot.
+fn count_taken(ns: u64) {
+    let _ = LOCAL.try_with(|l| {
+        let slot = l.owned.get();
+        if !slot.is_null() {
+            // SAFETY: slots are never freed. Read-modify-writes: the slot a thread gets once
+            // its own is gone is shared.
+            let slot = unsafe { &*slot };
+            slot.samples_taken.fetch_add(1, Relaxed);
+            slot.samples_ns.fetch_add(ns, Relaxed);
+        }
+    });
 }
 
 /// Sampled blocks still live.
 pub fn live_count() -> usize {
-    LIVE.load(Relaxed)
+    in_sampler(|| {
+        TABLE
+            .iter()
+            .map(|shard| {
+                let table = shard.lock().unwrap_or_else(|e| e.into_inner());
+                table.as_ref().map_or(0, |t| t.len())
+            })
+            .sum()
+    })
 }
 
 /// Every sampled block still live: a copy in untracked memory, to drop inside
@@ -246,7 +281,7 @@ pub fn live_count() -> usize {
 pub fn live() -> Vec<Block> {
     // Inside the guard: growing `out` under a shard's lock must not look in the table.
     in_sampler(|| {
-        let mut out = Vec::with_capacity(LIVE.load(Relaxed));
+        let mut out = Vec::new();
         for shard in &TABLE {
             let table = shard.lock().unwrap_or_else(|e| e.into_inner());
             out.extend(table.iter().flat_map(|t| t.values().copied()));
@@ -551,7 +586,7 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
         // units' symbols cost 3.5 ms of the catalog's first resolution).
         let stack = if unwinding {
             stack.depth = unwind::backtrace(here, floor, &mut stack.ips) as u8;
-            intern(stack)
+            intern(&stack)
         } else {
             NO_STACK
         };
@@ -569,8 +604,7 @@ fn record(ptr: *mut u8, size: usize, home: Home) {
     block.run = spans::run();
     spans::on_sampled(block.span, || block.weight());
     insert(ptr, block);
-    TAKEN.fetch_add(1, Relaxed);
-    TAKEN_NS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+    count_taken(started.elapsed().as_nanos() as u64);
 }
 
 /// Put `block` on the table at `ptr` (and its weight on its span's live bytes).
@@ -584,25 +618,24 @@ fn insert(ptr: *mut u8, block: Block) {
             .get_or_insert_with(Table::default)
             .insert(ptr as usize, block);
     });
-    LIVE.fetch_add(1, Relaxed);
 }
 
 /// The index of `stack` in the list of distinct backtraces (inside the sampler guard).
-fn intern(stack: Stack) -> u32 {
+fn intern(stack: &Stack) -> u32 {
     let mut stacks = STACKS.lock().unwrap_or_else(|e| e.into_inner());
     let stacks = stacks.get_or_insert_with(|| Stacks {
         all: Vec::new(),
         index: AddressMap::default(),
     });
-    if let Some(&i) = stacks.index.get(&stack) {
+    if let Some(&i) = stacks.index.get(stack) {
         return i;
     }
     if stacks.all.len() >= MAX_STACKS {
         return NO_STACK;
     }
     let i = stacks.all.len() as u32;
-    stacks.all.push(stack);
-    stacks.index.insert(stack, i);
+    stacks.all.push(*stack);
+    stacks.index.insert(*stack, i);
     i
 }
 
@@ -649,9 +682,10 @@ pub fn reserve(blocks: usize, stacks: usize) {
             index: AddressMap::default(),
         });
         if all.all.capacity() < stacks {
+            // Distinct keys (a stack is compared over its depth), to fill the index's memory.
             let blank = |i: usize| Stack {
                 ips: [i; DEPTH],
-                depth: 0,
+                depth: 1,
             };
             let kept = all.all.len();
             all.all.extend((kept..stacks).map(blank));
@@ -675,7 +709,6 @@ fn take(ptr: *mut u8) -> Option<Block> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let block = table.as_mut()?.remove(&(ptr as usize))?;
-        LIVE.fetch_sub(1, Relaxed);
         spans::on_sampled_live(block.span, block.run, || -block.weight().0, -1);
         Some(block)
     })
