@@ -175,6 +175,10 @@ struct Slot {
     /// on the slot, not on a line every sampling thread would write.
     samples_taken: AtomicU64,
     samples_ns: AtomicU64,
+    /// Per slot size of `pages`, one slot of a sampled block the owners freed (0 for none),
+    /// for their next sampled block of that size: no shared lock, no line another thread
+    /// wrote. Kept with the slot when it changes hands (never lost with a thread).
+    stash: [AtomicUsize; pages::STASHED],
     /// What the slot published (see the module's "Peak"), on a line of its own: the thread
     /// that resets writes it.
     publication: Line<Publication>,
@@ -245,6 +249,7 @@ impl Slot {
             rng: AtomicU64::new(0),
             samples_taken: AtomicU64::new(0),
             samples_ns: AtomicU64::new(0),
+            stash: [const { AtomicUsize::new(0) }; pages::STASHED],
             publication: Line(Publication {
                 published: AtomicI64::new(0),
                 publishing: AtomicBool::new(false),

@@ -22,7 +22,9 @@
 //! at most twice its size or its alignment (16 B at least), not a page: with a page each, a
 //! workload keeping thousands of small sampled blocks live (a cache filling up, sampled at a fine
 //! interval) made RSS climb by a page per block and judged it growing. Pages are made accessible
-//! [`REGION`] at a time from the start of the range; freed slots are reused, and a page whose slots
+//! [`REGION`] at a time from the start of the range; freed slots are reused (each thread's slot
+//! of the counters keeps one it freed per size, for its next sampled block of that size, so a
+//! sample and its free usually take no lock and touch no line another thread wrote), and a page whose slots
 //! are all free goes back to be carved again for any size (kept for its first size, pages ran out
 //! for the next workload's sizes and RSS stepped there instead). [`reserve`] makes [`RESERVE`]
 //! blank pages resident before a run's first sample, so that RSS does not step while the run's
@@ -137,6 +139,7 @@ mod imp {
     use super::{BASE, IDLE_MAX, PAGE, REGION, RUN_GROWTH, SMALL_SPAN, SPAN};
     use std::ptr;
     use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
     /// The smallest slot.
@@ -406,6 +409,16 @@ mod imp {
         (BASE.load(Relaxed) + offset) as *mut libc::c_void
     }
 
+    /// The calling thread's stashed slot of `class` (see `Slot::stash`), if it has a slot.
+    /// A stashed slot stays in use as far as its page knows.
+    fn stash(class: usize) -> Option<&'static AtomicUsize> {
+        let slot = crate::alloc::LOCAL.try_with(|l| l.owned.get()).ok()?;
+        // SAFETY: slots are never freed. Atomics: the slot threads share after their exit
+        // (`EXITED`) is written by several.
+        let slot = unsafe { slot.as_ref() }?;
+        slot.stash.get(class)
+    }
+
     fn pages() -> std::sync::MutexGuard<'static, Pages> {
         PAGES.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -434,6 +447,15 @@ mod imp {
             return take_run(size, zeroed);
         }
         let class = class_of(size, align);
+        let stashed = stash(class).map_or(0, |s| s.swap(0, Relaxed));
+        if stashed != 0 {
+            let p = stashed as *mut u8;
+            if zeroed {
+                // SAFETY: a slot of this class, ours, at least `size` bytes long.
+                unsafe { ptr::write_bytes(p, 0, size) };
+            }
+            return p;
+        }
         let mut pages = pages();
         if pages.partial[class].is_empty() && !pages.carve(class) {
             return ptr::null_mut();
@@ -484,7 +506,21 @@ mod imp {
 
     /// # Safety
     /// `p` came from `take` for a block of `size` bytes and is not used again.
-    pub unsafe fn give_back(p: *mut u8, size: usize) {
+    pub unsafe fn give_back(p: *mut u8, size: usize, align: usize) {
+        if size <= PAGE
+            && let Some(stash) = stash(class_of(size, align))
+            && stash
+                .compare_exchange(0, p as usize, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return;
+        }
+        unsafe { give_back_to_pages(p, size) }
+    }
+
+    /// # Safety
+    /// As [`give_back`]'s.
+    unsafe fn give_back_to_pages(p: *mut u8, size: usize) {
         let mut pages = pages();
         if size > PAGE {
             let at = p as usize - BASE.load(Relaxed);
@@ -520,6 +556,33 @@ mod imp {
 
         #[test]
         fn slots_are_aligned_to_their_class_and_never_overlap() {
+            // A small slot freed is the thread's next of its size, without the lock (one test
+            // with the rest: at its end no page of small slots may be in use).
+            // This test's thread gets a slot, as a counted thread has (the tests' global
+            // allocator is not this one).
+            crate::alloc::LOCAL.with(|l| {
+                if l.owned.get().is_null() {
+                    crate::alloc::claim_slot(l);
+                }
+            });
+            let class = class_of(100, 8);
+            let p = take(100, 8, false);
+            // SAFETY: the slot holds 100 bytes.
+            unsafe { p.write_bytes(0xA5, 100) };
+            // SAFETY: taken above, not used again.
+            unsafe { give_back(p, 100, 8) };
+            // Held by this thread's slot: no lock, and no other thread gets it.
+            assert_eq!(stash(class).unwrap().load(Relaxed), p as usize);
+            let q = take(128, 16, true);
+            assert_eq!(q, p, "the stashed slot of its class");
+            assert_eq!(stash(class).unwrap().load(Relaxed), 0);
+            assert!(
+                (0..128).all(|i| unsafe { *q.add(i) } == 0),
+                "zeroed as asked"
+            );
+            // SAFETY: taken above, not used again.
+            unsafe { give_back(q, 128, 16) };
+
             let blocks: Vec<(usize, usize)> = [(1, 1), (16, 8), (17, 8), (100, 64), (24, 256)]
                 .into_iter()
                 .chain([(2048, 8), (2049, 16), (4096, 4096), (8, 4096)])
@@ -537,7 +600,7 @@ mod imp {
                     }
                     // SAFETY: the slot holds `size` bytes.
                     unsafe { p.write_bytes(0xA5, size) };
-                    taken.push((p as usize, size));
+                    taken.push((p as usize, size, align));
                 }
                 taken.sort();
                 for pair in taken.windows(2) {
@@ -545,17 +608,24 @@ mod imp {
                 }
                 // Half given back, to be taken again by the next round.
                 let kept = taken.len() / 2;
-                for (p, size) in taken.drain(kept..) {
+                for (p, size, align) in taken.drain(kept..) {
                     // SAFETY: taken above, not used again.
-                    unsafe { give_back(p as *mut u8, size) };
+                    unsafe { give_back(p as *mut u8, size, align) };
                 }
             }
-            // Three pages' worth of 16 B blocks, then everything given back: every
-            // page is blank again, to be carved for any size.
-            taken.extend((0..3 * PAGE / MIN_SLOT).map(|_| (take(16, 8, false) as usize, 16)));
-            for (p, size) in taken.drain(..) {
+            // Three pages' worth of 16 B blocks, then everything given back (this thread's
+            // stashed slots too): every page is blank again, to be carved for any size.
+            taken.extend((0..3 * PAGE / MIN_SLOT).map(|_| (take(16, 8, false) as usize, 16, 8)));
+            for (p, size, align) in taken.drain(..) {
                 // SAFETY: taken above, not used again.
-                unsafe { give_back(p as *mut u8, size) };
+                unsafe { give_back(p as *mut u8, size, align) };
+            }
+            for class in 0..CLASSES {
+                let p = stash(class).expect("a slot").swap(0, Relaxed);
+                if p != 0 {
+                    // SAFETY: a stashed slot of this class, in no other hands.
+                    unsafe { give_back_to_pages(p as *mut u8, MIN_SLOT << class) };
+                }
             }
             let pages = pages();
             assert!(pages.pages.iter().all(|page| page.class == BLANK));
@@ -597,7 +667,7 @@ mod imp {
                 }
                 for (p, size) in taken.drain(..) {
                     // SAFETY: taken above, not used again.
-                    unsafe { give_back(p as *mut u8, size) };
+                    unsafe { give_back(p as *mut u8, size, 8) };
                 }
             }
             // Given back, kept: the next block of a size takes a run kept for it (tests in
@@ -609,7 +679,7 @@ mod imp {
             assert!(p - BASE.load(Relaxed) < pages.runs.used);
             drop(pages);
             // SAFETY: taken above, not used again.
-            unsafe { give_back(p as *mut u8, 64 << 10) };
+            unsafe { give_back(p as *mut u8, 64 << 10, 8) };
         }
     }
 }
@@ -624,8 +694,11 @@ mod imp {
         std::ptr::null_mut()
     }
 
-    pub unsafe fn give_back(_p: *mut u8, _size: usize) {}
+    pub unsafe fn give_back(_p: *mut u8, _size: usize, _align: usize) {}
 }
+
+/// Slot sizes a thread's slot keeps one freed slot of (16 B to a page: see `Slot::stash`).
+pub(super) const STASHED: usize = (PAGE / 16).trailing_zeros() as usize + 1;
 
 /// Make at least `pages` pages accessible and resident for small sampled blocks (before a
 /// run's first sample: see the module's doc). Inside the sampler guard only (`sampled::reserve`).
@@ -640,10 +713,10 @@ pub(super) fn take(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     imp::take(size, align, zeroed)
 }
 
-/// Give back the memory of a sampled block of `size` bytes.
+/// Give back the memory of a sampled block of `size` bytes aligned to `align`.
 ///
 /// # Safety
-/// `p` came from [`take`] for a block of `size` bytes and is not used again.
-pub(super) unsafe fn give_back(p: *mut u8, size: usize) {
-    unsafe { imp::give_back(p, size) }
+/// `p` came from [`take`] for a block of `size` bytes and `align` and is not used again.
+pub(super) unsafe fn give_back(p: *mut u8, size: usize, align: usize) {
+    unsafe { imp::give_back(p, size, align) }
 }

@@ -434,10 +434,16 @@ pub(super) unsafe fn inner_alloc<A: GlobalAlloc>(
 }
 
 /// Give back the memory of a sampled block of `size` bytes.
-unsafe fn free_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, size: usize, home: Home) {
+unsafe fn free_sampled<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    size: usize,
+    align: usize,
+    home: Home,
+) {
     match home {
-        // SAFETY: memory of `pages` for `size` bytes, its block off the table.
-        Home::Page => in_sampler(|| unsafe { pages::give_back(ptr, size) }),
+        // SAFETY: memory of `pages` for `size` bytes and `align`, its block off the table.
+        Home::Page => in_sampler(|| unsafe { pages::give_back(ptr, size, align) }),
         // SAFETY: allocated by `inner` with this size, page-aligned.
         Home::Inner => unsafe {
             inner.dealloc(ptr, Layout::from_size_align_unchecked(size, SAMPLE_ALIGN))
@@ -498,7 +504,7 @@ pub(super) unsafe fn dealloc<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: La
         spans::on_free(ptr);
     }
     // SAFETY: `ptr` is a sampled block of `block.size` bytes, just taken off the table.
-    unsafe { free_sampled(inner, ptr, block.size, block.home) };
+    unsafe { free_sampled(inner, ptr, block.size, layout.align(), block.home) };
     true
 }
 
@@ -546,7 +552,7 @@ pub(super) unsafe fn realloc<A: GlobalAlloc>(
     }
     match old.and_then(|_| take(ptr)) {
         // SAFETY: a sampled block of that size, off the table.
-        Some(block) => unsafe { free_sampled(inner, ptr, block.size, block.home) },
+        Some(block) => unsafe { free_sampled(inner, ptr, block.size, layout.align(), block.home) },
         // SAFETY: the caller's block, allocated by `inner` with this layout.
         None => unsafe { inner.dealloc(ptr, layout) },
     }
