@@ -159,9 +159,10 @@ fn may_hold(ptr: *mut u8) -> bool {
 }
 
 /// The mean interval for sampling left on in production: 2 MiB, tcmalloc's default. At it,
-/// `profiler::Alloc` with sampling on costs 1.03x-1.04x the system allocator on the tightest
-/// alloc/free loop, within ~1% of divan's `AllocProfiler` (which samples nothing); each
-/// halving of the interval adds 1-2% there and narrows a sampled estimate's bounds by about
+/// `profiler::Alloc` with sampling on costs 1.02x-1.03x the system allocator on the tightest
+/// alloc/free loop, level with divan's `AllocProfiler` (which samples nothing); each halving
+/// of the interval doubles the samples' share of that (0.2-0.6% at 2 MiB) and narrows a
+/// sampled estimate's bounds by about
 /// `sqrt(2)` (README, Performance).
 /// For `SpanMemory::sampled` or [`set_interval`]; `--attribute` picks its own per iteration.
 pub const ALWAYS_ON_INTERVAL: u64 = 2 << 20;
