@@ -178,7 +178,7 @@ struct Slot {
     /// Per slot size of `pages`, one slot of a sampled block the owners freed (0 for none),
     /// for their next sampled block of that size: no shared lock, no line another thread
     /// wrote. Kept with the slot when it changes hands (never lost with a thread).
-    stash: [AtomicUsize; pages::STASHED],
+    stash: [AtomicUsize; pages::CLASSES],
     /// What the slot published (see the module's "Peak"), on a line of its own: the thread
     /// that resets writes it.
     publication: Line<Publication>,
@@ -249,7 +249,7 @@ impl Slot {
             rng: AtomicU64::new(0),
             samples_taken: AtomicU64::new(0),
             samples_ns: AtomicU64::new(0),
-            stash: [const { AtomicUsize::new(0) }; pages::STASHED],
+            stash: [const { AtomicUsize::new(0) }; pages::CLASSES],
             publication: Line(Publication {
                 published: AtomicI64::new(0),
                 publishing: AtomicBool::new(false),
@@ -728,6 +728,14 @@ thread_local! {
             claimed: Cell::new([0; 4]),
         }
     };
+}
+
+/// The calling thread's own slot (the shared [`EXITED`] one after its exit), if it has one:
+/// for what the sampler keeps per thread, whether or not the thread is counted right now.
+fn owned_slot() -> Option<&'static Slot> {
+    let slot = LOCAL.try_with(|l| l.owned.get()).ok()?;
+    // SAFETY: slots are never freed.
+    unsafe { slot.as_ref() }
 }
 
 /// The slot the calling thread's fast path counts into: its own, or [`COLD`].

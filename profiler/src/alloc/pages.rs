@@ -136,16 +136,11 @@ pub(super) fn contains_from(ptr: *mut u8, _base: usize) -> bool {
 
 #[cfg(unix)]
 mod imp {
-    use super::{BASE, IDLE_MAX, PAGE, REGION, RUN_GROWTH, SMALL_SPAN, SPAN};
+    use super::{BASE, CLASSES, IDLE_MAX, MIN_SLOT, PAGE, REGION, RUN_GROWTH, SMALL_SPAN, SPAN};
     use std::ptr;
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-
-    /// The smallest slot.
-    const MIN_SLOT: usize = 16;
-    /// Slot sizes: 16 B to a page, powers of two.
-    const CLASSES: usize = (PAGE / MIN_SLOT).trailing_zeros() as usize + 1;
 
     /// The class of the slot for a block of `size` bytes aligned to `align` (both up to a
     /// page): the smallest power of two that holds it, which a slot's address is aligned to.
@@ -412,11 +407,8 @@ mod imp {
     /// The calling thread's stashed slot of `class` (see `Slot::stash`), if it has a slot.
     /// A stashed slot stays in use as far as its page knows.
     fn stash(class: usize) -> Option<&'static AtomicUsize> {
-        let slot = crate::alloc::LOCAL.try_with(|l| l.owned.get()).ok()?;
-        // SAFETY: slots are never freed. Atomics: the slot threads share after their exit
-        // (`EXITED`) is written by several.
-        let slot = unsafe { slot.as_ref() }?;
-        slot.stash.get(class)
+        // Atomics: the slot threads share after their exit (`EXITED`) is written by several.
+        crate::alloc::owned_slot()?.stash.get(class)
     }
 
     fn pages() -> std::sync::MutexGuard<'static, Pages> {
@@ -447,15 +439,20 @@ mod imp {
             return take_run(size, zeroed);
         }
         let class = class_of(size, align);
-        let stashed = stash(class).map_or(0, |s| s.swap(0, Relaxed));
-        if stashed != 0 {
-            let p = stashed as *mut u8;
-            if zeroed {
-                // SAFETY: a slot of this class, ours, at least `size` bytes long.
-                unsafe { ptr::write_bytes(p, 0, size) };
-            }
-            return p;
+        // This thread's stashed slot of the class, or one from the pages.
+        let p = match stash(class).map_or(0, |s| s.swap(0, Relaxed)) {
+            0 => take_slot(class),
+            stashed => stashed as *mut u8,
+        };
+        if zeroed && !p.is_null() {
+            // SAFETY: the slot is ours and at least `size` bytes long.
+            unsafe { ptr::write_bytes(p, 0, size) };
         }
+        p
+    }
+
+    /// A free slot of `class` from the pages (under their lock); null when none can be had.
+    fn take_slot(class: usize) -> *mut u8 {
         let mut pages = pages();
         if pages.partial[class].is_empty() && !pages.carve(class) {
             return ptr::null_mut();
@@ -476,14 +473,7 @@ mod imp {
         if page.free == 0 {
             pages.unlist(index);
         }
-        let p = slot as *mut u8;
-        // SAFETY: the slot is ours and at least `size` bytes long.
-        unsafe {
-            if zeroed {
-                ptr::write_bytes(p, 0, size);
-            }
-        }
-        p
+        slot as *mut u8
     }
 
     /// A run for a block of `size` bytes (more than a page), zeroed if asked.
@@ -697,8 +687,11 @@ mod imp {
     pub unsafe fn give_back(_p: *mut u8, _size: usize, _align: usize) {}
 }
 
-/// Slot sizes a thread's slot keeps one freed slot of (16 B to a page: see `Slot::stash`).
-pub(super) const STASHED: usize = (PAGE / 16).trailing_zeros() as usize + 1;
+/// The smallest slot.
+const MIN_SLOT: usize = 16;
+/// Slot sizes: 16 B to a page, powers of two (a thread's slot keeps one freed slot of each:
+/// see `Slot::stash`).
+pub(super) const CLASSES: usize = (PAGE / MIN_SLOT).trailing_zeros() as usize + 1;
 
 /// Make at least `pages` pages accessible and resident for small sampled blocks (before a
 /// run's first sample: see the module's doc). Inside the sampler guard only (`sampled::reserve`).

@@ -252,16 +252,11 @@ pub fn cost() -> (u64, std::time::Duration) {
 
 /// Count a sample taken by this thread, which took `ns` nanoseconds, on its slot.
 fn count_taken(ns: u64) {
-    let _ = LOCAL.try_with(|l| {
-        let slot = l.owned.get();
-        if !slot.is_null() {
-            // SAFETY: slots are never freed. Read-modify-writes: the slot a thread gets once
-            // its own is gone is shared.
-            let slot = unsafe { &*slot };
-            slot.samples_taken.fetch_add(1, Relaxed);
-            slot.samples_ns.fetch_add(ns, Relaxed);
-        }
-    });
+    // Read-modify-writes: the slot a thread gets once its own is gone is shared.
+    if let Some(slot) = super::owned_slot() {
+        slot.samples_taken.fetch_add(1, Relaxed);
+        slot.samples_ns.fetch_add(ns, Relaxed);
+    }
 }
 
 /// Sampled blocks still live.
